@@ -1,0 +1,226 @@
+//! Stable keys (one per problem) and group keys (one per GitHub issue).
+//!
+//! A stable key names *one problem*: the same control failing on the same resource in the same
+//! account and region, however many standards report it. A group key names *one issue*: by
+//! default the stable key itself, but resources of a short-lived family (an Auto Scaling group,
+//! an EKS node group, an ECS service) fold into one group per family.
+//!
+//! Keys are readable strings of `|`-separated segments. Each segment is percent-encoded outside
+//! a conservative safe set, so a key never contains whitespace, `|`, `<`, `>` or `--` runs and
+//! can sit inside the hidden HTML-comment marker of an issue body.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Finding, Source};
+
+/// One problem: (control, resource, account, region), or the product-specific equivalent.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StableKey(pub String);
+
+/// One GitHub issue: a stable key, or a family of short-lived resources sharing a problem.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct GroupKey(pub String);
+
+impl fmt::Display for StableKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for GroupKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl GroupKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True when `s` could have been produced by this module (used to validate markers read
+    /// back from issue bodies).
+    pub fn is_well_formed(s: &str) -> bool {
+        !s.is_empty() && s.len() <= 1024 && s.chars().all(|c| is_safe(c) || c == '|' || c == '%')
+    }
+}
+
+/// Grouping settings (from `[grouping]` in `lever.toml`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grouping {
+    /// Resource tags that name a family of short-lived resources. The first tag found on the
+    /// primary resource wins.
+    pub family_tags: Vec<String>,
+}
+
+impl Default for Grouping {
+    fn default() -> Self {
+        Grouping {
+            family_tags: vec![
+                "aws:autoscaling:groupName".into(),
+                "eks:nodegroup-name".into(),
+                "aws:ecs:serviceName".into(),
+            ],
+        }
+    }
+}
+
+fn is_safe(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            ':' | '/' | '.' | '_' | '-' | '*' | '@' | '+' | '=' | ',' | '$' | '#' | '~'
+        )
+}
+
+/// Percent-encodes every character outside the safe set (and `-` when it would start a `--`).
+pub fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut prev_dash = false;
+    for c in s.chars() {
+        let dash = c == '-';
+        if is_safe(c) && !(dash && prev_dash) {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        prev_dash = dash && out.ends_with('-');
+    }
+    out
+}
+
+/// Lower-case label-safe slug: `[a-z0-9._-]`, other runs become `-`.
+pub fn slugify(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    while out.ends_with('-') {
+        out.pop();
+    }
+    if out.is_empty() {
+        "unknown".into()
+    } else {
+        out
+    }
+}
+
+fn join(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .map(|p| encode_segment(p))
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// The (kind, what) prefix of a finding's key, without account, region and resource.
+fn problem(f: &Finding) -> (String, String) {
+    match &f.source {
+        Source::Control(c) => ("control".into(), c.id.clone()),
+        Source::GuardDuty { finding_type } => ("guardduty".into(), finding_type.clone()),
+        Source::Inspector { vulnerability_id } => ("inspector".into(), vulnerability_id.clone()),
+        Source::Product {
+            product,
+            generator_id,
+        } => (format!("product:{product}"), generator_id.clone()),
+    }
+}
+
+impl StableKey {
+    pub fn for_finding(f: &Finding) -> StableKey {
+        let (kind, what) = problem(f);
+        StableKey(join(&[
+            &kind,
+            &what,
+            &f.account_id,
+            &f.region,
+            &f.primary_resource().id,
+        ]))
+    }
+}
+
+impl GroupKey {
+    /// The issue group a finding belongs to.
+    pub fn for_finding(f: &Finding, grouping: &Grouping) -> GroupKey {
+        let primary = f.primary_resource();
+        let family = grouping.family_tags.iter().find_map(|t| {
+            primary
+                .tags
+                .get(t)
+                .filter(|v| !v.is_empty())
+                .map(|v| (t, v))
+        });
+        match family {
+            Some((tag, value)) => {
+                let (kind, what) = problem(f);
+                let fam = format!("family:{tag}={value}");
+                GroupKey(join(&[&kind, &what, &f.account_id, &f.region, &fam]))
+            }
+            None => GroupKey(StableKey::for_finding(f).0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_segment_table() {
+        let cases = [
+            ("arn:aws:s3:::my-bucket", "arn:aws:s3:::my-bucket"),
+            ("a b", "a%20b"),
+            ("x|y", "x%7Cy"),
+            ("<!--x-->", "%3C%21-%2Dx-%2D%3E"),
+            ("é", "%C3%A9"),
+            ("a--b", "a-%2Db"),
+            ("", ""),
+        ];
+        for (input, want) in cases {
+            let got = encode_segment(input);
+            assert_eq!(got, want, "encode_segment({input:?})");
+            assert!(!got.contains("--"), "{got} must not contain --");
+        }
+    }
+
+    #[test]
+    fn slugify_table() {
+        let cases = [
+            ("GuardDuty", "guardduty"),
+            ("Security Hub", "security-hub"),
+            ("aquasecurity", "aquasecurity"),
+            ("  !! ", "unknown"),
+            ("Cloud Custodian v0.8", "cloud-custodian-v0.8"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(slugify(input), want, "slugify({input:?})");
+        }
+    }
+
+    #[test]
+    fn well_formed_accepts_encoded_keys() {
+        let k = join(&[
+            "control",
+            "S3.1",
+            "111111111111",
+            "us-east-1",
+            "arn:aws:s3:::a b",
+        ]);
+        assert!(GroupKey::is_well_formed(&k), "{k}");
+        assert!(!GroupKey::is_well_formed("a b"));
+        assert!(!GroupKey::is_well_formed("x-->y<"));
+        assert!(!GroupKey::is_well_formed(""));
+    }
+}

@@ -1,0 +1,290 @@
+//! Pure domain types: no I/O, no clocks. Everything else in Lever talks in these terms.
+
+pub mod keys;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+pub use keys::{GroupKey, StableKey};
+
+/// Security Hub severity label, ordered from least to most severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Severity {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Severity::Informational,
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
+
+    /// The label as ASFF spells it (`"HIGH"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Informational => "INFORMATIONAL",
+            Severity::Low => "LOW",
+            Severity::Medium => "MEDIUM",
+            Severity::High => "HIGH",
+            Severity::Critical => "CRITICAL",
+        }
+    }
+
+    /// Lower-case form used in labels (`severity:high`).
+    pub fn slug(self) -> &'static str {
+        match self {
+            Severity::Informational => "informational",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// ASFF `Severity.Normalized` (0-100) mapped to a label, as Security Hub documents it:
+    /// 0 INFORMATIONAL, 1-39 LOW, 40-69 MEDIUM, 70-89 HIGH, 90-100 CRITICAL.
+    pub fn from_normalized(n: f64) -> Option<Severity> {
+        if !(0.0..=100.0).contains(&n) || n.is_nan() {
+            return None;
+        }
+        Some(if n < 1.0 {
+            Severity::Informational
+        } else if n < 40.0 {
+            Severity::Low
+        } else if n < 70.0 {
+            Severity::Medium
+        } else if n < 90.0 {
+            Severity::High
+        } else {
+            Severity::Critical
+        })
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "INFORMATIONAL" => Ok(Severity::Informational),
+            "LOW" => Ok(Severity::Low),
+            "MEDIUM" => Ok(Severity::Medium),
+            "HIGH" => Ok(Severity::High),
+            "CRITICAL" => Ok(Severity::Critical),
+            other => Err(format!(
+                "unknown severity {other:?} (expected INFORMATIONAL, LOW, MEDIUM, HIGH or CRITICAL)"
+            )),
+        }
+    }
+}
+
+/// ASFF `Compliance.Status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ComplianceStatus {
+    Passed,
+    Warning,
+    Failed,
+    NotAvailable,
+}
+
+impl ComplianceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComplianceStatus::Passed => "PASSED",
+            ComplianceStatus::Warning => "WARNING",
+            ComplianceStatus::Failed => "FAILED",
+            ComplianceStatus::NotAvailable => "NOT_AVAILABLE",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "PASSED" => Some(Self::Passed),
+            "WARNING" => Some(Self::Warning),
+            "FAILED" => Some(Self::Failed),
+            "NOT_AVAILABLE" => Some(Self::NotAvailable),
+            _ => None,
+        }
+    }
+}
+
+/// ASFF `RecordState`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RecordState {
+    #[default]
+    Active,
+    Archived,
+}
+
+impl RecordState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordState::Active => "ACTIVE",
+            RecordState::Archived => "ARCHIVED",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ACTIVE" => Some(Self::Active),
+            "ARCHIVED" => Some(Self::Archived),
+            _ => None,
+        }
+    }
+}
+
+/// ASFF `Workflow.Status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum WorkflowStatus {
+    #[default]
+    New,
+    Notified,
+    Resolved,
+    Suppressed,
+}
+
+impl WorkflowStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkflowStatus::New => "NEW",
+            WorkflowStatus::Notified => "NOTIFIED",
+            WorkflowStatus::Resolved => "RESOLVED",
+            WorkflowStatus::Suppressed => "SUPPRESSED",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "NEW" => Some(Self::New),
+            "NOTIFIED" => Some(Self::Notified),
+            "RESOLVED" => Some(Self::Resolved),
+            "SUPPRESSED" => Some(Self::Suppressed),
+            _ => None,
+        }
+    }
+}
+
+/// One entry of ASFF `Resources[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub region: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Where a finding comes from, as far as keying and labelling are concerned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Source {
+    /// A Security Hub control (any standard, or consolidated).
+    Control(Control),
+    /// Amazon GuardDuty: keyed by finding type.
+    GuardDuty { finding_type: String },
+    /// Amazon Inspector (v2 or Classic): keyed by vulnerability id (or rule when there is none).
+    Inspector { vulnerability_id: String },
+    /// Any other product (AWS integrations and third parties): keyed by generator.
+    Product {
+        product: String,
+        generator_id: String,
+    },
+}
+
+/// A Security Hub control, resolved to the consolidated id where Lever knows the mapping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Control {
+    /// Consolidated control id (`S3.1`), or a standard-qualified id when unmapped
+    /// (`cis-1.2.0/1.3`).
+    pub id: String,
+    /// The id as the standard reports it (`PCI.S3.6`, `2.1`, `S3.1`), if different sources disagree.
+    pub reported_id: Option<String>,
+    /// Short standard name (`fsbp`, `cis-1.2.0`, `cis-1.4.0`, `pci-dss-3.2.1`, `nist-800-53-5.0.0`,
+    /// `control-tower`, `consolidated`).
+    pub standard: String,
+}
+
+/// ASFF `Note`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    pub text: String,
+    pub updated_by: String,
+    pub updated_at: Option<String>,
+}
+
+/// A Security Hub finding, as much of ASFF as Lever uses. Built by [`crate::asff`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// ASFF `Id` (volatile, per product/standard).
+    pub id: String,
+    pub product_arn: String,
+    /// `company/product` from the product ARN (`aws/securityhub`, `prowler/prowler`).
+    pub product: String,
+    pub product_name: Option<String>,
+    pub generator_id: Option<String>,
+    pub account_id: String,
+    /// Region of the finding (`Region`, else the first resource's, else the product ARN's).
+    pub region: String,
+    pub title: String,
+    /// `Description`, or the title when the finding has none.
+    pub description: String,
+    pub severity: Severity,
+    pub types: Vec<String>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+    pub first_observed_at: Option<String>,
+    pub last_observed_at: Option<String>,
+    pub compliance: Option<ComplianceStatus>,
+    pub record_state: RecordState,
+    pub workflow: WorkflowStatus,
+    pub remediation_text: Option<String>,
+    pub remediation_url: Option<String>,
+    pub source_url: Option<String>,
+    pub resources: Vec<Resource>,
+    pub note: Option<Note>,
+    pub source: Source,
+}
+
+impl Finding {
+    /// The control id, for control findings.
+    pub fn control_id(&self) -> Option<&str> {
+        match &self.source {
+            Source::Control(c) => Some(&c.id),
+            _ => None,
+        }
+    }
+
+    /// The primary resource (ASFF requires at least one; the parser enforces it).
+    pub fn primary_resource(&self) -> &Resource {
+        &self.resources[0]
+    }
+
+    /// Short product name used in `source:<product>` labels (`guardduty`, `prowler`).
+    pub fn product_slug(&self) -> String {
+        let last = self.product.rsplit('/').next().unwrap_or(&self.product);
+        let name = if last == "default" {
+            // `product/<account>/default`: custom integrations; the product name is more useful.
+            self.product_name.as_deref().unwrap_or("custom")
+        } else {
+            last
+        };
+        keys::slugify(name)
+    }
+}

@@ -1,0 +1,8 @@
+//! Lever: turns AWS Security Hub findings into explanation issues in the repository that owns
+//! the resource, assigned to the engineer on call. See `../shared/ARCHITECTURE.md` for the
+//! house plan this crate follows.
+
+pub mod asff;
+pub mod controls;
+pub mod domain;
+pub mod store;

@@ -1,0 +1,341 @@
+//! Durable state: findings, issue groups, jobs, deliveries, audit trail.
+//!
+//! One [`Store`] trait, two backends: SQLite (embedded default, one replica) and PostgreSQL
+//! (several replicas sharing one database). Every method takes `now` from the caller: the store
+//! never reads a clock, so tests can drive time.
+//!
+//! Writes that belong together go through [`Store::apply`] as one [`ChangeSet`], committed in
+//! one transaction: a finding update, the group it creates, the job that will open the issue,
+//! the audit entry and the completion of the job that produced them either all happen or none.
+
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    ComplianceStatus, Finding, GroupKey, RecordState, Severity, StableKey, WorkflowStatus,
+};
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A group was changed by someone else since it was read (optimistic concurrency).
+    #[error("conflict: group {0} was modified concurrently")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    #[error("invalid database URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Latest snapshot of one ASFF finding (keyed by `ProductArn` + `Id`, as Security Hub keys it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingRecord {
+    pub product_arn: String,
+    pub finding_id: String,
+    pub stable_key: StableKey,
+    pub group_key: GroupKey,
+    pub account_id: String,
+    pub severity: Severity,
+    pub compliance: Option<ComplianceStatus>,
+    pub record_state: RecordState,
+    pub workflow: WorkflowStatus,
+    /// ASFF `UpdatedAt`, verbatim.
+    pub updated_at: Option<String>,
+    /// Hash of what makes an update news (severity, compliance, record state, resources).
+    pub fingerprint: String,
+    pub finding: Finding,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+}
+
+/// Where an issue group stands. The lifecycle state machine owns the transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GroupStatus {
+    /// Decided to open an issue; the worker has not created it yet.
+    Pending,
+    /// The issue exists and is open.
+    Open,
+    /// The issue is closed.
+    Closed,
+}
+
+impl GroupStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupStatus::Pending => "pending",
+            GroupStatus::Open => "open",
+            GroupStatus::Closed => "closed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "open" => Some(Self::Open),
+            "closed" => Some(Self::Closed),
+            _ => None,
+        }
+    }
+}
+
+/// One issue group: the unit that owns a GitHub issue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupRecord {
+    pub group_key: GroupKey,
+    /// `owner/repo` the issue lives (or will live) in.
+    pub repo: String,
+    pub issue_number: Option<u64>,
+    pub issue_url: Option<String>,
+    pub status: GroupStatus,
+    /// The one person who owns the issue now.
+    pub assignee: Option<String>,
+    /// Everything else the domain keeps about the group (route, chain, lifecycle details),
+    /// as JSON so later features do not need a migration for every field.
+    pub data: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Incremented on every update; [`GroupWrite::Update`] checks it.
+    pub version: i64,
+}
+
+/// How a change set writes a group.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GroupWrite {
+    /// Insert if no group with this key exists; otherwise leave the existing one untouched.
+    InsertIfAbsent(GroupRecord),
+    /// Replace the group if its stored version still equals `expected_version` (then the stored
+    /// version becomes `expected_version + 1`); otherwise the whole change set fails with
+    /// [`StoreError::Conflict`].
+    Update {
+        record: GroupRecord,
+        expected_version: i64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobState {
+    Pending,
+    Done,
+    /// Gave up after too many attempts; kept for operators.
+    Dead,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Done => "done",
+            JobState::Dead => "dead",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "done" => Some(Self::Done),
+            "dead" => Some(Self::Dead),
+            _ => None,
+        }
+    }
+}
+
+/// A job to enqueue. At most one *pending* job exists per (kind, subject): enqueueing a
+/// duplicate is a no-op (the earlier `run_at` is kept).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewJob {
+    pub kind: String,
+    pub subject: String,
+    pub payload: serde_json::Value,
+    pub run_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub subject: String,
+    pub payload: serde_json::Value,
+    pub state: JobState,
+    pub run_at: DateTime<Utc>,
+    pub attempts: i32,
+    pub lease_owner: Option<String>,
+    pub lease_expires: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What happens to a leased job, as part of a change set. Only the current lease holder may
+/// finish a job: if the lease was lost (expired and taken over), the whole change set fails
+/// with [`StoreError::Conflict`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobOutcome {
+    Done {
+        id: i64,
+        lease_owner: String,
+    },
+    /// Release the lease and run again at `retry_at` (attempts were counted at lease time).
+    Retry {
+        id: i64,
+        lease_owner: String,
+        retry_at: DateTime<Utc>,
+        error: String,
+    },
+    /// Give up: state becomes `dead`, the error is kept.
+    Dead {
+        id: i64,
+        lease_owner: String,
+        error: String,
+    },
+}
+
+/// One line of the append-only audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Assigned by the store; ignored on insert.
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    /// Who caused it: a GitHub login, `lever` for the app itself, `securityhub` for findings.
+    pub actor: String,
+    /// What happened, a stable kebab-case code (`issue-opened`, `finding-updated`).
+    pub action: String,
+    /// The group key it concerns.
+    pub group_key: Option<GroupKey>,
+    /// `owner/repo#N` once the group has an issue.
+    pub issue: Option<String>,
+    /// The event it came from (`github:<delivery id>`, `eventbridge:<event id>`, `job:<id>`).
+    pub source: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+/// A recorded inbound delivery (GitHub webhook or EventBridge event).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// `github:<X-GitHub-Delivery>` or `eventbridge:<event id>`.
+    pub id: String,
+    /// `X-GitHub-Event` or the EventBridge `detail-type`.
+    pub event: String,
+    pub payload: serde_json::Value,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Writes committed together in one transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChangeSet {
+    pub findings: Vec<FindingRecord>,
+    pub groups: Vec<GroupWrite>,
+    pub jobs: Vec<NewJob>,
+    pub job_outcomes: Vec<JobOutcome>,
+    pub audit: Vec<AuditEntry>,
+    /// Key/value settings such as the sync cursor.
+    pub kv: Vec<(String, String)>,
+}
+
+impl ChangeSet {
+    pub fn is_empty(&self) -> bool {
+        self.findings.is_empty()
+            && self.groups.is_empty()
+            && self.jobs.is_empty()
+            && self.job_outcomes.is_empty()
+            && self.audit.is_empty()
+            && self.kv.is_empty()
+    }
+}
+
+/// Filter for [`Store::audit`].
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// `owner/repo#N`.
+    pub issue: Option<String>,
+    pub group_key: Option<GroupKey>,
+    pub since: Option<DateTime<Utc>>,
+    pub limit: Option<u32>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Which backend this is (`sqlite` or `postgres`), for logs and `/readyz`.
+    fn backend(&self) -> &'static str;
+
+    /// Creates missing tables; safe to run on every start and from several replicas at once.
+    async fn migrate(&self) -> Result<()>;
+
+    /// Cheap round trip to the database.
+    async fn ping(&self) -> Result<()>;
+
+    /// Commits everything in `changes` atomically (see [`GroupWrite`] and [`JobOutcome`] for
+    /// the conflict rules).
+    async fn apply(&self, changes: ChangeSet, now: DateTime<Utc>) -> Result<()>;
+
+    /// Records an inbound delivery and enqueues `job` for it, atomically. Returns `false` (and
+    /// changes nothing) when a delivery with this id was already recorded.
+    async fn record_delivery(&self, delivery: &Delivery, job: Option<NewJob>) -> Result<bool>;
+
+    async fn delivery(&self, id: &str) -> Result<Option<Delivery>>;
+
+    /// Snapshots of the given (`ProductArn`, `Id`) pairs that exist.
+    async fn findings(&self, ids: &[(String, String)]) -> Result<Vec<FindingRecord>>;
+
+    async fn findings_in_group(&self, group: &GroupKey) -> Result<Vec<FindingRecord>>;
+
+    async fn group(&self, key: &GroupKey) -> Result<Option<GroupRecord>>;
+
+    async fn groups(&self, keys: &[GroupKey]) -> Result<Vec<GroupRecord>>;
+
+    /// The group that owns issue `number` in `repo` (`owner/repo`, compared case-insensitively).
+    async fn group_by_issue(&self, repo: &str, number: u64) -> Result<Option<GroupRecord>>;
+
+    /// All groups, optionally only those with the given status, ordered by key.
+    async fn list_groups(&self, status: Option<GroupStatus>) -> Result<Vec<GroupRecord>>;
+
+    /// Leases the next due pending job (`run_at <= now`, no live lease) for `lease_for`,
+    /// counting one attempt. Two callers never lease the same job at the same time; a job
+    /// whose lease expired (its runner died) is leased again.
+    async fn lease_job(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+    ) -> Result<Option<Job>>;
+
+    /// Jobs in the given state (all states when `None`), oldest first. For operators and tests.
+    async fn jobs(&self, state: Option<JobState>) -> Result<Vec<Job>>;
+
+    /// The earliest `run_at` of a pending job, so a worker can sleep until then.
+    async fn next_job_at(&self) -> Result<Option<DateTime<Utc>>>;
+
+    async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
+
+    async fn kv_get(&self, key: &str) -> Result<Option<String>>;
+}
+
+/// Opens the store named by a `DATABASE_URL`: `sqlite://PATH` (created if missing) or
+/// `postgres://...` / `postgresql://...`. Runs the migrations.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
+        Arc::new(SqliteStore::connect(url).await?)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Arc::new(PostgresStore::connect(url).await?)
+    } else {
+        return Err(StoreError::InvalidUrl {
+            url: url.to_string(),
+            reason: "expected sqlite://PATH or postgres://...".into(),
+        });
+    };
+    store.migrate().await?;
+    Ok(store)
+}
