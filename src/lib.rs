@@ -3,6 +3,9 @@
 //! house plan this crate follows.
 
 pub mod asff;
+pub mod config;
 pub mod controls;
 pub mod domain;
+pub mod policy;
+pub mod routing;
 pub mod store;

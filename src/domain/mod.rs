@@ -1,6 +1,8 @@
 //! Pure domain types: no I/O, no clocks. Everything else in Lever talks in these terms.
 
 pub mod keys;
+pub mod oncall;
+pub mod sample;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,0 +1,584 @@
+//! `lever.toml`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use toml::de::{DeTable, DeValue};
+
+use super::spanned::{Diag, Table, as_table, type_name};
+use super::{Assignee, ConfigError, RepoName, parse_duration};
+use crate::domain::Severity;
+use crate::domain::keys::Grouping;
+use crate::domain::oncall::Rotation;
+
+/// What Lever does in an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Nothing: prototype accounts.
+    Off,
+    /// Issues are informational; teams tag what they want ignored.
+    RampUp,
+    /// Issues are owed a fix.
+    Enforce,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::RampUp => "ramp-up",
+            Mode::Enforce => "enforce",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "off" => Some(Mode::Off),
+            "ramp-up" => Some(Mode::RampUp),
+            "enforce" => Some(Mode::Enforce),
+            _ => None,
+        }
+    }
+}
+
+/// Policy for one AWS account (or the defaults for accounts not listed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountPolicy {
+    /// The 12-digit account id; `None` for the defaults.
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub environment: String,
+    pub min_severity: Severity,
+    pub mode: Mode,
+}
+
+/// Who may approve an exception (`cto-approved`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Approver {
+    User { login: String },
+    Team { org: String, slug: String },
+}
+
+/// Whether owner rules may point at public repositories.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PublicRepos {
+    /// Never: such rules are routed to the fallback repository (the default).
+    Deny,
+    /// Always (finding details become public: think twice).
+    AllowAll,
+    /// Only these repositories.
+    Allow(Vec<RepoName>),
+}
+
+impl PublicRepos {
+    pub fn allows(&self, repo: &str) -> bool {
+        match self {
+            PublicRepos::Deny => false,
+            PublicRepos::AllowAll => true,
+            PublicRepos::Allow(list) => list.iter().any(|r| r.same_as(repo)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GitHubSettings {
+    /// Where findings go when no OWNERS rule matches or the owner's repository is public: the
+    /// security team's repository.
+    pub fallback_repo: RepoName,
+    /// Who owns issues in the fallback repository (first resolved entry owns).
+    pub fallback_assignees: Vec<Assignee>,
+    pub public_repos: PublicRepos,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecurityHubSettings {
+    /// `Note.UpdatedBy` on Lever's BatchUpdateFindings calls; also how Lever recognises its own
+    /// updates when they come back as Imported events.
+    pub updated_by: String,
+    /// Whether Lever writes workflow status and notes back to Security Hub.
+    pub writeback: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicySettings {
+    /// Resource tag whose value (the reason) asks Lever to ignore a resource.
+    pub ignore_tag: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Settings {
+    pub github: GitHubSettings,
+    pub securityhub: SecurityHubSettings,
+    pub defaults: AccountPolicy,
+    pub accounts: BTreeMap<String, AccountPolicy>,
+    pub approvers: Vec<Approver>,
+    pub rotations: BTreeMap<String, Rotation>,
+    pub grouping: Grouping,
+    pub policy: PolicySettings,
+    /// Issue-template overrides (`[templates] dir`, relative to the configuration directory).
+    pub templates_dir: Option<PathBuf>,
+}
+
+impl Settings {
+    pub(super) fn check_fallback_rotations(&self) -> Vec<ConfigError> {
+        // Rotation references in `github.fallback_assignees` are checked while parsing, with
+        // their line; nothing is left to check here, but keep the hook symmetrical with OWNERS.
+        Vec::new()
+    }
+
+    /// Logins of approvers who are users (teams need a GitHub lookup).
+    pub fn approver_users(&self) -> impl Iterator<Item = &str> {
+        self.approvers.iter().filter_map(|a| match a {
+            Approver::User { login } => Some(login.as_str()),
+            Approver::Team { .. } => None,
+        })
+    }
+}
+
+pub(crate) fn is_login(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 39
+        && !s.starts_with('-')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+fn parse_assignee(s: &str) -> Result<Assignee, String> {
+    let Some(rest) = s.strip_prefix('@') else {
+        return Err(format!(
+            "assignee {s:?} must start with @ (@user or @rotation:NAME)"
+        ));
+    };
+    if let Some(name) = rest.strip_prefix("rotation:") {
+        if name.is_empty() {
+            return Err(format!("assignee {s:?} names no rotation"));
+        }
+        return Ok(Assignee::Rotation(name.to_string()));
+    }
+    if is_login(rest) {
+        Ok(Assignee::User(rest.to_string()))
+    } else {
+        Err(format!("assignee {s:?} is not a valid GitHub login"))
+    }
+}
+
+pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<ConfigError>> {
+    let mut d = Diag::new(file, src);
+    let (doc, syntax) = DeTable::parse_recoverable(src);
+    for e in syntax {
+        let start = e.span().map(|s| s.start).unwrap_or(0);
+        let msg = e.message().trim().to_string();
+        d.error(start..start, format!("TOML syntax error: {msg}"));
+    }
+    if !d.errors.is_empty() {
+        return Err(d.errors);
+    }
+    let doc_span = doc.span();
+    let doc = doc.into_inner();
+    let mut root = Table::new("", doc_span.clone(), &doc);
+
+    // [accounts.ID] and [defaults]
+    let defaults = root
+        .table(&mut d, "defaults")
+        .map(|mut t| {
+            let p = account_policy(&mut d, &mut t, None);
+            t.finish(&mut d);
+            p
+        })
+        .unwrap_or(AccountPolicy {
+            id: None,
+            name: None,
+            environment: "unknown".into(),
+            min_severity: Severity::Critical,
+            mode: Mode::Enforce,
+        });
+    let mut accounts = BTreeMap::new();
+    if let Some(mut t) = root.table(&mut d, "accounts") {
+        for (k, v) in t.entries() {
+            let id = k.get_ref().to_string();
+            if id.len() != 12 || !id.chars().all(|c| c.is_ascii_digit()) {
+                d.error(k.span(), format!("account id {id:?} must be 12 digits"));
+            }
+            if let Some(mut at) = as_table(&mut d, format!("accounts.{id}"), v) {
+                let mut p = account_policy(&mut d, &mut at, Some(&defaults));
+                p.id = Some(id.clone());
+                at.finish(&mut d);
+                accounts.insert(id, p);
+            }
+        }
+        t.finish(&mut d);
+    }
+
+    // [github]
+    let mut github = None;
+    match root.table(&mut d, "github") {
+        Some(mut t) => {
+            let fallback = t.string(&mut d, "fallback_repo");
+            let fallback_repo = match &fallback {
+                Some(s) => match RepoName::parse(s.get_ref()) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        d.error(s.span(), format!("github.fallback_repo: {e}"));
+                        None
+                    }
+                },
+                None => {
+                    d.error(
+                        t.span.clone(),
+                        "[github] needs fallback_repo = \"owner/repo\" (the security team's repository)",
+                    );
+                    None
+                }
+            };
+            let mut fallback_assignees = Vec::new();
+            for s in t
+                .string_list(&mut d, "fallback_assignees")
+                .unwrap_or_default()
+            {
+                match parse_assignee(s.get_ref()) {
+                    Ok(a) => fallback_assignees.push((s.span(), a)),
+                    Err(e) => d.error(s.span(), format!("github.fallback_assignees: {e}")),
+                }
+            }
+            let public_repos = match t.get("allow_public_repos") {
+                None => PublicRepos::Deny,
+                Some(v) => match v.get_ref() {
+                    DeValue::Boolean(true) => PublicRepos::AllowAll,
+                    DeValue::Boolean(false) => PublicRepos::Deny,
+                    DeValue::Array(items) => {
+                        let mut list = Vec::new();
+                        for item in items {
+                            match item.get_ref() {
+                                DeValue::String(s) => match RepoName::parse(s) {
+                                    Ok(r) => list.push(r),
+                                    Err(e) => d.error(item.span(), format!("github.allow_public_repos: {e}")),
+                                },
+                                other => d.error(
+                                    item.span(),
+                                    format!("github.allow_public_repos entries must be strings, found {}", type_name(other)),
+                                ),
+                            }
+                        }
+                        PublicRepos::Allow(list)
+                    }
+                    other => {
+                        d.error(
+                            v.span(),
+                            format!(
+                                "github.allow_public_repos must be true, false or a list of repositories, found {}",
+                                type_name(other)
+                            ),
+                        );
+                        PublicRepos::Deny
+                    }
+                },
+            };
+            t.finish(&mut d);
+            if let Some(fallback_repo) = fallback_repo {
+                github = Some((fallback_repo, fallback_assignees, public_repos));
+            }
+        }
+        None => d.error(
+            0..0,
+            "missing [github] table (it needs at least fallback_repo = \"owner/repo\")",
+        ),
+    }
+
+    // [securityhub]
+    let mut securityhub = SecurityHubSettings {
+        updated_by: "lever".into(),
+        writeback: true,
+    };
+    if let Some(mut t) = root.table(&mut d, "securityhub") {
+        if let Some(s) = t.string(&mut d, "updated_by") {
+            if s.get_ref().trim().is_empty() || s.get_ref().len() > 128 {
+                d.error(
+                    s.span(),
+                    "securityhub.updated_by must be 1 to 128 characters",
+                );
+            } else {
+                securityhub.updated_by = s.into_inner();
+            }
+        }
+        if let Some(b) = t.boolean(&mut d, "writeback") {
+            securityhub.writeback = b.into_inner();
+        }
+        t.finish(&mut d);
+    }
+
+    // approvers = ["user", "@org/team"]
+    let mut approvers = Vec::new();
+    for s in root.string_list(&mut d, "approvers").unwrap_or_default() {
+        let raw = s.get_ref().trim();
+        let raw = raw
+            .strip_prefix('@')
+            .map(|r| (true, r))
+            .unwrap_or((false, raw));
+        match raw {
+            (_, r) if r.contains('/') => {
+                let (org, slug) = r.split_once('/').unwrap_or_default();
+                if is_login(org) && !slug.is_empty() && !slug.contains('/') {
+                    approvers.push(Approver::Team {
+                        org: org.to_string(),
+                        slug: slug.to_string(),
+                    });
+                } else {
+                    d.error(
+                        s.span(),
+                        format!("approver {:?} is not a team (@org/team-slug)", s.get_ref()),
+                    );
+                }
+            }
+            (_, r) if is_login(r) => approvers.push(Approver::User {
+                login: r.to_string(),
+            }),
+            _ => d.error(
+                s.span(),
+                format!(
+                    "approver {:?} is neither a GitHub login nor @org/team",
+                    s.get_ref()
+                ),
+            ),
+        }
+    }
+
+    // [rotations.NAME]
+    let mut rotations = BTreeMap::new();
+    if let Some(mut t) = root.table(&mut d, "rotations") {
+        for (k, v) in t.entries() {
+            let name = k.get_ref().to_string();
+            if let Some(mut rt) = as_table(&mut d, format!("rotations.{name}"), v) {
+                if let Some(r) = rotation(&mut d, &mut rt, &name) {
+                    rotations.insert(name, r);
+                }
+                rt.finish(&mut d);
+            }
+        }
+        t.finish(&mut d);
+    }
+
+    // [grouping]
+    let mut grouping = Grouping::default();
+    if let Some(mut t) = root.table(&mut d, "grouping") {
+        if let Some(tags) = t.string_list(&mut d, "family_tags") {
+            grouping.family_tags = tags.into_iter().map(|s| s.into_inner()).collect();
+        }
+        t.finish(&mut d);
+    }
+
+    // [policy]
+    let mut policy = PolicySettings {
+        ignore_tag: "lever:ignore".into(),
+    };
+    if let Some(mut t) = root.table(&mut d, "policy") {
+        if let Some(s) = t.string(&mut d, "ignore_tag") {
+            if s.get_ref().trim().is_empty() {
+                d.error(s.span(), "policy.ignore_tag must not be empty");
+            } else {
+                policy.ignore_tag = s.into_inner();
+            }
+        }
+        t.finish(&mut d);
+    }
+
+    // [templates]
+    let mut templates_dir = None;
+    if let Some(mut t) = root.table(&mut d, "templates") {
+        if let Some(s) = t.string(&mut d, "dir") {
+            let path = dir.join(s.get_ref());
+            if !path.is_dir() {
+                d.error(
+                    s.span(),
+                    format!("templates.dir: {} is not a directory", path.display()),
+                );
+            } else {
+                templates_dir = Some(path);
+            }
+        }
+        t.finish(&mut d);
+    }
+
+    root.finish(&mut d);
+
+    let Some((fallback_repo, fallback_assignees, public_repos)) = github else {
+        return Err(d.errors);
+    };
+    let mut checked_fallback = Vec::new();
+    for (span, a) in fallback_assignees {
+        if let Assignee::Rotation(name) = &a
+            && !rotations.contains_key(name)
+        {
+            d.error(
+                span,
+                format!(
+                    "github.fallback_assignees: {}",
+                    unknown_rotation(name, &rotations)
+                ),
+            );
+        }
+        checked_fallback.push(a);
+    }
+    if !d.errors.is_empty() {
+        return Err(d.errors);
+    }
+    Ok(Settings {
+        github: GitHubSettings {
+            fallback_repo,
+            fallback_assignees: checked_fallback,
+            public_repos,
+        },
+        securityhub,
+        defaults,
+        accounts,
+        approvers,
+        rotations,
+        grouping,
+        policy,
+        templates_dir,
+    })
+}
+
+pub(super) fn unknown_rotation(name: &str, rotations: &BTreeMap<String, Rotation>) -> String {
+    let known: Vec<&str> = rotations.keys().map(String::as_str).collect();
+    if known.is_empty() {
+        format!("unknown rotation {name:?} (lever.toml defines no [rotations])")
+    } else {
+        format!(
+            "unknown rotation {name:?} (lever.toml defines: {})",
+            known.join(", ")
+        )
+    }
+}
+
+fn account_policy(d: &mut Diag, t: &mut Table, defaults: Option<&AccountPolicy>) -> AccountPolicy {
+    let name = t.string(d, "name").map(|s| s.into_inner());
+    let environment = t
+        .string(d, "environment")
+        .map(|s| s.into_inner())
+        .or_else(|| defaults.map(|p| p.environment.clone()))
+        .unwrap_or_else(|| "unknown".into());
+    let min_severity = match t.string(d, "min_severity") {
+        Some(s) => match s.get_ref().parse::<Severity>() {
+            Ok(sev) => sev,
+            Err(e) => {
+                d.error(s.span(), format!("{}.min_severity: {e}", t.path));
+                Severity::Critical
+            }
+        },
+        None => defaults
+            .map(|p| p.min_severity)
+            .unwrap_or(Severity::Critical),
+    };
+    let mode = match t.string(d, "mode") {
+        Some(s) => match Mode::parse(s.get_ref()) {
+            Some(m) => m,
+            None => {
+                d.error(
+                    s.span(),
+                    format!(
+                        "{}.mode: unknown mode {:?} (expected off, ramp-up or enforce)",
+                        t.path,
+                        s.get_ref()
+                    ),
+                );
+                Mode::Enforce
+            }
+        },
+        None => defaults.map(|p| p.mode).unwrap_or(Mode::Enforce),
+    };
+    AccountPolicy {
+        id: None,
+        name,
+        environment,
+        min_severity,
+        mode,
+    }
+}
+
+fn rotation(d: &mut Diag, t: &mut Table, name: &str) -> Option<Rotation> {
+    let members_raw = t.string_list(d, "members");
+    let mut members = Vec::new();
+    match &members_raw {
+        Some(list) if list.is_empty() => d.error(
+            t.span.clone(),
+            format!("rotations.{name}: members is empty (a rotation needs at least one person)"),
+        ),
+        Some(list) => {
+            for m in list {
+                let login = m.get_ref().trim_start_matches('@');
+                if is_login(login) {
+                    members.push(login.to_string());
+                } else {
+                    d.error(
+                        m.span(),
+                        format!(
+                            "rotations.{name}.members: {:?} is not a valid GitHub login",
+                            m.get_ref()
+                        ),
+                    );
+                }
+            }
+        }
+        None => d.error(
+            t.span.clone(),
+            format!("rotations.{name}: missing members = [\"login\", ...]"),
+        ),
+    }
+    let start = match t.string_or_datetime(d, "start") {
+        Some(s) => {
+            match DateTime::parse_from_rfc3339(s.get_ref()) {
+                Ok(dt) => Some(dt.with_timezone(&Utc)),
+                Err(e) => {
+                    d.error(
+                    s.span(),
+                    format!("rotations.{name}.start: {:?} is not an RFC 3339 instant with offset ({e})", s.get_ref()),
+                );
+                    None
+                }
+            }
+        }
+        None => {
+            d.error(
+                t.span.clone(),
+                format!("rotations.{name}: missing start = 2026-11-02T00:00:00Z"),
+            );
+            None
+        }
+    };
+    let handoff = match t.string(d, "handoff") {
+        Some(s) => match parse_duration(s.get_ref()) {
+            Ok(h) if h.num_seconds() > 0 => Some(h),
+            Ok(_) => {
+                d.error(
+                    s.span(),
+                    format!("rotations.{name}.handoff must be longer than zero"),
+                );
+                None
+            }
+            Err(e) => {
+                d.error(s.span(), format!("rotations.{name}.handoff: {e}"));
+                None
+            }
+        },
+        None => {
+            d.error(
+                t.span.clone(),
+                format!("rotations.{name}: missing handoff = \"7d\""),
+            );
+            None
+        }
+    };
+    let (start, handoff) = (start?, handoff?);
+    if members.is_empty() {
+        return None;
+    }
+    Some(Rotation {
+        name: name.to_string(),
+        members,
+        start,
+        handoff,
+    })
+}

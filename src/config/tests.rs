@@ -1,0 +1,311 @@
+use std::path::Path;
+
+use chrono::Duration;
+
+use super::*;
+use crate::domain::Severity;
+
+fn write_dir(toml: &str, owners: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("lever.toml"), toml).unwrap();
+    std::fs::write(dir.path().join("OWNERS"), owners).unwrap();
+    dir
+}
+
+const MINIMAL: &str = "[github]\nfallback_repo = \"acme/security\"\n";
+
+#[test]
+fn demo_config_encodes_the_demo_table() {
+    let cfg = Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo")).unwrap();
+    let s = &cfg.settings;
+    let row = |id: &str| {
+        let a = cfg.account(id);
+        (
+            a.name.clone(),
+            a.environment.clone(),
+            a.min_severity,
+            a.mode,
+        )
+    };
+    assert_eq!(
+        row("111111111111"),
+        (
+            Some("payments-prod".into()),
+            "production".into(),
+            Severity::High,
+            Mode::Enforce
+        )
+    );
+    assert_eq!(
+        row("222222222222"),
+        (
+            Some("payments-staging".into()),
+            "staging".into(),
+            Severity::Critical,
+            Mode::Enforce
+        )
+    );
+    assert_eq!(row("333333333333").3, Mode::Off);
+    assert_eq!(
+        row("444444444444"),
+        (None, "unknown".into(), Severity::Critical, Mode::Enforce)
+    );
+    let rot = |n: &str| (s.rotations[n].members.clone(), s.rotations[n].handoff);
+    assert_eq!(
+        rot("payments"),
+        (
+            vec!["alice".to_string(), "bob".to_string()],
+            Duration::days(7)
+        )
+    );
+    assert_eq!(
+        rot("platform"),
+        (
+            vec!["dave".to_string(), "erin".to_string()],
+            Duration::days(7)
+        )
+    );
+    assert_eq!(
+        rot("security"),
+        (vec!["sam".to_string()], Duration::days(7))
+    );
+    assert_eq!(
+        s.approvers,
+        vec![Approver::User {
+            login: "cto-user".into()
+        }]
+    );
+    let owners: Vec<(String, String, Vec<String>)> = cfg
+        .owners
+        .rules
+        .iter()
+        .map(|r| {
+            (
+                r.matchers
+                    .iter()
+                    .map(|m| m.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                r.repo.to_string(),
+                r.assignees.iter().map(|a| a.to_string()).collect(),
+            )
+        })
+        .collect();
+    let want = [
+        ("*", "acme/security", "@rotation:security"),
+        (
+            "account:111111111111",
+            "acme/payments",
+            "@rotation:payments",
+        ),
+        (
+            "account:222222222222",
+            "acme/payments",
+            "@rotation:payments",
+        ),
+        (
+            "resource:arn:aws:s3:::acme-logs-*",
+            "acme/platform",
+            "@rotation:platform",
+        ),
+        (
+            "account:111111111111 tag:team=ledger",
+            "acme/ledger",
+            "@carol",
+        ),
+    ];
+    assert_eq!(owners.len(), want.len());
+    for (got, (m, repo, who)) in owners.iter().zip(want) {
+        assert_eq!(
+            (got.0.as_str(), got.1.as_str(), got.2.join(" ")),
+            (m, repo, who.to_string())
+        );
+    }
+}
+
+#[test]
+fn minimal_config_uses_defaults() {
+    let dir = write_dir(MINIMAL, "* acme/security @sam\n");
+    let cfg = Config::load(dir.path()).unwrap();
+    assert_eq!(cfg.settings.defaults.min_severity, Severity::Critical);
+    assert_eq!(cfg.settings.defaults.mode, Mode::Enforce);
+    assert_eq!(cfg.settings.securityhub.updated_by, "lever");
+    assert_eq!(cfg.settings.policy.ignore_tag, "lever:ignore");
+    assert_eq!(cfg.settings.github.public_repos, PublicRepos::Deny);
+}
+
+#[test]
+fn every_error_is_reported_with_file_and_line() {
+    let toml = r#"approvers = ["cto-user", "@acme/", "not a login"]
+
+[github]
+fallback_repo = "acme/security"
+fallback_assignees = ["@rotation:nope"]
+allow_public_repos = "yes"
+
+[defaults]
+min_severity = "SEVERE"
+
+[accounts.12345]
+mode = "sometimes"
+colour = "blue"
+
+[rotations.empty]
+members = []
+start = "2026-11-02T00:00:00Z"
+handoff = "7d"
+
+[rotations.bad]
+members = ["alice"]
+start = "yesterday"
+handoff = "7 days"
+"#;
+    let owners = "* acme/security @rotation:missing\naccount:1 acme/x @a\n";
+    let dir = write_dir(toml, owners);
+    let errs = Config::load(dir.path()).unwrap_err().0;
+    let shown: Vec<String> = errs
+        .iter()
+        .map(|e| {
+            format!(
+                "{}:{}",
+                Path::new(&e.file).file_name().unwrap().to_string_lossy(),
+                e.line
+            )
+        })
+        .collect();
+    let want = [
+        "lever.toml:1",  // @acme/ is not a team
+        "lever.toml:1",  // "not a login"
+        "lever.toml:6",  // allow_public_repos
+        "lever.toml:9",  // SEVERE
+        "lever.toml:11", // account id 12345
+        "lever.toml:12", // mode
+        "lever.toml:13", // colour
+        "lever.toml:15", // empty members
+        "lever.toml:22", // start
+        "lever.toml:23", // handoff
+        "lever.toml:5",  // unknown rotation in fallback_assignees
+        "OWNERS:2",      // account:1
+    ];
+    let mut got_sorted = shown.clone();
+    got_sorted.sort();
+    let mut want_sorted: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+    want_sorted.sort();
+    assert_eq!(got_sorted, want_sorted, "{errs:#?}");
+    let text = ConfigErrors(errs.clone()).to_string();
+    for needle in [
+        "unknown severity \"SEVERE\"",
+        "unknown mode \"sometimes\"",
+        "unknown key \"colour\" in [accounts.12345]",
+        "members is empty",
+        "is not an RFC 3339 instant",
+        "unknown unit ' '",
+        "unknown rotation \"nope\"",
+        "must be 12 digits",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    // OWNERS rotation check runs only when both files parse; here lever.toml failed.
+    assert!(!text.contains("\"missing\""), "{text}");
+}
+
+#[test]
+fn owners_rotation_references_are_checked() {
+    let dir = write_dir(MINIMAL, "* acme/security @rotation:missing\n");
+    let errs = Config::load(dir.path()).unwrap_err().0;
+    assert_eq!(errs.len(), 1);
+    assert_eq!(errs[0].line, 1);
+    assert!(errs[0].file.ends_with("OWNERS"));
+    assert!(
+        errs[0]
+            .message
+            .contains("unknown rotation \"missing\" (lever.toml defines no [rotations])"),
+        "{}",
+        errs[0].message
+    );
+}
+
+#[test]
+fn syntax_errors_and_missing_files() {
+    let dir = write_dir("[github\nfallback_repo = 1\n", "* acme/security @sam\n");
+    let errs = Config::load(dir.path()).unwrap_err().0;
+    assert!(
+        errs.iter()
+            .all(|e| e.file.ends_with("lever.toml") && e.line == 1),
+        "{errs:#?}"
+    );
+    assert!(
+        errs[0].message.starts_with("TOML syntax error"),
+        "{}",
+        errs[0].message
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    let errs = Config::load(empty.path()).unwrap_err().0;
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert!(
+        errs.iter()
+            .all(|e| e.line == 0 && e.message.starts_with("cannot read"))
+    );
+
+    let errs = Config::load(Path::new("/definitely/not/here"))
+        .unwrap_err()
+        .0;
+    assert_eq!(errs[0].message, "configuration directory not found");
+}
+
+#[test]
+fn github_table_is_required() {
+    let dir = write_dir("approvers = []\n", "* acme/security @sam\n");
+    let errs = Config::load(dir.path()).unwrap_err().0;
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(errs[0].message.contains("missing [github] table"));
+}
+
+#[test]
+fn approvers_and_public_repos_forms() {
+    let toml = format!(
+        "approvers = [\"cto-user\", \"@acme/security-leads\", \"acme/cto-office\"]\n{MINIMAL}allow_public_repos = [\"acme/oss\"]\n"
+    );
+    let dir = write_dir(&toml, "* acme/security @sam\n");
+    let cfg = Config::load(dir.path()).unwrap();
+    assert_eq!(
+        cfg.settings.approvers,
+        vec![
+            Approver::User {
+                login: "cto-user".into()
+            },
+            Approver::Team {
+                org: "acme".into(),
+                slug: "security-leads".into()
+            },
+            Approver::Team {
+                org: "acme".into(),
+                slug: "cto-office".into()
+            },
+        ]
+    );
+    assert!(cfg.settings.github.public_repos.allows("ACME/oss"));
+    assert!(!cfg.settings.github.public_repos.allows("acme/other"));
+}
+
+#[test]
+fn repo_name_table() {
+    let ok = ["acme/security", "a-b/c.d_e", "A/B"];
+    for s in ok {
+        assert_eq!(RepoName::parse(s).unwrap().to_string(), s);
+    }
+    let bad = [
+        "acme",
+        "/x",
+        "acme/",
+        "-a/b",
+        "a/b/c",
+        "a b/c",
+        "a/..",
+        "acme/sec urity",
+    ];
+    for s in bad {
+        assert!(RepoName::parse(s).is_err(), "{s:?} should be rejected");
+    }
+}

@@ -1,0 +1,235 @@
+//! Policy: does a finding deserve an issue, and is an update news? Pure functions with reasons.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::config::{AccountPolicy, Mode, PolicySettings};
+use crate::domain::{ComplianceStatus, Finding, RecordState, WorkflowStatus};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decision {
+    /// A finding with no issue yet opens one.
+    Ticket,
+    /// A finding with no issue yet does not open one.
+    Skip,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Ticket => "ticket",
+            Decision::Skip => "skip",
+        }
+    }
+}
+
+/// Stable reason codes, printed by `lever plan` and recorded in the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    Ticket,
+    AccountOff,
+    Archived,
+    Passed,
+    NotAvailable,
+    Suppressed,
+    BelowThreshold,
+    Ignored,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Ticket => "ticket",
+            Reason::AccountOff => "account-off",
+            Reason::Archived => "archived",
+            Reason::Passed => "passed",
+            Reason::NotAvailable => "not-available",
+            Reason::Suppressed => "suppressed",
+            Reason::BelowThreshold => "below-threshold",
+            Reason::Ignored => "ignored",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub decision: Decision,
+    pub reason: Reason,
+    /// Human explanation, naming the values that decided.
+    pub detail: String,
+}
+
+fn skip(reason: Reason, detail: String) -> Verdict {
+    Verdict {
+        decision: Decision::Skip,
+        reason,
+        detail,
+    }
+}
+
+/// Whether a finding with no issue yet opens one in `account`.
+///
+/// Checks, in order: account mode `off`; `RecordState` ARCHIVED; `Compliance.Status` PASSED or
+/// NOT_AVAILABLE; workflow SUPPRESSED; severity below the account minimum; an ignore tag with a
+/// reason on the primary resource. Otherwise: ticket.
+pub fn decide(f: &Finding, account: &AccountPolicy, policy: &PolicySettings) -> Verdict {
+    let who = match &account.name {
+        Some(n) => format!("account {} ({n})", f.account_id),
+        None => format!("account {} (not configured, defaults apply)", f.account_id),
+    };
+    if account.mode == Mode::Off {
+        return skip(Reason::AccountOff, format!("{who} has mode off"));
+    }
+    if f.record_state == RecordState::Archived {
+        return skip(Reason::Archived, "record state is ARCHIVED".into());
+    }
+    match f.compliance {
+        Some(ComplianceStatus::Passed) => {
+            return skip(Reason::Passed, "compliance status is PASSED".into());
+        }
+        Some(ComplianceStatus::NotAvailable) => {
+            return skip(
+                Reason::NotAvailable,
+                "compliance status is NOT_AVAILABLE".into(),
+            );
+        }
+        _ => {}
+    }
+    if f.workflow == WorkflowStatus::Suppressed {
+        return skip(Reason::Suppressed, "workflow status is SUPPRESSED".into());
+    }
+    if f.severity < account.min_severity {
+        return skip(
+            Reason::BelowThreshold,
+            format!(
+                "severity {} is below the minimum {} of {who}",
+                f.severity, account.min_severity
+            ),
+        );
+    }
+    let primary = f.primary_resource();
+    match primary.tags.get(&policy.ignore_tag) {
+        Some(reason) if !reason.trim().is_empty() => {
+            return skip(
+                Reason::Ignored,
+                format!(
+                    "resource is tagged {}={:?}",
+                    policy.ignore_tag,
+                    reason.trim()
+                ),
+            );
+        }
+        _ => {}
+    }
+    let mut detail = format!(
+        "severity {} meets the minimum {} of {who}",
+        f.severity, account.min_severity
+    );
+    if account.mode == Mode::RampUp {
+        detail.push_str("; ramp-up: the issue is informational");
+    }
+    if primary.tags.contains_key(&policy.ignore_tag) {
+        detail.push_str(&format!(
+            "; tag {} has no reason, so it is not honoured",
+            policy.ignore_tag
+        ));
+    }
+    Verdict {
+        decision: Decision::Ticket,
+        reason: Reason::Ticket,
+        detail,
+    }
+}
+
+/// What an incoming finding is, compared with the last snapshot Lever stored for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Change {
+    /// Never seen before.
+    New,
+    /// `UpdatedAt`, severity, compliance, record state and resources unchanged: nothing to do.
+    Repeat,
+    /// Lever's own BatchUpdateFindings coming back: only workflow/note changed, by Lever.
+    OwnEcho,
+    /// Only `UpdatedAt` (or observation times) moved: store it, but it is not news for GitHub.
+    Refreshed,
+    /// Something that matters changed (severity, compliance, record state, resources, or the
+    /// workflow changed by someone other than Lever).
+    Changed,
+}
+
+impl Change {
+    /// Whether the change may lead to a GitHub call.
+    pub fn is_news(self) -> bool {
+        matches!(self, Change::New | Change::Changed)
+    }
+}
+
+/// Hash of what makes an update news: severity, compliance, record state and resources
+/// (ids and tags, order-insensitive).
+pub fn fingerprint(f: &Finding) -> String {
+    let mut h = Sha256::new();
+    h.update(f.severity.as_str());
+    h.update([0]);
+    h.update(f.compliance.map(|c| c.as_str()).unwrap_or("-"));
+    h.update([0]);
+    h.update(f.record_state.as_str());
+    h.update([0]);
+    let mut resources: Vec<String> = f
+        .resources
+        .iter()
+        .map(|r| {
+            let tags: Vec<String> = r.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{}\u{1}{}", r.id, tags.join("\u{2}"))
+        })
+        .collect();
+    resources.sort();
+    for r in resources {
+        h.update(r.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// The previous snapshot, as far as [`classify`] needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Previous<'a> {
+    pub updated_at: Option<&'a str>,
+    pub fingerprint: &'a str,
+    pub workflow: WorkflowStatus,
+    pub note_text: Option<&'a str>,
+}
+
+/// Classifies an incoming finding against its previous snapshot. `updated_by` is Lever's own
+/// `Note.UpdatedBy`.
+pub fn classify(prev: Option<Previous<'_>>, f: &Finding, updated_by: &str) -> Change {
+    let Some(prev) = prev else {
+        return Change::New;
+    };
+    if fingerprint(f) != prev.fingerprint {
+        return Change::Changed;
+    }
+    let workflow_or_note_changed =
+        f.workflow != prev.workflow || f.note.as_ref().map(|n| n.text.as_str()) != prev.note_text;
+    if workflow_or_note_changed {
+        let by_lever = f.note.as_ref().is_some_and(|n| n.updated_by == updated_by);
+        // Security Hub resets the workflow to NEW itself when a resolved finding fails again;
+        // that comes with a changed compliance and is caught above. A workflow changed by a
+        // person in the console is news; Lever's own update is not.
+        return if by_lever {
+            Change::OwnEcho
+        } else {
+            Change::Changed
+        };
+    }
+    if f.updated_at.as_deref() == prev.updated_at {
+        Change::Repeat
+    } else {
+        Change::Refreshed
+    }
+}
+
+#[cfg(test)]
+mod tests;
