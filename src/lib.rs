@@ -6,6 +6,7 @@ pub mod asff;
 pub mod config;
 pub mod controls;
 pub mod domain;
+pub mod explain;
 pub mod policy;
 pub mod routing;
 pub mod store;

@@ -17,6 +17,7 @@ use serde::Serialize;
 
 pub use duration::{format_duration, parse_duration};
 pub use owners::{Assignee, Matcher, OwnerRule, Owners};
+pub(crate) use settings::is_login;
 pub use settings::{
     AccountPolicy, Approver, GitHubSettings, Mode, PolicySettings, PublicRepos,
     SecurityHubSettings, Settings,

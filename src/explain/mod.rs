@@ -1,0 +1,516 @@
+//! Explanation issues: title, body and labels for an issue group, rendered with tera from
+//! `issue-templates/` (compiled in, overridable from the configuration directory).
+
+pub mod inert;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+use tera::{Context, Tera};
+
+use crate::config::{AccountPolicy, Approver, Mode};
+use crate::controls::Catalog;
+use crate::domain::keys::slugify;
+use crate::domain::{ComplianceStatus, Finding, GroupKey, RecordState, Source};
+
+/// GitHub rejects issue bodies longer than 65,536 characters; Lever stays below this.
+pub const MAX_BODY_CHARS: usize = 65_000;
+/// Resources listed in the body before "and N more".
+pub const MAX_LISTED_RESOURCES: usize = 200;
+/// Start and end of the bot-owned resource checklist in the body.
+pub const RESOURCES_START: &str = "<!-- lever:resources:start -->";
+pub const RESOURCES_END: &str = "<!-- lever:resources:end -->";
+
+/// The built-in templates, compiled into the binary.
+const BUILTIN: &[(&str, &str)] = &[
+    ("title.txt", include_str!("../../issue-templates/title.txt")),
+    ("issue.md", include_str!("../../issue-templates/issue.md")),
+    (
+        "controls/S3.1.md",
+        include_str!("../../issue-templates/controls/S3.1.md"),
+    ),
+    (
+        "controls/IAM.6.md",
+        include_str!("../../issue-templates/controls/IAM.6.md"),
+    ),
+    (
+        "controls/EC2.19.md",
+        include_str!("../../issue-templates/controls/EC2.19.md"),
+    ),
+];
+
+/// The hidden marker that ties an issue to its group.
+pub fn marker(group: &GroupKey) -> String {
+    format!("<!-- lever:group={} -->", group.as_str())
+}
+
+/// Reads the group key back from an issue body (the last marker wins).
+pub fn parse_marker(body: &str) -> Option<GroupKey> {
+    let start = body.rfind("<!-- lever:group=")? + "<!-- lever:group=".len();
+    let rest = &body[start..];
+    let end = rest.find(" -->")?;
+    let key = &rest[..end];
+    GroupKey::is_well_formed(key).then(|| GroupKey(key.to_string()))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+    #[error("rendering {template}: {message}")]
+    Render { template: String, message: String },
+}
+
+/// What the renderer needs to know about an issue group.
+#[derive(Debug, Clone)]
+pub struct IssueInput<'a> {
+    pub group_key: &'a GroupKey,
+    /// Every finding of the group (at least one).
+    pub findings: &'a [Finding],
+    pub account: &'a AccountPolicy,
+    /// The person who owns the issue now, if any.
+    pub owner: Option<&'a str>,
+    pub approvers: &'a [Approver],
+    pub ignore_tag: &'a str,
+    /// Lever's own remarks shown at the top (e.g. why the issue is in the fallback repository).
+    pub notes: &'a [String],
+}
+
+/// A rendered issue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RenderedIssue {
+    pub title: String,
+    pub body: String,
+    pub labels: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Renderer {
+    tera: Tera,
+    catalog: &'static Catalog,
+}
+
+impl Renderer {
+    /// The built-in templates, with files from `override_dir` replacing or adding to them.
+    pub fn new(override_dir: Option<&Path>) -> Result<Renderer, TemplateError> {
+        let mut templates: BTreeMap<String, String> = BUILTIN
+            .iter()
+            .map(|(n, c)| (n.to_string(), c.to_string()))
+            .collect();
+        if let Some(dir) = override_dir {
+            for (name, text) in read_overrides(dir)? {
+                templates.insert(name, text);
+            }
+        }
+        let mut tera = Tera::new();
+        tera.autoescape_on([".md"]);
+        tera.set_escape_fn(inert::escape_fn);
+        tera.add_raw_templates(templates.iter()).map_err(|e| {
+            let message = flatten_error(&e);
+            // Name the file at fault: the first template the message mentions.
+            let name = templates
+                .keys()
+                .find(|n| message.contains(&format!("'{n}'")) || message.contains(n.as_str()))
+                .cloned()
+                .unwrap_or_default();
+            let file = override_dir
+                .filter(|d| !name.is_empty() && d.join(&name).is_file())
+                .map(|d| d.join(&name).display().to_string())
+                .unwrap_or_else(|| format!("issue-templates/{name}"));
+            TemplateError::Invalid { file, message }
+        })?;
+        tera.autoescape_on([".md"]);
+        let r = Renderer {
+            tera,
+            catalog: Catalog::embedded(),
+        };
+        // Fail at start-up, not on the first finding: render a sample through every template.
+        let sample =
+            crate::domain::sample::control_finding("S3.1", "Sample", crate::domain::Severity::High);
+        let key = GroupKey("sample".into());
+        let account = AccountPolicy {
+            id: None,
+            name: None,
+            environment: "unknown".into(),
+            min_severity: crate::domain::Severity::Critical,
+            mode: Mode::Enforce,
+        };
+        for name in templates.keys().filter(|n| n.starts_with("controls/")) {
+            let id = name.trim_start_matches("controls/").trim_end_matches(".md");
+            let mut f = sample.clone();
+            f.source = Source::Control(crate::domain::Control {
+                id: id.to_string(),
+                reported_id: None,
+                standard: "consolidated".into(),
+            });
+            let findings = [f];
+            r.render(&IssueInput {
+                group_key: &key,
+                findings: &findings,
+                account: &account,
+                owner: None,
+                approvers: &[],
+                ignore_tag: "lever:ignore",
+                notes: &[],
+            })?;
+        }
+        Ok(r)
+    }
+
+    /// Renders the issue for a group.
+    pub fn render(&self, input: &IssueInput<'_>) -> Result<RenderedIssue, TemplateError> {
+        let lead = lead_finding(input.findings);
+        let resources = collect_resources(input.findings);
+        let mut listed = resources.len().min(MAX_LISTED_RESOURCES);
+        loop {
+            let ctx = self.context(input, lead, &resources, listed);
+            let body_template = self.body_template(lead);
+            let body = self.render_one(&body_template, &ctx)?;
+            let body = format!("{}\n\n{}\n", body.trim_end(), marker(input.group_key));
+            if body.chars().count() <= MAX_BODY_CHARS || listed == 0 {
+                let title = self.render_one("title.txt", &ctx)?;
+                return Ok(RenderedIssue {
+                    title: clean_title(&title),
+                    body,
+                    labels: labels(lead, input.account),
+                });
+            }
+            listed /= 2;
+        }
+    }
+
+    fn body_template(&self, lead: &Finding) -> String {
+        if let Some(id) = lead.control_id() {
+            let name = format!("controls/{id}.md");
+            if self.tera.get_template_names().any(|n| n == name) {
+                return name;
+            }
+        }
+        "issue.md".to_string()
+    }
+
+    fn render_one(&self, template: &str, ctx: &Context) -> Result<String, TemplateError> {
+        self.tera
+            .render(template, ctx)
+            .map_err(|e| TemplateError::Render {
+                template: template.to_string(),
+                message: flatten_error(&e),
+            })
+    }
+
+    fn context(
+        &self,
+        input: &IssueInput<'_>,
+        lead: &Finding,
+        resources: &[ResourceLine],
+        listed: usize,
+    ) -> Context {
+        let control = lead.control_id().and_then(|id| self.catalog.get(id));
+        let mut ctx = Context::new();
+        let title = control
+            .map(|c| c.title.clone())
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| lead.title.clone());
+        ctx.insert("title", &title);
+        ctx.insert("control_id", &lead.control_id().unwrap_or(""));
+        let reported: Vec<String> = input
+            .findings
+            .iter()
+            .filter_map(|f| match &f.source {
+                Source::Control(c) => c
+                    .reported_id
+                    .clone()
+                    .map(|r| format!("{r} ({})", c.standard)),
+                _ => None,
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        ctx.insert("reported_ids", &reported.join(", "));
+        ctx.insert("severity", lead.severity.as_str());
+        ctx.insert("account_id", &lead.account_id);
+        ctx.insert("account_id_code", &inert::shell_word(&lead.account_id));
+        let account_label = input
+            .account
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("account {}", lead.account_id));
+        ctx.insert("account_label", &account_label);
+        ctx.insert("environment", &input.account.environment);
+        ctx.insert("region", &lead.region);
+        ctx.insert("region_code", &inert::shell_word(&lead.region));
+        ctx.insert("finding_id_code", &inert::shell_word(&lead.id));
+        let product_label = lead
+            .product_name
+            .clone()
+            .unwrap_or_else(|| lead.product.clone());
+        ctx.insert("product_label", &product_label);
+        ctx.insert("description", &lead.description);
+        ctx.insert(
+            "category",
+            &control.and_then(|c| c.category.clone()).unwrap_or_default(),
+        );
+        ctx.insert(
+            "schedule_type",
+            &control
+                .and_then(|c| c.schedule_type.clone())
+                .unwrap_or_default(),
+        );
+        let remediation_text = lead.remediation_text.clone().unwrap_or_default();
+        ctx.insert("remediation_text", &remediation_text);
+        let remediation_url = lead
+            .remediation_url
+            .as_deref()
+            .and_then(inert::safe_url)
+            .or_else(|| {
+                control
+                    .and_then(|c| c.remediation_url.as_deref())
+                    .and_then(inert::safe_url)
+            });
+        ctx.insert(
+            "remediation_url",
+            &remediation_url.clone().unwrap_or_default(),
+        );
+        let link_text = match (&remediation_url, lead.control_id()) {
+            (Some(_), Some(id)) => format!("AWS remediation for {id}"),
+            (Some(_), None) => "remediation guidance".to_string(),
+            _ => String::new(),
+        };
+        ctx.insert("remediation_link_text", &link_text);
+        ctx.insert(
+            "doc_url",
+            &control
+                .and_then(|c| c.doc_url.as_deref())
+                .and_then(inert::safe_url)
+                .unwrap_or_default(),
+        );
+        ctx.insert(
+            "source_url",
+            &lead
+                .source_url
+                .as_deref()
+                .and_then(inert::safe_url)
+                .unwrap_or_default(),
+        );
+        ctx.insert(
+            "first_observed_at",
+            &earliest(input.findings, |f| {
+                f.first_observed_at.as_deref().or(f.created_at.as_deref())
+            }),
+        );
+        ctx.insert(
+            "updated_at",
+            &latest(input.findings, |f| f.updated_at.as_deref()),
+        );
+        ctx.insert("finding_count", &input.findings.len());
+        ctx.insert("resource_count", &resources.len());
+        ctx.insert("ramp_up", &(input.account.mode == Mode::RampUp));
+        ctx.insert("ignore_tag", input.ignore_tag);
+        ctx.insert("owner", &input.owner.unwrap_or(""));
+        let owner_line = match input.owner {
+            Some(o) if crate::config::is_login(o) => format!(
+                "Owner: @{o}, on call for this repository. You own this issue until it is closed; add the label `acknowledged` once you have seen it."
+            ),
+            _ => "Nobody could be assigned yet: the security team will find an owner.".to_string(),
+        };
+        let mut owner_block = owner_line;
+        for note in input.notes {
+            owner_block.push_str(&format!(
+                "\n\n> [!IMPORTANT]\n> {}",
+                inert::prose(note).replace('\n', "\n> ")
+            ));
+        }
+        ctx.insert("owner_line", &owner_block);
+        // Plain text: the template's escaping turns `@` into an entity, so approvers are named
+        // without being pinged on every issue.
+        let approvers: Vec<String> = input
+            .approvers
+            .iter()
+            .map(|a| match a {
+                Approver::User { login } => login.clone(),
+                Approver::Team { org, slug } => format!("@{org}/{slug}"),
+            })
+            .collect();
+        let approvers_text = if approvers.is_empty() {
+            "the security team; no approvers are configured yet".to_string()
+        } else {
+            approvers.join(", ")
+        };
+        ctx.insert("approvers_text", &approvers_text);
+        ctx.insert("resources_section", &resources_section(resources, listed));
+        ctx
+    }
+}
+
+fn flatten_error(e: &tera::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+fn read_overrides(dir: &Path) -> Result<Vec<(String, String)>, TemplateError> {
+    let mut out = Vec::new();
+    let mut stack = vec![(dir.to_path_buf(), String::new())];
+    while let Some((path, prefix)) = stack.pop() {
+        let entries = std::fs::read_dir(&path).map_err(|e| TemplateError::Invalid {
+            file: path.display().to_string(),
+            message: format!("cannot read template directory: {e}"),
+        })?;
+        for entry in entries.flatten() {
+            let p = entry.path();
+            let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+            if p.is_dir() {
+                stack.push((p, format!("{name}/")));
+            } else if name.ends_with(".md") || name.ends_with(".txt") {
+                let text = std::fs::read_to_string(&p).map_err(|e| TemplateError::Invalid {
+                    file: p.display().to_string(),
+                    message: format!("cannot read: {e}"),
+                })?;
+                out.push((name, text));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The most severe finding (first on ties) speaks for the group.
+fn lead_finding(findings: &[Finding]) -> &Finding {
+    let mut lead = &findings[0];
+    for f in findings {
+        if f.severity > lead.severity {
+            lead = f;
+        }
+    }
+    lead
+}
+
+#[derive(Debug, Clone)]
+struct ResourceLine {
+    id: String,
+    kind: Option<String>,
+    region: Option<String>,
+    fixed: bool,
+}
+
+/// Every resource of the group, once, in first-seen order; a resource is fixed when every
+/// finding naming it passed or was archived.
+fn collect_resources(findings: &[Finding]) -> Vec<ResourceLine> {
+    let mut out: Vec<ResourceLine> = Vec::new();
+    for f in findings {
+        let fixed = f.record_state == RecordState::Archived
+            || matches!(
+                f.compliance,
+                Some(ComplianceStatus::Passed) | Some(ComplianceStatus::NotAvailable)
+            );
+        for r in &f.resources {
+            match out.iter_mut().find(|x| x.id == r.id) {
+                Some(line) => line.fixed &= fixed,
+                None => out.push(ResourceLine {
+                    id: r.id.clone(),
+                    kind: r.kind.clone(),
+                    region: r.region.clone(),
+                    fixed,
+                }),
+            }
+        }
+    }
+    out
+}
+
+/// The bot-owned checklist of resources, between hidden markers.
+fn resources_section(resources: &[ResourceLine], listed: usize) -> String {
+    let mut s = String::from(RESOURCES_START);
+    s.push('\n');
+    for r in resources.iter().take(listed) {
+        let mut extra = Vec::new();
+        if let Some(k) = &r.kind {
+            extra.push(inert::prose(k));
+        }
+        if let Some(reg) = &r.region {
+            extra.push(inert::prose(reg));
+        }
+        let extra = if extra.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", extra.join(", "))
+        };
+        s.push_str(&format!(
+            "- [{}] `{}`{extra}\n",
+            if r.fixed { "x" } else { " " },
+            inert::code(&r.id)
+        ));
+    }
+    if resources.len() > listed {
+        s.push_str(&format!("- and {} more\n", resources.len() - listed));
+    }
+    s.push_str(RESOURCES_END);
+    s
+}
+
+fn earliest<'a>(findings: &'a [Finding], f: impl Fn(&'a Finding) -> Option<&'a str>) -> String {
+    findings
+        .iter()
+        .filter_map(f)
+        .min()
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+fn latest<'a>(findings: &'a [Finding], f: impl Fn(&'a Finding) -> Option<&'a str>) -> String {
+    findings
+        .iter()
+        .filter_map(f)
+        .max()
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+fn clean_title(s: &str) -> String {
+    let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out: String = one_line.chars().take(250).collect();
+    if one_line.chars().count() > 250 {
+        out.push('…');
+    }
+    out
+}
+
+/// Labels of an issue: lower case, at most 50 characters.
+pub fn labels(lead: &Finding, account: &AccountPolicy) -> Vec<String> {
+    let mut out = vec![
+        "security-finding".to_string(),
+        format!("severity:{}", lead.severity.slug()),
+        format!("env:{}", slugify(&account.environment)),
+    ];
+    match lead.control_id() {
+        Some(id) => out.push(format!("control:{}", id.to_ascii_lowercase())),
+        None => out.push(format!("source:{}", lead.product_slug())),
+    }
+    if account.mode == Mode::RampUp {
+        out.push("ramp-up".to_string());
+    }
+    out.into_iter().map(|l| label(&l)).collect()
+}
+
+/// A label as GitHub will accept it from Lever: lower case, no whitespace, at most 50 chars.
+pub fn label(s: &str) -> String {
+    s.to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_whitespace() || c == ',' {
+                '-'
+            } else {
+                c
+            }
+        })
+        .take(50)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

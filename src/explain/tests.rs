@@ -1,0 +1,346 @@
+use super::*;
+use crate::config::{AccountPolicy, Approver, Mode};
+use crate::domain::sample::control_finding;
+use crate::domain::{Finding, GroupKey, Severity, Source};
+
+fn account(mode: Mode) -> AccountPolicy {
+    AccountPolicy {
+        id: Some("111111111111".into()),
+        name: Some("payments-prod".into()),
+        environment: "production".into(),
+        min_severity: Severity::High,
+        mode,
+    }
+}
+
+fn render(findings: &[Finding], mode: Mode, owner: Option<&str>) -> RenderedIssue {
+    let r = Renderer::new(None).expect("built-in templates compile");
+    let key = GroupKey("control|S3.1|111111111111|us-east-1|arn:aws:s3:::b".into());
+    let approvers = [Approver::User {
+        login: "cto-user".into(),
+    }];
+    r.render(&IssueInput {
+        group_key: &key,
+        findings,
+        account: &account(mode),
+        owner,
+        approvers: &approvers,
+        ignore_tag: "lever:ignore",
+        notes: &[],
+    })
+    .unwrap()
+}
+
+#[test]
+fn body_has_every_section_marker_and_labels() {
+    let f = control_finding(
+        "S3.1",
+        "S3 Block Public Access setting should be enabled",
+        Severity::High,
+    );
+    let issue = render(&[f], Mode::Enforce, Some("alice"));
+    assert_eq!(
+        issue.title,
+        "S3.1: S3 Block Public Access setting should be enabled (payments-prod)"
+    );
+    for needle in [
+        "## Why this matters",
+        "## Affected resources",
+        "## How to fix",
+        "## How to verify",
+        "## If it should not be fixed",
+        "`cto-approved`",
+        "`exception-requested`",
+        "Owner: @alice",
+        "**HIGH** finding in **payments-prod** (`111111111111`, production, us-east-1)",
+        "https://docs.aws.amazon.com/console/securityhub/S3.1/remediation",
+        "aws s3control put-public-access-block --account-id 111111111111",
+        "- [ ] `arn:aws:s3:us-east-1:111111111111:example/sample-resource`",
+        RESOURCES_START,
+        RESOURCES_END,
+    ] {
+        assert!(
+            issue.body.contains(needle),
+            "missing {needle:?} in:\n{}",
+            issue.body
+        );
+    }
+    assert!(
+        issue
+            .body
+            .trim_end()
+            .ends_with("<!-- lever:group=control|S3.1|111111111111|us-east-1|arn:aws:s3:::b -->")
+    );
+    assert_eq!(
+        parse_marker(&issue.body),
+        Some(GroupKey(
+            "control|S3.1|111111111111|us-east-1|arn:aws:s3:::b".into()
+        ))
+    );
+    assert_eq!(
+        issue.labels,
+        [
+            "security-finding",
+            "severity:high",
+            "env:production",
+            "control:s3.1"
+        ]
+    );
+    // The approver is named, not pinged.
+    assert!(issue.body.contains("cto-user"));
+    assert!(!issue.body.contains("@cto-user"));
+}
+
+#[test]
+fn default_template_serves_any_control_and_other_products() {
+    let f = control_finding(
+        "Lambda.1",
+        "Lambda function policies should prohibit public access",
+        Severity::Critical,
+    );
+    let issue = render(&[f], Mode::Enforce, None);
+    assert!(issue.body.contains("Nobody could be assigned yet"));
+    assert!(
+        issue.body.contains("Sample finding for Lambda.1"),
+        "{}",
+        issue.body
+    );
+    assert!(issue.labels.contains(&"control:lambda.1".to_string()));
+
+    let mut gd = control_finding("X", "SSH brute force against i-123", Severity::High);
+    gd.source = Source::GuardDuty {
+        finding_type: "UnauthorizedAccess:EC2-SSHBruteForce".into(),
+    };
+    gd.product = "aws/guardduty".into();
+    gd.product_name = Some("GuardDuty".into());
+    let issue = render(&[gd], Mode::RampUp, Some("bob"));
+    assert_eq!(issue.title, "SSH brute force against i-123 (payments-prod)");
+    assert_eq!(
+        issue.labels,
+        [
+            "security-finding",
+            "severity:high",
+            "env:production",
+            "source:guardduty",
+            "ramp-up"
+        ]
+    );
+    assert!(issue.body.contains("Ramp-up"));
+    assert!(
+        issue
+            .body
+            .contains("When GuardDuty stops reporting this finding"),
+        "{}",
+        issue.body
+    );
+}
+
+#[test]
+fn untrusted_text_is_inert() {
+    let mut f = control_finding("Custom.1", "t", Severity::High);
+    f.source = Source::Product {
+        product: "evil/evil".into(),
+        generator_id: "g".into(),
+    };
+    f.title = "Pwn @everyone <img src=x> {{ secret }}\nsecond line".into();
+    f.description = "Contact @alice or @acme/admins. <!-- lever:group=forged --> [click](https://evil.example) ![p](https://t.example/p.gif) acme/other#1 `x` {% raw %}".into();
+    f.remediation_url = Some("javascript:alert(1)".into());
+    f.remediation_text = Some("<script>alert(1)</script>".into());
+    f.resources[0].id = "arn:aws:s3:::b`ad\n@bob".into();
+    f.region = "us-east-1\"; rm -rf /".into();
+    let issue = render(&[f], Mode::Enforce, None);
+    let body = &issue.body;
+    // Outside code, nothing is markup; inside code spans/blocks, mentions and HTML are inert.
+    let prose = outside_code(body);
+    for bad in [
+        "@alice",
+        "@acme/admins",
+        "@bob",
+        "<img",
+        "<script",
+        "[click]",
+        "![p]",
+        "javascript:",
+        "other#1",
+        "<!-- lever:group=forged",
+    ] {
+        assert!(!prose.contains(bad), "prose contains {bad:?}:\n{prose}");
+    }
+    assert!(
+        body.contains("`arn:aws:s3:::b'ad @bob`"),
+        "the resource id stays readable inside a code span"
+    );
+    // The shell snippet cannot be broken out of.
+    let snippet = body
+        .lines()
+        .find(|l| l.starts_with("aws securityhub get-findings"))
+        .unwrap();
+    assert_eq!(
+        snippet,
+        "aws securityhub get-findings --region us-east-1rm-rf/ \\"
+    );
+    assert_eq!(
+        body.matches("<!-- lever:group=").count(),
+        1,
+        "only Lever's marker"
+    );
+    assert!(
+        body.contains("{{ secret }}") || !body.contains("secret"),
+        "values are not evaluated"
+    );
+    assert!(body.contains("&#64;alice"));
+    // The title is plain text on one line.
+    assert_eq!(
+        issue.title,
+        "Pwn @everyone <img src=x> {{ secret }} second line (payments-prod)"
+    );
+}
+
+#[test]
+fn long_resource_lists_end_with_and_n_more_and_fit_github() {
+    let mut findings = Vec::new();
+    for i in 0..3000 {
+        let mut f = control_finding(
+            "EC2.19",
+            "Security groups should not allow unrestricted access to ports with high risk",
+            Severity::Critical,
+        );
+        f.resources[0].id = format!(
+            "arn:aws:ec2:us-east-1:111111111111:security-group/sg-{i:08}{}",
+            "x".repeat(200)
+        );
+        findings.push(f);
+    }
+    let issue = render(&findings, Mode::Enforce, Some("alice"));
+    assert!(
+        issue.body.chars().count() <= MAX_BODY_CHARS,
+        "{} chars",
+        issue.body.chars().count()
+    );
+    assert!(
+        issue
+            .body
+            .contains(&format!("- and {} more", 3000 - MAX_LISTED_RESOURCES)),
+        "listed 200 of 3000"
+    );
+    assert!(issue.body.contains("sg-00000000"));
+
+    // Even longer lines force the list to shrink further.
+    for f in findings.iter_mut() {
+        f.resources[0].id.push_str(&"y".repeat(800));
+    }
+    let issue = render(&findings, Mode::Enforce, Some("alice"));
+    assert!(issue.body.chars().count() <= MAX_BODY_CHARS);
+    let listed = issue.body.matches("- [ ] `").count();
+    assert!(
+        listed < MAX_LISTED_RESOURCES && listed > 0,
+        "listed {listed}"
+    );
+    assert!(
+        issue
+            .body
+            .contains(&format!("- and {} more", 3000 - listed))
+    );
+}
+
+#[test]
+fn fixed_resources_are_ticked() {
+    let a = control_finding("S3.1", "t", Severity::High);
+    let mut b = a.clone();
+    b.resources[0].id = "arn:aws:s3:::fixed".into();
+    b.compliance = Some(crate::domain::ComplianceStatus::Passed);
+    let issue = render(&[a, b], Mode::Enforce, Some("alice"));
+    assert!(
+        issue.body.contains("- [x] `arn:aws:s3:::fixed`"),
+        "{}",
+        issue.body
+    );
+    assert!(issue.body.contains("- [ ] `arn:aws:s3:us-east-1"));
+}
+
+#[test]
+fn labels_are_lowercase_and_short() {
+    let mut f = control_finding("S3.1", "t", Severity::Critical);
+    let mut acct = account(Mode::Enforce);
+    acct.environment = "Production EU (Frankfurt) with a very long environment name indeed".into();
+    f.source = Source::Product {
+        product: "x/y".into(),
+        generator_id: "g".into(),
+    };
+    f.product = "aquasecurity/aquasecurity".into();
+    let labels = labels(&f, &acct);
+    for l in &labels {
+        assert!(l.chars().count() <= 50, "{l}");
+        assert_eq!(l, &l.to_lowercase());
+        assert!(!l.contains(' '));
+    }
+    assert_eq!(labels[3], "source:aquasecurity");
+}
+
+#[test]
+fn override_directory_replaces_and_adds_templates() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("controls")).unwrap();
+    std::fs::write(dir.path().join("title.txt"), "[sec] {{ title }}").unwrap();
+    std::fs::write(
+        dir.path().join("controls/Lambda.1.md"),
+        "{% extends \"issue.md\" %}{% block fix %}Use the internal runbook.{% endblock fix %}",
+    )
+    .unwrap();
+    let r = Renderer::new(Some(dir.path())).unwrap();
+    let f = control_finding("Lambda.1", "t", Severity::High);
+    let key = GroupKey("k".into());
+    let out = r
+        .render(&IssueInput {
+            group_key: &key,
+            findings: &[f],
+            account: &account(Mode::Enforce),
+            owner: None,
+            approvers: &[],
+            ignore_tag: "lever:ignore",
+            notes: &[],
+        })
+        .unwrap();
+    assert!(out.title.starts_with("[sec] "), "{}", out.title);
+    assert!(out.body.contains("Use the internal runbook."));
+
+    std::fs::write(dir.path().join("issue.md"), "{% if %}broken").unwrap();
+    let err = Renderer::new(Some(dir.path())).unwrap_err().to_string();
+    assert!(err.contains("issue.md"), "{err}");
+}
+
+#[test]
+fn marker_round_trip_rejects_forgeries() {
+    assert_eq!(
+        parse_marker("x <!-- lever:group=a|b --> y"),
+        Some(GroupKey("a|b".into()))
+    );
+    assert_eq!(parse_marker("<!-- lever:group=a b -->"), None);
+    assert_eq!(parse_marker("no marker"), None);
+    assert_eq!(
+        parse_marker("<!-- lever:group=first --> <!-- lever:group=second -->"),
+        Some(GroupKey("second".into()))
+    );
+}
+
+/// The body with fenced code blocks and inline code spans removed.
+fn outside_code(body: &str) -> String {
+    let mut out = String::new();
+    let mut fenced = false;
+    for line in body.lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced {
+            continue;
+        }
+        for (i, part) in line.split('`').enumerate() {
+            if i % 2 == 0 {
+                out.push_str(part);
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
