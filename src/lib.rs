@@ -2,11 +2,19 @@
 //! the resource, assigned to the engineer on call. See `../shared/ARCHITECTURE.md` for the
 //! house plan this crate follows.
 
+pub mod app;
 pub mod asff;
+pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod controls;
 pub mod domain;
 pub mod explain;
+pub mod github;
+pub mod pipeline;
 pub mod policy;
 pub mod routing;
+pub mod securityhub;
+pub mod server;
 pub mod store;
+pub mod worker;

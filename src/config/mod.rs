@@ -61,8 +61,8 @@ impl fmt::Display for ConfigErrors {
 impl std::error::Error for ConfigErrors {}
 
 /// A GitHub repository name, `owner/name`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct RepoName {
     pub owner: String,
     pub name: String,
@@ -104,6 +104,13 @@ impl RepoName {
 impl fmt::Display for RepoName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.owner, self.name)
+    }
+}
+
+impl TryFrom<String> for RepoName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        RepoName::parse(&s)
     }
 }
 

@@ -2,13 +2,13 @@
 //! Pure: time and repository visibility are inputs.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{Assignee, Config, RepoName};
 use crate::domain::Finding;
 
 /// Where a finding's issue goes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Route {
     pub repo: RepoName,
     /// The OWNERS line that decided, `None` when no line matched (fallback repository).

@@ -1,0 +1,84 @@
+//! `lever explain CONTROL_ID`: the issue Lever would open for a sample finding of a control.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+
+use super::{EXIT_USAGE, load_config};
+use crate::controls::Catalog;
+use crate::domain::{GroupKey, Severity, sample};
+use crate::explain::{IssueInput, Renderer};
+use crate::routing;
+
+pub(super) fn run(
+    control_id: &str,
+    config_dir: &Path,
+    account: &str,
+    now: Option<DateTime<Utc>>,
+) -> ExitCode {
+    let config = match load_config(config_dir) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let catalog = Catalog::embedded();
+    let Some(control) = catalog.get(control_id) else {
+        eprintln!(
+            "lever explain: unknown control {control_id:?} (Lever knows {} Security Hub controls, e.g. S3.1, IAM.6, EC2.19)",
+            catalog.len()
+        );
+        return ExitCode::from(EXIT_USAGE);
+    };
+    if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
+        eprintln!("lever explain: --account {account:?} must be a 12-digit AWS account id");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let renderer = match Renderer::new(config.templates_dir().as_deref()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("lever explain: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let mut f = sample::control_finding(
+        &control.id,
+        &control.title,
+        control.severity.unwrap_or(Severity::High),
+    );
+    f.account_id = account.to_string();
+    for r in &mut f.resources {
+        r.id = r.id.replace("111111111111", account);
+    }
+    let now = now.unwrap_or_else(Utc::now);
+    let route = routing::route(&f, &config, now, &|_| None);
+    let key = GroupKey::for_finding(&f, &config.settings.grouping);
+    let findings = [f];
+    let issue = match renderer.render(&IssueInput {
+        group_key: &key,
+        findings: &findings,
+        account: config.account(account),
+        owner: route.owner(),
+        approvers: &config.settings.approvers,
+        ignore_tag: &config.settings.policy.ignore_tag,
+        notes: &route.warnings,
+    }) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("lever explain: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    println!("Repository: {}", route.repo);
+    println!(
+        "Assignee:   {}",
+        route
+            .owner()
+            .map(|o| format!("@{o}"))
+            .unwrap_or_else(|| "(none)".into())
+    );
+    println!("Labels:     {}", issue.labels.join(", "));
+    println!("Title:      {}", issue.title);
+    println!();
+    print!("{}", issue.body);
+    ExitCode::SUCCESS
+}

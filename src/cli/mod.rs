@@ -1,0 +1,146 @@
+//! Command line: `lever serve | plan | explain | config check`.
+
+mod explain;
+mod plan;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::Config;
+
+/// Exit code for usage and configuration errors.
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lever",
+    version,
+    about = "Turns AWS Security Hub findings into explanation issues owned by the engineer on call",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the GitHub App: HTTP endpoints and workers.
+    Serve {
+        /// Configuration directory (lever.toml, OWNERS).
+        #[arg(long, value_name = "DIR")]
+        config: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+        listen: String,
+    },
+    /// Show what Lever would do with findings, without GitHub or Security Hub.
+    Plan {
+        #[arg(long, value_name = "DIR")]
+        config: PathBuf,
+        /// A findings file, or a directory of .json files.
+        #[arg(long, value_name = "PATH")]
+        findings: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// The instant to plan at (RFC 3339), e.g. to pin who is on call.
+        #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
+        now: Option<DateTime<Utc>>,
+    },
+    /// Print the explanation issue Lever would open for a control, with a sample finding.
+    Explain {
+        /// Control id, e.g. S3.1.
+        control_id: String,
+        #[arg(long, value_name = "DIR")]
+        config: PathBuf,
+        /// Account the sample finding comes from.
+        #[arg(long, default_value = "111111111111", value_name = "ID")]
+        account: String,
+        #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
+        now: Option<DateTime<Utc>>,
+    },
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration directory; every problem is printed as file:line: message.
+    Check {
+        #[arg(long, value_name = "DIR")]
+        config: PathBuf,
+    },
+}
+
+fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| format!("{s:?} is not an RFC 3339 instant such as 2026-11-23T12:00:00Z ({e})"))
+}
+
+/// Loads a configuration directory or prints every error and returns the usage exit code.
+pub(crate) fn load_config(dir: &std::path::Path) -> Result<Config, ExitCode> {
+    Config::load(dir).map_err(|errors| {
+        for e in &errors.0 {
+            eprintln!("{e}");
+        }
+        eprintln!(
+            "lever: {} configuration error(s) in {}",
+            errors.0.len(),
+            dir.display()
+        );
+        ExitCode::from(EXIT_USAGE)
+    })
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Plan {
+            config,
+            findings,
+            format,
+            now,
+        } => plan::run(&config, &findings, format, now),
+        Command::Explain {
+            control_id,
+            config,
+            account,
+            now,
+        } => explain::run(&control_id, &config, &account, now),
+        Command::Config {
+            command: ConfigCommand::Check { config },
+        } => match Config::load(&config) {
+            Ok(cfg) => {
+                println!(
+                    "{}: valid ({} accounts, {} OWNERS rules, {} rotations)",
+                    config.display(),
+                    cfg.settings.accounts.len(),
+                    cfg.owners.rules.len(),
+                    cfg.settings.rotations.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                for e in &errors.0 {
+                    println!("{e}");
+                }
+                eprintln!("lever: {} configuration error(s)", errors.0.len());
+                ExitCode::from(1)
+            }
+        },
+        Command::Serve { config, listen } => serve::run(&config, &listen),
+    }
+}

@@ -1,0 +1,267 @@
+//! `lever plan`: parse → policy → route for every finding in a file or directory, printed as
+//! a table or as JSON Lines. Reads no state and calls nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::{EXIT_USAGE, Format, load_config};
+use crate::asff;
+use crate::config::Config;
+use crate::controls::Catalog;
+use crate::domain::{GroupKey, StableKey};
+use crate::policy;
+use crate::routing;
+
+/// One line of the plan.
+enum Row {
+    Finding(Value),
+    Rejected {
+        file: String,
+        index: Option<usize>,
+        error: String,
+    },
+}
+
+fn files(path: &Path) -> Result<Vec<PathBuf>, String> {
+    if path.is_dir() {
+        let mut out = Vec::new();
+        let entries = std::fs::read_dir(path)
+            .map_err(|e| format!("{}: cannot read directory: {e}", path.display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("{}: {e}", path.display()))?;
+            let p = entry.path();
+            if p.is_file()
+                && p.extension()
+                    .is_some_and(|x| x.eq_ignore_ascii_case("json"))
+            {
+                out.push(p);
+            }
+        }
+        out.sort();
+        Ok(out)
+    } else if path.is_file() {
+        Ok(vec![path.to_path_buf()])
+    } else {
+        Err(format!("{}: no such file or directory", path.display()))
+    }
+}
+
+/// Plans every finding of `paths`; pure apart from reading the files.
+fn plan_rows(paths: &[PathBuf], config: &Config, now: DateTime<Utc>) -> Vec<Row> {
+    let catalog = Catalog::embedded();
+    let unknown = |_: &crate::config::RepoName| None;
+    let mut rows = Vec::new();
+    for path in paths {
+        let file = path.display().to_string();
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                rows.push(Row::Rejected {
+                    file,
+                    index: None,
+                    error: format!("cannot read: {e}"),
+                });
+                continue;
+            }
+        };
+        let intake = match asff::parse_document(&bytes, catalog) {
+            Ok(i) => i,
+            Err(e) => {
+                rows.push(Row::Rejected {
+                    file,
+                    index: None,
+                    error: e.to_string(),
+                });
+                continue;
+            }
+        };
+        for (index, entry) in intake.entries.iter().enumerate() {
+            match entry {
+                Err(e) => rows.push(Row::Rejected {
+                    file: file.clone(),
+                    index: Some(e.index),
+                    error: e.to_string(),
+                }),
+                Ok(f) => {
+                    let verdict =
+                        policy::decide(f, config.account(&f.account_id), &config.settings.policy);
+                    let route = routing::route(f, config, now, &unknown);
+                    rows.push(Row::Finding(json!({
+                        "finding_id": f.id,
+                        "stable_key": StableKey::for_finding(f),
+                        "control_id": f.control_id(),
+                        "account": f.account_id,
+                        "severity": f.severity.as_str(),
+                        "decision": verdict.decision.as_str(),
+                        "reason": verdict.reason.as_str(),
+                        "detail": verdict.detail,
+                        "repo": route.repo.to_string(),
+                        "assignees": route.chain,
+                        "group_key": GroupKey::for_finding(f, &config.settings.grouping),
+                        "title": f.title,
+                        "file": file,
+                        "index": index,
+                        "environment": config.account(&f.account_id).environment,
+                        "warnings": route.warnings,
+                    })));
+                }
+            }
+        }
+    }
+    rows
+}
+
+fn cut(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(n.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+fn print_text(rows: &[Row]) {
+    let findings: Vec<&Value> = rows
+        .iter()
+        .filter_map(|r| {
+            if let Row::Finding(v) = r {
+                Some(v)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
+    let header = [
+        "DECISION", "REASON", "SEVERITY", "ACCOUNT", "CONTROL", "REPO", "OWNER", "TITLE",
+    ];
+    let table: Vec<[String; 8]> = findings
+        .iter()
+        .map(|v| {
+            let owner = v["assignees"]
+                .as_array()
+                .and_then(|a| a.first())
+                .and_then(Value::as_str)
+                .map(|o| format!("@{o}"));
+            let control = v["control_id"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| "-".into());
+            [
+                s(v, "decision"),
+                s(v, "reason"),
+                s(v, "severity"),
+                s(v, "account"),
+                control,
+                if s(v, "decision") == "ticket" {
+                    s(v, "repo")
+                } else {
+                    "-".into()
+                },
+                if s(v, "decision") == "ticket" {
+                    owner.unwrap_or_else(|| "-".into())
+                } else {
+                    "-".into()
+                },
+                cut(&s(v, "title"), 60),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &table {
+        for (i, c) in row.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut out = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(c);
+            } else {
+                out.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(&header.map(String::from));
+    for row in &table {
+        line(row);
+    }
+    let tickets = findings
+        .iter()
+        .filter(|v| v["decision"] == "ticket")
+        .count();
+    let mut groups: Vec<&str> = findings
+        .iter()
+        .filter(|v| v["decision"] == "ticket")
+        .filter_map(|v| v["group_key"].as_str())
+        .collect();
+    groups.sort();
+    groups.dedup();
+    let rejected: Vec<&Row> = rows
+        .iter()
+        .filter(|r| matches!(r, Row::Rejected { .. }))
+        .collect();
+    println!();
+    println!(
+        "{} finding(s): {} ticket ({} issue(s)), {} skip; {} rejected",
+        findings.len(),
+        tickets,
+        groups.len(),
+        findings.len() - tickets,
+        rejected.len()
+    );
+    for r in rejected {
+        if let Row::Rejected { file, index, error } = r {
+            match index {
+                Some(i) => println!("REJECTED {file}[{i}]: {error}"),
+                None => println!("REJECTED {file}: {error}"),
+            }
+        }
+    }
+}
+
+pub(super) fn run(
+    config_dir: &Path,
+    findings: &Path,
+    format: Format,
+    now: Option<DateTime<Utc>>,
+) -> ExitCode {
+    let config = match load_config(config_dir) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let paths = match files(findings) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("lever plan: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let rows = plan_rows(&paths, &config, now.unwrap_or_else(Utc::now));
+    match format {
+        Format::Json => {
+            for row in &rows {
+                let v = match row {
+                    Row::Finding(v) => v.clone(),
+                    Row::Rejected { file, index, error } => {
+                        json!({ "file": file, "index": index, "error": error })
+                    }
+                };
+                println!("{v}");
+            }
+        }
+        Format::Text => print_text(&rows),
+    }
+    let rejected = rows.iter().any(|r| matches!(r, Row::Rejected { .. }));
+    if rejected {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

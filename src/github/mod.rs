@@ -1,0 +1,755 @@
+//! GitHub App client: JWT → installation token (cached per installation until shortly before
+//! it expires), and the issue, label, assignee and comment calls Lever makes. A thin layer over
+//! octocrab; every call uses a relative route, so `GITHUB_API_URL` can point at GitHub
+//! Enterprise Server or a local fake.
+//!
+//! octocrab's own retry is turned off: a retried `POST /issues` after a lost response would
+//! create a second issue. Retries happen at the job level, where the issue marker makes them
+//! safe.
+
+mod models;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use octocrab::Octocrab;
+use octocrab::service::middleware::retry::RetryConfig;
+use serde::Serialize;
+use tokio::sync::Mutex;
+
+pub use models::{Comment, Issue, IssueEvent, Label, User};
+
+/// Where and how to reach GitHub, from the environment.
+#[derive(Clone)]
+pub struct GitHubConfig {
+    pub app_id: u64,
+    pub private_key_pem: String,
+    pub api_url: String,
+}
+
+impl std::fmt::Debug for GitHubConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHubConfig")
+            .field("app_id", &self.app_id)
+            .field("private_key_pem", &"<redacted>")
+            .field("api_url", &self.api_url)
+            .finish()
+    }
+}
+
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+
+impl GitHubConfig {
+    /// `GITHUB_APP_ID`, `GITHUB_PRIVATE_KEY` (PEM text) or `GITHUB_PRIVATE_KEY_PATH`, and
+    /// `GITHUB_API_URL` (default `https://api.github.com`).
+    pub fn from_env() -> anyhow::Result<GitHubConfig> {
+        use anyhow::Context as _;
+        let app_id = std::env::var("GITHUB_APP_ID")
+            .context("GITHUB_APP_ID is not set (the GitHub App's numeric id)")?;
+        let app_id: u64 = app_id
+            .trim()
+            .parse()
+            .with_context(|| format!("GITHUB_APP_ID={app_id:?} is not a number"))?;
+        let pem = match (
+            std::env::var("GITHUB_PRIVATE_KEY"),
+            std::env::var("GITHUB_PRIVATE_KEY_PATH"),
+        ) {
+            (Ok(pem), _) if !pem.trim().is_empty() => {
+                // Accept keys pasted with literal "\n" sequences, as some secret stores keep them.
+                if pem.contains('\n') {
+                    pem
+                } else {
+                    pem.replace("\\n", "\n")
+                }
+            }
+            (_, Ok(path)) => std::fs::read_to_string(&path)
+                .with_context(|| format!("GITHUB_PRIVATE_KEY_PATH={path}: cannot read the key"))?,
+            _ => anyhow::bail!(
+                "set GITHUB_PRIVATE_KEY (the App's PEM private key) or GITHUB_PRIVATE_KEY_PATH (a file holding it)"
+            ),
+        };
+        let api_url =
+            std::env::var("GITHUB_API_URL").unwrap_or_else(|_| DEFAULT_API_URL.to_string());
+        let cfg = GitHubConfig {
+            app_id,
+            private_key_pem: pem,
+            api_url,
+        };
+        EncodingKey::from_rsa_pem(cfg.private_key_pem.as_bytes())
+            .context("the GitHub App private key is not a valid RSA PEM key")?;
+        Ok(cfg)
+    }
+}
+
+/// A GitHub API failure, classified for the worker.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GitHubError {
+    #[error("GitHub: not found ({0})")]
+    NotFound(String),
+    /// 422: the request was understood but refused (e.g. an assignee who cannot be assigned).
+    #[error("GitHub refused the request: {message} {errors}")]
+    Validation {
+        message: String,
+        errors: serde_json::Value,
+    },
+    #[error("GitHub: authentication failed ({0})")]
+    Unauthorized(String),
+    #[error("GitHub: forbidden ({0})")]
+    Forbidden(String),
+    #[error("GitHub rate limit reached; retry after {retry_at:?}")]
+    RateLimited { retry_at: Option<DateTime<Utc>> },
+    #[error("GitHub server error {status}: {message}")]
+    Server { status: u16, message: String },
+    #[error("GitHub unreachable: {0}")]
+    Transport(String),
+    #[error("GitHub: unexpected {status}: {message}")]
+    Other { status: u16, message: String },
+}
+
+impl GitHubError {
+    /// Worth trying again later (the same request may succeed).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            GitHubError::RateLimited { .. }
+                | GitHubError::Server { .. }
+                | GitHubError::Transport(_)
+        )
+    }
+
+    /// 422 on the `assignees` field: GitHub will not assign that person here.
+    pub fn is_unassignable(&self) -> bool {
+        match self {
+            GitHubError::Validation { errors, message } => {
+                errors.to_string().contains("assignee")
+                    || message.to_lowercase().contains("assignee")
+            }
+            _ => false,
+        }
+    }
+
+    fn from_octocrab(e: octocrab::Error, what: &str) -> GitHubError {
+        match e {
+            octocrab::Error::GitHub { source, .. } => {
+                let status = source.status_code.as_u16();
+                let message = source.message.clone();
+                let rate_limited = source
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get("x-ratelimit-remaining"))
+                    .is_some_and(|v| v == "0");
+                let retry_after = source
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get("retry-after"))
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .map(|s| Utc::now() + chrono::Duration::seconds(s));
+                match status {
+                    404 => GitHubError::NotFound(format!("{what}: {message}")),
+                    401 => GitHubError::Unauthorized(message),
+                    422 => GitHubError::Validation {
+                        message,
+                        errors: serde_json::Value::Array(source.errors.clone().unwrap_or_default()),
+                    },
+                    429 => GitHubError::RateLimited {
+                        retry_at: retry_after.or(source.rate_limit_reset_at()),
+                    },
+                    403 if rate_limited || retry_after.is_some() => GitHubError::RateLimited {
+                        retry_at: retry_after.or(source.rate_limit_reset_at()),
+                    },
+                    403 => GitHubError::Forbidden(message),
+                    500..=599 => GitHubError::Server { status, message },
+                    _ => GitHubError::Other { status, message },
+                }
+            }
+            other => GitHubError::Transport(format!("{what}: {other}")),
+        }
+    }
+}
+
+pub type Result<T, E = GitHubError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Serialize)]
+struct JwtClaims {
+    iat: i64,
+    exp: i64,
+    iss: String,
+}
+
+struct CachedToken {
+    client: Octocrab,
+    expires_at: DateTime<Utc>,
+}
+
+/// Refresh an installation token this long before GitHub says it expires.
+const TOKEN_MARGIN: chrono::Duration = chrono::Duration::minutes(5);
+/// How long repository → installation and repository visibility answers are kept.
+const LOOKUP_TTL: StdDuration = StdDuration::from_secs(600);
+
+/// Fields of `PATCH /repos/{owner}/{repo}/issues/{n}`; `None` leaves a field unchanged.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IssueUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// `open` or `closed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// `completed`, `not_planned` or `reopened`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assignees: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
+}
+
+/// The GitHub App, as Lever uses it.
+pub struct GitHub {
+    cfg: GitHubConfig,
+    key: EncodingKey,
+    installations: Mutex<HashMap<String, (u64, Instant)>>,
+    tokens: Mutex<HashMap<u64, CachedToken>>,
+    visibility: Mutex<HashMap<String, (bool, Instant)>>,
+    bot_login: Mutex<Option<String>>,
+    requests: AtomicU64,
+}
+
+impl std::fmt::Debug for GitHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHub").field("cfg", &self.cfg).finish()
+    }
+}
+
+fn split(repo: &str) -> (&str, &str) {
+    repo.split_once('/').unwrap_or((repo, ""))
+}
+
+/// Percent-encodes one path segment (label names may contain `:`, spaces, `/`).
+fn seg(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl GitHub {
+    pub fn new(cfg: GitHubConfig) -> anyhow::Result<Arc<GitHub>> {
+        let key = EncodingKey::from_rsa_pem(cfg.private_key_pem.as_bytes()).map_err(|e| {
+            anyhow::anyhow!("the GitHub App private key is not a valid RSA PEM key: {e}")
+        })?;
+        Ok(Arc::new(GitHub {
+            cfg,
+            key,
+            installations: Mutex::default(),
+            tokens: Mutex::default(),
+            visibility: Mutex::default(),
+            bot_login: Mutex::default(),
+            requests: AtomicU64::new(0),
+        }))
+    }
+
+    /// Requests sent to GitHub so far (for metrics and benchmarks).
+    pub fn request_count(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    fn count(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn client(&self, token: String) -> Result<Octocrab> {
+        Octocrab::builder()
+            .base_uri(self.cfg.api_url.as_str())
+            .map_err(|e| {
+                GitHubError::Transport(format!("GITHUB_API_URL {:?}: {e}", self.cfg.api_url))
+            })?
+            .personal_token(token)
+            .add_retry_config(RetryConfig::None)
+            .set_connect_timeout(Some(StdDuration::from_secs(10)))
+            .set_read_timeout(Some(StdDuration::from_secs(30)))
+            .add_header(
+                http::header::ACCEPT,
+                "application/vnd.github+json".to_string(),
+            )
+            .add_header(
+                http::HeaderName::from_static("x-github-api-version"),
+                "2022-11-28".to_string(),
+            )
+            .build()
+            .map_err(|e| GitHubError::Transport(format!("building the HTTP client: {e}")))
+    }
+
+    /// An App JWT: RS256, issued 60 s in the past (clock drift), valid 9 minutes.
+    pub fn app_jwt(&self) -> Result<String> {
+        let now = Utc::now().timestamp();
+        let claims = JwtClaims {
+            iat: now - 60,
+            exp: now + 9 * 60,
+            iss: self.cfg.app_id.to_string(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.key).map_err(|e| {
+            GitHubError::Other {
+                status: 0,
+                message: format!("signing the App JWT: {e}"),
+            }
+        })
+    }
+
+    fn app_client(&self) -> Result<Octocrab> {
+        self.client(self.app_jwt()?)
+    }
+
+    /// The installation that covers `repo` (cached).
+    pub async fn installation_id(&self, repo: &str) -> Result<u64> {
+        let k = repo.to_ascii_lowercase();
+        if let Some((id, at)) = self.installations.lock().await.get(&k)
+            && at.elapsed() < LOOKUP_TTL
+        {
+            return Ok(*id);
+        }
+        let (o, r) = split(repo);
+        self.count();
+        let inst: models::Installation = self
+            .app_client()?
+            .get(
+                format!("/repos/{}/{}/installation", seg(o), seg(r)),
+                None::<&()>,
+            )
+            .await
+            .map_err(|e| GitHubError::from_octocrab(e, &format!("installation for {repo}")))?;
+        self.installations
+            .lock()
+            .await
+            .insert(k, (inst.id, Instant::now()));
+        Ok(inst.id)
+    }
+
+    /// A client authenticated as the installation covering `repo`.
+    pub async fn repo_client(&self, repo: &str) -> Result<Octocrab> {
+        let id = self.installation_id(repo).await?;
+        let mut tokens = self.tokens.lock().await;
+        if let Some(t) = tokens.get(&id)
+            && Utc::now() + TOKEN_MARGIN < t.expires_at
+        {
+            return Ok(t.client.clone());
+        }
+        self.count();
+        let tok: models::AccessToken = self
+            .app_client()?
+            .post(
+                format!("/app/installations/{id}/access_tokens"),
+                None::<&()>,
+            )
+            .await
+            .map_err(|e| GitHubError::from_octocrab(e, &format!("token for installation {id}")))?;
+        let client = self.client(tok.token)?;
+        tokens.insert(
+            id,
+            CachedToken {
+                client: client.clone(),
+                expires_at: tok.expires_at,
+            },
+        );
+        Ok(client)
+    }
+
+    /// Forgets cached credentials for `repo` (after a 401, or when an installation changes).
+    pub async fn forget(&self, repo: &str) {
+        if let Some((id, _)) = self
+            .installations
+            .lock()
+            .await
+            .remove(&repo.to_ascii_lowercase())
+        {
+            self.tokens.lock().await.remove(&id);
+        }
+    }
+
+    /// The App's bot login (`<slug>[bot]`): the author of every issue and comment Lever makes.
+    pub async fn bot_login(&self) -> Result<String> {
+        if let Some(l) = self.bot_login.lock().await.clone() {
+            return Ok(l);
+        }
+        self.count();
+        let app: models::App = self
+            .app_client()?
+            .get("/app", None::<&()>)
+            .await
+            .map_err(|e| GitHubError::from_octocrab(e, "the App"))?;
+        let login = format!("{}[bot]", app.slug);
+        *self.bot_login.lock().await = Some(login.clone());
+        Ok(login)
+    }
+
+    /// Whether `repo` is public (cached for a few minutes).
+    pub async fn is_public(&self, repo: &str) -> Result<bool> {
+        let k = repo.to_ascii_lowercase();
+        if let Some((public, at)) = self.visibility.lock().await.get(&k)
+            && at.elapsed() < LOOKUP_TTL
+        {
+            return Ok(*public);
+        }
+        let (o, r) = split(repo);
+        let c = self.repo_client(repo).await?;
+        self.count();
+        let info: models::Repository = c
+            .get(format!("/repos/{}/{}", seg(o), seg(r)), None::<&()>)
+            .await
+            .map_err(|e| GitHubError::from_octocrab(e, repo))?;
+        let public = !info.private && info.visibility.as_deref().unwrap_or("public") == "public";
+        self.visibility
+            .lock()
+            .await
+            .insert(k, (public, Instant::now()));
+        Ok(public)
+    }
+
+    pub async fn create_issue(
+        &self,
+        repo: &str,
+        title: &str,
+        body: &str,
+        labels: &[String],
+        assignees: &[String],
+    ) -> Result<Issue> {
+        #[derive(Serialize)]
+        struct Create<'a> {
+            title: &'a str,
+            body: &'a str,
+            labels: &'a [String],
+            #[serde(skip_serializing_if = "<[String]>::is_empty")]
+            assignees: &'a [String],
+        }
+        let (o, r) = split(repo);
+        let c = self.repo_client(repo).await?;
+        self.count();
+        c.post(
+            format!("/repos/{}/{}/issues", seg(o), seg(r)),
+            Some(&Create {
+                title,
+                body,
+                labels,
+                assignees,
+            }),
+        )
+        .await
+        .map_err(|e| GitHubError::from_octocrab(e, &format!("create issue in {repo}")))
+    }
+
+    /// One page (1-based) of the repository's issues (carrying `label` when given), newest
+    /// first, in any state, created by `creator` when given.
+    pub async fn list_issues(
+        &self,
+        repo: &str,
+        label: Option<&str>,
+        creator: Option<&str>,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Vec<Issue>> {
+        #[derive(Serialize)]
+        struct Query<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            labels: Option<&'a str>,
+            state: &'static str,
+            sort: &'static str,
+            direction: &'static str,
+            per_page: u32,
+            page: u32,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            creator: Option<&'a str>,
+        }
+        let (o, r) = split(repo);
+        let c = self.repo_client(repo).await?;
+        self.count();
+        let q = Query {
+            labels: label,
+            state: "all",
+            sort: "created",
+            direction: "desc",
+            per_page,
+            page,
+            creator,
+        };
+        c.get(format!("/repos/{}/{}/issues", seg(o), seg(r)), Some(&q))
+            .await
+            .map_err(|e| GitHubError::from_octocrab(e, &format!("list issues in {repo}")))
+    }
+
+    pub async fn get_issue(&self, repo: &str, number: u64) -> Result<Issue> {
+        let (o, r) = split(repo);
+        let c = self.repo_client(repo).await?;
+        self.count();
+        c.get(
+            format!("/repos/{}/{}/issues/{number}", seg(o), seg(r)),
+            None::<&()>,
+        )
+        .await
+        .map_err(|e| GitHubError::from_octocrab(e, &format!("{repo}#{number}")))
+    }
+
+    pub async fn update_issue(
+        &self,
+        repo: &str,
+        number: u64,
+        update: &IssueUpdate,
+    ) -> Result<Issue> {
+        let (o, r) = split(repo);
+        let c = self.repo_client(repo).await?;
+        self.count();
+        c.patch(
+            format!("/repos/{}/{}/issues/{number}", seg(o), seg(r)),
+            Some(update),
+        )
+        .await
+        .map_err(|e| GitHubError::from_octocrab(e, &format!("update {repo}#{number}")))
+    }
+
+    pub async fn add_labels(
+        &self,
+        repo: &str,
+        number: u64,
+        labels: &[String],
+    ) -> Result<Vec<Label>> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            labels: &'a [String],
+        }
+        let (o, r) = split(repo);
+        let c = self.repo_client(repo).await?;
+        self.count();
+        c.post(
+            format!("/repos/{}/{}/issues/{number}/labels", seg(o), seg(r)),
+            Some(&Body { labels }),
+        )
+        .await
+        .map_err(|e| GitHubError::from_octocrab(e, &format!("label {repo}#{number}")))
+    }
+
+    /// Removes a label; a label that is not on the issue is not an error.
+    pub async fn remove_label(&self, repo: &str, number: u64, label: &str) -> Result<()> {
+        let (o, r) = split(repo);
+        let c = self.repo_client(repo).await?;
+        self.count();
+        let res: std::result::Result<Vec<Label>, _> = c
+            .delete(
+                format!(
+                    "/repos/{}/{}/issues/{number}/labels/{}",
+                    seg(o),
+                    seg(r),
+                    seg(label)
+                ),
+                None::<&()>,
+            )
+            .await;
+        match res.map_err(|e| GitHubError::from_octocrab(e, &format!("unlabel {repo}#{number}"))) {
+            Ok(_) | Err(GitHubError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Adds assignees. GitHub silently ignores people it cannot assign: check the returned
+    /// issue's assignees.
+    pub async fn add_assignees(&self, repo: &str, number: u64, logins: &[String]) -> Result<Issue> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            assignees: &'a [String],
+        }
+        let (o, r) = split(repo);
+        let c = self.repo_client(repo).await?;
+        self.count();
+        c.post(
+            format!("/repos/{}/{}/issues/{number}/assignees", seg(o), seg(r)),
+            Some(&Body { assignees: logins }),
+        )
+        .await
+        .map_err(|e| GitHubError::from_octocrab(e, &format!("assign {repo}#{number}")))
+    }
+
+    pub async fn remove_assignees(
+        &self,
+        repo: &str,
+        number: u64,
+        logins: &[String],
+    ) -> Result<Issue> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            assignees: &'a [String],
+        }
+        let (o, r) = split(repo);
+        let c = self.repo_client(repo).await?;
+        self.count();
+        c.delete(
+            format!("/repos/{}/{}/issues/{number}/assignees", seg(o), seg(r)),
+            Some(&Body { assignees: logins }),
+        )
+        .await
+        .map_err(|e| GitHubError::from_octocrab(e, &format!("unassign {repo}#{number}")))
+    }
+
+    /// Whether GitHub will let `login` be assigned issues in `repo` (204 yes, 404 no).
+    pub async fn can_assign(&self, repo: &str, login: &str) -> Result<bool> {
+        let (o, r) = split(repo);
+        let c = self.repo_client(repo).await?;
+        self.count();
+        let route = format!("/repos/{}/{}/assignees/{}", seg(o), seg(r), seg(login));
+        let res = c
+            ._get(route)
+            .await
+            .map_err(|e| GitHubError::from_octocrab(e, &format!("assignee check in {repo}")))?;
+        match res.status().as_u16() {
+            204 => Ok(true),
+            404 => Ok(false),
+            401 => Err(GitHubError::Unauthorized(format!(
+                "assignee check in {repo}"
+            ))),
+            s @ 500..=599 => Err(GitHubError::Server {
+                status: s,
+                message: format!("assignee check in {repo}"),
+            }),
+            s => Err(GitHubError::Other {
+                status: s,
+                message: format!("assignee check in {repo}"),
+            }),
+        }
+    }
+
+    pub async fn create_comment(&self, repo: &str, number: u64, body: &str) -> Result<Comment> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            body: &'a str,
+        }
+        let (o, r) = split(repo);
+        let c = self.repo_client(repo).await?;
+        self.count();
+        c.post(
+            format!("/repos/{}/{}/issues/{number}/comments", seg(o), seg(r)),
+            Some(&Body { body }),
+        )
+        .await
+        .map_err(|e| GitHubError::from_octocrab(e, &format!("comment on {repo}#{number}")))
+    }
+
+    /// One page (1-based) of an issue's comments, oldest first.
+    pub async fn list_comments(&self, repo: &str, number: u64, page: u32) -> Result<Vec<Comment>> {
+        let (o, r) = split(repo);
+        let c = self.repo_client(repo).await?;
+        self.count();
+        c.get(
+            format!("/repos/{}/{}/issues/{number}/comments", seg(o), seg(r)),
+            Some(&[("per_page", "100"), ("page", &page.to_string())]),
+        )
+        .await
+        .map_err(|e| GitHubError::from_octocrab(e, &format!("comments of {repo}#{number}")))
+    }
+
+    /// One page (1-based) of an issue's events (labeled, closed, ...), oldest first.
+    pub async fn issue_events(
+        &self,
+        repo: &str,
+        number: u64,
+        page: u32,
+    ) -> Result<Vec<IssueEvent>> {
+        let (o, r) = split(repo);
+        let c = self.repo_client(repo).await?;
+        self.count();
+        c.get(
+            format!("/repos/{}/{}/issues/{number}/events", seg(o), seg(r)),
+            Some(&[("per_page", "100"), ("page", &page.to_string())]),
+        )
+        .await
+        .map_err(|e| GitHubError::from_octocrab(e, &format!("events of {repo}#{number}")))
+    }
+
+    /// Whether `user` is an active member of `org/team`, asked with the token of the
+    /// installation covering `repo` (the App needs the organization "members: read" permission).
+    pub async fn is_active_team_member(
+        &self,
+        repo: &str,
+        org: &str,
+        team: &str,
+        user: &str,
+    ) -> Result<bool> {
+        let c = self.repo_client(repo).await?;
+        self.count();
+        let res: std::result::Result<models::TeamMembership, _> = c
+            .get(
+                format!(
+                    "/orgs/{}/teams/{}/memberships/{}",
+                    seg(org),
+                    seg(team),
+                    seg(user)
+                ),
+                None::<&()>,
+            )
+            .await;
+        match res.map_err(|e| {
+            GitHubError::from_octocrab(e, &format!("membership of {user} in {org}/{team}"))
+        }) {
+            Ok(m) => Ok(m.state == "active"),
+            Err(GitHubError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a label if the repository does not have it yet (422 `already_exists` is fine).
+    pub async fn ensure_label(
+        &self,
+        repo: &str,
+        name: &str,
+        color: &str,
+        description: &str,
+    ) -> Result<()> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            name: &'a str,
+            color: &'a str,
+            description: &'a str,
+        }
+        let (o, r) = split(repo);
+        let c = self.repo_client(repo).await?;
+        self.count();
+        let res: std::result::Result<Label, _> = c
+            .post(
+                format!("/repos/{}/{}/labels", seg(o), seg(r)),
+                Some(&Body {
+                    name,
+                    color,
+                    description,
+                }),
+            )
+            .await;
+        match res.map_err(|e| GitHubError::from_octocrab(e, &format!("label {name} in {repo}"))) {
+            Ok(_) => Ok(()),
+            Err(GitHubError::Validation { errors, .. })
+                if errors.to_string().contains("already_exists") =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(seg("severity:high"), "severity%3Ahigh");
+        assert_eq!(seg("a b/c"), "a%20b%2Fc");
+        assert_eq!(seg("acme-payments_1.x"), "acme-payments_1.x");
+    }
+}

@@ -1,0 +1,234 @@
+//! From parsed findings to durable intent: for each finding, classify it against what Lever
+//! stored before, decide, route, and write the finding, its issue group and the job that will
+//! open the issue, all in one transaction. No GitHub or Security Hub call happens here.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::config::Config;
+use crate::domain::{Finding, GroupKey, StableKey};
+use crate::policy::{self, Change, Decision, Previous, Verdict};
+use crate::routing::{self, Route};
+use crate::store::{
+    AuditEntry, ChangeSet, FindingRecord, GroupRecord, GroupStatus, GroupWrite, NewJob, Store,
+    StoreError,
+};
+
+/// Job kinds written by the pipeline and run by the worker.
+pub mod jobs {
+    /// Create the GitHub issue of a group (subject: group key).
+    pub const OPEN_ISSUE: &str = "open-issue";
+    /// Tell Security Hub the findings of a group are tracked (subject: group key).
+    pub const NOTIFY_FINDINGS: &str = "notify-findings";
+}
+
+/// What happened to one incoming finding.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// A new group: the worker will open its issue.
+    OpenIssue,
+    /// The finding belongs to a group that already has (or is getting) an issue; the update is
+    /// recorded for the issue's lifecycle.
+    Tracked,
+    /// Recorded; policy says no issue.
+    Skipped,
+    /// Nothing new: no write at all.
+    Repeat,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingOutcome {
+    pub finding_id: String,
+    pub product_arn: String,
+    pub stable_key: StableKey,
+    pub group_key: GroupKey,
+    pub change: Change,
+    pub verdict: Verdict,
+    pub action: Action,
+    /// The route, when the finding opens an issue.
+    pub route: Option<Route>,
+}
+
+/// The group record for a new issue group.
+pub fn new_group(
+    key: &GroupKey,
+    f: &Finding,
+    route: &Route,
+    verdict: &Verdict,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> GroupRecord {
+    let account = config.account(&f.account_id);
+    GroupRecord {
+        group_key: key.clone(),
+        repo: route.repo.to_string(),
+        issue_number: None,
+        issue_url: None,
+        status: GroupStatus::Pending,
+        assignee: route.owner().map(str::to_string),
+        data: json!({
+            "route": route,
+            "account_id": f.account_id,
+            "environment": account.environment,
+            "mode": account.mode,
+            "severity": f.severity,
+            "control_id": f.control_id(),
+            "title": f.title,
+            "reason": verdict.detail,
+        }),
+        created_at: now,
+        updated_at: now,
+        version: 0,
+    }
+}
+
+/// Plans the writes for a batch of findings. Pure: `previous` and `groups` are what the store
+/// holds for these findings and their groups.
+pub fn plan(
+    findings: &[Finding],
+    previous: &HashMap<(String, String), FindingRecord>,
+    groups: &HashMap<GroupKey, GroupRecord>,
+    config: &Config,
+    now: DateTime<Utc>,
+    source: &str,
+) -> (ChangeSet, Vec<FindingOutcome>) {
+    let mut changes = ChangeSet::default();
+    let mut outcomes = Vec::with_capacity(findings.len());
+    let mut opened: HashMap<GroupKey, ()> = HashMap::new();
+    let updated_by = &config.settings.securityhub.updated_by;
+    let unknown_visibility = |_: &crate::config::RepoName| None;
+    for f in findings {
+        let stable_key = StableKey::for_finding(f);
+        let group_key = GroupKey::for_finding(f, &config.settings.grouping);
+        let prev = previous.get(&(f.product_arn.clone(), f.id.clone()));
+        let change = policy::classify(
+            prev.map(|p| Previous {
+                updated_at: p.updated_at.as_deref(),
+                fingerprint: &p.fingerprint,
+                workflow: p.workflow,
+                note_text: p.finding.note.as_ref().map(|n| n.text.as_str()),
+            }),
+            f,
+            updated_by,
+        );
+        let verdict = policy::decide(f, config.account(&f.account_id), &config.settings.policy);
+        let group_exists = groups.contains_key(&group_key) || opened.contains_key(&group_key);
+        let mut route = None;
+        let action = if !group_exists && verdict.decision == Decision::Ticket {
+            // Also when the finding itself is a repeat: it was skipped before (no group), and
+            // the policy now says ticket (e.g. the account minimum was widened).
+            let r = routing::route(f, config, now, &unknown_visibility);
+            changes.groups.push(GroupWrite::InsertIfAbsent(new_group(
+                &group_key, f, &r, &verdict, config, now,
+            )));
+            changes.jobs.push(NewJob {
+                kind: jobs::OPEN_ISSUE.into(),
+                subject: group_key.0.clone(),
+                payload: json!({}),
+                run_at: now,
+            });
+            changes.audit.push(AuditEntry {
+                seq: 0,
+                at: now,
+                actor: "securityhub".into(),
+                action: "group-created".into(),
+                group_key: Some(group_key.clone()),
+                issue: None,
+                source: Some(source.to_string()),
+                detail: json!({
+                    "finding_id": f.id,
+                    "stable_key": stable_key,
+                    "reason": verdict.reason,
+                    "detail": verdict.detail,
+                    "repo": r.repo,
+                    "owner": r.owner(),
+                }),
+            });
+            opened.insert(group_key.clone(), ());
+            route = Some(r);
+            Action::OpenIssue
+        } else if change == Change::Repeat {
+            Action::Repeat
+        } else if group_exists {
+            Action::Tracked
+        } else {
+            Action::Skipped
+        };
+        if change != Change::Repeat {
+            changes.findings.push(FindingRecord {
+                product_arn: f.product_arn.clone(),
+                finding_id: f.id.clone(),
+                stable_key: stable_key.clone(),
+                group_key: group_key.clone(),
+                account_id: f.account_id.clone(),
+                severity: f.severity,
+                compliance: f.compliance,
+                record_state: f.record_state,
+                workflow: f.workflow,
+                updated_at: f.updated_at.clone(),
+                fingerprint: policy::fingerprint(f),
+                finding: f.clone(),
+                first_seen: prev.map(|p| p.first_seen).unwrap_or(now),
+                last_seen: now,
+            });
+        }
+        outcomes.push(FindingOutcome {
+            finding_id: f.id.clone(),
+            product_arn: f.product_arn.clone(),
+            stable_key,
+            group_key,
+            change,
+            verdict,
+            action,
+            route,
+        });
+    }
+    (changes, outcomes)
+}
+
+/// Loads what the store knows about `findings`, plans, and commits the plan atomically.
+pub async fn ingest(
+    store: &dyn Store,
+    config: &Config,
+    findings: &[Finding],
+    now: DateTime<Utc>,
+    source: &str,
+) -> Result<Vec<FindingOutcome>, StoreError> {
+    if findings.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<(String, String)> = findings
+        .iter()
+        .map(|f| (f.product_arn.clone(), f.id.clone()))
+        .collect();
+    let previous: HashMap<(String, String), FindingRecord> = store
+        .findings(&ids)
+        .await?
+        .into_iter()
+        .map(|r| ((r.product_arn.clone(), r.finding_id.clone()), r))
+        .collect();
+    let mut keys: Vec<GroupKey> = findings
+        .iter()
+        .map(|f| GroupKey::for_finding(f, &config.settings.grouping))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let groups: HashMap<GroupKey, GroupRecord> = store
+        .groups(&keys)
+        .await?
+        .into_iter()
+        .map(|g| (g.group_key.clone(), g))
+        .collect();
+    let (changes, outcomes) = plan(findings, &previous, &groups, config, now, source);
+    if !changes.is_empty() {
+        store.apply(changes, now).await?;
+    }
+    Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests;

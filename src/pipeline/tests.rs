@@ -1,0 +1,234 @@
+use std::collections::HashMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use super::*;
+use crate::config::Config;
+use crate::domain::sample::control_finding;
+use crate::domain::{Control, Note, Severity, Source, WorkflowStatus};
+use crate::store::{FindingRecord, GroupRecord, GroupWrite};
+
+fn demo() -> Config {
+    Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo")).unwrap()
+}
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn prod(sev: Severity) -> Finding {
+    control_finding(
+        "S3.1",
+        "S3 Block Public Access setting should be enabled",
+        sev,
+    )
+}
+
+/// What the store would hold after applying `changes`.
+fn stored(
+    changes: &ChangeSet,
+) -> (
+    HashMap<(String, String), FindingRecord>,
+    HashMap<GroupKey, GroupRecord>,
+) {
+    let findings = changes
+        .findings
+        .iter()
+        .map(|r| ((r.product_arn.clone(), r.finding_id.clone()), r.clone()))
+        .collect();
+    let groups = changes
+        .groups
+        .iter()
+        .map(|g| match g {
+            GroupWrite::InsertIfAbsent(r) | GroupWrite::Update { record: r, .. } => {
+                (r.group_key.clone(), r.clone())
+            }
+        })
+        .collect();
+    (findings, groups)
+}
+
+#[test]
+fn a_new_ticketed_finding_creates_group_job_and_audit() {
+    let cfg = demo();
+    let (changes, out) = plan(
+        &[prod(Severity::High)],
+        &HashMap::new(),
+        &HashMap::new(),
+        &cfg,
+        now(),
+        "test",
+    );
+    assert_eq!(out.len(), 1);
+    assert!(matches!(out[0].action, Action::OpenIssue));
+    assert_eq!(out[0].change, Change::New);
+    assert_eq!(changes.findings.len(), 1);
+    assert_eq!(changes.groups.len(), 1);
+    assert_eq!(changes.jobs.len(), 1);
+    assert_eq!(changes.jobs[0].kind, jobs::OPEN_ISSUE);
+    assert_eq!(changes.jobs[0].subject, out[0].group_key.0);
+    assert_eq!(changes.audit.len(), 1);
+    let GroupWrite::InsertIfAbsent(g) = &changes.groups[0] else {
+        panic!("insert expected")
+    };
+    assert_eq!(g.repo, "acme/payments");
+    assert_eq!(g.assignee.as_deref(), Some("bob")); // week of 2026-11-16: bob
+    assert_eq!(g.status, GroupStatus::Pending);
+}
+
+#[test]
+fn the_same_finding_again_writes_nothing() {
+    let cfg = demo();
+    let f = prod(Severity::High);
+    let (first, _) = plan(
+        std::slice::from_ref(&f),
+        &HashMap::new(),
+        &HashMap::new(),
+        &cfg,
+        now(),
+        "test",
+    );
+    let (prev, groups) = stored(&first);
+    let (again, out) = plan(&[f], &prev, &groups, &cfg, now(), "test");
+    assert!(again.is_empty(), "{again:#?}");
+    assert!(matches!(out[0].action, Action::Repeat));
+}
+
+#[test]
+fn three_standards_one_problem_one_group() {
+    let cfg = demo();
+    let consolidated = prod(Severity::High);
+    let mut fsbp = consolidated.clone();
+    fsbp.id = "arn:aws:securityhub:us-east-1:111111111111:subscription/aws-foundational-security-best-practices/v/1.0.0/S3.1/finding/1".into();
+    fsbp.source = Source::Control(Control {
+        id: "S3.1".into(),
+        reported_id: None,
+        standard: "fsbp".into(),
+    });
+    let mut pci = consolidated.clone();
+    pci.id = "arn:aws:securityhub:us-east-1:111111111111:subscription/pci-dss/v/3.2.1/PCI.S3.6/finding/2".into();
+    pci.source = Source::Control(Control {
+        id: "S3.1".into(),
+        reported_id: Some("PCI.S3.6".into()),
+        standard: "pci-dss-3.2.1".into(),
+    });
+    let (changes, out) = plan(
+        &[fsbp, pci, consolidated],
+        &HashMap::new(),
+        &HashMap::new(),
+        &cfg,
+        now(),
+        "test",
+    );
+    assert_eq!(
+        changes.findings.len(),
+        3,
+        "each ASFF finding is kept (BatchUpdateFindings needs every Id)"
+    );
+    assert_eq!(changes.groups.len(), 1);
+    assert_eq!(changes.jobs.len(), 1);
+    assert_eq!(
+        out.iter()
+            .filter(|o| matches!(o.action, Action::OpenIssue))
+            .count(),
+        1
+    );
+    assert!(out.iter().all(|o| o.stable_key == out[0].stable_key));
+}
+
+#[test]
+fn skipped_findings_are_recorded_and_open_once_policy_widens() {
+    let mut cfg = demo();
+    let f = prod(Severity::Medium); // below HIGH in payments-prod
+    let (first, out) = plan(
+        std::slice::from_ref(&f),
+        &HashMap::new(),
+        &HashMap::new(),
+        &cfg,
+        now(),
+        "test",
+    );
+    assert!(matches!(out[0].action, Action::Skipped));
+    assert_eq!(first.findings.len(), 1);
+    assert!(first.groups.is_empty() && first.jobs.is_empty());
+    let (prev, groups) = stored(&first);
+    // Unchanged and still below the threshold: nothing.
+    let (again, out) = plan(
+        std::slice::from_ref(&f),
+        &prev,
+        &groups,
+        &cfg,
+        now(),
+        "test",
+    );
+    assert!(again.is_empty());
+    assert!(matches!(out[0].action, Action::Repeat));
+    // The account is widened to MEDIUM: the unchanged finding now opens an issue.
+    cfg.settings
+        .accounts
+        .get_mut("111111111111")
+        .unwrap()
+        .min_severity = Severity::Medium;
+    let (widened, out) = plan(&[f], &prev, &groups, &cfg, now(), "test");
+    assert!(matches!(out[0].action, Action::OpenIssue));
+    assert_eq!(widened.jobs.len(), 1);
+    assert!(
+        widened.findings.is_empty(),
+        "the finding itself did not change"
+    );
+}
+
+#[test]
+fn own_echo_is_recorded_without_new_work() {
+    let cfg = demo();
+    let f = prod(Severity::High);
+    let (first, _) = plan(
+        std::slice::from_ref(&f),
+        &HashMap::new(),
+        &HashMap::new(),
+        &cfg,
+        now(),
+        "test",
+    );
+    let (prev, groups) = stored(&first);
+    let mut echo = f.clone();
+    echo.workflow = WorkflowStatus::Notified;
+    echo.updated_at = Some("2026-11-23T12:01:00Z".into());
+    echo.note = Some(Note {
+        text: "Tracked in acme/payments#1".into(),
+        updated_by: "lever".into(),
+        updated_at: None,
+    });
+    let (changes, out) = plan(&[echo], &prev, &groups, &cfg, now(), "test");
+    assert_eq!(out[0].change, Change::OwnEcho);
+    assert!(matches!(out[0].action, Action::Tracked));
+    assert!(changes.jobs.is_empty() && changes.groups.is_empty() && changes.audit.is_empty());
+    assert_eq!(
+        changes.findings.len(),
+        1,
+        "the new workflow is stored so the next echo is a repeat"
+    );
+}
+
+#[test]
+fn accounts_off_and_passed_findings_never_open() {
+    let cfg = demo();
+    let mut proto = prod(Severity::Critical);
+    proto.account_id = "333333333333".into();
+    let mut passed = prod(Severity::Critical);
+    passed.compliance = Some(crate::domain::ComplianceStatus::Passed);
+    let (changes, out) = plan(
+        &[proto, passed],
+        &HashMap::new(),
+        &HashMap::new(),
+        &cfg,
+        now(),
+        "test",
+    );
+    assert!(changes.groups.is_empty() && changes.jobs.is_empty());
+    assert_eq!(out[0].verdict.reason, crate::policy::Reason::AccountOff);
+    assert_eq!(out[1].verdict.reason, crate::policy::Reason::Passed);
+}

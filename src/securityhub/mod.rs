@@ -1,0 +1,209 @@
+//! Security Hub client: BatchUpdateFindings (workflow + note, in batches of at most 100) and
+//! GetFindings pages. The AWS SDK is configured the standard way (region, credentials and
+//! `AWS_ENDPOINT_URL_SECURITYHUB` from the environment); its standard retry mode retries
+//! throttling (`LimitExceededException`, HTTP 429) with backoff, and Lever's job queue retries
+//! whatever is still failing later, so nothing is lost while Security Hub is unavailable.
+
+use aws_sdk_securityhub::Client;
+use aws_sdk_securityhub::error::ProvideErrorMetadata;
+use aws_sdk_securityhub::types::{
+    AwsSecurityFindingIdentifier, NoteUpdate, WorkflowStatus as SdkWorkflow, WorkflowUpdate,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::WorkflowStatus;
+
+/// BatchUpdateFindings accepts at most 100 finding identifiers per request.
+pub const MAX_BATCH: usize = 100;
+/// `Note.Text` holds at most 512 characters.
+pub const MAX_NOTE: usize = 512;
+
+/// A finding as BatchUpdateFindings identifies it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FindingRef {
+    pub id: String,
+    pub product_arn: String,
+}
+
+/// A finding Security Hub did not update, with its reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unprocessed {
+    pub finding: FindingRef,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchOutcome {
+    pub processed: Vec<FindingRef>,
+    pub unprocessed: Vec<Unprocessed>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SecurityHubError {
+    /// Throttled, unavailable or unreachable: try again later.
+    #[error("Security Hub is unavailable or throttling ({code}): {message}")]
+    Retryable { code: String, message: String },
+    /// The request was refused and will be refused again (permissions, invalid input).
+    #[error("Security Hub refused the request ({code}): {message}")]
+    Rejected { code: String, message: String },
+}
+
+impl SecurityHubError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, SecurityHubError::Retryable { .. })
+    }
+
+    fn from_sdk<E>(e: aws_sdk_securityhub::error::SdkError<E>) -> Self
+    where
+        E: ProvideErrorMetadata + std::fmt::Debug,
+    {
+        use aws_sdk_securityhub::error::SdkError;
+        let status = e.raw_response().map(|r| r.status().as_u16());
+        let code = e.code().unwrap_or("Unknown").to_string();
+        let message = match &e {
+            SdkError::ServiceError(s) => s.err().message().unwrap_or("").to_string(),
+            other => format!("{other:?}"),
+        };
+        let retryable = matches!(
+            &e,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+        ) || matches!(status, Some(429) | Some(500..=599))
+            || matches!(
+                code.as_str(),
+                "LimitExceededException"
+                    | "TooManyRequestsException"
+                    | "ThrottlingException"
+                    | "InternalException"
+            );
+        if retryable {
+            SecurityHubError::Retryable { code, message }
+        } else {
+            SecurityHubError::Rejected { code, message }
+        }
+    }
+}
+
+/// Cuts a note to what Security Hub accepts (at most 512 characters, never empty).
+pub fn note_text(text: &str) -> String {
+    let t = text.trim();
+    if t.chars().count() <= MAX_NOTE {
+        return if t.is_empty() {
+            "Updated by Lever".into()
+        } else {
+            t.to_string()
+        };
+    }
+    let mut out: String = t.chars().take(MAX_NOTE - 1).collect();
+    out.push('…');
+    out
+}
+
+fn sdk_workflow(w: WorkflowStatus) -> SdkWorkflow {
+    match w {
+        WorkflowStatus::New => SdkWorkflow::New,
+        WorkflowStatus::Notified => SdkWorkflow::Notified,
+        WorkflowStatus::Resolved => SdkWorkflow::Resolved,
+        WorkflowStatus::Suppressed => SdkWorkflow::Suppressed,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SecurityHub {
+    client: Client,
+}
+
+impl SecurityHub {
+    /// Configured from the environment (region, credentials, `AWS_ENDPOINT_URL_SECURITYHUB`).
+    pub async fn from_env() -> SecurityHub {
+        let conf = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        SecurityHub {
+            client: Client::new(&conf),
+        }
+    }
+
+    pub fn from_client(client: Client) -> SecurityHub {
+        SecurityHub { client }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Sets the workflow status and note of `findings`, in batches of at most 100. Findings
+    /// Security Hub did not process come back in `unprocessed`; an error means a batch was not
+    /// sent at all (earlier batches may have been).
+    pub async fn update_workflow(
+        &self,
+        findings: &[FindingRef],
+        status: WorkflowStatus,
+        note: &str,
+        updated_by: &str,
+    ) -> Result<BatchOutcome, SecurityHubError> {
+        let mut outcome = BatchOutcome::default();
+        let note = NoteUpdate::builder()
+            .text(note_text(note))
+            .updated_by(updated_by)
+            .build();
+        for chunk in findings.chunks(MAX_BATCH) {
+            let ids: Vec<AwsSecurityFindingIdentifier> = chunk
+                .iter()
+                .map(|f| {
+                    AwsSecurityFindingIdentifier::builder()
+                        .id(&f.id)
+                        .product_arn(&f.product_arn)
+                        .build()
+                })
+                .collect();
+            let out = self
+                .client
+                .batch_update_findings()
+                .set_finding_identifiers(Some(ids))
+                .note(note.clone())
+                .workflow(
+                    WorkflowUpdate::builder()
+                        .status(sdk_workflow(status))
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(SecurityHubError::from_sdk)?;
+            for p in out.processed_findings() {
+                outcome.processed.push(FindingRef {
+                    id: p.id().unwrap_or_default().to_string(),
+                    product_arn: p.product_arn().unwrap_or_default().to_string(),
+                });
+            }
+            for u in out.unprocessed_findings() {
+                let f = u.finding_identifier();
+                outcome.unprocessed.push(Unprocessed {
+                    finding: FindingRef {
+                        id: f.and_then(|f| f.id()).unwrap_or_default().to_string(),
+                        product_arn: f
+                            .and_then(|f| f.product_arn())
+                            .unwrap_or_default()
+                            .to_string(),
+                    },
+                    code: u.error_code().unwrap_or("Unknown").to_string(),
+                    message: u.error_message().unwrap_or("").to_string(),
+                });
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_fit_security_hub() {
+        assert_eq!(note_text("  "), "Updated by Lever");
+        assert_eq!(note_text("short"), "short");
+        let long = "é".repeat(600);
+        let cut = note_text(&long);
+        assert_eq!(cut.chars().count(), MAX_NOTE);
+        assert!(cut.ends_with('…'));
+    }
+}

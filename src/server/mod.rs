@@ -1,0 +1,342 @@
+//! HTTP: EventBridge ingest, GitHub webhooks, health. Handlers only verify, parse and record;
+//! side effects happen later in the workers, from durable state.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hmac::{KeyInit, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::app::App;
+use crate::asff;
+use crate::pipeline::{self, Action};
+use crate::store::Delivery;
+
+/// Largest EventBridge request accepted (EventBridge events are at most 256 KiB; a
+/// GetFindings page of 100 findings can be larger).
+pub const MAX_INGEST_BYTES: usize = 6 * 1024 * 1024;
+/// GitHub caps webhook payloads at 25 MB.
+pub const MAX_WEBHOOK_BYTES: usize = 25 * 1024 * 1024;
+
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/events/securityhub", post(ingest))
+        .route("/webhooks/github", post(webhook))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(app)
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: App,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let addr: Option<SocketAddr> = listener.local_addr().ok();
+    tracing::info!(?addr, "listening");
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// Reads the body, refusing more than `limit` bytes (413), by Content-Length first.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Response> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than {limit} bytes"),
+        )
+    };
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())
+}
+
+fn bearer_ok(headers: &HeaderMap, expected: &str) -> bool {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Some((scheme, token)) = value.trim().split_once(' ') else {
+        return false;
+    };
+    scheme.eq_ignore_ascii_case("bearer")
+        && bool::from(token.trim().as_bytes().ct_eq(expected.as_bytes()))
+}
+
+async fn ingest(State(app): State<App>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let Some(expected) = app.secrets.ingest_token.as_deref() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ingest is not configured (LEVER_INGEST_TOKEN)",
+        );
+    };
+    if !bearer_ok(&parts.headers, expected) {
+        let mut r = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+        return r;
+    }
+    let bytes = match read_body(&parts.headers, body, MAX_INGEST_BYTES).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let intake = match asff::parse_document(&bytes, app.catalog) {
+        Ok(i) => i,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let rejected: Vec<Value> = intake
+        .rejections()
+        .map(|e| json!({ "index": e.index, "field": e.field, "error": e.to_string() }))
+        .collect();
+    for e in intake.rejections() {
+        tracing::warn!(error = %e, event = ?intake.event_id, "rejected finding");
+    }
+    let findings: Vec<_> = intake.findings().cloned().collect();
+    if findings.is_empty() {
+        if rejected.is_empty() {
+            return (
+                StatusCode::ACCEPTED,
+                axum::Json(json!({ "accepted": 0, "rejected": [] })),
+            )
+                .into_response();
+        }
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({ "error": "no finding in the request could be accepted", "rejected": rejected })),
+        )
+            .into_response();
+    }
+    let source = match &intake.event_id {
+        Some(id) => format!("eventbridge:{id}"),
+        None => "ingest".to_string(),
+    };
+    let now = app.now();
+    match pipeline::ingest(app.store.as_ref(), &app.config, &findings, now, &source).await {
+        Ok(outcomes) => {
+            let count =
+                |pred: fn(&Action) -> bool| outcomes.iter().filter(|o| pred(&o.action)).count();
+            let opened = count(|a| matches!(a, Action::OpenIssue));
+            if outcomes.iter().any(|o| !matches!(o.action, Action::Repeat)) {
+                app.jobs_ready.notify_waiters();
+            }
+            tracing::info!(accepted = findings.len(), opened, rejected = rejected.len(), %source, "findings recorded");
+            (
+                StatusCode::ACCEPTED,
+                axum::Json(json!({
+                    "accepted": findings.len(),
+                    "rejected": rejected,
+                    "issues_to_open": opened,
+                    "repeats": count(|a| matches!(a, Action::Repeat)),
+                })),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "recording findings failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "could not record the findings; retry later",
+            )
+        }
+    }
+}
+
+/// Verifies `X-Hub-Signature-256` against every configured secret, in constant time.
+pub fn signature_ok(secrets: &[String], body: &[u8], header_value: Option<&str>) -> bool {
+    let Some(sig) = header_value.and_then(|v| v.trim().strip_prefix("sha256=")) else {
+        return false;
+    };
+    let Ok(sig) = hex::decode(sig) else {
+        return false;
+    };
+    secrets.iter().any(|secret| {
+        let Ok(mut mac) = hmac::Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+            return false;
+        };
+        mac.update(body);
+        mac.verify_slice(&sig).is_ok()
+    })
+}
+
+async fn webhook(State(app): State<App>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = match read_body(&parts.headers, body, MAX_WEBHOOK_BYTES).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let sig = parts
+        .headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
+    if !signature_ok(&app.secrets.webhook_secrets, &bytes, sig) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "X-Hub-Signature-256 is missing or does not match",
+        );
+    }
+    let header_str = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let Some(delivery) =
+        header_str("x-github-delivery").filter(|d| !d.is_empty() && d.len() <= 200)
+    else {
+        return error(StatusCode::BAD_REQUEST, "missing X-GitHub-Delivery header");
+    };
+    let Some(event) = header_str("x-github-event").filter(|e| !e.is_empty() && e.len() <= 100)
+    else {
+        return error(StatusCode::BAD_REQUEST, "missing X-GitHub-Event header");
+    };
+    let payload: Value = match serde_json::from_slice(&bytes) {
+        Ok(v @ Value::Object(_)) => v,
+        Ok(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "webhook body must be a JSON object",
+            );
+        }
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("webhook body is not JSON: {e}"),
+            );
+        }
+    };
+    let action = payload.get("action").and_then(Value::as_str);
+    let event_name = match action {
+        Some(a) => format!("{event}.{a}"),
+        None => event.to_string(),
+    };
+    let record = Delivery {
+        id: format!("github:{delivery}"),
+        event: event_name.clone(),
+        payload,
+        received_at: app.now(),
+    };
+    match app.store.record_delivery(&record, None).await {
+        Ok(true) => {
+            tracing::info!(delivery, event = %event_name, "webhook recorded");
+            (
+                StatusCode::ACCEPTED,
+                axum::Json(json!({ "status": "recorded", "delivery": delivery })),
+            )
+                .into_response()
+        }
+        Ok(false) => (
+            StatusCode::OK,
+            axum::Json(json!({ "status": "duplicate", "delivery": delivery })),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, delivery, "recording webhook failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "could not record the delivery; GitHub may redeliver it",
+            )
+        }
+    }
+}
+
+async fn healthz() -> Response {
+    (StatusCode::OK, axum::Json(json!({ "status": "ok" }))).into_response()
+}
+
+async fn readyz(State(app): State<App>) -> Response {
+    match app.store.ping().await {
+        Ok(()) => (
+            StatusCode::OK,
+            axum::Json(json!({ "status": "ready", "database": app.store.backend() })),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("database unreachable: {e}"),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sign(secret: &str, body: &[u8]) -> String {
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body);
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    #[test]
+    fn signature_table() {
+        let body = br#"{"action":"opened"}"#;
+        let secrets = vec!["old".to_string(), "new".to_string()];
+        let cases = [
+            (Some(sign("new", body)), true),
+            (Some(sign("old", body)), true),
+            (Some(sign("other", body)), false),
+            (Some(sign("new", b"tampered")), false),
+            (Some("sha256=zz".to_string()), false),
+            (Some("sha1=abc".to_string()), false),
+            (Some(String::new()), false),
+            (None, false),
+        ];
+        for (i, (header, want)) in cases.iter().enumerate() {
+            assert_eq!(
+                signature_ok(&secrets, body, header.as_deref()),
+                *want,
+                "case {i}: {header:?}"
+            );
+        }
+        assert!(
+            !signature_ok(&[], body, Some(&sign("new", body))),
+            "no secret configured: nothing verifies"
+        );
+    }
+
+    #[test]
+    fn bearer_table() {
+        let mut h = HeaderMap::new();
+        assert!(!bearer_ok(&h, "t0ken"));
+        for (value, want) in [
+            ("Bearer t0ken", true),
+            ("bearer t0ken", true),
+            ("Bearer wrong", false),
+            ("t0ken", false),
+            ("Basic t0ken", false),
+            ("Bearer t0ken2", false),
+        ] {
+            h.insert(header::AUTHORIZATION, value.parse().unwrap());
+            assert_eq!(bearer_ok(&h, "t0ken"), want, "{value}");
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! `open-issue`: create the explanation issue of a group, exactly once.
+//!
+//! A first attempt just creates the issue (one call). A retry whose earlier attempt may have
+//! succeeded (crash, timeout, lost response) first looks for the group's marker among the
+//! issues the App created in the repository, and adopts the issue it finds.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::{JobError, Outcome};
+use crate::app::App;
+use crate::config::Assignee;
+use crate::domain::{Finding, GroupKey};
+use crate::explain::{IssueInput, RenderedIssue, parse_marker};
+use crate::github::Issue;
+use crate::pipeline::jobs;
+use crate::routing::Route;
+use crate::store::{AuditEntry, ChangeSet, GroupRecord, GroupStatus, GroupWrite, Job, NewJob};
+
+/// Pages of the App's recent issues searched for a marker on a retry.
+const ADOPT_PAGES: u32 = 3;
+
+pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
+    let key = GroupKey(job.subject.clone());
+    let Some(group) = app.store.group(&key).await? else {
+        return Ok(Outcome::default());
+    };
+    if group.issue_number.is_some() {
+        return Ok(Outcome::default());
+    }
+    let findings: Vec<Finding> = app
+        .store
+        .findings_in_group(&key)
+        .await?
+        .into_iter()
+        .map(|r| r.finding)
+        .collect();
+    if findings.is_empty() {
+        return Err(JobError::permanent(format!("group {key} has no findings")));
+    }
+    let now = app.now();
+    let mut route: Route = serde_json::from_value(group.data["route"].clone())
+        .map_err(|e| JobError::permanent(format!("group {key}: stored route unreadable: {e}")))?;
+    let mut notes = route.warnings.clone();
+
+    // Public repositories never receive finding details (unless the config allows it).
+    let gh = &app.config.settings.github;
+    let repo_name = route.repo.to_string();
+    if !route.repo.same_as(&gh.fallback_repo.to_string())
+        && !gh.public_repos.allows(&repo_name)
+        && app.github.is_public(&repo_name).await?
+    {
+        let warning = format!(
+            "The owning repository {repo_name} is public, so this issue was opened in {} to keep finding details private \
+             (set github.allow_public_repos to allow it).",
+            gh.fallback_repo
+        );
+        tracing::warn!(group = %key, repo = %repo_name, "owner repository is public; using the fallback repository");
+        route.repo = gh.fallback_repo.clone();
+        route.chain = resolve_fallback(app, now);
+        route.warnings.push(warning.clone());
+        notes.push(warning);
+    }
+    let repo = route.repo.to_string();
+
+    if job.attempts > 1
+        && let Some(issue) = find_by_marker(app, &repo, &key).await?
+    {
+        tracing::info!(group = %key, issue = issue.number, "adopting the issue an earlier attempt created");
+        let owner = issue.assignees.first().map(|u| u.login.clone());
+        return Ok(Outcome::done(record(
+            app,
+            &group,
+            &route,
+            &issue,
+            owner,
+            "issue-adopted",
+            now,
+            job,
+        )));
+    }
+
+    let account = app.config.account(&findings[0].account_id);
+    let render = |owner: Option<&str>, notes: &[String]| -> Result<RenderedIssue, JobError> {
+        app.renderer
+            .render(&IssueInput {
+                group_key: &key,
+                findings: &findings,
+                account,
+                owner,
+                approvers: &app.config.settings.approvers,
+                ignore_tag: &app.config.settings.policy.ignore_tag,
+                notes,
+            })
+            .map_err(|e| JobError::permanent(e.to_string()))
+    };
+
+    let first = route.chain.first().cloned();
+    let rendered = render(first.as_deref(), &notes)?;
+    let assignees: Vec<String> = first.iter().cloned().collect();
+    let (issue, owner) = match app
+        .github
+        .create_issue(
+            &repo,
+            &rendered.title,
+            &rendered.body,
+            &rendered.labels,
+            &assignees,
+        )
+        .await
+    {
+        Ok(issue) => (issue, first),
+        Err(e) if e.is_unassignable() && first.is_some() => {
+            // GitHub refused the owner (not a collaborator): the next person in the chain who
+            // can be assigned owns the issue, and the issue says so.
+            let refused = first.clone().unwrap_or_default();
+            let mut next = None;
+            for candidate in route.chain.iter().skip(1) {
+                if app.github.can_assign(&repo, candidate).await? {
+                    next = Some(candidate.clone());
+                    break;
+                }
+            }
+            let note = match &next {
+                Some(n) => format!(
+                    "GitHub would not assign `{refused}`, the engineer on call (not a collaborator of this repository), \
+                     so `{n}`, the next person in the escalation chain, owns this issue."
+                ),
+                None => format!(
+                    "GitHub would not assign anyone in the escalation chain ({}): nobody is assigned. \
+                     Give them access to this repository, or assign an owner by hand.",
+                    route
+                        .chain
+                        .iter()
+                        .map(|c| format!("`{c}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            tracing::warn!(group = %key, refused = %refused, next = ?next, "assignee refused by GitHub");
+            notes.push(note);
+            let rendered = render(next.as_deref(), &notes)?;
+            let assignees: Vec<String> = next.iter().cloned().collect();
+            let issue = match app
+                .github
+                .create_issue(
+                    &repo,
+                    &rendered.title,
+                    &rendered.body,
+                    &rendered.labels,
+                    &assignees,
+                )
+                .await
+            {
+                Ok(issue) => issue,
+                Err(e) if e.is_unassignable() => {
+                    app.github
+                        .create_issue(
+                            &repo,
+                            &rendered.title,
+                            &rendered.body,
+                            &rendered.labels,
+                            &[],
+                        )
+                        .await?
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let owner = next.filter(|n| {
+                issue
+                    .assignees
+                    .iter()
+                    .any(|u| u.login.eq_ignore_ascii_case(n))
+            });
+            (issue, owner)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(group = %key, issue = issue.number, repo = %repo, owner = ?owner, "issue opened");
+    Ok(Outcome::done(record(
+        app,
+        &group,
+        &route,
+        &issue,
+        owner,
+        "issue-opened",
+        now,
+        job,
+    )))
+}
+
+fn resolve_fallback(app: &App, now: DateTime<Utc>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for a in &app.config.settings.github.fallback_assignees {
+        let login = match a {
+            Assignee::User(u) => Some(u.clone()),
+            Assignee::Rotation(r) => app
+                .config
+                .settings
+                .rotations
+                .get(r)
+                .map(|rot| rot.on_call(now).to_string()),
+        };
+        if let Some(l) = login
+            && !out.contains(&l)
+        {
+            out.push(l);
+        }
+    }
+    out
+}
+
+/// The issue carrying the group's marker among the App's own recent issues in `repo`.
+async fn find_by_marker(app: &App, repo: &str, key: &GroupKey) -> Result<Option<Issue>, JobError> {
+    let bot = app.github.bot_login().await?;
+    for page in 1..=ADOPT_PAGES {
+        let issues = app
+            .github
+            .list_issues(repo, None, Some(&bot), page, 100)
+            .await?;
+        let n = issues.len();
+        for issue in issues {
+            let by_app = issue
+                .user
+                .as_ref()
+                .is_some_and(|u| u.login.eq_ignore_ascii_case(&bot));
+            if by_app && issue.body.as_deref().and_then(parse_marker).as_ref() == Some(key) {
+                return Ok(Some(issue));
+            }
+        }
+        if n < 100 {
+            break;
+        }
+    }
+    Ok(None)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record(
+    app: &App,
+    group: &GroupRecord,
+    route: &Route,
+    issue: &Issue,
+    owner: Option<String>,
+    action: &str,
+    now: DateTime<Utc>,
+    job: &Job,
+) -> ChangeSet {
+    let repo = route.repo.to_string();
+    let mut data = group.data.clone();
+    data["route"] = json!(route);
+    let mut updated = group.clone();
+    updated.repo = repo.clone();
+    updated.issue_number = Some(issue.number);
+    updated.issue_url = Some(issue.html_url.clone());
+    updated.status = if issue.state == "closed" {
+        GroupStatus::Closed
+    } else {
+        GroupStatus::Open
+    };
+    updated.assignee = owner.clone();
+    updated.data = data;
+    updated.updated_at = now;
+    let mut changes = ChangeSet::default();
+    changes.groups.push(GroupWrite::Update {
+        record: updated,
+        expected_version: group.version,
+    });
+    if app.config.settings.securityhub.writeback {
+        changes.jobs.push(NewJob {
+            kind: jobs::NOTIFY_FINDINGS.into(),
+            subject: group.group_key.0.clone(),
+            payload: json!({}),
+            run_at: now,
+        });
+    }
+    changes.audit.push(AuditEntry {
+        seq: 0,
+        at: now,
+        actor: "lever".into(),
+        action: action.into(),
+        group_key: Some(group.group_key.clone()),
+        issue: Some(format!("{repo}#{}", issue.number)),
+        source: Some(format!("job:{}", job.id)),
+        detail: json!({ "url": issue.html_url, "owner": owner, "chain": route.chain }),
+    });
+    changes
+}
