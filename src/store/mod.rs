@@ -7,7 +7,11 @@
 //! Writes that belong together go through [`Store::apply`] as one [`ChangeSet`], committed in
 //! one transaction: a finding update, the group it creates, the job that will open the issue,
 //! the audit entry and the completion of the job that produced them either all happen or none.
+//!
+//! Times are stored with microsecond precision on both backends (finer parts are truncated):
+//! TIMESTAMPTZ on PostgreSQL, INTEGER microseconds since the Unix epoch on SQLite.
 
+mod common;
 mod postgres;
 mod sqlite;
 
@@ -26,8 +30,10 @@ pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A group was changed by someone else since it was read (optimistic concurrency).
-    #[error("conflict: group {0} was modified concurrently")]
+    /// A group was changed by someone else since it was read (optimistic concurrency): holds
+    /// the group key. Also returned, as `job:<id>`, when a [`JobOutcome`] names a job whose
+    /// lease the caller no longer holds.
+    #[error("conflict: {0} was modified concurrently")]
     Conflict(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -115,11 +121,12 @@ pub struct GroupRecord {
 /// How a change set writes a group.
 #[derive(Debug, Clone, PartialEq)]
 pub enum GroupWrite {
-    /// Insert if no group with this key exists; otherwise leave the existing one untouched.
+    /// Insert if no group with this key exists (stored with `record.version` as given);
+    /// otherwise leave the existing one untouched.
     InsertIfAbsent(GroupRecord),
     /// Replace the group if its stored version still equals `expected_version` (then the stored
     /// version becomes `expected_version + 1`); otherwise the whole change set fails with
-    /// [`StoreError::Conflict`].
+    /// [`StoreError::Conflict`]. The stored `created_at` is kept; `record.version` is ignored.
     Update {
         record: GroupRecord,
         expected_version: i64,
@@ -154,7 +161,10 @@ impl JobState {
 }
 
 /// A job to enqueue. At most one *pending* job exists per (kind, subject): enqueueing a
-/// duplicate is a no-op (the earlier `run_at` is kept).
+/// duplicate is a no-op (the earlier `run_at` is kept). Precisely: the pending job keeps its
+/// id, payload, attempts and lease; only when the duplicate's `run_at` is earlier does the
+/// pending job's `run_at` move to it (never later). A job that is leased (running) is still
+/// pending, so a duplicate enqueued while it runs merges into it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewJob {
     pub kind: String,
@@ -256,13 +266,15 @@ impl ChangeSet {
     }
 }
 
-/// Filter for [`Store::audit`].
+/// Filter for [`Store::audit`]; entries come back in ascending `seq`.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
-    /// `owner/repo#N`.
+    /// `owner/repo#N`, compared case-insensitively.
     pub issue: Option<String>,
     pub group_key: Option<GroupKey>,
+    /// Only entries with `at >= since`.
     pub since: Option<DateTime<Utc>>,
+    /// At most this many entries: the first ones in `seq` order.
     pub limit: Option<u32>,
 }
 
@@ -278,7 +290,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn ping(&self) -> Result<()>;
 
     /// Commits everything in `changes` atomically (see [`GroupWrite`] and [`JobOutcome`] for
-    /// the conflict rules).
+    /// the conflict rules). Order within the transaction: findings (upserted), groups, job
+    /// outcomes, new jobs, audit entries, kv. Outcomes come before new jobs, so finishing job
+    /// (kind, subject) and enqueueing a follow-up with the same (kind, subject) in one change
+    /// set leaves a new pending job. New jobs get `created_at = updated_at = now`.
     async fn apply(&self, changes: ChangeSet, now: DateTime<Utc>) -> Result<()>;
 
     /// Records an inbound delivery and enqueues `job` for it, atomically. Returns `false` (and
@@ -304,7 +319,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Leases the next due pending job (`run_at <= now`, no live lease) for `lease_for`,
     /// counting one attempt. Two callers never lease the same job at the same time; a job
-    /// whose lease expired (its runner died) is leased again.
+    /// whose lease expired (its runner died) is leased again. Earliest `run_at` first, then
+    /// lowest id. A lease ends at `lease_expires = now + lease_for`: from that instant on
+    /// (`lease_expires <= now`) the job can be leased again.
     async fn lease_job(
         &self,
         owner: &str,
@@ -315,7 +332,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Jobs in the given state (all states when `None`), oldest first. For operators and tests.
     async fn jobs(&self, state: Option<JobState>) -> Result<Vec<Job>>;
 
-    /// The earliest `run_at` of a pending job, so a worker can sleep until then.
+    /// The earliest `run_at` of a pending job, so a worker can sleep until then. For a pending
+    /// job under a live lease this is the lease's end when that is later (the job cannot be
+    /// leased before), so an idle worker does not spin on a job another worker is running.
     async fn next_job_at(&self) -> Result<Option<DateTime<Utc>>>;
 
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;

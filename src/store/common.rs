@@ -1,0 +1,364 @@
+//! What both backends share: SQL that reads the same in both dialects (SQLite accepts `$N`
+//! placeholders too), row decoding with context (a bad column becomes
+//! [`StoreError::Corrupt`] naming the table, the key and the column, never a panic), and value
+//! conversions.
+
+use std::fmt::Display;
+use std::str::FromStr;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::de::DeserializeOwned;
+
+use super::*;
+
+// ---------------------------------------------------------------------------------------------
+// Column lists (macros so that `concat!` can build `&'static str` queries from them).
+
+macro_rules! finding_cols {
+    () => {
+        "product_arn, finding_id, stable_key, group_key, account_id, severity, compliance, \
+         record_state, workflow, asff_updated_at, fingerprint, data, first_seen, last_seen"
+    };
+}
+macro_rules! group_cols {
+    () => {
+        "group_key, repo, issue_number, issue_url, status, assignee, data, created_at, \
+         updated_at, version"
+    };
+}
+macro_rules! job_cols {
+    () => {
+        "id, kind, subject, payload, state, run_at, attempts, lease_owner, lease_expires, \
+         last_error, created_at, updated_at"
+    };
+}
+macro_rules! audit_cols {
+    () => {
+        "seq, at, actor, action, group_key, issue, source, detail"
+    };
+}
+pub(super) use {audit_cols, finding_cols, group_cols, job_cols};
+
+// ---------------------------------------------------------------------------------------------
+// Statements identical in both dialects.
+
+pub(super) const UPSERT_FINDING: &str = concat!(
+    "INSERT INTO findings (",
+    finding_cols!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+     ON CONFLICT (product_arn, finding_id) DO UPDATE SET
+        stable_key = excluded.stable_key,
+        group_key = excluded.group_key,
+        account_id = excluded.account_id,
+        severity = excluded.severity,
+        compliance = excluded.compliance,
+        record_state = excluded.record_state,
+        workflow = excluded.workflow,
+        asff_updated_at = excluded.asff_updated_at,
+        fingerprint = excluded.fingerprint,
+        data = excluded.data,
+        first_seen = excluded.first_seen,
+        last_seen = excluded.last_seen"
+);
+
+pub(super) const INSERT_GROUP_IF_ABSENT: &str = concat!(
+    "INSERT INTO groups (",
+    group_cols!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+     ON CONFLICT (group_key) DO NOTHING"
+);
+
+/// `created_at` is kept from the stored row; the version check makes this a compare-and-swap.
+pub(super) const UPDATE_GROUP: &str = "UPDATE groups SET
+        repo = $2, issue_number = $3, issue_url = $4, status = $5, assignee = $6, data = $7,
+        updated_at = $8, version = $9 + 1
+     WHERE group_key = $1 AND version = $9";
+
+/// Enqueue: at most one pending job per (kind, subject). A duplicate keeps the stored payload
+/// and moves the stored `run_at` earlier when the new one is earlier (never later).
+pub(super) const ENQUEUE_JOB: &str = "INSERT INTO jobs
+        (kind, subject, payload, state, run_at, attempts, created_at, updated_at)
+     VALUES ($1, $2, $3, 'pending', $4, 0, $5, $5)
+     ON CONFLICT (kind, subject) WHERE state = 'pending' DO UPDATE SET
+        run_at = excluded.run_at, updated_at = excluded.updated_at
+     WHERE excluded.run_at < jobs.run_at";
+
+pub(super) const JOB_DONE: &str = "UPDATE jobs SET
+        state = 'done', lease_owner = NULL, lease_expires = NULL, updated_at = $3
+     WHERE id = $1 AND state = 'pending' AND lease_owner = $2";
+
+pub(super) const JOB_RETRY: &str = "UPDATE jobs SET
+        lease_owner = NULL, lease_expires = NULL, run_at = $3, last_error = $4, updated_at = $5
+     WHERE id = $1 AND state = 'pending' AND lease_owner = $2";
+
+pub(super) const JOB_DEAD: &str = "UPDATE jobs SET
+        state = 'dead', lease_owner = NULL, lease_expires = NULL, last_error = $3, updated_at = $4
+     WHERE id = $1 AND state = 'pending' AND lease_owner = $2";
+
+pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit
+        (at, actor, action, group_key, issue, source, detail)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+pub(super) const UPSERT_KV: &str = "INSERT INTO kv (key, value, updated_at) VALUES ($1, $2, $3)
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
+
+pub(super) const INSERT_DELIVERY: &str = "INSERT INTO deliveries (id, event, payload, received_at)
+     VALUES ($1, $2, $3, $4)
+     ON CONFLICT (id) DO NOTHING";
+
+pub(super) const SELECT_DELIVERY: &str =
+    "SELECT id, event, payload, received_at FROM deliveries WHERE id = $1";
+
+pub(super) const SELECT_FINDINGS_IN_GROUP: &str = concat!(
+    "SELECT ",
+    finding_cols!(),
+    " FROM findings WHERE group_key = $1 ORDER BY product_arn, finding_id"
+);
+
+pub(super) const SELECT_GROUP: &str = concat!(
+    "SELECT ",
+    group_cols!(),
+    " FROM groups WHERE group_key = $1"
+);
+
+/// Several groups claiming one issue would be a bug elsewhere; the lowest key wins, so the
+/// answer is at least deterministic.
+pub(super) const SELECT_GROUP_BY_ISSUE: &str = concat!(
+    "SELECT ",
+    group_cols!(),
+    " FROM groups WHERE lower(repo) = lower($1) AND issue_number = $2
+      ORDER BY group_key LIMIT 1"
+);
+
+/// The earliest moment a pending job can be leased: its `run_at`, or the end of its lease
+/// while a lease is held (so a worker never spins on a job another worker is running).
+pub(super) const NEXT_JOB_AT: &str = "SELECT MIN(CASE
+            WHEN lease_expires IS NOT NULL AND lease_expires > run_at THEN lease_expires
+            ELSE run_at END) AS next_at
+     FROM jobs WHERE state = 'pending'";
+
+pub(super) const SELECT_KV: &str = "SELECT value FROM kv WHERE key = $1";
+
+// ---------------------------------------------------------------------------------------------
+// Row decoding.
+
+/// Where a decoded value came from, for error messages.
+pub(super) struct At {
+    table: &'static str,
+    key: String,
+}
+
+impl At {
+    pub(super) fn new(table: &'static str, key: impl Into<String>) -> Self {
+        At {
+            table,
+            key: key.into(),
+        }
+    }
+
+    /// The key columns themselves could not be read.
+    pub(super) fn unknown(table: &'static str) -> Self {
+        At::new(table, "(unreadable key)")
+    }
+
+    pub(super) fn corrupt(&self, col: &str, what: impl Display) -> StoreError {
+        StoreError::Corrupt(format!("{} {}: column {col}: {what}", self.table, self.key))
+    }
+
+    /// A text column holding one of a fixed set of codes.
+    pub(super) fn code<T>(
+        &self,
+        col: &str,
+        s: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<T> {
+        parse(s).ok_or_else(|| self.corrupt(col, format!("unknown value {s:?}")))
+    }
+
+    pub(super) fn decode_json_str<T: DeserializeOwned>(&self, col: &str, s: &str) -> Result<T> {
+        serde_json::from_str(s).map_err(|e| self.corrupt(col, format!("invalid JSON: {e}")))
+    }
+
+    pub(super) fn decode_json_value<T: DeserializeOwned>(
+        &self,
+        col: &str,
+        v: serde_json::Value,
+    ) -> Result<T> {
+        serde_json::from_value(v).map_err(|e| self.corrupt(col, format!("invalid JSON: {e}")))
+    }
+
+    pub(super) fn decode_micros(&self, col: &str, us: i64) -> Result<DateTime<Utc>> {
+        DateTime::from_timestamp_micros(us)
+            .ok_or_else(|| self.corrupt(col, format!("timestamp {us} out of range")))
+    }
+}
+
+/// Typed access to a row of either backend; every failure names the table, key and column.
+pub(super) trait RowExt {
+    fn text(&self, at: &At, col: &'static str) -> Result<String>;
+    fn opt_text(&self, at: &At, col: &'static str) -> Result<Option<String>>;
+    fn int(&self, at: &At, col: &'static str) -> Result<i64>;
+    fn opt_int(&self, at: &At, col: &'static str) -> Result<Option<i64>>;
+    fn ts(&self, at: &At, col: &'static str) -> Result<DateTime<Utc>>;
+    fn opt_ts(&self, at: &At, col: &'static str) -> Result<Option<DateTime<Utc>>>;
+    /// A JSON column decoded into `T`.
+    fn json<T: DeserializeOwned>(&self, at: &At, col: &'static str) -> Result<T>;
+}
+
+pub(super) fn finding_from_row(row: &impl RowExt) -> Result<FindingRecord> {
+    let unknown = At::unknown("findings");
+    let product_arn = row.text(&unknown, "product_arn")?;
+    let finding_id = row.text(&unknown, "finding_id")?;
+    let at = At::new(
+        "findings",
+        format!("(product_arn={product_arn:?}, finding_id={finding_id:?})"),
+    );
+    let severity = row.text(&at, "severity")?;
+    let compliance = row.opt_text(&at, "compliance")?;
+    let record_state = row.text(&at, "record_state")?;
+    let workflow = row.text(&at, "workflow")?;
+    Ok(FindingRecord {
+        stable_key: StableKey(row.text(&at, "stable_key")?),
+        group_key: GroupKey(row.text(&at, "group_key")?),
+        account_id: row.text(&at, "account_id")?,
+        severity: at.code("severity", &severity, |s| Severity::from_str(s).ok())?,
+        compliance: compliance
+            .map(|s| at.code("compliance", &s, ComplianceStatus::parse))
+            .transpose()?,
+        record_state: at.code("record_state", &record_state, RecordState::parse)?,
+        workflow: at.code("workflow", &workflow, WorkflowStatus::parse)?,
+        updated_at: row.opt_text(&at, "asff_updated_at")?,
+        fingerprint: row.text(&at, "fingerprint")?,
+        finding: row.json(&at, "data")?,
+        first_seen: row.ts(&at, "first_seen")?,
+        last_seen: row.ts(&at, "last_seen")?,
+        product_arn,
+        finding_id,
+    })
+}
+
+pub(super) fn group_from_row(row: &impl RowExt) -> Result<GroupRecord> {
+    let key = row.text(&At::unknown("groups"), "group_key")?;
+    let at = At::new("groups", format!("{key:?}"));
+    let status = row.text(&at, "status")?;
+    let issue_number = match row.opt_int(&at, "issue_number")? {
+        None => None,
+        Some(n) => Some(
+            u64::try_from(n).map_err(|_| at.corrupt("issue_number", format!("negative: {n}")))?,
+        ),
+    };
+    Ok(GroupRecord {
+        repo: row.text(&at, "repo")?,
+        issue_number,
+        issue_url: row.opt_text(&at, "issue_url")?,
+        status: at.code("status", &status, GroupStatus::parse)?,
+        assignee: row.opt_text(&at, "assignee")?,
+        data: row.json(&at, "data")?,
+        created_at: row.ts(&at, "created_at")?,
+        updated_at: row.ts(&at, "updated_at")?,
+        version: row.int(&at, "version")?,
+        group_key: GroupKey(key),
+    })
+}
+
+pub(super) fn job_from_row(row: &impl RowExt) -> Result<Job> {
+    let id = row.int(&At::unknown("jobs"), "id")?;
+    let at = At::new("jobs", format!("id={id}"));
+    let state = row.text(&at, "state")?;
+    let attempts = row.int(&at, "attempts")?;
+    Ok(Job {
+        id,
+        kind: row.text(&at, "kind")?,
+        subject: row.text(&at, "subject")?,
+        payload: row.json(&at, "payload")?,
+        state: at.code("state", &state, JobState::parse)?,
+        run_at: row.ts(&at, "run_at")?,
+        attempts: i32::try_from(attempts)
+            .map_err(|_| at.corrupt("attempts", format!("out of range: {attempts}")))?,
+        lease_owner: row.opt_text(&at, "lease_owner")?,
+        lease_expires: row.opt_ts(&at, "lease_expires")?,
+        last_error: row.opt_text(&at, "last_error")?,
+        created_at: row.ts(&at, "created_at")?,
+        updated_at: row.ts(&at, "updated_at")?,
+    })
+}
+
+pub(super) fn delivery_from_row(row: &impl RowExt) -> Result<Delivery> {
+    let id = row.text(&At::unknown("deliveries"), "id")?;
+    let at = At::new("deliveries", format!("{id:?}"));
+    Ok(Delivery {
+        event: row.text(&at, "event")?,
+        payload: row.json(&at, "payload")?,
+        received_at: row.ts(&at, "received_at")?,
+        id,
+    })
+}
+
+pub(super) fn audit_from_row(row: &impl RowExt) -> Result<AuditEntry> {
+    let seq = row.int(&At::unknown("audit"), "seq")?;
+    let at = At::new("audit", format!("seq={seq}"));
+    Ok(AuditEntry {
+        seq,
+        at: row.ts(&at, "at")?,
+        actor: row.text(&at, "actor")?,
+        action: row.text(&at, "action")?,
+        group_key: row.opt_text(&at, "group_key")?.map(GroupKey),
+        issue: row.opt_text(&at, "issue")?,
+        source: row.opt_text(&at, "source")?,
+        detail: row.json(&at, "detail")?,
+    })
+}
+
+/// Collects decoded rows, stopping at the first corrupt one.
+pub(super) fn decode_all<R, T>(rows: &[R], f: impl Fn(&R) -> Result<T>) -> Result<Vec<T>> {
+    rows.iter().map(f).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values going in.
+
+/// Microseconds since the Unix epoch: the SQLite timestamp representation. PostgreSQL's
+/// TIMESTAMPTZ has the same precision, so both backends round-trip a time identically.
+pub(super) fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub(super) fn issue_number_param(n: Option<u64>) -> Result<Option<i64>> {
+    n.map(|n| {
+        i64::try_from(n).map_err(|_| {
+            StoreError::Database(sqlx::Error::Encode(
+                format!("issue number {n} out of range").into(),
+            ))
+        })
+    })
+    .transpose()
+}
+
+/// When a lease taken at `now` for `lease_for` ends (saturating far in the future).
+pub(super) fn lease_end(now: DateTime<Utc>, lease_for: Duration) -> DateTime<Utc> {
+    now.checked_add_signed(lease_for)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Findings and groups are written in key order (stable, so repeats of one key keep their
+/// order): two PostgreSQL transactions touching the same rows then lock them in the same order
+/// and cannot deadlock on each other.
+pub(super) fn sorted_for_locking(changes: &mut ChangeSet) {
+    changes
+        .findings
+        .sort_by(|a, b| (&a.product_arn, &a.finding_id).cmp(&(&b.product_arn, &b.finding_id)));
+    changes
+        .groups
+        .sort_by(|a, b| group_write_key(a).cmp(group_write_key(b)));
+}
+
+pub(super) fn group_write_key(w: &GroupWrite) -> &GroupKey {
+    match w {
+        GroupWrite::InsertIfAbsent(r) | GroupWrite::Update { record: r, .. } => &r.group_key,
+    }
+}
+
+/// The [`StoreError::Conflict`] for a job whose lease the caller no longer holds.
+pub(super) fn lease_lost(id: i64) -> StoreError {
+    StoreError::Conflict(format!("job:{id}"))
+}

@@ -1,0 +1,1880 @@
+//! The store suite: every case is written once against `Arc<dyn Store>` and runs against both
+//! backends, as `store::sqlite::<case>` (a real temporary file) and `store::postgres::<case>`
+//! (a fresh schema `lever_test_<uuid>` in the database named by `LEVER_TEST_POSTGRES_URL`,
+//! default `postgres://postgres@127.0.0.1:5432/test`, dropped afterwards).
+//!
+//! When PostgreSQL is unreachable the Postgres cases print a loud `*** SKIPPED ... ***` line
+//! (straight to stderr, so it shows even for passing tests) and pass, unless
+//! `LEVER_REQUIRE_POSTGRES=1`, in which case they fail.
+//!
+//! Time never comes from a clock: cases pass `now` explicitly and move it to expire leases.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use futures::FutureExt;
+use futures::future::{BoxFuture, join_all};
+use lever::domain::{
+    ComplianceStatus, Control, Finding, GroupKey, RecordState, Resource, Severity, Source,
+    StableKey, WorkflowStatus,
+};
+use lever::store::{
+    AuditEntry, AuditFilter, ChangeSet, Delivery, FindingRecord, GroupRecord, GroupStatus,
+    GroupWrite, Job, JobOutcome, JobState, NewJob, PostgresStore, SqliteStore, Store, StoreError,
+};
+use serde_json::json;
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+
+// =============================================================================================
+// Harness
+
+const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+fn pg_url() -> String {
+    std::env::var("LEVER_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_string())
+}
+
+fn postgres_required() -> bool {
+    std::env::var("LEVER_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
+}
+
+/// Whether PostgreSQL answers, probed once per test binary (quickly, without pool retries).
+async fn pg_available(url: &str) -> Result<(), String> {
+    static PROBE: tokio::sync::OnceCell<Result<(), String>> = tokio::sync::OnceCell::const_new();
+    PROBE
+        .get_or_init(|| async {
+            match tokio::time::timeout(StdDuration::from_secs(5), PgConnection::connect(url)).await
+            {
+                Ok(Ok(conn)) => {
+                    let _ = conn.close().await;
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("timed out after 5 s".to_string()),
+            }
+        })
+        .await
+        .clone()
+}
+
+/// Written straight to the process's stderr: libtest captures `eprintln!` of passing tests,
+/// and a skipped suite must be visible in CI logs.
+fn loud(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+enum Target {
+    Sqlite { url: String },
+    Postgres { url: String, schema: String },
+}
+
+/// One database for one test case.
+struct Db {
+    target: Target,
+    main: tokio::sync::OnceCell<Arc<dyn Store>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Db {
+    fn is_postgres(&self) -> bool {
+        matches!(self.target, Target::Postgres { .. })
+    }
+
+    /// A new store (own connection pool) on this database, not migrated: another replica.
+    async fn replica(&self) -> Arc<dyn Store> {
+        match &self.target {
+            Target::Sqlite { url } => Arc::new(SqliteStore::connect(url).await.expect("sqlite")),
+            Target::Postgres { url, schema } => Arc::new(
+                PostgresStore::connect_with_schema(url, schema)
+                    .await
+                    .expect("postgres"),
+            ),
+        }
+    }
+
+    /// The case's main store, migrated on first use.
+    async fn store(&self) -> Arc<dyn Store> {
+        self.main
+            .get_or_init(|| async {
+                let store = self.replica().await;
+                store.migrate().await.expect("migrate");
+                store
+            })
+            .await
+            .clone()
+    }
+
+    /// Runs raw SQL (statements separated by `;`) outside the store.
+    async fn exec(&self, sql: &str) {
+        let sql = AssertSqlSafe(sql.to_string());
+        match &self.target {
+            Target::Sqlite { url } => {
+                let s = SqliteStore::connect(url).await.expect("sqlite");
+                sqlx::raw_sql(sql).execute(s.pool()).await.expect("raw sql");
+                s.pool().close().await;
+            }
+            Target::Postgres { url, schema } => {
+                let s = PostgresStore::connect_with_schema(url, schema)
+                    .await
+                    .expect("postgres");
+                sqlx::raw_sql(sql).execute(s.pool()).await.expect("raw sql");
+                s.pool().close().await;
+            }
+        }
+    }
+
+    /// A single integer from raw SQL.
+    async fn count(&self, sql: &str) -> i64 {
+        let sql = AssertSqlSafe(sql.to_string());
+        match &self.target {
+            Target::Sqlite { url } => {
+                let s = SqliteStore::connect(url).await.expect("sqlite");
+                let n = sqlx::query_scalar(sql)
+                    .fetch_one(s.pool())
+                    .await
+                    .expect("count");
+                s.pool().close().await;
+                n
+            }
+            Target::Postgres { url, schema } => {
+                let s = PostgresStore::connect_with_schema(url, schema)
+                    .await
+                    .expect("postgres");
+                let n = sqlx::query_scalar(sql)
+                    .fetch_one(s.pool())
+                    .await
+                    .expect("count");
+                s.pool().close().await;
+                n
+            }
+        }
+    }
+}
+
+type Case = fn(Arc<Db>) -> BoxFuture<'static, ()>;
+
+async fn run_sqlite(case: Case) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // `sqlite://PATH`, the file does not exist yet: connect must create it.
+    let url = format!("sqlite://{}", dir.path().join("lever.db").display());
+    let db = Arc::new(Db {
+        target: Target::Sqlite { url },
+        main: Default::default(),
+        _dir: Some(dir),
+    });
+    case(db).await;
+}
+
+async fn run_postgres(name: &str, case: Case) {
+    let url = pg_url();
+    if let Err(e) = pg_available(&url).await {
+        if postgres_required() {
+            panic!(
+                "PostgreSQL required (LEVER_REQUIRE_POSTGRES=1) but cannot connect to {url}: {e}"
+            );
+        }
+        loud(&format!(
+            "*** SKIPPED: PostgreSQL store suite case store::postgres::{name} \
+             (cannot connect to {url}: {e}) ***"
+        ));
+        return;
+    }
+    static BANNER: std::sync::Once = std::sync::Once::new();
+    BANNER.call_once(|| {
+        loud(&format!(
+            "*** PostgreSQL store suite: RUNNING against {url} ***"
+        ))
+    });
+    let schema = format!("lever_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&url).await.expect("admin connection");
+    sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .expect("create schema");
+    let db = Arc::new(Db {
+        target: Target::Postgres {
+            url: url.clone(),
+            schema: schema.clone(),
+        },
+        main: Default::default(),
+        _dir: None,
+    });
+    let outcome = AssertUnwindSafe(case(db.clone())).catch_unwind().await;
+    drop(db);
+    sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut admin)
+        .await
+        .expect("drop schema");
+    let _ = admin.close().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Generates `sqlite::<case>` and `postgres::<case>` for every case.
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::run_sqlite(|db| Box::pin(super::$case(db))).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::run_postgres(stringify!($case), |db| Box::pin(super::$case(db))).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    reports_backend_and_pings,
+    migrate_is_idempotent,
+    migrate_concurrently_from_several_replicas,
+    findings_upsert_and_read,
+    group_insert_if_absent_keeps_existing,
+    group_reads_and_issue_lookup,
+    group_update_checks_version,
+    concurrent_group_updates_exactly_one_wins,
+    conflict_rolls_back_the_whole_change_set,
+    timestamps_round_trip_at_microsecond_precision,
+    enqueue_duplicate_pending_job_is_merged,
+    finishing_and_reenqueueing_in_one_change_set_makes_a_new_job,
+    lease_order_and_due_time,
+    lease_expiry_lets_another_runner_take_over,
+    job_outcomes_update_state,
+    outcome_without_the_lease_conflicts,
+    next_job_at_tracks_when_work_is_leasable,
+    concurrent_leasing_leases_each_job_exactly_once,
+    record_delivery_dedupes,
+    concurrent_record_delivery_same_id_exactly_one_wins,
+    audit_filters,
+    kv_roundtrip,
+    corrupt_rows_are_reported_not_panicked,
+);
+
+// =============================================================================================
+// Fixtures
+
+/// `t(s)`: `s` seconds after a fixed instant.
+fn t(secs: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap() + Duration::seconds(secs)
+}
+
+fn finding(arn: &str, id: &str, group: &str, severity: Severity) -> FindingRecord {
+    let f = Finding {
+        id: id.to_string(),
+        product_arn: arn.to_string(),
+        product: "aws/securityhub".into(),
+        product_name: Some("Security Hub".into()),
+        generator_id: Some("security-control/S3.1".into()),
+        account_id: "111122223333".into(),
+        region: "eu-west-1".into(),
+        title: "S3 general purpose buckets should have block public access settings enabled".into(),
+        description: "Checks \"quotes\", <html> and ünïcödé survive".into(),
+        severity,
+        types: vec!["Software and Configuration Checks".into()],
+        created_at: Some("2025-01-01T00:00:00.000Z".into()),
+        updated_at: Some("2025-01-02T00:00:00.000Z".into()),
+        first_observed_at: None,
+        last_observed_at: None,
+        compliance: Some(ComplianceStatus::Failed),
+        record_state: RecordState::Active,
+        workflow: WorkflowStatus::New,
+        remediation_text: None,
+        remediation_url: Some("https://docs.aws.amazon.com/".into()),
+        source_url: None,
+        resources: vec![Resource {
+            id: format!("arn:aws:s3:::{id}"),
+            kind: Some("AwsS3Bucket".into()),
+            region: Some("eu-west-1".into()),
+            tags: BTreeMap::from([("team".to_string(), "web".to_string())]),
+        }],
+        note: None,
+        source: Source::Control(Control {
+            id: "S3.1".into(),
+            reported_id: None,
+            standard: "fsbp".into(),
+        }),
+    };
+    FindingRecord {
+        product_arn: arn.to_string(),
+        finding_id: id.to_string(),
+        stable_key: StableKey(format!("S3.1|{id}")),
+        group_key: GroupKey(group.to_string()),
+        account_id: "111122223333".into(),
+        severity,
+        compliance: Some(ComplianceStatus::Failed),
+        record_state: RecordState::Active,
+        workflow: WorkflowStatus::New,
+        updated_at: f.updated_at.clone(),
+        fingerprint: format!("fp-{id}-{}", severity.slug()),
+        finding: f,
+        first_seen: t(0),
+        last_seen: t(1),
+    }
+}
+
+fn group(key: &str, repo: &str, issue: Option<u64>, status: GroupStatus) -> GroupRecord {
+    GroupRecord {
+        group_key: GroupKey(key.to_string()),
+        repo: repo.to_string(),
+        issue_number: issue,
+        issue_url: issue.map(|n| format!("https://github.com/{repo}/issues/{n}")),
+        status,
+        assignee: Some("octocat".into()),
+        data: json!({"route": {"team": "web"}, "chain": ["a", "b"]}),
+        created_at: t(0),
+        updated_at: t(0),
+        version: 1,
+    }
+}
+
+fn new_job(kind: &str, subject: &str, run_at: DateTime<Utc>) -> NewJob {
+    NewJob {
+        kind: kind.to_string(),
+        subject: subject.to_string(),
+        payload: json!({"subject": subject, "n": 1}),
+        run_at,
+    }
+}
+
+fn audit_entry(at: DateTime<Utc>, action: &str, group: &str, issue: Option<&str>) -> AuditEntry {
+    AuditEntry {
+        seq: 0,
+        at,
+        actor: "lever".into(),
+        action: action.to_string(),
+        group_key: Some(GroupKey(group.to_string())),
+        issue: issue.map(str::to_string),
+        source: Some("job:1".into()),
+        detail: json!({"before": "pending", "after": "open"}),
+    }
+}
+
+fn delivery(id: &str) -> Delivery {
+    Delivery {
+        id: id.to_string(),
+        event: "issues".into(),
+        payload: json!({"action": "closed", "issue": {"number": 7}}),
+        received_at: t(5),
+    }
+}
+
+fn key(s: &str) -> GroupKey {
+    GroupKey(s.to_string())
+}
+
+fn pair(f: &FindingRecord) -> (String, String) {
+    (f.product_arn.clone(), f.finding_id.clone())
+}
+
+async fn enqueue(store: &dyn Store, jobs: Vec<NewJob>, now: DateTime<Utc>) {
+    store
+        .apply(
+            ChangeSet {
+                jobs,
+                ..Default::default()
+            },
+            now,
+        )
+        .await
+        .expect("enqueue");
+}
+
+async fn outcome(store: &dyn Store, o: JobOutcome, now: DateTime<Utc>) -> Result<(), StoreError> {
+    store
+        .apply(
+            ChangeSet {
+                job_outcomes: vec![o],
+                ..Default::default()
+            },
+            now,
+        )
+        .await
+}
+
+async fn lease(store: &dyn Store, owner: &str, now: DateTime<Utc>) -> Option<Job> {
+    store
+        .lease_job(owner, now, Duration::seconds(60))
+        .await
+        .expect("lease")
+}
+
+fn assert_conflict(result: Result<(), StoreError>, expected: &str) {
+    match result {
+        Err(StoreError::Conflict(k)) => assert_eq!(k, expected),
+        other => panic!("expected Conflict({expected}), got {other:?}"),
+    }
+}
+
+// =============================================================================================
+// Cases
+
+async fn reports_backend_and_pings(db: Arc<Db>) {
+    let store = db.store().await;
+    let expected = if db.is_postgres() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    assert_eq!(store.backend(), expected);
+    store.ping().await.expect("ping");
+    store
+        .apply(ChangeSet::default(), t(0))
+        .await
+        .expect("empty change set");
+    assert!(store.jobs(None).await.unwrap().is_empty());
+    assert!(store.list_groups(None).await.unwrap().is_empty());
+    assert_eq!(store.next_job_at().await.unwrap(), None);
+}
+
+async fn migrate_is_idempotent(db: Arc<Db>) {
+    let first = db.replica().await;
+    first.migrate().await.expect("first migrate");
+    first
+        .apply(
+            ChangeSet {
+                kv: vec![("cursor".into(), "abc".into())],
+                ..Default::default()
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    // Again on the same pool, and from a restarted process (new pool): no error, data kept.
+    first.migrate().await.expect("second migrate");
+    let restarted = db.replica().await;
+    restarted.migrate().await.expect("migrate after restart");
+    assert_eq!(
+        restarted.kv_get("cursor").await.unwrap().as_deref(),
+        Some("abc")
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM _sqlx_migrations").await,
+        1,
+        "each migration recorded once"
+    );
+}
+
+async fn migrate_concurrently_from_several_replicas(db: Arc<Db>) {
+    let mut replicas = Vec::new();
+    for _ in 0..4 {
+        replicas.push(db.replica().await);
+    }
+    let results = join_all(replicas.iter().map(|r| {
+        let r = r.clone();
+        tokio::spawn(async move { r.migrate().await })
+    }))
+    .await;
+    for r in results {
+        r.expect("task").expect("concurrent migrate");
+    }
+    assert_eq!(db.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 1);
+    // Every replica can use the schema.
+    for (i, r) in replicas.iter().enumerate() {
+        enqueue(
+            r.as_ref(),
+            vec![new_job("sync", &format!("s{i}"), t(0))],
+            t(0),
+        )
+        .await;
+    }
+    assert_eq!(replicas[0].jobs(None).await.unwrap().len(), 4);
+}
+
+async fn findings_upsert_and_read(db: Arc<Db>) {
+    let store = db.store().await;
+    let arn = "arn:aws:securityhub:eu-west-1::product/aws/securityhub";
+    let a = finding(arn, "f-a", "G", Severity::High);
+    let b = finding(arn, "f-b", "G", Severity::Low);
+    let c = finding(arn, "f-c", "H", Severity::Critical);
+    store
+        .apply(
+            ChangeSet {
+                // Out of key order on purpose.
+                findings: vec![c.clone(), b.clone(), a.clone()],
+                ..Default::default()
+            },
+            t(1),
+        )
+        .await
+        .unwrap();
+
+    let missing = (arn.to_string(), "nope".to_string());
+    let got = store
+        .findings(&[pair(&b), missing.clone(), pair(&a)])
+        .await
+        .unwrap();
+    assert_eq!(got, vec![a.clone(), b.clone()], "found ones, by key");
+    assert!(store.findings(&[]).await.unwrap().is_empty());
+    assert!(store.findings(&[missing]).await.unwrap().is_empty());
+    assert_eq!(
+        store.findings_in_group(&key("G")).await.unwrap(),
+        vec![a.clone(), b.clone()]
+    );
+    assert_eq!(store.findings_in_group(&key("H")).await.unwrap(), vec![c]);
+    assert!(
+        store
+            .findings_in_group(&key("none"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Upsert: same (ProductArn, Id), everything else new, including the group.
+    let mut a2 = finding(arn, "f-a", "H", Severity::Critical);
+    a2.compliance = None;
+    a2.record_state = RecordState::Archived;
+    a2.workflow = WorkflowStatus::Suppressed;
+    a2.updated_at = None;
+    a2.last_seen = t(100);
+    store
+        .apply(
+            ChangeSet {
+                findings: vec![a2.clone()],
+                ..Default::default()
+            },
+            t(100),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.findings(&[pair(&a)]).await.unwrap(), vec![a2]);
+    assert_eq!(store.findings_in_group(&key("G")).await.unwrap(), vec![b]);
+    assert_eq!(store.findings_in_group(&key("H")).await.unwrap().len(), 2);
+}
+
+async fn group_insert_if_absent_keeps_existing(db: Arc<Db>) {
+    let store = db.store().await;
+    let original = group("G", "acme/web", None, GroupStatus::Pending);
+    store
+        .apply(
+            ChangeSet {
+                groups: vec![GroupWrite::InsertIfAbsent(original.clone())],
+                ..Default::default()
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.group(&key("G")).await.unwrap(),
+        Some(original.clone())
+    );
+
+    let mut other = group("G", "acme/other", Some(9), GroupStatus::Open);
+    other.version = 7;
+    store
+        .apply(
+            ChangeSet {
+                groups: vec![GroupWrite::InsertIfAbsent(other)],
+                ..Default::default()
+            },
+            t(1),
+        )
+        .await
+        .expect("insert-if-absent of an existing key is not an error");
+    assert_eq!(
+        store.group(&key("G")).await.unwrap(),
+        Some(original),
+        "existing row untouched"
+    );
+    assert_eq!(store.group(&key("missing")).await.unwrap(), None);
+}
+
+async fn group_reads_and_issue_lookup(db: Arc<Db>) {
+    let store = db.store().await;
+    let groups = [
+        group("b|2", "Acme/Web", Some(12), GroupStatus::Open),
+        group("a|1", "acme/web", Some(11), GroupStatus::Closed),
+        group("C|0", "acme/api", Some(12), GroupStatus::Open),
+        group("c|3", "acme/web", None, GroupStatus::Pending),
+    ];
+    store
+        .apply(
+            ChangeSet {
+                groups: groups
+                    .iter()
+                    .cloned()
+                    .map(GroupWrite::InsertIfAbsent)
+                    .collect(),
+                ..Default::default()
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+
+    let keys = |gs: Vec<GroupRecord>| gs.into_iter().map(|g| g.group_key.0).collect::<Vec<_>>();
+    // Byte order, like Rust's: upper case before lower case, on both backends.
+    let cases: [(Option<GroupStatus>, &[&str]); 4] = [
+        (None, &["C|0", "a|1", "b|2", "c|3"]),
+        (Some(GroupStatus::Open), &["C|0", "b|2"]),
+        (Some(GroupStatus::Closed), &["a|1"]),
+        (Some(GroupStatus::Pending), &["c|3"]),
+    ];
+    for (status, expected) in cases {
+        assert_eq!(
+            keys(store.list_groups(status).await.unwrap()),
+            expected,
+            "list_groups({status:?})"
+        );
+    }
+
+    assert_eq!(
+        keys(
+            store
+                .groups(&[key("c|3"), key("zzz"), key("a|1")])
+                .await
+                .unwrap()
+        ),
+        ["a|1", "c|3"]
+    );
+    assert!(store.groups(&[]).await.unwrap().is_empty());
+
+    let lookups: [(&str, u64, Option<&str>); 7] = [
+        ("acme/web", 12, Some("b|2")),
+        ("ACME/WEB", 12, Some("b|2")),
+        ("Acme/Web", 11, Some("a|1")),
+        ("acme/api", 12, Some("C|0")),
+        ("acme/web", 13, None),
+        ("acme/other", 12, None),
+        ("acme/web", u64::MAX, None),
+    ];
+    for (repo, number, expected) in lookups {
+        let got = store.group_by_issue(repo, number).await.unwrap();
+        assert_eq!(
+            got.map(|g| g.group_key.0).as_deref(),
+            expected,
+            "group_by_issue({repo}, {number})"
+        );
+    }
+}
+
+async fn group_update_checks_version(db: Arc<Db>) {
+    let store = db.store().await;
+    let g = group("G", "acme/web", None, GroupStatus::Pending);
+    store
+        .apply(
+            ChangeSet {
+                groups: vec![GroupWrite::InsertIfAbsent(g.clone())],
+                ..Default::default()
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+
+    let mut opened = g.clone();
+    opened.issue_number = Some(42);
+    opened.issue_url = Some("https://github.com/acme/web/issues/42".into());
+    opened.status = GroupStatus::Open;
+    opened.assignee = None;
+    opened.data = json!({"opened": true});
+    opened.created_at = t(50); // ignored: created_at is kept
+    opened.updated_at = t(60);
+    opened.version = 99; // ignored: expected_version decides
+    store
+        .apply(
+            ChangeSet {
+                groups: vec![GroupWrite::Update {
+                    record: opened.clone(),
+                    expected_version: 1,
+                }],
+                ..Default::default()
+            },
+            t(60),
+        )
+        .await
+        .expect("update at the right version");
+    let stored = store.group(&key("G")).await.unwrap().unwrap();
+    assert_eq!(
+        stored,
+        GroupRecord {
+            created_at: t(0),
+            version: 2,
+            ..opened.clone()
+        }
+    );
+
+    // Stale (1), future (3) and for a group that does not exist: all conflicts, nothing changes.
+    let mut missing = opened.clone();
+    missing.group_key = key("missing");
+    for (record, expected_version, conflict_key) in [
+        (opened.clone(), 1, "G"),
+        (opened.clone(), 3, "G"),
+        (missing, 1, "missing"),
+    ] {
+        let result = store
+            .apply(
+                ChangeSet {
+                    groups: vec![GroupWrite::Update {
+                        record,
+                        expected_version,
+                    }],
+                    ..Default::default()
+                },
+                t(70),
+            )
+            .await;
+        assert_conflict(result, conflict_key);
+    }
+    assert_eq!(store.group(&key("G")).await.unwrap().unwrap().version, 2);
+    assert_eq!(store.group(&key("missing")).await.unwrap(), None);
+}
+
+async fn concurrent_group_updates_exactly_one_wins(db: Arc<Db>) {
+    let store = db.store().await;
+    let g = group("G", "acme/web", None, GroupStatus::Pending);
+    store
+        .apply(
+            ChangeSet {
+                groups: vec![GroupWrite::InsertIfAbsent(g.clone())],
+                ..Default::default()
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    let replicas = [store.clone(), db.replica().await, db.replica().await];
+    let tasks = (0..6).map(|i| {
+        let store = replicas[i % replicas.len()].clone();
+        let mut record = g.clone();
+        record.assignee = Some(format!("user{i}"));
+        tokio::spawn(async move {
+            store
+                .apply(
+                    ChangeSet {
+                        groups: vec![GroupWrite::Update {
+                            record,
+                            expected_version: 1,
+                        }],
+                        audit: vec![audit_entry(t(1), &format!("update-{i}"), "G", None)],
+                        ..Default::default()
+                    },
+                    t(1),
+                )
+                .await
+        })
+    });
+    let results: Vec<_> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let winners: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one update wins: {results:?}");
+    for r in &results {
+        if let Err(e) = r {
+            assert!(matches!(e, StoreError::Conflict(k) if k == "G"), "{e:?}");
+        }
+    }
+    let stored = store.group(&key("G")).await.unwrap().unwrap();
+    assert_eq!(stored.version, 2);
+    assert_eq!(stored.assignee, Some(format!("user{}", winners[0])));
+    let audit = store.audit(&AuditFilter::default()).await.unwrap();
+    assert_eq!(audit.len(), 1, "only the winner's audit entry landed");
+    assert_eq!(audit[0].action, format!("update-{}", winners[0]));
+}
+
+async fn conflict_rolls_back_the_whole_change_set(db: Arc<Db>) {
+    let store = db.store().await;
+    let arn = "arn:aws:securityhub:eu-west-1::product/aws/securityhub";
+    let existing = group("G", "acme/web", None, GroupStatus::Pending);
+    store
+        .apply(
+            ChangeSet {
+                groups: vec![GroupWrite::InsertIfAbsent(existing.clone())],
+                jobs: vec![new_job("open-issue", "G", t(0))],
+                kv: vec![("cursor".into(), "old".into())],
+                ..Default::default()
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    let leased = lease(store.as_ref(), "runner-1", t(1))
+        .await
+        .expect("a job");
+
+    // A change set that does a bit of everything, plus one failing check.
+    let everything = |failing: GroupWrite, outcome: JobOutcome| ChangeSet {
+        findings: vec![finding(arn, "f-new", "NEW", Severity::High)],
+        groups: vec![
+            GroupWrite::InsertIfAbsent(group("NEW", "acme/web", None, GroupStatus::Pending)),
+            failing,
+        ],
+        jobs: vec![new_job("open-issue", "NEW", t(2))],
+        job_outcomes: vec![outcome],
+        audit: vec![audit_entry(t(2), "finding-updated", "NEW", None)],
+        kv: vec![("cursor".into(), "new".into())],
+    };
+    let mut bumped = existing.clone();
+    bumped.status = GroupStatus::Open;
+    let good_update = GroupWrite::Update {
+        record: bumped.clone(),
+        expected_version: 1,
+    };
+    let stale_update = GroupWrite::Update {
+        record: bumped,
+        expected_version: 5,
+    };
+    let done_by = |owner: &str| JobOutcome::Done {
+        id: leased.id,
+        lease_owner: owner.to_string(),
+    };
+    let job_key = format!("job:{}", leased.id);
+    let cases = [
+        (
+            "stale group version",
+            stale_update,
+            done_by("runner-1"),
+            "G",
+        ),
+        (
+            "lost lease",
+            good_update,
+            done_by("runner-2"),
+            job_key.as_str(),
+        ),
+    ];
+    for (name, failing, outcome, conflict_key) in cases {
+        let result = store.apply(everything(failing, outcome), t(2)).await;
+        assert_conflict(result, conflict_key);
+
+        assert!(
+            store
+                .findings(&[(arn.into(), "f-new".into())])
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}: finding rolled back"
+        );
+        assert_eq!(store.group(&key("NEW")).await.unwrap(), None, "{name}");
+        assert_eq!(
+            store.group(&key("G")).await.unwrap(),
+            Some(existing.clone()),
+            "{name}: group untouched"
+        );
+        let jobs = store.jobs(None).await.unwrap();
+        assert_eq!(jobs, vec![leased.clone()], "{name}: no new job, lease kept");
+        assert!(
+            store
+                .audit(&AuditFilter::default())
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}: no audit"
+        );
+        assert_eq!(
+            store.kv_get("cursor").await.unwrap().as_deref(),
+            Some("old"),
+            "{name}: kv rolled back"
+        );
+    }
+
+    // The same change set without the failing part commits all of it.
+    let mut ok = everything(
+        GroupWrite::InsertIfAbsent(existing.clone()),
+        done_by("runner-1"),
+    );
+    ok.groups.pop();
+    store.apply(ok, t(3)).await.expect("commits");
+    assert!(store.group(&key("NEW")).await.unwrap().is_some());
+    assert_eq!(store.jobs(Some(JobState::Done)).await.unwrap().len(), 1);
+    assert_eq!(store.jobs(Some(JobState::Pending)).await.unwrap().len(), 1);
+    assert_eq!(
+        store.kv_get("cursor").await.unwrap().as_deref(),
+        Some("new")
+    );
+    assert_eq!(store.audit(&AuditFilter::default()).await.unwrap().len(), 1);
+}
+
+async fn timestamps_round_trip_at_microsecond_precision(db: Arc<Db>) {
+    let store = db.store().await;
+    let precise = t(0) + Duration::nanoseconds(123_456_789);
+    let truncated = t(0) + Duration::microseconds(123_456);
+    let mut g = group("G", "acme/web", None, GroupStatus::Pending);
+    g.created_at = precise;
+    g.updated_at = t(-86_400 * 365 * 60); // 1965: before both epochs (1970 and 2000)
+    store
+        .apply(
+            ChangeSet {
+                groups: vec![GroupWrite::InsertIfAbsent(g.clone())],
+                jobs: vec![new_job("k", "s", precise)],
+                ..Default::default()
+            },
+            precise,
+        )
+        .await
+        .unwrap();
+    let stored = store.group(&key("G")).await.unwrap().unwrap();
+    assert_eq!(stored.created_at, truncated);
+    assert_eq!(stored.updated_at, g.updated_at);
+    let job = &store.jobs(None).await.unwrap()[0];
+    assert_eq!((job.run_at, job.created_at), (truncated, truncated));
+    assert_eq!(store.next_job_at().await.unwrap(), Some(truncated));
+    // Comparisons happen at the same precision: due exactly at its (truncated) run_at.
+    assert!(lease(store.as_ref(), "w", truncated).await.is_some());
+}
+
+async fn enqueue_duplicate_pending_job_is_merged(db: Arc<Db>) {
+    // (first run_at, duplicate run_at, stored run_at afterwards)
+    let cases = [
+        ("later duplicate keeps the earlier run_at", 10, 20, 10),
+        ("earlier duplicate moves run_at earlier", 20, 10, 10),
+        ("same run_at", 10, 10, 10),
+    ];
+    let store = db.store().await;
+    for (i, (name, first, second, expected)) in cases.into_iter().enumerate() {
+        let subject = format!("G{i}");
+        let original = new_job("open-issue", &subject, t(first));
+        enqueue(store.as_ref(), vec![original.clone()], t(0)).await;
+        let mut dup = new_job("open-issue", &subject, t(second));
+        dup.payload = json!({"dup": true});
+        enqueue(store.as_ref(), vec![dup], t(1)).await;
+
+        let jobs: Vec<Job> = store
+            .jobs(Some(JobState::Pending))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|j| j.subject == subject)
+            .collect();
+        assert_eq!(jobs.len(), 1, "{name}: one pending job");
+        assert_eq!(jobs[0].run_at, t(expected), "{name}");
+        assert_eq!(jobs[0].payload, original.payload, "{name}: payload kept");
+        assert_eq!(jobs[0].created_at, t(0), "{name}");
+    }
+
+    // Other kinds or subjects are separate jobs; duplicates inside one change set merge too.
+    enqueue(
+        store.as_ref(),
+        vec![
+            new_job("open-issue", "X", t(5)),
+            new_job("comment", "X", t(5)),
+            new_job("open-issue", "Y", t(5)),
+            new_job("open-issue", "X", t(1)),
+        ],
+        t(2),
+    )
+    .await;
+    let pending = store.jobs(Some(JobState::Pending)).await.unwrap();
+    let mut pairs: Vec<(String, String, DateTime<Utc>)> = pending
+        .iter()
+        .map(|j| (j.kind.clone(), j.subject.clone(), j.run_at))
+        .filter(|(_, s, _)| s == "X" || s == "Y")
+        .collect();
+    pairs.sort();
+    assert_eq!(
+        pairs,
+        vec![
+            ("comment".into(), "X".into(), t(5)),
+            ("open-issue".into(), "X".into(), t(1)),
+            ("open-issue".into(), "Y".into(), t(5)),
+        ]
+    );
+
+    // A leased (running) job is still pending: a duplicate merges into it, lease untouched.
+    let leased = lease(store.as_ref(), "w", t(1)).await.unwrap();
+    enqueue(
+        store.as_ref(),
+        vec![new_job(&leased.kind, &leased.subject, t(0))],
+        t(3),
+    )
+    .await;
+    let same: Vec<Job> = store
+        .jobs(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|j| j.kind == leased.kind && j.subject == leased.subject)
+        .collect();
+    assert_eq!(same.len(), 1);
+    assert_eq!(same[0].lease_owner.as_deref(), Some("w"));
+    assert_eq!(same[0].lease_expires, leased.lease_expires);
+}
+
+async fn finishing_and_reenqueueing_in_one_change_set_makes_a_new_job(db: Arc<Db>) {
+    let store = db.store().await;
+    enqueue(store.as_ref(), vec![new_job("sync-group", "G", t(0))], t(0)).await;
+    let job = lease(store.as_ref(), "w", t(0)).await.unwrap();
+    store
+        .apply(
+            ChangeSet {
+                job_outcomes: vec![JobOutcome::Done {
+                    id: job.id,
+                    lease_owner: "w".into(),
+                }],
+                jobs: vec![new_job("sync-group", "G", t(30))],
+                ..Default::default()
+            },
+            t(1),
+        )
+        .await
+        .unwrap();
+    let done = store.jobs(Some(JobState::Done)).await.unwrap();
+    let pending = store.jobs(Some(JobState::Pending)).await.unwrap();
+    assert_eq!(done.iter().map(|j| j.id).collect::<Vec<_>>(), [job.id]);
+    assert_eq!(pending.len(), 1);
+    assert_ne!(pending[0].id, job.id);
+    assert_eq!(pending[0].run_at, t(30));
+    assert_eq!(pending[0].attempts, 0);
+
+    // Once done, a plain enqueue of the same (kind, subject) also creates a new job.
+    store
+        .apply(
+            ChangeSet {
+                job_outcomes: vec![JobOutcome::Dead {
+                    id: lease(store.as_ref(), "w", t(30)).await.unwrap().id,
+                    lease_owner: "w".into(),
+                    error: "boom".into(),
+                }],
+                ..Default::default()
+            },
+            t(31),
+        )
+        .await
+        .unwrap();
+    enqueue(
+        store.as_ref(),
+        vec![new_job("sync-group", "G", t(40))],
+        t(32),
+    )
+    .await;
+    assert_eq!(store.jobs(None).await.unwrap().len(), 3);
+    assert_eq!(store.jobs(Some(JobState::Pending)).await.unwrap().len(), 1);
+}
+
+async fn lease_order_and_due_time(db: Arc<Db>) {
+    let store = db.store().await;
+    enqueue(
+        store.as_ref(),
+        vec![
+            new_job("k", "late", t(30)),
+            new_job("k", "first-tie", t(10)),
+            new_job("k", "middle", t(20)),
+            new_job("k", "second-tie", t(10)),
+        ],
+        t(0),
+    )
+    .await;
+    assert_eq!(
+        lease(store.as_ref(), "w", t(9)).await,
+        None,
+        "nothing due yet"
+    );
+
+    let mut order = Vec::new();
+    while let Some(job) = lease(store.as_ref(), "w", t(25)).await {
+        assert_eq!(job.attempts, 1);
+        assert_eq!(job.lease_owner.as_deref(), Some("w"));
+        assert_eq!(job.lease_expires, Some(t(25) + Duration::seconds(60)));
+        assert_eq!(job.state, JobState::Pending);
+        assert_eq!(job.updated_at, t(25));
+        order.push(job.subject);
+    }
+    assert_eq!(order, ["first-tie", "second-tie", "middle"]);
+    // "late" becomes due at exactly its run_at.
+    let late = lease(store.as_ref(), "w", t(30)).await.unwrap();
+    assert_eq!(late.subject, "late");
+    assert_eq!(lease(store.as_ref(), "w", t(40)).await, None, "all leased");
+
+    // The leased state is what `jobs` reports too (oldest first).
+    let jobs = store.jobs(Some(JobState::Pending)).await.unwrap();
+    assert_eq!(
+        jobs.iter().map(|j| j.subject.as_str()).collect::<Vec<_>>(),
+        ["late", "first-tie", "middle", "second-tie"]
+    );
+    assert!(jobs.iter().all(|j| j.lease_owner.as_deref() == Some("w")));
+}
+
+async fn lease_expiry_lets_another_runner_take_over(db: Arc<Db>) {
+    let store = db.store().await;
+    enqueue(store.as_ref(), vec![new_job("k", "s", t(0))], t(0)).await;
+    let first = store
+        .lease_job("runner-a", t(0), Duration::seconds(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.lease_expires, Some(t(60)));
+
+    for (now, expect_lease) in [(t(1), false), (t(59), false), (t(60), true)] {
+        let got = store
+            .lease_job("runner-b", now, Duration::seconds(60))
+            .await
+            .unwrap();
+        assert_eq!(got.is_some(), expect_lease, "lease by b at {now}");
+        if let Some(job) = got {
+            assert_eq!(job.id, first.id);
+            assert_eq!(job.attempts, 2, "the takeover counts an attempt");
+            assert_eq!(job.lease_owner.as_deref(), Some("runner-b"));
+            assert_eq!(job.lease_expires, Some(t(120)));
+        }
+    }
+
+    // The runner that lost its lease cannot finish the job; the new holder can.
+    let by_a = JobOutcome::Done {
+        id: first.id,
+        lease_owner: "runner-a".into(),
+    };
+    assert_conflict(
+        outcome(store.as_ref(), by_a, t(61)).await,
+        &format!("job:{}", first.id),
+    );
+    outcome(
+        store.as_ref(),
+        JobOutcome::Done {
+            id: first.id,
+            lease_owner: "runner-b".into(),
+        },
+        t(62),
+    )
+    .await
+    .unwrap();
+    let job = &store.jobs(None).await.unwrap()[0];
+    assert_eq!(job.state, JobState::Done);
+    assert_eq!((job.lease_owner.clone(), job.lease_expires), (None, None));
+    assert_eq!(job.updated_at, t(62));
+}
+
+async fn job_outcomes_update_state(db: Arc<Db>) {
+    let store = db.store().await;
+    struct Expect {
+        state: JobState,
+        run_at: DateTime<Utc>,
+        last_error: Option<&'static str>,
+    }
+    type MakeOutcome = fn(i64) -> JobOutcome;
+    let cases: Vec<(&str, MakeOutcome, Expect)> = vec![
+        (
+            "done",
+            |id| JobOutcome::Done {
+                id,
+                lease_owner: "w".into(),
+            },
+            Expect {
+                state: JobState::Done,
+                run_at: t(0),
+                last_error: None,
+            },
+        ),
+        (
+            "retry",
+            |id| JobOutcome::Retry {
+                id,
+                lease_owner: "w".into(),
+                retry_at: t(300),
+                error: "github: 502".into(),
+            },
+            Expect {
+                state: JobState::Pending,
+                run_at: t(300),
+                last_error: Some("github: 502"),
+            },
+        ),
+        (
+            "dead",
+            |id| JobOutcome::Dead {
+                id,
+                lease_owner: "w".into(),
+                error: "too many attempts".into(),
+            },
+            Expect {
+                state: JobState::Dead,
+                run_at: t(0),
+                last_error: Some("too many attempts"),
+            },
+        ),
+    ];
+    for (name, make, expect) in cases {
+        enqueue(store.as_ref(), vec![new_job(name, "s", t(0))], t(0)).await;
+        let job = lease(store.as_ref(), "w", t(1)).await.unwrap();
+        assert_eq!(job.kind, name);
+        outcome(store.as_ref(), make(job.id), t(2)).await.unwrap();
+        let after = store
+            .jobs(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|j| j.id == job.id)
+            .unwrap();
+        assert_eq!(after.state, expect.state, "{name}");
+        assert_eq!(after.run_at, expect.run_at, "{name}");
+        assert_eq!(after.last_error.as_deref(), expect.last_error, "{name}");
+        assert_eq!(after.lease_owner, None, "{name}: lease released");
+        assert_eq!(after.lease_expires, None, "{name}: lease released");
+        assert_eq!(after.attempts, 1, "{name}: attempts counted at lease time");
+        assert_eq!(after.updated_at, t(2), "{name}");
+    }
+
+    // The retried job runs again at retry_at, not before, counting a second attempt.
+    assert_eq!(lease(store.as_ref(), "w", t(299)).await, None);
+    let again = lease(store.as_ref(), "w2", t(300)).await.unwrap();
+    assert_eq!((again.kind.as_str(), again.attempts), ("retry", 2));
+    assert_eq!(again.last_error.as_deref(), Some("github: 502"));
+    // Done and dead jobs are never leased again (the retried one is under w2's lease).
+    assert_eq!(lease(store.as_ref(), "w", t(359)).await, None);
+}
+
+async fn outcome_without_the_lease_conflicts(db: Arc<Db>) {
+    let store = db.store().await;
+    enqueue(
+        store.as_ref(),
+        vec![
+            new_job("k", "leased", t(0)),
+            new_job("k", "finished", t(0)),
+            new_job("k", "never-leased", t(50)),
+        ],
+        t(0),
+    )
+    .await;
+    let leased = lease(store.as_ref(), "owner", t(0)).await.unwrap();
+    let finished = lease(store.as_ref(), "owner", t(0)).await.unwrap();
+    outcome(
+        store.as_ref(),
+        JobOutcome::Done {
+            id: finished.id,
+            lease_owner: "owner".into(),
+        },
+        t(1),
+    )
+    .await
+    .unwrap();
+    let never = store
+        .jobs(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|j| j.subject == "never-leased")
+        .unwrap();
+
+    let retry = |id: i64, owner: &str| JobOutcome::Retry {
+        id,
+        lease_owner: owner.into(),
+        retry_at: t(99),
+        error: "x".into(),
+    };
+    let dead = |id: i64, owner: &str| JobOutcome::Dead {
+        id,
+        lease_owner: owner.into(),
+        error: "x".into(),
+    };
+    let cases = [
+        ("someone else's lease", retry(leased.id, "intruder")),
+        ("someone else's lease (dead)", dead(leased.id, "intruder")),
+        ("job already done", retry(finished.id, "owner")),
+        ("job never leased", dead(never.id, "owner")),
+        ("no such job", retry(1_000_000, "owner")),
+    ];
+    let before = store.jobs(None).await.unwrap();
+    for (name, o) in cases {
+        let id = match &o {
+            JobOutcome::Done { id, .. }
+            | JobOutcome::Retry { id, .. }
+            | JobOutcome::Dead { id, .. } => *id,
+        };
+        let result = store
+            .apply(
+                ChangeSet {
+                    job_outcomes: vec![o],
+                    kv: vec![("touched".into(), name.into())],
+                    ..Default::default()
+                },
+                t(2),
+            )
+            .await;
+        assert_conflict(result, &format!("job:{id}"));
+        assert_eq!(store.kv_get("touched").await.unwrap(), None, "{name}");
+        assert_eq!(
+            store.jobs(None).await.unwrap(),
+            before,
+            "{name}: no job changed"
+        );
+    }
+}
+
+async fn next_job_at_tracks_when_work_is_leasable(db: Arc<Db>) {
+    let store = db.store().await;
+    assert_eq!(store.next_job_at().await.unwrap(), None, "empty queue");
+    enqueue(
+        store.as_ref(),
+        vec![new_job("k", "a", t(10)), new_job("k", "b", t(100))],
+        t(0),
+    )
+    .await;
+    assert_eq!(store.next_job_at().await.unwrap(), Some(t(10)));
+
+    // "a" is leased until t(70): nothing can be leased before then.
+    let a = lease(store.as_ref(), "w", t(10)).await.unwrap();
+    assert_eq!(a.lease_expires, Some(t(70)));
+    assert_eq!(store.next_job_at().await.unwrap(), Some(t(70)));
+
+    // Finished jobs do not count.
+    outcome(
+        store.as_ref(),
+        JobOutcome::Done {
+            id: a.id,
+            lease_owner: "w".into(),
+        },
+        t(11),
+    )
+    .await
+    .unwrap();
+    assert_eq!(store.next_job_at().await.unwrap(), Some(t(100)));
+    let b = lease(store.as_ref(), "w", t(100)).await.unwrap();
+    outcome(
+        store.as_ref(),
+        JobOutcome::Dead {
+            id: b.id,
+            lease_owner: "w".into(),
+            error: "x".into(),
+        },
+        t(101),
+    )
+    .await
+    .unwrap();
+    assert_eq!(store.next_job_at().await.unwrap(), None);
+}
+
+async fn concurrent_leasing_leases_each_job_exactly_once(db: Arc<Db>) {
+    const JOBS: usize = 60;
+    const TASKS: usize = 8;
+    let store = db.store().await;
+    enqueue(
+        store.as_ref(),
+        (0..JOBS)
+            .map(|i| new_job("k", &format!("s{i}"), t((i % 7) as i64)))
+            .collect(),
+        t(0),
+    )
+    .await;
+    let all: BTreeSet<i64> = store
+        .jobs(None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(all.len(), JOBS);
+
+    // Three replicas (separate pools: separate processes, as far as the database can tell).
+    let replicas = [store.clone(), db.replica().await, db.replica().await];
+    let tasks = (0..TASKS).map(|i| {
+        let store = replicas[i % replicas.len()].clone();
+        tokio::spawn(async move {
+            let owner = format!("runner-{i}");
+            let mut mine = Vec::new();
+            while let Some(job) = store
+                .lease_job(&owner, t(10), Duration::seconds(600))
+                .await
+                .expect("lease")
+            {
+                assert_eq!(job.lease_owner.as_deref(), Some(owner.as_str()));
+                // Every other job is finished right away, so leasing races with commits.
+                if job.id % 2 == 0 {
+                    store
+                        .apply(
+                            ChangeSet {
+                                job_outcomes: vec![JobOutcome::Done {
+                                    id: job.id,
+                                    lease_owner: owner.clone(),
+                                }],
+                                ..Default::default()
+                            },
+                            t(11),
+                        )
+                        .await
+                        .expect("done by the holder");
+                }
+                mine.push(job.id);
+            }
+            mine
+        })
+    });
+    let leased: Vec<i64> = join_all(tasks)
+        .await
+        .into_iter()
+        .flat_map(|r| r.expect("task"))
+        .collect();
+    let unique: BTreeSet<i64> = leased.iter().copied().collect();
+    assert_eq!(leased.len(), JOBS, "no job leased twice: {leased:?}");
+    assert_eq!(unique, all, "every job leased");
+    let jobs = store.jobs(None).await.unwrap();
+    assert!(jobs.iter().all(|j| j.attempts == 1));
+    assert_eq!(
+        jobs.iter().filter(|j| j.state == JobState::Done).count(),
+        all.iter().filter(|id| *id % 2 == 0).count()
+    );
+}
+
+async fn record_delivery_dedupes(db: Arc<Db>) {
+    let store = db.store().await;
+    let d = delivery("github:abc-123");
+    assert_eq!(store.delivery(&d.id).await.unwrap(), None);
+    assert!(
+        store
+            .record_delivery(&d, Some(new_job("webhook", &d.id, t(5))))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.delivery(&d.id).await.unwrap(), Some(d.clone()));
+    let jobs = store.jobs(None).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        (jobs[0].subject.as_str(), jobs[0].created_at),
+        (d.id.as_str(), t(5))
+    );
+
+    // A redelivery changes nothing: not the delivery, not the jobs.
+    let mut again = d.clone();
+    again.payload = json!({"different": true});
+    again.received_at = t(50);
+    assert!(
+        !store
+            .record_delivery(&again, Some(new_job("webhook", "other", t(50))))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.delivery(&d.id).await.unwrap(), Some(d));
+    assert_eq!(store.jobs(None).await.unwrap(), jobs);
+
+    // Without a job.
+    let e = delivery("eventbridge:evt-1");
+    assert!(store.record_delivery(&e, None).await.unwrap());
+    assert!(!store.record_delivery(&e, None).await.unwrap());
+    assert_eq!(store.jobs(None).await.unwrap().len(), 1);
+}
+
+async fn concurrent_record_delivery_same_id_exactly_one_wins(db: Arc<Db>) {
+    let store = db.store().await;
+    let replicas = [store.clone(), db.replica().await, db.replica().await];
+    for round in 0..3 {
+        let id = format!("github:race-{round}");
+        let tasks = (0..8).map(|i| {
+            let store = replicas[i % replicas.len()].clone();
+            let d = delivery(&id);
+            tokio::spawn(async move {
+                store
+                    .record_delivery(&d, Some(new_job("webhook", &format!("{}-{i}", d.id), t(5))))
+                    .await
+                    .expect("record_delivery")
+            })
+        });
+        let results: Vec<bool> = join_all(tasks)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(
+            results.iter().filter(|r| **r).count(),
+            1,
+            "round {round}: exactly one true: {results:?}"
+        );
+        assert!(store.delivery(&id).await.unwrap().is_some());
+        assert_eq!(
+            store.jobs(None).await.unwrap().len(),
+            round + 1,
+            "round {round}: only the winner's job"
+        );
+    }
+}
+
+async fn audit_filters(db: Arc<Db>) {
+    let store = db.store().await;
+    let entries = [
+        audit_entry(t(10), "issue-opened", "G1", Some("acme/web#1")),
+        audit_entry(t(20), "finding-updated", "G2", None),
+        audit_entry(t(30), "issue-assigned", "G1", Some("acme/web#1")),
+        audit_entry(t(40), "issue-opened", "G3", Some("acme/web#2")),
+        audit_entry(t(50), "issue-closed", "G1", Some("acme/web#1")),
+    ];
+    // Two change sets: seq keeps growing across transactions.
+    store
+        .apply(
+            ChangeSet {
+                audit: entries[..2].to_vec(),
+                ..Default::default()
+            },
+            t(20),
+        )
+        .await
+        .unwrap();
+    store
+        .apply(
+            ChangeSet {
+                audit: entries[2..].to_vec(),
+                ..Default::default()
+            },
+            t(50),
+        )
+        .await
+        .unwrap();
+
+    let all = store.audit(&AuditFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 5);
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq), "ascending seq");
+    for (got, want) in all.iter().zip(&entries) {
+        assert_eq!(
+            got,
+            &AuditEntry {
+                seq: got.seq,
+                ..want.clone()
+            }
+        );
+    }
+
+    let actions = |filter: AuditFilter| {
+        let store = store.clone();
+        async move {
+            store
+                .audit(&filter)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.action)
+                .collect::<Vec<_>>()
+        }
+    };
+    let cases: Vec<(&str, AuditFilter, Vec<&str>)> = vec![
+        (
+            "by issue",
+            AuditFilter {
+                issue: Some("acme/web#1".into()),
+                ..Default::default()
+            },
+            vec!["issue-opened", "issue-assigned", "issue-closed"],
+        ),
+        (
+            "by issue, other case",
+            AuditFilter {
+                issue: Some("ACME/Web#2".into()),
+                ..Default::default()
+            },
+            vec!["issue-opened"],
+        ),
+        (
+            "by group",
+            AuditFilter {
+                group_key: Some(key("G2")),
+                ..Default::default()
+            },
+            vec!["finding-updated"],
+        ),
+        (
+            "since (inclusive)",
+            AuditFilter {
+                since: Some(t(30)),
+                ..Default::default()
+            },
+            vec!["issue-assigned", "issue-opened", "issue-closed"],
+        ),
+        (
+            "limit keeps the first ones",
+            AuditFilter {
+                limit: Some(2),
+                ..Default::default()
+            },
+            vec!["issue-opened", "finding-updated"],
+        ),
+        (
+            "combined",
+            AuditFilter {
+                issue: Some("acme/web#1".into()),
+                group_key: Some(key("G1")),
+                since: Some(t(11)),
+                limit: Some(1),
+            },
+            vec!["issue-assigned"],
+        ),
+        (
+            "nothing matches",
+            AuditFilter {
+                group_key: Some(key("G9")),
+                ..Default::default()
+            },
+            vec![],
+        ),
+        (
+            "limit 0",
+            AuditFilter {
+                limit: Some(0),
+                ..Default::default()
+            },
+            vec![],
+        ),
+    ];
+    for (name, filter, expected) in cases {
+        assert_eq!(actions(filter).await, expected, "{name}");
+    }
+}
+
+async fn kv_roundtrip(db: Arc<Db>) {
+    let store = db.store().await;
+    assert_eq!(store.kv_get("cursor").await.unwrap(), None);
+    let steps: [&[(&str, &str)]; 3] = [
+        &[("cursor", "page-1"), ("other", "x")],
+        &[("cursor", "page-2")],
+        // Repeats in one change set: the last one wins.
+        &[("cursor", "page-3"), ("cursor", "page-4")],
+    ];
+    for (i, step) in steps.iter().enumerate() {
+        store
+            .apply(
+                ChangeSet {
+                    kv: step
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                    ..Default::default()
+                },
+                t(i as i64),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.kv_get("cursor").await.unwrap().as_deref(),
+        Some("page-4")
+    );
+    assert_eq!(store.kv_get("other").await.unwrap().as_deref(), Some("x"));
+    assert_eq!(
+        store.kv_get("CURSOR").await.unwrap(),
+        None,
+        "keys are exact"
+    );
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Read {
+    Findings,
+    FindingsInGroup,
+    Group,
+    ListGroups,
+    Jobs,
+    LeaseJob,
+    Delivery,
+    Audit,
+}
+
+async fn read(store: &dyn Store, what: Read) -> Result<(), StoreError> {
+    let arn = "arn:aws:securityhub:eu-west-1::product/aws/securityhub".to_string();
+    match what {
+        Read::Findings => store.findings(&[(arn, "f-1".into())]).await.map(drop),
+        Read::FindingsInGroup => store.findings_in_group(&key("G")).await.map(drop),
+        Read::Group => store.group(&key("G")).await.map(drop),
+        Read::ListGroups => store.list_groups(None).await.map(drop),
+        Read::Jobs => store.jobs(None).await.map(drop),
+        Read::LeaseJob => store
+            .lease_job("w", t(100), Duration::seconds(1))
+            .await
+            .map(drop),
+        Read::Delivery => store.delivery("github:d1").await.map(drop),
+        Read::Audit => store.audit(&AuditFilter::default()).await.map(drop),
+    }
+}
+
+async fn corrupt_rows_are_reported_not_panicked(db: Arc<Db>) {
+    let arn = "arn:aws:securityhub:eu-west-1::product/aws/securityhub";
+    // (name, raw SQL for SQLite, raw SQL for PostgreSQL (JSONB refuses non-JSON text, so
+    // there: valid JSON of the wrong shape), reads that must fail, words the error names)
+    type CorruptCase = (
+        &'static str,
+        Option<&'static str>,
+        Option<&'static str>,
+        &'static [Read],
+        &'static [&'static str],
+    );
+    let cases: [CorruptCase; 7] = [
+        (
+            "finding data not JSON",
+            Some("UPDATE findings SET data = '{not json'"),
+            None,
+            &[Read::Findings, Read::FindingsInGroup],
+            &["findings", "f-1", "data"],
+        ),
+        (
+            "finding data of the wrong shape",
+            Some(r#"UPDATE findings SET data = '{"garbage": true}'"#),
+            Some(r#"UPDATE findings SET data = '{"garbage": true}'"#),
+            &[Read::Findings, Read::FindingsInGroup],
+            &["findings", "f-1", "data"],
+        ),
+        (
+            "finding severity unknown",
+            Some("UPDATE findings SET severity = 'APOCALYPTIC'"),
+            Some("UPDATE findings SET severity = 'APOCALYPTIC'"),
+            &[Read::Findings],
+            &["findings", "f-1", "severity", "APOCALYPTIC"],
+        ),
+        (
+            "group data not JSON",
+            Some("UPDATE groups SET data = 'nope'"),
+            None,
+            &[Read::Group, Read::ListGroups],
+            &["groups", "G", "data"],
+        ),
+        (
+            "job payload not JSON",
+            Some("UPDATE jobs SET payload = '[1,'"),
+            None,
+            &[Read::Jobs, Read::LeaseJob],
+            &["jobs", "id=", "payload"],
+        ),
+        (
+            "delivery payload not JSON",
+            Some("UPDATE deliveries SET payload = ''"),
+            None,
+            &[Read::Delivery],
+            &["deliveries", "github:d1", "payload"],
+        ),
+        (
+            "audit detail not JSON",
+            Some("UPDATE audit SET detail = '}'"),
+            None,
+            &[Read::Audit],
+            &["audit", "seq=", "detail"],
+        ),
+    ];
+    let mut ran = 0;
+    for (name, sqlite_sql, pg_sql, reads, words) in cases {
+        let sql = if db.is_postgres() { pg_sql } else { sqlite_sql };
+        let Some(sql) = sql else { continue };
+        ran += 1;
+        // A fresh set of rows for every case (other rows stay readable).
+        let store = db.store().await;
+        db.exec("DELETE FROM findings; DELETE FROM groups; DELETE FROM jobs; DELETE FROM deliveries; DELETE FROM audit")
+            .await;
+        store
+            .apply(
+                ChangeSet {
+                    findings: vec![finding(arn, "f-1", "G", Severity::High)],
+                    groups: vec![GroupWrite::InsertIfAbsent(group(
+                        "G",
+                        "acme/web",
+                        Some(1),
+                        GroupStatus::Open,
+                    ))],
+                    jobs: vec![new_job("k", "s", t(0))],
+                    audit: vec![audit_entry(t(0), "x", "G", None)],
+                    ..Default::default()
+                },
+                t(0),
+            )
+            .await
+            .unwrap();
+        assert!(
+            store
+                .record_delivery(&delivery("github:d1"), None)
+                .await
+                .unwrap()
+        );
+        db.exec(sql).await;
+        for what in reads {
+            match read(store.as_ref(), *what).await {
+                Err(StoreError::Corrupt(msg)) => {
+                    for word in words {
+                        assert!(
+                            msg.contains(word),
+                            "{name} / {what:?}: {msg:?} lacks {word:?}"
+                        );
+                    }
+                }
+                other => panic!("{name} / {what:?}: expected Corrupt, got {other:?}"),
+            }
+        }
+        // The store still works for everything else.
+        store.ping().await.unwrap();
+        assert_eq!(store.kv_get("k").await.unwrap(), None);
+    }
+    assert!(ran >= 2, "at least two corruption cases per backend");
+}
+
+// =============================================================================================
+// Backend-specific checks (outside the shared suite).
+
+#[tokio::test]
+async fn open_rejects_unknown_url_schemes() {
+    for url in ["mysql://localhost/lever", "lever.db", ""] {
+        match lever::store::open(url).await {
+            Err(StoreError::InvalidUrl { url: u, .. }) => assert_eq!(u, url),
+            other => panic!("{url:?}: expected InvalidUrl, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn sqlite_open_creates_the_file_with_wal_and_foreign_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    assert!(!path.exists());
+    let url = format!("sqlite://{}", path.display());
+    let store = lever::store::open(&url).await.expect("open migrates");
+    assert!(path.exists(), "file created");
+    assert_eq!(store.backend(), "sqlite");
+
+    let s = SqliteStore::connect(&url).await.unwrap();
+    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(journal.to_lowercase(), "wal");
+    assert_eq!(fk, 1);
+    assert!(busy >= 1000, "busy timeout set: {busy} ms");
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_database_works() {
+    let store = lever::store::open("sqlite::memory:").await.expect("open");
+    enqueue(store.as_ref(), vec![new_job("k", "s", t(0))], t(0)).await;
+    assert!(lease(store.as_ref(), "w", t(0)).await.is_some());
+    assert_eq!(store.jobs(None).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn sqlite_missing_directory_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("no/such/dir/x.db").display());
+    let err = lever::store::open(&url).await.unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn postgres_schema_name_is_validated() {
+    for schema in [
+        "",
+        "Upper",
+        "has space",
+        "semi;colon",
+        "1starts_with_digit",
+        &"x".repeat(64),
+    ] {
+        match PostgresStore::connect_with_schema(&pg_url(), schema).await {
+            Err(StoreError::InvalidUrl { reason, .. }) => assert!(reason.contains("schema")),
+            other => panic!("{schema:?}: expected InvalidUrl, got {other:?}"),
+        }
+    }
+}
