@@ -53,6 +53,8 @@ CREATE TABLE jobs (
     lease_owner   TEXT,
     lease_expires TIMESTAMPTZ,
     last_error    TEXT,
+    -- Set when the job is enqueued again while it runs: finishing it then re-runs it.
+    rerun         BOOLEAN NOT NULL DEFAULT FALSE,
     created_at    TIMESTAMPTZ NOT NULL,
     updated_at    TIMESTAMPTZ NOT NULL
 );

@@ -54,6 +54,8 @@ CREATE TABLE jobs (
     lease_owner   TEXT,
     lease_expires INTEGER,
     last_error    TEXT,
+    -- Set when the job is enqueued again while it runs: finishing it then re-runs it.
+    rerun         INTEGER NOT NULL DEFAULT 0,
     created_at    INTEGER NOT NULL,
     updated_at    INTEGER NOT NULL
 ) STRICT;

@@ -80,15 +80,19 @@ pub(super) const ENQUEUE_JOB: &str = "INSERT INTO jobs
         (kind, subject, payload, state, run_at, attempts, created_at, updated_at)
      VALUES ($1, $2, $3, 'pending', $4, 0, $5, $5)
      ON CONFLICT (kind, subject) WHERE state = 'pending' DO UPDATE SET
-        run_at = excluded.run_at, updated_at = excluded.updated_at
-     WHERE excluded.run_at < jobs.run_at";
+        run_at = CASE WHEN excluded.run_at < jobs.run_at THEN excluded.run_at ELSE jobs.run_at END,
+        rerun = (jobs.rerun OR (jobs.lease_owner IS NOT NULL AND jobs.lease_expires > excluded.updated_at)),
+        updated_at = excluded.updated_at";
 
 pub(super) const JOB_DONE: &str = "UPDATE jobs SET
-        state = 'done', lease_owner = NULL, lease_expires = NULL, updated_at = $3
+        state = CASE WHEN rerun THEN 'pending' ELSE 'done' END,
+        run_at = CASE WHEN rerun THEN $3 ELSE run_at END,
+        attempts = CASE WHEN rerun THEN 0 ELSE attempts END,
+        rerun = FALSE, lease_owner = NULL, lease_expires = NULL, updated_at = $3
      WHERE id = $1 AND state = 'pending' AND lease_owner = $2";
 
 pub(super) const JOB_RETRY: &str = "UPDATE jobs SET
-        lease_owner = NULL, lease_expires = NULL, run_at = $3, last_error = $4, updated_at = $5
+        rerun = FALSE, lease_owner = NULL, lease_expires = NULL, run_at = $3, last_error = $4, updated_at = $5
      WHERE id = $1 AND state = 'pending' AND lease_owner = $2";
 
 pub(super) const JOB_DEAD: &str = "UPDATE jobs SET

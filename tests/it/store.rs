@@ -1008,6 +1008,79 @@ async fn enqueue_duplicate_pending_job_is_merged(db: Arc<Db>) {
     assert_eq!(same.len(), 1);
     assert_eq!(same[0].lease_owner.as_deref(), Some("w"));
     assert_eq!(same[0].lease_expires, leased.lease_expires);
+
+    // ... and asks for a re-run: finishing it leaves it pending (due now, attempts reset), so
+    // what arrived during the run is handled; a second Done then finishes it for good.
+    outcome(
+        store.as_ref(),
+        JobOutcome::Done {
+            id: leased.id,
+            lease_owner: "w".into(),
+        },
+        t(4),
+    )
+    .await
+    .unwrap();
+    let rerun = store
+        .jobs(Some(JobState::Pending))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|j| j.id == leased.id);
+    let rerun = rerun.expect("the job is pending again after a re-run request");
+    assert_eq!(
+        (rerun.run_at, rerun.attempts, rerun.lease_owner.clone()),
+        (t(4), 0, None)
+    );
+    let again = lease(store.as_ref(), "w2", t(4)).await.unwrap();
+    assert_eq!(again.id, leased.id);
+    outcome(
+        store.as_ref(),
+        JobOutcome::Done {
+            id: again.id,
+            lease_owner: "w2".into(),
+        },
+        t(5),
+    )
+    .await
+    .unwrap();
+    let finished = store.jobs(Some(JobState::Done)).await.unwrap();
+    assert!(
+        finished.iter().any(|j| j.id == leased.id),
+        "done after the re-run"
+    );
+
+    // A duplicate of a job whose lease expired (its runner died) asks for nothing extra.
+    enqueue(store.as_ref(), vec![new_job("expired", "E", t(0))], t(0)).await;
+    let dead_runner = lease(store.as_ref(), "gone", t(10)).await.unwrap();
+    assert_eq!(dead_runner.kind, "expired");
+    let after_expiry = dead_runner.lease_expires.unwrap() + chrono::Duration::seconds(1);
+    enqueue(
+        store.as_ref(),
+        vec![new_job("expired", "E", t(0))],
+        after_expiry,
+    )
+    .await;
+    let taken = lease(store.as_ref(), "w3", after_expiry).await.unwrap();
+    assert_eq!(taken.id, dead_runner.id);
+    outcome(
+        store.as_ref(),
+        JobOutcome::Done {
+            id: taken.id,
+            lease_owner: "w3".into(),
+        },
+        after_expiry,
+    )
+    .await
+    .unwrap();
+    assert!(
+        store
+            .jobs(Some(JobState::Done))
+            .await
+            .unwrap()
+            .iter()
+            .any(|j| j.id == taken.id)
+    );
 }
 
 async fn finishing_and_reenqueueing_in_one_change_set_makes_a_new_job(db: Arc<Db>) {
