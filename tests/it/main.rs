@@ -1,1 +1,1 @@
-
+mod asff_conformance;
