@@ -63,7 +63,8 @@ pub(crate) fn product_field<'a>(finding: &'a Obj, key: &str) -> Option<&'a str> 
 }
 
 /// Whether `s` looks like an AWS region name: `us-east-1`, `eu-central-2`, `us-gov-west-1`,
-/// `cn-north-1`, `us-isob-east-1`. Two letters, one or more lower-case words, a number.
+/// `cn-north-1`, `us-isob-east-1`, `eusc-de-east-1`. Two to four letters, one or more
+/// lower-case words, a number. (Partitions such as `aws-us-gov` end in a word, not a number.)
 pub(crate) fn looks_like_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     if parts.len() < 3 {
@@ -71,7 +72,7 @@ pub(crate) fn looks_like_region(s: &str) -> bool {
     }
     let (first, rest) = parts.split_first().expect("at least three parts");
     let (last, middle) = rest.split_last().expect("at least two parts");
-    first.len() == 2
+    (2..=4).contains(&first.len())
         && first.bytes().all(|b| b.is_ascii_lowercase())
         && !last.is_empty()
         && last.bytes().all(|b| b.is_ascii_digit())
@@ -94,6 +95,10 @@ mod tests {
             ("us-gov-west-1", true),
             ("cn-north-1", true),
             ("us-isob-east-1", true),
+            ("eusc-de-east-1", true),
+            ("aws-us-gov", false),
+            ("aws-cn", false),
+            ("abcde-east-1", false),
             ("", false),
             ("global", false),
             ("securityhub", false),
@@ -101,7 +106,7 @@ mod tests {
             ("product/aws/guardduty", false),
             ("us-east", false),
             ("US-EAST-1", false),
-            ("use-east-1", false),
+            ("u-east-1", false),
             ("us--1", false),
         ];
         for (s, want) in cases {
