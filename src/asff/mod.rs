@@ -13,6 +13,18 @@ use std::fmt;
 use crate::controls::Catalog;
 use crate::domain::Finding;
 
+mod document;
+mod finding;
+mod source;
+mod value;
+
+#[cfg(test)]
+mod tests;
+
+pub use document::{DETAIL_TYPE_CUSTOM_ACTION, DETAIL_TYPE_IMPORTED};
+pub use finding::WHOLE_FINDING;
+pub use source::CONSOLIDATED;
+
 /// The outer shape a document had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
@@ -80,17 +92,30 @@ impl fmt::Display for DocumentError {
 impl std::error::Error for DocumentError {}
 
 /// Parses a document of any accepted shape.
+///
+/// Empty input, invalid JSON (the error names line and column), an EventBridge event of another
+/// detail-type (e.g. "Security Hub Insight Results") and any other shape are a
+/// [`DocumentError`]; everything else is an [`Intake`] whose entries are parsed one by one.
 pub fn parse_document(bytes: &[u8], catalog: &Catalog) -> Result<Intake, DocumentError> {
-    let _ = (bytes, catalog);
-    unimplemented!("asff::parse_document")
+    document::parse_bytes(bytes, catalog)
+}
+
+/// [`parse_document`] for a document already parsed as JSON (a request body extractor, a
+/// GetFindings page turned into JSON).
+pub fn parse_value(value: &serde_json::Value, catalog: &Catalog) -> Result<Intake, DocumentError> {
+    document::parse_value(value, catalog)
 }
 
 /// Parses one ASFF finding object; `index` is its position, used in errors.
+///
+/// Rejected only when Lever cannot work with it: `Id`, `ProductArn`, `AwsAccountId` or `Title`
+/// missing, blank or not a string; no usable severity (field `Severity`); no resource with a
+/// non-empty `Id` (field `Resources`, `Resources[i]` or `Resources[i].Id`); not an object at all
+/// (field [`WHOLE_FINDING`]). See the module's submodules for the fallbacks of every field.
 pub fn parse_finding(
     value: &serde_json::Value,
     index: usize,
     catalog: &Catalog,
 ) -> Result<Finding, FindingError> {
-    let _ = (value, index, catalog);
-    unimplemented!("asff::parse_finding")
+    finding::parse(value, index, catalog)
 }

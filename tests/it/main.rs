@@ -1,1 +1,5 @@
+//! The integration-test binary: the real server, real SQLite files and PostgreSQL, and the real
+//! octocrab and AWS SDK clients against stateful fakes.
+
+mod asff_conformance;
 mod store;
