@@ -282,8 +282,12 @@ impl Finding {
     pub fn product_slug(&self) -> String {
         let last = self.product.rsplit('/').next().unwrap_or(&self.product);
         let name = if last == "default" {
-            // `product/<account>/default`: custom integrations; the product name is more useful.
-            self.product_name.as_deref().unwrap_or("custom")
+            // `product/<account>/default`: custom integrations; their product name, when it
+            // says more than "Default", is more useful.
+            self.product_name
+                .as_deref()
+                .filter(|n| !n.eq_ignore_ascii_case("default"))
+                .unwrap_or("custom")
         } else {
             last
         };

@@ -2,4 +2,5 @@
 //! octocrab and AWS SDK clients against stateful fakes.
 
 mod asff_conformance;
+mod cli;
 mod store;

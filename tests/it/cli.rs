@@ -1,0 +1,331 @@
+//! The real `lever` binary: `plan`, `config check`, `explain`, their outputs and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn lever(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lever"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run lever")
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect()
+}
+
+const NOW: &str = "2026-11-23T12:00:00Z";
+
+#[test]
+#[rustfmt::skip]
+fn demo_plan_json_is_exactly_the_demo_story() {
+    let out = lever(&["plan", "--config", "examples/demo", "--findings", "examples/demo/findings", "--format", "json", "--now", NOW]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let rows = json_lines(&out);
+    // (file prefix, control, account, severity, decision, reason, repo, owner)
+    let want: &[(&str, Option<&str>, &str, &str, &str, &str, &str, &str)] = &[
+        ("01-", Some("S3.1"), "111111111111", "HIGH", "ticket", "ticket", "acme/payments", "bob"),
+        ("01-", Some("S3.1"), "111111111111", "HIGH", "ticket", "ticket", "acme/payments", "bob"),
+        ("01-", Some("S3.1"), "111111111111", "HIGH", "ticket", "ticket", "acme/payments", "bob"),
+        ("02-", Some("EC2.8"), "111111111111", "HIGH", "ticket", "ticket", "acme/payments", "bob"),
+        ("02-", Some("EC2.8"), "111111111111", "HIGH", "ticket", "ticket", "acme/payments", "bob"),
+        ("02-", Some("EC2.8"), "111111111111", "HIGH", "ticket", "ticket", "acme/payments", "bob"),
+        ("03-", Some("RDS.2"), "111111111111", "CRITICAL", "ticket", "ticket", "acme/ledger", "carol"),
+        ("04-", Some("S3.5"), "111111111111", "HIGH", "ticket", "ticket", "acme/platform", "erin"),
+        ("05-", Some("CloudTrail.2"), "111111111111", "MEDIUM", "skip", "below-threshold", "acme/payments", "bob"),
+        ("05-", Some("EC2.19"), "111111111111", "CRITICAL", "skip", "passed", "acme/payments", "bob"),
+        ("05-", Some("Lambda.1"), "111111111111", "CRITICAL", "skip", "archived", "acme/payments", "bob"),
+        ("05-", Some("IAM.1"), "111111111111", "HIGH", "skip", "suppressed", "acme/payments", "bob"),
+        ("06-", Some("EC2.19"), "222222222222", "HIGH", "skip", "below-threshold", "acme/payments", "bob"),
+        ("06-", Some("IAM.6"), "222222222222", "CRITICAL", "ticket", "ticket", "acme/payments", "bob"),
+        ("07-", Some("EC2.19"), "333333333333", "CRITICAL", "skip", "account-off", "acme/security", "sam"),
+        ("08-", None, "444444444444", "CRITICAL", "ticket", "ticket", "acme/security", "sam"),
+    ];
+    assert_eq!(rows.len(), want.len(), "{rows:#?}");
+    for (row, (file, control, account, severity, decision, reason, repo, owner)) in rows.iter().zip(want) {
+        let name = Path::new(row["file"].as_str().unwrap()).file_name().unwrap().to_string_lossy().to_string();
+        assert!(name.starts_with(file), "{name} vs {file}");
+        assert_eq!(row["control_id"].as_str(), *control, "{name}");
+        assert_eq!(row["account"], *account, "{name}");
+        assert_eq!(row["severity"], *severity, "{name}");
+        assert_eq!(row["decision"], *decision, "{name}");
+        assert_eq!(row["reason"], *reason, "{name}");
+        assert_eq!(row["repo"], *repo, "{name}");
+        assert_eq!(row["assignees"][0], *owner, "{name}");
+        for field in ["finding_id", "stable_key", "detail", "group_key", "title"] {
+            assert!(row[field].as_str().is_some_and(|s| !s.is_empty()), "{name}: {field}");
+        }
+        assert!(row.get("error").is_none(), "only rejections carry error");
+    }
+    // Three standards, one problem; three ASG instances, one issue.
+    let keys = |prefix: &str, field: &str| -> std::collections::BTreeSet<String> {
+        rows.iter().filter(|r| r["file"].as_str().unwrap().contains(prefix)).map(|r| r[field].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(keys("/01-", "stable_key").len(), 1);
+    assert_eq!(keys("/02-", "stable_key").len(), 3, "three instances are three problems");
+    assert_eq!(keys("/02-", "group_key").len(), 1, "... in one Auto Scaling group: one issue");
+    assert!(keys("/02-", "group_key").iter().next().unwrap().contains("family:aws:autoscaling:groupName=checkout-web"));
+    let tickets: std::collections::BTreeSet<&str> = rows.iter().filter(|r| r["decision"] == "ticket").map(|r| r["group_key"].as_str().unwrap()).collect();
+    assert_eq!(tickets.len(), 6, "six issues");
+    // Details name the deciding values.
+    assert_eq!(rows[8]["detail"], "severity MEDIUM is below the minimum HIGH of account 111111111111 (payments-prod)");
+    assert_eq!(rows[14]["detail"], "account 333333333333 (prototype) has mode off");
+}
+
+#[test]
+fn demo_plan_text_is_a_readable_table() {
+    let out = lever(&[
+        "plan",
+        "--config",
+        "examples/demo",
+        "--findings",
+        "examples/demo/findings",
+        "--now",
+        NOW,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next().unwrap();
+    for col in [
+        "DECISION", "REASON", "SEVERITY", "ACCOUNT", "CONTROL", "REPO", "OWNER", "TITLE",
+    ] {
+        assert!(first.contains(col), "{first}");
+    }
+    assert!(
+        text.contains("16 finding(s): 10 ticket (6 issue(s)), 6 skip; 0 rejected"),
+        "{text}"
+    );
+    assert!(text.contains("@carol"));
+}
+
+#[test]
+fn plan_reports_every_rejection_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root().join("tests/fixtures/asff/mixed-good-and-bad.json"),
+        dir.path().join("a-mixed.json"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("b-broken.json"), "{ not json").unwrap();
+    std::fs::write(dir.path().join("c-ignored.txt"), "not a .json file").unwrap();
+    let out = lever(&[
+        "plan",
+        "--config",
+        "examples/demo",
+        "--findings",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "json",
+        "--now",
+        NOW,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = json_lines(&out);
+    let rejected: Vec<&Value> = rows.iter().filter(|r| r.get("error").is_some()).collect();
+    let accepted = rows.len() - rejected.len();
+    assert_eq!(accepted, 2, "the good findings are still planned");
+    assert_eq!(rejected.len(), 6, "{rejected:#?}");
+    for r in &rejected {
+        let keys: Vec<&String> = r.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            ["error", "file", "index"],
+            "rejections are exactly {{file, index, error}}"
+        );
+    }
+    let broken = rejected
+        .iter()
+        .find(|r| r["file"].as_str().unwrap().ends_with("b-broken.json"))
+        .unwrap();
+    assert!(
+        broken["index"].is_null(),
+        "a whole unreadable file has index null"
+    );
+    assert!(
+        broken["error"].as_str().unwrap().contains("line 1"),
+        "{broken}"
+    );
+    let mixed: Vec<i64> = rejected
+        .iter()
+        .filter_map(|r| r["index"].as_i64())
+        .collect();
+    assert_eq!(mixed.len(), 5);
+    assert!(
+        rejected
+            .iter()
+            .any(|r| r["error"].as_str().unwrap().contains("Resources[0].Id")),
+        "{rejected:#?}"
+    );
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r["file"].as_str().unwrap_or("").ends_with(".txt"))
+    );
+}
+
+#[test]
+fn plan_usage_and_config_errors_exit_2() {
+    let out = lever(&[
+        "plan",
+        "--config",
+        "examples/demo",
+        "--findings",
+        "/no/such/path",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such file or directory"));
+    let out = lever(&[
+        "plan",
+        "--config",
+        "/no/such/dir",
+        "--findings",
+        "examples/demo/findings",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("configuration directory not found"));
+    let out = lever(&[
+        "plan",
+        "--config",
+        "examples/demo",
+        "--findings",
+        "examples/demo/findings",
+        "--now",
+        "yesterday",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
+    let out = lever(&["plan", "--findings", "examples/demo/findings"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "missing --config is a usage error"
+    );
+}
+
+#[test]
+fn config_check_exit_codes_and_located_errors() {
+    let ok = lever(&["config", "check", "--config", "examples/demo"]);
+    assert_eq!(ok.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&ok.stdout)
+            .contains("valid (3 accounts, 5 OWNERS rules, 3 rotations)")
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("lever.toml"),
+        "[github]\nfallback_repo = \"acme/security\"\n\n[defaults]\nmode = \"sometimes\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("OWNERS"),
+        "* acme/security @rotation:nope\nbogus acme/x @a\n",
+    )
+    .unwrap();
+    let bad = lever(&["config", "check", "--config", dir.path().to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1));
+    let lines: Vec<String> = String::from_utf8_lossy(&bad.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let toml = dir.path().join("lever.toml").display().to_string();
+    let owners = dir.path().join("OWNERS").display().to_string();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("{toml}:5: ")) && l.contains("unknown mode")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("{owners}:2: "))),
+        "{lines:#?}"
+    );
+
+    let usage = lever(&["config", "check"]);
+    assert_eq!(usage.status.code(), Some(2));
+}
+
+#[test]
+fn explain_prints_the_issue_for_a_control() {
+    let out = lever(&["explain", "S3.1", "--config", "examples/demo", "--now", NOW]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "Repository: acme/payments",
+        "Assignee:   @bob",
+        "Labels:     security-finding, severity:",
+        "## How to fix",
+        "## If it should not be fixed",
+        "<!-- lever:group=control|S3.1|111111111111|us-east-1|",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?}:\n{text}");
+    }
+    let unknown = lever(&["explain", "Nope.99", "--config", "examples/demo"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown control"));
+}
+
+/// `lever plan` over every file of the conformance corpus finishes, reporting each rejected
+/// file with its reason (none of the real files is rejected today).
+#[test]
+fn plan_over_the_whole_conformance_corpus() {
+    let dir = root().join("../shared/conformance/asff/findings");
+    if !dir.is_dir() {
+        assert!(
+            std::env::var("LEVER_REQUIRE_CONFORMANCE").as_deref() != Ok("1"),
+            "{} missing",
+            dir.display()
+        );
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: ../shared/conformance not present ({})",
+            dir.display()
+        );
+        return;
+    }
+    let out = lever(&[
+        "plan",
+        "--config",
+        "examples/demo",
+        "--findings",
+        dir.to_str().unwrap(),
+        "--format",
+        "json",
+        "--now",
+        NOW,
+    ]);
+    let rows = json_lines(&out);
+    let rejected = rows.iter().filter(|r| r.get("error").is_some()).count();
+    assert_eq!(out.status.code(), Some(if rejected == 0 { 0 } else { 1 }));
+    assert_eq!(rows.len() - rejected, 167, "every real finding is planned");
+    assert_eq!(rejected, 0);
+    for r in &rows {
+        assert!(
+            matches!(r["decision"].as_str(), Some("ticket" | "skip")),
+            "{r}"
+        );
+    }
+}
