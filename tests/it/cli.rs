@@ -26,6 +26,18 @@ fn json_lines(out: &Output) -> Vec<Value> {
 
 const NOW: &str = "2026-11-23T12:00:00Z";
 
+/// (file prefix, control, account, severity, decision, reason, repo, owner)
+type PlanRow = (
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
 #[test]
 #[rustfmt::skip]
 fn demo_plan_json_is_exactly_the_demo_story() {
@@ -33,7 +45,7 @@ fn demo_plan_json_is_exactly_the_demo_story() {
     assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let rows = json_lines(&out);
     // (file prefix, control, account, severity, decision, reason, repo, owner)
-    let want: &[(&str, Option<&str>, &str, &str, &str, &str, &str, &str)] = &[
+    let want: &[PlanRow] = &[
         ("01-", Some("S3.1"), "111111111111", "HIGH", "ticket", "ticket", "acme/payments", "bob"),
         ("01-", Some("S3.1"), "111111111111", "HIGH", "ticket", "ticket", "acme/payments", "bob"),
         ("01-", Some("S3.1"), "111111111111", "HIGH", "ticket", "ticket", "acme/payments", "bob"),
