@@ -1,1 +1,2 @@
-
+mod fakes;
+mod fakes_selftest;
