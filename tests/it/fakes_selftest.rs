@@ -5,3 +5,4 @@
 
 mod github;
 mod github_webhooks;
+mod securityhub;
