@@ -397,6 +397,21 @@ impl FakeGitHub {
         api::mint_token(&mut st, installation_id, None)
     }
 
+    /// Model the search index lag: from now on `GET /search/issues` only sees issues that
+    /// existed at the last [`FakeGitHub::refresh_search_index`] (or at this call).
+    pub fn lag_search_index(&self) {
+        let mut st = self.st();
+        st.search_index_cutoff = Some(st.next_id);
+    }
+
+    /// Let search see every issue created so far (the lag stays on if it was on).
+    pub fn refresh_search_index(&self) {
+        let mut st = self.st();
+        if st.search_index_cutoff.is_some() {
+            st.search_index_cutoff = Some(st.next_id);
+        }
+    }
+
     // ---- faults -------------------------------------------------------------------------------
 
     /// Inject a fault for the next `times` requests matching `method` (`"*"` for any) and

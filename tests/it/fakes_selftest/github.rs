@@ -785,3 +785,90 @@ async fn nonconforming_requests_are_recorded_as_violations() {
         fake.response_violations()
     );
 }
+
+#[tokio::test]
+async fn search_issues_by_marker_label_state_with_lag_and_rate_limit() {
+    let fake = setup().await;
+    let gh = fake
+        .app_client()
+        .installation(InstallationId(INST))
+        .unwrap();
+    let issues = gh.issues("acme", "payments");
+    for key in ["aaa", "bbb"] {
+        issues
+            .create(format!("finding {key}"))
+            .body(format!("<!-- lever:group={key} -->\ntext"))
+            .labels(vec!["security-finding".to_string()])
+            .send()
+            .await
+            .unwrap();
+    }
+    issues
+        .create("unrelated")
+        .body("nothing")
+        .send()
+        .await
+        .unwrap();
+    issues
+        .update(2)
+        .state(octocrab::models::IssueState::Closed)
+        .send()
+        .await
+        .unwrap();
+
+    let search = |q: &'static str| gh.search().issues_and_pull_requests(q).per_page(100).send();
+    let r = search("repo:acme/payments is:issue \"lever:group=bbb\"")
+        .await
+        .unwrap();
+    assert_eq!(r.items.iter().map(|i| i.number).collect::<Vec<_>>(), [2]);
+    assert_eq!(r.total_count, Some(1));
+    let r = search("repo:acme/payments is:issue is:open label:security-finding")
+        .await
+        .unwrap();
+    assert_eq!(r.items.iter().map(|i| i.number).collect::<Vec<_>>(), [1]);
+    let r = search("repo:other/elsewhere is:issue").await.unwrap();
+    assert!(
+        r.items.is_empty(),
+        "repos outside the installation are invisible"
+    );
+
+    // Index lag: a new issue is not searchable until the index is refreshed.
+    fake.lag_search_index();
+    issues
+        .create("late")
+        .body("<!-- lever:group=ccc -->")
+        .send()
+        .await
+        .unwrap();
+    let r = search("repo:acme/payments \"lever:group=ccc\"")
+        .await
+        .unwrap();
+    assert!(r.items.is_empty());
+    fake.refresh_search_index();
+    let r = search("repo:acme/payments \"lever:group=ccc\"")
+        .await
+        .unwrap();
+    assert_eq!(r.items.len(), 1);
+
+    // 30 searches a minute.
+    for _ in 0..25 {
+        search("repo:acme/payments is:issue").await.unwrap();
+    }
+    let err = search("repo:acme/payments is:issue").await.unwrap_err();
+    match &err {
+        octocrab::Error::GitHub { source, .. } => {
+            assert_eq!(source.status_code, 403);
+            assert_eq!(
+                source.headers.as_ref().unwrap()["x-ratelimit-resource"],
+                "search"
+            );
+        }
+        other => panic!("{other}"),
+    }
+    fake.advance_clock(chrono::TimeDelta::seconds(61));
+    // Tokens also live on the fake clock; 61 s is well within their hour.
+    search("repo:acme/payments is:issue")
+        .await
+        .expect("a new minute");
+    fake.assert_conformant();
+}

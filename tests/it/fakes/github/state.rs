@@ -195,6 +195,10 @@ pub(crate) struct State {
     pub outbox: Vec<WebhookDelivery>,
     /// requests counted against the core rate limit, per installation
     pub rate_used: HashMap<u64, u64>,
+    /// search requests per installation (fake clock), for the 30/minute search limit
+    pub search_calls: HashMap<u64, Vec<DateTime<Utc>>>,
+    /// when set, search only sees issues with an id up to this one (index lag)
+    pub search_index_cutoff: Option<u64>,
 }
 
 impl State {
