@@ -87,8 +87,9 @@ pub enum FaultKind {
     /// Perform the request's effect (create the issue, add the label…), then answer with this
     /// status instead of the real response: a crash or timeout after GitHub acted.
     AfterEffect(u16),
-    /// Primary rate limit: 403 with `x-ratelimit-remaining: 0` and `x-ratelimit-reset`.
-    PrimaryRateLimit,
+    /// Primary rate limit: this status (GitHub sends 403 or 429) with
+    /// `x-ratelimit-remaining: 0` and `x-ratelimit-reset`.
+    PrimaryRateLimit { status: u16 },
     /// Secondary rate limit: this status (403 or 429) with `retry-after: <secs>`.
     SecondaryRateLimit { status: u16, retry_after_secs: u64 },
 }
@@ -440,7 +441,12 @@ impl FakeGitHub {
 
     /// Answer the next `times` matching requests with a primary rate limit (403, remaining 0).
     pub fn rate_limit_next(&self, method: &str, path_pattern: &str, times: u32) {
-        self.inject(method, path_pattern, FaultKind::PrimaryRateLimit, times);
+        self.inject(
+            method,
+            path_pattern,
+            FaultKind::PrimaryRateLimit { status: 403 },
+            times,
+        );
     }
 
     /// Remove all pending faults.
@@ -682,10 +688,10 @@ async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Response
     let now = st.now();
     let reply = match &fault {
         Some(FaultKind::Status(code)) => fault_reply(*code),
-        Some(FaultKind::PrimaryRateLimit) => {
+        Some(FaultKind::PrimaryRateLimit { status }) => {
             let reset = now.timestamp() + 3600;
             Reply::error(
-                403,
+                *status,
                 "API rate limit exceeded for installation. If you reach out to GitHub Support for help, please include the request ID.",
                 "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
             )

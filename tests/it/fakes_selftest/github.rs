@@ -872,3 +872,61 @@ async fn search_issues_by_marker_label_state_with_lag_and_rate_limit() {
         .expect("a new minute");
     fake.assert_conformant();
 }
+
+#[tokio::test]
+async fn deleted_and_transferred_issues_answer_410_and_301() {
+    let fake = setup().await;
+    fake.add_repo("acme/platform", true, Some(INST));
+    let (n1, _) = fake.human_open_issue(REPO, "to delete", "x", "alice");
+    let (n2, _) = fake.human_open_issue(REPO, "to move", "y", "alice");
+    fake.human_delete_issue(REPO, n1, "alice");
+    let (moved, d) = fake.human_transfer_issue(REPO, n2, "acme/platform", "alice");
+    assert_eq!(d.payload["changes"]["new_issue"]["number"], moved);
+
+    let token = fake.mint_installation_token(INST);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http
+        .get(format!("{}/repos/acme/payments/issues/{n1}", fake.url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 410);
+    let r = http
+        .get(format!("{}/repos/acme/payments/issues/{n2}", fake.url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 301);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(
+        location,
+        format!("{}/repos/acme/platform/issues/{moved}", fake.url())
+    );
+    let r = http
+        .get(&location)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["title"], "to move");
+    // Neither shows up in listings any more.
+    let gh = fake
+        .app_client()
+        .installation(InstallationId(INST))
+        .unwrap();
+    let listed = gh
+        .issues("acme", "payments")
+        .list()
+        .state(params::State::All)
+        .send()
+        .await
+        .unwrap();
+    assert!(listed.items.is_empty());
+    fake.assert_conformant();
+}

@@ -749,3 +749,34 @@ async fn batch_import_through_the_sdk_accepts_valid_and_reports_invalid_findings
     assert_eq!(got.findings().len(), 1);
     fake.assert_conformant();
 }
+
+#[test]
+fn sdk_built_from_aws_config_reaches_the_fake() {
+    run_with_big_stack(sdk_built_from_aws_config_reaches_the_fake_body);
+}
+
+/// The way an application usually builds its client: `aws_config` with an endpoint override
+/// (the programmatic twin of `AWS_ENDPOINT_URL_SECURITYHUB`).
+async fn sdk_built_from_aws_config_reaches_the_fake_body() {
+    let fake = FakeSecurityHub::start().await;
+    fake.seed(synthetic(
+        "f/S3.1",
+        "111111111111",
+        "HIGH",
+        "FAILED",
+        "2024-02-01T00:00:00.000Z",
+    ));
+    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_securityhub::config::Credentials::new(
+            "AKIAFAKE", "secret", None, None, "test",
+        ))
+        .endpoint_url(fake.url())
+        .load()
+        .await;
+    let client = aws_sdk_securityhub::Client::new(&sdk_config);
+    let r = client.get_findings().send().await.unwrap();
+    assert_eq!(r.findings().len(), 1);
+    assert!(fake.requests()[0].signed);
+    fake.assert_conformant();
+}

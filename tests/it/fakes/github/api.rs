@@ -546,7 +546,14 @@ fn live_issue(ctx: &Ctx, key: &str, number: u64) -> Result<(), Reply> {
         Some(i) => match i.gone {
             None => Ok(()),
             Some("deleted") => Err(Reply::error(410, "This issue was deleted", DOC)),
-            Some(_) => Err(Reply::error(301, "Moved Permanently", DOC)),
+            Some(_) => {
+                let to = i.moved_to.clone().unwrap_or_default();
+                Err(Reply::json(
+                    301,
+                    json!({"message": "Moved Permanently", "url": to, "documentation_url": DOC}),
+                )
+                .header("location", to))
+            }
         },
     }
 }

@@ -128,6 +128,7 @@ pub(crate) fn create_issue(
         closed_by: None,
         via_app,
         gone: None,
+        moved_to: None,
     });
     let mut out = vec![issue_delivery(st, b, repo, number, "opened", actor, vec![])];
     for l in &uniq_labels {

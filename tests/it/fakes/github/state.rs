@@ -97,6 +97,8 @@ pub(crate) struct IssueRec {
     pub via_app: bool,
     /// Deleted or transferred away: GET answers 410 / 301-like 404.
     pub gone: Option<&'static str>,
+    /// API URL of the issue this one was transferred to.
+    pub moved_to: Option<String>,
 }
 
 #[derive(Debug, Clone)]

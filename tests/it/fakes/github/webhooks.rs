@@ -380,7 +380,10 @@ impl FakeGitHub {
             let to = st.repo(&to_key).unwrap();
             let new_issue = st.issue_json(b, to, to.issue(new_number).unwrap());
             let new_repo = st.repo_webhook_json(b, to);
-            st.repo_mut(key).unwrap().issue_mut(number).unwrap().gone = Some("transferred");
+            let moved_to = format!("{}/repos/{}/issues/{new_number}", b.api, to.full_name());
+            let old_issue = st.repo_mut(key).unwrap().issue_mut(number).unwrap();
+            old_issue.gone = Some("transferred");
+            old_issue.moved_to = Some(moved_to);
             let r = st.repo(key).unwrap();
             let mut changes = Map::new();
             changes.insert("new_issue".into(), new_issue);
