@@ -369,6 +369,14 @@ impl FakeGitHub {
         self.st().clock_offset += by;
     }
 
+    /// Stop the fake's clock at its current reading; only [`FakeGitHub::advance_clock`] moves
+    /// it from now on (makes time windows such as the search limit deterministic).
+    pub fn freeze_clock(&self) {
+        let mut st = self.st();
+        let now = st.now();
+        st.frozen_at = Some(now - st.clock_offset);
+    }
+
     /// Revoke every installation token issued so far (they answer 401 from now on).
     pub fn revoke_tokens(&self) {
         for t in self.st().tokens.values_mut() {

@@ -37,7 +37,7 @@
 //! - [`github::FakeGitHub`]: `start`, `start_with_test_app`, `url`, `app_client`; setup
 //!   `set_app`, `add_user`, `add_org`, `add_installation`, `add_repo`, `add_collaborator`,
 //!   `remove_collaborator`, `add_team`, `add_team_member`, `remove_team_member`, `add_label`;
-//!   clock and tokens `now`, `advance_clock`, `revoke_tokens`, `tokens_issued`,
+//!   clock and tokens `now`, `advance_clock`, `freeze_clock`, `revoke_tokens`, `tokens_issued`,
 //!   `mint_installation_token`; search `lag_search_index`, `refresh_search_index`; faults
 //!   `inject`, `fail_next`, `fail_after_effect`, `rate_limit_next`, `clear_faults`; inspection
 //!   `requests`, `count`, `violations`, `response_violations`, `assert_conformant`, `issue`,

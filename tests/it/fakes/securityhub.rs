@@ -159,7 +159,10 @@ impl FakeSecurityHub {
 
     /// Store findings as BatchImportFindings would, without validation (real ASFF often breaks
     /// the model). Accepts single findings, arrays, EventBridge envelopes (`detail.findings`)
-    /// and GetFindings responses (`Findings`). Emits Imported events. Returns how many.
+    /// and GetFindings responses (`Findings`). Emits Imported events (drain them if unwanted).
+    /// Returns how many. A seeded finding that breaks the model is still served by GetFindings
+    /// but shows up in `response_violations()` (AWS would never return it): seed model-valid
+    /// findings for anything read back through the SDK.
     pub fn seed(&self, value: Value) -> usize {
         let findings = unwrap_findings(value);
         let n = findings.len();

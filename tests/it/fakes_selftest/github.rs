@@ -789,6 +789,7 @@ async fn nonconforming_requests_are_recorded_as_violations() {
 #[tokio::test]
 async fn search_issues_by_marker_label_state_with_lag_and_rate_limit() {
     let fake = setup().await;
+    fake.freeze_clock();
     let gh = fake
         .app_client()
         .installation(InstallationId(INST))

@@ -180,6 +180,8 @@ pub(crate) struct TokenRec {
 #[derive(Default)]
 pub(crate) struct State {
     pub clock_offset: chrono::TimeDelta,
+    /// when set, the fake's clock stands still at this instant (plus `clock_offset`)
+    pub frozen_at: Option<DateTime<Utc>>,
     pub app: Option<AppRec>,
     /// lower-case login -> account
     pub accounts: BTreeMap<String, Account>,
@@ -205,7 +207,7 @@ pub(crate) struct State {
 
 impl State {
     pub fn now(&self) -> DateTime<Utc> {
-        let t = Utc::now() + self.clock_offset;
+        let t = self.frozen_at.unwrap_or_else(Utc::now) + self.clock_offset;
         DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
     }
 
