@@ -44,6 +44,7 @@
 //!   `issues`, `comments`, `events`, `repo_labels`; webhooks `drain_webhooks`,
 //!   `pending_webhooks`, `human_open_issue`, `human_add_label`, `human_remove_label`,
 //!   `human_close`, `human_reopen`, `human_assign`, `human_unassign`, `human_comment`,
+//!   `human_edit_comment`,
 //!   `human_edit`, `human_delete_issue`, `human_transfer_issue`. [`github::WebhookDelivery`]
 //!   (`body`, `headers`, `send`, `schema_name`, `sender`) and [`github::sign`].
 //! - [`securityhub::FakeSecurityHub`]: `start`, `url`, `client`, `config_builder`; `seed`,

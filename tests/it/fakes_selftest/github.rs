@@ -931,3 +931,74 @@ async fn deleted_and_transferred_issues_answer_410_and_301() {
     assert!(listed.items.is_empty());
     fake.assert_conformant();
 }
+
+#[tokio::test]
+async fn replace_and_clear_labels_and_edit_comments() {
+    let fake = setup().await;
+    let gh = fake
+        .app_client()
+        .installation(InstallationId(INST))
+        .unwrap();
+    let issues = gh.issues("acme", "payments");
+    issues
+        .create("x")
+        .labels(vec!["a".into(), "b".into()])
+        .send()
+        .await
+        .unwrap();
+    let labels = issues
+        .replace_all_labels(1, &["b".into(), "c".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        labels.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(),
+        ["b", "c"]
+    );
+    let on_issue = issues.list_labels_for_issue(1).send().await.unwrap();
+    assert_eq!(on_issue.items.len(), 2);
+    issues.remove_all_labels(1).await.unwrap();
+    assert!(
+        fake.issue(REPO, 1).unwrap()["labels"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        fake.repo_labels(REPO),
+        ["a", "b", "c"],
+        "labels stay in the repository"
+    );
+
+    let c = issues.create_comment(1, "first").await.unwrap();
+    // octocrab's update_comment sends POST (not the documented PATCH); GitHub accepts it as a
+    // legacy alias, so the fake serves it and records a violation.
+    let c = issues.update_comment(c.id, "edited").await.unwrap();
+    assert_eq!(c.body.as_deref(), Some("edited"));
+    let v = fake.violations();
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert!(v[0].problem.contains("legacy alias"), "{v:#?}");
+    let names: Vec<String> = fake
+        .drain_webhooks()
+        .iter()
+        .map(|d| d.schema_name())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "issues-opened",
+            "issues-labeled",
+            "issues-labeled",
+            "issues-unlabeled",
+            "issues-labeled",
+            "issues-unlabeled",
+            "issues-unlabeled",
+            "issue-comment-created",
+            "issue-comment-edited"
+        ]
+    );
+    assert!(
+        fake.response_violations().is_empty(),
+        "{:#?}",
+        fake.response_violations()
+    );
+}

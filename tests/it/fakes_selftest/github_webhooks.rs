@@ -134,7 +134,14 @@ async fn generated_deliveries_validate_and_look_like_the_examples() {
         .send()
         .await
         .unwrap();
-    issues.create_comment(1, "hello").await.unwrap();
+    let c = issues.create_comment(1, "hello").await.unwrap();
+    let _: Value = gh
+        .patch(
+            format!("/repos/acme/payments/issues/comments/{}", c.id),
+            Some(&serde_json::json!({"body": "hello again"})),
+        )
+        .await
+        .unwrap();
     issues
         .update(1)
         .title("finding (renamed)")
@@ -144,7 +151,7 @@ async fn generated_deliveries_validate_and_look_like_the_examples() {
     issues.remove_assignees(1, &["alice"]).await.unwrap();
     issues.remove_label(1, "security-finding").await.unwrap();
     let mut all = fake.drain_webhooks();
-    assert_eq!(all.len(), 7);
+    assert_eq!(all.len(), 8);
 
     // People act through the UI; the helpers return the deliveries.
     all.push(fake.human_add_label("acme/payments", 1, "cto-approved", "bob"));
@@ -155,6 +162,10 @@ async fn generated_deliveries_validate_and_look_like_the_examples() {
     all.push(fake.human_reopen("acme/payments", 1, "alice"));
     all.push(fake.human_close("acme/payments", 1, "completed", "alice"));
     all.push(fake.human_comment("acme/payments", 1, "why?", "bob"));
+    let comment_id = fake.comments("acme/payments", 1).last().unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    all.push(fake.human_edit_comment("acme/payments", comment_id, "why not?", "bob"));
     all.push(fake.human_edit("acme/payments", 1, None, Some("new body"), "bob"));
     let (_, opened) = fake.human_open_issue("acme/payments", "by a human", "text", "alice");
     all.push(opened);
@@ -206,6 +217,7 @@ async fn generated_deliveries_validate_and_look_like_the_examples() {
         "issues-deleted",
         "issues-transferred",
         "issue-comment-created",
+        "issue-comment-edited",
     ] {
         assert!(kinds.contains(k), "no {k} delivery was generated");
     }

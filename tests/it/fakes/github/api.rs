@@ -23,6 +23,18 @@ pub(crate) fn canonical_path(st: &State, path: &str) -> String {
     }
 }
 
+/// Paths the fake serves with PATCH (issue update, comment update).
+pub(crate) fn is_patch_endpoint(path: &str) -> bool {
+    let s: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    matches!(
+        s.as_slice(),
+        ["repos", _, _, "issues", n] if n.parse::<u64>().is_ok()
+    ) || matches!(
+        s.as_slice(),
+        ["repos", _, _, "issues", "comments", id] if id.parse::<u64>().is_ok()
+    )
+}
+
 pub(crate) struct Ctx<'a> {
     pub st: &'a mut State,
     pub b: &'a Bases,
@@ -480,16 +492,19 @@ fn repo_endpoint(
                 .and_then(|v| v.get("body"))
                 .and_then(Value::as_str)
                 .map(str::to_string);
-            let now = ctx.st.now();
-            let r = ctx.st.repo_mut(&key).unwrap();
-            let c = r
+            let exists = ctx
+                .st
+                .repo(&key)
+                .unwrap()
                 .comments
-                .iter_mut()
-                .find(|c| c.id == id)
-                .ok_or_else(Reply::not_found)?;
+                .iter()
+                .any(|c| c.id == id);
+            if !exists {
+                return Err(Reply::not_found());
+            }
             if let Some(body) = body {
-                c.body = body;
-                c.updated_at = now;
+                let d = ops::edit_comment(ctx.st, &b, &key, id, &body, &actor_login);
+                ctx.st.outbox.extend(d);
             }
             let r = ctx.st.repo(&key).unwrap();
             let c = r.comments.iter().find(|c| c.id == id).unwrap();

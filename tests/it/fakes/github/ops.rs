@@ -486,3 +486,44 @@ pub(crate) fn comment(
     );
     (id, vec![d])
 }
+
+/// Change a comment's body; one `issue_comment.edited` delivery with `changes.body.from`
+/// (none when the body is unchanged).
+pub(crate) fn edit_comment(
+    st: &mut State,
+    b: &Bases,
+    repo: &str,
+    comment_id: u64,
+    body: &str,
+    actor: &str,
+) -> Vec<WebhookDelivery> {
+    let now = st.now();
+    let r = st.repo_mut(repo).unwrap();
+    let c = r.comments.iter_mut().find(|c| c.id == comment_id).unwrap();
+    if c.body == body {
+        return vec![];
+    }
+    let from = std::mem::replace(&mut c.body, body.to_string());
+    c.updated_at = now;
+    let number = c.issue;
+    let r = st.repo(repo).unwrap();
+    let issue = st.issue_json(b, r, r.issue(number).unwrap());
+    let comment = st.comment_json(
+        b,
+        r,
+        r.comments.iter().find(|c| c.id == comment_id).unwrap(),
+    );
+    vec![delivery(
+        st,
+        b,
+        r,
+        "issue_comment",
+        Some("edited"),
+        actor,
+        vec![
+            ("issue", issue),
+            ("comment", comment),
+            ("changes", json!({"body": {"from": from}})),
+        ],
+    )]
+}

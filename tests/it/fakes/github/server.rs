@@ -70,6 +70,20 @@ pub(super) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) 
     let canonical_path = api::canonical_path(&st, &path);
     let label = format!("#{seq} {method} {path}");
 
+    // GitHub still accepts POST on its PATCH endpoints (a legacy alias from API v3); the
+    // description documents only PATCH, so such a request is served as PATCH but recorded.
+    let method = if method == "POST" && api::is_patch_endpoint(&canonical_path) {
+        st.violations.push(Violation {
+            request: label.clone(),
+            problem: "POST on a PATCH endpoint: GitHub accepts it as a legacy alias, the OpenAPI \
+                      description documents only PATCH"
+                .to_string(),
+        });
+        "PATCH".to_string()
+    } else {
+        method
+    };
+
     let spec = openapi::spec();
     let op = spec.and_then(|s| s.find_operation(&method, &canonical_path).map(|(op, _)| op));
     if let Some(spec) = spec {

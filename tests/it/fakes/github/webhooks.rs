@@ -299,6 +299,29 @@ impl FakeGitHub {
         })
     }
 
+    /// A person edits a comment (`issue_comment.edited` with `changes.body.from`).
+    pub fn human_edit_comment(
+        &self,
+        repo: &str,
+        comment_id: u64,
+        body: &str,
+        login: &str,
+    ) -> WebhookDelivery {
+        let number = {
+            let st = self.shared.state.lock().unwrap();
+            st.repo(repo)
+                .and_then(|r| r.comments.iter().find(|c| c.id == comment_id))
+                .map(|c| c.issue)
+                .unwrap_or_else(|| panic!("no comment {comment_id} in {repo}"))
+        };
+        self.human(repo, number, login, |st, b, key| {
+            one(
+                "human_edit_comment",
+                ops::edit_comment(st, b, key, comment_id, body, login),
+            )
+        })
+    }
+
     /// A person edits the title and/or body (`issues.edited` with `changes`).
     pub fn human_edit(
         &self,
