@@ -106,7 +106,7 @@ pub struct Fault {
     pub remaining: u32,
 }
 
-/// A pending `POST /app/installations/{id}/access_tokens` scope, for [`FakeGitHub::tokens_issued`].
+/// An installation token the fake issued (see [`FakeGitHub::tokens_issued`]).
 #[derive(Debug, Clone)]
 pub struct IssuedToken {
     pub token: String,
