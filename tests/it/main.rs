@@ -3,4 +3,6 @@
 
 mod asff_conformance;
 mod cli;
+mod fakes;
+mod fakes_selftest;
 mod store;
