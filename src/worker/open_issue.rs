@@ -123,18 +123,13 @@ pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
             }
             let note = match &next {
                 Some(n) => format!(
-                    "GitHub would not assign `{refused}`, the engineer on call (not a collaborator of this repository), \
-                     so `{n}`, the next person in the escalation chain, owns this issue."
+                    "GitHub would not assign {refused}, the engineer on call (not a collaborator of this repository), \
+                     so {n}, the next person in the escalation chain, owns this issue."
                 ),
                 None => format!(
                     "GitHub would not assign anyone in the escalation chain ({}): nobody is assigned. \
                      Give them access to this repository, or assign an owner by hand.",
-                    route
-                        .chain
-                        .iter()
-                        .map(|c| format!("`{c}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    route.chain.join(", ")
                 ),
             };
             tracing::warn!(group = %key, refused = %refused, next = ?next, "assignee refused by GitHub");

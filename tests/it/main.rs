@@ -5,4 +5,6 @@ mod asff_conformance;
 mod cli;
 mod fakes;
 mod fakes_selftest;
+mod serve;
 mod store;
+mod support;

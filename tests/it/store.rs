@@ -10,10 +10,8 @@
 //! Time never comes from a clock: cases pass `now` explicitly and move it to expire leases.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write as _;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use futures::FutureExt;
@@ -32,40 +30,7 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 // =============================================================================================
 // Harness
 
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-fn pg_url() -> String {
-    std::env::var("LEVER_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_string())
-}
-
-fn postgres_required() -> bool {
-    std::env::var("LEVER_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
-}
-
-/// Whether PostgreSQL answers, probed once per test binary (quickly, without pool retries).
-async fn pg_available(url: &str) -> Result<(), String> {
-    static PROBE: tokio::sync::OnceCell<Result<(), String>> = tokio::sync::OnceCell::const_new();
-    PROBE
-        .get_or_init(|| async {
-            match tokio::time::timeout(StdDuration::from_secs(5), PgConnection::connect(url)).await
-            {
-                Ok(Ok(conn)) => {
-                    let _ = conn.close().await;
-                    Ok(())
-                }
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err("timed out after 5 s".to_string()),
-            }
-        })
-        .await
-        .clone()
-}
-
-/// Written straight to the process's stderr: libtest captures `eprintln!` of passing tests,
-/// and a skipped suite must be visible in CI logs.
-fn loud(line: &str) {
-    let _ = writeln!(std::io::stderr(), "{line}");
-}
+use crate::support::pg::{self, loud};
 
 enum Target {
     Sqlite { url: String },
@@ -170,9 +135,9 @@ async fn run_sqlite(case: Case) {
 }
 
 async fn run_postgres(name: &str, case: Case) {
-    let url = pg_url();
-    if let Err(e) = pg_available(&url).await {
-        if postgres_required() {
+    let url = pg::url();
+    if let Err(e) = pg::available().await {
+        if pg::required() {
             panic!(
                 "PostgreSQL required (LEVER_REQUIRE_POSTGRES=1) but cannot connect to {url}: {e}"
             );
@@ -1945,7 +1910,7 @@ async fn postgres_schema_name_is_validated() {
         "1starts_with_digit",
         &"x".repeat(64),
     ] {
-        match PostgresStore::connect_with_schema(&pg_url(), schema).await {
+        match PostgresStore::connect_with_schema(&pg::url(), schema).await {
             Err(StoreError::InvalidUrl { reason, .. }) => assert!(reason.contains("schema")),
             other => panic!("{schema:?}: expected InvalidUrl, got {other:?}"),
         }

@@ -1,0 +1,297 @@
+//! `TestApp`: Lever's real HTTP server on 127.0.0.1:0, real store (SQLite file or a fresh
+//! PostgreSQL schema), real octocrab and AWS SDK clients pointed at the fakes, an injected
+//! clock, and a worker driven on demand (`drain`), never by sleeping.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use lever::app::{App, Secrets};
+use lever::clock::ManualClock;
+use lever::config::Config;
+use lever::controls::Catalog;
+use lever::explain::Renderer;
+use lever::github::{GitHub, GitHubConfig};
+use lever::securityhub::SecurityHub;
+use lever::store::{PostgresStore, Store};
+use lever::worker::{JobReport, Worker};
+
+use super::pg;
+use crate::fakes::github::{FakeGitHub, TEST_APP_ID, TEST_APP_PRIVATE_KEY_PEM, WebhookDelivery};
+use crate::fakes::securityhub::FakeSecurityHub;
+
+pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
+pub const INGEST_TOKEN: &str = "test-ingest-token";
+pub const INSTALLATION: u64 = 7;
+/// The demo's fixed instant: payments → bob, platform → erin, security → sam.
+pub const NOW: &str = "2026-11-23T12:00:00Z";
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// The demo organisation on the fake GitHub: private repositories, each team's people as
+/// collaborators, the security engineer everywhere.
+pub fn demo_github(gh: &FakeGitHub) {
+    gh.add_installation(INSTALLATION, "acme");
+    for (repo, people) in [
+        ("acme/payments", &["alice", "bob"][..]),
+        ("acme/ledger", &["carol"][..]),
+        ("acme/platform", &["dave", "erin"][..]),
+        ("acme/security", &["cto-user"][..]),
+    ] {
+        gh.add_repo(repo, true, Some(INSTALLATION));
+        for p in people {
+            gh.add_collaborator(repo, p, "write");
+        }
+        gh.add_collaborator(repo, "sam", "maintain");
+    }
+}
+
+enum Db {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres(pg::Schema),
+}
+
+pub struct TestApp {
+    pub url: String,
+    pub app: App,
+    pub gh: FakeGitHub,
+    pub sh: FakeSecurityHub,
+    pub clock: Arc<ManualClock>,
+    pub http: reqwest::Client,
+    pub worker: Worker,
+    pub database_url: String,
+    _db: Db,
+    server: tokio::task::JoinHandle<()>,
+}
+
+pub struct Builder {
+    config_dir: PathBuf,
+    postgres: Option<String>,
+    private_key: String,
+    now: DateTime<Utc>,
+}
+
+impl Builder {
+    pub fn config(mut self, dir: &Path) -> Self {
+        self.config_dir = dir.to_path_buf();
+        self
+    }
+    /// Use a fresh schema in this PostgreSQL database instead of an SQLite file.
+    pub fn postgres(mut self, url: String) -> Self {
+        self.postgres = Some(url);
+        self
+    }
+    pub fn private_key(mut self, pem: &str) -> Self {
+        self.private_key = pem.to_string();
+        self
+    }
+    pub async fn start(self) -> TestApp {
+        let gh = FakeGitHub::start_with_test_app().await;
+        demo_github(&gh);
+        let sh = FakeSecurityHub::start().await;
+        let (store, db, database_url): (Arc<dyn Store>, Db, String) = match self.postgres {
+            None => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("lever.db").display());
+                (
+                    lever::store::open(&url).await.expect("sqlite store"),
+                    Db::Sqlite(dir),
+                    url,
+                )
+            }
+            Some(url) => {
+                let schema = pg::Schema::create(&url).await;
+                let store = PostgresStore::connect_with_schema(&url, &schema.name)
+                    .await
+                    .expect("postgres store");
+                store.migrate().await.expect("migrate");
+                (Arc::new(store), Db::Postgres(schema), url)
+            }
+        };
+        let clock = Arc::new(ManualClock::new(self.now));
+        let app = app_on(
+            &self.config_dir,
+            store,
+            &gh,
+            &sh,
+            clock.clone(),
+            &self.private_key,
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let served = app.clone();
+        let server = tokio::spawn(async move {
+            lever::server::serve(listener, served, std::future::pending())
+                .await
+                .unwrap();
+        });
+        let worker = Worker::new(app.clone(), "test-worker-1");
+        TestApp {
+            url,
+            app,
+            gh,
+            sh,
+            clock,
+            http: reqwest::Client::new(),
+            worker,
+            database_url,
+            _db: db,
+            server,
+        }
+    }
+}
+
+/// An `App` on `store`, wired to the fakes: what `lever serve` builds from the environment.
+pub fn app_on(
+    config_dir: &Path,
+    store: Arc<dyn Store>,
+    gh: &FakeGitHub,
+    sh: &FakeSecurityHub,
+    clock: Arc<ManualClock>,
+    private_key: &str,
+) -> App {
+    let config = Config::load(config_dir).expect("test config is valid");
+    let renderer = Renderer::new(config.templates_dir().as_deref()).expect("templates");
+    let github = GitHub::new(GitHubConfig {
+        app_id: TEST_APP_ID,
+        private_key_pem: private_key.to_string(),
+        api_url: gh.url(),
+    })
+    .expect("github client");
+    App {
+        store,
+        config: Arc::new(config),
+        renderer: Arc::new(renderer),
+        catalog: Catalog::embedded(),
+        github,
+        securityhub: SecurityHub::from_client(sh.client()),
+        clock,
+        secrets: Secrets {
+            webhook_secrets: vec![WEBHOOK_SECRET.to_string()],
+            ingest_token: Some(INGEST_TOKEN.to_string()),
+        },
+        jobs_ready: Arc::new(Notify::new()),
+    }
+}
+
+impl TestApp {
+    pub fn builder() -> Builder {
+        Builder {
+            config_dir: root().join("examples/demo"),
+            postgres: None,
+            private_key: TEST_APP_PRIVATE_KEY_PEM.to_string(),
+            now: t(NOW),
+        }
+    }
+
+    /// The demo configuration on SQLite.
+    pub async fn start() -> TestApp {
+        Self::builder().start().await
+    }
+
+    /// `POST /events/securityhub` with the ingest token.
+    pub async fn post_event(&self, body: &Value) -> (StatusCode, Value) {
+        let res = self
+            .http
+            .post(format!("{}/events/securityhub", self.url))
+            .bearer_auth(INGEST_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Seeds the fake Security Hub with a demo findings file and posts it to Lever.
+    pub async fn ingest_file(&self, path: &Path) -> (StatusCode, Value) {
+        let doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        self.sh.seed(doc.clone());
+        self.post_event(&doc).await
+    }
+
+    /// Every demo findings file, in order.
+    pub async fn ingest_demo(&self) {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("examples/demo/findings"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for f in files {
+            let (status, body) = self.ingest_file(&f).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{}: {body}", f.display());
+        }
+    }
+
+    /// `POST /webhooks/github` with GitHub's headers, signed with `secret`.
+    pub async fn post_webhook_signed(
+        &self,
+        d: &WebhookDelivery,
+        secret: &str,
+    ) -> (StatusCode, Value) {
+        let res = d
+            .send(&self.http, &format!("{}/webhooks/github", self.url), secret)
+            .await
+            .unwrap();
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post_webhook(&self, d: &WebhookDelivery) -> (StatusCode, Value) {
+        self.post_webhook_signed(d, WEBHOOK_SECRET).await
+    }
+
+    /// Forwards Security Hub's Imported events (Lever's own updates echoed) to Lever.
+    pub async fn forward_securityhub_events(&self) -> usize {
+        let events = self.sh.drain_events();
+        for e in &events {
+            let (status, body) = self.post_event(e).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        }
+        events.len()
+    }
+
+    /// Runs every due job to completion.
+    pub async fn drain(&self) -> Vec<JobReport> {
+        self.worker.run_until_idle().await.expect("store reachable")
+    }
+
+    /// GitHub requests that changed something (everything but GETs).
+    pub fn github_writes(&self) -> usize {
+        self.gh
+            .requests()
+            .iter()
+            .filter(|r| r.method != "GET")
+            .count()
+    }
+
+    /// Another connection pool on the same database: what a second replica would open.
+    pub async fn replica_store(&self) -> Arc<dyn Store> {
+        match &self._db {
+            Db::Sqlite(_) => lever::store::open(&self.database_url)
+                .await
+                .expect("sqlite replica"),
+            Db::Postgres(schema) => Arc::new(
+                PostgresStore::connect_with_schema(&schema.url, &schema.name)
+                    .await
+                    .expect("postgres replica"),
+            ),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}

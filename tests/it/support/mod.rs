@@ -1,0 +1,5 @@
+//! Shared test support: PostgreSQL availability (loud skips), and the `TestApp` harness that
+//! runs the real server on a loopback port against the fake GitHub and Security Hub.
+
+pub mod app;
+pub mod pg;
