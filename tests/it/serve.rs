@@ -708,3 +708,92 @@ async fn two_replicas_on_postgres_open_each_issue_exactly_once() {
     assert_eq!(total, 6);
     assert_eq!(t.gh.count("POST", "/repos/*/*/issues"), 6);
 }
+
+/// The real `lever serve` binary, configured only through its documented environment:
+/// `GITHUB_APP_ID`, `GITHUB_PRIVATE_KEY_PATH`, `GITHUB_API_URL`, `GITHUB_WEBHOOK_SECRET`,
+/// `LEVER_INGEST_TOKEN`, `AWS_ENDPOINT_URL_SECURITYHUB` and the default `DATABASE_URL`
+/// (`sqlite://lever.db` in the working directory). Its workers run on real time, so this test
+/// polls the fakes (with a deadline) instead of draining jobs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lever_binary_serves_from_its_environment() {
+    use crate::support::app::{INGEST_TOKEN, WEBHOOK_SECRET, demo_github};
+    let gh = crate::fakes::github::FakeGitHub::start_with_test_app().await;
+    demo_github(&gh);
+    let sh = crate::fakes::securityhub::FakeSecurityHub::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lever"))
+        .args(["serve", "--config", root().join("examples/demo").to_str().unwrap(), "--listen", &listen])
+        .current_dir(work.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GITHUB_APP_ID", crate::fakes::github::TEST_APP_ID.to_string())
+        .env("GITHUB_PRIVATE_KEY_PATH", root().join("tests/fixtures/github-app-test-key.TEST-ONLY.pem"))
+        .env("GITHUB_API_URL", gh.url())
+        .env("GITHUB_WEBHOOK_SECRET", format!("old-secret,{WEBHOOK_SECRET}"))
+        .env("LEVER_INGEST_TOKEN", INGEST_TOKEN)
+        .env("AWS_ENDPOINT_URL_SECURITYHUB", sh.url())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn lever serve");
+    let http = reqwest::Client::new();
+    let base = format!("http://{listen}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let until = |what: &'static str| {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+    };
+    loop {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status() == StatusCode::OK
+        {
+            break;
+        }
+        until("readiness");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(work.path().join("lever.db").is_file(), "the default database is created in the working directory");
+
+    let doc: Value = serde_json::from_slice(&std::fs::read(root().join("examples/demo/findings/03-payments-prod-ledger-rds.2.json")).unwrap()).unwrap();
+    sh.seed(doc.clone());
+    let res = http.post(format!("{base}/events/securityhub")).bearer_auth(INGEST_TOKEN).json(&doc).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    loop {
+        let notified = sh.findings().iter().all(|f| f["Workflow"]["Status"] == "NOTIFIED");
+        if gh.issues("acme/ledger").len() == 1 && notified {
+            break;
+        }
+        until("the issue and the Security Hub update");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(assignees(&gh.issues("acme/ledger")[0]), ["carol"]);
+    let (_, delivery) = gh.human_open_issue("acme/ledger", "hello", "", "carol");
+    let res = delivery.send(&http, &format!("{base}/webhooks/github"), WEBHOOK_SECRET).await.unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED, "the second configured secret verifies");
+    gh.assert_conformant();
+    sh.assert_conformant();
+
+    // SIGTERM: a graceful stop.
+    let pid = child.id().expect("running");
+    let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait()).await.expect("stops").unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn serve_refuses_to_start_without_its_secrets() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lever"))
+        .args(["serve", "--config", root().join("examples/demo").to_str().unwrap()])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("GITHUB_WEBHOOK_SECRET is not set"), "{err}");
+}
