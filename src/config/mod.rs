@@ -4,6 +4,7 @@
 //! Loading validates everything and reports *every* problem as `file:line: message`.
 
 mod duration;
+mod oncall;
 mod owners;
 mod settings;
 mod spanned;
