@@ -707,9 +707,15 @@ overrides = [1]
     fn the_demo_calendar_is_valid() {
         let cfg =
             Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo")).unwrap();
-        for (name, c) in &cfg.settings.calendars {
-            assert_eq!(&c.name, name);
-            assert!(!c.working_days.is_empty());
+        let c = &cfg.settings.calendars["eu-office"];
+        assert_eq!(c.name, "eu-office");
+        assert_eq!(c.time_zone, chrono_tz::Europe::Berlin);
+        assert_eq!(c.working_hours.to_string(), "09:00-17:00");
+        assert_eq!(c.holidays.len(), 4);
+        // No demo rotation uses it: the demo's rotations keep their plain weekly turns.
+        for r in cfg.settings.rotations.values() {
+            assert!(r.layers.is_empty() && r.overrides.is_empty(), "{}", r.name);
+            assert_eq!(r.base.time_zone, None, "{}", r.name);
         }
     }
 }

@@ -434,7 +434,7 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
     })
 }
 
-pub(super) fn unknown_rotation(name: &str, rotations: &BTreeMap<String, Rotation>) -> String {
+pub(crate) fn unknown_rotation(name: &str, rotations: &BTreeMap<String, Rotation>) -> String {
     let known: Vec<&str> = rotations.keys().map(String::as_str).collect();
     if known.is_empty() {
         format!("unknown rotation {name:?} (lever.toml defines no [rotations])")
