@@ -1,6 +1,7 @@
-//! Command line: `lever serve | plan | explain | config check`.
+//! Command line: `lever serve | plan | explain | oncall | config check`.
 
 mod explain;
+mod oncall;
 mod plan;
 mod serve;
 
@@ -69,6 +70,19 @@ pub enum Command {
         #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
         now: Option<DateTime<Utc>>,
     },
+    /// Who is on call in each rotation and the next handoffs.
+    Oncall {
+        #[arg(long, value_name = "DIR")]
+        config: PathBuf,
+        /// The instant to look at (RFC 3339); default: now.
+        #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
+        now: Option<DateTime<Utc>>,
+        /// Only this rotation.
+        #[arg(long, value_name = "NAME")]
+        rotation: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// Configuration commands.
     Config {
         #[command(subcommand)]
@@ -120,6 +134,12 @@ pub fn run(cli: Cli) -> ExitCode {
             account,
             now,
         } => explain::run(&control_id, &config, &account, now),
+        Command::Oncall {
+            config,
+            now,
+            rotation,
+            format,
+        } => oncall::run(&config, now, rotation.as_deref(), format),
         Command::Config {
             command: ConfigCommand::Check { config },
         } => match Config::load(&config) {

@@ -4,6 +4,7 @@
 //! Loading validates everything and reports *every* problem as `file:line: message`.
 
 mod duration;
+mod oncall;
 mod owners;
 mod settings;
 mod spanned;
@@ -17,11 +18,11 @@ use serde::Serialize;
 
 pub use duration::{format_duration, parse_duration};
 pub use owners::{Assignee, Matcher, OwnerRule, Owners};
-pub(crate) use settings::is_login;
 pub use settings::{
     AccountPolicy, Approver, GitHubSettings, Mode, PolicySettings, PublicRepos,
     SecurityHubSettings, Settings,
 };
+pub(crate) use settings::{is_login, unknown_rotation};
 
 /// One configuration problem, located.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -3,13 +3,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use toml::de::{DeTable, DeValue};
 
 use super::spanned::{Diag, Table, as_table, type_name};
-use super::{Assignee, ConfigError, RepoName, parse_duration};
+use super::{Assignee, ConfigError, RepoName, oncall};
 use crate::domain::Severity;
+use crate::domain::calendar::Calendar;
 use crate::domain::keys::Grouping;
 use crate::domain::oncall::Rotation;
 
@@ -117,6 +117,8 @@ pub struct Settings {
     pub accounts: BTreeMap<String, AccountPolicy>,
     pub approvers: Vec<Approver>,
     pub rotations: BTreeMap<String, Rotation>,
+    /// Working-time calendars by name (`[calendars.NAME]`), for rotation layers and deadlines.
+    pub calendars: BTreeMap<String, Calendar>,
     pub grouping: Grouping,
     pub policy: PolicySettings,
     /// Issue-template overrides (`[templates] dir`, relative to the configuration directory).
@@ -345,20 +347,9 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
         }
     }
 
-    // [rotations.NAME]
-    let mut rotations = BTreeMap::new();
-    if let Some(mut t) = root.table(&mut d, "rotations") {
-        for (k, v) in t.entries() {
-            let name = k.get_ref().to_string();
-            if let Some(mut rt) = as_table(&mut d, format!("rotations.{name}"), v) {
-                if let Some(r) = rotation(&mut d, &mut rt, &name) {
-                    rotations.insert(name, r);
-                }
-                rt.finish(&mut d);
-            }
-        }
-        t.finish(&mut d);
-    }
+    // [calendars.NAME] and [rotations.NAME] (layers may name calendars)
+    let calendars = oncall::calendars(&mut d, &mut root);
+    let (rotations, invalid_rotations) = oncall::rotations(&mut d, &mut root, &calendars);
 
     // [grouping]
     let mut grouping = Grouping::default();
@@ -410,6 +401,7 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
     for (span, a) in fallback_assignees {
         if let Assignee::Rotation(name) = &a
             && !rotations.contains_key(name)
+            && !invalid_rotations.contains(name)
         {
             d.error(
                 span,
@@ -435,13 +427,14 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
         accounts,
         approvers,
         rotations,
+        calendars,
         grouping,
         policy,
         templates_dir,
     })
 }
 
-pub(super) fn unknown_rotation(name: &str, rotations: &BTreeMap<String, Rotation>) -> String {
+pub(crate) fn unknown_rotation(name: &str, rotations: &BTreeMap<String, Rotation>) -> String {
     let known: Vec<&str> = rotations.keys().map(String::as_str).collect();
     if known.is_empty() {
         format!("unknown rotation {name:?} (lever.toml defines no [rotations])")
@@ -496,89 +489,4 @@ fn account_policy(d: &mut Diag, t: &mut Table, defaults: Option<&AccountPolicy>)
         min_severity,
         mode,
     }
-}
-
-fn rotation(d: &mut Diag, t: &mut Table, name: &str) -> Option<Rotation> {
-    let members_raw = t.string_list(d, "members");
-    let mut members = Vec::new();
-    match &members_raw {
-        Some(list) if list.is_empty() => d.error(
-            t.span.clone(),
-            format!("rotations.{name}: members is empty (a rotation needs at least one person)"),
-        ),
-        Some(list) => {
-            for m in list {
-                let login = m.get_ref().trim_start_matches('@');
-                if is_login(login) {
-                    members.push(login.to_string());
-                } else {
-                    d.error(
-                        m.span(),
-                        format!(
-                            "rotations.{name}.members: {:?} is not a valid GitHub login",
-                            m.get_ref()
-                        ),
-                    );
-                }
-            }
-        }
-        None => d.error(
-            t.span.clone(),
-            format!("rotations.{name}: missing members = [\"login\", ...]"),
-        ),
-    }
-    let start = match t.string_or_datetime(d, "start") {
-        Some(s) => {
-            match DateTime::parse_from_rfc3339(s.get_ref()) {
-                Ok(dt) => Some(dt.with_timezone(&Utc)),
-                Err(e) => {
-                    d.error(
-                    s.span(),
-                    format!("rotations.{name}.start: {:?} is not an RFC 3339 instant with offset ({e})", s.get_ref()),
-                );
-                    None
-                }
-            }
-        }
-        None => {
-            d.error(
-                t.span.clone(),
-                format!("rotations.{name}: missing start = 2026-11-02T00:00:00Z"),
-            );
-            None
-        }
-    };
-    let handoff = match t.string(d, "handoff") {
-        Some(s) => match parse_duration(s.get_ref()) {
-            Ok(h) if h.num_seconds() > 0 => Some(h),
-            Ok(_) => {
-                d.error(
-                    s.span(),
-                    format!("rotations.{name}.handoff must be longer than zero"),
-                );
-                None
-            }
-            Err(e) => {
-                d.error(s.span(), format!("rotations.{name}.handoff: {e}"));
-                None
-            }
-        },
-        None => {
-            d.error(
-                t.span.clone(),
-                format!("rotations.{name}: missing handoff = \"7d\""),
-            );
-            None
-        }
-    };
-    let (start, handoff) = (start?, handoff?);
-    if members.is_empty() {
-        return None;
-    }
-    Some(Rotation {
-        name: name.to_string(),
-        members,
-        start,
-        handoff,
-    })
 }

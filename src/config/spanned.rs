@@ -190,6 +190,31 @@ impl<'t, 'i> Table<'t, 'i> {
         }
     }
 
+    /// An array of tables (`[[key]]` sections or `key = [{ ... }]`), each named `key[i]`.
+    pub fn tables(&mut self, d: &mut Diag, key: &str) -> Option<Vec<Table<'t, 'i>>> {
+        let v = self.get(key)?;
+        let path = self.qualify(key);
+        match v.get_ref() {
+            DeValue::Array(items) => Some(
+                items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, item)| as_table(d, format!("{path}[{i}]"), item))
+                    .collect(),
+            ),
+            other => {
+                d.error(
+                    v.span(),
+                    format!(
+                        "{path} must be an array of tables ([[{path}]]), found {}",
+                        type_name(other)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     pub fn table(&mut self, d: &mut Diag, key: &str) -> Option<Table<'t, 'i>> {
         let v = self.get(key)?;
         let path = self.qualify(key);

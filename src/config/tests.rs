@@ -50,7 +50,12 @@ fn demo_config_encodes_the_demo_table() {
         row("444444444444"),
         (None, "unknown".into(), Severity::Critical, Mode::Enforce)
     );
-    let rot = |n: &str| (s.rotations[n].members.clone(), s.rotations[n].handoff);
+    let rot = |n: &str| {
+        (
+            s.rotations[n].base.members.clone(),
+            s.rotations[n].base.handoff,
+        )
+    };
     assert_eq!(
         rot("payments"),
         (

@@ -1,5 +1,6 @@
 //! Pure domain types: no I/O, no clocks. Everything else in Lever talks in these terms.
 
+pub mod calendar;
 pub mod keys;
 pub mod oncall;
 pub mod sample;
