@@ -29,7 +29,13 @@
 //! drops unknown keys), e.g. `FindingProviderFields.Severity.Normalized` in some AWS doc samples.
 //!
 //! A field absent in the SDK value is absent in the JSON; a present but empty list or object
-//! stays present and empty, as Security Hub sent it. Numbers are what the SDK holds:
+//! stays present and empty, as Security Hub sent it. One exception undoes the SDK's "client
+//! error correction": when a response lacks a member the model requires, the SDK fills it with
+//! a default (`""` for `SchemaVersion`, `Id`, `ProductArn`, `GeneratorId`, `AwsAccountId`,
+//! `CreatedAt`, `UpdatedAt`, `Title`, `Description`; `[]` for `Resources`). Those required
+//! members are non-empty in every finding Security Hub accepts, so an empty one is the SDK's
+//! filling and is left out, and the parser sees (and reports) the member as missing, as it
+//! would in the original JSON. Numbers are what the SDK holds:
 //! `Severity.Product` is a double (`40` comes back as `40.0`), `Normalized` an integer.
 
 use std::collections::HashMap;
@@ -90,26 +96,26 @@ fn strings(l: &[String]) -> Value {
 /// One SDK finding as ASFF JSON, ready for [`crate::asff::parse_finding`].
 pub fn finding_to_asff(f: &AwsSecurityFinding) -> Value {
     let mut o = Obj::default();
-    o.str("SchemaVersion", f.schema_version.as_deref())
-        .str("Id", f.id.as_deref())
-        .str("ProductArn", f.product_arn.as_deref())
+    o.str("SchemaVersion", required(&f.schema_version))
+        .str("Id", required(&f.id))
+        .str("ProductArn", required(&f.product_arn))
         .str("ProductName", f.product_name.as_deref())
         .str("CompanyName", f.company_name.as_deref())
         .str("Region", f.region.as_deref())
-        .str("GeneratorId", f.generator_id.as_deref())
-        .str("AwsAccountId", f.aws_account_id.as_deref())
+        .str("GeneratorId", required(&f.generator_id))
+        .str("AwsAccountId", required(&f.aws_account_id))
         .str("AwsAccountName", f.aws_account_name.as_deref())
         .strs("Types", f.types.as_ref())
         .str("FirstObservedAt", f.first_observed_at.as_deref())
         .str("LastObservedAt", f.last_observed_at.as_deref())
-        .str("CreatedAt", f.created_at.as_deref())
-        .str("UpdatedAt", f.updated_at.as_deref())
+        .str("CreatedAt", required(&f.created_at))
+        .str("UpdatedAt", required(&f.updated_at))
         .str("ProcessedAt", f.processed_at.as_deref())
         .put("Severity", f.severity.as_ref().map(severity))
         .int("Confidence", f.confidence)
         .int("Criticality", f.criticality)
-        .str("Title", f.title.as_deref())
-        .str("Description", f.description.as_deref())
+        .str("Title", required(&f.title))
+        .str("Description", required(&f.description))
         .put(
             "Remediation",
             f.remediation.as_ref().map(|r| {
@@ -129,7 +135,11 @@ pub fn finding_to_asff(f: &AwsSecurityFinding) -> Value {
         .str("SourceUrl", f.source_url.as_deref())
         .map("ProductFields", f.product_fields.as_ref())
         .map("UserDefinedFields", f.user_defined_fields.as_ref())
-        .list("Resources", f.resources.as_ref(), resource)
+        .list(
+            "Resources",
+            f.resources.as_ref().filter(|r| !r.is_empty()),
+            resource,
+        )
         .put("Compliance", f.compliance.as_ref().map(compliance))
         .str(
             "VerificationState",
@@ -163,6 +173,11 @@ pub fn finding_to_asff(f: &AwsSecurityFinding) -> Value {
         )
         .put("Sample", f.sample.map(Value::Bool));
     o.done()
+}
+
+/// A member the model requires: empty means the SDK filled it in (see the module doc).
+fn required(v: &Option<String>) -> Option<&str> {
+    v.as_deref().filter(|s| !s.is_empty())
 }
 
 fn severity(s: &Severity) -> Value {
@@ -458,6 +473,25 @@ mod tests {
             finding_to_asff(&f),
             json!({"Id": "x", "Types": [], "Remediation": {}})
         );
+    }
+
+    #[test]
+    fn the_sdks_defaults_for_missing_required_members_are_left_out() {
+        // What the SDK builds from `{"Id": "x", "Title": "t"}` (a response missing required
+        // members): empty strings and an empty resource list.
+        let f = AwsSecurityFinding::builder()
+            .schema_version("")
+            .id("x")
+            .product_arn("")
+            .generator_id("")
+            .aws_account_id("")
+            .created_at("")
+            .updated_at("")
+            .title("t")
+            .description("")
+            .set_resources(Some(vec![]))
+            .build();
+        assert_eq!(finding_to_asff(&f), json!({"Id": "x", "Title": "t"}));
     }
 
     #[test]
