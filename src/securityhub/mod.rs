@@ -80,13 +80,18 @@ impl SecurityHubError {
 
     fn from_sdk<E>(e: aws_sdk_securityhub::error::SdkError<E>) -> Self
     where
-        E: ProvideErrorMetadata + std::fmt::Debug,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        use aws_sdk_securityhub::error::SdkError;
+        use aws_sdk_securityhub::error::{DisplayErrorContext, SdkError};
         let status = e.raw_response().map(|r| r.status().as_u16());
         let code = e.code().unwrap_or("Unknown").to_string();
         let message = match &e {
-            SdkError::ServiceError(s) => s.err().message().unwrap_or("").to_string(),
+            // An error without a message (e.g. a response the SDK could not deserialize): the
+            // whole chain of causes says what went wrong.
+            SdkError::ServiceError(s) => match s.err().message() {
+                Some(m) if !m.is_empty() => m.to_string(),
+                _ => DisplayErrorContext(s.err()).to_string(),
+            },
             other => format!("{other:?}"),
         };
         let retryable = matches!(

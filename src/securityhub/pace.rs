@@ -272,6 +272,28 @@ mod tests {
     }
 
     #[test]
+    fn tokio_timer_paces_in_real_time() {
+        // Only a lower bound, which sleeping guarantees: 5 permits at 200 a second cannot
+        // take less than 4 periods.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let start = std::time::Instant::now(); // before the pacer's own origin
+        let pacer = Pacer::per_second(nz(200));
+        rt.block_on(async {
+            for _ in 0..5 {
+                pacer.until_ready().await;
+            }
+        });
+        assert!(
+            start.elapsed() >= pacer.period() * 4,
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
     fn backoff_doubles_up_to_the_ceiling() {
         let p = RetryPolicy::default();
         let lo: Vec<u64> = (1..=6)
