@@ -8,3 +8,4 @@ mod fakes_selftest;
 mod serve;
 mod store;
 mod support;
+mod sync_source;
