@@ -5,7 +5,7 @@
 //! Retries: BatchUpdateFindings relies on the SDK's standard retry mode (throttling,
 //! `LimitExceededException` / HTTP 429, and 5xx, with backoff), and Lever's job queue retries
 //! whatever is still failing later, so nothing is lost while Security Hub is unavailable.
-//! GetFindings ([`read`]) uses Lever's own bounded [`RetryPolicy`] instead, with the SDK's
+//! GetFindings (`read.rs`) uses Lever's own bounded [`RetryPolicy`] instead, with the SDK's
 //! retries off for that call, so that every attempt goes through the GetFindings [`Pacer`]
 //! (at most [`DEFAULT_GET_FINDINGS_PER_SECOND`] requests a second by default).
 //!
