@@ -24,7 +24,12 @@ pub(super) fn run(config_dir: &Path, listen: &str) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    // SDK GetFindings needs a deep stack in debug builds (see `securityhub::RUNTIME_THREAD_STACK`).
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(crate::securityhub::RUNTIME_THREAD_STACK)
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("lever serve: cannot start the runtime: {e}");

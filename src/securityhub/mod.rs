@@ -1,8 +1,25 @@
 //! Security Hub client: BatchUpdateFindings (workflow + note, in batches of at most 100) and
 //! GetFindings pages. The AWS SDK is configured the standard way (region, credentials and
-//! `AWS_ENDPOINT_URL_SECURITYHUB` from the environment); its standard retry mode retries
-//! throttling (`LimitExceededException`, HTTP 429) with backoff, and Lever's job queue retries
+//! `AWS_ENDPOINT_URL_SECURITYHUB` from the environment).
+//!
+//! Retries: BatchUpdateFindings relies on the SDK's standard retry mode (throttling,
+//! `LimitExceededException` / HTTP 429, and 5xx, with backoff), and Lever's job queue retries
 //! whatever is still failing later, so nothing is lost while Security Hub is unavailable.
+//! GetFindings (`read.rs`) uses Lever's own bounded [`RetryPolicy`] instead, with the SDK's
+//! retries off for that call, so that every attempt goes through the GetFindings [`Pacer`]
+//! (at most [`DEFAULT_GET_FINDINGS_PER_SECOND`] requests a second by default).
+//!
+//! Reading findings: [`FindingQuery`] → [`SecurityHub::pages`] / [`SecurityHub::get_findings_page`]
+//! → [`Page`] of ASFF JSON ([`finding_to_asff`]) → [`crate::asff::parse_finding`], the same
+//! parser pushed EventBridge events go through.
+
+mod asff_json;
+mod pace;
+mod query;
+mod read;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use aws_sdk_securityhub::Client;
 use aws_sdk_securityhub::error::ProvideErrorMetadata;
@@ -12,6 +29,13 @@ use aws_sdk_securityhub::types::{
 use serde::{Deserialize, Serialize};
 
 use crate::domain::WorkflowStatus;
+
+pub use asff_json::finding_to_asff;
+pub use pace::{
+    DEFAULT_GET_FINDINGS_PER_SECOND, ManualTimer, Pacer, RetryPolicy, Timer, TokioTimer,
+};
+pub use query::{FindingQuery, MAX_FILTER_VALUES, timestamp};
+pub use read::{PAGE_SIZE, Page, Pager, RUNTIME_THREAD_STACK};
 
 /// BatchUpdateFindings accepts at most 100 finding identifiers per request.
 pub const MAX_BATCH: usize = 100;
@@ -56,13 +80,18 @@ impl SecurityHubError {
 
     fn from_sdk<E>(e: aws_sdk_securityhub::error::SdkError<E>) -> Self
     where
-        E: ProvideErrorMetadata + std::fmt::Debug,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        use aws_sdk_securityhub::error::SdkError;
+        use aws_sdk_securityhub::error::{DisplayErrorContext, SdkError};
         let status = e.raw_response().map(|r| r.status().as_u16());
         let code = e.code().unwrap_or("Unknown").to_string();
         let message = match &e {
-            SdkError::ServiceError(s) => s.err().message().unwrap_or("").to_string(),
+            // An error without a message (e.g. a response the SDK could not deserialize): the
+            // whole chain of causes says what went wrong.
+            SdkError::ServiceError(s) => match s.err().message() {
+                Some(m) if !m.is_empty() => m.to_string(),
+                _ => DisplayErrorContext(s.err()).to_string(),
+            },
             other => format!("{other:?}"),
         };
         let retryable = matches!(
@@ -111,19 +140,51 @@ fn sdk_workflow(w: WorkflowStatus) -> SdkWorkflow {
 #[derive(Debug, Clone)]
 pub struct SecurityHub {
     client: Client,
+    /// Shared by clones: the GetFindings rate is one per account, not per clone.
+    reads: Arc<Reads>,
+}
+
+/// How GetFindings is paced and retried.
+#[derive(Debug)]
+struct Reads {
+    pacer: Pacer,
+    retry: RetryPolicy,
+}
+
+impl Default for Reads {
+    fn default() -> Self {
+        Reads {
+            pacer: Pacer::per_second(
+                NonZeroU32::new(DEFAULT_GET_FINDINGS_PER_SECOND).expect("non-zero"),
+            ),
+            retry: RetryPolicy::default(),
+        }
+    }
 }
 
 impl SecurityHub {
     /// Configured from the environment (region, credentials, `AWS_ENDPOINT_URL_SECURITYHUB`).
     pub async fn from_env() -> SecurityHub {
         let conf = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        SecurityHub::from_client(Client::new(&conf))
+    }
+
+    /// GetFindings paced at [`DEFAULT_GET_FINDINGS_PER_SECOND`] of real time, retried per
+    /// [`RetryPolicy::default`].
+    pub fn from_client(client: Client) -> SecurityHub {
         SecurityHub {
-            client: Client::new(&conf),
+            client,
+            reads: Arc::new(Reads::default()),
         }
     }
 
-    pub fn from_client(client: Client) -> SecurityHub {
-        SecurityHub { client }
+    /// Replaces how GetFindings is paced and retried (e.g. a faster rate or a
+    /// [`ManualTimer`] in tests). Clones made before this call keep the old settings.
+    pub fn with_reads(self, pacer: Pacer, retry: RetryPolicy) -> SecurityHub {
+        SecurityHub {
+            client: self.client,
+            reads: Arc::new(Reads { pacer, retry }),
+        }
     }
 
     pub fn client(&self) -> &Client {

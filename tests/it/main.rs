@@ -9,3 +9,4 @@ mod oncall;
 mod serve;
 mod store;
 mod support;
+mod sync_source;

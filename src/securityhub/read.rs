@@ -1,0 +1,148 @@
+//! Reading findings back from Security Hub: GetFindings pages, paced and retried, each finding
+//! turned into ASFF JSON for [`crate::asff::parse_finding`].
+//!
+//! # Stack
+//! In debug builds the SDK's deserializer for `AwsSecurityFinding` (hundreds of nested
+//! `Resources[].Details` types) needs a deep stack: reading the 149 model-valid findings of
+//! `../shared/conformance/asff` overflowed a tokio worker with 8 MiB and passed with 9 MiB
+//! (measured with aws-sdk-securityhub 1.116); tokio's worker threads have 2 MiB by default. Run GetFindings on a runtime whose threads have more:
+//! `lever serve` builds its runtime with [`RUNTIME_THREAD_STACK`] per worker thread, and GetFindings
+//! should run in a spawned task there (the thread calling `block_on` keeps the main thread's
+//! stack). Release builds need far less, but the same setting costs only address space.
+//! A response the SDK cannot deserialize (a finding breaking the model, which Security Hub
+//! validates on import and should never return) fails its whole page as a
+//! [`SecurityHubError::Rejected`] naming the parse error.
+//!
+//! # Cursors
+//! A page is a snapshot of a changing set: Security Hub pages by token over findings that may be
+//! updated while Lever reads. A sync should therefore take its next `updated_since` cursor from
+//! the time the run *started* (with some overlap), not from the newest `UpdatedAt` it saw;
+//! repeats cost nothing downstream (an unchanged finding changes nothing).
+
+use aws_sdk_securityhub::config::retry::RetryConfig;
+use aws_sdk_securityhub::types::AwsSecurityFindingFilters;
+use serde_json::Value;
+
+use super::asff_json::finding_to_asff;
+use super::query::FindingQuery;
+use super::{SecurityHub, SecurityHubError};
+
+/// GetFindings `MaxResults`: the model's maximum.
+pub const PAGE_SIZE: i32 = 100;
+
+/// Stack size for the threads of a runtime that runs SDK GetFindings (see the module doc):
+/// 16 MiB, about 1.8 times what the conformance corpus needs in a debug build.
+pub const RUNTIME_THREAD_STACK: usize = 16 * 1024 * 1024;
+
+/// One GetFindings page: its findings as ASFF JSON, and the token of the next page, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub findings: Vec<Value>,
+    pub next_token: Option<String>,
+}
+
+impl SecurityHub {
+    /// One GetFindings request of at most [`PAGE_SIZE`] findings, paced by the GetFindings
+    /// [`super::Pacer`] and retried per the [`super::RetryPolicy`] (every attempt paced). The
+    /// SDK's own retries are switched off for this call so that they cannot bypass the pacer or
+    /// multiply the attempts. After the last attempt the error is returned as it was classified:
+    /// [`SecurityHubError::Retryable`] for throttling and 5xx (try again later),
+    /// [`SecurityHubError::Rejected`] otherwise (invalid input, access denied, a response the
+    /// SDK cannot read).
+    pub async fn get_findings_page(
+        &self,
+        filters: &AwsSecurityFindingFilters,
+        next_token: Option<String>,
+    ) -> Result<Page, SecurityHubError> {
+        let retry = self.reads.retry;
+        let mut attempt = 1;
+        loop {
+            self.reads.pacer.until_ready().await;
+            let result = self
+                .client
+                .get_findings()
+                .filters(filters.clone())
+                .set_next_token(next_token.clone())
+                .max_results(PAGE_SIZE)
+                .customize()
+                .config_override(
+                    aws_sdk_securityhub::config::Builder::default()
+                        .retry_config(RetryConfig::disabled()),
+                )
+                .send()
+                .await
+                .map_err(SecurityHubError::from_sdk);
+            match result {
+                Ok(out) => {
+                    return Ok(Page {
+                        findings: out.findings().iter().map(finding_to_asff).collect(),
+                        next_token: out.next_token().filter(|t| !t.is_empty()).map(String::from),
+                    });
+                }
+                Err(e) if e.is_retryable() && attempt < retry.max_attempts => {
+                    let wait = retry.backoff(attempt, rand::random::<f64>());
+                    tracing::warn!(attempt, ?wait, error = %e, "GetFindings failed; retrying");
+                    self.reads.pacer.timer().sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Every page of `query`, in order, one request at a time.
+    pub fn pages(&self, query: &FindingQuery) -> Pager<'_> {
+        Pager {
+            hub: self,
+            filters: query.filters(),
+            current: 0,
+            next_token: None,
+            requests: 0,
+        }
+    }
+}
+
+/// Pages through a [`FindingQuery`] (one filter set after another when the query was split).
+/// Ends after the page without a `NextToken` of the last filter set.
+#[derive(Debug)]
+pub struct Pager<'a> {
+    hub: &'a SecurityHub,
+    filters: Vec<AwsSecurityFindingFilters>,
+    current: usize,
+    next_token: Option<String>,
+    requests: usize,
+}
+
+impl Pager<'_> {
+    /// The next page, or `None` when there are no more. An error leaves the pager where it was:
+    /// calling again retries the same page.
+    pub async fn next_page(&mut self) -> Result<Option<Page>, SecurityHubError> {
+        let Some(filters) = self.filters.get(self.current) else {
+            return Ok(None);
+        };
+        let page = self
+            .hub
+            .get_findings_page(filters, self.next_token.clone())
+            .await?;
+        self.requests += 1;
+        self.next_token = page.next_token.clone();
+        if self.next_token.is_none() {
+            self.current += 1;
+        }
+        Ok(Some(page))
+    }
+
+    /// Pages fetched so far.
+    pub fn pages_fetched(&self) -> usize {
+        self.requests
+    }
+
+    /// Every remaining finding, in page order.
+    pub async fn collect_all(mut self) -> Result<Vec<Value>, SecurityHubError> {
+        let mut out = Vec::new();
+        while let Some(page) = self.next_page().await? {
+            out.extend(page.findings);
+        }
+        Ok(out)
+    }
+}
