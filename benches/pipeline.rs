@@ -34,13 +34,18 @@ fn json_files(dir: &Path) -> Vec<Vec<u8>> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut paths: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
+    let mut paths: Vec<PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
     paths.sort();
     paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
 }
 
 fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z").unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 /// parse → policy → route → render for every finding of `docs`; returns the findings handled.
@@ -74,7 +79,14 @@ fn pipeline(docs: &[Vec<u8>], config: &Config, renderer: &Renderer) -> usize {
 }
 
 fn count(docs: &[Vec<u8>]) -> usize {
-    docs.iter().map(|d| asff::parse_document(d, Catalog::embedded()).unwrap().findings().count()).sum()
+    docs.iter()
+        .map(|d| {
+            asff::parse_document(d, Catalog::embedded())
+                .unwrap()
+                .findings()
+                .count()
+        })
+        .sum()
 }
 
 fn throughput(c: &mut Criterion) {
@@ -90,9 +102,10 @@ fn throughput(c: &mut Criterion) {
     let mut g = c.benchmark_group("pipeline");
     g.throughput(Throughput::Elements(findings as u64));
     g.measurement_time(Duration::from_secs(10));
-    g.bench_function(format!("parse+policy+route+render/{findings}-findings"), |b| {
-        b.iter(|| pipeline(&docs, &config, &renderer))
-    });
+    g.bench_function(
+        format!("parse+policy+route+render/{findings}-findings"),
+        |b| b.iter(|| pipeline(&docs, &config, &renderer)),
+    );
     g.bench_function(format!("parse-only/{findings}-findings"), |b| {
         b.iter(|| count(&docs))
     });

@@ -721,22 +721,44 @@ async fn the_lever_binary_serves_from_its_environment() {
     demo_github(&gh);
     let sh = crate::fakes::securityhub::FakeSecurityHub::start().await;
     let work = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let listen = format!("127.0.0.1:{port}");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lever"))
-        .args(["serve", "--config", root().join("examples/demo").to_str().unwrap(), "--listen", &listen])
+        .args([
+            "serve",
+            "--config",
+            root().join("examples/demo").to_str().unwrap(),
+            "--listen",
+            &listen,
+        ])
         .current_dir(work.path())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("GITHUB_APP_ID", crate::fakes::github::TEST_APP_ID.to_string())
-        .env("GITHUB_PRIVATE_KEY_PATH", root().join("tests/fixtures/github-app-test-key.TEST-ONLY.pem"))
+        .env(
+            "GITHUB_APP_ID",
+            crate::fakes::github::TEST_APP_ID.to_string(),
+        )
+        .env(
+            "GITHUB_PRIVATE_KEY_PATH",
+            root().join("tests/fixtures/github-app-test-key.TEST-ONLY.pem"),
+        )
         .env("GITHUB_API_URL", gh.url())
-        .env("GITHUB_WEBHOOK_SECRET", format!("old-secret,{WEBHOOK_SECRET}"))
+        .env(
+            "GITHUB_WEBHOOK_SECRET",
+            format!("old-secret,{WEBHOOK_SECRET}"),
+        )
         .env("LEVER_INGEST_TOKEN", INGEST_TOKEN)
         .env("AWS_ENDPOINT_URL_SECURITYHUB", sh.url())
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-        .env("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        )
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("RUST_LOG", "warn")
         .kill_on_drop(true)
@@ -746,7 +768,10 @@ async fn the_lever_binary_serves_from_its_environment() {
     let base = format!("http://{listen}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let until = |what: &'static str| {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
     };
     loop {
         if let Ok(r) = http.get(format!("{base}/readyz")).send().await
@@ -757,14 +782,30 @@ async fn the_lever_binary_serves_from_its_environment() {
         until("readiness");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(work.path().join("lever.db").is_file(), "the default database is created in the working directory");
+    assert!(
+        work.path().join("lever.db").is_file(),
+        "the default database is created in the working directory"
+    );
 
-    let doc: Value = serde_json::from_slice(&std::fs::read(root().join("examples/demo/findings/03-payments-prod-ledger-rds.2.json")).unwrap()).unwrap();
+    let doc: Value = serde_json::from_slice(
+        &std::fs::read(root().join("examples/demo/findings/03-payments-prod-ledger-rds.2.json"))
+            .unwrap(),
+    )
+    .unwrap();
     sh.seed(doc.clone());
-    let res = http.post(format!("{base}/events/securityhub")).bearer_auth(INGEST_TOKEN).json(&doc).send().await.unwrap();
+    let res = http
+        .post(format!("{base}/events/securityhub"))
+        .bearer_auth(INGEST_TOKEN)
+        .json(&doc)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     loop {
-        let notified = sh.findings().iter().all(|f| f["Workflow"]["Status"] == "NOTIFIED");
+        let notified = sh
+            .findings()
+            .iter()
+            .all(|f| f["Workflow"]["Status"] == "NOTIFIED");
         if gh.issues("acme/ledger").len() == 1 && notified {
             break;
         }
@@ -773,22 +814,38 @@ async fn the_lever_binary_serves_from_its_environment() {
     }
     assert_eq!(assignees(&gh.issues("acme/ledger")[0]), ["carol"]);
     let (_, delivery) = gh.human_open_issue("acme/ledger", "hello", "", "carol");
-    let res = delivery.send(&http, &format!("{base}/webhooks/github"), WEBHOOK_SECRET).await.unwrap();
-    assert_eq!(res.status(), StatusCode::ACCEPTED, "the second configured secret verifies");
+    let res = delivery
+        .send(&http, &format!("{base}/webhooks/github"), WEBHOOK_SECRET)
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::ACCEPTED,
+        "the second configured secret verifies"
+    );
     gh.assert_conformant();
     sh.assert_conformant();
 
     // SIGTERM: a graceful stop.
     let pid = child.id().expect("running");
-    let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
-    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait()).await.expect("stops").unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+        .await
+        .expect("stops")
+        .unwrap();
     assert!(status.success(), "{status:?}");
 }
 
 #[test]
 fn serve_refuses_to_start_without_its_secrets() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_lever"))
-        .args(["serve", "--config", root().join("examples/demo").to_str().unwrap()])
+        .args([
+            "serve",
+            "--config",
+            root().join("examples/demo").to_str().unwrap(),
+        ])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .output()
