@@ -2,6 +2,7 @@
 
 pub mod calendar;
 pub mod keys;
+pub mod lifecycle;
 pub mod oncall;
 pub mod sample;
 

@@ -29,12 +29,28 @@ pub mod labels {
 
     /// (name, colour, description) of every label Lever creates in a repository.
     pub const VOCABULARY: &[(&str, &str, &str)] = &[
-        (SECURITY_FINDING, "b60205", "A Security Hub finding explained by Lever"),
+        (
+            SECURITY_FINDING,
+            "b60205",
+            "A Security Hub finding explained by Lever",
+        ),
         (ACKNOWLEDGED, "0e8a16", "The assignee has seen it"),
         (IN_PROGRESS, "1d76db", "Someone is working on the fix"),
-        (EXCEPTION_REQUESTED, "fbca04", "The team asks not to fix it; an approver decides"),
-        (CTO_APPROVED, "5319e7", "Exception approved (only counts when applied by an approver)"),
-        (NEEDS_VERIFICATION, "d93f0b", "Closed, but Security Hub still reports the problem"),
+        (
+            EXCEPTION_REQUESTED,
+            "fbca04",
+            "The team asks not to fix it; an approver decides",
+        ),
+        (
+            CTO_APPROVED,
+            "5319e7",
+            "Exception approved (only counts when applied by an approver)",
+        ),
+        (
+            NEEDS_VERIFICATION,
+            "d93f0b",
+            "Closed, but Security Hub still reports the problem",
+        ),
     ];
 }
 
@@ -50,7 +66,10 @@ pub enum Actor {
 
 impl Actor {
     pub fn person(login: &str, approver: bool) -> Actor {
-        Actor::Person { login: login.to_string(), approver }
+        Actor::Person {
+            login: login.to_string(),
+            approver,
+        }
     }
     pub fn login(&self) -> Option<&str> {
         match self {
@@ -88,24 +107,55 @@ pub struct LabelAuthor {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Event {
-    Labeled { label: String, by: Actor },
-    Unlabeled { label: String, by: Actor },
+    Labeled {
+        label: String,
+        by: Actor,
+    },
+    Unlabeled {
+        label: String,
+        by: Actor,
+    },
     /// `cto_approved_by`: who last applied `cto-approved`, when the closed issue carries it.
-    Closed { by: Actor, state_reason: Option<String>, cto_approved_by: Option<LabelAuthor> },
-    Reopened { by: Actor },
-    Assigned { user: String, by: Actor },
-    Unassigned { user: String, by: Actor },
-    Deleted { by: Actor },
-    Transferred { repo: String, number: u64, by: Actor },
-    Commented { by: Actor, body: String },
+    Closed {
+        by: Actor,
+        state_reason: Option<String>,
+        cto_approved_by: Option<LabelAuthor>,
+    },
+    Reopened {
+        by: Actor,
+    },
+    Assigned {
+        user: String,
+        by: Actor,
+    },
+    Unassigned {
+        user: String,
+        by: Actor,
+    },
+    Deleted {
+        by: Actor,
+    },
+    Transferred {
+        repo: String,
+        number: u64,
+        by: Actor,
+    },
+    Commented {
+        by: Actor,
+        body: String,
+    },
     /// The group's findings, as the store now holds them.
-    Findings { view: FindingsView },
+    Findings {
+        view: FindingsView,
+    },
     /// Security Hub no longer has any finding of the group (deleted after its retention).
     FindingsGone,
     /// The exception expiry timer fired.
     ExceptionTimer,
     /// The post-close check ran: Security Hub was asked whether the findings still fail.
-    VerifyTimer { failing: bool },
+    VerifyTimer {
+        failing: bool,
+    },
 }
 
 impl Event {
@@ -197,19 +247,29 @@ pub struct State {
 
 impl State {
     /// A freshly opened issue.
-    pub fn opened(assignee: Option<String>, view: FindingsView, initial_labels: &[String]) -> State {
+    pub fn opened(
+        assignee: Option<String>,
+        view: FindingsView,
+        initial_labels: &[String],
+    ) -> State {
         State {
             open: true,
             assignee,
             findings: view,
-            labels: initial_labels.iter().filter(|l| is_vocabulary(l)).cloned().collect(),
+            labels: initial_labels
+                .iter()
+                .filter(|l| is_vocabulary(l))
+                .cloned()
+                .collect(),
             ..State::default()
         }
     }
 }
 
 fn is_vocabulary(label: &str) -> bool {
-    labels::VOCABULARY.iter().any(|(n, _, _)| n.eq_ignore_ascii_case(label))
+    labels::VOCABULARY
+        .iter()
+        .any(|(n, _, _)| n.eq_ignore_ascii_case(label))
 }
 
 /// Facts from configuration and the current instant that the transition needs.
@@ -249,23 +309,42 @@ pub enum CloseReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Action {
-    Comment { body: String },
-    AddLabel { label: String },
-    RemoveLabel { label: String },
-    Close { reason: CloseReason },
+    Comment {
+        body: String,
+    },
+    AddLabel {
+        label: String,
+    },
+    RemoveLabel {
+        label: String,
+    },
+    Close {
+        reason: CloseReason,
+    },
     Reopen,
     /// Make `user` the one assignee.
-    Assign { user: String },
+    Assign {
+        user: String,
+    },
     /// BatchUpdateFindings on every finding of the group that is still failing (and, for
     /// NOTIFIED after an exception, every suppressed one).
-    UpdateFindings { workflow: WorkflowStatus, note: String },
+    UpdateFindings {
+        workflow: WorkflowStatus,
+        note: String,
+    },
     /// Re-render the bot-owned resource checklist in the body.
     RefreshBody,
-    Schedule { timer: Timer, at: DateTime<Utc> },
+    Schedule {
+        timer: Timer,
+        at: DateTime<Utc>,
+    },
     /// The issue is gone but the problem is not: open a new issue for the group.
     Recreate,
     /// The issue moved to another repository.
-    Moved { repo: String, number: u64 },
+    Moved {
+        repo: String,
+        number: u64,
+    },
 }
 
 /// The result of one transition.
@@ -279,7 +358,11 @@ pub struct Outcome {
 }
 
 fn list(items: &BTreeSet<String>, max: usize) -> String {
-    let mut v: Vec<String> = items.iter().take(max).map(|r| format!("`{}`", r.replace('`', "'"))).collect();
+    let mut v: Vec<String> = items
+        .iter()
+        .take(max)
+        .map(|r| format!("`{}`", r.replace('`', "'")))
+        .collect();
     if items.len() > max {
         v.push(format!("and {} more", items.len() - max));
     }
@@ -308,12 +391,18 @@ pub fn requested_expiry(body: &str) -> Option<Result<NaiveDate, String>> {
         .filter_map(|l| {
             let l = l.trim().trim_start_matches('>').trim();
             let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case("exception-expires").then(|| v.trim().to_string())
+            k.trim()
+                .eq_ignore_ascii_case("exception-expires")
+                .then(|| v.trim().to_string())
         })
         .next_back()
         .map(|v| {
-            NaiveDate::parse_from_str(&v, "%Y-%m-%d")
-                .map_err(|_| format!("`Exception-Expires: {}` is not a date like 2027-03-31", v.replace('`', "'")))
+            NaiveDate::parse_from_str(&v, "%Y-%m-%d").map_err(|_| {
+                format!(
+                    "`Exception-Expires: {}` is not a date like 2027-03-31",
+                    v.replace('`', "'")
+                )
+            })
         })
 }
 
@@ -337,12 +426,16 @@ impl Machine<'_> {
     }
     fn add_label(&mut self, label: &str) {
         if self.s.labels.insert(label.to_string()) {
-            self.act(Action::AddLabel { label: label.to_string() });
+            self.act(Action::AddLabel {
+                label: label.to_string(),
+            });
         }
     }
     fn remove_label(&mut self, label: &str) {
         if self.s.labels.remove(label) {
-            self.act(Action::RemoveLabel { label: label.to_string() });
+            self.act(Action::RemoveLabel {
+                label: label.to_string(),
+            });
         }
     }
     fn reopen(&mut self) {
@@ -364,18 +457,30 @@ impl Machine<'_> {
     fn owner_mention(&self) -> String {
         match &self.ctx.on_call {
             Some(who) => format!("{} (on call) owns it again.", mention(who)),
-            None => "Nobody is on call for this repository: the security team will find an owner.".to_string(),
+            None => "Nobody is on call for this repository: the security team will find an owner."
+                .to_string(),
         }
     }
 
     /// Starts an exception approved by `approver`: findings suppressed until the expiry.
     fn start_exception(&mut self, approver: &str) {
         let expires_at = match self.s.requested_expiry {
-            Some(d) => d.and_hms_opt(23, 59, 59).map(|t| t.and_utc()).unwrap_or(self.now + self.ctx.default_exception),
+            Some(d) => d
+                .and_hms_opt(23, 59, 59)
+                .map(|t| t.and_utc())
+                .unwrap_or(self.now + self.ctx.default_exception),
             None => self.now + self.ctx.default_exception,
         };
-        let expires_at = if expires_at <= self.now { self.now + self.ctx.default_exception } else { expires_at };
-        self.s.exception = Some(Exception { approver: approver.to_string(), approved_at: self.now, expires_at });
+        let expires_at = if expires_at <= self.now {
+            self.now + self.ctx.default_exception
+        } else {
+            expires_at
+        };
+        self.s.exception = Some(Exception {
+            approver: approver.to_string(),
+            approved_at: self.now,
+            expires_at,
+        });
         self.s.closure = Some(Closure::Exception);
         self.s.verification = None;
         self.s.approved_by = None;
@@ -385,8 +490,14 @@ impl Machine<'_> {
             date(expires_at),
             self.ctx.issue_url
         );
-        self.act(Action::UpdateFindings { workflow: WorkflowStatus::Suppressed, note });
-        self.act(Action::Schedule { timer: Timer::ExceptionExpiry, at: expires_at });
+        self.act(Action::UpdateFindings {
+            workflow: WorkflowStatus::Suppressed,
+            note,
+        });
+        self.act(Action::Schedule {
+            timer: Timer::ExceptionExpiry,
+            at: expires_at,
+        });
         self.comment(format!(
             "Exception approved by {} until **{}**. Lever suppressed the findings in Security Hub with a note \
              linking this issue. When the exception expires, the findings are reported again and this issue \
@@ -406,8 +517,14 @@ impl Machine<'_> {
         self.reopen();
         self.remove_label(labels::CTO_APPROVED);
         self.s.approved_by = None;
-        let note = format!("Exception ended ({why}); tracked again in {}", self.ctx.issue_url);
-        self.act(Action::UpdateFindings { workflow: WorkflowStatus::Notified, note });
+        let note = format!(
+            "Exception ended ({why}); tracked again in {}",
+            self.ctx.issue_url
+        );
+        self.act(Action::UpdateFindings {
+            workflow: WorkflowStatus::Notified,
+            note,
+        });
         self.assign_on_call();
         let owner = self.owner_mention();
         self.comment(format!(
@@ -432,8 +549,16 @@ impl Machine<'_> {
         if !approver {
             return Some(format!("{login} is not an approver."));
         }
-        if !self.ctx.allow_self_approval && self.s.assignee.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(login)) {
-            return Some(format!("{login} is assigned to this issue and may not approve their own exception."));
+        if !self.ctx.allow_self_approval
+            && self
+                .s
+                .assignee
+                .as_deref()
+                .is_some_and(|a| a.eq_ignore_ascii_case(login))
+        {
+            return Some(format!(
+                "{login} is assigned to this issue and may not approve their own exception."
+            ));
         }
         None
     }
@@ -449,11 +574,17 @@ impl Machine<'_> {
         };
         match label.as_str() {
             labels::CTO_APPROVED => {
+                if self.s.exception.is_some() {
+                    // Already approved and in force (GitHub sends no second `labeled` for a
+                    // label the issue carries; a late or replayed delivery changes nothing).
+                    return;
+                }
                 if let Some(why) = self.approval_refusal(login, *approver) {
                     self.reject_approval(&why);
                     return;
                 }
-                if self.s.exception.is_some() {
+                if !self.s.open && self.s.closure != Some(Closure::Unverified) {
+                    // Closed as fixed: there is nothing left to except.
                     return;
                 }
                 if self.s.open {
@@ -473,8 +604,17 @@ impl Machine<'_> {
                 }
             }
             labels::EXCEPTION_REQUESTED if newly && self.s.open => {
-                let who: Vec<String> = self.ctx.approvers.iter().map(|a| format!("@{}", a.trim_start_matches('@'))).collect();
-                let who = if who.is_empty() { "the security team".to_string() } else { who.join(", ") };
+                let who: Vec<String> = self
+                    .ctx
+                    .approvers
+                    .iter()
+                    .map(|a| format!("@{}", a.trim_start_matches('@')))
+                    .collect();
+                let who = if who.is_empty() {
+                    "the security team".to_string()
+                } else {
+                    who.join(", ")
+                };
                 self.comment(format!(
                     "{} asks for an exception. {who}: please review. Approve by applying `{}` (only approvers count), \
                      then close the issue; optionally set the end with a comment `Exception-Expires: YYYY-MM-DD`.",
@@ -504,6 +644,11 @@ impl Machine<'_> {
     fn on_closed(&mut self, by: &Actor, cto_approved_by: Option<&LabelAuthor>) {
         let was_open = self.s.open;
         self.s.open = false;
+        // An approval only counts when the closed issue still carries the label.
+        self.s.approved_by = None;
+        if cto_approved_by.is_some() {
+            self.s.labels.insert(labels::CTO_APPROVED.to_string());
+        }
         let Actor::Person { login, .. } = by else {
             // Lever's own close: the state already says why.
             return;
@@ -526,9 +671,16 @@ impl Machine<'_> {
             return;
         }
         self.s.closure = Some(Closure::Unverified);
-        self.s.verification =
-            Some(Verification { closed_by: login.clone(), closed_at: self.now, commented: false, grace_until: None });
-        self.act(Action::Schedule { timer: Timer::Verify, at: self.now + self.ctx.verify_after });
+        self.s.verification = Some(Verification {
+            closed_by: login.clone(),
+            closed_at: self.now,
+            commented: false,
+            grace_until: None,
+        });
+        self.act(Action::Schedule {
+            timer: Timer::Verify,
+            at: self.now + self.ctx.verify_after,
+        });
         self.log("closed-unverified");
     }
 
@@ -575,7 +727,9 @@ impl Machine<'_> {
             return;
         };
         if expires_at <= self.now {
-            self.comment(format!("`Exception-Expires: {d}` is in the past: the expiry is unchanged."));
+            self.comment(format!(
+                "`Exception-Expires: {d}` is in the past: the expiry is unchanged."
+            ));
             return;
         }
         self.s.requested_expiry = Some(d);
@@ -583,20 +737,41 @@ impl Machine<'_> {
         if let Some(ex) = self.s.exception.as_mut() {
             ex.expires_at = expires_at;
             let approver = ex.approver.clone();
-            let note = format!("Exception approved by {approver}, expires {d}: {}", self.ctx.issue_url);
-            self.act(Action::UpdateFindings { workflow: WorkflowStatus::Suppressed, note });
-            self.act(Action::Schedule { timer: Timer::ExceptionExpiry, at: expires_at });
-            self.comment(format!("The exception now expires on **{d}** (set by {login})."));
+            let note = format!(
+                "Exception approved by {approver}, expires {d}: {}",
+                self.ctx.issue_url
+            );
+            self.act(Action::UpdateFindings {
+                workflow: WorkflowStatus::Suppressed,
+                note,
+            });
+            self.act(Action::Schedule {
+                timer: Timer::ExceptionExpiry,
+                at: expires_at,
+            });
+            self.comment(format!(
+                "The exception now expires on **{d}** (set by {login})."
+            ));
         }
     }
 
     fn on_findings(&mut self, view: FindingsView) {
         let before = std::mem::replace(&mut self.s.findings, view);
-        let now_fixed: BTreeSet<String> =
-            before.failing.difference(&self.s.findings.failing).cloned().collect();
-        let now_failing: BTreeSet<String> =
-            self.s.findings.failing.difference(&before.failing).cloned().collect();
-        let changed = !now_fixed.is_empty() || !now_failing.is_empty() || before.fixed != self.s.findings.fixed;
+        let now_fixed: BTreeSet<String> = before
+            .failing
+            .difference(&self.s.findings.failing)
+            .cloned()
+            .collect();
+        let now_failing: BTreeSet<String> = self
+            .s
+            .findings
+            .failing
+            .difference(&before.failing)
+            .cloned()
+            .collect();
+        let changed = !now_fixed.is_empty()
+            || !now_failing.is_empty()
+            || before.fixed != self.s.findings.fixed;
         if self.s.deleted {
             return;
         }
@@ -607,8 +782,15 @@ impl Machine<'_> {
                     self.s.open = false;
                     self.s.closure = Some(Closure::Fixed);
                     self.s.approved_by = None;
-                    self.act(Action::Close { reason: CloseReason::Completed });
-                    let fixed = if now_fixed.is_empty() { &self.s.findings.fixed } else { &now_fixed }.clone();
+                    self.act(Action::Close {
+                        reason: CloseReason::Completed,
+                    });
+                    let fixed = if now_fixed.is_empty() {
+                        &self.s.findings.fixed
+                    } else {
+                        &now_fixed
+                    }
+                    .clone();
                     self.comment(format!(
                         "Security Hub now reports every resource fixed ({}). Closing as completed. Thank you!",
                         list(&fixed, 20)
@@ -647,7 +829,10 @@ impl Machine<'_> {
                 if changed {
                     self.act(Action::RefreshBody);
                     if !now_failing.is_empty() && !before.failing.is_empty() {
-                        self.comment(format!("Security Hub reports more affected resources: {}.", list(&now_failing, 20)));
+                        self.comment(format!(
+                            "Security Hub reports more affected resources: {}.",
+                            list(&now_failing, 20)
+                        ));
                         self.log("resources-added");
                     } else if !now_fixed.is_empty() {
                         self.log("resources-fixed");
@@ -655,7 +840,10 @@ impl Machine<'_> {
                 }
                 if self.s.findings.unnotified > 0 {
                     let note = format!("Lever: tracked in {}", self.ctx.issue_url);
-                    self.act(Action::UpdateFindings { workflow: WorkflowStatus::Notified, note });
+                    self.act(Action::UpdateFindings {
+                        workflow: WorkflowStatus::Notified,
+                        note,
+                    });
                 }
             }
             (false, Some(Closure::Fixed)) | (false, None) => {
@@ -663,7 +851,10 @@ impl Machine<'_> {
                 self.reopen();
                 self.act(Action::RefreshBody);
                 let note = format!("Lever: failing again, tracked in {}", self.ctx.issue_url);
-                self.act(Action::UpdateFindings { workflow: WorkflowStatus::Notified, note });
+                self.act(Action::UpdateFindings {
+                    workflow: WorkflowStatus::Notified,
+                    note,
+                });
                 self.assign_on_call();
                 let owner = self.owner_mention();
                 self.comment(format!(
@@ -682,7 +873,10 @@ impl Machine<'_> {
                             date(ex.expires_at),
                             self.ctx.issue_url
                         );
-                        self.act(Action::UpdateFindings { workflow: WorkflowStatus::Suppressed, note });
+                        self.act(Action::UpdateFindings {
+                            workflow: WorkflowStatus::Suppressed,
+                            note,
+                        });
                     }
                 }
                 if changed {
@@ -713,9 +907,16 @@ impl Machine<'_> {
         }
         if !v.commented {
             let grace_until = self.now + self.ctx.verify_grace;
-            self.s.verification = Some(Verification { commented: true, grace_until: Some(grace_until), ..v });
+            self.s.verification = Some(Verification {
+                commented: true,
+                grace_until: Some(grace_until),
+                ..v
+            });
             self.add_label(labels::NEEDS_VERIFICATION);
-            self.act(Action::Schedule { timer: Timer::Verify, at: grace_until });
+            self.act(Action::Schedule {
+                timer: Timer::Verify,
+                at: grace_until,
+            });
             self.comment(format!(
                 "Security Hub still reports this problem on {}. If the fix is deployed, it may take a while for Security \
                  Hub to re-evaluate; Lever checks again and reopens this issue if it still fails after {}. To accept \
@@ -729,7 +930,10 @@ impl Machine<'_> {
         }
         match v.grace_until {
             Some(until) if self.now < until => {
-                self.act(Action::Schedule { timer: Timer::Verify, at: until });
+                self.act(Action::Schedule {
+                    timer: Timer::Verify,
+                    at: until,
+                });
             }
             _ => {
                 self.reopen();
@@ -750,7 +954,10 @@ impl Machine<'_> {
         };
         if self.now < ex.expires_at {
             // Fired early (the expiry moved later): wait for the real expiry.
-            self.act(Action::Schedule { timer: Timer::ExceptionExpiry, at: ex.expires_at });
+            self.act(Action::Schedule {
+                timer: Timer::ExceptionExpiry,
+                at: ex.expires_at,
+            });
             return;
         }
         self.end_exception(&format!("it expired on {}", date(ex.expires_at)));
@@ -759,15 +966,38 @@ impl Machine<'_> {
 
 /// The state machine.
 pub fn transition(state: &State, event: &Event, ctx: &Ctx, now: DateTime<Utc>) -> Outcome {
-    let mut m = Machine { s: state.clone(), actions: Vec::new(), log: Vec::new(), ctx, now };
+    let mut m = Machine {
+        s: state.clone(),
+        actions: Vec::new(),
+        log: Vec::new(),
+        ctx,
+        now,
+    };
+    if state.deleted {
+        // The issue is gone: late deliveries and timers for it change nothing (a recreated
+        // issue starts from a fresh state).
+        return Outcome {
+            state: m.s,
+            actions: m.actions,
+            log: m.log,
+        };
+    }
     match event {
         Event::Labeled { label, by } => m.on_labeled(label, by),
         Event::Unlabeled { label, by } => m.on_unlabeled(label, by),
-        Event::Closed { by, cto_approved_by, .. } => m.on_closed(by, cto_approved_by.as_ref()),
+        Event::Closed {
+            by,
+            cto_approved_by,
+            ..
+        } => m.on_closed(by, cto_approved_by.as_ref()),
         Event::Reopened { by } => m.on_reopened(by),
         Event::Assigned { user, .. } => m.s.assignee = Some(user.clone()),
         Event::Unassigned { user, .. } => {
-            if m.s.assignee.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(user)) {
+            if m.s
+                .assignee
+                .as_deref()
+                .is_some_and(|a| a.eq_ignore_ascii_case(user))
+            {
                 m.s.assignee = None;
             }
         }
@@ -776,7 +1006,10 @@ pub fn transition(state: &State, event: &Event, ctx: &Ctx, now: DateTime<Utc>) -
             m.s.open = false;
             if m.s.exception.take().is_some() {
                 let note = format!("Exception ended (issue deleted): {}", ctx.issue_url);
-                m.act(Action::UpdateFindings { workflow: WorkflowStatus::Notified, note });
+                m.act(Action::UpdateFindings {
+                    workflow: WorkflowStatus::Notified,
+                    note,
+                });
             }
             if !m.s.findings.all_resolved() {
                 m.act(Action::Recreate);
@@ -786,16 +1019,26 @@ pub fn transition(state: &State, event: &Event, ctx: &Ctx, now: DateTime<Utc>) -
             }
         }
         Event::Transferred { repo, number, .. } => {
-            m.act(Action::Moved { repo: repo.clone(), number: *number });
+            m.act(Action::Moved {
+                repo: repo.clone(),
+                number: *number,
+            });
             m.log("issue-transferred");
         }
         Event::Commented { by, body } => m.on_commented(by, body),
         Event::Findings { view } => m.on_findings(view.clone()),
         Event::FindingsGone => {
+            m.s.approved_by = None;
+            if !m.s.open {
+                m.s.closure = Some(Closure::Fixed);
+                m.s.verification = None;
+            }
             if m.s.open {
                 m.s.open = false;
                 m.s.closure = Some(Closure::Fixed);
-                m.act(Action::Close { reason: CloseReason::Completed });
+                m.act(Action::Close {
+                    reason: CloseReason::Completed,
+                });
                 m.comment(
                     "Security Hub no longer has any finding of this group (the resources are gone, or the findings \
                      were deleted after their retention). Closing as completed."
@@ -808,7 +1051,11 @@ pub fn transition(state: &State, event: &Event, ctx: &Ctx, now: DateTime<Utc>) -
         Event::ExceptionTimer => m.on_exception_timer(),
         Event::VerifyTimer { failing } => m.on_verify(*failing),
     }
-    Outcome { state: m.s, actions: m.actions, log: m.log }
+    Outcome {
+        state: m.s,
+        actions: m.actions,
+        log: m.log,
+    }
 }
 
 #[cfg(test)]
