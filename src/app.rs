@@ -75,6 +75,18 @@ pub struct App {
     pub secrets: Secrets,
     /// Wakes the workers when new jobs are recorded.
     pub jobs_ready: Arc<Notify>,
+    /// Short-lived answers from GitHub (team memberships of approvers).
+    pub caches: Arc<Caches>,
+}
+
+/// How long a team-membership answer is trusted.
+pub const MEMBERSHIP_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// In-memory caches shared by a process's handlers and workers.
+#[derive(Debug, Default)]
+pub struct Caches {
+    /// `org/team/login` (lower case) → (active member, when asked).
+    pub memberships: tokio::sync::Mutex<std::collections::HashMap<String, (bool, std::time::Instant)>>,
 }
 
 impl App {

@@ -1,9 +1,11 @@
-//! Command line: `lever serve | plan | explain | oncall | config check`.
+//! Command line: `lever serve | plan | sync | audit | explain | oncall | config check`.
 
+mod audit;
 mod explain;
 mod oncall;
 mod plan;
 mod serve;
+mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,6 +82,30 @@ pub enum Command {
         /// Only this rotation.
         #[arg(long, value_name = "NAME")]
         rotation: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Reconcile with Security Hub now: page GetFindings into the pipeline, then open the
+    /// resulting issues. A first run backfills existing findings; later runs read what changed.
+    Sync {
+        #[arg(long, value_name = "DIR")]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Only record the findings; leave the GitHub work to `lever serve`.
+        #[arg(long)]
+        record_only: bool,
+    },
+    /// Show the audit trail (from DATABASE_URL, default sqlite://lever.db).
+    Audit {
+        /// Only this issue, as owner/repo#N.
+        #[arg(long, value_name = "OWNER/REPO#N", value_parser = audit::parse_issue)]
+        issue: Option<String>,
+        /// Only entries at or after this instant (RFC 3339) or this long ago (7d, 12h).
+        #[arg(long, value_name = "WHEN", value_parser = audit::parse_since)]
+        since: Option<DateTime<Utc>>,
+        #[arg(long)]
+        limit: Option<u32>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
@@ -162,5 +188,7 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         },
         Command::Serve { config, listen } => serve::run(&config, &listen),
+        Command::Sync { config, format, record_only } => sync::run(&config, format, record_only),
+        Command::Audit { issue, since, limit, format } => audit::run(issue, since, limit, format),
     }
 }

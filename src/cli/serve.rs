@@ -19,17 +19,47 @@ use crate::worker::Worker;
 /// `DATABASE_URL` when unset: an SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://lever.db";
 
+/// Lever's runtime: SDK GetFindings needs a deep stack in debug builds
+/// (see `securityhub::RUNTIME_THREAD_STACK`).
+pub(super) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(crate::securityhub::RUNTIME_THREAD_STACK)
+        .build()
+}
+
+/// Everything `lever serve` and `lever sync` share, built from the environment.
+pub(super) async fn build_app(config: crate::config::Config, secrets: Secrets) -> anyhow::Result<App> {
+    let github = GitHub::new(GitHubConfig::from_env()?)?;
+    let renderer = Renderer::new(config.templates_dir().as_deref()).context("issue templates")?;
+    let db = database_url();
+    let store = crate::store::open(&db).await.with_context(|| format!("opening DATABASE_URL {}", redact(&db)))?;
+    let securityhub = SecurityHub::from_env().await;
+    Ok(App {
+        store,
+        config: Arc::new(config),
+        renderer: Arc::new(renderer),
+        catalog: Catalog::embedded(),
+        github,
+        securityhub,
+        clock: Arc::new(SystemClock),
+        secrets,
+        jobs_ready: Arc::new(Notify::new()),
+        caches: Arc::default(),
+    })
+}
+
+/// `DATABASE_URL`, or the embedded default.
+pub(super) fn database_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_string())
+}
+
 pub(super) fn run(config_dir: &Path, listen: &str) -> ExitCode {
     let config = match load_config(config_dir) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    // SDK GetFindings needs a deep stack in debug builds (see `securityhub::RUNTIME_THREAD_STACK`).
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_stack_size(crate::securityhub::RUNTIME_THREAD_STACK)
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("lever serve: cannot start the runtime: {e}");
@@ -47,16 +77,6 @@ pub(super) fn run(config_dir: &Path, listen: &str) -> ExitCode {
 
 async fn serve(config: crate::config::Config, listen: &str) -> anyhow::Result<()> {
     let secrets = Secrets::from_env()?;
-    let github = GitHub::new(GitHubConfig::from_env()?)?;
-    let renderer = Renderer::new(config.templates_dir().as_deref()).context("issue templates")?;
-    let db = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_string());
-    let store = crate::store::open(&db)
-        .await
-        .with_context(|| format!("opening DATABASE_URL {}", redact(&db)))?;
-    let securityhub = SecurityHub::from_env().await;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
     let workers: usize = match std::env::var("LEVER_WORKERS") {
         Ok(v) => v
             .parse()
@@ -65,40 +85,40 @@ async fn serve(config: crate::config::Config, listen: &str) -> anyhow::Result<()
             .with_context(|| format!("LEVER_WORKERS={v:?} must be 1..64"))?,
         Err(_) => 2,
     };
-    let app = App {
-        store,
-        config: Arc::new(config),
-        renderer: Arc::new(renderer),
-        catalog: Catalog::embedded(),
-        github,
-        securityhub,
-        clock: Arc::new(SystemClock),
-        secrets,
-        jobs_ready: Arc::new(Notify::new()),
-    };
+    let app = build_app(config, secrets).await?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    schedule_sync(&app).await.context("scheduling the Security Hub sync")?;
     tracing::info!(database = app.store.backend(), %listen, workers, "lever serving");
     let (stop_tx, stop_rx) = watch::channel(false);
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "lever".into());
     let mut handles = Vec::new();
     for i in 0..workers {
-        let id = format!(
-            "{host}-{}-{i}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        );
-        handles.push(tokio::spawn(
-            Worker::new(app.clone(), id).run(stop_rx.clone()),
-        ));
+        let id = format!("{host}-{}-{i}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        handles.push(tokio::spawn(Worker::new(app.clone(), id).run(stop_rx.clone())));
     }
-    crate::server::serve(listener, app, shutdown_signal())
-        .await
-        .context("HTTP server")?;
+    crate::server::serve(listener, app, shutdown_signal()).await.context("HTTP server")?;
     let _ = stop_tx.send(true);
     for h in handles {
         let _ = h.await;
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Makes sure a reconciliation with Security Hub is pending when `[sync] interval` is set (one
+/// for all replicas: at most one pending `sync` job exists).
+pub async fn schedule_sync(app: &App) -> Result<(), crate::store::StoreError> {
+    if app.config.settings.lifecycle.sync.interval.is_none() {
+        return Ok(());
+    }
+    let now = app.now();
+    let job = crate::store::NewJob {
+        kind: crate::pipeline::jobs::SYNC.into(),
+        subject: "securityhub".into(),
+        payload: serde_json::json!({}),
+        run_at: now,
+    };
+    app.store.apply(crate::store::ChangeSet { jobs: vec![job], ..Default::default() }, now).await
 }
 
 async fn shutdown_signal() {

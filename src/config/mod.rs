@@ -4,6 +4,7 @@
 //! Loading validates everything and reports *every* problem as `file:line: message`.
 
 mod duration;
+mod lifecycle;
 mod oncall;
 mod owners;
 mod settings;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use duration::{format_duration, parse_duration};
+pub use lifecycle::{ExceptionSettings, LifecycleSettings, SyncSettings, VerificationSettings};
 pub use owners::{Assignee, Matcher, OwnerRule, Owners};
 pub use settings::{
     AccountPolicy, Approver, GitHubSettings, Mode, PolicySettings, PublicRepos,
@@ -178,9 +180,6 @@ impl Config {
             });
         if let (Some(s), Some(o), Some((file, _))) = (&settings, &owners, &owners_src) {
             errors.extend(o.check_rotations(file, &s.rotations));
-        }
-        if let Some(s) = &settings {
-            errors.extend(s.check_fallback_rotations());
         }
         match (settings, owners) {
             (Some(settings), Some(owners)) if errors.is_empty() => Ok(Config {

@@ -123,15 +123,11 @@ pub struct Settings {
     pub policy: PolicySettings,
     /// Issue-template overrides (`[templates] dir`, relative to the configuration directory).
     pub templates_dir: Option<PathBuf>,
+    /// Exceptions, verification after a close, reconciliation with Security Hub.
+    pub lifecycle: super::lifecycle::LifecycleSettings,
 }
 
 impl Settings {
-    pub(super) fn check_fallback_rotations(&self) -> Vec<ConfigError> {
-        // Rotation references in `github.fallback_assignees` are checked while parsing, with
-        // their line; nothing is left to check here, but keep the hook symmetrical with OWNERS.
-        Vec::new()
-    }
-
     /// Logins of approvers who are users (teams need a GitHub lookup).
     pub fn approver_users(&self) -> impl Iterator<Item = &str> {
         self.approvers.iter().filter_map(|a| match a {
@@ -375,6 +371,8 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
         t.finish(&mut d);
     }
 
+    let lifecycle = super::lifecycle::parse(&mut d, &mut root);
+
     // [templates]
     let mut templates_dir = None;
     if let Some(mut t) = root.table(&mut d, "templates") {
@@ -431,6 +429,7 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
         grouping,
         policy,
         templates_dir,
+        lifecycle,
     })
 }
 

@@ -12,7 +12,8 @@ use tera::{Context, Tera};
 use crate::config::{AccountPolicy, Approver, Mode};
 use crate::controls::Catalog;
 use crate::domain::keys::slugify;
-use crate::domain::{ComplianceStatus, Finding, GroupKey, RecordState, Source};
+use crate::domain::lifecycle::is_failing;
+use crate::domain::{Finding, GroupKey, Source};
 
 /// GitHub rejects issue bodies longer than 65,536 characters; Lever stays below this.
 pub const MAX_BODY_CHARS: usize = 65_000;
@@ -399,15 +400,11 @@ struct ResourceLine {
 }
 
 /// Every resource of the group, once, in first-seen order; a resource is fixed when every
-/// finding naming it passed or was archived.
+/// finding naming it passed or was archived (as [`is_failing`] decides).
 fn collect_resources(findings: &[Finding]) -> Vec<ResourceLine> {
     let mut out: Vec<ResourceLine> = Vec::new();
     for f in findings {
-        let fixed = f.record_state == RecordState::Archived
-            || matches!(
-                f.compliance,
-                Some(ComplianceStatus::Passed) | Some(ComplianceStatus::NotAvailable)
-            );
+        let fixed = !is_failing(f);
         for r in &f.resources {
             match out.iter_mut().find(|x| x.id == r.id) {
                 Some(line) => line.fixed &= fixed,
@@ -421,6 +418,20 @@ fn collect_resources(findings: &[Finding]) -> Vec<ResourceLine> {
         }
     }
     out
+}
+
+/// The bot-owned resource checklist of a group's findings, between its hidden markers.
+pub fn resource_checklist(findings: &[Finding]) -> String {
+    let resources = collect_resources(findings);
+    resources_section(&resources, resources.len().min(MAX_LISTED_RESOURCES))
+}
+
+/// `body` with its bot-owned resource checklist replaced by `section`, keeping everything a
+/// person wrote elsewhere; `None` when the body has no (complete) checklist markers.
+pub fn replace_checklist(body: &str, section: &str) -> Option<String> {
+    let start = body.find(RESOURCES_START)?;
+    let end = body[start..].find(RESOURCES_END)? + start + RESOURCES_END.len();
+    Some(format!("{}{}{}", &body[..start], section, &body[end..]))
 }
 
 /// The bot-owned checklist of resources, between hidden markers.

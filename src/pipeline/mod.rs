@@ -23,6 +23,20 @@ pub mod jobs {
     pub const OPEN_ISSUE: &str = "open-issue";
     /// Tell Security Hub the findings of a group are tracked (subject: group key).
     pub const NOTIFY_FINDINGS: &str = "notify-findings";
+    /// React to one GitHub webhook delivery about a tracked issue (subject: delivery id).
+    pub const GITHUB_EVENT: &str = "github-event";
+    /// Perform a group's pending effects, in order (subject: group key).
+    pub const APPLY_EFFECTS: &str = "apply-effects";
+    /// Bring a group's issue in line with its findings (subject: group key).
+    pub const SYNC_GROUP: &str = "sync-group";
+    /// An exception's expiry (subject: group key).
+    pub const TIMER_EXCEPTION: &str = "timer-exception-expiry";
+    /// The Security Hub check after a close without approval (subject: group key).
+    pub const TIMER_VERIFY: &str = "timer-verify";
+    /// Create the label vocabulary in a repository (subject: `owner/repo`).
+    pub const ENSURE_LABELS: &str = "ensure-labels";
+    /// Reconcile with Security Hub (subject: `securityhub`).
+    pub const SYNC: &str = "sync";
 }
 
 /// What happened to one incoming finding.
@@ -154,6 +168,15 @@ pub fn plan(
         } else if change == Change::Repeat {
             Action::Repeat
         } else if group_exists {
+            let has_issue = groups.get(&group_key).is_some_and(|g| g.issue_number.is_some());
+            if has_issue && change.is_news() {
+                changes.jobs.push(NewJob {
+                    kind: jobs::SYNC_GROUP.into(),
+                    subject: group_key.0.clone(),
+                    payload: json!({}),
+                    run_at: now,
+                });
+            }
             Action::Tracked
         } else {
             Action::Skipped

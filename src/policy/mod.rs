@@ -214,15 +214,15 @@ pub fn classify(prev: Option<Previous<'_>>, f: &Finding, updated_by: &str) -> Ch
     let workflow_or_note_changed =
         f.workflow != prev.workflow || f.note.as_ref().map(|n| n.text.as_str()) != prev.note_text;
     if workflow_or_note_changed {
-        let by_lever = f.note.as_ref().is_some_and(|n| n.updated_by == updated_by);
-        // Security Hub resets the workflow to NEW itself when a resolved finding fails again;
-        // that comes with a changed compliance and is caught above. A workflow changed by a
-        // person in the console is news; Lever's own update is not.
-        return if by_lever {
-            Change::OwnEcho
-        } else {
-            Change::Changed
-        };
+        match &f.note {
+            // Lever's own BatchUpdateFindings coming back.
+            Some(n) if n.updated_by == updated_by => return Change::OwnEcho,
+            // Someone else changed the workflow or the note (console, another tool).
+            Some(_) => return Change::Changed,
+            // No note at all: an event older than the note Lever wrote (EventBridge redelivers
+            // and reorders events). What matters is unchanged; judge by `UpdatedAt` alone.
+            None => {}
+        }
     }
     if f.updated_at.as_deref() == prev.updated_at {
         Change::Repeat

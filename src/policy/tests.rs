@@ -160,7 +160,8 @@ fn classify_table() {
             f.workflow = WorkflowStatus::Suppressed;
             f.note = Some(Note { text: "accepted risk".into(), updated_by: "arn:aws:iam::1:user/alice".into(), updated_at: None });
         }, Change::Changed),
-        ("workflow changed without a note", |f| f.workflow = WorkflowStatus::Notified, Change::Changed),
+        ("stale replay: workflow differs, no note", |f| f.workflow = WorkflowStatus::Notified, Change::Repeat),
+        ("stale replay with a newer UpdatedAt", |f| { f.workflow = WorkflowStatus::Notified; f.updated_at = Some("2026-11-21T00:00:00Z".into()); }, Change::Refreshed),
     ];
     for (name, tweak, want) in cases {
         let mut f = base.clone();

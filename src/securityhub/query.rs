@@ -27,6 +27,7 @@ pub struct FindingQuery {
     updated_since: Option<DateTime<Utc>>,
     updated_until: Option<DateTime<Utc>>,
     account_ids: Vec<String>,
+    finding_ids: Vec<String>,
 }
 
 impl FindingQuery {
@@ -49,6 +50,7 @@ impl FindingQuery {
             updated_since: None,
             updated_until: None,
             account_ids: vec![],
+            finding_ids: vec![],
         }
     }
 
@@ -89,6 +91,13 @@ impl FindingQuery {
         self
     }
 
+    /// Only these finding `Id`s (empty: any). More than [`MAX_FILTER_VALUES`] ids become
+    /// several queries, like accounts.
+    pub fn finding_ids<S: Into<String>>(mut self, ids: impl IntoIterator<Item = S>) -> Self {
+        self.finding_ids = dedup(ids.into_iter().map(Into::into));
+        self
+    }
+
     /// The severity labels asked for, least severe first (empty: no severity filter).
     pub fn severities(&self) -> Vec<Severity> {
         match self.min_severity {
@@ -98,7 +107,7 @@ impl FindingQuery {
     }
 
     /// The GetFindings filters: one set per chunk of at most [`MAX_FILTER_VALUES`] accounts
-    /// (exactly one set when no account is named). Each set is paged separately; together they
+    /// and ids (exactly one set when none is named). Each set is paged separately; together they
     /// cover the query.
     pub fn filters(&self) -> Vec<AwsSecurityFindingFilters> {
         let mut base = AwsSecurityFindingFilters::builder();
@@ -119,18 +128,17 @@ impl FindingQuery {
                     .build(),
             );
         }
-        if self.account_ids.is_empty() {
-            return vec![base.build()];
+        let chunks = |values: &[String]| -> Vec<Vec<String>> {
+            if values.is_empty() { vec![vec![]] } else { values.chunks(MAX_FILTER_VALUES).map(<[String]>::to_vec).collect() }
+        };
+        let mut out = Vec::new();
+        for accounts in chunks(&self.account_ids) {
+            for ids in chunks(&self.finding_ids) {
+                let b = accounts.iter().fold(base.clone(), |b, a| b.aws_account_id(equals(a)));
+                out.push(ids.iter().fold(b, |b, id| b.id(equals(id))).build());
+            }
         }
-        self.account_ids
-            .chunks(MAX_FILTER_VALUES)
-            .map(|chunk| {
-                chunk
-                    .iter()
-                    .fold(base.clone(), |b, id| b.aws_account_id(equals(id)))
-                    .build()
-            })
-            .collect()
+        out
     }
 }
 

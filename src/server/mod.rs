@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 use crate::app::App;
 use crate::asff;
 use crate::pipeline::{self, Action};
-use crate::store::Delivery;
+use crate::store::{Delivery, NewJob};
 
 /// Largest EventBridge request accepted (EventBridge events are at most 256 KiB; a
 /// GetFindings page of 100 findings can be larger).
@@ -235,15 +235,36 @@ async fn webhook(State(app): State<App>, req: Request) -> Response {
         Some(a) => format!("{event}.{a}"),
         None => event.to_string(),
     };
-    let record = Delivery {
-        id: format!("github:{delivery}"),
-        event: event_name.clone(),
-        payload,
-        received_at: app.now(),
+    // Only deliveries about issues Lever tracks, of a kind it reacts to, become work: anything
+    // else is recorded (for deduplication) and costs nothing more.
+    let tracked = match (
+        crate::worker::lifecycle::handled(&event_name),
+        payload.pointer("/repository/full_name").and_then(Value::as_str),
+        payload.pointer("/issue/number").and_then(Value::as_u64),
+    ) {
+        (true, Some(repo), Some(number)) => match app.store.group_by_issue(repo, number).await {
+            Ok(group) => group.is_some(),
+            Err(e) => {
+                tracing::error!(error = %e, delivery, "looking up the issue failed");
+                return error(StatusCode::SERVICE_UNAVAILABLE, "could not record the delivery; GitHub may redeliver it");
+            }
+        },
+        _ => false,
     };
-    match app.store.record_delivery(&record, None).await {
+    let now = app.now();
+    let record = Delivery { id: format!("github:{delivery}"), event: event_name.clone(), payload, received_at: now };
+    let job = tracked.then(|| NewJob {
+        kind: crate::pipeline::jobs::GITHUB_EVENT.into(),
+        subject: record.id.clone(),
+        payload: json!({}),
+        run_at: now,
+    });
+    match app.store.record_delivery(&record, job).await {
         Ok(true) => {
-            tracing::info!(delivery, event = %event_name, "webhook recorded");
+            tracing::info!(delivery, event = %event_name, tracked, "webhook recorded");
+            if tracked {
+                app.jobs_ready.notify_waiters();
+            }
             (
                 StatusCode::ACCEPTED,
                 axum::Json(json!({ "status": "recorded", "delivery": delivery })),

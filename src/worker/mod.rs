@@ -2,8 +2,12 @@
 //! A job is leased, run, and its outcome committed together with the state it produced; a
 //! worker that dies mid-job loses its lease and another worker takes the job over.
 
+mod approvers;
+mod effects;
+pub mod lifecycle;
 mod notify;
 mod open_issue;
+pub mod sync;
 
 use std::time::Duration as StdDuration;
 
@@ -31,6 +35,8 @@ pub struct JobError {
     pub retryable: bool,
     /// When to retry, if the failure says (rate limits).
     pub retry_at: Option<DateTime<Utc>>,
+    /// Progress made before the failure, committed with the retry.
+    pub partial: Option<Box<ChangeSet>>,
 }
 
 impl JobError {
@@ -39,6 +45,7 @@ impl JobError {
             message: message.into(),
             retryable: false,
             retry_at: None,
+            partial: None,
         }
     }
     pub fn retry(message: impl Into<String>) -> JobError {
@@ -46,6 +53,7 @@ impl JobError {
             message: message.into(),
             retryable: true,
             retry_at: None,
+            partial: None,
         }
     }
 }
@@ -57,6 +65,7 @@ impl From<StoreError> for JobError {
             message: e.to_string(),
             retryable,
             retry_at: None,
+            partial: None,
         }
     }
 }
@@ -73,6 +82,7 @@ impl From<GitHubError> for JobError {
             message: e.to_string(),
             retryable,
             retry_at,
+            partial: None,
         }
     }
 }
@@ -83,6 +93,7 @@ impl From<SecurityHubError> for JobError {
             message: e.to_string(),
             retryable: e.is_retryable(),
             retry_at: None,
+            partial: None,
         }
     }
 }
@@ -115,6 +126,16 @@ pub struct JobReport {
     pub error: Option<String>,
 }
 
+/// `ensure-labels`: the label vocabulary, created in the repository if missing.
+async fn labels(app: &App, job: &Job) -> Result<Outcome, JobError> {
+    for (name, color, description) in crate::domain::lifecycle::labels::VOCABULARY {
+        app.github.ensure_label(&job.subject, name, color, description).await?;
+    }
+    let mut changes = ChangeSet::default();
+    changes.kv.push((format!("labels:{}", job.subject.to_ascii_lowercase()), "1".to_string()));
+    Ok(Outcome::done(changes))
+}
+
 /// Exponential backoff: 30 s, 1 min, 2 min, ... capped at 1 h, with up to 20 % jitter.
 pub fn backoff(attempts: i32, now: DateTime<Utc>) -> DateTime<Utc> {
     let exp = attempts.clamp(1, 12) - 1;
@@ -142,6 +163,13 @@ impl Worker {
         match job.kind.as_str() {
             jobs::OPEN_ISSUE => open_issue::run(&self.app, job).await,
             jobs::NOTIFY_FINDINGS => notify::run(&self.app, job).await,
+            jobs::GITHUB_EVENT => lifecycle::github_event(&self.app, job).await,
+            jobs::APPLY_EFFECTS => effects::run(&self.app, job).await,
+            jobs::SYNC_GROUP => lifecycle::sync_group(&self.app, job).await,
+            jobs::TIMER_EXCEPTION => lifecycle::exception_timer(&self.app, job).await,
+            jobs::TIMER_VERIFY => lifecycle::verify_timer(&self.app, job).await,
+            jobs::ENSURE_LABELS => labels(&self.app, job).await,
+            jobs::SYNC => sync::job(&self.app, job).await,
             other => Err(JobError::permanent(format!("unknown job kind {other:?}"))),
         }
     }
@@ -159,7 +187,7 @@ impl Worker {
         let owner = self.id.clone();
         let (mut changes, failure) = match result {
             Ok(Outcome { changes, again }) => (changes, again),
-            Err(e) => (ChangeSet::default(), Some(e)),
+            Err(mut e) => (e.partial.take().map(|p| *p).unwrap_or_default(), Some(e)),
         };
         let report = match failure {
             None => {
@@ -224,9 +252,22 @@ impl Worker {
         match self.app.store.apply(changes, now).await {
             Ok(()) => {}
             Err(StoreError::Conflict(what)) => {
-                // Someone changed the group meanwhile, or the lease was lost: nothing was
-                // committed; the job runs again when its lease expires and re-reads the state.
-                tracing::warn!(%what, "job outcome not committed (conflict); it will run again");
+                // Someone changed the group meanwhile (or the lease was lost): nothing was
+                // committed. Run again soon, from the state as it is now.
+                tracing::warn!(%what, "job outcome not committed (conflict); it runs again");
+                let retry = ChangeSet {
+                    job_outcomes: vec![JobOutcome::Retry {
+                        id: job.id,
+                        lease_owner: self.id.clone(),
+                        retry_at: now + Duration::seconds(1),
+                        error: format!("conflict on {what}"),
+                    }],
+                    ..ChangeSet::default()
+                };
+                match self.app.store.apply(retry, now).await {
+                    Ok(()) | Err(StoreError::Conflict(_)) => {}
+                    Err(e) => return Err(e),
+                }
                 return Ok(Some(JobReport {
                     result: "retry",
                     error: Some(format!("conflict on {what}")),

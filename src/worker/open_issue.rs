@@ -10,6 +10,7 @@ use serde_json::json;
 use super::{JobError, Outcome};
 use crate::app::App;
 use crate::config::Assignee;
+use crate::domain::lifecycle;
 use crate::domain::{Finding, GroupKey};
 use crate::explain::{IssueInput, RenderedIssue, parse_marker};
 use crate::github::Issue;
@@ -42,6 +43,12 @@ pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
     let mut route: Route = serde_json::from_value(group.data["route"].clone())
         .map_err(|e| JobError::permanent(format!("group {key}: stored route unreadable: {e}")))?;
     let mut notes = route.warnings.clone();
+    if let Some(previous) = group.data["recreated_from"].as_str() {
+        notes.push(format!(
+            "The previous issue for this problem ({previous}) was deleted, but Security Hub still reports it, so Lever \
+             opened this one. To stop tracking a risk, ask for an exception instead."
+        ));
+    }
 
     // Public repositories never receive finding details (unless the config allows it).
     let gh = &app.config.settings.github;
@@ -62,6 +69,7 @@ pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
         notes.push(warning);
     }
     let repo = route.repo.to_string();
+    let ensure_labels = app.store.kv_get(&format!("labels:{}", repo.to_ascii_lowercase())).await?.is_none();
 
     if job.attempts > 1
         && let Some(issue) = find_by_marker(app, &repo, &key).await?
@@ -75,6 +83,8 @@ pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
             &issue,
             owner,
             "issue-adopted",
+            &findings,
+            ensure_labels,
             now,
             job,
         )));
@@ -179,6 +189,8 @@ pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
         &issue,
         owner,
         "issue-opened",
+        &findings,
+        ensure_labels,
         now,
         job,
     )))
@@ -238,6 +250,8 @@ fn record(
     issue: &Issue,
     owner: Option<String>,
     action: &str,
+    findings: &[Finding],
+    ensure_labels: bool,
     now: DateTime<Utc>,
     job: &Job,
 ) -> ChangeSet {
@@ -254,6 +268,14 @@ fn record(
         GroupStatus::Open
     };
     updated.assignee = owner.clone();
+    let issue_labels: Vec<String> = issue.labels.iter().map(|l| l.name.clone()).collect();
+    let mut state = lifecycle::State::opened(owner.clone(), lifecycle::FindingsView::of(findings), &issue_labels);
+    state.open = issue.state != "closed";
+    data["lifecycle"] = json!(state);
+    data["outbox"] = json!([]);
+    if let Some(obj) = data.as_object_mut() {
+        obj.remove("recreated_from");
+    }
     updated.data = data;
     updated.updated_at = now;
     let mut changes = ChangeSet::default();
@@ -261,6 +283,14 @@ fn record(
         record: updated,
         expected_version: group.version,
     });
+    if ensure_labels {
+        changes.jobs.push(NewJob {
+            kind: jobs::ENSURE_LABELS.into(),
+            subject: repo.clone(),
+            payload: json!({}),
+            run_at: now,
+        });
+    }
     if app.config.settings.securityhub.writeback {
         changes.jobs.push(NewJob {
             kind: jobs::NOTIFY_FINDINGS.into(),

@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::WorkflowStatus;
+use crate::domain::{ComplianceStatus, Finding, RecordState, WorkflowStatus};
 
 /// Labels of the workflow vocabulary.
 pub mod labels {
@@ -94,6 +94,34 @@ impl FindingsView {
     pub fn all_resolved(&self) -> bool {
         self.failing.is_empty()
     }
+
+    /// The view of a group's findings: a resource is fixed when every finding naming it
+    /// passed (or is not available) or was archived; otherwise it is failing.
+    pub fn of(findings: &[Finding]) -> FindingsView {
+        let mut failing = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        let mut unnotified = 0;
+        for f in findings {
+            let fails = is_failing(f);
+            if fails && f.workflow == WorkflowStatus::New {
+                unnotified += 1;
+            }
+            for r in &f.resources {
+                seen.insert(r.id.clone());
+                if fails {
+                    failing.insert(r.id.clone());
+                }
+            }
+        }
+        let fixed = seen.difference(&failing).cloned().collect();
+        FindingsView { failing, fixed, unnotified }
+    }
+}
+
+/// Whether a finding still reports a problem (ACTIVE and not PASSED / NOT_AVAILABLE).
+pub fn is_failing(f: &Finding) -> bool {
+    f.record_state == RecordState::Active
+        && !matches!(f.compliance, Some(ComplianceStatus::Passed) | Some(ComplianceStatus::NotAvailable))
 }
 
 /// Who applied `cto-approved` according to the events (checked by the caller when the

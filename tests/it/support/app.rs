@@ -181,6 +181,7 @@ pub fn app_on(
             ingest_token: Some(INGEST_TOKEN.to_string()),
         },
         jobs_ready: Arc::new(Notify::new()),
+        caches: Arc::default(),
     }
 }
 

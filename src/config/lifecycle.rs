@@ -1,0 +1,158 @@
+//! `[exceptions]`, `[verification]` and `[sync]`: how issues live after they are opened.
+
+use std::collections::BTreeMap;
+
+use chrono::Duration;
+use serde::Serialize;
+use toml::de::DeValue;
+
+use super::parse_duration;
+use super::spanned::{Diag, Table, type_name};
+use crate::domain::Severity;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExceptionSettings {
+    /// Whether an approver may approve an exception on an issue assigned to themselves.
+    pub allow_self_approval: bool,
+    /// How long an exception lasts when no approver wrote `Exception-Expires:`, per severity.
+    pub expiry: BTreeMap<Severity, Duration>,
+}
+
+impl ExceptionSettings {
+    pub fn expiry_for(&self, severity: Severity) -> Duration {
+        self.expiry.get(&severity).copied().unwrap_or(Duration::days(90))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerificationSettings {
+    /// First Security Hub check after an issue is closed without approval.
+    pub after: Duration,
+    /// How long a closed issue whose findings still fail waits before it reopens.
+    pub grace: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncSettings {
+    /// How often `lever serve` reconciles with Security Hub (`None`: never).
+    pub interval: Option<Duration>,
+    /// How far before the last cursor a sync reads again (findings updated while a sync ran).
+    pub overlap: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LifecycleSettings {
+    pub exceptions: ExceptionSettings,
+    pub verification: VerificationSettings,
+    pub sync: SyncSettings,
+}
+
+impl Default for LifecycleSettings {
+    fn default() -> Self {
+        LifecycleSettings {
+            exceptions: ExceptionSettings {
+                allow_self_approval: false,
+                expiry: Severity::ALL.iter().map(|s| (*s, Duration::days(90))).collect(),
+            },
+            verification: VerificationSettings { after: Duration::minutes(15), grace: Duration::hours(24) },
+            sync: SyncSettings { interval: Some(Duration::hours(1)), overlap: Duration::minutes(15) },
+        }
+    }
+}
+
+fn duration(d: &mut Diag, t: &mut Table, key: &str, positive: bool) -> Option<Duration> {
+    let s = t.string(d, key)?;
+    match parse_duration(s.get_ref()) {
+        Ok(v) if positive && v <= Duration::zero() => {
+            d.error(s.span(), format!("{}.{key} must be longer than zero", t.path));
+            None
+        }
+        Ok(v) => Some(v),
+        Err(e) => {
+            d.error(s.span(), format!("{}.{key}: {e}", t.path));
+            None
+        }
+    }
+}
+
+pub(super) fn parse(d: &mut Diag, root: &mut Table) -> LifecycleSettings {
+    let mut out = LifecycleSettings::default();
+    if let Some(mut t) = root.table(d, "exceptions") {
+        if let Some(b) = t.boolean(d, "allow_self_approval") {
+            out.exceptions.allow_self_approval = b.into_inner();
+        }
+        match t.get("expiry") {
+            None => {}
+            Some(v) => match v.get_ref() {
+                DeValue::String(s) => match parse_duration(s) {
+                    Ok(dur) if dur > Duration::zero() => {
+                        for sev in Severity::ALL {
+                            out.exceptions.expiry.insert(sev, dur);
+                        }
+                    }
+                    Ok(_) => d.error(v.span(), "exceptions.expiry must be longer than zero"),
+                    Err(e) => d.error(v.span(), format!("exceptions.expiry: {e}")),
+                },
+                DeValue::Table(_) => {
+                    if let Some(mut et) = super::spanned::as_table(d, "exceptions.expiry".into(), v) {
+                        for (k, val) in et.entries() {
+                            let name = k.get_ref().to_string();
+                            let Ok(sev) = name.parse::<Severity>() else {
+                                d.error(k.span(), format!("exceptions.expiry: unknown severity {name:?}"));
+                                continue;
+                            };
+                            match val.get_ref() {
+                                DeValue::String(s) => match parse_duration(s) {
+                                    Ok(dur) if dur > Duration::zero() => {
+                                        out.exceptions.expiry.insert(sev, dur);
+                                    }
+                                    Ok(_) => d.error(val.span(), format!("exceptions.expiry.{name} must be longer than zero")),
+                                    Err(e) => d.error(val.span(), format!("exceptions.expiry.{name}: {e}")),
+                                },
+                                other => d.error(
+                                    val.span(),
+                                    format!("exceptions.expiry.{name} must be a duration such as \"90d\", found {}", type_name(other)),
+                                ),
+                            }
+                        }
+                        et.finish(d);
+                    }
+                }
+                other => d.error(
+                    v.span(),
+                    format!(
+                        "exceptions.expiry must be a duration (\"90d\") or a table per severity, found {}",
+                        type_name(other)
+                    ),
+                ),
+            },
+        }
+        t.finish(d);
+    }
+    if let Some(mut t) = root.table(d, "verification") {
+        if let Some(v) = duration(d, &mut t, "after", false) {
+            out.verification.after = v;
+        }
+        if let Some(v) = duration(d, &mut t, "grace", false) {
+            out.verification.grace = v;
+        }
+        t.finish(d);
+    }
+    if let Some(mut t) = root.table(d, "sync") {
+        if let Some(s) = t.string(d, "interval") {
+            match s.get_ref().trim() {
+                "off" | "never" => out.sync.interval = None,
+                text => match parse_duration(text) {
+                    Ok(v) if v >= Duration::minutes(1) => out.sync.interval = Some(v),
+                    Ok(_) => d.error(s.span(), "sync.interval must be at least 1m (or \"off\")"),
+                    Err(e) => d.error(s.span(), format!("sync.interval: {e}")),
+                },
+            }
+        }
+        if let Some(v) = duration(d, &mut t, "overlap", false) {
+            out.sync.overlap = v;
+        }
+        t.finish(d);
+    }
+    out
+}
