@@ -86,7 +86,8 @@ pub const MEMBERSHIP_TTL: std::time::Duration = std::time::Duration::from_secs(3
 #[derive(Debug, Default)]
 pub struct Caches {
     /// `org/team/login` (lower case) → (active member, when asked).
-    pub memberships: tokio::sync::Mutex<std::collections::HashMap<String, (bool, std::time::Instant)>>,
+    pub memberships:
+        tokio::sync::Mutex<std::collections::HashMap<String, (bool, std::time::Instant)>>,
 }
 
 impl App {

@@ -21,13 +21,21 @@ pub(super) fn parse_since(s: &str) -> Result<DateTime<Utc>, String> {
 
 /// `--issue owner/repo#N`.
 pub(super) fn parse_issue(s: &str) -> Result<String, String> {
-    let (repo, n) = s.rsplit_once('#').ok_or_else(|| format!("{s:?} is not owner/repo#NUMBER"))?;
+    let (repo, n) = s
+        .rsplit_once('#')
+        .ok_or_else(|| format!("{s:?} is not owner/repo#NUMBER"))?;
     crate::config::RepoName::parse(repo)?;
-    n.parse::<u64>().map_err(|_| format!("{s:?}: {n:?} is not an issue number"))?;
+    n.parse::<u64>()
+        .map_err(|_| format!("{s:?}: {n:?} is not an issue number"))?;
     Ok(s.to_string())
 }
 
-pub(super) fn run(issue: Option<String>, since: Option<DateTime<Utc>>, limit: Option<u32>, format: Format) -> ExitCode {
+pub(super) fn run(
+    issue: Option<String>,
+    since: Option<DateTime<Utc>>,
+    limit: Option<u32>,
+    format: Format,
+) -> ExitCode {
     let rt = match runtime() {
         Ok(r) => r,
         Err(e) => {
@@ -44,7 +52,12 @@ pub(super) fn run(issue: Option<String>, since: Option<DateTime<Utc>>, limit: Op
                 return ExitCode::from(EXIT_USAGE);
             }
         };
-        let filter = AuditFilter { issue, group_key: None, since, limit };
+        let filter = AuditFilter {
+            issue,
+            group_key: None,
+            since,
+            limit,
+        };
         let entries = match store.audit(&filter).await {
             Ok(e) => e,
             Err(e) => {
@@ -59,9 +72,17 @@ pub(super) fn run(issue: Option<String>, since: Option<DateTime<Utc>>, limit: Op
                 }
             }
             Format::Text => {
-                println!("{:<6} {:<20} {:<16} {:<28} {:<24} SOURCE", "SEQ", "AT (UTC)", "ACTOR", "ACTION", "ISSUE");
+                println!(
+                    "{:<6} {:<20} {:<16} {:<28} {:<24} SOURCE",
+                    "SEQ", "AT (UTC)", "ACTOR", "ACTION", "ISSUE"
+                );
                 for e in &entries {
-                    let event = e.detail.get("event").and_then(|v| v.as_str()).map(|v| format!(" ({v})")).unwrap_or_default();
+                    let event = e
+                        .detail
+                        .get("event")
+                        .and_then(|v| v.as_str())
+                        .map(|v| format!(" ({v})"))
+                        .unwrap_or_default();
                     println!(
                         "{:<6} {:<20} {:<16} {:<28} {:<24} {}{event}",
                         e.seq,
@@ -72,7 +93,11 @@ pub(super) fn run(issue: Option<String>, since: Option<DateTime<Utc>>, limit: Op
                         e.source.as_deref().unwrap_or("-"),
                     );
                 }
-                println!("{} entr{}", entries.len(), if entries.len() == 1 { "y" } else { "ies" });
+                println!(
+                    "{} entr{}",
+                    entries.len(),
+                    if entries.len() == 1 { "y" } else { "ies" }
+                );
             }
         }
         ExitCode::SUCCESS

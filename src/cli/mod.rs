@@ -188,7 +188,16 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         },
         Command::Serve { config, listen } => serve::run(&config, &listen),
-        Command::Sync { config, format, record_only } => sync::run(&config, format, record_only),
-        Command::Audit { issue, since, limit, format } => audit::run(issue, since, limit, format),
+        Command::Sync {
+            config,
+            format,
+            record_only,
+        } => sync::run(&config, format, record_only),
+        Command::Audit {
+            issue,
+            since,
+            limit,
+            format,
+        } => audit::run(issue, since, limit, format),
     }
 }

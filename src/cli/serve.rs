@@ -29,11 +29,16 @@ pub(super) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 /// Everything `lever serve` and `lever sync` share, built from the environment.
-pub(super) async fn build_app(config: crate::config::Config, secrets: Secrets) -> anyhow::Result<App> {
+pub(super) async fn build_app(
+    config: crate::config::Config,
+    secrets: Secrets,
+) -> anyhow::Result<App> {
     let github = GitHub::new(GitHubConfig::from_env()?)?;
     let renderer = Renderer::new(config.templates_dir().as_deref()).context("issue templates")?;
     let db = database_url();
-    let store = crate::store::open(&db).await.with_context(|| format!("opening DATABASE_URL {}", redact(&db)))?;
+    let store = crate::store::open(&db)
+        .await
+        .with_context(|| format!("opening DATABASE_URL {}", redact(&db)))?;
     let securityhub = SecurityHub::from_env().await;
     Ok(App {
         store,
@@ -86,17 +91,29 @@ async fn serve(config: crate::config::Config, listen: &str) -> anyhow::Result<()
         Err(_) => 2,
     };
     let app = build_app(config, secrets).await?;
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    schedule_sync(&app).await.context("scheduling the Security Hub sync")?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    schedule_sync(&app)
+        .await
+        .context("scheduling the Security Hub sync")?;
     tracing::info!(database = app.store.backend(), %listen, workers, "lever serving");
     let (stop_tx, stop_rx) = watch::channel(false);
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "lever".into());
     let mut handles = Vec::new();
     for i in 0..workers {
-        let id = format!("{host}-{}-{i}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-        handles.push(tokio::spawn(Worker::new(app.clone(), id).run(stop_rx.clone())));
+        let id = format!(
+            "{host}-{}-{i}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        );
+        handles.push(tokio::spawn(
+            Worker::new(app.clone(), id).run(stop_rx.clone()),
+        ));
     }
-    crate::server::serve(listener, app, shutdown_signal()).await.context("HTTP server")?;
+    crate::server::serve(listener, app, shutdown_signal())
+        .await
+        .context("HTTP server")?;
     let _ = stop_tx.send(true);
     for h in handles {
         let _ = h.await;
@@ -118,7 +135,15 @@ pub async fn schedule_sync(app: &App) -> Result<(), crate::store::StoreError> {
         payload: serde_json::json!({}),
         run_at: now,
     };
-    app.store.apply(crate::store::ChangeSet { jobs: vec![job], ..Default::default() }, now).await
+    app.store
+        .apply(
+            crate::store::ChangeSet {
+                jobs: vec![job],
+                ..Default::default()
+            },
+            now,
+        )
+        .await
 }
 
 async fn shutdown_signal() {

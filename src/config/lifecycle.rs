@@ -20,7 +20,10 @@ pub struct ExceptionSettings {
 
 impl ExceptionSettings {
     pub fn expiry_for(&self, severity: Severity) -> Duration {
-        self.expiry.get(&severity).copied().unwrap_or(Duration::days(90))
+        self.expiry
+            .get(&severity)
+            .copied()
+            .unwrap_or(Duration::days(90))
     }
 }
 
@@ -52,10 +55,19 @@ impl Default for LifecycleSettings {
         LifecycleSettings {
             exceptions: ExceptionSettings {
                 allow_self_approval: false,
-                expiry: Severity::ALL.iter().map(|s| (*s, Duration::days(90))).collect(),
+                expiry: Severity::ALL
+                    .iter()
+                    .map(|s| (*s, Duration::days(90)))
+                    .collect(),
             },
-            verification: VerificationSettings { after: Duration::minutes(15), grace: Duration::hours(24) },
-            sync: SyncSettings { interval: Some(Duration::hours(1)), overlap: Duration::minutes(15) },
+            verification: VerificationSettings {
+                after: Duration::minutes(15),
+                grace: Duration::hours(24),
+            },
+            sync: SyncSettings {
+                interval: Some(Duration::hours(1)),
+                overlap: Duration::minutes(15),
+            },
         }
     }
 }
@@ -64,7 +76,10 @@ fn duration(d: &mut Diag, t: &mut Table, key: &str, positive: bool) -> Option<Du
     let s = t.string(d, key)?;
     match parse_duration(s.get_ref()) {
         Ok(v) if positive && v <= Duration::zero() => {
-            d.error(s.span(), format!("{}.{key} must be longer than zero", t.path));
+            d.error(
+                s.span(),
+                format!("{}.{key} must be longer than zero", t.path),
+            );
             None
         }
         Ok(v) => Some(v),

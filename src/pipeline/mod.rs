@@ -168,7 +168,9 @@ pub fn plan(
         } else if change == Change::Repeat {
             Action::Repeat
         } else if group_exists {
-            let has_issue = groups.get(&group_key).is_some_and(|g| g.issue_number.is_some());
+            let has_issue = groups
+                .get(&group_key)
+                .is_some_and(|g| g.issue_number.is_some());
             if has_issue && change.is_news() {
                 changes.jobs.push(NewJob {
                     kind: jobs::SYNC_GROUP.into(),

@@ -129,12 +129,21 @@ impl FindingQuery {
             );
         }
         let chunks = |values: &[String]| -> Vec<Vec<String>> {
-            if values.is_empty() { vec![vec![]] } else { values.chunks(MAX_FILTER_VALUES).map(<[String]>::to_vec).collect() }
+            if values.is_empty() {
+                vec![vec![]]
+            } else {
+                values
+                    .chunks(MAX_FILTER_VALUES)
+                    .map(<[String]>::to_vec)
+                    .collect()
+            }
         };
         let mut out = Vec::new();
         for accounts in chunks(&self.account_ids) {
             for ids in chunks(&self.finding_ids) {
-                let b = accounts.iter().fold(base.clone(), |b, a| b.aws_account_id(equals(a)));
+                let b = accounts
+                    .iter()
+                    .fold(base.clone(), |b, a| b.aws_account_id(equals(a)));
                 out.push(ids.iter().fold(b, |b, id| b.id(equals(id))).build());
             }
         }

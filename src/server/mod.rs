@@ -239,20 +239,30 @@ async fn webhook(State(app): State<App>, req: Request) -> Response {
     // else is recorded (for deduplication) and costs nothing more.
     let tracked = match (
         crate::worker::lifecycle::handled(&event_name),
-        payload.pointer("/repository/full_name").and_then(Value::as_str),
+        payload
+            .pointer("/repository/full_name")
+            .and_then(Value::as_str),
         payload.pointer("/issue/number").and_then(Value::as_u64),
     ) {
         (true, Some(repo), Some(number)) => match app.store.group_by_issue(repo, number).await {
             Ok(group) => group.is_some(),
             Err(e) => {
                 tracing::error!(error = %e, delivery, "looking up the issue failed");
-                return error(StatusCode::SERVICE_UNAVAILABLE, "could not record the delivery; GitHub may redeliver it");
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "could not record the delivery; GitHub may redeliver it",
+                );
             }
         },
         _ => false,
     };
     let now = app.now();
-    let record = Delivery { id: format!("github:{delivery}"), event: event_name.clone(), payload, received_at: now };
+    let record = Delivery {
+        id: format!("github:{delivery}"),
+        event: event_name.clone(),
+        payload,
+        received_at: now,
+    };
     let job = tracked.then(|| NewJob {
         kind: crate::pipeline::jobs::GITHUB_EVENT.into(),
         subject: record.id.clone(),

@@ -24,8 +24,15 @@ pub async fn is_approver(app: &App, repo: &str, login: &str) -> Result<bool, Git
                     }
                     continue;
                 }
-                let member = app.github.is_active_team_member(repo, org, slug, login).await?;
-                app.caches.memberships.lock().await.insert(key, (member, Instant::now()));
+                let member = app
+                    .github
+                    .is_active_team_member(repo, org, slug, login)
+                    .await?;
+                app.caches
+                    .memberships
+                    .lock()
+                    .await
+                    .insert(key, (member, Instant::now()));
                 if member {
                     return Ok(true);
                 }

@@ -12,19 +12,29 @@ use crate::domain::{GroupKey, Note, WorkflowStatus};
 use crate::explain;
 use crate::github::{GitHubError, IssueUpdate};
 use crate::securityhub::{FindingRef, note_text};
-use crate::store::{AuditEntry, ChangeSet, FindingRecord, GroupRecord, GroupWrite, Job, StoreError};
+use crate::store::{
+    AuditEntry, ChangeSet, FindingRecord, GroupRecord, GroupWrite, Job, StoreError,
+};
 
 fn marker(id: &str) -> String {
     format!("<!-- lever:effect={id} -->")
 }
 
 /// Whether a comment with this effect's marker already exists (a retry after a lost response).
-async fn already_commented(app: &App, repo: &str, number: u64, id: &str) -> Result<bool, GitHubError> {
+async fn already_commented(
+    app: &App,
+    repo: &str,
+    number: u64,
+    id: &str,
+) -> Result<bool, GitHubError> {
     let needle = marker(id);
     for page in 1..=10 {
         let comments = app.github.list_comments(repo, number, page).await?;
         let n = comments.len();
-        if comments.iter().any(|c| c.body.as_deref().is_some_and(|b| b.contains(&needle))) {
+        if comments
+            .iter()
+            .any(|c| c.body.as_deref().is_some_and(|b| b.contains(&needle)))
+        {
             return Ok(true);
         }
         if n < 100 {
@@ -48,7 +58,12 @@ fn unless_gone<T>(r: Result<T, GitHubError>) -> Result<(), JobError> {
 }
 
 /// Performs one effect. Store changes it implies (findings' new workflow) are returned.
-async fn perform(app: &App, group: &GroupRecord, effect: &Effect, retry: bool) -> Result<ChangeSet, JobError> {
+async fn perform(
+    app: &App,
+    group: &GroupRecord,
+    effect: &Effect,
+    retry: bool,
+) -> Result<ChangeSet, JobError> {
     let mut changes = ChangeSet::default();
     let Some(number) = group.issue_number else {
         return Ok(changes);
@@ -57,27 +72,47 @@ async fn perform(app: &App, group: &GroupRecord, effect: &Effect, retry: bool) -
     match &effect.action {
         Action::Comment { body } => {
             if !(retry && already_commented(app, repo, number, &effect.id).await?) {
-                unless_gone(app.github.create_comment(repo, number, &format!("{body}\n\n{}", marker(&effect.id))).await)?;
+                unless_gone(
+                    app.github
+                        .create_comment(repo, number, &format!("{body}\n\n{}", marker(&effect.id)))
+                        .await,
+                )?;
             }
         }
         Action::AddLabel { label } => {
-            unless_gone(app.github.add_labels(repo, number, std::slice::from_ref(label)).await)?;
+            unless_gone(
+                app.github
+                    .add_labels(repo, number, std::slice::from_ref(label))
+                    .await,
+            )?;
         }
-        Action::RemoveLabel { label } => unless_gone(app.github.remove_label(repo, number, label).await)?,
+        Action::RemoveLabel { label } => {
+            unless_gone(app.github.remove_label(repo, number, label).await)?
+        }
         Action::Close { reason } => {
             let state_reason = match reason {
                 CloseReason::Completed => "completed",
                 CloseReason::NotPlanned => "not_planned",
             };
-            let update = IssueUpdate { state: Some("closed".into()), state_reason: Some(state_reason.into()), ..Default::default() };
+            let update = IssueUpdate {
+                state: Some("closed".into()),
+                state_reason: Some(state_reason.into()),
+                ..Default::default()
+            };
             unless_gone(app.github.update_issue(repo, number, &update).await)?;
         }
         Action::Reopen => {
-            let update = IssueUpdate { state: Some("open".into()), ..Default::default() };
+            let update = IssueUpdate {
+                state: Some("open".into()),
+                ..Default::default()
+            };
             unless_gone(app.github.update_issue(repo, number, &update).await)?;
         }
         Action::Assign { user } => {
-            let update = IssueUpdate { assignees: Some(vec![user.clone()]), ..Default::default() };
+            let update = IssueUpdate {
+                assignees: Some(vec![user.clone()]),
+                ..Default::default()
+            };
             match app.github.update_issue(repo, number, &update).await {
                 Ok(_) => {}
                 Err(e) if e.is_unassignable() => {
@@ -92,17 +127,26 @@ async fn perform(app: &App, group: &GroupRecord, effect: &Effect, retry: bool) -
             }
         }
         Action::RefreshBody => {
-            let findings: Vec<_> =
-                app.store.findings_in_group(&group.group_key).await?.into_iter().map(|r| r.finding).collect();
+            let findings: Vec<_> = app
+                .store
+                .findings_in_group(&group.group_key)
+                .await?
+                .into_iter()
+                .map(|r| r.finding)
+                .collect();
             let issue = match app.github.get_issue(repo, number).await {
                 Ok(issue) => issue,
                 Err(e) => return unless_gone(Err::<(), _>(e)).map(|()| changes),
             };
             let body = issue.body.unwrap_or_default();
-            if let Some(new_body) = explain::replace_checklist(&body, &explain::resource_checklist(&findings))
+            if let Some(new_body) =
+                explain::replace_checklist(&body, &explain::resource_checklist(&findings))
                 && new_body != body
             {
-                let update = IssueUpdate { body: Some(new_body), ..Default::default() };
+                let update = IssueUpdate {
+                    body: Some(new_body),
+                    ..Default::default()
+                };
                 unless_gone(app.github.update_issue(repo, number, &update).await)?;
             }
         }
@@ -114,7 +158,12 @@ async fn perform(app: &App, group: &GroupRecord, effect: &Effect, retry: bool) -
 
 /// BatchUpdateFindings for the group's findings that still report the problem and are not
 /// already in `workflow`; the store records what Security Hub now holds.
-async fn update_findings(app: &App, key: &GroupKey, workflow: WorkflowStatus, note: &str) -> Result<ChangeSet, JobError> {
+async fn update_findings(
+    app: &App,
+    key: &GroupKey,
+    workflow: WorkflowStatus,
+    note: &str,
+) -> Result<ChangeSet, JobError> {
     let updated_by = app.config.settings.securityhub.updated_by.clone();
     let targets: Vec<FindingRecord> = app
         .store
@@ -128,14 +177,30 @@ async fn update_findings(app: &App, key: &GroupKey, workflow: WorkflowStatus, no
         return Ok(changes);
     }
     let text = note_text(note);
-    let refs: Vec<FindingRef> =
-        targets.iter().map(|r| FindingRef { id: r.finding_id.clone(), product_arn: r.product_arn.clone() }).collect();
-    let outcome = app.securityhub.update_workflow(&refs, workflow, &text, &updated_by).await?;
+    let refs: Vec<FindingRef> = targets
+        .iter()
+        .map(|r| FindingRef {
+            id: r.finding_id.clone(),
+            product_arn: r.product_arn.clone(),
+        })
+        .collect();
+    let outcome = app
+        .securityhub
+        .update_workflow(&refs, workflow, &text, &updated_by)
+        .await?;
     for mut r in targets {
-        if outcome.processed.iter().any(|p| p.id == r.finding_id && p.product_arn == r.product_arn) {
+        if outcome
+            .processed
+            .iter()
+            .any(|p| p.id == r.finding_id && p.product_arn == r.product_arn)
+        {
             r.workflow = workflow;
             r.finding.workflow = workflow;
-            r.finding.note = Some(Note { text: text.clone(), updated_by: updated_by.clone(), updated_at: None });
+            r.finding.note = Some(Note {
+                text: text.clone(),
+                updated_by: updated_by.clone(),
+                updated_at: None,
+            });
             changes.findings.push(r);
         }
     }
@@ -171,19 +236,31 @@ pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
         let mut changes = perform(app, &group, &effect, retry).await?;
         // Remove the effect (by id: the outbox may have grown meanwhile) and record it.
         loop {
-            let current = app.store.group(&key).await?.unwrap_or_else(|| group.clone());
+            let current = app
+                .store
+                .group(&key)
+                .await?
+                .unwrap_or_else(|| group.clone());
             let mut updated = current.clone();
-            let rest: Vec<Effect> = outbox_of(&current).into_iter().filter(|e| e.id != effect.id).collect();
+            let rest: Vec<Effect> = outbox_of(&current)
+                .into_iter()
+                .filter(|e| e.id != effect.id)
+                .collect();
             updated.data["outbox"] = json!(rest);
             updated.updated_at = app.now();
-            changes.groups = vec![GroupWrite::Update { record: updated, expected_version: current.version }];
+            changes.groups = vec![GroupWrite::Update {
+                record: updated,
+                expected_version: current.version,
+            }];
             changes.audit = vec![AuditEntry {
                 seq: 0,
                 at: app.now(),
                 actor: "lever".into(),
                 action: format!("effect-{}", action_name(&effect.action)),
                 group_key: Some(key.clone()),
-                issue: current.issue_number.map(|n| format!("{}#{n}", current.repo)),
+                issue: current
+                    .issue_number
+                    .map(|n| format!("{}#{n}", current.repo)),
                 source: Some(effect.source.clone()),
                 detail: json!({ "effect": effect.action, "job": job.id }),
             }];

@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 
 use super::{JobError, Outcome, approvers};
 use crate::app::App;
-use crate::domain::lifecycle::{self, Action, Actor, Ctx, Event, FindingsView, LabelAuthor, State, Timer, labels};
+use crate::domain::lifecycle::{
+    self, Action, Actor, Ctx, Event, FindingsView, LabelAuthor, State, Timer, labels,
+};
 use crate::domain::{Finding, GroupKey, Severity};
 use crate::pipeline::jobs;
 use crate::routing;
@@ -44,7 +46,9 @@ fn severity_of(group: &GroupRecord) -> Severity {
 /// The person on call now for the group (the owner a reopened issue gets).
 pub fn on_call(app: &App, findings: &[Finding], now: DateTime<Utc>) -> Option<String> {
     let lead = findings.first()?;
-    routing::route(lead, &app.config, now, &|_| None).owner().map(str::to_string)
+    routing::route(lead, &app.config, now, &|_| None)
+        .owner()
+        .map(str::to_string)
 }
 
 pub fn ctx(app: &App, group: &GroupRecord, findings: &[Finding], now: DateTime<Utc>) -> Ctx {
@@ -146,14 +150,21 @@ pub fn step(
         }
     }
     if updated.issue_number.is_some() {
-        updated.status = if state.open { GroupStatus::Open } else { GroupStatus::Closed };
+        updated.status = if state.open {
+            GroupStatus::Open
+        } else {
+            GroupStatus::Closed
+        };
         updated.assignee = state.assignee.clone();
     }
     updated.data["lifecycle"] = json!(state);
     updated.data["outbox"] = json!(outbox);
     updated.updated_at = now;
     let has_effects = !outbox.is_empty();
-    changes.groups.push(GroupWrite::Update { record: updated.clone(), expected_version: group.version });
+    changes.groups.push(GroupWrite::Update {
+        record: updated.clone(),
+        expected_version: group.version,
+    });
     if has_effects {
         changes.jobs.push(NewJob {
             kind: jobs::APPLY_EFFECTS.into(),
@@ -175,7 +186,11 @@ pub fn step(
             seq: 0,
             at: now,
             actor,
-            action: if out.log.is_empty() { "observed".to_string() } else { out.log.join(",") },
+            action: if out.log.is_empty() {
+                "observed".to_string()
+            } else {
+                out.log.join(",")
+            },
             group_key: Some(group.group_key.clone()),
             issue: group.issue_number.map(|n| format!("{}#{n}", group.repo)),
             source: Some(source.to_string()),
@@ -191,7 +206,13 @@ pub fn step(
 }
 
 async fn group_findings(app: &App, key: &GroupKey) -> Result<Vec<Finding>, JobError> {
-    Ok(app.store.findings_in_group(key).await?.into_iter().map(|r| r.finding).collect())
+    Ok(app
+        .store
+        .findings_in_group(key)
+        .await?
+        .into_iter()
+        .map(|r| r.finding)
+        .collect())
 }
 
 /// `sync-group`: the findings changed; tell the state machine.
@@ -204,8 +225,17 @@ pub(super) async fn sync_group(app: &App, job: &Job) -> Result<Outcome, JobError
         return Ok(Outcome::default());
     }
     let findings = group_findings(app, &key).await?;
-    let event = Event::Findings { view: FindingsView::of(&findings) };
-    Ok(Outcome::done(step(app, &group, &findings, &event, &format!("job:{}", job.id), app.now())))
+    let event = Event::Findings {
+        view: FindingsView::of(&findings),
+    };
+    Ok(Outcome::done(step(
+        app,
+        &group,
+        &findings,
+        &event,
+        &format!("job:{}", job.id),
+        app.now(),
+    )))
 }
 
 /// `timer-exception-expiry`.
@@ -215,7 +245,14 @@ pub(super) async fn exception_timer(app: &App, job: &Job) -> Result<Outcome, Job
         return Ok(Outcome::default());
     };
     let findings = group_findings(app, &key).await?;
-    Ok(Outcome::done(step(app, &group, &findings, &Event::ExceptionTimer, &format!("job:{}", job.id), app.now())))
+    Ok(Outcome::done(step(
+        app,
+        &group,
+        &findings,
+        &Event::ExceptionTimer,
+        &format!("job:{}", job.id),
+        app.now(),
+    )))
 }
 
 /// `timer-verify`: ask Security Hub whether the group's findings still fail.
@@ -228,13 +265,23 @@ pub(super) async fn verify_timer(app: &App, job: &Job) -> Result<Outcome, JobErr
     if records.is_empty() {
         return Ok(Outcome::default());
     }
-    let refs: Vec<(String, String)> = records.iter().map(|r| (r.product_arn.clone(), r.finding_id.clone())).collect();
+    let refs: Vec<(String, String)> = records
+        .iter()
+        .map(|r| (r.product_arn.clone(), r.finding_id.clone()))
+        .collect();
     let fresh = super::sync::fetch_by_id(app, &refs).await?;
     let now = app.now();
     let source = format!("job:{}", job.id);
     if fresh.is_empty() {
         let findings: Vec<Finding> = records.into_iter().map(|r| r.finding).collect();
-        return Ok(Outcome::done(step(app, &group, &findings, &Event::FindingsGone, &source, now)));
+        return Ok(Outcome::done(step(
+            app,
+            &group,
+            &findings,
+            &Event::FindingsGone,
+            &source,
+            now,
+        )));
     }
     // Record what Security Hub says (this may also schedule a sync of the group), then decide
     // on the store's picture.
@@ -242,25 +289,45 @@ pub(super) async fn verify_timer(app: &App, job: &Job) -> Result<Outcome, JobErr
     let group = app.store.group(&key).await?.unwrap_or(group);
     let findings = group_findings(app, &key).await?;
     let failing = !FindingsView::of(&findings).all_resolved();
-    Ok(Outcome::done(step(app, &group, &findings, &Event::VerifyTimer { failing }, &source, now)))
+    Ok(Outcome::done(step(
+        app,
+        &group,
+        &findings,
+        &Event::VerifyTimer { failing },
+        &source,
+        now,
+    )))
 }
 
 /// The lower-cased label names on a webhook's issue.
 fn issue_labels(payload: &Value) -> Vec<String> {
     payload["issue"]["labels"]
         .as_array()
-        .map(|a| a.iter().filter_map(|l| l["name"].as_str()).map(|s| s.to_ascii_lowercase()).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l["name"].as_str())
+                .map(|s| s.to_ascii_lowercase())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Who last applied `cto-approved`, from the issue's events (webhooks can be missed or late).
-async fn label_author(app: &App, repo: &str, number: u64, bot: &str) -> Result<Option<LabelAuthor>, JobError> {
+async fn label_author(
+    app: &App,
+    repo: &str,
+    number: u64,
+    bot: &str,
+) -> Result<Option<LabelAuthor>, JobError> {
     let mut last = None;
     for page in 1..=10 {
         let events = app.github.issue_events(repo, number, page).await?;
         let n = events.len();
         for e in events {
-            let is_cto = e.label.as_ref().is_some_and(|l| l.name.eq_ignore_ascii_case(labels::CTO_APPROVED));
+            let is_cto = e
+                .label
+                .as_ref()
+                .is_some_and(|l| l.name.eq_ignore_ascii_case(labels::CTO_APPROVED));
             match e.event.as_str() {
                 "labeled" if is_cto => last = e.actor.map(|a| a.login),
                 "unlabeled" if is_cto => last = None,
@@ -300,7 +367,10 @@ pub(super) async fn github_event(app: &App, job: &Job) -> Result<Outcome, JobErr
         return Ok(Outcome::default());
     };
     let p = &delivery.payload;
-    let (Some(repo), Some(number)) = (p["repository"]["full_name"].as_str(), p["issue"]["number"].as_u64()) else {
+    let (Some(repo), Some(number)) = (
+        p["repository"]["full_name"].as_str(),
+        p["issue"]["number"].as_u64(),
+    ) else {
         return Ok(Outcome::default());
     };
     let Some(group) = app.store.group_by_issue(repo, number).await? else {
@@ -309,45 +379,91 @@ pub(super) async fn github_event(app: &App, job: &Job) -> Result<Outcome, JobErr
     let bot = app.github.bot_login().await?;
     let sender = p["sender"]["login"].as_str().unwrap_or("");
     let is_bot = sender.eq_ignore_ascii_case(&bot);
-    let str_at = |ptr: &str| p.pointer(ptr).and_then(Value::as_str).unwrap_or("").to_string();
+    let str_at = |ptr: &str| {
+        p.pointer(ptr)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     // Whether the sender is an approver matters only for approvals and expiry comments.
     let needs_approver = match delivery.event.as_str() {
         "issues.labeled" => str_at("/label/name").eq_ignore_ascii_case(labels::CTO_APPROVED),
-        "issue_comment.created" => str_at("/comment/body").to_ascii_lowercase().contains("exception-expires"),
+        "issue_comment.created" => str_at("/comment/body")
+            .to_ascii_lowercase()
+            .contains("exception-expires"),
         _ => false,
     };
     let by = if is_bot {
         Actor::Lever
     } else {
         let approver = needs_approver && approvers::is_approver(app, repo, sender).await?;
-        Actor::Person { login: sender.to_string(), approver }
+        Actor::Person {
+            login: sender.to_string(),
+            approver,
+        }
     };
     let event = match delivery.event.as_str() {
-        "issues.labeled" => Event::Labeled { label: str_at("/label/name"), by },
-        "issues.unlabeled" => Event::Unlabeled { label: str_at("/label/name"), by },
+        "issues.labeled" => Event::Labeled {
+            label: str_at("/label/name"),
+            by,
+        },
+        "issues.unlabeled" => Event::Unlabeled {
+            label: str_at("/label/name"),
+            by,
+        },
         "issues.closed" => {
-            let cto_approved_by = if !is_bot && issue_labels(p).iter().any(|l| l == labels::CTO_APPROVED) {
-                label_author(app, repo, number, &bot).await?
-            } else {
-                None
-            };
-            Event::Closed { by, state_reason: p["issue"]["state_reason"].as_str().map(str::to_string), cto_approved_by }
+            let cto_approved_by =
+                if !is_bot && issue_labels(p).iter().any(|l| l == labels::CTO_APPROVED) {
+                    label_author(app, repo, number, &bot).await?
+                } else {
+                    None
+                };
+            Event::Closed {
+                by,
+                state_reason: p["issue"]["state_reason"].as_str().map(str::to_string),
+                cto_approved_by,
+            }
         }
         "issues.reopened" => Event::Reopened { by },
-        "issues.assigned" => Event::Assigned { user: str_at("/assignee/login"), by },
-        "issues.unassigned" => Event::Unassigned { user: str_at("/assignee/login"), by },
+        "issues.assigned" => Event::Assigned {
+            user: str_at("/assignee/login"),
+            by,
+        },
+        "issues.unassigned" => Event::Unassigned {
+            user: str_at("/assignee/login"),
+            by,
+        },
         "issues.deleted" => Event::Deleted { by },
         "issues.transferred" => {
-            let (Some(new_repo), Some(new_number)) =
-                (p.pointer("/changes/new_repository/full_name").and_then(Value::as_str), p.pointer("/changes/new_issue/number").and_then(Value::as_u64))
-            else {
-                return Err(JobError::permanent("issues.transferred without changes.new_issue / new_repository"));
+            let (Some(new_repo), Some(new_number)) = (
+                p.pointer("/changes/new_repository/full_name")
+                    .and_then(Value::as_str),
+                p.pointer("/changes/new_issue/number")
+                    .and_then(Value::as_u64),
+            ) else {
+                return Err(JobError::permanent(
+                    "issues.transferred without changes.new_issue / new_repository",
+                ));
             };
-            Event::Transferred { repo: new_repo.to_string(), number: new_number, by }
+            Event::Transferred {
+                repo: new_repo.to_string(),
+                number: new_number,
+                by,
+            }
         }
-        "issue_comment.created" => Event::Commented { by, body: str_at("/comment/body") },
+        "issue_comment.created" => Event::Commented {
+            by,
+            body: str_at("/comment/body"),
+        },
         _ => return Ok(Outcome::default()),
     };
     let findings = group_findings(app, &group.group_key).await?;
-    Ok(Outcome::done(step(app, &group, &findings, &event, &delivery.id, app.now())))
+    Ok(Outcome::done(step(
+        app,
+        &group,
+        &findings,
+        &event,
+        &delivery.id,
+        app.now(),
+    )))
 }

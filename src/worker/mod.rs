@@ -129,10 +129,15 @@ pub struct JobReport {
 /// `ensure-labels`: the label vocabulary, created in the repository if missing.
 async fn labels(app: &App, job: &Job) -> Result<Outcome, JobError> {
     for (name, color, description) in crate::domain::lifecycle::labels::VOCABULARY {
-        app.github.ensure_label(&job.subject, name, color, description).await?;
+        app.github
+            .ensure_label(&job.subject, name, color, description)
+            .await?;
     }
     let mut changes = ChangeSet::default();
-    changes.kv.push((format!("labels:{}", job.subject.to_ascii_lowercase()), "1".to_string()));
+    changes.kv.push((
+        format!("labels:{}", job.subject.to_ascii_lowercase()),
+        "1".to_string(),
+    ));
     Ok(Outcome::done(changes))
 }
 

@@ -69,7 +69,11 @@ pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
         notes.push(warning);
     }
     let repo = route.repo.to_string();
-    let ensure_labels = app.store.kv_get(&format!("labels:{}", repo.to_ascii_lowercase())).await?.is_none();
+    let ensure_labels = app
+        .store
+        .kv_get(&format!("labels:{}", repo.to_ascii_lowercase()))
+        .await?
+        .is_none();
 
     if job.attempts > 1
         && let Some(issue) = find_by_marker(app, &repo, &key).await?
@@ -269,7 +273,11 @@ fn record(
     };
     updated.assignee = owner.clone();
     let issue_labels: Vec<String> = issue.labels.iter().map(|l| l.name.clone()).collect();
-    let mut state = lifecycle::State::opened(owner.clone(), lifecycle::FindingsView::of(findings), &issue_labels);
+    let mut state = lifecycle::State::opened(
+        owner.clone(),
+        lifecycle::FindingsView::of(findings),
+        &issue_labels,
+    );
     state.open = issue.state != "closed";
     data["lifecycle"] = json!(state);
     data["outbox"] = json!([]);

@@ -51,7 +51,13 @@ pub async fn fetch_by_id(app: &App, refs: &[(String, String)]) -> Result<Vec<Fin
     let query = FindingQuery::everything().finding_ids(refs.iter().map(|(_, id)| id.clone()));
     let values = app.securityhub.pages(&query).collect_all().await?;
     let (findings, _) = parse(&values, app);
-    Ok(findings.into_iter().filter(|f| refs.iter().any(|(arn, id)| *arn == f.product_arn && *id == f.id)).collect())
+    Ok(findings
+        .into_iter()
+        .filter(|f| {
+            refs.iter()
+                .any(|(arn, id)| *arn == f.product_arn && *id == f.id)
+        })
+        .collect())
 }
 
 /// The lowest minimum severity over the accounts Lever acts in (defaults included).
@@ -70,26 +76,56 @@ fn lowest_minimum(app: &App) -> Severity {
 /// again next time (repeats cost nothing).
 pub async fn run(app: &App) -> Result<SyncReport, JobError> {
     let started = app.now();
-    let cursor = app.store.kv_get(CURSOR_KEY).await?.and_then(|c| DateTime::parse_from_rfc3339(&c).ok()).map(|c| c.with_timezone(&Utc));
+    let cursor = app
+        .store
+        .kv_get(CURSOR_KEY)
+        .await?
+        .and_then(|c| DateTime::parse_from_rfc3339(&c).ok())
+        .map(|c| c.with_timezone(&Utc));
     let (query, label) = match cursor {
-        None => (FindingQuery::sync().min_severity(lowest_minimum(app)), "backfill".to_string()),
+        None => (
+            FindingQuery::sync().min_severity(lowest_minimum(app)),
+            "backfill".to_string(),
+        ),
         Some(c) => {
             let since = c - app.config.settings.lifecycle.sync.overlap;
-            (FindingQuery::everything().updated_since(since), format!("since {}", since.to_rfc3339()))
+            (
+                FindingQuery::everything().updated_since(since),
+                format!("since {}", since.to_rfc3339()),
+            )
         }
     };
-    let mut report = SyncReport { query: label, ..SyncReport::default() };
+    let mut report = SyncReport {
+        query: label,
+        ..SyncReport::default()
+    };
     let mut pager = app.securityhub.pages(&query);
     while let Some(page) = pager.next_page().await? {
         report.pages += 1;
         let (findings, rejected) = parse(&page.findings, app);
         report.findings += findings.len();
         report.rejected += rejected;
-        let outcomes = pipeline::ingest(app.store.as_ref(), &app.config, &findings, app.now(), "sync").await?;
-        report.issues_to_open += outcomes.iter().filter(|o| matches!(o.action, Action::OpenIssue)).count();
-        report.repeats += outcomes.iter().filter(|o| matches!(o.action, Action::Repeat)).count();
+        let outcomes = pipeline::ingest(
+            app.store.as_ref(),
+            &app.config,
+            &findings,
+            app.now(),
+            "sync",
+        )
+        .await?;
+        report.issues_to_open += outcomes
+            .iter()
+            .filter(|o| matches!(o.action, Action::OpenIssue))
+            .count();
+        report.repeats += outcomes
+            .iter()
+            .filter(|o| matches!(o.action, Action::Repeat))
+            .count();
     }
-    let changes = ChangeSet { kv: vec![(CURSOR_KEY.to_string(), started.to_rfc3339())], ..ChangeSet::default() };
+    let changes = ChangeSet {
+        kv: vec![(CURSOR_KEY.to_string(), started.to_rfc3339())],
+        ..ChangeSet::default()
+    };
     app.store.apply(changes, app.now()).await?;
     report.cursor = Some(started);
     app.jobs_ready.notify_waiters();
@@ -102,7 +138,12 @@ pub(super) async fn job(app: &App, job: &Job) -> Result<Outcome, JobError> {
     tracing::info!(?report, "sync finished");
     let mut changes = ChangeSet::default();
     if let Some(every) = app.config.settings.lifecycle.sync.interval {
-        changes.jobs.push(NewJob { kind: jobs::SYNC.into(), subject: job.subject.clone(), payload: json!({}), run_at: app.now() + every });
+        changes.jobs.push(NewJob {
+            kind: jobs::SYNC.into(),
+            subject: job.subject.clone(),
+            payload: json!({}),
+            run_at: app.now() + every,
+        });
     }
     Ok(Outcome::done(changes))
 }

@@ -5,6 +5,7 @@ mod asff_conformance;
 mod cli;
 mod fakes;
 mod fakes_selftest;
+mod lifecycle;
 mod oncall;
 mod serve;
 mod store;

@@ -114,14 +114,21 @@ impl FindingsView {
             }
         }
         let fixed = seen.difference(&failing).cloned().collect();
-        FindingsView { failing, fixed, unnotified }
+        FindingsView {
+            failing,
+            fixed,
+            unnotified,
+        }
     }
 }
 
 /// Whether a finding still reports a problem (ACTIVE and not PASSED / NOT_AVAILABLE).
 pub fn is_failing(f: &Finding) -> bool {
     f.record_state == RecordState::Active
-        && !matches!(f.compliance, Some(ComplianceStatus::Passed) | Some(ComplianceStatus::NotAvailable))
+        && !matches!(
+            f.compliance,
+            Some(ComplianceStatus::Passed) | Some(ComplianceStatus::NotAvailable)
+        )
 }
 
 /// Who applied `cto-approved` according to the events (checked by the caller when the
