@@ -24,8 +24,9 @@ use crate::store::{AuditEntry, ChangeSet, Job, JobOutcome, StoreError};
 
 /// How long a job is leased for; a job still running after this may be taken over.
 pub const LEASE: Duration = Duration::minutes(5);
-/// After this many attempts a job is given up (state `dead`, kept for operators).
-pub const MAX_ATTEMPTS: i32 = 12;
+/// After this many attempts (about a day and a half of backoff) a job is given up (state
+/// `dead`, kept for operators and listed by `lever audit`).
+pub const MAX_ATTEMPTS: i32 = 36;
 
 /// Why a job did not finish.
 #[derive(Debug, Clone, thiserror::Error)]
