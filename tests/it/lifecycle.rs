@@ -642,22 +642,59 @@ async fn team_approvers_count_only_with_an_active_membership() {
         std::fs::copy(root().join("examples/demo").join(f), dir.path().join(f)).unwrap();
     }
     let toml = std::fs::read_to_string(dir.path().join("lever.toml")).unwrap();
-    std::fs::write(dir.path().join("lever.toml"), toml.replace(r#"approvers = ["cto-user"]"#, r#"approvers = ["@acme/security-leads"]"#)).unwrap();
+    std::fs::write(
+        dir.path().join("lever.toml"),
+        toml.replace(
+            r#"approvers = ["cto-user"]"#,
+            r#"approvers = ["@acme/security-leads"]"#,
+        ),
+    )
+    .unwrap();
     let t = TestApp::builder().config(dir.path()).start().await;
     t.gh.add_team("acme", "security-leads");
     t.gh.add_team_member("acme", "security-leads", "lead-active", "active");
     t.gh.add_team_member("acme", "security-leads", "lead-pending", "pending");
-    t.ingest_file(&root().join("examples/demo/findings/03-payments-prod-ledger-rds.2.json")).await;
+    t.ingest_file(&root().join("examples/demo/findings/03-payments-prod-ledger-rds.2.json"))
+        .await;
     t.settle().await;
 
-    t.deliver(vec![t.gh.human_add_label(LEDGER, 1, "cto-approved", "lead-pending")]).await;
-    assert!(t.comments_by_bot(LEDGER, 1).last().unwrap().contains("lead-pending is not an approver"));
-    t.deliver(vec![t.gh.human_add_label(LEDGER, 1, "cto-approved", "lead-active")]).await;
-    assert!(t.comments_by_bot(LEDGER, 1).last().unwrap().contains("Approved by @lead-active"));
-    t.deliver(vec![t.gh.human_close(LEDGER, 1, "not_planned", "carol")]).await;
+    t.deliver(vec![t.gh.human_add_label(
+        LEDGER,
+        1,
+        "cto-approved",
+        "lead-pending",
+    )])
+    .await;
+    assert!(
+        t.comments_by_bot(LEDGER, 1)
+            .last()
+            .unwrap()
+            .contains("lead-pending is not an approver")
+    );
+    t.deliver(vec![t.gh.human_add_label(
+        LEDGER,
+        1,
+        "cto-approved",
+        "lead-active",
+    )])
+    .await;
+    assert!(
+        t.comments_by_bot(LEDGER, 1)
+            .last()
+            .unwrap()
+            .contains("Approved by @lead-active")
+    );
+    t.deliver(vec![t.gh.human_close(LEDGER, 1, "not_planned", "carol")])
+        .await;
     t.settle().await;
     assert_eq!(t.workflow(), ["SUPPRESSED"]);
-    let asked = t.gh.count("GET", "/orgs/acme/teams/security-leads/memberships/lead-active");
-    assert_eq!(asked, 1, "the membership is cached briefly (label, then close)");
+    let asked = t.gh.count(
+        "GET",
+        "/orgs/acme/teams/security-leads/memberships/lead-active",
+    );
+    assert_eq!(
+        asked, 1,
+        "the membership is cached briefly (label, then close)"
+    );
     t.gh.assert_conformant();
 }
