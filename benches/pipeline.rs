@@ -69,6 +69,7 @@ fn pipeline(docs: &[Vec<u8>], config: &Config, renderer: &Renderer) -> usize {
                     approvers: &config.settings.approvers,
                     ignore_tag: &config.settings.policy.ignore_tag,
                     notes: &route.warnings,
+                    due: None,
                 })
                 .expect("renders");
             std::hint::black_box((verdict, issue));

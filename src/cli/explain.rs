@@ -61,6 +61,7 @@ pub(super) fn run(
         approvers: &config.settings.approvers,
         ignore_tag: &config.settings.policy.ignore_tag,
         notes: &route.warnings,
+        due: None,
     }) {
         Ok(i) => i,
         Err(e) => {

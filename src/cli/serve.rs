@@ -94,9 +94,9 @@ async fn serve(config: crate::config::Config, listen: &str) -> anyhow::Result<()
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    schedule_sync(&app)
+    crate::worker::schedule_periodic(&app)
         .await
-        .context("scheduling the Security Hub sync")?;
+        .context("scheduling the periodic jobs")?;
     tracing::info!(database = app.store.backend(), %listen, workers, "lever serving");
     let (stop_tx, stop_rx) = watch::channel(false);
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "lever".into());
@@ -120,30 +120,6 @@ async fn serve(config: crate::config::Config, listen: &str) -> anyhow::Result<()
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Makes sure a reconciliation with Security Hub is pending when `[sync] interval` is set (one
-/// for all replicas: at most one pending `sync` job exists).
-pub async fn schedule_sync(app: &App) -> Result<(), crate::store::StoreError> {
-    if app.config.settings.lifecycle.sync.interval.is_none() {
-        return Ok(());
-    }
-    let now = app.now();
-    let job = crate::store::NewJob {
-        kind: crate::pipeline::jobs::SYNC.into(),
-        subject: "securityhub".into(),
-        payload: serde_json::json!({}),
-        run_at: now,
-    };
-    app.store
-        .apply(
-            crate::store::ChangeSet {
-                jobs: vec![job],
-                ..Default::default()
-            },
-            now,
-        )
-        .await
 }
 
 async fn shutdown_signal() {

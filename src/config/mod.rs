@@ -4,6 +4,7 @@
 //! Loading validates everything and reports *every* problem as `file:line: message`.
 
 mod duration;
+mod escalation;
 mod lifecycle;
 mod oncall;
 mod owners;
@@ -18,6 +19,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use duration::{format_duration, parse_duration};
+pub use escalation::{
+    Deadline, DigestSettings, EscalationPolicy, EscalationSettings, FollowHandoffs, SlaSettings,
+};
 pub use lifecycle::{ExceptionSettings, LifecycleSettings, SyncSettings, VerificationSettings};
 pub use owners::{Assignee, Matcher, OwnerRule, Owners};
 pub use settings::{

@@ -125,6 +125,8 @@ pub struct Settings {
     pub templates_dir: Option<PathBuf>,
     /// Exceptions, verification after a close, reconciliation with Security Hub.
     pub lifecycle: super::lifecycle::LifecycleSettings,
+    /// Acknowledgement deadlines, backups, fix deadlines (SLA), the digest.
+    pub escalation: super::escalation::EscalationSettings,
 }
 
 impl Settings {
@@ -372,6 +374,7 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
     }
 
     let lifecycle = super::lifecycle::parse(&mut d, &mut root);
+    let escalation = super::escalation::parse(&mut d, &mut root, &rotations, &calendars);
 
     // [templates]
     let mut templates_dir = None;
@@ -430,6 +433,7 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
         policy,
         templates_dir,
         lifecycle,
+        escalation,
     })
 }
 

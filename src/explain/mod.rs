@@ -76,6 +76,8 @@ pub struct IssueInput<'a> {
     pub ignore_tag: &'a str,
     /// Lever's own remarks shown at the top (e.g. why the issue is in the fallback repository).
     pub notes: &'a [String],
+    /// The fix deadline (SLA), shown in the body.
+    pub due: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A rendered issue.
@@ -154,6 +156,7 @@ impl Renderer {
                 approvers: &[],
                 ignore_tag: "lever:ignore",
                 notes: &[],
+                due: None,
             })?;
         }
         Ok(r)
@@ -309,6 +312,13 @@ impl Renderer {
         ctx.insert("ramp_up", &(input.account.mode == Mode::RampUp));
         ctx.insert("ignore_tag", input.ignore_tag);
         ctx.insert("owner", &input.owner.unwrap_or(""));
+        ctx.insert(
+            "due",
+            &input
+                .due
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .unwrap_or_default(),
+        );
         let owner_line = match input.owner {
             Some(o) if crate::config::is_login(o) => format!(
                 "Owner: @{o}, on call for this repository. You own this issue until it is closed; add the label `acknowledged` once you have seen it."

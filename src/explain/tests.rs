@@ -27,6 +27,7 @@ fn render(findings: &[Finding], mode: Mode, owner: Option<&str>) -> RenderedIssu
         approvers: &approvers,
         ignore_tag: "lever:ignore",
         notes: &[],
+        due: None,
     })
     .unwrap()
 }
@@ -299,6 +300,7 @@ fn override_directory_replaces_and_adds_templates() {
             approvers: &[],
             ignore_tag: "lever:ignore",
             notes: &[],
+            due: None,
         })
         .unwrap();
     assert!(out.title.starts_with("[sec] "), "{}", out.title);

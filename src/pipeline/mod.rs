@@ -33,6 +33,14 @@ pub mod jobs {
     pub const TIMER_EXCEPTION: &str = "timer-exception-expiry";
     /// The Security Hub check after a close without approval (subject: group key).
     pub const TIMER_VERIFY: &str = "timer-verify";
+    /// The acknowledgement deadline of a group's owner (subject: group key).
+    pub const TIMER_ESCALATION: &str = "timer-escalation";
+    /// The fix deadline (SLA) of a group: reminder, then overdue (subject: group key).
+    pub const TIMER_SLA: &str = "timer-sla";
+    /// Rotation handoffs: open issues follow the new person on call (subject: `rotations`).
+    pub const HANDOFFS: &str = "handoffs";
+    /// The periodic summary in the security repository (subject: `digest`).
+    pub const DIGEST: &str = "digest";
     /// Create the label vocabulary in a repository (subject: `owner/repo`).
     pub const ENSURE_LABELS: &str = "ensure-labels";
     /// Reconcile with Security Hub (subject: `securityhub`).

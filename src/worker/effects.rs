@@ -57,6 +57,23 @@ fn unless_gone<T>(r: Result<T, GitHubError>) -> Result<(), JobError> {
     }
 }
 
+/// Makes `user` the issue's one assignee; `false` when GitHub will not assign them.
+async fn assign_one(app: &App, repo: &str, number: u64, user: &str) -> Result<bool, JobError> {
+    let update = IssueUpdate {
+        assignees: Some(vec![user.to_string()]),
+        ..Default::default()
+    };
+    match app.github.update_issue(repo, number, &update).await {
+        Ok(issue) => Ok(issue
+            .assignees
+            .iter()
+            .any(|a| a.login.eq_ignore_ascii_case(user))),
+        Err(e) if e.is_unassignable() => Ok(false),
+        Err(GitHubError::NotFound(_)) => Ok(true),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Performs one effect. Store changes it implies (findings' new workflow) are returned.
 async fn perform(
     app: &App,
@@ -109,17 +126,59 @@ async fn perform(
             unless_gone(app.github.update_issue(repo, number, &update).await)?;
         }
         Action::Assign { user } => {
-            let update = IssueUpdate {
-                assignees: Some(vec![user.clone()]),
-                ..Default::default()
-            };
-            match app.github.update_issue(repo, number, &update).await {
-                Ok(_) => {}
-                Err(e) if e.is_unassignable() => {
-                    tracing::warn!(%user, repo, number, "GitHub refused the assignee; the issue keeps its owner");
-                }
-                Err(e) => unless_gone(Err::<(), _>(e))?,
+            if assign_one(app, repo, number, user).await? {
+                return Ok(changes);
             }
+            // GitHub refused (not a collaborator): the next person in the escalation chain
+            // owns the issue, and the issue says so. It is never left without trying everyone.
+            let findings: Vec<_> = app
+                .store
+                .findings_in_group(&group.group_key)
+                .await?
+                .into_iter()
+                .map(|r| r.finding)
+                .collect();
+            let c = super::lifecycle::ctx(app, group, &findings, app.now());
+            let chain: Vec<String> = [c.on_call, c.backup, c.security]
+                .into_iter()
+                .flatten()
+                .collect();
+            let start = chain
+                .iter()
+                .position(|c| c.eq_ignore_ascii_case(user))
+                .map(|i| i + 1)
+                .unwrap_or(0);
+            let mut owner = None;
+            for candidate in chain
+                .iter()
+                .skip(start)
+                .filter(|c| !c.eq_ignore_ascii_case(user))
+            {
+                if assign_one(app, repo, number, candidate).await? {
+                    owner = Some(candidate.clone());
+                    break;
+                }
+            }
+            let body = match &owner {
+                Some(o) => format!(
+                    "GitHub would not assign {user} (not a collaborator of this repository), so @{o}, the next person \
+                     in the escalation chain, owns this issue."
+                ),
+                None => format!(
+                    "GitHub would not assign {user} nor anyone after them in the escalation chain: nobody is \
+                     assigned. Give them access to this repository, or assign an owner by hand."
+                ),
+            };
+            tracing::warn!(%user, repo, number, owner = ?owner, "assignee refused by GitHub");
+            unless_gone(
+                app.github
+                    .create_comment(
+                        repo,
+                        number,
+                        &format!("{body}\n\n{}", marker(&format!("{}-refused", effect.id))),
+                    )
+                    .await,
+            )?;
         }
         Action::UpdateFindings { workflow, note } => {
             if app.config.settings.securityhub.writeback {

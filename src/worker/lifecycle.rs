@@ -51,13 +51,81 @@ pub fn on_call(app: &App, findings: &[Finding], now: DateTime<Utc>) -> Option<St
         .map(str::to_string)
 }
 
-pub fn ctx(app: &App, group: &GroupRecord, findings: &[Finding], now: DateTime<Utc>) -> Ctx {
-    let lc = &app.config.settings.lifecycle;
-    Ctx {
-        issue_url: group.issue_url.clone().unwrap_or_default(),
-        approvers: app
+/// The first person of an assignee list, resolved at `now` (rotations give who is on call).
+fn first_resolved(
+    app: &App,
+    list: &[crate::config::Assignee],
+    now: DateTime<Utc>,
+) -> Option<String> {
+    list.iter().find_map(|a| match a {
+        crate::config::Assignee::User(u) => Some(u.clone()),
+        crate::config::Assignee::Rotation(r) => app
             .config
             .settings
+            .rotations
+            .get(r)
+            .map(|rot| rot.on_call(now).to_string()),
+    })
+}
+
+/// When an owner who gets the group's issue at `now` must acknowledge it by, and the rule in
+/// words; `None` when the account is in ramp-up or the severity has no deadline.
+pub fn ack_deadline(
+    app: &App,
+    group: &GroupRecord,
+    now: DateTime<Utc>,
+) -> (Option<DateTime<Utc>>, String) {
+    let account_id = group.data["account_id"].as_str().unwrap_or_default();
+    if app.config.account(account_id).mode != crate::config::Mode::Enforce {
+        return (None, String::new());
+    }
+    let policy = app.config.settings.escalation.policy(account_id);
+    let Some(rule) = policy.acknowledge.get(&severity_of(group)) else {
+        return (None, String::new());
+    };
+    let within = crate::config::format_duration(rule.after);
+    let calendar = policy
+        .calendar
+        .as_ref()
+        .and_then(|c| app.config.settings.calendars.get(c));
+    match (rule.working_time, calendar) {
+        (true, Some(cal)) => (
+            Some(cal.add_working_time(now, rule.after)),
+            format!("{within} of working time ({})", cal.name),
+        ),
+        _ => (Some(now + rule.after), within),
+    }
+}
+
+/// The fix deadline (SLA) of a group opened at `now`; none in ramp-up accounts.
+pub fn due_date(app: &App, group: &GroupRecord, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let account = app
+        .config
+        .account(group.data["account_id"].as_str().unwrap_or_default());
+    if account.mode != crate::config::Mode::Enforce {
+        return None;
+    }
+    app.config
+        .settings
+        .escalation
+        .sla
+        .fix_within(&account.environment, severity_of(group))
+        .map(|d| now + d)
+}
+
+pub fn ctx(app: &App, group: &GroupRecord, findings: &[Finding], now: DateTime<Utc>) -> Ctx {
+    let settings = &app.config.settings;
+    let lc = &settings.lifecycle;
+    let account_id = group.data["account_id"].as_str().unwrap_or_default();
+    let policy = settings.escalation.policy(account_id);
+    let (ack_deadline, ack_within) = ack_deadline(app, group, now);
+    let security = policy
+        .security
+        .as_deref()
+        .unwrap_or(&settings.github.fallback_assignees);
+    Ctx {
+        issue_url: group.issue_url.clone().unwrap_or_default(),
+        approvers: settings
             .approvers
             .iter()
             .map(|a| match a {
@@ -70,13 +138,22 @@ pub fn ctx(app: &App, group: &GroupRecord, findings: &[Finding], now: DateTime<U
         verify_after: lc.verification.after,
         verify_grace: lc.verification.grace,
         on_call: on_call(app, findings, now),
+        backup: first_resolved(app, &policy.backup, now),
+        security: first_resolved(app, security, now),
+        ack_deadline,
+        ack_within,
+        follow_unacknowledged: policy.follow_handoffs != crate::config::FollowHandoffs::Never,
+        follow_acknowledged: policy.follow_handoffs == crate::config::FollowHandoffs::All,
+        sla_reminder: settings.escalation.sla.reminder,
     }
 }
 
-fn timer_kind(t: Timer) -> &'static str {
+pub fn timer_kind(t: Timer) -> &'static str {
     match t {
         Timer::ExceptionExpiry => jobs::TIMER_EXCEPTION,
         Timer::Verify => jobs::TIMER_VERIFY,
+        Timer::Escalation => jobs::TIMER_ESCALATION,
+        Timer::Sla => jobs::TIMER_SLA,
     }
 }
 
@@ -238,21 +315,68 @@ pub(super) async fn sync_group(app: &App, job: &Job) -> Result<Outcome, JobError
     )))
 }
 
-/// `timer-exception-expiry`.
-pub(super) async fn exception_timer(app: &App, job: &Job) -> Result<Outcome, JobError> {
+/// A timer that only needs the state machine: exception expiry, escalation, SLA.
+pub(super) async fn timer(app: &App, job: &Job, event: Event) -> Result<Outcome, JobError> {
     let key = GroupKey(job.subject.clone());
     let Some(group) = app.store.group(&key).await? else {
         return Ok(Outcome::default());
     };
+    if group.issue_number.is_none() {
+        return Ok(Outcome::default());
+    }
     let findings = group_findings(app, &key).await?;
     Ok(Outcome::done(step(
         app,
         &group,
         &findings,
-        &Event::ExceptionTimer,
+        &event,
         &format!("job:{}", job.id),
         app.now(),
     )))
+}
+
+/// `handoffs`: at a rotation handoff, open issues follow the new person on call (as the
+/// escalation policy says); then the next handoff is scheduled.
+pub(super) async fn handoffs(app: &App, job: &Job) -> Result<Outcome, JobError> {
+    let now = app.now();
+    let source = format!("job:{}", job.id);
+    for group in app.store.list_groups(Some(GroupStatus::Open)).await? {
+        let state = state_of(&group);
+        if state.level != 0 || group.issue_number.is_none() {
+            continue;
+        }
+        let findings = group_findings(app, &group.group_key).await?;
+        let changes = step(app, &group, &findings, &Event::Handoff, &source, now);
+        if changes.audit.is_empty() {
+            continue;
+        }
+        match app.store.apply(changes, now).await {
+            Ok(()) | Err(crate::store::StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut changes = ChangeSet::default();
+    if let Some(next) = next_handoff(app, now) {
+        changes.jobs.push(NewJob {
+            kind: jobs::HANDOFFS.into(),
+            subject: job.subject.clone(),
+            payload: json!({}),
+            run_at: next,
+        });
+    }
+    app.jobs_ready.notify_waiters();
+    Ok(Outcome::done(changes))
+}
+
+/// The next instant, strictly after `now`, when any rotation hands off.
+pub fn next_handoff(app: &App, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    app.config
+        .settings
+        .rotations
+        .values()
+        .filter_map(|r| r.next_handoffs(now, 1).into_iter().next())
+        .map(|h| h.at)
+        .min()
 }
 
 /// `timer-verify`: ask Security Hub whether the group's findings still fail.

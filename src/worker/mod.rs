@@ -3,6 +3,7 @@
 //! worker that dies mid-job loses its lease and another worker takes the job over.
 
 mod approvers;
+mod digest;
 mod effects;
 pub mod lifecycle;
 mod notify;
@@ -17,6 +18,7 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use crate::app::App;
+use crate::domain::lifecycle::Event;
 use crate::github::GitHubError;
 use crate::pipeline::jobs;
 use crate::securityhub::SecurityHubError;
@@ -127,6 +129,41 @@ pub struct JobReport {
     pub error: Option<String>,
 }
 
+/// Makes sure the periodic jobs are pending: the Security Hub sync (`[sync] interval`, due
+/// now), the next rotation handoff, and the next digest. Safe from every replica at every
+/// start: at most one pending job of each exists.
+pub async fn schedule_periodic(app: &App) -> Result<(), StoreError> {
+    let now = app.now();
+    let settings = &app.config.settings;
+    let mut jobs = Vec::new();
+    let mut add = |kind: &str, subject: &str, run_at: DateTime<Utc>| {
+        jobs.push(crate::store::NewJob {
+            kind: kind.into(),
+            subject: subject.into(),
+            payload: serde_json::json!({}),
+            run_at,
+        });
+    };
+    if settings.lifecycle.sync.interval.is_some() {
+        add(jobs::SYNC, "securityhub", now);
+    }
+    if let Some(at) = lifecycle::next_handoff(app, now) {
+        add(jobs::HANDOFFS, "rotations", at);
+    }
+    if let Some(at) = settings.escalation.digest.next_after(now) {
+        add(jobs::DIGEST, "digest", at);
+    }
+    app.store
+        .apply(
+            ChangeSet {
+                jobs,
+                ..ChangeSet::default()
+            },
+            now,
+        )
+        .await
+}
+
 /// `ensure-labels`: the label vocabulary, created in the repository if missing.
 async fn labels(app: &App, job: &Job) -> Result<Outcome, JobError> {
     for (name, color, description) in crate::domain::lifecycle::labels::VOCABULARY {
@@ -172,7 +209,13 @@ impl Worker {
             jobs::GITHUB_EVENT => lifecycle::github_event(&self.app, job).await,
             jobs::APPLY_EFFECTS => effects::run(&self.app, job).await,
             jobs::SYNC_GROUP => lifecycle::sync_group(&self.app, job).await,
-            jobs::TIMER_EXCEPTION => lifecycle::exception_timer(&self.app, job).await,
+            jobs::TIMER_EXCEPTION => lifecycle::timer(&self.app, job, Event::ExceptionTimer).await,
+            jobs::TIMER_ESCALATION => {
+                lifecycle::timer(&self.app, job, Event::EscalationTimer).await
+            }
+            jobs::TIMER_SLA => lifecycle::timer(&self.app, job, Event::SlaTimer).await,
+            jobs::HANDOFFS => lifecycle::handoffs(&self.app, job).await,
+            jobs::DIGEST => digest::run(&self.app, job).await,
             jobs::TIMER_VERIFY => lifecycle::verify_timer(&self.app, job).await,
             jobs::ENSURE_LABELS => labels(&self.app, job).await,
             jobs::SYNC => sync::job(&self.app, job).await,

@@ -75,6 +75,7 @@ pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
         .await?
         .is_none();
 
+    let due = super::lifecycle::due_date(app, &group, now);
     if job.attempts > 1
         && let Some(issue) = find_by_marker(app, &repo, &key).await?
     {
@@ -89,6 +90,7 @@ pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
             "issue-adopted",
             &findings,
             ensure_labels,
+            due,
             now,
             job,
         )));
@@ -105,6 +107,7 @@ pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
                 approvers: &app.config.settings.approvers,
                 ignore_tag: &app.config.settings.policy.ignore_tag,
                 notes,
+                due,
             })
             .map_err(|e| JobError::permanent(e.to_string()))
     };
@@ -195,6 +198,7 @@ pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
         "issue-opened",
         &findings,
         ensure_labels,
+        due,
         now,
         job,
     )))
@@ -256,6 +260,7 @@ fn record(
     action: &str,
     findings: &[Finding],
     ensure_labels: bool,
+    due: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
     job: &Job,
 ) -> ChangeSet {
@@ -279,6 +284,9 @@ fn record(
         &issue_labels,
     );
     state.open = issue.state != "closed";
+    // The owner's acknowledgement deadline and the fix deadline start now.
+    state.ack_deadline = super::lifecycle::ack_deadline(app, group, now).0;
+    state.due = due;
     data["lifecycle"] = json!(state);
     data["outbox"] = json!([]);
     if let Some(obj) = data.as_object_mut() {
@@ -291,6 +299,23 @@ fn record(
         record: updated,
         expected_version: group.version,
     });
+    let timers = [
+        (lifecycle::Timer::Escalation, state.ack_deadline),
+        (
+            lifecycle::Timer::Sla,
+            due.map(|d| (d - app.config.settings.escalation.sla.reminder).max(now)),
+        ),
+    ];
+    for (timer, at) in timers {
+        if let Some(at) = at {
+            changes.jobs.push(NewJob {
+                kind: super::lifecycle::timer_kind(timer).into(),
+                subject: group.group_key.0.clone(),
+                payload: json!({}),
+                run_at: at,
+            });
+        }
+    }
     if ensure_labels {
         changes.jobs.push(NewJob {
             kind: jobs::ENSURE_LABELS.into(),

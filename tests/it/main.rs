@@ -3,6 +3,7 @@
 
 mod asff_conformance;
 mod cli;
+mod escalation;
 mod fakes;
 mod fakes_selftest;
 mod lifecycle;

@@ -26,6 +26,7 @@ pub mod labels {
     pub const EXCEPTION_REQUESTED: &str = "exception-requested";
     pub const CTO_APPROVED: &str = "cto-approved";
     pub const NEEDS_VERIFICATION: &str = "needs-verification";
+    pub const OVERDUE: &str = "overdue";
 
     /// (name, colour, description) of every label Lever creates in a repository.
     pub const VOCABULARY: &[(&str, &str, &str)] = &[
@@ -51,6 +52,7 @@ pub mod labels {
             "d93f0b",
             "Closed, but Security Hub still reports the problem",
         ),
+        (OVERDUE, "b60205", "Past its fix deadline"),
     ];
 }
 
@@ -191,6 +193,12 @@ pub enum Event {
     VerifyTimer {
         failing: bool,
     },
+    /// The acknowledgement deadline timer fired.
+    EscalationTimer,
+    /// The fix-deadline (SLA) timer fired: a reminder before the due date, `overdue` after it.
+    SlaTimer,
+    /// A rotation handed off: the person on call for the issue's repository may have changed.
+    Handoff,
 }
 
 impl Event {
@@ -210,6 +218,9 @@ impl Event {
             Event::FindingsGone => "findings.gone",
             Event::ExceptionTimer => "timer.exception-expiry",
             Event::VerifyTimer { .. } => "timer.verify",
+            Event::EscalationTimer => "timer.escalation",
+            Event::SlaTimer => "timer.sla",
+            Event::Handoff => "rotation.handoff",
         }
     }
 
@@ -261,8 +272,16 @@ pub struct Verification {
     pub grace_until: Option<DateTime<Utc>>,
 }
 
+/// Who acknowledged the issue, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
 /// Everything Lever remembers about a group's issue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
 pub struct State {
     pub open: bool,
     pub closure: Option<Closure>,
@@ -278,6 +297,15 @@ pub struct State {
     pub findings: FindingsView,
     /// The issue was deleted on GitHub.
     pub deleted: bool,
+    /// Escalation level of the owner: 0 the engineer on call, 1 the backup, 2 the security team.
+    pub level: u8,
+    pub acknowledged: Option<Ack>,
+    /// The owner must acknowledge before this, or the issue goes to the next level.
+    pub ack_deadline: Option<DateTime<Utc>>,
+    /// The fix deadline (SLA).
+    pub due: Option<DateTime<Utc>>,
+    pub reminded: bool,
+    pub overdue: bool,
 }
 
 impl State {
@@ -324,6 +352,20 @@ pub struct Ctx {
     pub verify_grace: Duration,
     /// The engineer on call now for the group's repository (who gets a reopened issue).
     pub on_call: Option<String>,
+    /// Who would take over now at escalation level 1 (backup) and 2 (security team).
+    pub backup: Option<String>,
+    pub security: Option<String>,
+    /// When an owner who got the issue now would have to acknowledge it by (`None`: no
+    /// acknowledgement deadline for this issue, e.g. ramp-up accounts).
+    pub ack_deadline: Option<DateTime<Utc>>,
+    /// The deadline in words, for comments (`4h`, `8h of working time`).
+    pub ack_within: String,
+    /// Whether issues follow the new person on call at a handoff: unacknowledged ones, and
+    /// acknowledged ones.
+    pub follow_unacknowledged: bool,
+    pub follow_acknowledged: bool,
+    /// How long before the due date the reminder comes.
+    pub sla_reminder: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -331,6 +373,8 @@ pub struct Ctx {
 pub enum Timer {
     ExceptionExpiry,
     Verify,
+    Escalation,
+    Sla,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -481,13 +525,205 @@ impl Machine<'_> {
         self.s.closure = None;
         self.s.verification = None;
     }
+    /// The issue starts a new ownership period with the engineer on call (after a reopen).
     fn assign_on_call(&mut self) {
-        if let Some(who) = self.ctx.on_call.clone()
-            && self.s.assignee.as_deref() != Some(who.as_str())
-        {
-            self.s.assignee = Some(who.clone());
-            self.act(Action::Assign { user: who });
+        if let Some(who) = self.ctx.on_call.clone() {
+            self.new_owner(&who, 0);
         }
+        self.schedule_sla();
+    }
+
+    /// `who` owns the issue from now, at escalation `level`: assigned alone, not yet
+    /// acknowledged, with a fresh acknowledgement deadline (none at the last level).
+    fn new_owner(&mut self, who: &str, level: u8) {
+        if !self
+            .s
+            .assignee
+            .as_deref()
+            .is_some_and(|a| a.eq_ignore_ascii_case(who))
+        {
+            self.s.assignee = Some(who.to_string());
+            self.act(Action::Assign {
+                user: who.to_string(),
+            });
+        }
+        self.s.level = level;
+        self.s.acknowledged = None;
+        self.s.ack_deadline = if level < 2 {
+            self.ctx.ack_deadline
+        } else {
+            None
+        };
+        if let Some(at) = self.s.ack_deadline {
+            self.act(Action::Schedule {
+                timer: Timer::Escalation,
+                at,
+            });
+        }
+    }
+
+    fn schedule_sla(&mut self) {
+        if let Some(due) = self.s.due
+            && !self.s.overdue
+        {
+            let at = if self.s.reminded {
+                due
+            } else {
+                due - self.ctx.sla_reminder
+            };
+            self.act(Action::Schedule {
+                timer: Timer::Sla,
+                at: at.max(self.now),
+            });
+        }
+    }
+
+    fn acknowledge(&mut self, login: &str, how: &str) {
+        if self.s.acknowledged.is_some() || !self.s.open {
+            return;
+        }
+        self.s.acknowledged = Some(Ack {
+            by: login.to_string(),
+            at: self.now,
+        });
+        self.s.ack_deadline = None;
+        self.log(how);
+    }
+
+    fn on_escalation_timer(&mut self) {
+        if !self.s.open || self.s.acknowledged.is_some() || self.s.exception.is_some() {
+            return;
+        }
+        let Some(deadline) = self.s.ack_deadline else {
+            return;
+        };
+        if self.now < deadline {
+            // Fired early (the deadline moved later): wait for the real one.
+            self.act(Action::Schedule {
+                timer: Timer::Escalation,
+                at: deadline,
+            });
+            return;
+        }
+        let previous = self.s.assignee.clone();
+        for level in (self.s.level + 1)..=2 {
+            let (candidate, role) = match level {
+                1 => (self.ctx.backup.clone(), "the backup"),
+                _ => (
+                    self.ctx.security.clone(),
+                    "the security team's engineer on call",
+                ),
+            };
+            let Some(who) = candidate else {
+                continue;
+            };
+            if previous
+                .as_deref()
+                .is_some_and(|p| p.eq_ignore_ascii_case(&who))
+            {
+                continue;
+            }
+            self.new_owner(&who, level);
+            let prev = previous
+                .as_deref()
+                .map(mention)
+                .unwrap_or_else(|| "Nobody".to_string());
+            self.comment(format!(
+                "{prev} did not acknowledge this issue within {}. {} ({role}) owns it now: please add `{}` once you \
+                 have seen it.",
+                self.ctx.ack_within,
+                mention(&who),
+                labels::ACKNOWLEDGED
+            ));
+            self.log(if level == 1 {
+                "escalated-to-backup"
+            } else {
+                "escalated-to-security"
+            });
+            return;
+        }
+        self.s.ack_deadline = None;
+        self.log("escalation-exhausted");
+    }
+
+    fn on_sla_timer(&mut self) {
+        if !self.s.open || self.s.overdue {
+            return;
+        }
+        let Some(due) = self.s.due else {
+            return;
+        };
+        let owner = self.s.assignee.as_deref().map(mention);
+        if self.now >= due {
+            self.s.overdue = true;
+            self.add_label(labels::OVERDUE);
+            self.comment(format!(
+                "This issue was due on **{}** and is now overdue. {}: please fix it, or ask for an exception (`{}`).",
+                date(due),
+                owner.unwrap_or_else(|| "Security team".to_string()),
+                labels::EXCEPTION_REQUESTED
+            ));
+            self.log("overdue");
+        } else if self.now >= due - self.ctx.sla_reminder {
+            if !self.s.reminded {
+                self.s.reminded = true;
+                self.comment(format!(
+                    "{}: this issue is due on **{}**.",
+                    owner.unwrap_or_else(|| "Reminder".to_string()),
+                    date(due)
+                ));
+                self.log("due-reminder");
+            }
+            self.act(Action::Schedule {
+                timer: Timer::Sla,
+                at: due,
+            });
+        } else {
+            self.act(Action::Schedule {
+                timer: Timer::Sla,
+                at: due - self.ctx.sla_reminder,
+            });
+        }
+    }
+
+    fn on_handoff(&mut self) {
+        if !self.s.open || self.s.level != 0 {
+            return;
+        }
+        let Some(next) = self.ctx.on_call.clone() else {
+            return;
+        };
+        let acknowledged = self.s.acknowledged.clone();
+        let follows = if acknowledged.is_some() {
+            self.ctx.follow_acknowledged
+        } else {
+            self.ctx.follow_unacknowledged
+        };
+        if !follows
+            || self
+                .s
+                .assignee
+                .as_deref()
+                .is_some_and(|a| a.eq_ignore_ascii_case(&next))
+        {
+            return;
+        }
+        let previous = self.s.assignee.clone();
+        if acknowledged.is_some() {
+            // An acknowledged issue handed over stays acknowledged: no new deadline.
+            self.s.assignee = Some(next.clone());
+            self.act(Action::Assign { user: next.clone() });
+        } else {
+            self.new_owner(&next, 0);
+        }
+        self.comment(format!(
+            "Handoff: {} is now on call for this repository and owns this issue{}.",
+            mention(&next),
+            previous
+                .map(|p| format!(" (it was {})", mention(&p)))
+                .unwrap_or_default()
+        ));
+        self.log("handoff");
     }
     fn owner_mention(&self) -> String {
         match &self.ctx.on_call {
@@ -608,6 +844,7 @@ impl Machine<'_> {
             return;
         };
         match label.as_str() {
+            labels::ACKNOWLEDGED => self.acknowledge(login, "acknowledged"),
             labels::CTO_APPROVED => {
                 if self.s.exception.is_some() {
                     // Already approved and in force (GitHub sends no second `labeled` for a
@@ -741,6 +978,14 @@ impl Machine<'_> {
         let Actor::Person { login, approver } = by else {
             return;
         };
+        if self
+            .s
+            .assignee
+            .as_deref()
+            .is_some_and(|a| a.eq_ignore_ascii_case(login))
+        {
+            self.acknowledge(login, "acknowledged-by-comment");
+        }
         let Some(requested) = requested_expiry(body) else {
             return;
         };
@@ -1026,7 +1271,12 @@ pub fn transition(state: &State, event: &Event, ctx: &Ctx, now: DateTime<Utc>) -
             ..
         } => m.on_closed(by, cto_approved_by.as_ref()),
         Event::Reopened { by } => m.on_reopened(by),
-        Event::Assigned { user, .. } => m.s.assignee = Some(user.clone()),
+        Event::Assigned { user, by } => {
+            m.s.assignee = Some(user.clone());
+            if by.login().is_some_and(|l| l.eq_ignore_ascii_case(user)) {
+                m.acknowledge(user, "acknowledged-by-self-assignment");
+            }
+        }
         Event::Unassigned { user, .. } => {
             if m.s
                 .assignee
@@ -1085,6 +1335,9 @@ pub fn transition(state: &State, event: &Event, ctx: &Ctx, now: DateTime<Utc>) -
         }
         Event::ExceptionTimer => m.on_exception_timer(),
         Event::VerifyTimer { failing } => m.on_verify(*failing),
+        Event::EscalationTimer => m.on_escalation_timer(),
+        Event::SlaTimer => m.on_sla_timer(),
+        Event::Handoff => m.on_handoff(),
     }
     Outcome {
         state: m.s,

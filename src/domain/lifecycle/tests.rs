@@ -21,6 +21,13 @@ fn ctx() -> Ctx {
         verify_after: Duration::minutes(15),
         verify_grace: Duration::hours(24),
         on_call: Some("alice".into()),
+        backup: Some("dave".into()),
+        security: Some("sam".into()),
+        ack_deadline: Some(t("2026-11-23T16:00:00Z")),
+        ack_within: "4h".into(),
+        follow_unacknowledged: true,
+        follow_acknowledged: false,
+        sla_reminder: Duration::days(2),
     }
 }
 
@@ -46,11 +53,31 @@ fn approver(login: &str) -> Actor {
 
 /// The states of the table, by name.
 fn states() -> Vec<(&'static str, State)> {
-    let open = State::opened(
+    let mut open = State::opened(
         Some("bob".into()),
         failing(),
         &["security-finding".into(), "severity:high".into()],
     );
+    // bob got it at 06:00 with 4 hours to acknowledge; the fix is due tomorrow.
+    open.ack_deadline = Some(t("2026-11-23T10:00:00Z"));
+    open.due = Some(t("2026-11-24T12:00:00Z"));
+    let acknowledged = State {
+        acknowledged: Some(Ack {
+            by: "bob".into(),
+            at: t("2026-11-23T07:00:00Z"),
+        }),
+        ack_deadline: None,
+        ..open.clone()
+    };
+    let at_backup = State {
+        level: 1,
+        assignee: Some("dave".into()),
+        ..open.clone()
+    };
+    let past_due = State {
+        due: Some(t("2026-11-20T00:00:00Z")),
+        ..acknowledged.clone()
+    };
     let approved = State {
         approved_by: Some("cto-user".into()),
         labels: set(&["security-finding", "cto-approved"]),
@@ -105,6 +132,9 @@ fn states() -> Vec<(&'static str, State)> {
     };
     vec![
         ("open", open),
+        ("open+acknowledged", acknowledged),
+        ("open-at-backup", at_backup),
+        ("open-past-due", past_due),
         ("open+approved", approved),
         ("closed-fixed", fixed),
         ("closed-exception", excepted),
@@ -204,6 +234,13 @@ fn events() -> Vec<(&'static str, Event)> {
             "assign",
             Event::Assigned {
                 user: "carol".into(),
+                by: person("bob"),
+            },
+        ),
+        (
+            "self-assign",
+            Event::Assigned {
+                user: "carol".into(),
                 by: person("carol"),
             },
         ),
@@ -243,10 +280,17 @@ fn events() -> Vec<(&'static str, Event)> {
             },
         ),
         (
-            "plain comment",
+            "plain comment by the owner",
             Event::Commented {
                 by: person("bob"),
                 body: "working on it".into(),
+            },
+        ),
+        (
+            "plain comment by someone else",
+            Event::Commented {
+                by: person("erin"),
+                body: "+1".into(),
             },
         ),
         (
@@ -293,6 +337,9 @@ fn events() -> Vec<(&'static str, Event)> {
         ("exception timer due", Event::ExceptionTimer),
         ("verify: failing", Event::VerifyTimer { failing: true }),
         ("verify: passing", Event::VerifyTimer { failing: false }),
+        ("escalation timer", Event::EscalationTimer),
+        ("sla timer", Event::SlaTimer),
+        ("handoff", Event::Handoff),
     ]
 }
 
@@ -321,6 +368,13 @@ fn summary(o: &Outcome) -> String {
         } else {
             ""
         },
+    );
+    let state = format!(
+        "{state} @{}/L{}{}{}",
+        s.assignee.as_deref().unwrap_or("-"),
+        s.level,
+        if s.acknowledged.is_some() { "+ack" } else { "" },
+        if s.overdue { "+overdue" } else { "" },
     );
     let actions: Vec<String> = o
         .actions
@@ -352,216 +406,356 @@ fn summary(o: &Outcome) -> String {
 /// Reviewed row by row; a change to the state machine shows up here as a diff.
 #[rustfmt::skip]
 const MATRIX: &[(&str, &str, &str)] = &[
-        ("open", "label cto-approved by approver", "open+approved | comment | approval-recorded"),
-        ("open", "label cto-approved by non-approver", "open | -cto-approved,comment | approval-rejected"),
-        ("open", "label cto-approved by the assignee-approver", "open | -cto-approved,comment | approval-rejected"),
-        ("open", "label cto-approved by lever", "open |  | "),
-        ("open", "label acknowledged by person", "open |  | "),
-        ("open", "label exception-requested by person", "open | comment | exception-requested"),
-        ("open", "label unrelated", "open |  | "),
-        ("open", "unlabel cto-approved by person", "open |  | "),
-        ("open", "unlabel cto-approved by lever", "open |  | "),
-        ("open", "close by person", "closed/unverified | timer:verify | closed-unverified"),
-        ("open", "close with cto by approver", "closed/exception+exception | sh:SUPPRESSED,timer:exception-expiry,comment | exception-approved"),
-        ("open", "close with cto by non-approver", "closed/unverified | -cto-approved,comment,timer:verify | approval-rejected,closed-unverified"),
-        ("open", "close by lever", "closed |  | "),
-        ("open", "reopen by person", "open |  | "),
-        ("open", "reopen by lever", "open |  | "),
-        ("open", "assign", "open |  | "),
-        ("open", "unassign", "open |  | "),
-        ("open", "delete", "deleted | recreate | issue-deleted-recreate"),
-        ("open", "transfer", "open | moved | issue-transferred"),
-        ("open", "expiry comment by approver", "open |  | exception-expiry-set"),
-        ("open", "expiry comment by non-approver", "open | comment | "),
-        ("open", "plain comment", "open |  | "),
-        ("open", "findings all resolved", "closed/fixed | body,close:completed,comment | closed-fixed"),
-        ("open", "findings one fixed", "open | body | resources-fixed"),
-        ("open", "findings new resource", "open | body,comment,sh:NOTIFIED | resources-added"),
-        ("open", "findings unchanged, reset to NEW", "open | sh:NOTIFIED | "),
-        ("open", "findings gone", "closed/fixed | close:completed,comment | closed-findings-gone"),
-        ("open", "exception timer due", "open |  | "),
-        ("open", "verify: failing", "open |  | "),
-        ("open", "verify: passing", "open |  | "),
-        ("open+approved", "label cto-approved by approver", "open+approved | comment | approval-recorded"),
-        ("open+approved", "label cto-approved by non-approver", "open+approved | -cto-approved,comment | approval-rejected"),
-        ("open+approved", "label cto-approved by the assignee-approver", "open+approved | -cto-approved,comment | approval-rejected"),
-        ("open+approved", "label cto-approved by lever", "open+approved |  | "),
-        ("open+approved", "label acknowledged by person", "open+approved |  | "),
-        ("open+approved", "label exception-requested by person", "open+approved | comment | exception-requested"),
-        ("open+approved", "label unrelated", "open+approved |  | "),
-        ("open+approved", "unlabel cto-approved by person", "open |  | "),
-        ("open+approved", "unlabel cto-approved by lever", "open+approved |  | "),
-        ("open+approved", "close by person", "closed/unverified | timer:verify | closed-unverified"),
-        ("open+approved", "close with cto by approver", "closed/exception+exception | sh:SUPPRESSED,timer:exception-expiry,comment | exception-approved"),
-        ("open+approved", "close with cto by non-approver", "closed/unverified | -cto-approved,comment,timer:verify | approval-rejected,closed-unverified"),
-        ("open+approved", "close by lever", "closed |  | "),
-        ("open+approved", "reopen by person", "open+approved |  | "),
-        ("open+approved", "reopen by lever", "open+approved |  | "),
-        ("open+approved", "assign", "open+approved |  | "),
-        ("open+approved", "unassign", "open+approved |  | "),
-        ("open+approved", "delete", "deleted+approved | recreate | issue-deleted-recreate"),
-        ("open+approved", "transfer", "open+approved | moved | issue-transferred"),
-        ("open+approved", "expiry comment by approver", "open+approved |  | exception-expiry-set"),
-        ("open+approved", "expiry comment by non-approver", "open+approved | comment | "),
-        ("open+approved", "plain comment", "open+approved |  | "),
-        ("open+approved", "findings all resolved", "closed/fixed | body,close:completed,comment | closed-fixed"),
-        ("open+approved", "findings one fixed", "open+approved | body | resources-fixed"),
-        ("open+approved", "findings new resource", "open+approved | body,comment,sh:NOTIFIED | resources-added"),
-        ("open+approved", "findings unchanged, reset to NEW", "open+approved | sh:NOTIFIED | "),
-        ("open+approved", "findings gone", "closed/fixed | close:completed,comment | closed-findings-gone"),
-        ("open+approved", "exception timer due", "open+approved |  | "),
-        ("open+approved", "verify: failing", "open+approved |  | "),
-        ("open+approved", "verify: passing", "open+approved |  | "),
-        ("closed-fixed", "label cto-approved by approver", "closed/fixed |  | "),
-        ("closed-fixed", "label cto-approved by non-approver", "closed/fixed | -cto-approved,comment | approval-rejected"),
-        ("closed-fixed", "label cto-approved by the assignee-approver", "closed/fixed | -cto-approved,comment | approval-rejected"),
-        ("closed-fixed", "label cto-approved by lever", "closed/fixed |  | "),
-        ("closed-fixed", "label acknowledged by person", "closed/fixed |  | "),
-        ("closed-fixed", "label exception-requested by person", "closed/fixed |  | "),
-        ("closed-fixed", "label unrelated", "closed/fixed |  | "),
-        ("closed-fixed", "unlabel cto-approved by person", "closed/fixed |  | "),
-        ("closed-fixed", "unlabel cto-approved by lever", "closed/fixed |  | "),
-        ("closed-fixed", "close by person", "closed/fixed |  | "),
-        ("closed-fixed", "close with cto by approver", "closed/fixed |  | "),
-        ("closed-fixed", "close with cto by non-approver", "closed/fixed |  | "),
-        ("closed-fixed", "close by lever", "closed/fixed |  | "),
-        ("closed-fixed", "reopen by person", "open |  | reopened"),
-        ("closed-fixed", "reopen by lever", "open/fixed |  | "),
-        ("closed-fixed", "assign", "closed/fixed |  | "),
-        ("closed-fixed", "unassign", "closed/fixed |  | "),
-        ("closed-fixed", "delete", "deleted/fixed |  | issue-deleted"),
-        ("closed-fixed", "transfer", "closed/fixed | moved | issue-transferred"),
-        ("closed-fixed", "expiry comment by approver", "closed/fixed |  | exception-expiry-set"),
-        ("closed-fixed", "expiry comment by non-approver", "closed/fixed | comment | "),
-        ("closed-fixed", "plain comment", "closed/fixed |  | "),
-        ("closed-fixed", "findings all resolved", "closed/fixed |  | "),
-        ("closed-fixed", "findings one fixed", "open | reopen,body,sh:NOTIFIED,assign:alice,comment | regression-reopened"),
-        ("closed-fixed", "findings new resource", "open | reopen,body,sh:NOTIFIED,assign:alice,comment | regression-reopened"),
-        ("closed-fixed", "findings unchanged, reset to NEW", "open | reopen,body,sh:NOTIFIED,assign:alice,comment | regression-reopened"),
-        ("closed-fixed", "findings gone", "closed/fixed |  | "),
-        ("closed-fixed", "exception timer due", "closed/fixed |  | "),
-        ("closed-fixed", "verify: failing", "closed/fixed |  | "),
-        ("closed-fixed", "verify: passing", "closed/fixed |  | "),
-        ("closed-exception", "label cto-approved by approver", "closed/exception+exception |  | "),
-        ("closed-exception", "label cto-approved by non-approver", "closed/exception+exception |  | "),
-        ("closed-exception", "label cto-approved by the assignee-approver", "closed/exception+exception |  | "),
-        ("closed-exception", "label cto-approved by lever", "closed/exception+exception |  | "),
-        ("closed-exception", "label acknowledged by person", "closed/exception+exception |  | "),
-        ("closed-exception", "label exception-requested by person", "closed/exception+exception |  | "),
-        ("closed-exception", "label unrelated", "closed/exception+exception |  | "),
-        ("closed-exception", "unlabel cto-approved by person", "open | reopen,sh:NOTIFIED,assign:alice,comment | exception-ended"),
-        ("closed-exception", "unlabel cto-approved by lever", "closed/exception+exception |  | "),
-        ("closed-exception", "close by person", "closed/exception+exception |  | "),
-        ("closed-exception", "close with cto by approver", "closed/exception+exception |  | "),
-        ("closed-exception", "close with cto by non-approver", "closed/exception+exception |  | "),
-        ("closed-exception", "close by lever", "closed/exception+exception |  | "),
-        ("closed-exception", "reopen by person", "open | -cto-approved,sh:NOTIFIED,assign:alice,comment | exception-ended"),
-        ("closed-exception", "reopen by lever", "open/exception+exception |  | "),
-        ("closed-exception", "assign", "closed/exception+exception |  | "),
-        ("closed-exception", "unassign", "closed/exception+exception |  | "),
-        ("closed-exception", "delete", "deleted/exception | sh:NOTIFIED,recreate | issue-deleted-recreate"),
-        ("closed-exception", "transfer", "closed/exception+exception | moved | issue-transferred"),
-        ("closed-exception", "expiry comment by approver", "closed/exception+exception | sh:SUPPRESSED,timer:exception-expiry,comment | exception-expiry-set"),
-        ("closed-exception", "expiry comment by non-approver", "closed/exception+exception | comment | "),
-        ("closed-exception", "plain comment", "closed/exception+exception |  | "),
-        ("closed-exception", "findings all resolved", "closed/fixed | body,comment | fixed-under-exception"),
-        ("closed-exception", "findings one fixed", "closed/exception+exception | body | "),
-        ("closed-exception", "findings new resource", "closed/exception+exception | sh:SUPPRESSED,body | "),
-        ("closed-exception", "findings unchanged, reset to NEW", "closed/exception+exception | sh:SUPPRESSED | "),
-        ("closed-exception", "findings gone", "closed/fixed |  | "),
-        ("closed-exception", "exception timer due", "closed/exception+exception | timer:exception-expiry | "),
-        ("closed-exception", "verify: failing", "closed/exception+exception |  | "),
-        ("closed-exception", "verify: passing", "closed/exception+exception |  | "),
-        ("closed-unverified", "label cto-approved by approver", "closed/exception+exception | sh:SUPPRESSED,timer:exception-expiry,comment | exception-approved"),
-        ("closed-unverified", "label cto-approved by non-approver", "closed/unverified | -cto-approved,comment | approval-rejected"),
-        ("closed-unverified", "label cto-approved by the assignee-approver", "closed/unverified | -cto-approved,comment | approval-rejected"),
-        ("closed-unverified", "label cto-approved by lever", "closed/unverified |  | "),
-        ("closed-unverified", "label acknowledged by person", "closed/unverified |  | "),
-        ("closed-unverified", "label exception-requested by person", "closed/unverified |  | "),
-        ("closed-unverified", "label unrelated", "closed/unverified |  | "),
-        ("closed-unverified", "unlabel cto-approved by person", "closed/unverified |  | "),
-        ("closed-unverified", "unlabel cto-approved by lever", "closed/unverified |  | "),
-        ("closed-unverified", "close by person", "closed/unverified |  | "),
-        ("closed-unverified", "close with cto by approver", "closed/unverified |  | "),
-        ("closed-unverified", "close with cto by non-approver", "closed/unverified |  | "),
-        ("closed-unverified", "close by lever", "closed/unverified |  | "),
-        ("closed-unverified", "reopen by person", "open |  | reopened"),
-        ("closed-unverified", "reopen by lever", "open/unverified |  | "),
-        ("closed-unverified", "assign", "closed/unverified |  | "),
-        ("closed-unverified", "unassign", "closed/unverified |  | "),
-        ("closed-unverified", "delete", "deleted/unverified | recreate | issue-deleted-recreate"),
-        ("closed-unverified", "transfer", "closed/unverified | moved | issue-transferred"),
-        ("closed-unverified", "expiry comment by approver", "closed/unverified |  | exception-expiry-set"),
-        ("closed-unverified", "expiry comment by non-approver", "closed/unverified | comment | "),
-        ("closed-unverified", "plain comment", "closed/unverified |  | "),
-        ("closed-unverified", "findings all resolved", "closed/fixed | body | fix-verified"),
-        ("closed-unverified", "findings one fixed", "closed/unverified | body | "),
-        ("closed-unverified", "findings new resource", "closed/unverified | body | "),
-        ("closed-unverified", "findings unchanged, reset to NEW", "closed/unverified |  | "),
-        ("closed-unverified", "findings gone", "closed/fixed |  | "),
-        ("closed-unverified", "exception timer due", "closed/unverified |  | "),
-        ("closed-unverified", "verify: failing", "closed/unverified | +needs-verification,timer:verify,comment | verification-failed"),
-        ("closed-unverified", "verify: passing", "closed/fixed |  | fix-verified"),
-        ("closed-awaiting-grace", "label cto-approved by approver", "closed/exception+exception | -needs-verification,sh:SUPPRESSED,timer:exception-expiry,comment | exception-approved"),
-        ("closed-awaiting-grace", "label cto-approved by non-approver", "closed/unverified | -cto-approved,comment | approval-rejected"),
-        ("closed-awaiting-grace", "label cto-approved by the assignee-approver", "closed/unverified | -cto-approved,comment | approval-rejected"),
-        ("closed-awaiting-grace", "label cto-approved by lever", "closed/unverified |  | "),
-        ("closed-awaiting-grace", "label acknowledged by person", "closed/unverified |  | "),
-        ("closed-awaiting-grace", "label exception-requested by person", "closed/unverified |  | "),
-        ("closed-awaiting-grace", "label unrelated", "closed/unverified |  | "),
-        ("closed-awaiting-grace", "unlabel cto-approved by person", "closed/unverified |  | "),
-        ("closed-awaiting-grace", "unlabel cto-approved by lever", "closed/unverified |  | "),
-        ("closed-awaiting-grace", "close by person", "closed/unverified |  | "),
-        ("closed-awaiting-grace", "close with cto by approver", "closed/unverified |  | "),
-        ("closed-awaiting-grace", "close with cto by non-approver", "closed/unverified |  | "),
-        ("closed-awaiting-grace", "close by lever", "closed/unverified |  | "),
-        ("closed-awaiting-grace", "reopen by person", "open | -needs-verification | reopened"),
-        ("closed-awaiting-grace", "reopen by lever", "open/unverified |  | "),
-        ("closed-awaiting-grace", "assign", "closed/unverified |  | "),
-        ("closed-awaiting-grace", "unassign", "closed/unverified |  | "),
-        ("closed-awaiting-grace", "delete", "deleted/unverified | recreate | issue-deleted-recreate"),
-        ("closed-awaiting-grace", "transfer", "closed/unverified | moved | issue-transferred"),
-        ("closed-awaiting-grace", "expiry comment by approver", "closed/unverified |  | exception-expiry-set"),
-        ("closed-awaiting-grace", "expiry comment by non-approver", "closed/unverified | comment | "),
-        ("closed-awaiting-grace", "plain comment", "closed/unverified |  | "),
-        ("closed-awaiting-grace", "findings all resolved", "closed/fixed | -needs-verification,body | fix-verified"),
-        ("closed-awaiting-grace", "findings one fixed", "closed/unverified | body | "),
-        ("closed-awaiting-grace", "findings new resource", "closed/unverified | body | "),
-        ("closed-awaiting-grace", "findings unchanged, reset to NEW", "closed/unverified |  | "),
-        ("closed-awaiting-grace", "findings gone", "closed/fixed |  | "),
-        ("closed-awaiting-grace", "exception timer due", "closed/unverified |  | "),
-        ("closed-awaiting-grace", "verify: failing", "open | reopen,-needs-verification,assign:alice,comment | verification-reopened"),
-        ("closed-awaiting-grace", "verify: passing", "closed/fixed | -needs-verification | fix-verified"),
-        ("deleted", "label cto-approved by approver", "deleted |  | "),
-        ("deleted", "label cto-approved by non-approver", "deleted |  | "),
-        ("deleted", "label cto-approved by the assignee-approver", "deleted |  | "),
-        ("deleted", "label cto-approved by lever", "deleted |  | "),
-        ("deleted", "label acknowledged by person", "deleted |  | "),
-        ("deleted", "label exception-requested by person", "deleted |  | "),
-        ("deleted", "label unrelated", "deleted |  | "),
-        ("deleted", "unlabel cto-approved by person", "deleted |  | "),
-        ("deleted", "unlabel cto-approved by lever", "deleted |  | "),
-        ("deleted", "close by person", "deleted |  | "),
-        ("deleted", "close with cto by approver", "deleted |  | "),
-        ("deleted", "close with cto by non-approver", "deleted |  | "),
-        ("deleted", "close by lever", "deleted |  | "),
-        ("deleted", "reopen by person", "deleted |  | "),
-        ("deleted", "reopen by lever", "deleted |  | "),
-        ("deleted", "assign", "deleted |  | "),
-        ("deleted", "unassign", "deleted |  | "),
-        ("deleted", "delete", "deleted |  | "),
-        ("deleted", "transfer", "deleted |  | "),
-        ("deleted", "expiry comment by approver", "deleted |  | "),
-        ("deleted", "expiry comment by non-approver", "deleted |  | "),
-        ("deleted", "plain comment", "deleted |  | "),
-        ("deleted", "findings all resolved", "deleted |  | "),
-        ("deleted", "findings one fixed", "deleted |  | "),
-        ("deleted", "findings new resource", "deleted |  | "),
-        ("deleted", "findings unchanged, reset to NEW", "deleted |  | "),
-        ("deleted", "findings gone", "deleted |  | "),
-        ("deleted", "exception timer due", "deleted |  | "),
-        ("deleted", "verify: failing", "deleted |  | "),
-        ("deleted", "verify: passing", "deleted |  | "),
+    ("open", "label cto-approved by approver", "open+approved @bob/L0 | comment | approval-recorded"),
+    ("open", "label cto-approved by non-approver", "open @bob/L0 | -cto-approved,comment | approval-rejected"),
+    ("open", "label cto-approved by the assignee-approver", "open @bob/L0 | -cto-approved,comment | approval-rejected"),
+    ("open", "label cto-approved by lever", "open @bob/L0 |  | "),
+    ("open", "label acknowledged by person", "open @bob/L0+ack |  | acknowledged"),
+    ("open", "label exception-requested by person", "open @bob/L0 | comment | exception-requested"),
+    ("open", "label unrelated", "open @bob/L0 |  | "),
+    ("open", "unlabel cto-approved by person", "open @bob/L0 |  | "),
+    ("open", "unlabel cto-approved by lever", "open @bob/L0 |  | "),
+    ("open", "close by person", "closed/unverified @bob/L0 | timer:verify | closed-unverified"),
+    ("open", "close with cto by approver", "closed/exception+exception @bob/L0 | sh:SUPPRESSED,timer:exception-expiry,comment | exception-approved"),
+    ("open", "close with cto by non-approver", "closed/unverified @bob/L0 | -cto-approved,comment,timer:verify | approval-rejected,closed-unverified"),
+    ("open", "close by lever", "closed @bob/L0 |  | "),
+    ("open", "reopen by person", "open @bob/L0 |  | "),
+    ("open", "reopen by lever", "open @bob/L0 |  | "),
+    ("open", "assign", "open @carol/L0 |  | "),
+    ("open", "self-assign", "open @carol/L0+ack |  | acknowledged-by-self-assignment"),
+    ("open", "unassign", "open @-/L0 |  | "),
+    ("open", "delete", "deleted @bob/L0 | recreate | issue-deleted-recreate"),
+    ("open", "transfer", "open @bob/L0 | moved | issue-transferred"),
+    ("open", "expiry comment by approver", "open @bob/L0 |  | exception-expiry-set"),
+    ("open", "expiry comment by non-approver", "open @bob/L0+ack | comment | acknowledged-by-comment"),
+    ("open", "plain comment by the owner", "open @bob/L0+ack |  | acknowledged-by-comment"),
+    ("open", "plain comment by someone else", "open @bob/L0 |  | "),
+    ("open", "findings all resolved", "closed/fixed @bob/L0 | body,close:completed,comment | closed-fixed"),
+    ("open", "findings one fixed", "open @bob/L0 | body | resources-fixed"),
+    ("open", "findings new resource", "open @bob/L0 | body,comment,sh:NOTIFIED | resources-added"),
+    ("open", "findings unchanged, reset to NEW", "open @bob/L0 | sh:NOTIFIED | "),
+    ("open", "findings gone", "closed/fixed @bob/L0 | close:completed,comment | closed-findings-gone"),
+    ("open", "exception timer due", "open @bob/L0 |  | "),
+    ("open", "verify: failing", "open @bob/L0 |  | "),
+    ("open", "verify: passing", "open @bob/L0 |  | "),
+    ("open", "escalation timer", "open @dave/L1 | assign:dave,timer:escalation,comment | escalated-to-backup"),
+    ("open", "sla timer", "open @bob/L0 | comment,timer:sla | due-reminder"),
+    ("open", "handoff", "open @alice/L0 | assign:alice,timer:escalation,comment | handoff"),
+    ("open+acknowledged", "label cto-approved by approver", "open+approved @bob/L0+ack | comment | approval-recorded"),
+    ("open+acknowledged", "label cto-approved by non-approver", "open @bob/L0+ack | -cto-approved,comment | approval-rejected"),
+    ("open+acknowledged", "label cto-approved by the assignee-approver", "open @bob/L0+ack | -cto-approved,comment | approval-rejected"),
+    ("open+acknowledged", "label cto-approved by lever", "open @bob/L0+ack |  | "),
+    ("open+acknowledged", "label acknowledged by person", "open @bob/L0+ack |  | "),
+    ("open+acknowledged", "label exception-requested by person", "open @bob/L0+ack | comment | exception-requested"),
+    ("open+acknowledged", "label unrelated", "open @bob/L0+ack |  | "),
+    ("open+acknowledged", "unlabel cto-approved by person", "open @bob/L0+ack |  | "),
+    ("open+acknowledged", "unlabel cto-approved by lever", "open @bob/L0+ack |  | "),
+    ("open+acknowledged", "close by person", "closed/unverified @bob/L0+ack | timer:verify | closed-unverified"),
+    ("open+acknowledged", "close with cto by approver", "closed/exception+exception @bob/L0+ack | sh:SUPPRESSED,timer:exception-expiry,comment | exception-approved"),
+    ("open+acknowledged", "close with cto by non-approver", "closed/unverified @bob/L0+ack | -cto-approved,comment,timer:verify | approval-rejected,closed-unverified"),
+    ("open+acknowledged", "close by lever", "closed @bob/L0+ack |  | "),
+    ("open+acknowledged", "reopen by person", "open @bob/L0+ack |  | "),
+    ("open+acknowledged", "reopen by lever", "open @bob/L0+ack |  | "),
+    ("open+acknowledged", "assign", "open @carol/L0+ack |  | "),
+    ("open+acknowledged", "self-assign", "open @carol/L0+ack |  | "),
+    ("open+acknowledged", "unassign", "open @-/L0+ack |  | "),
+    ("open+acknowledged", "delete", "deleted @bob/L0+ack | recreate | issue-deleted-recreate"),
+    ("open+acknowledged", "transfer", "open @bob/L0+ack | moved | issue-transferred"),
+    ("open+acknowledged", "expiry comment by approver", "open @bob/L0+ack |  | exception-expiry-set"),
+    ("open+acknowledged", "expiry comment by non-approver", "open @bob/L0+ack | comment | "),
+    ("open+acknowledged", "plain comment by the owner", "open @bob/L0+ack |  | "),
+    ("open+acknowledged", "plain comment by someone else", "open @bob/L0+ack |  | "),
+    ("open+acknowledged", "findings all resolved", "closed/fixed @bob/L0+ack | body,close:completed,comment | closed-fixed"),
+    ("open+acknowledged", "findings one fixed", "open @bob/L0+ack | body | resources-fixed"),
+    ("open+acknowledged", "findings new resource", "open @bob/L0+ack | body,comment,sh:NOTIFIED | resources-added"),
+    ("open+acknowledged", "findings unchanged, reset to NEW", "open @bob/L0+ack | sh:NOTIFIED | "),
+    ("open+acknowledged", "findings gone", "closed/fixed @bob/L0+ack | close:completed,comment | closed-findings-gone"),
+    ("open+acknowledged", "exception timer due", "open @bob/L0+ack |  | "),
+    ("open+acknowledged", "verify: failing", "open @bob/L0+ack |  | "),
+    ("open+acknowledged", "verify: passing", "open @bob/L0+ack |  | "),
+    ("open+acknowledged", "escalation timer", "open @bob/L0+ack |  | "),
+    ("open+acknowledged", "sla timer", "open @bob/L0+ack | comment,timer:sla | due-reminder"),
+    ("open+acknowledged", "handoff", "open @bob/L0+ack |  | "),
+    ("open-at-backup", "label cto-approved by approver", "open+approved @dave/L1 | comment | approval-recorded"),
+    ("open-at-backup", "label cto-approved by non-approver", "open @dave/L1 | -cto-approved,comment | approval-rejected"),
+    ("open-at-backup", "label cto-approved by the assignee-approver", "open+approved @dave/L1 | comment | approval-recorded"),
+    ("open-at-backup", "label cto-approved by lever", "open @dave/L1 |  | "),
+    ("open-at-backup", "label acknowledged by person", "open @dave/L1+ack |  | acknowledged"),
+    ("open-at-backup", "label exception-requested by person", "open @dave/L1 | comment | exception-requested"),
+    ("open-at-backup", "label unrelated", "open @dave/L1 |  | "),
+    ("open-at-backup", "unlabel cto-approved by person", "open @dave/L1 |  | "),
+    ("open-at-backup", "unlabel cto-approved by lever", "open @dave/L1 |  | "),
+    ("open-at-backup", "close by person", "closed/unverified @dave/L1 | timer:verify | closed-unverified"),
+    ("open-at-backup", "close with cto by approver", "closed/exception+exception @dave/L1 | sh:SUPPRESSED,timer:exception-expiry,comment | exception-approved"),
+    ("open-at-backup", "close with cto by non-approver", "closed/unverified @dave/L1 | -cto-approved,comment,timer:verify | approval-rejected,closed-unverified"),
+    ("open-at-backup", "close by lever", "closed @dave/L1 |  | "),
+    ("open-at-backup", "reopen by person", "open @dave/L1 |  | "),
+    ("open-at-backup", "reopen by lever", "open @dave/L1 |  | "),
+    ("open-at-backup", "assign", "open @carol/L1 |  | "),
+    ("open-at-backup", "self-assign", "open @carol/L1+ack |  | acknowledged-by-self-assignment"),
+    ("open-at-backup", "unassign", "open @dave/L1 |  | "),
+    ("open-at-backup", "delete", "deleted @dave/L1 | recreate | issue-deleted-recreate"),
+    ("open-at-backup", "transfer", "open @dave/L1 | moved | issue-transferred"),
+    ("open-at-backup", "expiry comment by approver", "open @dave/L1 |  | exception-expiry-set"),
+    ("open-at-backup", "expiry comment by non-approver", "open @dave/L1 | comment | "),
+    ("open-at-backup", "plain comment by the owner", "open @dave/L1 |  | "),
+    ("open-at-backup", "plain comment by someone else", "open @dave/L1 |  | "),
+    ("open-at-backup", "findings all resolved", "closed/fixed @dave/L1 | body,close:completed,comment | closed-fixed"),
+    ("open-at-backup", "findings one fixed", "open @dave/L1 | body | resources-fixed"),
+    ("open-at-backup", "findings new resource", "open @dave/L1 | body,comment,sh:NOTIFIED | resources-added"),
+    ("open-at-backup", "findings unchanged, reset to NEW", "open @dave/L1 | sh:NOTIFIED | "),
+    ("open-at-backup", "findings gone", "closed/fixed @dave/L1 | close:completed,comment | closed-findings-gone"),
+    ("open-at-backup", "exception timer due", "open @dave/L1 |  | "),
+    ("open-at-backup", "verify: failing", "open @dave/L1 |  | "),
+    ("open-at-backup", "verify: passing", "open @dave/L1 |  | "),
+    ("open-at-backup", "escalation timer", "open @sam/L2 | assign:sam,comment | escalated-to-security"),
+    ("open-at-backup", "sla timer", "open @dave/L1 | comment,timer:sla | due-reminder"),
+    ("open-at-backup", "handoff", "open @dave/L1 |  | "),
+    ("open-past-due", "label cto-approved by approver", "open+approved @bob/L0+ack | comment | approval-recorded"),
+    ("open-past-due", "label cto-approved by non-approver", "open @bob/L0+ack | -cto-approved,comment | approval-rejected"),
+    ("open-past-due", "label cto-approved by the assignee-approver", "open @bob/L0+ack | -cto-approved,comment | approval-rejected"),
+    ("open-past-due", "label cto-approved by lever", "open @bob/L0+ack |  | "),
+    ("open-past-due", "label acknowledged by person", "open @bob/L0+ack |  | "),
+    ("open-past-due", "label exception-requested by person", "open @bob/L0+ack | comment | exception-requested"),
+    ("open-past-due", "label unrelated", "open @bob/L0+ack |  | "),
+    ("open-past-due", "unlabel cto-approved by person", "open @bob/L0+ack |  | "),
+    ("open-past-due", "unlabel cto-approved by lever", "open @bob/L0+ack |  | "),
+    ("open-past-due", "close by person", "closed/unverified @bob/L0+ack | timer:verify | closed-unverified"),
+    ("open-past-due", "close with cto by approver", "closed/exception+exception @bob/L0+ack | sh:SUPPRESSED,timer:exception-expiry,comment | exception-approved"),
+    ("open-past-due", "close with cto by non-approver", "closed/unverified @bob/L0+ack | -cto-approved,comment,timer:verify | approval-rejected,closed-unverified"),
+    ("open-past-due", "close by lever", "closed @bob/L0+ack |  | "),
+    ("open-past-due", "reopen by person", "open @bob/L0+ack |  | "),
+    ("open-past-due", "reopen by lever", "open @bob/L0+ack |  | "),
+    ("open-past-due", "assign", "open @carol/L0+ack |  | "),
+    ("open-past-due", "self-assign", "open @carol/L0+ack |  | "),
+    ("open-past-due", "unassign", "open @-/L0+ack |  | "),
+    ("open-past-due", "delete", "deleted @bob/L0+ack | recreate | issue-deleted-recreate"),
+    ("open-past-due", "transfer", "open @bob/L0+ack | moved | issue-transferred"),
+    ("open-past-due", "expiry comment by approver", "open @bob/L0+ack |  | exception-expiry-set"),
+    ("open-past-due", "expiry comment by non-approver", "open @bob/L0+ack | comment | "),
+    ("open-past-due", "plain comment by the owner", "open @bob/L0+ack |  | "),
+    ("open-past-due", "plain comment by someone else", "open @bob/L0+ack |  | "),
+    ("open-past-due", "findings all resolved", "closed/fixed @bob/L0+ack | body,close:completed,comment | closed-fixed"),
+    ("open-past-due", "findings one fixed", "open @bob/L0+ack | body | resources-fixed"),
+    ("open-past-due", "findings new resource", "open @bob/L0+ack | body,comment,sh:NOTIFIED | resources-added"),
+    ("open-past-due", "findings unchanged, reset to NEW", "open @bob/L0+ack | sh:NOTIFIED | "),
+    ("open-past-due", "findings gone", "closed/fixed @bob/L0+ack | close:completed,comment | closed-findings-gone"),
+    ("open-past-due", "exception timer due", "open @bob/L0+ack |  | "),
+    ("open-past-due", "verify: failing", "open @bob/L0+ack |  | "),
+    ("open-past-due", "verify: passing", "open @bob/L0+ack |  | "),
+    ("open-past-due", "escalation timer", "open @bob/L0+ack |  | "),
+    ("open-past-due", "sla timer", "open @bob/L0+ack+overdue | +overdue,comment | overdue"),
+    ("open-past-due", "handoff", "open @bob/L0+ack |  | "),
+    ("open+approved", "label cto-approved by approver", "open+approved @bob/L0 | comment | approval-recorded"),
+    ("open+approved", "label cto-approved by non-approver", "open+approved @bob/L0 | -cto-approved,comment | approval-rejected"),
+    ("open+approved", "label cto-approved by the assignee-approver", "open+approved @bob/L0 | -cto-approved,comment | approval-rejected"),
+    ("open+approved", "label cto-approved by lever", "open+approved @bob/L0 |  | "),
+    ("open+approved", "label acknowledged by person", "open+approved @bob/L0+ack |  | acknowledged"),
+    ("open+approved", "label exception-requested by person", "open+approved @bob/L0 | comment | exception-requested"),
+    ("open+approved", "label unrelated", "open+approved @bob/L0 |  | "),
+    ("open+approved", "unlabel cto-approved by person", "open @bob/L0 |  | "),
+    ("open+approved", "unlabel cto-approved by lever", "open+approved @bob/L0 |  | "),
+    ("open+approved", "close by person", "closed/unverified @bob/L0 | timer:verify | closed-unverified"),
+    ("open+approved", "close with cto by approver", "closed/exception+exception @bob/L0 | sh:SUPPRESSED,timer:exception-expiry,comment | exception-approved"),
+    ("open+approved", "close with cto by non-approver", "closed/unverified @bob/L0 | -cto-approved,comment,timer:verify | approval-rejected,closed-unverified"),
+    ("open+approved", "close by lever", "closed @bob/L0 |  | "),
+    ("open+approved", "reopen by person", "open+approved @bob/L0 |  | "),
+    ("open+approved", "reopen by lever", "open+approved @bob/L0 |  | "),
+    ("open+approved", "assign", "open+approved @carol/L0 |  | "),
+    ("open+approved", "self-assign", "open+approved @carol/L0+ack |  | acknowledged-by-self-assignment"),
+    ("open+approved", "unassign", "open+approved @-/L0 |  | "),
+    ("open+approved", "delete", "deleted+approved @bob/L0 | recreate | issue-deleted-recreate"),
+    ("open+approved", "transfer", "open+approved @bob/L0 | moved | issue-transferred"),
+    ("open+approved", "expiry comment by approver", "open+approved @bob/L0 |  | exception-expiry-set"),
+    ("open+approved", "expiry comment by non-approver", "open+approved @bob/L0+ack | comment | acknowledged-by-comment"),
+    ("open+approved", "plain comment by the owner", "open+approved @bob/L0+ack |  | acknowledged-by-comment"),
+    ("open+approved", "plain comment by someone else", "open+approved @bob/L0 |  | "),
+    ("open+approved", "findings all resolved", "closed/fixed @bob/L0 | body,close:completed,comment | closed-fixed"),
+    ("open+approved", "findings one fixed", "open+approved @bob/L0 | body | resources-fixed"),
+    ("open+approved", "findings new resource", "open+approved @bob/L0 | body,comment,sh:NOTIFIED | resources-added"),
+    ("open+approved", "findings unchanged, reset to NEW", "open+approved @bob/L0 | sh:NOTIFIED | "),
+    ("open+approved", "findings gone", "closed/fixed @bob/L0 | close:completed,comment | closed-findings-gone"),
+    ("open+approved", "exception timer due", "open+approved @bob/L0 |  | "),
+    ("open+approved", "verify: failing", "open+approved @bob/L0 |  | "),
+    ("open+approved", "verify: passing", "open+approved @bob/L0 |  | "),
+    ("open+approved", "escalation timer", "open+approved @dave/L1 | assign:dave,timer:escalation,comment | escalated-to-backup"),
+    ("open+approved", "sla timer", "open+approved @bob/L0 | comment,timer:sla | due-reminder"),
+    ("open+approved", "handoff", "open+approved @alice/L0 | assign:alice,timer:escalation,comment | handoff"),
+    ("closed-fixed", "label cto-approved by approver", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "label cto-approved by non-approver", "closed/fixed @bob/L0 | -cto-approved,comment | approval-rejected"),
+    ("closed-fixed", "label cto-approved by the assignee-approver", "closed/fixed @bob/L0 | -cto-approved,comment | approval-rejected"),
+    ("closed-fixed", "label cto-approved by lever", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "label acknowledged by person", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "label exception-requested by person", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "label unrelated", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "unlabel cto-approved by person", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "unlabel cto-approved by lever", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "close by person", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "close with cto by approver", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "close with cto by non-approver", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "close by lever", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "reopen by person", "open @bob/L0 |  | reopened"),
+    ("closed-fixed", "reopen by lever", "open/fixed @bob/L0 |  | "),
+    ("closed-fixed", "assign", "closed/fixed @carol/L0 |  | "),
+    ("closed-fixed", "self-assign", "closed/fixed @carol/L0 |  | "),
+    ("closed-fixed", "unassign", "closed/fixed @-/L0 |  | "),
+    ("closed-fixed", "delete", "deleted/fixed @bob/L0 |  | issue-deleted"),
+    ("closed-fixed", "transfer", "closed/fixed @bob/L0 | moved | issue-transferred"),
+    ("closed-fixed", "expiry comment by approver", "closed/fixed @bob/L0 |  | exception-expiry-set"),
+    ("closed-fixed", "expiry comment by non-approver", "closed/fixed @bob/L0 | comment | "),
+    ("closed-fixed", "plain comment by the owner", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "plain comment by someone else", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "findings all resolved", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "findings one fixed", "open @alice/L0 | reopen,body,sh:NOTIFIED,assign:alice,timer:escalation,timer:sla,comment | regression-reopened"),
+    ("closed-fixed", "findings new resource", "open @alice/L0 | reopen,body,sh:NOTIFIED,assign:alice,timer:escalation,timer:sla,comment | regression-reopened"),
+    ("closed-fixed", "findings unchanged, reset to NEW", "open @alice/L0 | reopen,body,sh:NOTIFIED,assign:alice,timer:escalation,timer:sla,comment | regression-reopened"),
+    ("closed-fixed", "findings gone", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "exception timer due", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "verify: failing", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "verify: passing", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "escalation timer", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "sla timer", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "handoff", "closed/fixed @bob/L0 |  | "),
+    ("closed-exception", "label cto-approved by approver", "closed/exception+exception @bob/L0 |  | "),
+    ("closed-exception", "label cto-approved by non-approver", "closed/exception+exception @bob/L0 |  | "),
+    ("closed-exception", "label cto-approved by the assignee-approver", "closed/exception+exception @bob/L0 |  | "),
+    ("closed-exception", "label cto-approved by lever", "closed/exception+exception @bob/L0 |  | "),
+    ("closed-exception", "label acknowledged by person", "closed/exception+exception @bob/L0 |  | "),
+    ("closed-exception", "label exception-requested by person", "closed/exception+exception @bob/L0 |  | "),
+    ("closed-exception", "label unrelated", "closed/exception+exception @bob/L0 |  | "),
+    ("closed-exception", "unlabel cto-approved by person", "open @alice/L0 | reopen,sh:NOTIFIED,assign:alice,timer:escalation,timer:sla,comment | exception-ended"),
+    ("closed-exception", "unlabel cto-approved by lever", "closed/exception+exception @bob/L0 |  | "),
+    ("closed-exception", "close by person", "closed/exception+exception @bob/L0 |  | "),
+    ("closed-exception", "close with cto by approver", "closed/exception+exception @bob/L0 |  | "),
+    ("closed-exception", "close with cto by non-approver", "closed/exception+exception @bob/L0 |  | "),
+    ("closed-exception", "close by lever", "closed/exception+exception @bob/L0 |  | "),
+    ("closed-exception", "reopen by person", "open @alice/L0 | -cto-approved,sh:NOTIFIED,assign:alice,timer:escalation,timer:sla,comment | exception-ended"),
+    ("closed-exception", "reopen by lever", "open/exception+exception @bob/L0 |  | "),
+    ("closed-exception", "assign", "closed/exception+exception @carol/L0 |  | "),
+    ("closed-exception", "self-assign", "closed/exception+exception @carol/L0 |  | "),
+    ("closed-exception", "unassign", "closed/exception+exception @-/L0 |  | "),
+    ("closed-exception", "delete", "deleted/exception @bob/L0 | sh:NOTIFIED,recreate | issue-deleted-recreate"),
+    ("closed-exception", "transfer", "closed/exception+exception @bob/L0 | moved | issue-transferred"),
+    ("closed-exception", "expiry comment by approver", "closed/exception+exception @bob/L0 | sh:SUPPRESSED,timer:exception-expiry,comment | exception-expiry-set"),
+    ("closed-exception", "expiry comment by non-approver", "closed/exception+exception @bob/L0 | comment | "),
+    ("closed-exception", "plain comment by the owner", "closed/exception+exception @bob/L0 |  | "),
+    ("closed-exception", "plain comment by someone else", "closed/exception+exception @bob/L0 |  | "),
+    ("closed-exception", "findings all resolved", "closed/fixed @bob/L0 | body,comment | fixed-under-exception"),
+    ("closed-exception", "findings one fixed", "closed/exception+exception @bob/L0 | body | "),
+    ("closed-exception", "findings new resource", "closed/exception+exception @bob/L0 | sh:SUPPRESSED,body | "),
+    ("closed-exception", "findings unchanged, reset to NEW", "closed/exception+exception @bob/L0 | sh:SUPPRESSED | "),
+    ("closed-exception", "findings gone", "closed/fixed @bob/L0 |  | "),
+    ("closed-exception", "exception timer due", "closed/exception+exception @bob/L0 | timer:exception-expiry | "),
+    ("closed-exception", "verify: failing", "closed/exception+exception @bob/L0 |  | "),
+    ("closed-exception", "verify: passing", "closed/exception+exception @bob/L0 |  | "),
+    ("closed-exception", "escalation timer", "closed/exception+exception @bob/L0 |  | "),
+    ("closed-exception", "sla timer", "closed/exception+exception @bob/L0 |  | "),
+    ("closed-exception", "handoff", "closed/exception+exception @bob/L0 |  | "),
+    ("closed-unverified", "label cto-approved by approver", "closed/exception+exception @bob/L0 | sh:SUPPRESSED,timer:exception-expiry,comment | exception-approved"),
+    ("closed-unverified", "label cto-approved by non-approver", "closed/unverified @bob/L0 | -cto-approved,comment | approval-rejected"),
+    ("closed-unverified", "label cto-approved by the assignee-approver", "closed/unverified @bob/L0 | -cto-approved,comment | approval-rejected"),
+    ("closed-unverified", "label cto-approved by lever", "closed/unverified @bob/L0 |  | "),
+    ("closed-unverified", "label acknowledged by person", "closed/unverified @bob/L0 |  | "),
+    ("closed-unverified", "label exception-requested by person", "closed/unverified @bob/L0 |  | "),
+    ("closed-unverified", "label unrelated", "closed/unverified @bob/L0 |  | "),
+    ("closed-unverified", "unlabel cto-approved by person", "closed/unverified @bob/L0 |  | "),
+    ("closed-unverified", "unlabel cto-approved by lever", "closed/unverified @bob/L0 |  | "),
+    ("closed-unverified", "close by person", "closed/unverified @bob/L0 |  | "),
+    ("closed-unverified", "close with cto by approver", "closed/unverified @bob/L0 |  | "),
+    ("closed-unverified", "close with cto by non-approver", "closed/unverified @bob/L0 |  | "),
+    ("closed-unverified", "close by lever", "closed/unverified @bob/L0 |  | "),
+    ("closed-unverified", "reopen by person", "open @bob/L0 |  | reopened"),
+    ("closed-unverified", "reopen by lever", "open/unverified @bob/L0 |  | "),
+    ("closed-unverified", "assign", "closed/unverified @carol/L0 |  | "),
+    ("closed-unverified", "self-assign", "closed/unverified @carol/L0 |  | "),
+    ("closed-unverified", "unassign", "closed/unverified @-/L0 |  | "),
+    ("closed-unverified", "delete", "deleted/unverified @bob/L0 | recreate | issue-deleted-recreate"),
+    ("closed-unverified", "transfer", "closed/unverified @bob/L0 | moved | issue-transferred"),
+    ("closed-unverified", "expiry comment by approver", "closed/unverified @bob/L0 |  | exception-expiry-set"),
+    ("closed-unverified", "expiry comment by non-approver", "closed/unverified @bob/L0 | comment | "),
+    ("closed-unverified", "plain comment by the owner", "closed/unverified @bob/L0 |  | "),
+    ("closed-unverified", "plain comment by someone else", "closed/unverified @bob/L0 |  | "),
+    ("closed-unverified", "findings all resolved", "closed/fixed @bob/L0 | body | fix-verified"),
+    ("closed-unverified", "findings one fixed", "closed/unverified @bob/L0 | body | "),
+    ("closed-unverified", "findings new resource", "closed/unverified @bob/L0 | body | "),
+    ("closed-unverified", "findings unchanged, reset to NEW", "closed/unverified @bob/L0 |  | "),
+    ("closed-unverified", "findings gone", "closed/fixed @bob/L0 |  | "),
+    ("closed-unverified", "exception timer due", "closed/unverified @bob/L0 |  | "),
+    ("closed-unverified", "verify: failing", "closed/unverified @bob/L0 | +needs-verification,timer:verify,comment | verification-failed"),
+    ("closed-unverified", "verify: passing", "closed/fixed @bob/L0 |  | fix-verified"),
+    ("closed-unverified", "escalation timer", "closed/unverified @bob/L0 |  | "),
+    ("closed-unverified", "sla timer", "closed/unverified @bob/L0 |  | "),
+    ("closed-unverified", "handoff", "closed/unverified @bob/L0 |  | "),
+    ("closed-awaiting-grace", "label cto-approved by approver", "closed/exception+exception @bob/L0 | -needs-verification,sh:SUPPRESSED,timer:exception-expiry,comment | exception-approved"),
+    ("closed-awaiting-grace", "label cto-approved by non-approver", "closed/unverified @bob/L0 | -cto-approved,comment | approval-rejected"),
+    ("closed-awaiting-grace", "label cto-approved by the assignee-approver", "closed/unverified @bob/L0 | -cto-approved,comment | approval-rejected"),
+    ("closed-awaiting-grace", "label cto-approved by lever", "closed/unverified @bob/L0 |  | "),
+    ("closed-awaiting-grace", "label acknowledged by person", "closed/unverified @bob/L0 |  | "),
+    ("closed-awaiting-grace", "label exception-requested by person", "closed/unverified @bob/L0 |  | "),
+    ("closed-awaiting-grace", "label unrelated", "closed/unverified @bob/L0 |  | "),
+    ("closed-awaiting-grace", "unlabel cto-approved by person", "closed/unverified @bob/L0 |  | "),
+    ("closed-awaiting-grace", "unlabel cto-approved by lever", "closed/unverified @bob/L0 |  | "),
+    ("closed-awaiting-grace", "close by person", "closed/unverified @bob/L0 |  | "),
+    ("closed-awaiting-grace", "close with cto by approver", "closed/unverified @bob/L0 |  | "),
+    ("closed-awaiting-grace", "close with cto by non-approver", "closed/unverified @bob/L0 |  | "),
+    ("closed-awaiting-grace", "close by lever", "closed/unverified @bob/L0 |  | "),
+    ("closed-awaiting-grace", "reopen by person", "open @bob/L0 | -needs-verification | reopened"),
+    ("closed-awaiting-grace", "reopen by lever", "open/unverified @bob/L0 |  | "),
+    ("closed-awaiting-grace", "assign", "closed/unverified @carol/L0 |  | "),
+    ("closed-awaiting-grace", "self-assign", "closed/unverified @carol/L0 |  | "),
+    ("closed-awaiting-grace", "unassign", "closed/unverified @-/L0 |  | "),
+    ("closed-awaiting-grace", "delete", "deleted/unverified @bob/L0 | recreate | issue-deleted-recreate"),
+    ("closed-awaiting-grace", "transfer", "closed/unverified @bob/L0 | moved | issue-transferred"),
+    ("closed-awaiting-grace", "expiry comment by approver", "closed/unverified @bob/L0 |  | exception-expiry-set"),
+    ("closed-awaiting-grace", "expiry comment by non-approver", "closed/unverified @bob/L0 | comment | "),
+    ("closed-awaiting-grace", "plain comment by the owner", "closed/unverified @bob/L0 |  | "),
+    ("closed-awaiting-grace", "plain comment by someone else", "closed/unverified @bob/L0 |  | "),
+    ("closed-awaiting-grace", "findings all resolved", "closed/fixed @bob/L0 | -needs-verification,body | fix-verified"),
+    ("closed-awaiting-grace", "findings one fixed", "closed/unverified @bob/L0 | body | "),
+    ("closed-awaiting-grace", "findings new resource", "closed/unverified @bob/L0 | body | "),
+    ("closed-awaiting-grace", "findings unchanged, reset to NEW", "closed/unverified @bob/L0 |  | "),
+    ("closed-awaiting-grace", "findings gone", "closed/fixed @bob/L0 |  | "),
+    ("closed-awaiting-grace", "exception timer due", "closed/unverified @bob/L0 |  | "),
+    ("closed-awaiting-grace", "verify: failing", "open @alice/L0 | reopen,-needs-verification,assign:alice,timer:escalation,timer:sla,comment | verification-reopened"),
+    ("closed-awaiting-grace", "verify: passing", "closed/fixed @bob/L0 | -needs-verification | fix-verified"),
+    ("closed-awaiting-grace", "escalation timer", "closed/unverified @bob/L0 |  | "),
+    ("closed-awaiting-grace", "sla timer", "closed/unverified @bob/L0 |  | "),
+    ("closed-awaiting-grace", "handoff", "closed/unverified @bob/L0 |  | "),
+    ("deleted", "label cto-approved by approver", "deleted @bob/L0 |  | "),
+    ("deleted", "label cto-approved by non-approver", "deleted @bob/L0 |  | "),
+    ("deleted", "label cto-approved by the assignee-approver", "deleted @bob/L0 |  | "),
+    ("deleted", "label cto-approved by lever", "deleted @bob/L0 |  | "),
+    ("deleted", "label acknowledged by person", "deleted @bob/L0 |  | "),
+    ("deleted", "label exception-requested by person", "deleted @bob/L0 |  | "),
+    ("deleted", "label unrelated", "deleted @bob/L0 |  | "),
+    ("deleted", "unlabel cto-approved by person", "deleted @bob/L0 |  | "),
+    ("deleted", "unlabel cto-approved by lever", "deleted @bob/L0 |  | "),
+    ("deleted", "close by person", "deleted @bob/L0 |  | "),
+    ("deleted", "close with cto by approver", "deleted @bob/L0 |  | "),
+    ("deleted", "close with cto by non-approver", "deleted @bob/L0 |  | "),
+    ("deleted", "close by lever", "deleted @bob/L0 |  | "),
+    ("deleted", "reopen by person", "deleted @bob/L0 |  | "),
+    ("deleted", "reopen by lever", "deleted @bob/L0 |  | "),
+    ("deleted", "assign", "deleted @bob/L0 |  | "),
+    ("deleted", "self-assign", "deleted @bob/L0 |  | "),
+    ("deleted", "unassign", "deleted @bob/L0 |  | "),
+    ("deleted", "delete", "deleted @bob/L0 |  | "),
+    ("deleted", "transfer", "deleted @bob/L0 |  | "),
+    ("deleted", "expiry comment by approver", "deleted @bob/L0 |  | "),
+    ("deleted", "expiry comment by non-approver", "deleted @bob/L0 |  | "),
+    ("deleted", "plain comment by the owner", "deleted @bob/L0 |  | "),
+    ("deleted", "plain comment by someone else", "deleted @bob/L0 |  | "),
+    ("deleted", "findings all resolved", "deleted @bob/L0 |  | "),
+    ("deleted", "findings one fixed", "deleted @bob/L0 |  | "),
+    ("deleted", "findings new resource", "deleted @bob/L0 |  | "),
+    ("deleted", "findings unchanged, reset to NEW", "deleted @bob/L0 |  | "),
+    ("deleted", "findings gone", "deleted @bob/L0 |  | "),
+    ("deleted", "exception timer due", "deleted @bob/L0 |  | "),
+    ("deleted", "verify: failing", "deleted @bob/L0 |  | "),
+    ("deleted", "verify: passing", "deleted @bob/L0 |  | "),
+    ("deleted", "escalation timer", "deleted @bob/L0 |  | "),
+    ("deleted", "sla timer", "deleted @bob/L0 |  | "),
+    ("deleted", "handoff", "deleted @bob/L0 |  | "),
 ];
 
 #[test]
@@ -1034,4 +1228,192 @@ fn events_caused_by_lever_never_count_as_human_actions() {
         assert!(o.actions.is_empty() && o.log.is_empty(), "{e:?}: {o:#?}");
         assert!(o.state.exception.is_none() && o.state.verification.is_none());
     }
+}
+
+fn escalation_state() -> State {
+    let mut s = State::opened(Some("bob".into()), failing(), &[]);
+    s.ack_deadline = Some(t("2026-11-23T10:00:00Z"));
+    s
+}
+
+#[test]
+fn escalation_skips_missing_or_repeated_people() {
+    let s = escalation_state();
+    // No backup configured: straight to the security team.
+    let o = step(
+        &s,
+        Event::EscalationTimer,
+        now(),
+        &Ctx {
+            backup: None,
+            ..ctx()
+        },
+    );
+    assert_eq!(
+        (o.state.assignee.as_deref(), o.state.level),
+        (Some("sam"), 2)
+    );
+    assert!(
+        o.state.ack_deadline.is_none(),
+        "the last level has no deadline"
+    );
+    // The backup is the owner already (e.g. on both rotations): skip to the security team.
+    let o = step(
+        &s,
+        Event::EscalationTimer,
+        now(),
+        &Ctx {
+            backup: Some("BOB".into()),
+            ..ctx()
+        },
+    );
+    assert_eq!(o.state.assignee.as_deref(), Some("sam"));
+    // Nobody left at all.
+    let o = step(
+        &s,
+        Event::EscalationTimer,
+        now(),
+        &Ctx {
+            backup: None,
+            security: Some("bob".into()),
+            ..ctx()
+        },
+    );
+    assert_eq!(o.log, ["escalation-exhausted"]);
+    assert!(o.actions.is_empty());
+    // Fired before the deadline (moved later): waits.
+    let early = step(
+        &s,
+        Event::EscalationTimer,
+        t("2026-11-23T09:00:00Z"),
+        &ctx(),
+    );
+    assert_eq!(
+        early.actions,
+        [Action::Schedule {
+            timer: Timer::Escalation,
+            at: t("2026-11-23T10:00:00Z")
+        }]
+    );
+    // No acknowledgement deadline (ramp-up): nothing.
+    let none = step(
+        &State {
+            ack_deadline: None,
+            ..s.clone()
+        },
+        Event::EscalationTimer,
+        now(),
+        &ctx(),
+    );
+    assert!(none.actions.is_empty());
+}
+
+#[test]
+fn escalation_comment_mentions_both_people_and_the_rule() {
+    let o = step(
+        &escalation_state(),
+        Event::EscalationTimer,
+        now(),
+        &Ctx {
+            ack_within: "8h of working time (eu-office)".into(),
+            ..ctx()
+        },
+    );
+    let c = comments(&o);
+    assert_eq!(c.len(), 1);
+    assert!(c[0].starts_with("@bob did not acknowledge this issue within 8h of working time (eu-office). @dave (the backup) owns it now"), "{}", c[0]);
+    assert_eq!(
+        o.actions[0],
+        Action::Assign {
+            user: "dave".into()
+        },
+        "one owner: the backup replaces the assignee"
+    );
+    assert_eq!(o.state.ack_deadline, Some(t("2026-11-23T16:00:00Z")));
+}
+
+#[test]
+fn sla_timer_schedules_reminder_then_overdue() {
+    let mut s = State::opened(Some("bob".into()), failing(), &[]);
+    s.due = Some(t("2026-12-10T00:00:00Z"));
+    let early = step(&s, Event::SlaTimer, now(), &ctx());
+    assert_eq!(
+        early.actions,
+        [Action::Schedule {
+            timer: Timer::Sla,
+            at: t("2026-12-08T00:00:00Z")
+        }]
+    );
+    let reminder = step(&s, Event::SlaTimer, t("2026-12-08T00:00:00Z"), &ctx());
+    assert!(reminder.state.reminded);
+    assert!(comments(&reminder)[0].contains("@bob: this issue is due on **2026-12-10**"));
+    let again = step(
+        &reminder.state,
+        Event::SlaTimer,
+        t("2026-12-09T00:00:00Z"),
+        &ctx(),
+    );
+    assert!(comments(&again).is_empty(), "one reminder");
+    let overdue = step(
+        &reminder.state,
+        Event::SlaTimer,
+        t("2026-12-10T00:00:00Z"),
+        &ctx(),
+    );
+    assert!(overdue.state.overdue && overdue.state.labels.contains("overdue"));
+    let closed = step(
+        &State {
+            open: false,
+            ..s.clone()
+        },
+        Event::SlaTimer,
+        t("2026-12-11T00:00:00Z"),
+        &ctx(),
+    );
+    assert!(closed.actions.is_empty(), "closed issues are never overdue");
+}
+
+#[test]
+fn handoff_policy_table() {
+    let unack = State::opened(Some("bob".into()), failing(), &[]);
+    let ack = State {
+        acknowledged: Some(Ack {
+            by: "bob".into(),
+            at: now(),
+        }),
+        ..unack.clone()
+    };
+    // (state, follow_unacknowledged, follow_acknowledged, new owner)
+    let cases = [
+        (&unack, true, false, "alice"),
+        (&unack, false, false, "bob"),
+        (&ack, true, false, "bob"),
+        (&ack, true, true, "alice"),
+    ];
+    for (i, (s, fu, fa, want)) in cases.into_iter().enumerate() {
+        let c = Ctx {
+            follow_unacknowledged: fu,
+            follow_acknowledged: fa,
+            ..ctx()
+        };
+        let o = step(s, Event::Handoff, now(), &c);
+        assert_eq!(o.state.assignee.as_deref(), Some(want), "case {i}");
+        if want == "alice" {
+            assert_eq!(
+                o.state.acknowledged.is_some(),
+                s.acknowledged.is_some(),
+                "case {i}: an acknowledged issue stays acknowledged"
+            );
+        }
+    }
+    // Escalated issues stay with the backup.
+    let at_backup = State {
+        level: 1,
+        ..unack.clone()
+    };
+    assert!(
+        step(&at_backup, Event::Handoff, now(), &ctx())
+            .actions
+            .is_empty()
+    );
 }

@@ -296,3 +296,16 @@ impl Drop for TestApp {
         self.server.abort();
     }
 }
+
+/// The demo configuration with `extra` TOML appended (tables only), in a temporary directory.
+pub fn demo_config_with(extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["lever.toml", "OWNERS"] {
+        std::fs::copy(root().join("examples/demo").join(f), dir.path().join(f)).unwrap();
+    }
+    let mut toml = std::fs::read_to_string(dir.path().join("lever.toml")).unwrap();
+    toml.push('\n');
+    toml.push_str(extra);
+    std::fs::write(dir.path().join("lever.toml"), toml).unwrap();
+    dir
+}

@@ -1,0 +1,188 @@
+//! `digest`: the periodic summary in the security repository: open issues by team (repository)
+//! and severity, overdue and unacknowledged ones, exceptions expiring soon.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+
+use super::lifecycle::state_of;
+use super::{JobError, Outcome};
+use crate::app::App;
+use crate::domain::Severity;
+use crate::store::{ChangeSet, GroupRecord, GroupStatus, Job, NewJob};
+
+/// Where the digest issue is (`owner/repo#N`), once created.
+pub const ISSUE_KEY: &str = "digest.issue";
+/// Exceptions expiring within this are listed.
+pub const EXPIRING_WITHIN: Duration = Duration::days(14);
+
+fn severity(g: &GroupRecord) -> Severity {
+    serde_json::from_value(g.data["severity"].clone()).unwrap_or(Severity::High)
+}
+
+fn link(g: &GroupRecord) -> String {
+    match g.issue_number {
+        Some(n) => format!("{}#{n}", g.repo),
+        None => g.repo.clone(),
+    }
+}
+
+fn who(login: Option<&str>) -> String {
+    login
+        .map(|l| format!("`{}`", l.replace('`', "")))
+        .unwrap_or_else(|| "nobody".to_string())
+}
+
+/// The digest's Markdown, from the groups as they are at `now`. Pure.
+pub fn render(groups: &[GroupRecord], now: DateTime<Utc>) -> String {
+    let open: Vec<&GroupRecord> = groups
+        .iter()
+        .filter(|g| g.status == GroupStatus::Open && g.issue_number.is_some())
+        .collect();
+    let mut repos: Vec<&str> = open.iter().map(|g| g.repo.as_str()).collect();
+    repos.sort();
+    repos.dedup();
+    let states: Vec<_> = open.iter().map(|g| (*g, state_of(g))).collect();
+    let acknowledged = states
+        .iter()
+        .filter(|(_, s)| s.acknowledged.is_some())
+        .count();
+    let overdue: Vec<_> = states
+        .iter()
+        .filter(|(_, s)| s.overdue || s.due.is_some_and(|d| d <= now))
+        .collect();
+    let mut out = format!(
+        "## Lever digest, {}\n\n**{}** open issue(s): {} acknowledged, {} overdue.\n\n",
+        now.format("%Y-%m-%d"),
+        open.len(),
+        acknowledged,
+        overdue.len()
+    );
+    out.push_str("| team (repository) | critical | high | medium | low | informational | overdue | not acknowledged |\n|---|---|---|---|---|---|---|---|\n");
+    for repo in &repos {
+        let mine: Vec<_> = states.iter().filter(|(g, _)| g.repo == *repo).collect();
+        let count = |sev: Severity| mine.iter().filter(|(g, _)| severity(g) == sev).count();
+        out.push_str(&format!(
+            "| {repo} | {} | {} | {} | {} | {} | {} | {} |\n",
+            count(Severity::Critical),
+            count(Severity::High),
+            count(Severity::Medium),
+            count(Severity::Low),
+            count(Severity::Informational),
+            mine.iter()
+                .filter(|(_, s)| s.overdue || s.due.is_some_and(|d| d <= now))
+                .count(),
+            mine.iter()
+                .filter(|(_, s)| s.acknowledged.is_none())
+                .count(),
+        ));
+    }
+    if repos.is_empty() {
+        out.push_str("| (none) | 0 | 0 | 0 | 0 | 0 | 0 | 0 |\n");
+    }
+    out.push_str("\n### Overdue\n");
+    if overdue.is_empty() {
+        out.push_str("None.\n");
+    }
+    for (g, s) in &overdue {
+        out.push_str(&format!(
+            "- {} ({}, due {}, owner {})\n",
+            link(g),
+            severity(g),
+            s.due
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .unwrap_or_default(),
+            who(s.assignee.as_deref())
+        ));
+    }
+    out.push_str("\n### Not acknowledged\n");
+    let unack: Vec<_> = states
+        .iter()
+        .filter(|(_, s)| s.acknowledged.is_none())
+        .collect();
+    if unack.is_empty() {
+        out.push_str("None.\n");
+    }
+    for (g, s) in unack {
+        out.push_str(&format!(
+            "- {} ({}, owner {}, escalation level {})\n",
+            link(g),
+            severity(g),
+            who(s.assignee.as_deref()),
+            s.level
+        ));
+    }
+    out.push_str(&format!(
+        "\n### Exceptions expiring in the next {} days\n",
+        EXPIRING_WITHIN.num_days()
+    ));
+    let mut expiring: Vec<(&GroupRecord, DateTime<Utc>, String)> = groups
+        .iter()
+        .filter_map(|g| {
+            let s = state_of(g);
+            let ex = s.exception?;
+            (ex.expires_at <= now + EXPIRING_WITHIN).then_some((g, ex.expires_at, ex.approver))
+        })
+        .collect();
+    expiring.sort_by_key(|(_, at, _)| *at);
+    if expiring.is_empty() {
+        out.push_str("None.\n");
+    }
+    for (g, at, approver) in expiring {
+        out.push_str(&format!(
+            "- {} (approved by {}, expires {})\n",
+            link(g),
+            who(Some(&approver)),
+            at.format("%Y-%m-%d")
+        ));
+    }
+    out
+}
+
+pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
+    let now = app.now();
+    let settings = &app.config.settings;
+    let repo = settings
+        .escalation
+        .digest
+        .repo
+        .as_ref()
+        .unwrap_or(&settings.github.fallback_repo)
+        .to_string();
+    let groups = app.store.list_groups(None).await?;
+    let body = render(&groups, now);
+    let mut changes = ChangeSet::default();
+    let existing = app.store.kv_get(ISSUE_KEY).await?.and_then(|v| {
+        let (r, n) = v.rsplit_once('#')?;
+        Some((r.to_string(), n.parse::<u64>().ok()?))
+    });
+    match existing {
+        Some((r, n)) if r.eq_ignore_ascii_case(&repo) => {
+            app.github.create_comment(&r, n, &body).await?;
+        }
+        _ => {
+            let intro = "Lever posts a summary of open security issues here on a schedule (`[digest]` in lever.toml).\n\n";
+            let issue = app
+                .github
+                .create_issue(
+                    &repo,
+                    "Lever digest: open security issues",
+                    &format!("{intro}{body}"),
+                    &["lever-digest".to_string()],
+                    &[],
+                )
+                .await?;
+            changes
+                .kv
+                .push((ISSUE_KEY.to_string(), format!("{repo}#{}", issue.number)));
+        }
+    }
+    if let Some(next) = settings.escalation.digest.next_after(now) {
+        changes.jobs.push(NewJob {
+            kind: crate::pipeline::jobs::DIGEST.into(),
+            subject: job.subject.clone(),
+            payload: json!({}),
+            run_at: next,
+        });
+    }
+    Ok(Outcome::done(changes))
+}
