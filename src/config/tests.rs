@@ -3,6 +3,7 @@ use std::path::Path;
 use chrono::Duration;
 
 use super::*;
+use crate::config::{Deadline, FollowHandoffs};
 use crate::domain::Severity;
 
 fn write_dir(toml: &str, owners: &str) -> tempfile::TempDir {
@@ -312,5 +313,131 @@ fn repo_name_table() {
     ];
     for s in bad {
         assert!(RepoName::parse(s).is_err(), "{s:?} should be rejected");
+    }
+}
+
+#[test]
+fn escalation_sla_and_digest_settings() {
+    let toml = format!(
+        r#"{MINIMAL}
+[rotations.platform]
+members = ["dave", "erin"]
+start = "2026-11-02T00:00:00Z"
+handoff = "7d"
+
+[calendars.eu]
+time_zone = "Europe/Berlin"
+working_days = ["mon", "tue", "wed", "thu", "fri"]
+working_hours = "09:00-17:00"
+
+[escalation]
+backup = ["@rotation:platform"]
+calendar = "eu"
+follow_handoffs = "all"
+[escalation.acknowledge]
+critical = "4h"
+high = "8h working"
+[escalation.accounts.111111111111]
+backup = ["@carol"]
+acknowledge = {{ critical = "1h" }}
+
+[sla]
+reminder = "1d"
+[sla.production]
+critical = "3d"
+
+[digest]
+every = "off"
+"#
+    );
+    let dir = write_dir(&toml, "* acme/security @sam\n");
+    let cfg = Config::load(dir.path()).unwrap();
+    let e = &cfg.settings.escalation;
+    let d = |h: i64, w: bool| Deadline {
+        after: Duration::hours(h),
+        working_time: w,
+    };
+    assert_eq!(
+        e.default.acknowledge.get(&Severity::Critical),
+        Some(&d(4, false))
+    );
+    assert_eq!(
+        e.default.acknowledge.get(&Severity::High),
+        Some(&d(8, true))
+    );
+    assert_eq!(e.default.acknowledge.get(&Severity::Medium), None);
+    assert_eq!(
+        e.default.backup,
+        vec![Assignee::Rotation("platform".into())]
+    );
+    assert_eq!(e.default.follow_handoffs, FollowHandoffs::All);
+    let acct = e.policy("111111111111");
+    assert_eq!(acct.backup, vec![Assignee::User("carol".into())]);
+    assert_eq!(
+        acct.acknowledge.get(&Severity::Critical),
+        Some(&d(1, false)),
+        "overridden"
+    );
+    assert_eq!(
+        acct.acknowledge.get(&Severity::High),
+        Some(&d(8, true)),
+        "inherited"
+    );
+    assert_eq!(acct.calendar.as_deref(), Some("eu"));
+    assert_eq!(e.policy("999999999999"), &e.default);
+    assert_eq!(e.sla.reminder, Duration::days(1));
+    assert_eq!(
+        e.sla.fix_within("production", Severity::Critical),
+        Some(Duration::days(3))
+    );
+    assert_eq!(
+        e.sla.fix_within("production", Severity::High),
+        Some(Duration::days(30)),
+        "from the default table"
+    );
+    assert_eq!(
+        e.sla.fix_within("staging", Severity::Critical),
+        Some(Duration::days(7))
+    );
+    assert_eq!(e.digest.every, None);
+}
+
+#[test]
+fn escalation_errors_are_located() {
+    let toml = format!(
+        r#"{MINIMAL}
+[escalation]
+backup = ["@rotation:nope", "carol"]
+follow_handoffs = "sometimes"
+[escalation.acknowledge]
+critical = "4 hours"
+high = "8h working"
+urgent = "1h"
+[escalation.accounts.123]
+calendar = "missing"
+
+[sla.default]
+critical = 7
+
+[digest]
+every = "5m"
+"#
+    );
+    let dir = write_dir(&toml, "* acme/security @sam\n");
+    let errs = Config::load(dir.path()).unwrap_err().0;
+    let text = ConfigErrors(errs.clone()).to_string();
+    for needle in [
+        ":5: escalation.backup: unknown rotation \"nope\"",
+        ":5: escalation.backup: \"carol\" must start with @",
+        ":6: escalation.follow_handoffs: \"sometimes\" is not unacknowledged, all or never",
+        ":8: escalation.acknowledge.critical: \"4 hours\" is not a duration",
+        "a deadline counts working time, so a calendar is needed",
+        ":10: escalation.acknowledge: unknown severity \"urgent\"",
+        ":11: escalation.accounts: account id \"123\" must be 12 digits",
+        ":12: escalation.accounts.123.calendar: unknown calendar \"missing\"",
+        ":15: sla.default.critical must be a duration",
+        ":18: digest.every must be at least 1h",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
 }

@@ -91,8 +91,9 @@ impl FromStr for Severity {
             "MEDIUM" => Ok(Severity::Medium),
             "HIGH" => Ok(Severity::High),
             "CRITICAL" => Ok(Severity::Critical),
-            other => Err(format!(
-                "unknown severity {other:?} (expected INFORMATIONAL, LOW, MEDIUM, HIGH or CRITICAL)"
+            _ => Err(format!(
+                "unknown severity {:?} (expected INFORMATIONAL, LOW, MEDIUM, HIGH or CRITICAL)",
+                s.trim()
             )),
         }
     }
