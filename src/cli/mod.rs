@@ -131,6 +131,27 @@ fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|e| format!("{s:?} is not an RFC 3339 instant such as 2026-11-23T12:00:00Z ({e})"))
 }
 
+/// Prints a table: columns padded to their widest cell, two spaces apart, no trailing blanks.
+pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, c) in row.iter().enumerate().take(widths.len()) {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            out.push_str(&format!("{c:<w$}  ", w = widths[i]));
+        }
+        println!("{}", out.trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().take(widths.len()).map(String::as_str).collect());
+    }
+}
+
 /// Loads a configuration directory or prints every error and returns the usage exit code.
 pub(crate) fn load_config(dir: &std::path::Path) -> Result<Config, ExitCode> {
     Config::load(dir).map_err(|errors| {

@@ -91,23 +91,11 @@ fn print_text(now: DateTime<Utc>, rows: &[(&Rotation, Vec<Handoff>)]) {
     } else {
         4
     };
-    let mut widths = header.map(str::len);
-    for row in &table {
-        for (i, c) in row.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
-        }
-    }
-    let line = |cells: &[String]| {
-        let mut out = String::new();
-        for (i, c) in cells.iter().take(columns).enumerate() {
-            out.push_str(&format!("{c:<w$}  ", w = widths[i]));
-        }
-        println!("{}", out.trim_end());
-    };
-    line(&header.map(String::from));
-    for row in &table {
-        line(row);
-    }
+    let rows: Vec<Vec<String>> = table
+        .into_iter()
+        .map(|r| r.into_iter().take(columns).collect())
+        .collect();
+    super::print_table(&header[..columns], &rows);
 }
 
 pub(super) fn run(

@@ -171,27 +171,8 @@ fn print_text(rows: &[Row]) {
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &table {
-        for (i, c) in row.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
-        }
-    }
-    let line = |cells: &[String]| {
-        let mut out = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(c);
-            } else {
-                out.push_str(&format!("{c:<w$}  ", w = widths[i]));
-            }
-        }
-        println!("{}", out.trim_end());
-    };
-    line(&header.map(String::from));
-    for row in &table {
-        line(row);
-    }
+    let lines: Vec<Vec<String>> = table.into_iter().map(Vec::from).collect();
+    super::print_table(&header, &lines);
     let tickets = findings
         .iter()
         .filter(|v| v["decision"] == "ticket")

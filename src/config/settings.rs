@@ -129,16 +129,6 @@ pub struct Settings {
     pub escalation: super::escalation::EscalationSettings,
 }
 
-impl Settings {
-    /// Logins of approvers who are users (teams need a GitHub lookup).
-    pub fn approver_users(&self) -> impl Iterator<Item = &str> {
-        self.approvers.iter().filter_map(|a| match a {
-            Approver::User { login } => Some(login.as_str()),
-            Approver::Team { .. } => None,
-        })
-    }
-}
-
 pub(crate) fn is_login(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 39

@@ -11,7 +11,6 @@ mod models;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -218,7 +217,6 @@ pub struct GitHub {
     tokens: Mutex<HashMap<u64, CachedToken>>,
     visibility: Mutex<HashMap<String, (bool, Instant)>>,
     bot_login: Mutex<Option<String>>,
-    requests: AtomicU64,
 }
 
 impl std::fmt::Debug for GitHub {
@@ -256,17 +254,7 @@ impl GitHub {
             tokens: Mutex::default(),
             visibility: Mutex::default(),
             bot_login: Mutex::default(),
-            requests: AtomicU64::new(0),
         }))
-    }
-
-    /// Requests sent to GitHub so far (for metrics and benchmarks).
-    pub fn request_count(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
-    }
-
-    fn count(&self) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
     }
 
     fn client(&self, token: String) -> Result<Octocrab> {
@@ -320,7 +308,6 @@ impl GitHub {
             return Ok(*id);
         }
         let (o, r) = split(repo);
-        self.count();
         let inst: models::Installation = self
             .app_client()?
             .get(
@@ -345,7 +332,6 @@ impl GitHub {
         {
             return Ok(t.client.clone());
         }
-        self.count();
         let tok: models::AccessToken = self
             .app_client()?
             .post(
@@ -382,7 +368,6 @@ impl GitHub {
         if let Some(l) = self.bot_login.lock().await.clone() {
             return Ok(l);
         }
-        self.count();
         let app: models::App = self
             .app_client()?
             .get("/app", None::<&()>)
@@ -403,7 +388,6 @@ impl GitHub {
         }
         let (o, r) = split(repo);
         let c = self.repo_client(repo).await?;
-        self.count();
         let info: models::Repository = c
             .get(format!("/repos/{}/{}", seg(o), seg(r)), None::<&()>)
             .await
@@ -434,7 +418,6 @@ impl GitHub {
         }
         let (o, r) = split(repo);
         let c = self.repo_client(repo).await?;
-        self.count();
         c.post(
             format!("/repos/{}/{}/issues", seg(o), seg(r)),
             Some(&Create {
@@ -472,7 +455,6 @@ impl GitHub {
         }
         let (o, r) = split(repo);
         let c = self.repo_client(repo).await?;
-        self.count();
         let q = Query {
             labels: label,
             state: "all",
@@ -490,7 +472,6 @@ impl GitHub {
     pub async fn get_issue(&self, repo: &str, number: u64) -> Result<Issue> {
         let (o, r) = split(repo);
         let c = self.repo_client(repo).await?;
-        self.count();
         c.get(
             format!("/repos/{}/{}/issues/{number}", seg(o), seg(r)),
             None::<&()>,
@@ -507,7 +488,6 @@ impl GitHub {
     ) -> Result<Issue> {
         let (o, r) = split(repo);
         let c = self.repo_client(repo).await?;
-        self.count();
         c.patch(
             format!("/repos/{}/{}/issues/{number}", seg(o), seg(r)),
             Some(update),
@@ -528,7 +508,6 @@ impl GitHub {
         }
         let (o, r) = split(repo);
         let c = self.repo_client(repo).await?;
-        self.count();
         c.post(
             format!("/repos/{}/{}/issues/{number}/labels", seg(o), seg(r)),
             Some(&Body { labels }),
@@ -541,7 +520,6 @@ impl GitHub {
     pub async fn remove_label(&self, repo: &str, number: u64, label: &str) -> Result<()> {
         let (o, r) = split(repo);
         let c = self.repo_client(repo).await?;
-        self.count();
         let res: std::result::Result<Vec<Label>, _> = c
             .delete(
                 format!(
@@ -559,50 +537,10 @@ impl GitHub {
         }
     }
 
-    /// Adds assignees. GitHub silently ignores people it cannot assign: check the returned
-    /// issue's assignees.
-    pub async fn add_assignees(&self, repo: &str, number: u64, logins: &[String]) -> Result<Issue> {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            assignees: &'a [String],
-        }
-        let (o, r) = split(repo);
-        let c = self.repo_client(repo).await?;
-        self.count();
-        c.post(
-            format!("/repos/{}/{}/issues/{number}/assignees", seg(o), seg(r)),
-            Some(&Body { assignees: logins }),
-        )
-        .await
-        .map_err(|e| GitHubError::from_octocrab(e, &format!("assign {repo}#{number}")))
-    }
-
-    pub async fn remove_assignees(
-        &self,
-        repo: &str,
-        number: u64,
-        logins: &[String],
-    ) -> Result<Issue> {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            assignees: &'a [String],
-        }
-        let (o, r) = split(repo);
-        let c = self.repo_client(repo).await?;
-        self.count();
-        c.delete(
-            format!("/repos/{}/{}/issues/{number}/assignees", seg(o), seg(r)),
-            Some(&Body { assignees: logins }),
-        )
-        .await
-        .map_err(|e| GitHubError::from_octocrab(e, &format!("unassign {repo}#{number}")))
-    }
-
     /// Whether GitHub will let `login` be assigned issues in `repo` (204 yes, 404 no).
     pub async fn can_assign(&self, repo: &str, login: &str) -> Result<bool> {
         let (o, r) = split(repo);
         let c = self.repo_client(repo).await?;
-        self.count();
         let route = format!("/repos/{}/{}/assignees/{}", seg(o), seg(r), seg(login));
         let res = c
             ._get(route)
@@ -632,7 +570,6 @@ impl GitHub {
         }
         let (o, r) = split(repo);
         let c = self.repo_client(repo).await?;
-        self.count();
         c.post(
             format!("/repos/{}/{}/issues/{number}/comments", seg(o), seg(r)),
             Some(&Body { body }),
@@ -641,17 +578,29 @@ impl GitHub {
         .map_err(|e| GitHubError::from_octocrab(e, &format!("comment on {repo}#{number}")))
     }
 
-    /// One page (1-based) of an issue's comments, oldest first.
-    pub async fn list_comments(&self, repo: &str, number: u64, page: u32) -> Result<Vec<Comment>> {
+    /// One page (1-based, 100 per page) of an issue sub-resource (`comments`, `events`),
+    /// oldest first. Pages are asked by number: GitHub's absolute `Link` URLs would leave the
+    /// token behind on GitHub Enterprise Server.
+    async fn issue_page<T: serde::de::DeserializeOwned>(
+        &self,
+        repo: &str,
+        number: u64,
+        what: &str,
+        page: u32,
+    ) -> Result<Vec<T>> {
         let (o, r) = split(repo);
         let c = self.repo_client(repo).await?;
-        self.count();
         c.get(
-            format!("/repos/{}/{}/issues/{number}/comments", seg(o), seg(r)),
+            format!("/repos/{}/{}/issues/{number}/{what}", seg(o), seg(r)),
             Some(&[("per_page", "100"), ("page", &page.to_string())]),
         )
         .await
-        .map_err(|e| GitHubError::from_octocrab(e, &format!("comments of {repo}#{number}")))
+        .map_err(|e| GitHubError::from_octocrab(e, &format!("{what} of {repo}#{number}")))
+    }
+
+    /// One page (1-based) of an issue's comments, oldest first.
+    pub async fn list_comments(&self, repo: &str, number: u64, page: u32) -> Result<Vec<Comment>> {
+        self.issue_page(repo, number, "comments", page).await
     }
 
     /// One page (1-based) of an issue's events (labeled, closed, ...), oldest first.
@@ -661,15 +610,7 @@ impl GitHub {
         number: u64,
         page: u32,
     ) -> Result<Vec<IssueEvent>> {
-        let (o, r) = split(repo);
-        let c = self.repo_client(repo).await?;
-        self.count();
-        c.get(
-            format!("/repos/{}/{}/issues/{number}/events", seg(o), seg(r)),
-            Some(&[("per_page", "100"), ("page", &page.to_string())]),
-        )
-        .await
-        .map_err(|e| GitHubError::from_octocrab(e, &format!("events of {repo}#{number}")))
+        self.issue_page(repo, number, "events", page).await
     }
 
     /// Whether `user` is an active member of `org/team`, asked with the token of the
@@ -682,7 +623,6 @@ impl GitHub {
         user: &str,
     ) -> Result<bool> {
         let c = self.repo_client(repo).await?;
-        self.count();
         let res: std::result::Result<models::TeamMembership, _> = c
             .get(
                 format!(
@@ -719,7 +659,6 @@ impl GitHub {
         }
         let (o, r) = split(repo);
         let c = self.repo_client(repo).await?;
-        self.count();
         let res: std::result::Result<Label, _> = c
             .post(
                 format!("/repos/{}/{}/labels", seg(o), seg(r)),

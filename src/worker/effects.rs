@@ -131,13 +131,7 @@ async fn perform(
             }
             // GitHub refused (not a collaborator): the next person in the escalation chain
             // owns the issue, and the issue says so. It is never left without trying everyone.
-            let findings: Vec<_> = app
-                .store
-                .findings_in_group(&group.group_key)
-                .await?
-                .into_iter()
-                .map(|r| r.finding)
-                .collect();
+            let findings = super::lifecycle::group_findings(app, &group.group_key).await?;
             let c = super::lifecycle::ctx(app, group, &findings, app.now());
             let chain: Vec<String> = [c.on_call, c.backup, c.security]
                 .into_iter()
@@ -186,13 +180,7 @@ async fn perform(
             }
         }
         Action::RefreshBody => {
-            let findings: Vec<_> = app
-                .store
-                .findings_in_group(&group.group_key)
-                .await?
-                .into_iter()
-                .map(|r| r.finding)
-                .collect();
+            let findings = super::lifecycle::group_findings(app, &group.group_key).await?;
             let issue = match app.github.get_issue(repo, number).await {
                 Ok(issue) => issue,
                 Err(e) => return unless_gone(Err::<(), _>(e)).map(|()| changes),
@@ -217,7 +205,7 @@ async fn perform(
 
 /// BatchUpdateFindings for the group's findings that still report the problem and are not
 /// already in `workflow`; the store records what Security Hub now holds.
-async fn update_findings(
+pub(super) async fn update_findings(
     app: &App,
     key: &GroupKey,
     workflow: WorkflowStatus,
@@ -229,7 +217,13 @@ async fn update_findings(
         .findings_in_group(key)
         .await?
         .into_iter()
-        .filter(|r| is_failing(&r.finding) && r.workflow != workflow)
+        // Findings still reporting the problem, not in `workflow` yet; a finding someone marked
+        // RESOLVED is left alone when Lever only notifies.
+        .filter(|r| {
+            is_failing(&r.finding)
+                && r.workflow != workflow
+                && !(workflow == WorkflowStatus::Notified && r.workflow == WorkflowStatus::Resolved)
+        })
         .collect();
     let mut changes = ChangeSet::default();
     if targets.is_empty() {

@@ -282,7 +282,7 @@ pub fn step(
     changes
 }
 
-async fn group_findings(app: &App, key: &GroupKey) -> Result<Vec<Finding>, JobError> {
+pub(super) async fn group_findings(app: &App, key: &GroupKey) -> Result<Vec<Finding>, JobError> {
     Ok(app
         .store
         .findings_in_group(key)
@@ -292,8 +292,12 @@ async fn group_findings(app: &App, key: &GroupKey) -> Result<Vec<Finding>, JobEr
         .collect())
 }
 
-/// `sync-group`: the findings changed; tell the state machine.
-pub(super) async fn sync_group(app: &App, job: &Job) -> Result<Outcome, JobError> {
+/// Runs the event `make` builds from the group's findings, for a group that has an issue.
+async fn on_group(
+    app: &App,
+    job: &Job,
+    make: impl FnOnce(&[Finding]) -> Event,
+) -> Result<Outcome, JobError> {
     let key = GroupKey(job.subject.clone());
     let Some(group) = app.store.group(&key).await? else {
         return Ok(Outcome::default());
@@ -302,9 +306,7 @@ pub(super) async fn sync_group(app: &App, job: &Job) -> Result<Outcome, JobError
         return Ok(Outcome::default());
     }
     let findings = group_findings(app, &key).await?;
-    let event = Event::Findings {
-        view: FindingsView::of(&findings),
-    };
+    let event = make(&findings);
     Ok(Outcome::done(step(
         app,
         &group,
@@ -315,24 +317,17 @@ pub(super) async fn sync_group(app: &App, job: &Job) -> Result<Outcome, JobError
     )))
 }
 
+/// `sync-group`: the findings changed; tell the state machine.
+pub(super) async fn sync_group(app: &App, job: &Job) -> Result<Outcome, JobError> {
+    on_group(app, job, |findings| Event::Findings {
+        view: FindingsView::of(findings),
+    })
+    .await
+}
+
 /// A timer that only needs the state machine: exception expiry, escalation, SLA.
 pub(super) async fn timer(app: &App, job: &Job, event: Event) -> Result<Outcome, JobError> {
-    let key = GroupKey(job.subject.clone());
-    let Some(group) = app.store.group(&key).await? else {
-        return Ok(Outcome::default());
-    };
-    if group.issue_number.is_none() {
-        return Ok(Outcome::default());
-    }
-    let findings = group_findings(app, &key).await?;
-    Ok(Outcome::done(step(
-        app,
-        &group,
-        &findings,
-        &event,
-        &format!("job:{}", job.id),
-        app.now(),
-    )))
+    on_group(app, job, |_| event).await
 }
 
 /// `handoffs`: at a rotation handoff, open issues follow the new person on call (as the

@@ -1,21 +1,12 @@
 //! The real `lever` binary: `plan`, `config check`, `explain`, their outputs and exit codes.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
+
+use crate::support::app::root;
+use crate::support::bin::lever;
 
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn lever(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lever"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run lever")
-}
 
 fn json_lines(out: &Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)

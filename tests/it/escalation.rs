@@ -5,7 +5,6 @@ use chrono::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::fakes::github::WebhookDelivery;
 use crate::support::app::{TestApp, app_on, demo_config_with, root};
 
 const LEDGER: &str = "acme/ledger";
@@ -19,43 +18,6 @@ backup = ["@rotation:platform"]
 critical = "4h"
 "#;
 
-async fn deliver(t: &TestApp, deliveries: Vec<WebhookDelivery>) {
-    let mut queue = deliveries;
-    for _ in 0..20 {
-        for d in &queue {
-            let (status, body) = t.post_webhook(d).await;
-            assert!(
-                status == StatusCode::ACCEPTED || status == StatusCode::OK,
-                "{status} {body}"
-            );
-        }
-        t.drain().await;
-        queue = t.gh.drain_webhooks();
-        if queue.is_empty() {
-            return;
-        }
-    }
-    panic!("webhooks keep coming");
-}
-
-fn assignees(t: &TestApp, repo: &str, n: u64) -> Vec<String> {
-    t.gh.issue(repo, n).unwrap()["assignees"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["login"].as_str().unwrap().to_string())
-        .collect()
-}
-
-fn bot_comments(t: &TestApp, repo: &str, n: u64) -> Vec<String> {
-    let bot = t.gh.bot_login();
-    t.gh.comments(repo, n)
-        .iter()
-        .filter(|c| c["user"]["login"] == bot)
-        .map(|c| c["body"].as_str().unwrap().to_string())
-        .collect()
-}
-
 async fn open_ledger(config: &std::path::Path) -> TestApp {
     let t = TestApp::builder().config(config).start().await;
     // The platform engineers back the ledger team up, so they can be assigned there.
@@ -66,8 +28,8 @@ async fn open_ledger(config: &std::path::Path) -> TestApp {
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     t.drain().await;
-    deliver(&t, t.gh.drain_webhooks()).await;
-    assert_eq!(assignees(&t, LEDGER, 1), ["carol"]);
+    t.deliver(t.gh.drain_webhooks()).await;
+    assert_eq!(t.assignees(LEDGER, 1), ["carol"]);
     t
 }
 
@@ -77,21 +39,17 @@ async fn unacknowledged_goes_to_the_backup_then_to_the_security_rotation() {
     let t = open_ledger(dir.path()).await;
     t.clock.advance(Duration::hours(4) - Duration::seconds(1));
     t.drain().await;
-    assert_eq!(
-        assignees(&t, LEDGER, 1),
-        ["carol"],
-        "not before the deadline"
-    );
+    assert_eq!(t.assignees(LEDGER, 1), ["carol"], "not before the deadline");
 
     t.clock.advance(Duration::seconds(1));
     t.drain().await;
-    deliver(&t, t.gh.drain_webhooks()).await;
+    t.deliver(t.gh.drain_webhooks()).await;
     assert_eq!(
-        assignees(&t, LEDGER, 1),
+        t.assignees(LEDGER, 1),
         ["erin"],
         "the platform rotation's engineer on call (one owner)"
     );
-    let said = bot_comments(&t, LEDGER, 1);
+    let said = t.comments_by_bot(LEDGER, 1);
     let last = said.last().unwrap();
     assert!(
         last.contains("@carol did not acknowledge this issue within 4h")
@@ -101,9 +59,9 @@ async fn unacknowledged_goes_to_the_backup_then_to_the_security_rotation() {
 
     t.clock.advance(Duration::hours(4));
     t.drain().await;
-    deliver(&t, t.gh.drain_webhooks()).await;
-    assert_eq!(assignees(&t, LEDGER, 1), ["sam"]);
-    let last = bot_comments(&t, LEDGER, 1).last().unwrap().clone();
+    t.deliver(t.gh.drain_webhooks()).await;
+    assert_eq!(t.assignees(LEDGER, 1), ["sam"]);
+    let last = t.comments_by_bot(LEDGER, 1).last().unwrap().clone();
     assert!(
         last.contains("@erin did not acknowledge")
             && last.contains("@sam (the security team's engineer on call)"),
@@ -139,7 +97,7 @@ async fn acknowledged_in_time_nothing_happens() {
                 t.gh.human_assign(LEDGER, 1, "dave", "dave")
             }
         };
-        deliver(&t, vec![d]).await;
+        t.deliver(vec![d]).await;
         let writes = t.github_writes();
         t.clock.advance(Duration::hours(12));
         t.drain().await;
@@ -163,14 +121,16 @@ async fn lever_s_own_events_never_acknowledge() {
         lever::worker::lifecycle::state_of(&t.app.store.list_groups(None).await.unwrap()[0]);
     assert!(state.acknowledged.is_none());
     // Someone other than the owner commenting is not an acknowledgement either.
-    deliver(
-        &t,
-        vec![t.gh.human_comment(LEDGER, 1, "+1, we saw this too", "mallory")],
-    )
+    t.deliver(vec![t.gh.human_comment(
+        LEDGER,
+        1,
+        "+1, we saw this too",
+        "mallory",
+    )])
     .await;
     t.clock.advance(Duration::hours(4));
     t.drain().await;
-    assert_eq!(assignees(&t, LEDGER, 1), ["erin"]);
+    assert_eq!(t.assignees(LEDGER, 1), ["erin"]);
 }
 
 #[tokio::test]
@@ -192,9 +152,9 @@ async fn a_restart_in_between_changes_nothing() {
     t.clock.advance(Duration::hours(4));
     worker.run_until_idle().await.unwrap();
     worker.run_until_idle().await.unwrap();
-    assert_eq!(assignees(&t, LEDGER, 1), ["erin"]);
+    assert_eq!(t.assignees(LEDGER, 1), ["erin"]);
     assert_eq!(
-        bot_comments(&t, LEDGER, 1)
+        t.comments_by_bot(LEDGER, 1)
             .iter()
             .filter(|c| c.contains("did not acknowledge"))
             .count(),
@@ -238,7 +198,8 @@ async fn two_replicas_on_postgres_fire_each_step_once() {
         // Anything left (a job one replica retried after a conflict) is finished by either.
         t.drain().await;
     }
-    let escalations = bot_comments(&t, LEDGER, 1)
+    let escalations = t
+        .comments_by_bot(LEDGER, 1)
         .iter()
         .filter(|c| c.contains("did not acknowledge"))
         .count();
@@ -254,7 +215,7 @@ async fn two_replicas_on_postgres_fire_each_step_once() {
             })
             .count();
     assert_eq!(assigns, 2);
-    assert_eq!(assignees(&t, LEDGER, 1), ["sam"]);
+    assert_eq!(t.assignees(LEDGER, 1), ["sam"]);
 }
 
 #[tokio::test]
@@ -264,13 +225,13 @@ async fn a_backup_github_refuses_hands_over_to_the_next_person_and_says_so() {
     t.gh.remove_collaborator(LEDGER, "erin");
     t.clock.advance(Duration::hours(4));
     t.drain().await;
-    deliver(&t, t.gh.drain_webhooks()).await;
+    t.deliver(t.gh.drain_webhooks()).await;
     assert_eq!(
-        assignees(&t, LEDGER, 1),
+        t.assignees(LEDGER, 1),
         ["sam"],
         "never left without an owner"
     );
-    let said = bot_comments(&t, LEDGER, 1);
+    let said = t.comments_by_bot(LEDGER, 1);
     assert!(
         said.iter()
             .any(|c| c.contains("GitHub would not assign erin")
@@ -302,34 +263,40 @@ async fn handoffs_move_unacknowledged_issues_to_the_new_person_on_call() {
     t.ingest_file(&root().join("examples/demo/findings/02-payments-prod-checkout-asg-ec2.8.json"))
         .await;
     t.drain().await;
-    deliver(&t, t.gh.drain_webhooks()).await;
+    t.deliver(t.gh.drain_webhooks()).await;
     assert_eq!(
         (
-            assignees(&t, "acme/payments", 1),
-            assignees(&t, "acme/payments", 2)
+            t.assignees("acme/payments", 1),
+            t.assignees("acme/payments", 2)
         ),
         (vec!["bob".to_string()], vec!["bob".to_string()])
     );
-    deliver(
-        &t,
-        vec![t.gh.human_add_label("acme/payments", 2, "acknowledged", "bob")],
-    )
+    t.deliver(vec![t.gh.human_add_label(
+        "acme/payments",
+        2,
+        "acknowledged",
+        "bob",
+    )])
     .await;
     lever::worker::schedule_periodic(&t.app).await.unwrap();
     t.clock.set(crate::support::app::t("2026-11-30T00:00:00Z"));
     t.drain().await;
-    deliver(&t, t.gh.drain_webhooks()).await;
+    t.deliver(t.gh.drain_webhooks()).await;
     assert_eq!(
-        assignees(&t, "acme/payments", 1),
+        t.assignees("acme/payments", 1),
         ["alice"],
         "unacknowledged: follows the handoff"
     );
     assert_eq!(
-        assignees(&t, "acme/payments", 2),
+        t.assignees("acme/payments", 2),
         ["bob"],
         "acknowledged: stays with bob"
     );
-    let last = bot_comments(&t, "acme/payments", 1).last().unwrap().clone();
+    let last = t
+        .comments_by_bot("acme/payments", 1)
+        .last()
+        .unwrap()
+        .clone();
     assert!(
         last.contains("Handoff: @alice is now on call") && last.contains("(it was @bob)"),
         "{last}"
@@ -360,15 +327,17 @@ async fn fix_deadlines_show_remind_and_mark_overdue() {
         body.contains("Fix by **2026-11-26** (the deadline for CRITICAL findings in production)"),
         "{body}"
     );
-    deliver(
-        &t,
-        vec![t.gh.human_add_label(LEDGER, 1, "acknowledged", "carol")],
-    )
+    t.deliver(vec![t.gh.human_add_label(
+        LEDGER,
+        1,
+        "acknowledged",
+        "carol",
+    )])
     .await;
     t.clock.advance(Duration::days(2));
     t.drain().await;
     assert!(
-        bot_comments(&t, LEDGER, 1)
+        t.comments_by_bot(LEDGER, 1)
             .last()
             .unwrap()
             .contains("@carol: this issue is due on **2026-11-26**")
@@ -383,13 +352,13 @@ async fn fix_deadlines_show_remind_and_mark_overdue() {
         .collect();
     assert!(labels.contains(&"overdue".to_string()), "{labels:?}");
     assert!(
-        bot_comments(&t, LEDGER, 1)
+        t.comments_by_bot(LEDGER, 1)
             .last()
             .unwrap()
             .contains("now overdue")
     );
     assert_eq!(
-        bot_comments(&t, LEDGER, 1)
+        t.comments_by_bot(LEDGER, 1)
             .iter()
             .filter(|c| c.contains("due on"))
             .count(),
@@ -403,11 +372,13 @@ async fn the_digest_summarises_open_issues_in_the_security_repository() {
     let t = TestApp::start().await;
     t.ingest_demo().await;
     t.drain().await;
-    deliver(&t, t.gh.drain_webhooks()).await;
-    deliver(
-        &t,
-        vec![t.gh.human_add_label("acme/ledger", 1, "acknowledged", "carol")],
-    )
+    t.deliver(t.gh.drain_webhooks()).await;
+    t.deliver(vec![t.gh.human_add_label(
+        "acme/ledger",
+        1,
+        "acknowledged",
+        "carol",
+    )])
     .await;
     lever::worker::schedule_periodic(&t.app).await.unwrap();
     // The first digest is due next Monday 09:00 UTC.

@@ -6,79 +6,9 @@ use chrono::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::fakes::github::WebhookDelivery;
 use crate::support::app::{TestApp, root};
 
 const LEDGER: &str = "acme/ledger";
-
-impl TestApp {
-    /// Delivers webhooks, as GitHub would, and runs the work they cause, until quiet: a person's
-    /// deliveries, then the deliveries of Lever's own API calls (which must change nothing).
-    async fn deliver(&self, deliveries: Vec<WebhookDelivery>) {
-        let mut queue = deliveries;
-        for _ in 0..20 {
-            for d in &queue {
-                let (status, body) = self.post_webhook(d).await;
-                assert!(
-                    status == StatusCode::ACCEPTED || status == StatusCode::OK,
-                    "{status} {body}"
-                );
-            }
-            self.drain().await;
-            queue = self.gh.drain_webhooks();
-            if queue.is_empty() {
-                return;
-            }
-        }
-        panic!("webhooks keep coming: Lever is fighting itself");
-    }
-
-    async fn settle(&self) {
-        self.drain().await;
-        self.deliver(Vec::new()).await;
-        // Lever's Security Hub writes come back as Imported events: never news.
-        let before = self.gh.requests().len();
-        self.forward_securityhub_events().await;
-        self.drain().await;
-        assert_eq!(
-            self.gh.requests().len(),
-            before,
-            "Lever's own Security Hub echo caused GitHub calls"
-        );
-    }
-
-    fn comments_by_bot(&self, repo: &str, n: u64) -> Vec<String> {
-        let bot = self.gh.bot_login();
-        self.gh
-            .comments(repo, n)
-            .iter()
-            .filter(|c| c["user"]["login"] == bot)
-            .map(|c| c["body"].as_str().unwrap().to_string())
-            .collect()
-    }
-
-    fn labels(&self, repo: &str, n: u64) -> Vec<String> {
-        self.gh.issue(repo, n).unwrap()["labels"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["name"].as_str().unwrap().to_string())
-            .collect()
-    }
-
-    fn workflow(&self) -> Vec<String> {
-        self.sh
-            .findings()
-            .iter()
-            .map(|f| {
-                f["Workflow"]["Status"]
-                    .as_str()
-                    .unwrap_or("NEW")
-                    .to_string()
-            })
-            .collect()
-    }
-}
 
 fn ledger_finding() -> Value {
     serde_json::from_slice(

@@ -733,6 +733,20 @@ impl Machine<'_> {
         }
     }
 
+    /// Suppresses the group's failing findings in Security Hub, with a short note: approver,
+    /// expiry, issue URL (the reason stays in the issue).
+    fn suppress(&mut self, approver: &str, expires_at: DateTime<Utc>) {
+        let note = format!(
+            "Exception approved by {approver}, expires {}: {}",
+            date(expires_at),
+            self.ctx.issue_url
+        );
+        self.act(Action::UpdateFindings {
+            workflow: WorkflowStatus::Suppressed,
+            note,
+        });
+    }
+
     /// Starts an exception approved by `approver`: findings suppressed until the expiry.
     fn start_exception(&mut self, approver: &str) {
         let expires_at = match self.s.requested_expiry {
@@ -756,15 +770,7 @@ impl Machine<'_> {
         self.s.verification = None;
         self.s.approved_by = None;
         self.remove_label(labels::NEEDS_VERIFICATION);
-        let note = format!(
-            "Exception approved by {approver}, expires {}: {}",
-            date(expires_at),
-            self.ctx.issue_url
-        );
-        self.act(Action::UpdateFindings {
-            workflow: WorkflowStatus::Suppressed,
-            note,
-        });
+        self.suppress(approver, expires_at);
         self.act(Action::Schedule {
             timer: Timer::ExceptionExpiry,
             at: expires_at,
@@ -1017,14 +1023,7 @@ impl Machine<'_> {
         if let Some(ex) = self.s.exception.as_mut() {
             ex.expires_at = expires_at;
             let approver = ex.approver.clone();
-            let note = format!(
-                "Exception approved by {approver}, expires {d}: {}",
-                self.ctx.issue_url
-            );
-            self.act(Action::UpdateFindings {
-                workflow: WorkflowStatus::Suppressed,
-                note,
-            });
+            self.suppress(&approver, expires_at);
             self.act(Action::Schedule {
                 timer: Timer::ExceptionExpiry,
                 at: expires_at,
@@ -1146,17 +1145,8 @@ impl Machine<'_> {
             (false, Some(Closure::Exception)) => {
                 if self.s.findings.unnotified > 0 || !now_failing.is_empty() {
                     // Newly reported resources of an excepted group are covered by the exception.
-                    if let Some(ex) = &self.s.exception {
-                        let note = format!(
-                            "Exception approved by {}, expires {}: {}",
-                            ex.approver,
-                            date(ex.expires_at),
-                            self.ctx.issue_url
-                        );
-                        self.act(Action::UpdateFindings {
-                            workflow: WorkflowStatus::Suppressed,
-                            note,
-                        });
+                    if let Some(ex) = self.s.exception.clone() {
+                        self.suppress(&ex.approver, ex.expires_at);
                     }
                 }
                 if changed {

@@ -309,3 +309,88 @@ pub fn demo_config_with(extra: &str) -> tempfile::TempDir {
     std::fs::write(dir.path().join("lever.toml"), toml).unwrap();
     dir
 }
+
+/// Driving the lifecycle: webhooks, echoes, and what the fakes now hold.
+impl TestApp {
+    /// Delivers webhooks, as GitHub would, and runs the work they cause, until quiet: a person's
+    /// deliveries, then the deliveries of Lever's own API calls (which must change nothing).
+    pub async fn deliver(&self, deliveries: Vec<WebhookDelivery>) {
+        let mut queue = deliveries;
+        for _ in 0..20 {
+            for d in &queue {
+                let (status, body) = self.post_webhook(d).await;
+                assert!(
+                    status == StatusCode::ACCEPTED || status == StatusCode::OK,
+                    "{status} {body}"
+                );
+            }
+            self.drain().await;
+            queue = self.gh.drain_webhooks();
+            if queue.is_empty() {
+                return;
+            }
+        }
+        panic!("webhooks keep coming: Lever is fighting itself");
+    }
+
+    /// Runs due work, delivers Lever's own webhooks and Security Hub echoes, until quiet;
+    /// asserts that the echoes caused no GitHub call.
+    pub async fn settle(&self) {
+        self.drain().await;
+        self.deliver(Vec::new()).await;
+        // Lever's Security Hub writes come back as Imported events: never news.
+        let before = self.gh.requests().len();
+        self.forward_securityhub_events().await;
+        self.drain().await;
+        assert_eq!(
+            self.gh.requests().len(),
+            before,
+            "Lever's own Security Hub echo caused GitHub calls"
+        );
+    }
+
+    /// Bodies of the comments Lever's bot wrote on an issue.
+    pub fn comments_by_bot(&self, repo: &str, n: u64) -> Vec<String> {
+        let bot = self.gh.bot_login();
+        self.gh
+            .comments(repo, n)
+            .iter()
+            .filter(|c| c["user"]["login"] == bot)
+            .map(|c| c["body"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Label names of an issue.
+    pub fn labels(&self, repo: &str, n: u64) -> Vec<String> {
+        self.gh.issue(repo, n).unwrap()["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// `Workflow.Status` of every finding in the fake Security Hub.
+    pub fn workflow(&self) -> Vec<String> {
+        self.sh
+            .findings()
+            .iter()
+            .map(|f| {
+                f["Workflow"]["Status"]
+                    .as_str()
+                    .unwrap_or("NEW")
+                    .to_string()
+            })
+            .collect()
+    }
+
+    /// Logins assigned to an issue.
+    pub fn assignees(&self, repo: &str, n: u64) -> Vec<String> {
+        self.gh.issue(repo, n).unwrap()["assignees"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["login"].as_str().unwrap().to_string())
+            .collect()
+    }
+}

@@ -2,4 +2,5 @@
 //! runs the real server on a loopback port against the fake GitHub and Security Hub.
 
 pub mod app;
+pub mod bin;
 pub mod pg;
