@@ -1,0 +1,206 @@
+//! Ownership: one owner at a time, acknowledgement, escalation, fix deadlines, handoffs.
+
+use super::*;
+
+impl Machine<'_> {
+    /// The issue starts a new ownership period with the engineer on call (after a reopen).
+    pub(super) fn assign_on_call(&mut self) {
+        if let Some(who) = self.ctx.on_call.clone() {
+            self.new_owner(&who, 0);
+        }
+        self.schedule_sla();
+    }
+
+    /// `who` owns the issue from now, at escalation `level`: assigned alone, not yet
+    /// acknowledged, with a fresh acknowledgement deadline (none at the last level).
+    pub(super) fn new_owner(&mut self, who: &str, level: u8) {
+        if !self
+            .s
+            .assignee
+            .as_deref()
+            .is_some_and(|a| a.eq_ignore_ascii_case(who))
+        {
+            self.s.assignee = Some(who.to_string());
+            self.act(Action::Assign {
+                user: who.to_string(),
+            });
+        }
+        self.s.level = level;
+        self.s.acknowledged = None;
+        self.s.ack_deadline = if level < 2 {
+            self.ctx.ack_deadline
+        } else {
+            None
+        };
+        if let Some(at) = self.s.ack_deadline {
+            self.act(Action::Schedule {
+                timer: Timer::Escalation,
+                at,
+            });
+        }
+    }
+
+    pub(super) fn schedule_sla(&mut self) {
+        if let Some(due) = self.s.due
+            && !self.s.overdue
+        {
+            let at = if self.s.reminded {
+                due
+            } else {
+                due - self.ctx.sla_reminder
+            };
+            self.act(Action::Schedule {
+                timer: Timer::Sla,
+                at: at.max(self.now),
+            });
+        }
+    }
+
+    pub(super) fn acknowledge(&mut self, login: &str, how: &str) {
+        if self.s.acknowledged.is_some() || !self.s.open {
+            return;
+        }
+        self.s.acknowledged = Some(Ack {
+            by: login.to_string(),
+            at: self.now,
+        });
+        self.s.ack_deadline = None;
+        self.log(how);
+    }
+
+    pub(super) fn on_escalation_timer(&mut self) {
+        if !self.s.open || self.s.acknowledged.is_some() || self.s.exception.is_some() {
+            return;
+        }
+        let Some(deadline) = self.s.ack_deadline else {
+            return;
+        };
+        if self.now < deadline {
+            // Fired early (the deadline moved later): wait for the real one.
+            self.act(Action::Schedule {
+                timer: Timer::Escalation,
+                at: deadline,
+            });
+            return;
+        }
+        let previous = self.s.assignee.clone();
+        for level in (self.s.level + 1)..=2 {
+            let (candidate, role) = match level {
+                1 => (self.ctx.backup.clone(), "the backup"),
+                _ => (
+                    self.ctx.security.clone(),
+                    "the security team's engineer on call",
+                ),
+            };
+            let Some(who) = candidate else {
+                continue;
+            };
+            if previous
+                .as_deref()
+                .is_some_and(|p| p.eq_ignore_ascii_case(&who))
+            {
+                continue;
+            }
+            self.new_owner(&who, level);
+            let prev = previous
+                .as_deref()
+                .map(mention)
+                .unwrap_or_else(|| "Nobody".to_string());
+            self.comment(format!(
+                "{prev} did not acknowledge this issue within {}. {} ({role}) owns it now: please add `{}` once you \
+                 have seen it.",
+                self.ctx.ack_within,
+                mention(&who),
+                labels::ACKNOWLEDGED
+            ));
+            self.log(if level == 1 {
+                "escalated-to-backup"
+            } else {
+                "escalated-to-security"
+            });
+            return;
+        }
+        self.s.ack_deadline = None;
+        self.log("escalation-exhausted");
+    }
+
+    pub(super) fn on_sla_timer(&mut self) {
+        if !self.s.open || self.s.overdue {
+            return;
+        }
+        let Some(due) = self.s.due else {
+            return;
+        };
+        let owner = self.s.assignee.as_deref().map(mention);
+        if self.now >= due {
+            self.s.overdue = true;
+            self.add_label(labels::OVERDUE);
+            self.comment(format!(
+                "This issue was due on **{}** and is now overdue. {}: please fix it, or ask for an exception (`{}`).",
+                date(due),
+                owner.unwrap_or_else(|| "Security team".to_string()),
+                labels::EXCEPTION_REQUESTED
+            ));
+            self.log("overdue");
+        } else if self.now >= due - self.ctx.sla_reminder {
+            if !self.s.reminded {
+                self.s.reminded = true;
+                self.comment(format!(
+                    "{}: this issue is due on **{}**.",
+                    owner.unwrap_or_else(|| "Reminder".to_string()),
+                    date(due)
+                ));
+                self.log("due-reminder");
+            }
+            self.act(Action::Schedule {
+                timer: Timer::Sla,
+                at: due,
+            });
+        } else {
+            self.act(Action::Schedule {
+                timer: Timer::Sla,
+                at: due - self.ctx.sla_reminder,
+            });
+        }
+    }
+
+    pub(super) fn on_handoff(&mut self) {
+        if !self.s.open || self.s.level != 0 {
+            return;
+        }
+        let Some(next) = self.ctx.on_call.clone() else {
+            return;
+        };
+        let acknowledged = self.s.acknowledged.clone();
+        let follows = if acknowledged.is_some() {
+            self.ctx.follow_acknowledged
+        } else {
+            self.ctx.follow_unacknowledged
+        };
+        if !follows
+            || self
+                .s
+                .assignee
+                .as_deref()
+                .is_some_and(|a| a.eq_ignore_ascii_case(&next))
+        {
+            return;
+        }
+        let previous = self.s.assignee.clone();
+        if acknowledged.is_some() {
+            // An acknowledged issue handed over stays acknowledged: no new deadline.
+            self.s.assignee = Some(next.clone());
+            self.act(Action::Assign { user: next.clone() });
+        } else {
+            self.new_owner(&next, 0);
+        }
+        self.comment(format!(
+            "Handoff: {} is now on call for this repository and owns this issue{}.",
+            mention(&next),
+            previous
+                .map(|p| format!(" (it was {})", mention(&p)))
+                .unwrap_or_default()
+        ));
+        self.log("handoff");
+    }
+}

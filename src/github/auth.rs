@@ -1,0 +1,214 @@
+//! GitHub App authentication: the App's settings, its JWT, and installation tokens looked up
+//! per repository and cached until shortly before they expire.
+
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use octocrab::Octocrab;
+use octocrab::service::middleware::retry::RetryConfig;
+use serde::Serialize;
+
+use super::{GitHub, GitHubError, Result, models, seg, split};
+
+/// Where and how to reach GitHub, from the environment.
+#[derive(Clone)]
+pub struct GitHubConfig {
+    pub app_id: u64,
+    pub private_key_pem: String,
+    pub api_url: String,
+}
+
+impl std::fmt::Debug for GitHubConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHubConfig")
+            .field("app_id", &self.app_id)
+            .field("private_key_pem", &"<redacted>")
+            .field("api_url", &self.api_url)
+            .finish()
+    }
+}
+
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+
+impl GitHubConfig {
+    /// `GITHUB_APP_ID`, `GITHUB_PRIVATE_KEY` (PEM text) or `GITHUB_PRIVATE_KEY_PATH`, and
+    /// `GITHUB_API_URL` (default `https://api.github.com`).
+    pub fn from_env() -> anyhow::Result<GitHubConfig> {
+        use anyhow::Context as _;
+        let app_id = std::env::var("GITHUB_APP_ID")
+            .context("GITHUB_APP_ID is not set (the GitHub App's numeric id)")?;
+        let app_id: u64 = app_id
+            .trim()
+            .parse()
+            .with_context(|| format!("GITHUB_APP_ID={app_id:?} is not a number"))?;
+        let pem = match (
+            std::env::var("GITHUB_PRIVATE_KEY"),
+            std::env::var("GITHUB_PRIVATE_KEY_PATH"),
+        ) {
+            (Ok(pem), _) if !pem.trim().is_empty() => {
+                // Accept keys pasted with literal "\n" sequences, as some secret stores keep them.
+                if pem.contains('\n') {
+                    pem
+                } else {
+                    pem.replace("\\n", "\n")
+                }
+            }
+            (_, Ok(path)) => std::fs::read_to_string(&path)
+                .with_context(|| format!("GITHUB_PRIVATE_KEY_PATH={path}: cannot read the key"))?,
+            _ => anyhow::bail!(
+                "set GITHUB_PRIVATE_KEY (the App's PEM private key) or GITHUB_PRIVATE_KEY_PATH (a file holding it)"
+            ),
+        };
+        let api_url =
+            std::env::var("GITHUB_API_URL").unwrap_or_else(|_| DEFAULT_API_URL.to_string());
+        let cfg = GitHubConfig {
+            app_id,
+            private_key_pem: pem,
+            api_url,
+        };
+        EncodingKey::from_rsa_pem(cfg.private_key_pem.as_bytes())
+            .context("the GitHub App private key is not a valid RSA PEM key")?;
+        Ok(cfg)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct JwtClaims {
+    iat: i64,
+    exp: i64,
+    iss: String,
+}
+
+pub(super) struct CachedToken {
+    pub(super) client: Octocrab,
+    pub(super) expires_at: DateTime<Utc>,
+}
+
+/// Refresh an installation token this long before GitHub says it expires.
+const TOKEN_MARGIN: chrono::Duration = chrono::Duration::minutes(5);
+/// How long repository → installation and repository visibility answers are kept.
+pub(super) const LOOKUP_TTL: StdDuration = StdDuration::from_secs(600);
+
+impl GitHub {
+    fn client(&self, token: String) -> Result<Octocrab> {
+        Octocrab::builder()
+            .base_uri(self.cfg.api_url.as_str())
+            .map_err(|e| {
+                GitHubError::Transport(format!("GITHUB_API_URL {:?}: {e}", self.cfg.api_url))
+            })?
+            .personal_token(token)
+            .add_retry_config(RetryConfig::None)
+            .set_connect_timeout(Some(StdDuration::from_secs(10)))
+            .set_read_timeout(Some(StdDuration::from_secs(30)))
+            .add_header(
+                http::header::ACCEPT,
+                "application/vnd.github+json".to_string(),
+            )
+            .add_header(
+                http::HeaderName::from_static("x-github-api-version"),
+                "2022-11-28".to_string(),
+            )
+            .build()
+            .map_err(|e| GitHubError::Transport(format!("building the HTTP client: {e}")))
+    }
+
+    /// An App JWT: RS256, issued 60 s in the past (clock drift), valid 9 minutes.
+    pub fn app_jwt(&self) -> Result<String> {
+        let now = Utc::now().timestamp();
+        let claims = JwtClaims {
+            iat: now - 60,
+            exp: now + 9 * 60,
+            iss: self.cfg.app_id.to_string(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.key).map_err(|e| {
+            GitHubError::Other {
+                status: 0,
+                message: format!("signing the App JWT: {e}"),
+            }
+        })
+    }
+
+    pub(super) fn app_client(&self) -> Result<Octocrab> {
+        self.client(self.app_jwt()?)
+    }
+
+    /// The installation that covers `repo` (cached).
+    pub async fn installation_id(&self, repo: &str) -> Result<u64> {
+        let k = repo.to_ascii_lowercase();
+        if let Some((id, at)) = self.installations.lock().await.get(&k)
+            && at.elapsed() < LOOKUP_TTL
+        {
+            return Ok(*id);
+        }
+        let (o, r) = split(repo);
+        let inst: models::Installation = self
+            .app_client()?
+            .get(
+                format!("/repos/{}/{}/installation", seg(o), seg(r)),
+                None::<&()>,
+            )
+            .await
+            .map_err(|e| GitHubError::from_octocrab(e, &format!("installation for {repo}")))?;
+        self.installations
+            .lock()
+            .await
+            .insert(k, (inst.id, Instant::now()));
+        Ok(inst.id)
+    }
+
+    /// A client authenticated as the installation covering `repo`.
+    pub async fn repo_client(&self, repo: &str) -> Result<Octocrab> {
+        let id = self.installation_id(repo).await?;
+        let mut tokens = self.tokens.lock().await;
+        if let Some(t) = tokens.get(&id)
+            && Utc::now() + TOKEN_MARGIN < t.expires_at
+        {
+            return Ok(t.client.clone());
+        }
+        let tok: models::AccessToken = self
+            .app_client()?
+            .post(
+                format!("/app/installations/{id}/access_tokens"),
+                None::<&()>,
+            )
+            .await
+            .map_err(|e| GitHubError::from_octocrab(e, &format!("token for installation {id}")))?;
+        let client = self.client(tok.token)?;
+        tokens.insert(
+            id,
+            CachedToken {
+                client: client.clone(),
+                expires_at: tok.expires_at,
+            },
+        );
+        Ok(client)
+    }
+
+    /// Forgets cached credentials for `repo` (after a 401, or when an installation changes).
+    pub async fn forget(&self, repo: &str) {
+        if let Some((id, _)) = self
+            .installations
+            .lock()
+            .await
+            .remove(&repo.to_ascii_lowercase())
+        {
+            self.tokens.lock().await.remove(&id);
+        }
+    }
+
+    /// The App's bot login (`<slug>[bot]`): the author of every issue and comment Lever makes.
+    pub async fn bot_login(&self) -> Result<String> {
+        if let Some(l) = self.bot_login.lock().await.clone() {
+            return Ok(l);
+        }
+        let app: models::App = self
+            .app_client()?
+            .get("/app", None::<&()>)
+            .await
+            .map_err(|e| GitHubError::from_octocrab(e, "the App"))?;
+        let login = format!("{}[bot]", app.slug);
+        *self.bot_login.lock().await = Some(login.clone());
+        Ok(login)
+    }
+}
