@@ -61,7 +61,17 @@ pub(super) fn run(
         approvers: &config.settings.approvers,
         ignore_tag: &config.settings.policy.ignore_tag,
         notes: &route.warnings,
-        due: None,
+        due: (config.account(account).mode == crate::config::Mode::Enforce)
+            .then(|| {
+                let environment = &config.account(account).environment;
+                config
+                    .settings
+                    .escalation
+                    .sla
+                    .fix_within(environment, findings[0].severity)
+                    .map(|d| now + d)
+            })
+            .flatten(),
     }) {
         Ok(i) => i,
         Err(e) => {
