@@ -366,3 +366,21 @@ pub(super) fn group_write_key(w: &GroupWrite) -> &GroupKey {
 pub(super) fn lease_lost(id: i64) -> StoreError {
     StoreError::Conflict(format!("job:{id}"))
 }
+
+/// Commits on success, rolls back on error. The original error matters more than a failed
+/// rollback (the pool then discards the connection).
+pub(super) async fn finish<DB: sqlx::Database, T>(
+    tx: sqlx::Transaction<'static, DB>,
+    result: Result<T>,
+) -> Result<T> {
+    match result {
+        Ok(value) => {
+            tx.commit().await?;
+            Ok(value)
+        }
+        Err(e) => {
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}

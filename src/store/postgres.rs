@@ -19,7 +19,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::de::DeserializeOwned;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
-use sqlx::{Postgres, QueryBuilder, Row, Transaction};
+use sqlx::{Postgres, QueryBuilder, Row};
 
 use super::common::{self, At, RowExt, audit_cols, finding_cols, group_cols, job_cols};
 use super::*;
@@ -91,22 +91,6 @@ impl PostgresStore {
 /// `#[doc(hidden)]`: revisit when upgrading sqlx).
 async fn run_migrations(conn: &mut PgConnection) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run_direct(None, conn, false).await
-}
-
-/// Commits on success, rolls back on error.
-async fn finish<T>(tx: Transaction<'static, Postgres>, result: Result<T>) -> Result<T> {
-    match result {
-        Ok(value) => {
-            tx.commit().await?;
-            Ok(value)
-        }
-        Err(e) => {
-            // The original error matters more than a failed rollback (the pool then discards
-            // the connection).
-            let _ = tx.rollback().await;
-            Err(e)
-        }
-    }
 }
 
 async fn enqueue(conn: &mut PgConnection, job: &NewJob, now: DateTime<Utc>) -> Result<()> {
@@ -311,13 +295,13 @@ impl Store for PostgresStore {
         }
         let mut tx = self.pool.begin().await?;
         let result = apply_in(&mut tx, changes, now).await;
-        finish(tx, result).await
+        common::finish(tx, result).await
     }
 
     async fn record_delivery(&self, delivery: &Delivery, job: Option<NewJob>) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let result = record_delivery_in(&mut tx, delivery, job).await;
-        finish(tx, result).await
+        common::finish(tx, result).await
     }
 
     async fn delivery(&self, id: &str) -> Result<Option<Delivery>> {

@@ -100,22 +100,6 @@ async fn run_migrations(conn: &mut SqliteConnection) -> Result<(), sqlx::migrate
     MIGRATOR.run_direct(None, conn, false).await
 }
 
-/// Commits on success, rolls back (explicitly, before the write mutex is released) on error.
-async fn finish<T>(tx: Transaction<'static, Sqlite>, result: Result<T>) -> Result<T> {
-    match result {
-        Ok(value) => {
-            tx.commit().await?;
-            Ok(value)
-        }
-        Err(e) => {
-            // The original error matters more than a failed rollback (the connection is then
-            // closed by the pool anyway).
-            let _ = tx.rollback().await;
-            Err(e)
-        }
-    }
-}
-
 async fn enqueue(conn: &mut SqliteConnection, job: &NewJob, now: DateTime<Utc>) -> Result<()> {
     sqlx::query(common::ENQUEUE_JOB)
         .bind(&job.kind)
@@ -299,7 +283,7 @@ impl Store for SqliteStore {
     async fn migrate(&self) -> Result<()> {
         let (_guard, mut tx) = self.write_tx().await?;
         let result = run_migrations(&mut tx).await.map_err(StoreError::from);
-        finish(tx, result).await
+        common::finish(tx, result).await
     }
 
     async fn ping(&self) -> Result<()> {
@@ -313,13 +297,13 @@ impl Store for SqliteStore {
         }
         let (_guard, mut tx) = self.write_tx().await?;
         let result = apply_in(&mut tx, changes, now).await;
-        finish(tx, result).await
+        common::finish(tx, result).await
     }
 
     async fn record_delivery(&self, delivery: &Delivery, job: Option<NewJob>) -> Result<bool> {
         let (_guard, mut tx) = self.write_tx().await?;
         let result = record_delivery_in(&mut tx, delivery, job).await;
-        finish(tx, result).await
+        common::finish(tx, result).await
     }
 
     async fn delivery(&self, id: &str) -> Result<Option<Delivery>> {
@@ -434,7 +418,7 @@ impl Store for SqliteStore {
         .await
         .map_err(StoreError::from)
         .and_then(|row| row.as_ref().map(common::job_from_row).transpose());
-        finish(tx, result).await
+        common::finish(tx, result).await
     }
 
     async fn jobs(&self, state: Option<JobState>) -> Result<Vec<Job>> {
