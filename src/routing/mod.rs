@@ -32,7 +32,9 @@ impl Route {
 /// private/internal, `None` unknown (e.g. `lever plan`, which does not ask GitHub).
 pub type Visibility<'a> = &'a dyn Fn(&RepoName) -> Option<bool>;
 
-fn resolve(config: &Config, assignees: &[Assignee], now: DateTime<Utc>, out: &mut Vec<String>) {
+/// Appends the logins `assignees` name at `now` (a rotation gives who is on call), skipping
+/// people already in `out`.
+pub fn resolve(config: &Config, assignees: &[Assignee], now: DateTime<Utc>, out: &mut Vec<String>) {
     for a in assignees {
         let login = match a {
             Assignee::User(u) => Some(u.as_str()),

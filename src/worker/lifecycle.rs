@@ -51,21 +51,15 @@ pub fn on_call(app: &App, findings: &[Finding], now: DateTime<Utc>) -> Option<St
         .map(str::to_string)
 }
 
-/// The first person of an assignee list, resolved at `now` (rotations give who is on call).
+/// The first person of an assignee list, resolved at `now`.
 fn first_resolved(
     app: &App,
     list: &[crate::config::Assignee],
     now: DateTime<Utc>,
 ) -> Option<String> {
-    list.iter().find_map(|a| match a {
-        crate::config::Assignee::User(u) => Some(u.clone()),
-        crate::config::Assignee::Rotation(r) => app
-            .config
-            .settings
-            .rotations
-            .get(r)
-            .map(|rot| rot.on_call(now).to_string()),
-    })
+    let mut out = Vec::new();
+    crate::routing::resolve(&app.config, list, now, &mut out);
+    out.into_iter().next()
 }
 
 /// When an owner who gets the group's issue at `now` must acknowledge it by, and the rule in

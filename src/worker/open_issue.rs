@@ -9,7 +9,6 @@ use serde_json::json;
 
 use super::{JobError, Outcome};
 use crate::app::App;
-use crate::config::Assignee;
 use crate::domain::lifecycle;
 use crate::domain::{Finding, GroupKey};
 use crate::explain::{IssueInput, RenderedIssue, parse_marker};
@@ -64,7 +63,8 @@ pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
         );
         tracing::warn!(group = %key, repo = %repo_name, "owner repository is public; using the fallback repository");
         route.repo = gh.fallback_repo.clone();
-        route.chain = resolve_fallback(app, now);
+        route.chain.clear();
+        crate::routing::resolve(&app.config, &gh.fallback_assignees, now, &mut route.chain);
         route.warnings.push(warning.clone());
         notes.push(warning);
     }
@@ -202,27 +202,6 @@ pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
         now,
         job,
     )))
-}
-
-fn resolve_fallback(app: &App, now: DateTime<Utc>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for a in &app.config.settings.github.fallback_assignees {
-        let login = match a {
-            Assignee::User(u) => Some(u.clone()),
-            Assignee::Rotation(r) => app
-                .config
-                .settings
-                .rotations
-                .get(r)
-                .map(|rot| rot.on_call(now).to_string()),
-        };
-        if let Some(l) = login
-            && !out.contains(&l)
-        {
-            out.push(l);
-        }
-    }
-    out
 }
 
 /// The issue carrying the group's marker among the App's own recent issues in `repo`.
