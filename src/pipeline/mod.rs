@@ -2,7 +2,7 @@
 //! stored before, decide, route, and write the finding, its issue group and the job that will
 //! open the issue, all in one transaction. No GitHub or Security Hub call happens here.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -45,6 +45,22 @@ pub mod jobs {
     pub const ENSURE_LABELS: &str = "ensure-labels";
     /// Reconcile with Security Hub (subject: `securityhub`).
     pub const SYNC: &str = "sync";
+
+    /// Whether a job's subject is a group key (the others name a delivery, a repository, or
+    /// nothing in particular).
+    pub fn is_group_job(kind: &str) -> bool {
+        matches!(
+            kind,
+            OPEN_ISSUE
+                | NOTIFY_FINDINGS
+                | APPLY_EFFECTS
+                | SYNC_GROUP
+                | TIMER_EXCEPTION
+                | TIMER_VERIFY
+                | TIMER_ESCALATION
+                | TIMER_SLA
+        )
+    }
 }
 
 /// What happened to one incoming finding.
@@ -120,7 +136,7 @@ pub fn plan(
 ) -> (ChangeSet, Vec<FindingOutcome>) {
     let mut changes = ChangeSet::default();
     let mut outcomes = Vec::with_capacity(findings.len());
-    let mut opened: HashMap<GroupKey, ()> = HashMap::new();
+    let mut opened: HashSet<GroupKey> = HashSet::new();
     let updated_by = &config.settings.securityhub.updated_by;
     let unknown_visibility = |_: &crate::config::RepoName| None;
     for f in findings {
@@ -138,7 +154,7 @@ pub fn plan(
             updated_by,
         );
         let verdict = policy::decide(f, config.account(&f.account_id), &config.settings.policy);
-        let group_exists = groups.contains_key(&group_key) || opened.contains_key(&group_key);
+        let group_exists = groups.contains_key(&group_key) || opened.contains(&group_key);
         let mut route = None;
         let action = if !group_exists && verdict.decision == Decision::Ticket {
             // Also when the finding itself is a repeat: it was skipped before (no group), and
@@ -170,7 +186,7 @@ pub fn plan(
                     "owner": r.owner(),
                 }),
             });
-            opened.insert(group_key.clone(), ());
+            opened.insert(group_key.clone());
             route = Some(r);
             Action::OpenIssue
         } else if change == Change::Repeat {

@@ -284,7 +284,7 @@ impl Worker {
                     at: now,
                     actor: "lever".into(),
                     action: "job-failed".into(),
-                    group_key: Some(crate::domain::GroupKey(job.subject.clone())).filter(|_| job.kind != "github-event"),
+                    group_key: jobs::is_group_job(&job.kind).then(|| crate::domain::GroupKey(job.subject.clone())),
                     issue: None,
                     source: Some(format!("job:{}", job.id)),
                     detail: json!({ "kind": job.kind, "attempts": job.attempts, "error": e.message }),
