@@ -22,7 +22,7 @@ use super::{ConfigError, RepoName};
 use crate::domain::Finding;
 use crate::domain::oncall::Rotation;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", content = "name", rename_all = "kebab-case")]
 pub enum Assignee {
     User(String),

@@ -13,55 +13,9 @@ use crate::domain::{Finding, GroupKey, StableKey};
 use crate::policy::{self, Change, Decision, Previous, Verdict};
 use crate::routing::{self, Route};
 use crate::store::{
-    AuditEntry, ChangeSet, FindingRecord, GroupRecord, GroupStatus, GroupWrite, NewJob, Store,
-    StoreError,
+    AuditEntry, ChangeSet, FindingRecord, GroupData, GroupRecord, GroupStatus, GroupWrite, Job,
+    NewJob, Store, StoreError,
 };
-
-/// Job kinds written by the pipeline and run by the worker.
-pub mod jobs {
-    /// Create the GitHub issue of a group (subject: group key).
-    pub const OPEN_ISSUE: &str = "open-issue";
-    /// Tell Security Hub the findings of a group are tracked (subject: group key).
-    pub const NOTIFY_FINDINGS: &str = "notify-findings";
-    /// React to one GitHub webhook delivery about a tracked issue (subject: delivery id).
-    pub const GITHUB_EVENT: &str = "github-event";
-    /// Perform a group's pending effects, in order (subject: group key).
-    pub const APPLY_EFFECTS: &str = "apply-effects";
-    /// Bring a group's issue in line with its findings (subject: group key).
-    pub const SYNC_GROUP: &str = "sync-group";
-    /// An exception's expiry (subject: group key).
-    pub const TIMER_EXCEPTION: &str = "timer-exception-expiry";
-    /// The Security Hub check after a close without approval (subject: group key).
-    pub const TIMER_VERIFY: &str = "timer-verify";
-    /// The acknowledgement deadline of a group's owner (subject: group key).
-    pub const TIMER_ESCALATION: &str = "timer-escalation";
-    /// The fix deadline (SLA) of a group: reminder, then overdue (subject: group key).
-    pub const TIMER_SLA: &str = "timer-sla";
-    /// Rotation handoffs: open issues follow the new person on call (subject: `rotations`).
-    pub const HANDOFFS: &str = "handoffs";
-    /// The periodic summary in the security repository (subject: `digest`).
-    pub const DIGEST: &str = "digest";
-    /// Create the label vocabulary in a repository (subject: `owner/repo`).
-    pub const ENSURE_LABELS: &str = "ensure-labels";
-    /// Reconcile with Security Hub (subject: `securityhub`).
-    pub const SYNC: &str = "sync";
-
-    /// Whether a job's subject is a group key (the others name a delivery, a repository, or
-    /// nothing in particular).
-    pub fn is_group_job(kind: &str) -> bool {
-        matches!(
-            kind,
-            OPEN_ISSUE
-                | NOTIFY_FINDINGS
-                | APPLY_EFFECTS
-                | SYNC_GROUP
-                | TIMER_EXCEPTION
-                | TIMER_VERIFY
-                | TIMER_ESCALATION
-                | TIMER_SLA
-        )
-    }
-}
 
 /// What happened to one incoming finding.
 #[derive(Debug, Clone, Serialize)]
@@ -108,16 +62,18 @@ pub fn new_group(
         issue_url: None,
         status: GroupStatus::Pending,
         assignee: route.owner().map(str::to_string),
-        data: json!({
-            "route": route,
-            "account_id": f.account_id,
-            "environment": account.environment,
-            "mode": account.mode,
-            "severity": f.severity,
-            "control_id": f.control_id(),
-            "title": f.title,
-            "reason": verdict.detail,
-        }),
+        data: GroupData {
+            route: route.clone(),
+            account_id: f.account_id.clone(),
+            environment: account.environment.clone(),
+            mode: account.mode.as_str().to_string(),
+            severity: f.severity,
+            control_id: f.control_id().map(str::to_string),
+            title: f.title.clone(),
+            reason: verdict.detail.clone(),
+            lifecycle: None,
+            recreated_from: None,
+        },
         created_at: now,
         updated_at: now,
         version: 0,
@@ -163,12 +119,9 @@ pub fn plan(
             changes.groups.push(GroupWrite::InsertIfAbsent(new_group(
                 &group_key, f, &r, &verdict, config, now,
             )));
-            changes.jobs.push(NewJob {
-                kind: jobs::OPEN_ISSUE.into(),
-                subject: group_key.0.clone(),
-                payload: json!({}),
-                run_at: now,
-            });
+            changes
+                .jobs
+                .push(NewJob::new(Job::OpenIssue(group_key.clone()), now));
             changes.audit.push(AuditEntry {
                 seq: 0,
                 at: now,
@@ -196,12 +149,9 @@ pub fn plan(
                 .get(&group_key)
                 .is_some_and(|g| g.issue_number.is_some());
             if has_issue && change.is_news() {
-                changes.jobs.push(NewJob {
-                    kind: jobs::SYNC_GROUP.into(),
-                    subject: group_key.0.clone(),
-                    payload: json!({}),
-                    run_at: now,
-                });
+                changes
+                    .jobs
+                    .push(NewJob::new(Job::SyncGroup(group_key.clone()), now));
             }
             Action::Tracked
         } else {
@@ -247,8 +197,24 @@ pub async fn ingest(
     now: DateTime<Utc>,
     source: &str,
 ) -> Result<Vec<FindingOutcome>, StoreError> {
+    let (changes, outcomes) = prepare(store, config, findings, now, source).await?;
+    if !changes.is_empty() {
+        store.apply(changes, now).await?;
+    }
+    Ok(outcomes)
+}
+
+/// Loads what the store knows about `findings` and plans, without committing: for jobs that
+/// commit the plan together with their own decision.
+pub async fn prepare(
+    store: &dyn Store,
+    config: &Config,
+    findings: &[Finding],
+    now: DateTime<Utc>,
+    source: &str,
+) -> Result<(ChangeSet, Vec<FindingOutcome>), StoreError> {
     if findings.is_empty() {
-        return Ok(Vec::new());
+        return Ok((ChangeSet::default(), Vec::new()));
     }
     let ids: Vec<(String, String)> = findings
         .iter()
@@ -272,11 +238,7 @@ pub async fn ingest(
         .into_iter()
         .map(|g| (g.group_key.clone(), g))
         .collect();
-    let (changes, outcomes) = plan(findings, &previous, &groups, config, now, source);
-    if !changes.is_empty() {
-        store.apply(changes, now).await?;
-    }
-    Ok(outcomes)
+    Ok(plan(findings, &previous, &groups, config, now, source))
 }
 
 #[cfg(test)]

@@ -68,8 +68,10 @@ fn a_new_ticketed_finding_creates_group_job_and_audit() {
     assert_eq!(changes.findings.len(), 1);
     assert_eq!(changes.groups.len(), 1);
     assert_eq!(changes.jobs.len(), 1);
-    assert_eq!(changes.jobs[0].kind, jobs::OPEN_ISSUE);
-    assert_eq!(changes.jobs[0].subject, out[0].group_key.0);
+    assert_eq!(
+        changes.jobs[0].job,
+        crate::store::Job::OpenIssue(out[0].group_key.clone())
+    );
     assert_eq!(changes.audit.len(), 1);
     let GroupWrite::InsertIfAbsent(g) = &changes.groups[0] else {
         panic!("insert expected")

@@ -19,12 +19,42 @@ pub struct Route {
     pub chain: Vec<String>,
     /// Why the route is not the plain OWNERS result (public repository, no matching line).
     pub warnings: Vec<String>,
+    /// Who owns issues on this route, as configured (users and rotations), before the
+    /// fallback assignees: resolved again whenever the issue needs the person on call now
+    /// (a reopened issue, a handoff), so a rerouted group keeps its own rotation.
+    #[serde(default)]
+    pub assignees: Vec<Assignee>,
 }
 
 impl Route {
     /// The person who owns the issue now.
     pub fn owner(&self) -> Option<&str> {
         self.chain.first().map(String::as_str)
+    }
+
+    /// The person on call for this route at `now`: its assignees resolved, then the fallback
+    /// assignees. A route stored before it recorded its assignees uses its OWNERS line.
+    pub fn on_call(&self, config: &Config, now: DateTime<Utc>) -> Option<String> {
+        let mut chain = Vec::new();
+        if self.assignees.is_empty()
+            && let Some(rule) = self.rule_line.and_then(|line| {
+                config
+                    .owners
+                    .rules
+                    .iter()
+                    .find(|r| r.line == line && r.repo == self.repo)
+            })
+        {
+            resolve(config, &rule.assignees, now, &mut chain);
+        }
+        resolve(config, &self.assignees, now, &mut chain);
+        resolve(
+            config,
+            &config.settings.github.fallback_assignees,
+            now,
+            &mut chain,
+        );
+        chain.into_iter().next()
     }
 }
 
@@ -60,6 +90,7 @@ pub fn route(
     let gh = &config.settings.github;
     let mut warnings = Vec::new();
     let mut chain = Vec::new();
+    let mut assignees = Vec::new();
     let (repo, rule_line) = match config.owners.rule_for(f) {
         Some(rule)
             if visibility(&rule.repo) == Some(true)
@@ -74,6 +105,7 @@ pub fn route(
         }
         Some(rule) => {
             resolve(config, &rule.assignees, now, &mut chain);
+            assignees = rule.assignees.clone();
             (rule.repo.clone(), Some(rule.line))
         }
         None => {
@@ -90,6 +122,7 @@ pub fn route(
         rule_line,
         chain,
         warnings,
+        assignees,
     }
 }
 

@@ -35,7 +35,7 @@ pub use pace::{
     DEFAULT_GET_FINDINGS_PER_SECOND, ManualTimer, Pacer, RetryPolicy, Timer, TokioTimer,
 };
 pub use query::{FindingQuery, MAX_FILTER_VALUES, timestamp};
-pub use read::{PAGE_SIZE, Page, Pager, RUNTIME_THREAD_STACK};
+pub use read::{PAGE_SIZE, Page, Pager, PagerPosition, RUNTIME_THREAD_STACK};
 
 /// BatchUpdateFindings accepts at most 100 finding identifiers per request.
 pub const MAX_BATCH: usize = 100;

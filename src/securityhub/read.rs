@@ -92,11 +92,17 @@ impl SecurityHub {
 
     /// Every page of `query`, in order, one request at a time.
     pub fn pages(&self, query: &FindingQuery) -> Pager<'_> {
+        self.pages_from(query, PagerPosition::default())
+    }
+
+    /// The pages of `query` from a position an earlier pager reached (a sync that reads one
+    /// page per job run resumes here).
+    pub fn pages_from(&self, query: &FindingQuery, at: PagerPosition) -> Pager<'_> {
         Pager {
             hub: self,
             filters: query.filters(),
-            current: 0,
-            next_token: None,
+            current: at.filter,
+            next_token: at.next_token,
             requests: 0,
         }
     }
@@ -113,7 +119,27 @@ pub struct Pager<'a> {
     requests: usize,
 }
 
+/// Where a [`Pager`] stands: which filter set, and the token of its next page.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PagerPosition {
+    pub filter: usize,
+    pub next_token: Option<String>,
+}
+
 impl Pager<'_> {
+    /// Where the next page starts.
+    pub fn position(&self) -> PagerPosition {
+        PagerPosition {
+            filter: self.current,
+            next_token: self.next_token.clone(),
+        }
+    }
+
+    /// Whether every page has been read.
+    pub fn is_done(&self) -> bool {
+        self.current >= self.filters.len()
+    }
+
     /// The next page, or `None` when there are no more. An error leaves the pager where it was:
     /// calling again retries the same page.
     pub async fn next_page(&mut self) -> Result<Option<Page>, SecurityHubError> {

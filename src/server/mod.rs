@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 use crate::app::App;
 use crate::asff;
 use crate::pipeline::{self, Action};
-use crate::store::{Delivery, NewJob};
+use crate::store::{Delivery, Job, NewJob};
 
 /// Largest EventBridge request accepted (EventBridge events are at most 256 KiB; a
 /// GetFindings page of 100 findings can be larger).
@@ -263,11 +263,11 @@ async fn webhook(State(app): State<App>, req: Request) -> Response {
         payload,
         received_at: now,
     };
-    let job = tracked.then(|| NewJob {
-        kind: crate::pipeline::jobs::GITHUB_EVENT.into(),
-        subject: record.id.clone(),
-        payload: json!({}),
-        run_at: now,
+    let job = tracked.then(|| {
+        NewJob::new(
+            Job::GithubEvent(crate::store::DeliveryId(record.id.clone())),
+            now,
+        )
     });
     match app.store.record_delivery(&record, job).await {
         Ok(true) => {

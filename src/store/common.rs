@@ -28,7 +28,7 @@ macro_rules! group_cols {
 }
 macro_rules! job_cols {
     () => {
-        "id, kind, subject, payload, state, run_at, attempts, lease_owner, lease_expires, \
+        "id, kind, subject, state, run_at, attempts, lease_owner, lease_expires, \
          last_error, created_at, updated_at"
     };
 }
@@ -74,11 +74,10 @@ pub(super) const UPDATE_GROUP: &str = "UPDATE groups SET
         updated_at = $8, version = $9 + 1
      WHERE group_key = $1 AND version = $9";
 
-/// Enqueue: at most one pending job per (kind, subject). A duplicate keeps the stored payload
-/// and moves the stored `run_at` earlier when the new one is earlier (never later).
+/// Enqueue: at most one pending job per (kind, subject). A duplicate moves the stored `run_at` earlier when the new one is earlier (never later).
 pub(super) const ENQUEUE_JOB: &str = "INSERT INTO jobs
-        (kind, subject, payload, state, run_at, attempts, created_at, updated_at)
-     VALUES ($1, $2, $3, 'pending', $4, 0, $5, $5)
+        (kind, subject, state, run_at, attempts, created_at, updated_at)
+     VALUES ($1, $2, 'pending', $3, 0, $4, $4)
      ON CONFLICT (kind, subject) WHERE state = 'pending' DO UPDATE SET
         run_at = CASE WHEN excluded.run_at < jobs.run_at THEN excluded.run_at ELSE jobs.run_at END,
         rerun = (jobs.rerun OR (jobs.lease_owner IS NOT NULL AND jobs.lease_expires > excluded.updated_at)),
@@ -136,10 +135,37 @@ pub(super) const SELECT_GROUP_BY_ISSUE: &str = concat!(
 
 /// The earliest moment a pending job can be leased: its `run_at`, or the end of its lease
 /// while a lease is held (so a worker never spins on a job another worker is running).
-pub(super) const NEXT_JOB_AT: &str = "SELECT MIN(CASE
+pub(super) fn next_job_at_sql() -> String {
+    format!(
+        "SELECT MIN(CASE
             WHEN lease_expires IS NOT NULL AND lease_expires > run_at THEN lease_expires
             ELSE run_at END) AS next_at
-     FROM jobs WHERE state = 'pending'";
+     FROM jobs WHERE state = 'pending' AND kind IN ({})",
+        known_kinds_sql()
+    )
+}
+
+pub(super) const INSERT_EFFECT: &str = "INSERT INTO outbox
+        (effect_id, group_key, action, source, created_at)
+     VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (effect_id) DO NOTHING";
+
+pub(super) const DELETE_EFFECT: &str = "DELETE FROM outbox WHERE effect_id = $1";
+
+pub(super) const CLEAR_OUTBOX: &str = "DELETE FROM outbox WHERE group_key = $1";
+
+pub(super) const SELECT_OUTBOX: &str = "SELECT effect_id, group_key, action, source
+     FROM outbox WHERE group_key = $1 ORDER BY seq";
+
+/// The kinds this version leases, as an SQL list (`'open-issue', 'sync', ...`): constants
+/// without quotes, so formatting them into the query is safe.
+pub(super) fn known_kinds_sql() -> String {
+    KNOWN_KINDS
+        .iter()
+        .map(|k| format!("'{k}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 pub(super) const SELECT_KV: &str = "SELECT value FROM kv WHERE key = $1";
 
@@ -265,16 +291,14 @@ pub(super) fn group_from_row(row: &impl RowExt) -> Result<GroupRecord> {
     })
 }
 
-pub(super) fn job_from_row(row: &impl RowExt) -> Result<Job> {
+pub(super) fn job_from_row(row: &impl RowExt) -> Result<JobRecord> {
     let id = row.int(&At::unknown("jobs"), "id")?;
     let at = At::new("jobs", format!("id={id}"));
     let state = row.text(&at, "state")?;
     let attempts = row.int(&at, "attempts")?;
-    Ok(Job {
+    Ok(JobRecord {
         id,
-        kind: row.text(&at, "kind")?,
-        subject: row.text(&at, "subject")?,
-        payload: row.json(&at, "payload")?,
+        job: Job::from_parts(&row.text(&at, "kind")?, &row.text(&at, "subject")?),
         state: at.code("state", &state, JobState::parse)?,
         run_at: row.ts(&at, "run_at")?,
         attempts: i32::try_from(attempts)
@@ -284,6 +308,17 @@ pub(super) fn job_from_row(row: &impl RowExt) -> Result<Job> {
         last_error: row.opt_text(&at, "last_error")?,
         created_at: row.ts(&at, "created_at")?,
         updated_at: row.ts(&at, "updated_at")?,
+    })
+}
+
+pub(super) fn effect_from_row(row: &impl RowExt) -> Result<Effect> {
+    let id = row.text(&At::unknown("outbox"), "effect_id")?;
+    let at = At::new("outbox", format!("{id:?}"));
+    Ok(Effect {
+        group_key: GroupKey(row.text(&at, "group_key")?),
+        action: row.json(&at, "action")?,
+        source: row.text(&at, "source")?,
+        id,
     })
 }
 

@@ -12,6 +12,7 @@
 //! TIMESTAMPTZ on PostgreSQL, INTEGER microseconds since the Unix epoch on SQLite.
 
 mod common;
+mod job;
 mod postgres;
 mod sqlite;
 
@@ -21,10 +22,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::lifecycle::{Action, State};
 use crate::domain::{
     ComplianceStatus, Finding, GroupKey, RecordState, Severity, StableKey, WorkflowStatus,
 };
+use crate::routing::Route;
 
+pub use job::{DeliveryId, Job, KNOWN_KINDS};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -109,13 +113,77 @@ pub struct GroupRecord {
     pub status: GroupStatus,
     /// The one person who owns the issue now.
     pub assignee: Option<String>,
-    /// Everything else the domain keeps about the group (route, chain, lifecycle details),
-    /// as JSON so later features do not need a migration for every field.
-    pub data: serde_json::Value,
+    /// Everything else the domain keeps about the group, typed; stored as one JSON document
+    /// (a blob that does not decode is [`StoreError::Corrupt`], like any bad column).
+    pub data: GroupData,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Incremented on every update; [`GroupWrite::Update`] checks it.
     pub version: i64,
+}
+
+/// What Lever keeps about a group beyond its columns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupData {
+    /// Where the issue goes and who owns it, decided when the group was made (and updated when
+    /// the issue was rerouted, e.g. away from a public repository).
+    pub route: Route,
+    pub account_id: String,
+    /// The account's environment and mode when the group was made (informational).
+    #[serde(default)]
+    pub environment: String,
+    #[serde(default)]
+    pub mode: String,
+    pub severity: Severity,
+    #[serde(default)]
+    pub control_id: Option<String>,
+    #[serde(default)]
+    pub title: String,
+    /// Why the policy ticketed it.
+    #[serde(default)]
+    pub reason: String,
+    /// The lifecycle state once the issue exists; `None` while it is pending.
+    #[serde(default)]
+    pub lifecycle: Option<State>,
+    /// The URL of a deleted issue this group's next issue replaces.
+    #[serde(default)]
+    pub recreated_from: Option<String>,
+}
+
+impl GroupRecord {
+    /// The lifecycle state (a group opened before the state existed gets one derived from its
+    /// status).
+    pub fn state(&self) -> State {
+        self.data.lifecycle.clone().unwrap_or_else(|| State {
+            open: self.status == GroupStatus::Open,
+            assignee: self.assignee.clone(),
+            ..State::default()
+        })
+    }
+}
+
+/// One effect waiting in a group's outbox: a row of its own, performed by a
+/// [`Job::ApplyEffects`] and removed once done, so one effect's success or failure never
+/// rewrites the group or the other effects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Effect {
+    /// Unique; a comment carries it in a hidden marker so a retry never posts twice.
+    pub id: String,
+    pub group_key: GroupKey,
+    pub action: Action,
+    /// The event that caused it (`github:<delivery>`, `job:<id>`).
+    pub source: String,
+}
+
+/// How a change set writes the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutboxWrite {
+    /// Append an effect (performed after the ones already waiting for its group).
+    Add(Effect),
+    /// An effect was performed (or can never apply): remove it by id.
+    Remove(String),
+    /// Drop every waiting effect of a group (its issue is being recreated).
+    Clear(GroupKey),
 }
 
 /// How a change set writes a group.
@@ -167,20 +235,23 @@ impl JobState {
 /// pending, so a duplicate enqueued while it runs merges into it *and asks for a re-run*:
 /// when the running job finishes `Done`, it stays pending (attempts reset, due at once)
 /// instead of becoming `done`, so news that arrived during the run is never dropped.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NewJob {
-    pub kind: String,
-    pub subject: String,
-    pub payload: serde_json::Value,
+    pub job: Job,
     pub run_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Job {
+impl NewJob {
+    pub fn new(job: Job, run_at: DateTime<Utc>) -> NewJob {
+        NewJob { job, run_at }
+    }
+}
+
+/// A stored job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobRecord {
     pub id: i64,
-    pub kind: String,
-    pub subject: String,
-    pub payload: serde_json::Value,
+    pub job: Job,
     pub state: JobState,
     pub run_at: DateTime<Utc>,
     pub attempts: i32,
@@ -252,17 +323,30 @@ pub struct ChangeSet {
     pub groups: Vec<GroupWrite>,
     pub jobs: Vec<NewJob>,
     pub job_outcomes: Vec<JobOutcome>,
+    pub outbox: Vec<OutboxWrite>,
     pub audit: Vec<AuditEntry>,
     /// Key/value settings such as the sync cursor.
     pub kv: Vec<(String, String)>,
 }
 
 impl ChangeSet {
+    /// Appends `other`'s writes after this set's own (same commit, same order rules).
+    pub fn merge(&mut self, other: ChangeSet) {
+        self.findings.extend(other.findings);
+        self.groups.extend(other.groups);
+        self.jobs.extend(other.jobs);
+        self.job_outcomes.extend(other.job_outcomes);
+        self.outbox.extend(other.outbox);
+        self.audit.extend(other.audit);
+        self.kv.extend(other.kv);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.findings.is_empty()
             && self.groups.is_empty()
             && self.jobs.is_empty()
             && self.job_outcomes.is_empty()
+            && self.outbox.is_empty()
             && self.audit.is_empty()
             && self.kv.is_empty()
     }
@@ -293,7 +377,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Commits everything in `changes` atomically (see [`GroupWrite`] and [`JobOutcome`] for
     /// the conflict rules). Order within the transaction: findings (upserted), groups, job
-    /// outcomes, new jobs, audit entries, kv. Outcomes come before new jobs, so finishing job
+    /// outcomes, new jobs, outbox writes (in order), audit entries, kv. Outcomes come before new jobs, so finishing job
     /// (kind, subject) and enqueueing a follow-up with the same (kind, subject) in one change
     /// set leaves a new pending job. New jobs get `created_at = updated_at = now`.
     async fn apply(&self, changes: ChangeSet, now: DateTime<Utc>) -> Result<()>;
@@ -311,6 +395,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn group(&self, key: &GroupKey) -> Result<Option<GroupRecord>>;
 
+    /// The effects waiting in a group's outbox, oldest first.
+    async fn outbox(&self, group: &GroupKey) -> Result<Vec<Effect>>;
+
     async fn groups(&self, keys: &[GroupKey]) -> Result<Vec<GroupRecord>>;
 
     /// The group that owns issue `number` in `repo` (`owner/repo`, compared case-insensitively).
@@ -323,18 +410,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// counting one attempt. Two callers never lease the same job at the same time; a job
     /// whose lease expired (its runner died) is leased again. Earliest `run_at` first, then
     /// lowest id. A lease ends at `lease_expires = now + lease_for`: from that instant on
-    /// (`lease_expires <= now`) the job can be leased again.
+    /// (`lease_expires <= now`) the job can be leased again. Only kinds in [`KNOWN_KINDS`] are
+    /// leased: during a rolling upgrade an older replica leaves the kinds it does not know to
+    /// the newer ones (it never fails them).
     async fn lease_job(
         &self,
         owner: &str,
         now: DateTime<Utc>,
         lease_for: Duration,
-    ) -> Result<Option<Job>>;
+    ) -> Result<Option<JobRecord>>;
 
     /// Jobs in the given state (all states when `None`), oldest first. For operators and tests.
-    async fn jobs(&self, state: Option<JobState>) -> Result<Vec<Job>>;
+    async fn jobs(&self, state: Option<JobState>) -> Result<Vec<JobRecord>>;
 
-    /// The earliest `run_at` of a pending job, so a worker can sleep until then. For a pending
+    /// The earliest `run_at` of a pending job of a known kind, so a worker can sleep until then. For a pending
     /// job under a live lease this is the lease's end when that is later (the job cannot be
     /// leased before), so an idle worker does not spin on a job another worker is running.
     async fn next_job_at(&self) -> Result<Option<DateTime<Utc>>>;

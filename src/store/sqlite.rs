@@ -102,9 +102,8 @@ async fn run_migrations(conn: &mut SqliteConnection) -> Result<(), sqlx::migrate
 
 async fn enqueue(conn: &mut SqliteConnection, job: &NewJob, now: DateTime<Utc>) -> Result<()> {
     sqlx::query(common::ENQUEUE_JOB)
-        .bind(&job.kind)
-        .bind(&job.subject)
-        .bind(Json(&job.payload))
+        .bind(job.job.kind())
+        .bind(job.job.subject())
         .bind(micros(job.run_at))
         .bind(micros(now))
         .execute(conn)
@@ -227,6 +226,32 @@ async fn apply_in(
     for job in &changes.jobs {
         enqueue(conn, job, now).await?;
     }
+    for w in &changes.outbox {
+        match w {
+            OutboxWrite::Add(e) => {
+                sqlx::query(common::INSERT_EFFECT)
+                    .bind(&e.id)
+                    .bind(&e.group_key.0)
+                    .bind(Json(&e.action))
+                    .bind(&e.source)
+                    .bind(micros(now))
+                    .execute(&mut *conn)
+                    .await?
+            }
+            OutboxWrite::Remove(id) => {
+                sqlx::query(common::DELETE_EFFECT)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?
+            }
+            OutboxWrite::Clear(key) => {
+                sqlx::query(common::CLEAR_OUTBOX)
+                    .bind(&key.0)
+                    .execute(&mut *conn)
+                    .await?
+            }
+        };
+    }
     for a in &changes.audit {
         sqlx::query(common::INSERT_AUDIT)
             .bind(micros(a.at))
@@ -270,6 +295,26 @@ async fn record_delivery_in(
     }
     Ok(true)
 }
+
+/// The lease query; only kinds this version knows (see [`KNOWN_KINDS`]).
+static LEASE_JOB: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        concat!(
+            "UPDATE jobs SET lease_owner = $1, lease_expires = $2, attempts = attempts + 1,
+                 updated_at = $3
+             WHERE id = (
+                 SELECT id FROM jobs
+                 WHERE state = 'pending' AND run_at <= $3 AND kind IN ({kinds})
+                   AND (lease_expires IS NULL OR lease_expires <= $3)
+                 ORDER BY run_at, id LIMIT 1)
+             RETURNING ",
+            job_cols!()
+        ),
+        kinds = common::known_kinds_sql()
+    )
+});
+
+static NEXT_JOB_AT: std::sync::LazyLock<String> = std::sync::LazyLock::new(common::next_job_at_sql);
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -351,6 +396,14 @@ impl Store for SqliteStore {
         row.as_ref().map(common::group_from_row).transpose()
     }
 
+    async fn outbox(&self, group: &GroupKey) -> Result<Vec<Effect>> {
+        let rows = sqlx::query(common::SELECT_OUTBOX)
+            .bind(&group.0)
+            .fetch_all(&self.pool)
+            .await?;
+        common::decode_all(&rows, common::effect_from_row)
+    }
+
     async fn groups(&self, keys: &[GroupKey]) -> Result<Vec<GroupRecord>> {
         if keys.is_empty() {
             return Ok(Vec::new());
@@ -398,30 +451,20 @@ impl Store for SqliteStore {
         owner: &str,
         now: DateTime<Utc>,
         lease_for: Duration,
-    ) -> Result<Option<Job>> {
+    ) -> Result<Option<JobRecord>> {
         let (_guard, mut tx) = self.write_tx().await?;
-        let result = sqlx::query(concat!(
-            "UPDATE jobs SET lease_owner = $1, lease_expires = $2, attempts = attempts + 1,
-                 updated_at = $3
-             WHERE id = (
-                 SELECT id FROM jobs
-                 WHERE state = 'pending' AND run_at <= $3
-                   AND (lease_expires IS NULL OR lease_expires <= $3)
-                 ORDER BY run_at, id LIMIT 1)
-             RETURNING ",
-            job_cols!()
-        ))
-        .bind(owner)
-        .bind(micros(common::lease_end(now, lease_for)))
-        .bind(micros(now))
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(StoreError::from)
-        .and_then(|row| row.as_ref().map(common::job_from_row).transpose());
+        let result = sqlx::query(LEASE_JOB.as_str())
+            .bind(owner)
+            .bind(micros(common::lease_end(now, lease_for)))
+            .bind(micros(now))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::from)
+            .and_then(|row| row.as_ref().map(common::job_from_row).transpose());
         common::finish(tx, result).await
     }
 
-    async fn jobs(&self, state: Option<JobState>) -> Result<Vec<Job>> {
+    async fn jobs(&self, state: Option<JobState>) -> Result<Vec<JobRecord>> {
         let rows = sqlx::query(concat!(
             "SELECT ",
             job_cols!(),
@@ -434,7 +477,7 @@ impl Store for SqliteStore {
     }
 
     async fn next_job_at(&self) -> Result<Option<DateTime<Utc>>> {
-        let row = sqlx::query(common::NEXT_JOB_AT)
+        let row = sqlx::query(NEXT_JOB_AT.as_str())
             .fetch_one(&self.pool)
             .await?;
         row.opt_ts(&At::new("jobs", "(next run)"), "next_at")

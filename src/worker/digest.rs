@@ -2,9 +2,7 @@
 //! and severity, overdue and unacknowledged ones, exceptions expiring soon.
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::json;
 
-use super::lifecycle::state_of;
 use super::{JobError, Outcome};
 use crate::app::App;
 use crate::domain::Severity;
@@ -16,7 +14,7 @@ pub const ISSUE_KEY: &str = "digest.issue";
 pub const EXPIRING_WITHIN: Duration = Duration::days(14);
 
 fn severity(g: &GroupRecord) -> Severity {
-    serde_json::from_value(g.data["severity"].clone()).unwrap_or(Severity::High)
+    g.data.severity
 }
 
 fn link(g: &GroupRecord) -> String {
@@ -41,7 +39,7 @@ pub fn render(groups: &[GroupRecord], now: DateTime<Utc>) -> String {
     let mut repos: Vec<&str> = open.iter().map(|g| g.repo.as_str()).collect();
     repos.sort();
     repos.dedup();
-    let states: Vec<_> = open.iter().map(|g| (*g, state_of(g))).collect();
+    let states: Vec<_> = open.iter().map(|g| (*g, g.state())).collect();
     let acknowledged = states
         .iter()
         .filter(|(_, s)| s.acknowledged.is_some())
@@ -118,7 +116,7 @@ pub fn render(groups: &[GroupRecord], now: DateTime<Utc>) -> String {
     let mut expiring: Vec<(&GroupRecord, DateTime<Utc>, String)> = groups
         .iter()
         .filter_map(|g| {
-            let s = state_of(g);
+            let s = g.state();
             let ex = s.exception?;
             (ex.expires_at <= now + EXPIRING_WITHIN).then_some((g, ex.expires_at, ex.approver))
         })
@@ -138,7 +136,7 @@ pub fn render(groups: &[GroupRecord], now: DateTime<Utc>) -> String {
     out
 }
 
-pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
+pub(super) async fn run(app: &App) -> Result<Outcome, JobError> {
     let now = app.now();
     let settings = &app.config.settings;
     let repo = settings
@@ -177,12 +175,7 @@ pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
         }
     }
     if let Some(next) = settings.escalation.digest.next_after(now) {
-        changes.jobs.push(NewJob {
-            kind: crate::pipeline::jobs::DIGEST.into(),
-            subject: job.subject.clone(),
-            payload: json!({}),
-            run_at: next,
-        });
+        changes.jobs.push(NewJob::new(Job::Digest, next));
     }
     Ok(Outcome::done(changes))
 }

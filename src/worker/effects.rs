@@ -4,17 +4,14 @@
 
 use serde_json::json;
 
-use super::lifecycle::{Effect, outbox_of};
-use super::{JobError, Outcome};
+use super::{JobError, Outcome, Run};
 use crate::app::App;
 use crate::domain::lifecycle::{Action, CloseReason, is_failing};
 use crate::domain::{GroupKey, Note, WorkflowStatus};
 use crate::explain;
 use crate::github::{GitHubError, IssueUpdate};
 use crate::securityhub::{FindingRef, note_text};
-use crate::store::{
-    AuditEntry, ChangeSet, FindingRecord, GroupRecord, GroupWrite, Job, StoreError,
-};
+use crate::store::{AuditEntry, ChangeSet, Effect, FindingRecord, GroupRecord, OutboxWrite};
 
 fn marker(id: &str) -> String {
     format!("<!-- lever:effect={id} -->")
@@ -131,8 +128,7 @@ async fn perform(
             }
             // GitHub refused (not a collaborator): the next person in the escalation chain
             // owns the issue, and the issue says so. It is never left without trying everyone.
-            let findings = super::lifecycle::group_findings(app, &group.group_key).await?;
-            let c = super::lifecycle::ctx(app, group, &findings, app.now());
+            let c = super::lifecycle::ctx(&app.config, group, app.now());
             let chain: Vec<String> = [c.on_call, c.backup, c.security]
                 .into_iter()
                 .flatten()
@@ -275,55 +271,41 @@ pub(super) async fn update_findings(
     Ok(changes)
 }
 
-pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
-    let key = GroupKey(job.subject.clone());
-    let retry = job.attempts > 1;
-    loop {
-        let Some(group) = app.store.group(&key).await? else {
-            return Ok(Outcome::default());
-        };
-        let outbox = outbox_of(&group);
-        let Some(effect) = outbox.first().cloned() else {
-            return Ok(Outcome::default());
-        };
-        let mut changes = perform(app, &group, &effect, retry).await?;
-        // Remove the effect (by id: the outbox may have grown meanwhile) and record it.
-        loop {
-            let current = app
-                .store
-                .group(&key)
-                .await?
-                .unwrap_or_else(|| group.clone());
-            let mut updated = current.clone();
-            let rest: Vec<Effect> = outbox_of(&current)
-                .into_iter()
-                .filter(|e| e.id != effect.id)
-                .collect();
-            updated.data["outbox"] = json!(rest);
-            updated.updated_at = app.now();
-            changes.groups = vec![GroupWrite::Update {
-                record: updated,
-                expected_version: current.version,
-            }];
-            changes.audit = vec![AuditEntry {
-                seq: 0,
-                at: app.now(),
-                actor: "lever".into(),
-                action: format!("effect-{}", action_name(&effect.action)),
-                group_key: Some(key.clone()),
-                issue: current
-                    .issue_number
-                    .map(|n| format!("{}#{n}", current.repo)),
-                source: Some(effect.source.clone()),
-                detail: json!({ "effect": effect.action, "job": job.id }),
-            }];
-            match app.store.apply(changes.clone(), app.now()).await {
-                Ok(()) => break,
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
+/// `apply-effects`: load the group's outbox, perform its effects in order, and commit once:
+/// every effect performed is removed (with its audit entry and the store changes it implies).
+/// An effect that fails stops the run; what was done before it is committed with the retry.
+pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<Outcome, JobError> {
+    let Some(group) = app.store.group(key).await? else {
+        return Ok(Outcome::default());
+    };
+    let outbox = app.store.outbox(key).await?;
+    let mut changes = ChangeSet::default();
+    for effect in &outbox {
+        match perform(app, &group, effect, run.is_retry()).await {
+            Ok(done) => {
+                changes.merge(done);
+                changes.outbox.push(OutboxWrite::Remove(effect.id.clone()));
+                changes.audit.push(AuditEntry {
+                    seq: 0,
+                    at: app.now(),
+                    actor: "lever".into(),
+                    action: format!("effect-{}", action_name(&effect.action)),
+                    group_key: Some(key.clone()),
+                    issue: group.issue_number.map(|n| format!("{}#{n}", group.repo)),
+                    source: Some(effect.source.clone()),
+                    detail: json!({ "effect": effect.action, "job": run.id }),
+                });
+            }
+            Err(mut e) => {
+                if let Some(partial) = e.partial.take() {
+                    changes.merge(*partial);
+                }
+                e.partial = Some(Box::new(changes));
+                return Err(e);
             }
         }
     }
+    Ok(Outcome::done(changes))
 }
 
 fn action_name(a: &Action) -> &'static str {

@@ -3,85 +3,56 @@
 //! the effects run afterwards from that durable outbox (see `effects`).
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{JobError, Outcome, approvers};
+use super::{JobError, Outcome, Run, approvers};
 use crate::app::App;
+use crate::config::Config;
 use crate::domain::lifecycle::{
     self, Action, Actor, Ctx, Event, FindingsView, LabelAuthor, State, Timer, labels,
 };
-use crate::domain::{Finding, GroupKey, Severity};
-use crate::pipeline::jobs;
-use crate::routing;
-use crate::store::{AuditEntry, ChangeSet, GroupRecord, GroupStatus, GroupWrite, Job, NewJob};
+use crate::domain::{Finding, GroupKey};
+use crate::store::{
+    AuditEntry, ChangeSet, DeliveryId, Effect, GroupRecord, GroupStatus, GroupWrite, Job, NewJob,
+    OutboxWrite,
+};
 
-/// An effect waiting in a group's outbox.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Effect {
-    pub id: String,
-    pub action: Action,
-    /// The event that caused it (`github:<delivery>`, `job:<id>`).
-    pub source: String,
-}
-
-/// The lifecycle state stored with a group (a group opened before the state existed gets one
-/// derived from its status).
-pub fn state_of(group: &GroupRecord) -> State {
-    serde_json::from_value(group.data["lifecycle"].clone()).unwrap_or_else(|_| State {
-        open: group.status == GroupStatus::Open,
-        assignee: group.assignee.clone(),
-        ..State::default()
-    })
-}
-
-pub fn outbox_of(group: &GroupRecord) -> Vec<Effect> {
-    serde_json::from_value(group.data["outbox"].clone()).unwrap_or_default()
-}
-
-fn severity_of(group: &GroupRecord) -> Severity {
-    serde_json::from_value(group.data["severity"].clone()).unwrap_or(Severity::High)
-}
-
-/// The person on call now for the group (the owner a reopened issue gets).
-pub fn on_call(app: &App, findings: &[Finding], now: DateTime<Utc>) -> Option<String> {
-    let lead = findings.first()?;
-    routing::route(lead, &app.config, now, &|_| None)
-        .owner()
-        .map(str::to_string)
+/// The person on call now for the group's stored route (the owner a reopened issue gets).
+pub fn on_call(config: &Config, group: &GroupRecord, now: DateTime<Utc>) -> Option<String> {
+    group.data.route.on_call(config, now)
 }
 
 /// The first person of an assignee list, resolved at `now`.
 fn first_resolved(
-    app: &App,
+    config: &Config,
     list: &[crate::config::Assignee],
     now: DateTime<Utc>,
 ) -> Option<String> {
     let mut out = Vec::new();
-    crate::routing::resolve(&app.config, list, now, &mut out);
+    crate::routing::resolve(config, list, now, &mut out);
     out.into_iter().next()
 }
 
 /// When an owner who gets the group's issue at `now` must acknowledge it by, and the rule in
 /// words; `None` when the account is in ramp-up or the severity has no deadline.
 pub fn ack_deadline(
-    app: &App,
+    config: &Config,
     group: &GroupRecord,
     now: DateTime<Utc>,
 ) -> (Option<DateTime<Utc>>, String) {
-    let account_id = group.data["account_id"].as_str().unwrap_or_default();
-    if app.config.account(account_id).mode != crate::config::Mode::Enforce {
+    let account_id = group.data.account_id.as_str();
+    if config.account(account_id).mode != crate::config::Mode::Enforce {
         return (None, String::new());
     }
-    let policy = app.config.settings.escalation.policy(account_id);
-    let Some(rule) = policy.acknowledge.get(&severity_of(group)) else {
+    let policy = config.settings.escalation.policy(account_id);
+    let Some(rule) = policy.acknowledge.get(&group.data.severity) else {
         return (None, String::new());
     };
     let within = crate::config::format_duration(rule.after);
     let calendar = policy
         .calendar
         .as_ref()
-        .and_then(|c| app.config.settings.calendars.get(c));
+        .and_then(|c| config.settings.calendars.get(c));
     match (rule.working_time, calendar) {
         (true, Some(cal)) => (
             Some(cal.add_working_time(now, rule.after)),
@@ -92,27 +63,25 @@ pub fn ack_deadline(
 }
 
 /// The fix deadline (SLA) of a group opened at `now`; none in ramp-up accounts.
-pub fn due_date(app: &App, group: &GroupRecord, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let account = app
-        .config
-        .account(group.data["account_id"].as_str().unwrap_or_default());
+pub fn due_date(config: &Config, group: &GroupRecord, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let account = config.account(&group.data.account_id);
     if account.mode != crate::config::Mode::Enforce {
         return None;
     }
-    app.config
+    config
         .settings
         .escalation
         .sla
-        .fix_within(&account.environment, severity_of(group))
+        .fix_within(&account.environment, group.data.severity)
         .map(|d| now + d)
 }
 
-pub fn ctx(app: &App, group: &GroupRecord, findings: &[Finding], now: DateTime<Utc>) -> Ctx {
-    let settings = &app.config.settings;
+/// The facts the state machine needs about a group at `now`. Pure.
+pub fn ctx(config: &Config, group: &GroupRecord, now: DateTime<Utc>) -> Ctx {
+    let settings = &config.settings;
     let lc = &settings.lifecycle;
-    let account_id = group.data["account_id"].as_str().unwrap_or_default();
-    let policy = settings.escalation.policy(account_id);
-    let (ack_deadline, ack_within) = ack_deadline(app, group, now);
+    let policy = settings.escalation.policy(&group.data.account_id);
+    let (ack_deadline, ack_within) = ack_deadline(config, group, now);
     let security = policy
         .security
         .as_deref()
@@ -128,26 +97,17 @@ pub fn ctx(app: &App, group: &GroupRecord, findings: &[Finding], now: DateTime<U
             })
             .collect(),
         allow_self_approval: lc.exceptions.allow_self_approval,
-        default_exception: lc.exceptions.expiry_for(severity_of(group)),
+        default_exception: lc.exceptions.expiry_for(group.data.severity),
         verify_after: lc.verification.after,
         verify_grace: lc.verification.grace,
-        on_call: on_call(app, findings, now),
-        backup: first_resolved(app, &policy.backup, now),
-        security: first_resolved(app, security, now),
+        on_call: on_call(config, group, now),
+        backup: first_resolved(config, &policy.backup, now),
+        security: first_resolved(config, security, now),
         ack_deadline,
         ack_within,
         follow_unacknowledged: policy.follow_handoffs != crate::config::FollowHandoffs::Never,
         follow_acknowledged: policy.follow_handoffs == crate::config::FollowHandoffs::All,
         sla_reminder: settings.escalation.sla.reminder,
-    }
-}
-
-pub fn timer_kind(t: Timer) -> &'static str {
-    match t {
-        Timer::ExceptionExpiry => jobs::TIMER_EXCEPTION,
-        Timer::Verify => jobs::TIMER_VERIFY,
-        Timer::Escalation => jobs::TIMER_ESCALATION,
-        Timer::Sla => jobs::TIMER_SLA,
     }
 }
 
@@ -163,44 +123,43 @@ fn summary(s: &State) -> Value {
 }
 
 /// Runs one event through the state machine and returns what to commit: the group with its
-/// new state and outbox, timers, store-only consequences (recreate, move), the audit entry,
-/// and the job that performs the effects.
+/// new state, its new effects (outbox rows), timers, store-only consequences (recreate, move),
+/// the audit entry, and the job that performs the effects. Pure: the decide step of every
+/// lifecycle job.
 pub fn step(
-    app: &App,
+    config: &Config,
     group: &GroupRecord,
-    findings: &[Finding],
     event: &Event,
     source: &str,
     now: DateTime<Utc>,
 ) -> ChangeSet {
-    let before = state_of(group);
-    let c = ctx(app, group, findings, now);
+    let before = group.state();
+    let c = ctx(config, group, now);
     let out = lifecycle::transition(&before, event, &c, now);
     let mut changes = ChangeSet::default();
     let mut updated = group.clone();
-    let mut outbox = outbox_of(group);
     let mut state = out.state.clone();
+    let mut has_effects = false;
     for action in &out.actions {
         match action {
-            Action::Schedule { timer, at } => changes.jobs.push(NewJob {
-                kind: timer_kind(*timer).into(),
-                subject: group.group_key.0.clone(),
-                payload: json!({}),
-                run_at: *at,
-            }),
+            Action::Schedule { timer, at } => changes.jobs.push(NewJob::new(
+                Job::Timer(*timer, group.group_key.clone()),
+                *at,
+            )),
             Action::Recreate => {
-                updated.data["recreated_from"] = json!(group.issue_url);
+                updated.data.recreated_from = group.issue_url.clone();
                 updated.issue_number = None;
                 updated.issue_url = None;
                 updated.status = GroupStatus::Pending;
                 state = State::default();
-                outbox.clear();
-                changes.jobs.push(NewJob {
-                    kind: jobs::OPEN_ISSUE.into(),
-                    subject: group.group_key.0.clone(),
-                    payload: json!({}),
-                    run_at: now,
-                });
+                changes.outbox.retain(|w| !matches!(w, OutboxWrite::Add(_)));
+                changes
+                    .outbox
+                    .push(OutboxWrite::Clear(group.group_key.clone()));
+                has_effects = false;
+                changes
+                    .jobs
+                    .push(NewJob::new(Job::OpenIssue(group.group_key.clone()), now));
             }
             Action::Moved { repo, number } => {
                 let host = group
@@ -213,11 +172,15 @@ pub fn step(
                 updated.issue_number = Some(*number);
                 updated.issue_url = Some(format!("{host}/{repo}/issues/{number}"));
             }
-            other => outbox.push(Effect {
-                id: uuid::Uuid::new_v4().simple().to_string(),
-                action: other.clone(),
-                source: source.to_string(),
-            }),
+            other => {
+                has_effects = true;
+                changes.outbox.push(OutboxWrite::Add(Effect {
+                    id: uuid::Uuid::new_v4().simple().to_string(),
+                    group_key: group.group_key.clone(),
+                    action: other.clone(),
+                    source: source.to_string(),
+                }));
+            }
         }
     }
     if updated.issue_number.is_some() {
@@ -227,22 +190,19 @@ pub fn step(
             GroupStatus::Closed
         };
         updated.assignee = state.assignee.clone();
+        updated.data.lifecycle = Some(state);
+    } else {
+        updated.data.lifecycle = None;
     }
-    updated.data["lifecycle"] = json!(state);
-    updated.data["outbox"] = json!(outbox);
     updated.updated_at = now;
-    let has_effects = !outbox.is_empty();
     changes.groups.push(GroupWrite::Update {
-        record: updated.clone(),
+        record: updated,
         expected_version: group.version,
     });
     if has_effects {
-        changes.jobs.push(NewJob {
-            kind: jobs::APPLY_EFFECTS.into(),
-            subject: group.group_key.0.clone(),
-            payload: json!({}),
-            run_at: now,
-        });
+        changes
+            .jobs
+            .push(NewJob::new(Job::ApplyEffects(group.group_key.clone()), now));
     }
     let actor = match event.actor() {
         Some(Actor::Person { login, .. }) => login.clone(),
@@ -286,80 +246,98 @@ pub(super) async fn group_findings(app: &App, key: &GroupKey) -> Result<Vec<Find
         .collect())
 }
 
-/// Runs the event `make` builds from the group's findings, for a group that has an issue.
-async fn on_group(
-    app: &App,
-    job: &Job,
-    make: impl FnOnce(&[Finding]) -> Event,
-) -> Result<Outcome, JobError> {
-    let key = GroupKey(job.subject.clone());
-    let Some(group) = app.store.group(&key).await? else {
+/// Loads a group that has an issue; `None` when there is nothing to do.
+async fn load_tracked(app: &App, key: &GroupKey) -> Result<Option<GroupRecord>, JobError> {
+    Ok(app
+        .store
+        .group(key)
+        .await?
+        .filter(|g| g.issue_number.is_some()))
+}
+
+/// `sync-group`: the findings changed; tell the state machine.
+pub(super) async fn sync_group(app: &App, run: &Run, key: &GroupKey) -> Result<Outcome, JobError> {
+    let Some(group) = load_tracked(app, key).await? else {
         return Ok(Outcome::default());
     };
-    if group.issue_number.is_none() {
-        return Ok(Outcome::default());
-    }
-    let findings = group_findings(app, &key).await?;
-    let event = make(&findings);
+    let findings = group_findings(app, key).await?;
+    let event = Event::Findings {
+        view: FindingsView::of(&findings),
+    };
     Ok(Outcome::done(step(
-        app,
+        &app.config,
         &group,
-        &findings,
         &event,
-        &format!("job:{}", job.id),
+        &run.source(),
         app.now(),
     )))
 }
 
-/// `sync-group`: the findings changed; tell the state machine.
-pub(super) async fn sync_group(app: &App, job: &Job) -> Result<Outcome, JobError> {
-    on_group(app, job, |findings| Event::Findings {
-        view: FindingsView::of(findings),
-    })
-    .await
-}
-
 /// A timer that only needs the state machine: exception expiry, escalation, SLA.
-pub(super) async fn timer(app: &App, job: &Job, event: Event) -> Result<Outcome, JobError> {
-    on_group(app, job, |_| event).await
+pub(super) async fn timer(
+    app: &App,
+    run: &Run,
+    key: &GroupKey,
+    timer: Timer,
+) -> Result<Outcome, JobError> {
+    let event = match timer {
+        Timer::ExceptionExpiry => Event::ExceptionTimer,
+        Timer::Escalation => Event::EscalationTimer,
+        Timer::Sla => Event::SlaTimer,
+        Timer::Verify => unreachable!("the verification timer asks Security Hub first"),
+    };
+    let Some(group) = load_tracked(app, key).await? else {
+        return Ok(Outcome::default());
+    };
+    Ok(Outcome::done(step(
+        &app.config,
+        &group,
+        &event,
+        &run.source(),
+        app.now(),
+    )))
 }
 
-/// `handoffs`: at a rotation handoff, open issues follow the new person on call (as the
-/// escalation policy says); then the next handoff is scheduled.
-pub(super) async fn handoffs(app: &App, job: &Job) -> Result<Outcome, JobError> {
+/// `handoffs`: at a rotation handoff, one `handoff` job per open issue at the first
+/// escalation level (each commits on its own, so one conflict never redoes the others); then
+/// the next handoff is scheduled.
+pub(super) async fn handoffs(app: &App) -> Result<Outcome, JobError> {
     let now = app.now();
-    let source = format!("job:{}", job.id);
-    for group in app.store.list_groups(Some(GroupStatus::Open)).await? {
-        let state = state_of(&group);
-        if state.level != 0 || group.issue_number.is_none() {
-            continue;
-        }
-        let findings = group_findings(app, &group.group_key).await?;
-        let changes = step(app, &group, &findings, &Event::Handoff, &source, now);
-        if changes.audit.is_empty() {
-            continue;
-        }
-        match app.store.apply(changes, now).await {
-            Ok(()) | Err(crate::store::StoreError::Conflict(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let groups = app.store.list_groups(Some(GroupStatus::Open)).await?;
     let mut changes = ChangeSet::default();
-    if let Some(next) = next_handoff(app, now) {
-        changes.jobs.push(NewJob {
-            kind: jobs::HANDOFFS.into(),
-            subject: job.subject.clone(),
-            payload: json!({}),
-            run_at: next,
-        });
+    for group in groups {
+        if group.issue_number.is_some() && group.state().level == 0 {
+            changes
+                .jobs
+                .push(NewJob::new(Job::Handoff(group.group_key), now));
+        }
     }
-    app.jobs_ready.notify_waiters();
+    if let Some(next) = next_handoff(&app.config, now) {
+        changes.jobs.push(NewJob::new(Job::Handoffs, next));
+    }
     Ok(Outcome::done(changes))
 }
 
+/// `handoff`: one open issue follows the new person on call (as the escalation policy says).
+pub(super) async fn handoff(app: &App, run: &Run, key: &GroupKey) -> Result<Outcome, JobError> {
+    let Some(group) = load_tracked(app, key).await? else {
+        return Ok(Outcome::default());
+    };
+    if group.state().level != 0 {
+        return Ok(Outcome::default());
+    }
+    Ok(Outcome::done(step(
+        &app.config,
+        &group,
+        &Event::Handoff,
+        &run.source(),
+        app.now(),
+    )))
+}
+
 /// The next instant, strictly after `now`, when any rotation hands off.
-pub fn next_handoff(app: &App, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    app.config
+pub fn next_handoff(config: &Config, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    config
         .settings
         .rotations
         .values()
@@ -368,13 +346,17 @@ pub fn next_handoff(app: &App, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         .min()
 }
 
-/// `timer-verify`: ask Security Hub whether the group's findings still fail.
-pub(super) async fn verify_timer(app: &App, job: &Job) -> Result<Outcome, JobError> {
-    let key = GroupKey(job.subject.clone());
-    let Some(group) = app.store.group(&key).await? else {
+/// `timer-verify`: ask Security Hub whether the group's findings still fail. What Security Hub
+/// says is recorded and judged in one commit.
+pub(super) async fn verify_timer(
+    app: &App,
+    run: &Run,
+    key: &GroupKey,
+) -> Result<Outcome, JobError> {
+    let Some(group) = app.store.group(key).await? else {
         return Ok(Outcome::default());
     };
-    let records = app.store.findings_in_group(&key).await?;
+    let records = app.store.findings_in_group(key).await?;
     if records.is_empty() {
         return Ok(Outcome::default());
     }
@@ -384,32 +366,39 @@ pub(super) async fn verify_timer(app: &App, job: &Job) -> Result<Outcome, JobErr
         .collect();
     let fresh = super::sync::fetch_by_id(app, &refs).await?;
     let now = app.now();
-    let source = format!("job:{}", job.id);
+    let source = run.source();
     if fresh.is_empty() {
-        let findings: Vec<Finding> = records.into_iter().map(|r| r.finding).collect();
         return Ok(Outcome::done(step(
-            app,
+            &app.config,
             &group,
-            &findings,
             &Event::FindingsGone,
             &source,
             now,
         )));
     }
-    // Record what Security Hub says (this may also schedule a sync of the group), then decide
-    // on the store's picture.
-    crate::pipeline::ingest(app.store.as_ref(), &app.config, &fresh, now, &source).await?;
-    let group = app.store.group(&key).await?.unwrap_or(group);
-    let findings = group_findings(app, &key).await?;
+    // Record what Security Hub says and decide on that picture, in one change set.
+    let (mut changes, _) =
+        crate::pipeline::prepare(app.store.as_ref(), &app.config, &fresh, now, &source).await?;
+    let mut findings: Vec<Finding> = records.into_iter().map(|r| r.finding).collect();
+    for f in &fresh {
+        match findings
+            .iter_mut()
+            .find(|x| x.product_arn == f.product_arn && x.id == f.id)
+        {
+            Some(x) => *x = f.clone(),
+            None => findings.push(f.clone()),
+        }
+    }
     let failing = !FindingsView::of(&findings).all_resolved();
-    Ok(Outcome::done(step(
-        app,
+    let decided = step(
+        &app.config,
         &group,
-        &findings,
         &Event::VerifyTimer { failing },
         &source,
         now,
-    )))
+    );
+    changes.merge(decided);
+    Ok(Outcome::done(changes))
 }
 
 /// The lower-cased label names on a webhook's issue.
@@ -475,8 +464,8 @@ pub fn handled(event: &str) -> bool {
 }
 
 /// `github-event`: one webhook delivery about a tracked issue.
-pub(super) async fn github_event(app: &App, job: &Job) -> Result<Outcome, JobError> {
-    let Some(delivery) = app.store.delivery(&job.subject).await? else {
+pub(super) async fn github_event(app: &App, id: &DeliveryId) -> Result<Outcome, JobError> {
+    let Some(delivery) = app.store.delivery(&id.0).await? else {
         return Ok(Outcome::default());
     };
     let p = &delivery.payload;
@@ -570,11 +559,9 @@ pub(super) async fn github_event(app: &App, job: &Job) -> Result<Outcome, JobErr
         },
         _ => return Ok(Outcome::default()),
     };
-    let findings = group_findings(app, &group.group_key).await?;
     Ok(Outcome::done(step(
-        app,
+        &app.config,
         &group,
-        &findings,
         &event,
         &delivery.id,
         app.now(),

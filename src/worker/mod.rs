@@ -17,12 +17,31 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::sync::watch;
 
+use tracing::Instrument;
+
 use crate::app::App;
-use crate::domain::lifecycle::Event;
+use crate::domain::lifecycle::Timer;
 use crate::github::GitHubError;
-use crate::pipeline::jobs;
 use crate::securityhub::SecurityHubError;
-use crate::store::{AuditEntry, ChangeSet, Job, JobOutcome, StoreError};
+use crate::store::{AuditEntry, ChangeSet, Job, JobOutcome, JobRecord, NewJob, StoreError};
+
+/// What a running job knows about its own run.
+#[derive(Debug, Clone, Copy)]
+pub struct Run {
+    pub id: i64,
+    /// Attempts including this one (a retry is `> 1`: an earlier attempt may have succeeded).
+    pub attempts: i32,
+}
+
+impl Run {
+    /// The audit source of what this run does (`job:<id>`).
+    pub fn source(&self) -> String {
+        format!("job:{}", self.id)
+    }
+    pub fn is_retry(&self) -> bool {
+        self.attempts > 1
+    }
+}
 
 /// How long a job is leased for; a job still running after this may be taken over.
 pub const LEASE: Duration = Duration::minutes(5);
@@ -136,22 +155,14 @@ pub async fn schedule_periodic(app: &App) -> Result<(), StoreError> {
     let now = app.now();
     let settings = &app.config.settings;
     let mut jobs = Vec::new();
-    let mut add = |kind: &str, subject: &str, run_at: DateTime<Utc>| {
-        jobs.push(crate::store::NewJob {
-            kind: kind.into(),
-            subject: subject.into(),
-            payload: serde_json::json!({}),
-            run_at,
-        });
-    };
     if settings.lifecycle.sync.interval.is_some() {
-        add(jobs::SYNC, "securityhub", now);
+        jobs.push(NewJob::new(Job::Sync, now));
     }
-    if let Some(at) = lifecycle::next_handoff(app, now) {
-        add(jobs::HANDOFFS, "rotations", at);
+    if let Some(at) = lifecycle::next_handoff(&app.config, now) {
+        jobs.push(NewJob::new(Job::Handoffs, at));
     }
     if let Some(at) = settings.escalation.digest.next_after(now) {
-        add(jobs::DIGEST, "digest", at);
+        jobs.push(NewJob::new(Job::Digest, at));
     }
     app.store
         .apply(
@@ -165,15 +176,15 @@ pub async fn schedule_periodic(app: &App) -> Result<(), StoreError> {
 }
 
 /// `ensure-labels`: the label vocabulary, created in the repository if missing.
-async fn labels(app: &App, job: &Job) -> Result<Outcome, JobError> {
+async fn labels(app: &App, repo: &str) -> Result<Outcome, JobError> {
     for (name, color, description) in crate::domain::lifecycle::labels::VOCABULARY {
         app.github
-            .ensure_label(&job.subject, name, color, description)
+            .ensure_label(repo, name, color, description)
             .await?;
     }
     let mut changes = ChangeSet::default();
     changes.kv.push((
-        format!("labels:{}", job.subject.to_ascii_lowercase()),
+        format!("labels:{}", repo.to_ascii_lowercase()),
         "1".to_string(),
     ));
     Ok(Outcome::done(changes))
@@ -202,24 +213,33 @@ impl Worker {
         &self.id
     }
 
-    async fn execute(&self, job: &Job) -> Result<Outcome, JobError> {
-        match job.kind.as_str() {
-            jobs::OPEN_ISSUE => open_issue::run(&self.app, job).await,
-            jobs::NOTIFY_FINDINGS => notify::run(&self.app, job).await,
-            jobs::GITHUB_EVENT => lifecycle::github_event(&self.app, job).await,
-            jobs::APPLY_EFFECTS => effects::run(&self.app, job).await,
-            jobs::SYNC_GROUP => lifecycle::sync_group(&self.app, job).await,
-            jobs::TIMER_EXCEPTION => lifecycle::timer(&self.app, job, Event::ExceptionTimer).await,
-            jobs::TIMER_ESCALATION => {
-                lifecycle::timer(&self.app, job, Event::EscalationTimer).await
-            }
-            jobs::TIMER_SLA => lifecycle::timer(&self.app, job, Event::SlaTimer).await,
-            jobs::HANDOFFS => lifecycle::handoffs(&self.app, job).await,
-            jobs::DIGEST => digest::run(&self.app, job).await,
-            jobs::TIMER_VERIFY => lifecycle::verify_timer(&self.app, job).await,
-            jobs::ENSURE_LABELS => labels(&self.app, job).await,
-            jobs::SYNC => sync::job(&self.app, job).await,
-            other => Err(JobError::permanent(format!("unknown job kind {other:?}"))),
+    /// Runs one job: every arm loads what it needs, decides (pure), performs its calls, and
+    /// returns one change set that is committed together with the job's outcome.
+    async fn execute(&self, rec: &JobRecord) -> Result<Outcome, JobError> {
+        let app = &self.app;
+        let run = Run {
+            id: rec.id,
+            attempts: rec.attempts,
+        };
+        match &rec.job {
+            Job::OpenIssue(key) => open_issue::run(app, &run, key).await,
+            Job::NotifyFindings(key) => notify::run(app, &run, key).await,
+            Job::GithubEvent(delivery) => lifecycle::github_event(app, delivery).await,
+            Job::ApplyEffects(key) => effects::run(app, &run, key).await,
+            Job::SyncGroup(key) => lifecycle::sync_group(app, &run, key).await,
+            Job::Timer(Timer::Verify, key) => lifecycle::verify_timer(app, &run, key).await,
+            Job::Timer(timer, key) => lifecycle::timer(app, &run, key, *timer).await,
+            Job::Handoffs => lifecycle::handoffs(app).await,
+            Job::Handoff(key) => lifecycle::handoff(app, &run, key).await,
+            Job::Digest => digest::run(app).await,
+            Job::EnsureLabels(repo) => labels(app, repo).await,
+            Job::Sync => sync::job(app).await,
+            // Never leased (the lease query takes known kinds only); should one get here, it is
+            // left for a replica that knows it, never failed.
+            Job::Unknown { kind, .. } => Err(JobError {
+                retry_at: Some(app.now() + Duration::minutes(5)),
+                ..JobError::retry(format!("job kind {kind:?} is unknown to this version"))
+            }),
         }
     }
 
@@ -229,8 +249,12 @@ impl Worker {
         let Some(job) = self.app.store.lease_job(&self.id, now, LEASE).await? else {
             return Ok(None);
         };
-        let span = tracing::info_span!("job", id = job.id, kind = %job.kind, subject = %job.subject, attempt = job.attempts);
-        let _enter = span.enter();
+        let span = tracing::info_span!("job", id = job.id, kind = %job.job.kind(), subject = %job.job.subject(), attempt = job.attempts);
+        self.finish(job).instrument(span).await
+    }
+
+    /// Runs a leased job and commits its change set with its outcome.
+    async fn finish(&self, job: JobRecord) -> Result<Option<JobReport>, StoreError> {
         let result = self.execute(&job).await;
         let now = self.app.now();
         let owner = self.id.clone();
@@ -246,8 +270,8 @@ impl Worker {
                 });
                 JobReport {
                     id: job.id,
-                    kind: job.kind.clone(),
-                    subject: job.subject.clone(),
+                    kind: job.job.kind().to_string(),
+                    subject: job.job.subject().to_string(),
                     result: "done",
                     error: None,
                 }
@@ -266,8 +290,8 @@ impl Worker {
                 });
                 JobReport {
                     id: job.id,
-                    kind: job.kind.clone(),
-                    subject: job.subject.clone(),
+                    kind: job.job.kind().to_string(),
+                    subject: job.job.subject().to_string(),
                     result: "retry",
                     error: Some(e.message),
                 }
@@ -284,15 +308,15 @@ impl Worker {
                     at: now,
                     actor: "lever".into(),
                     action: "job-failed".into(),
-                    group_key: jobs::is_group_job(&job.kind).then(|| crate::domain::GroupKey(job.subject.clone())),
+                    group_key: job.job.group().cloned(),
                     issue: None,
                     source: Some(format!("job:{}", job.id)),
-                    detail: json!({ "kind": job.kind, "attempts": job.attempts, "error": e.message }),
+                    detail: json!({ "kind": job.job.kind(), "attempts": job.attempts, "error": e.message }),
                 });
                 JobReport {
                     id: job.id,
-                    kind: job.kind.clone(),
-                    subject: job.subject.clone(),
+                    kind: job.job.kind().to_string(),
+                    subject: job.job.subject().to_string(),
                     result: "dead",
                     error: Some(e.message),
                 }

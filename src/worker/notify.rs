@@ -3,14 +3,13 @@
 
 use serde_json::json;
 
-use super::{JobError, Outcome};
+use super::{JobError, Outcome, Run};
 use crate::app::App;
 use crate::domain::{GroupKey, WorkflowStatus};
-use crate::store::{AuditEntry, Job};
+use crate::store::AuditEntry;
 
-pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
-    let key = GroupKey(job.subject.clone());
-    let Some(group) = app.store.group(&key).await? else {
+pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<Outcome, JobError> {
+    let Some(group) = app.store.group(key).await? else {
         return Ok(Outcome::default());
     };
     let (Some(url), Some(number)) = (group.issue_url.clone(), group.issue_number) else {
@@ -26,7 +25,7 @@ pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
         .unwrap_or_default();
     let mut changes = super::effects::update_findings(
         app,
-        &key,
+        key,
         WorkflowStatus::Notified,
         &format!("Lever: tracked in {url}.{owner}"),
     )
@@ -39,7 +38,7 @@ pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
             action: "findings-notified".into(),
             group_key: Some(key.clone()),
             issue: Some(format!("{}#{number}", group.repo)),
-            source: Some(format!("job:{}", job.id)),
+            source: Some(run.source()),
             detail: json!({ "workflow": "NOTIFIED", "processed": changes.findings.len() }),
         });
     }

@@ -7,21 +7,20 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{JobError, Outcome};
+use super::{JobError, Outcome, Run};
 use crate::app::App;
 use crate::domain::lifecycle;
 use crate::domain::{Finding, GroupKey};
 use crate::explain::{IssueInput, RenderedIssue, parse_marker};
 use crate::github::Issue;
-use crate::pipeline::jobs;
 use crate::routing::Route;
 use crate::store::{AuditEntry, ChangeSet, GroupRecord, GroupStatus, GroupWrite, Job, NewJob};
 
 /// Pages of the App's recent issues searched for a marker on a retry.
 const ADOPT_PAGES: u32 = 3;
 
-pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
-    let key = GroupKey(job.subject.clone());
+pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<Outcome, JobError> {
+    let key = key.clone();
     let Some(group) = app.store.group(&key).await? else {
         return Ok(Outcome::default());
     };
@@ -39,10 +38,9 @@ pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
         return Err(JobError::permanent(format!("group {key} has no findings")));
     }
     let now = app.now();
-    let mut route: Route = serde_json::from_value(group.data["route"].clone())
-        .map_err(|e| JobError::permanent(format!("group {key}: stored route unreadable: {e}")))?;
+    let mut route: Route = group.data.route.clone();
     let mut notes = route.warnings.clone();
-    if let Some(previous) = group.data["recreated_from"].as_str() {
+    if let Some(previous) = group.data.recreated_from.as_deref() {
         notes.push(format!(
             "The previous issue for this problem ({previous}) was deleted, but Security Hub still reports it, so Lever \
              opened this one. To stop tracking a risk, ask for an exception instead."
@@ -64,6 +62,7 @@ pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
         tracing::warn!(group = %key, repo = %repo_name, "owner repository is public; using the fallback repository");
         route.repo = gh.fallback_repo.clone();
         route.chain.clear();
+        route.assignees = gh.fallback_assignees.clone();
         crate::routing::resolve(&app.config, &gh.fallback_assignees, now, &mut route.chain);
         route.warnings.push(warning.clone());
         notes.push(warning);
@@ -75,8 +74,8 @@ pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
         .await?
         .is_none();
 
-    let due = super::lifecycle::due_date(app, &group, now);
-    if job.attempts > 1
+    let due = super::lifecycle::due_date(&app.config, &group, now);
+    if run.is_retry()
         && let Some(issue) = find_by_marker(app, &repo, &key).await?
     {
         tracing::info!(group = %key, issue = issue.number, "adopting the issue an earlier attempt created");
@@ -92,7 +91,7 @@ pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
             ensure_labels,
             due,
             now,
-            job,
+            run,
         )));
     }
 
@@ -200,7 +199,7 @@ pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, JobError> {
         ensure_labels,
         due,
         now,
-        job,
+        run,
     )))
 }
 
@@ -241,11 +240,11 @@ fn record(
     ensure_labels: bool,
     due: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
-    job: &Job,
+    run: &Run,
 ) -> ChangeSet {
     let repo = route.repo.to_string();
     let mut data = group.data.clone();
-    data["route"] = json!(route);
+    data.route = route.clone();
     let mut updated = group.clone();
     updated.repo = repo.clone();
     updated.issue_number = Some(issue.number);
@@ -264,13 +263,10 @@ fn record(
     );
     state.open = issue.state != "closed";
     // The owner's acknowledgement deadline and the fix deadline start now.
-    state.ack_deadline = super::lifecycle::ack_deadline(app, group, now).0;
+    state.ack_deadline = super::lifecycle::ack_deadline(&app.config, group, now).0;
     state.due = due;
-    data["lifecycle"] = json!(state);
-    data["outbox"] = json!([]);
-    if let Some(obj) = data.as_object_mut() {
-        obj.remove("recreated_from");
-    }
+    data.lifecycle = Some(state.clone());
+    data.recreated_from = None;
     updated.data = data;
     updated.updated_at = now;
     let mut changes = ChangeSet::default();
@@ -287,29 +283,21 @@ fn record(
     ];
     for (timer, at) in timers {
         if let Some(at) = at {
-            changes.jobs.push(NewJob {
-                kind: super::lifecycle::timer_kind(timer).into(),
-                subject: group.group_key.0.clone(),
-                payload: json!({}),
-                run_at: at,
-            });
+            changes
+                .jobs
+                .push(NewJob::new(Job::Timer(timer, group.group_key.clone()), at));
         }
     }
     if ensure_labels {
-        changes.jobs.push(NewJob {
-            kind: jobs::ENSURE_LABELS.into(),
-            subject: repo.clone(),
-            payload: json!({}),
-            run_at: now,
-        });
+        changes
+            .jobs
+            .push(NewJob::new(Job::EnsureLabels(repo.clone()), now));
     }
     if app.config.settings.securityhub.writeback {
-        changes.jobs.push(NewJob {
-            kind: jobs::NOTIFY_FINDINGS.into(),
-            subject: group.group_key.0.clone(),
-            payload: json!({}),
-            run_at: now,
-        });
+        changes.jobs.push(NewJob::new(
+            Job::NotifyFindings(group.group_key.clone()),
+            now,
+        ));
     }
     changes.audit.push(AuditEntry {
         seq: 0,
@@ -318,7 +306,7 @@ fn record(
         action: action.into(),
         group_key: Some(group.group_key.clone()),
         issue: Some(format!("{repo}#{}", issue.number)),
-        source: Some(format!("job:{}", job.id)),
+        source: Some(run.source()),
         detail: json!({ "url": issue.html_url, "owner": owner, "chain": route.chain }),
     });
     changes

@@ -2,22 +2,21 @@
 //! events, so a first deployment picks up existing findings and missed events are repaired.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::{JobError, Outcome};
 use crate::app::App;
 use crate::asff;
 use crate::config::Mode;
 use crate::domain::{Finding, Severity};
-use crate::pipeline::{self, Action, jobs};
-use crate::securityhub::FindingQuery;
+use crate::pipeline::{self, Action};
+use crate::securityhub::{FindingQuery, PagerPosition};
 use crate::store::{ChangeSet, Job, NewJob};
 
 /// Where the last sync started (RFC 3339); the next one reads findings updated since then.
 pub const CURSOR_KEY: &str = "sync.cursor";
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SyncReport {
     /// `backfill` (first sync: active findings at or above the lowest minimum) or `since
     /// <instant>` (every finding updated since the previous sync, minus the overlap).
@@ -71,48 +70,84 @@ fn lowest_minimum(app: &App) -> Severity {
         .unwrap_or(Severity::Critical)
 }
 
-/// One reconciliation: pages GetFindings (at most 3 requests a second) and ingests each page.
-/// The cursor moves to the instant the run started, so findings updated while it ran are read
-/// again next time (repeats cost nothing).
-pub async fn run(app: &App) -> Result<SyncReport, JobError> {
-    let started = app.now();
+/// Where an unfinished sync stands between two pages (kept under [`PROGRESS_KEY`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Progress {
+    /// When the sync started: the next sync's cursor.
+    started: DateTime<Utc>,
+    /// `None` for the backfill, else findings updated since this instant.
+    since: Option<DateTime<Utc>>,
+    /// The backfill's lowest severity, fixed when it started.
+    min_severity: Severity,
+    at: PagerPosition,
+    report: SyncReport,
+}
+
+/// A sync in progress (JSON of `Progress`; empty when none).
+pub const PROGRESS_KEY: &str = "sync.progress";
+
+impl Progress {
+    fn query(&self) -> FindingQuery {
+        match self.since {
+            None => FindingQuery::sync().min_severity(self.min_severity),
+            Some(since) => FindingQuery::everything().updated_since(since),
+        }
+    }
+}
+
+/// Loads the sync in progress, or starts one at `now` from the stored cursor.
+async fn load(app: &App, now: DateTime<Utc>) -> Result<Progress, JobError> {
+    if let Some(p) = app
+        .store
+        .kv_get(PROGRESS_KEY)
+        .await?
+        .filter(|p| !p.is_empty())
+    {
+        match serde_json::from_str(&p) {
+            Ok(p) => return Ok(p),
+            Err(e) => tracing::warn!(error = %e, "unreadable sync progress; starting over"),
+        }
+    }
     let cursor = app
         .store
         .kv_get(CURSOR_KEY)
         .await?
         .and_then(|c| DateTime::parse_from_rfc3339(&c).ok())
         .map(|c| c.with_timezone(&Utc));
-    let (query, label) = match cursor {
-        None => (
-            FindingQuery::sync().min_severity(lowest_minimum(app)),
-            "backfill".to_string(),
-        ),
-        Some(c) => {
-            let since = c - app.config.settings.lifecycle.sync.overlap;
-            (
-                FindingQuery::everything().updated_since(since),
-                format!("since {}", since.to_rfc3339()),
-            )
-        }
-    };
-    let mut report = SyncReport {
-        query: label,
-        ..SyncReport::default()
-    };
-    let mut pager = app.securityhub.pages(&query);
-    while let Some(page) = pager.next_page().await? {
+    let since = cursor.map(|c| c - app.config.settings.lifecycle.sync.overlap);
+    Ok(Progress {
+        started: now,
+        since,
+        min_severity: lowest_minimum(app),
+        at: PagerPosition::default(),
+        report: SyncReport {
+            query: match since {
+                None => "backfill".to_string(),
+                Some(s) => format!("since {}", s.to_rfc3339()),
+            },
+            ..SyncReport::default()
+        },
+    })
+}
+
+/// One page of a sync: load where it stands, read the next page, plan its findings, and return
+/// one change set (the findings' writes and the new position, or the new cursor when the sync
+/// is complete) with the report so far and whether more pages remain.
+async fn page(app: &App) -> Result<(ChangeSet, SyncReport, bool), JobError> {
+    let now = app.now();
+    let mut progress = load(app, now).await?;
+    let query = progress.query();
+    let mut pager = app.securityhub.pages_from(&query, progress.at.clone());
+    let mut changes = ChangeSet::default();
+    if let Some(page) = pager.next_page().await? {
+        let report = &mut progress.report;
         report.pages += 1;
         let (findings, rejected) = parse(&page.findings, app);
         report.findings += findings.len();
         report.rejected += rejected;
-        let outcomes = pipeline::ingest(
-            app.store.as_ref(),
-            &app.config,
-            &findings,
-            app.now(),
-            "sync",
-        )
-        .await?;
+        let (planned, outcomes) =
+            pipeline::prepare(app.store.as_ref(), &app.config, &findings, now, "sync").await?;
+        changes = planned;
         report.issues_to_open += outcomes
             .iter()
             .filter(|o| matches!(o.action, Action::OpenIssue))
@@ -122,28 +157,47 @@ pub async fn run(app: &App) -> Result<SyncReport, JobError> {
             .filter(|o| matches!(o.action, Action::Repeat))
             .count();
     }
-    let changes = ChangeSet {
-        kv: vec![(CURSOR_KEY.to_string(), started.to_rfc3339())],
-        ..ChangeSet::default()
-    };
-    app.store.apply(changes, app.now()).await?;
-    report.cursor = Some(started);
-    app.jobs_ready.notify_waiters();
-    Ok(report)
+    progress.at = pager.position();
+    let more = !pager.is_done();
+    if more {
+        let json =
+            serde_json::to_string(&progress).map_err(|e| JobError::permanent(e.to_string()))?;
+        changes.kv.push((PROGRESS_KEY.to_string(), json));
+    } else {
+        progress.report.cursor = Some(progress.started);
+        changes.kv.push((PROGRESS_KEY.to_string(), String::new()));
+        changes
+            .kv
+            .push((CURSOR_KEY.to_string(), progress.started.to_rfc3339()));
+    }
+    Ok((changes, progress.report, more))
 }
 
-/// The `sync` job of `lever serve`: one reconciliation, then the next one scheduled.
-pub(super) async fn job(app: &App, job: &Job) -> Result<Outcome, JobError> {
-    let report = run(app).await?;
-    tracing::info!(?report, "sync finished");
-    let mut changes = ChangeSet::default();
-    if let Some(every) = app.config.settings.lifecycle.sync.interval {
-        changes.jobs.push(NewJob {
-            kind: jobs::SYNC.into(),
-            subject: job.subject.clone(),
-            payload: json!({}),
-            run_at: app.now() + every,
-        });
+/// One whole reconciliation (`lever sync`): pages GetFindings (at most 3 requests a second),
+/// committing each page as the `sync` job does. The cursor moves to the instant the run
+/// started, so findings updated while it ran are read again next time (repeats cost nothing).
+pub async fn run(app: &App) -> Result<SyncReport, JobError> {
+    loop {
+        let (changes, report, more) = page(app).await?;
+        app.store.apply(changes, app.now()).await?;
+        if !more {
+            app.jobs_ready.notify_waiters();
+            return Ok(report);
+        }
+    }
+}
+
+/// The `sync` job of `lever serve`: one page per run (one commit each); while pages remain the
+/// job runs again at once, then the next sync is scheduled.
+pub(super) async fn job(app: &App) -> Result<Outcome, JobError> {
+    let (mut changes, report, more) = page(app).await?;
+    if more {
+        changes.jobs.push(NewJob::new(Job::Sync, app.now()));
+    } else {
+        tracing::info!(?report, "sync finished");
+        if let Some(every) = app.config.settings.lifecycle.sync.interval {
+            changes.jobs.push(NewJob::new(Job::Sync, app.now() + every));
+        }
     }
     Ok(Outcome::done(changes))
 }

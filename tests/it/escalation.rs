@@ -106,8 +106,7 @@ async fn acknowledged_in_time_nothing_happens() {
             writes,
             "{how}: acknowledged, so no escalation"
         );
-        let state =
-            lever::worker::lifecycle::state_of(&t.app.store.list_groups(None).await.unwrap()[0]);
+        let state = t.app.store.list_groups(None).await.unwrap()[0].state();
         assert!(state.acknowledged.is_some(), "{how}");
     }
 }
@@ -117,8 +116,7 @@ async fn lever_s_own_events_never_acknowledge() {
     let dir = demo_config_with(ESCALATION);
     let t = open_ledger(dir.path()).await;
     // Lever's own webhooks (the opened issue, its labels and assignee) were delivered above.
-    let state =
-        lever::worker::lifecycle::state_of(&t.app.store.list_groups(None).await.unwrap()[0]);
+    let state = t.app.store.list_groups(None).await.unwrap()[0].state();
     assert!(state.acknowledged.is_none());
     // Someone other than the owner commenting is not an acknowledgement either.
     t.deliver(vec![t.gh.human_comment(
@@ -238,8 +236,7 @@ async fn a_backup_github_refuses_hands_over_to_the_next_person_and_says_so() {
                 && c.contains("@sam, the next person")),
         "{said:#?}"
     );
-    let state =
-        lever::worker::lifecycle::state_of(&t.app.store.list_groups(None).await.unwrap()[0]);
+    let state = t.app.store.list_groups(None).await.unwrap()[0].state();
     assert_eq!(
         state.assignee.as_deref(),
         Some("sam"),
@@ -310,7 +307,7 @@ async fn handoffs_move_unacknowledged_issues_to_the_new_person_on_call() {
         .unwrap();
     let next = pending
         .iter()
-        .find(|j| j.kind == "handoffs")
+        .find(|j| j.job == lever::store::Job::Handoffs)
         .expect("next handoff scheduled");
     assert_eq!(next.run_at, crate::support::app::t("2026-12-07T00:00:00Z"));
 }

@@ -21,8 +21,9 @@ use lever::domain::{
     StableKey, WorkflowStatus,
 };
 use lever::store::{
-    AuditEntry, AuditFilter, ChangeSet, Delivery, FindingRecord, GroupRecord, GroupStatus,
-    GroupWrite, Job, JobOutcome, JobState, NewJob, PostgresStore, SqliteStore, Store, StoreError,
+    AuditEntry, AuditFilter, ChangeSet, Delivery, Effect, FindingRecord, GroupData, GroupRecord,
+    GroupStatus, GroupWrite, Job, JobOutcome, JobRecord, JobState, NewJob, OutboxWrite,
+    PostgresStore, SqliteStore, Store, StoreError,
 };
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
@@ -290,6 +291,42 @@ fn finding(arn: &str, id: &str, group: &str, severity: Severity) -> FindingRecor
     }
 }
 
+fn effect(id: &str, group: &str) -> Effect {
+    Effect {
+        id: id.to_string(),
+        group_key: GroupKey(group.to_string()),
+        action: lever::domain::lifecycle::Action::Comment {
+            body: format!("effect {id}"),
+        },
+        source: "test".into(),
+    }
+}
+
+/// Migrations in `migrations/<backend>/`, the same number for both backends.
+const MIGRATIONS: i64 = 2;
+
+/// Typed group data with a route whose chain is `chain`.
+fn group_data(chain: &[&str]) -> GroupData {
+    GroupData {
+        route: lever::routing::Route {
+            repo: lever::config::RepoName::parse("acme/web").unwrap(),
+            rule_line: Some(1),
+            chain: chain.iter().map(|c| c.to_string()).collect(),
+            warnings: vec![],
+            assignees: vec![],
+        },
+        account_id: "111122223333".into(),
+        environment: "prod".into(),
+        mode: "enforce".into(),
+        severity: lever::domain::Severity::High,
+        control_id: Some("S3.1".into()),
+        title: "S3 buckets should block public access".into(),
+        reason: "test".into(),
+        lifecycle: None,
+        recreated_from: None,
+    }
+}
+
 fn group(key: &str, repo: &str, issue: Option<u64>, status: GroupStatus) -> GroupRecord {
     GroupRecord {
         group_key: GroupKey(key.to_string()),
@@ -298,20 +335,21 @@ fn group(key: &str, repo: &str, issue: Option<u64>, status: GroupStatus) -> Grou
         issue_url: issue.map(|n| format!("https://github.com/{repo}/issues/{n}")),
         status,
         assignee: Some("octocat".into()),
-        data: json!({"route": {"team": "web"}, "chain": ["a", "b"]}),
+        data: group_data(&["a", "b"]),
         created_at: t(0),
         updated_at: t(0),
         version: 1,
     }
 }
 
+/// A job of a known kind (`kind`, `subject` as stored).
 fn new_job(kind: &str, subject: &str, run_at: DateTime<Utc>) -> NewJob {
-    NewJob {
-        kind: kind.to_string(),
-        subject: subject.to_string(),
-        payload: json!({"subject": subject, "n": 1}),
-        run_at,
-    }
+    let job = Job::from_parts(kind, subject);
+    assert!(
+        !matches!(job, Job::Unknown { .. }),
+        "test job kind {kind:?} is not a known kind"
+    );
+    NewJob::new(job, run_at)
 }
 
 fn audit_entry(at: DateTime<Utc>, action: &str, group: &str, issue: Option<&str>) -> AuditEntry {
@@ -369,7 +407,7 @@ async fn outcome(store: &dyn Store, o: JobOutcome, now: DateTime<Utc>) -> Result
         .await
 }
 
-async fn lease(store: &dyn Store, owner: &str, now: DateTime<Utc>) -> Option<Job> {
+async fn lease(store: &dyn Store, owner: &str, now: DateTime<Utc>) -> Option<JobRecord> {
     store
         .lease_job(owner, now, Duration::seconds(60))
         .await
@@ -427,7 +465,7 @@ async fn migrate_is_idempotent(db: Arc<Db>) {
     );
     assert_eq!(
         db.count("SELECT COUNT(*) FROM _sqlx_migrations").await,
-        1,
+        MIGRATIONS,
         "each migration recorded once"
     );
 }
@@ -445,12 +483,15 @@ async fn migrate_concurrently_from_several_replicas(db: Arc<Db>) {
     for r in results {
         r.expect("task").expect("concurrent migrate");
     }
-    assert_eq!(db.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 1);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM _sqlx_migrations").await,
+        MIGRATIONS
+    );
     // Every replica can use the schema.
     for (i, r) in replicas.iter().enumerate() {
         enqueue(
             r.as_ref(),
-            vec![new_job("sync", &format!("s{i}"), t(0))],
+            vec![new_job("sync-group", &format!("s{i}"), t(0))],
             t(0),
         )
         .await;
@@ -645,7 +686,7 @@ async fn group_update_checks_version(db: Arc<Db>) {
     opened.issue_url = Some("https://github.com/acme/web/issues/42".into());
     opened.status = GroupStatus::Open;
     opened.assignee = None;
-    opened.data = json!({"opened": true});
+    opened.data = group_data(&["opened"]);
     opened.created_at = t(50); // ignored: created_at is kept
     opened.updated_at = t(60);
     opened.version = 99; // ignored: expected_version decides
@@ -786,6 +827,7 @@ async fn conflict_rolls_back_the_whole_change_set(db: Arc<Db>) {
         ],
         jobs: vec![new_job("open-issue", "NEW", t(2))],
         job_outcomes: vec![outcome],
+        outbox: vec![OutboxWrite::Add(effect("e-new", "NEW"))],
         audit: vec![audit_entry(t(2), "finding-updated", "NEW", None)],
         kv: vec![("cursor".into(), "new".into())],
     };
@@ -851,6 +893,10 @@ async fn conflict_rolls_back_the_whole_change_set(db: Arc<Db>) {
             Some("old"),
             "{name}: kv rolled back"
         );
+        assert!(
+            store.outbox(&key("NEW")).await.unwrap().is_empty(),
+            "{name}: outbox rolled back"
+        );
     }
 
     // The same change set without the failing part commits all of it.
@@ -868,6 +914,10 @@ async fn conflict_rolls_back_the_whole_change_set(db: Arc<Db>) {
         Some("new")
     );
     assert_eq!(store.audit(&AuditFilter::default()).await.unwrap().len(), 1);
+    assert_eq!(
+        store.outbox(&key("NEW")).await.unwrap(),
+        vec![effect("e-new", "NEW")]
+    );
 }
 
 async fn timestamps_round_trip_at_microsecond_precision(db: Arc<Db>) {
@@ -881,7 +931,7 @@ async fn timestamps_round_trip_at_microsecond_precision(db: Arc<Db>) {
         .apply(
             ChangeSet {
                 groups: vec![GroupWrite::InsertIfAbsent(g.clone())],
-                jobs: vec![new_job("k", "s", precise)],
+                jobs: vec![new_job("sync-group", "s", precise)],
                 ..Default::default()
             },
             precise,
@@ -910,20 +960,18 @@ async fn enqueue_duplicate_pending_job_is_merged(db: Arc<Db>) {
         let subject = format!("G{i}");
         let original = new_job("open-issue", &subject, t(first));
         enqueue(store.as_ref(), vec![original.clone()], t(0)).await;
-        let mut dup = new_job("open-issue", &subject, t(second));
-        dup.payload = json!({"dup": true});
+        let dup = new_job("open-issue", &subject, t(second));
         enqueue(store.as_ref(), vec![dup], t(1)).await;
 
-        let jobs: Vec<Job> = store
+        let jobs: Vec<JobRecord> = store
             .jobs(Some(JobState::Pending))
             .await
             .unwrap()
             .into_iter()
-            .filter(|j| j.subject == subject)
+            .filter(|j| j.job.subject() == subject)
             .collect();
         assert_eq!(jobs.len(), 1, "{name}: one pending job");
         assert_eq!(jobs[0].run_at, t(expected), "{name}");
-        assert_eq!(jobs[0].payload, original.payload, "{name}: payload kept");
         assert_eq!(jobs[0].created_at, t(0), "{name}");
     }
 
@@ -932,7 +980,7 @@ async fn enqueue_duplicate_pending_job_is_merged(db: Arc<Db>) {
         store.as_ref(),
         vec![
             new_job("open-issue", "X", t(5)),
-            new_job("comment", "X", t(5)),
+            new_job("apply-effects", "X", t(5)),
             new_job("open-issue", "Y", t(5)),
             new_job("open-issue", "X", t(1)),
         ],
@@ -942,14 +990,20 @@ async fn enqueue_duplicate_pending_job_is_merged(db: Arc<Db>) {
     let pending = store.jobs(Some(JobState::Pending)).await.unwrap();
     let mut pairs: Vec<(String, String, DateTime<Utc>)> = pending
         .iter()
-        .map(|j| (j.kind.clone(), j.subject.clone(), j.run_at))
+        .map(|j| {
+            (
+                j.job.kind().to_string(),
+                j.job.subject().to_string(),
+                j.run_at,
+            )
+        })
         .filter(|(_, s, _)| s == "X" || s == "Y")
         .collect();
     pairs.sort();
     assert_eq!(
         pairs,
         vec![
-            ("comment".into(), "X".into(), t(5)),
+            ("apply-effects".into(), "X".into(), t(5)),
             ("open-issue".into(), "X".into(), t(1)),
             ("open-issue".into(), "Y".into(), t(5)),
         ]
@@ -959,16 +1013,16 @@ async fn enqueue_duplicate_pending_job_is_merged(db: Arc<Db>) {
     let leased = lease(store.as_ref(), "w", t(1)).await.unwrap();
     enqueue(
         store.as_ref(),
-        vec![new_job(&leased.kind, &leased.subject, t(0))],
+        vec![NewJob::new(leased.job.clone(), t(0))],
         t(3),
     )
     .await;
-    let same: Vec<Job> = store
+    let same: Vec<JobRecord> = store
         .jobs(None)
         .await
         .unwrap()
         .into_iter()
-        .filter(|j| j.kind == leased.kind && j.subject == leased.subject)
+        .filter(|j| j.job == leased.job)
         .collect();
     assert_eq!(same.len(), 1);
     assert_eq!(same[0].lease_owner.as_deref(), Some("w"));
@@ -1016,13 +1070,18 @@ async fn enqueue_duplicate_pending_job_is_merged(db: Arc<Db>) {
     );
 
     // A duplicate of a job whose lease expired (its runner died) asks for nothing extra.
-    enqueue(store.as_ref(), vec![new_job("expired", "E", t(0))], t(0)).await;
+    enqueue(
+        store.as_ref(),
+        vec![new_job("notify-findings", "E", t(0))],
+        t(0),
+    )
+    .await;
     let dead_runner = lease(store.as_ref(), "gone", t(10)).await.unwrap();
-    assert_eq!(dead_runner.kind, "expired");
+    assert_eq!(dead_runner.job.kind(), "notify-findings");
     let after_expiry = dead_runner.lease_expires.unwrap() + chrono::Duration::seconds(1);
     enqueue(
         store.as_ref(),
-        vec![new_job("expired", "E", t(0))],
+        vec![new_job("notify-findings", "E", t(0))],
         after_expiry,
     )
     .await;
@@ -1104,10 +1163,10 @@ async fn lease_order_and_due_time(db: Arc<Db>) {
     enqueue(
         store.as_ref(),
         vec![
-            new_job("k", "late", t(30)),
-            new_job("k", "first-tie", t(10)),
-            new_job("k", "middle", t(20)),
-            new_job("k", "second-tie", t(10)),
+            new_job("sync-group", "late", t(30)),
+            new_job("sync-group", "first-tie", t(10)),
+            new_job("sync-group", "middle", t(20)),
+            new_job("sync-group", "second-tie", t(10)),
         ],
         t(0),
     )
@@ -1125,18 +1184,18 @@ async fn lease_order_and_due_time(db: Arc<Db>) {
         assert_eq!(job.lease_expires, Some(t(25) + Duration::seconds(60)));
         assert_eq!(job.state, JobState::Pending);
         assert_eq!(job.updated_at, t(25));
-        order.push(job.subject);
+        order.push(job.job.subject().to_string());
     }
     assert_eq!(order, ["first-tie", "second-tie", "middle"]);
     // "late" becomes due at exactly its run_at.
     let late = lease(store.as_ref(), "w", t(30)).await.unwrap();
-    assert_eq!(late.subject, "late");
+    assert_eq!(late.job.subject(), "late");
     assert_eq!(lease(store.as_ref(), "w", t(40)).await, None, "all leased");
 
     // The leased state is what `jobs` reports too (oldest first).
     let jobs = store.jobs(Some(JobState::Pending)).await.unwrap();
     assert_eq!(
-        jobs.iter().map(|j| j.subject.as_str()).collect::<Vec<_>>(),
+        jobs.iter().map(|j| j.job.subject()).collect::<Vec<_>>(),
         ["late", "first-tie", "middle", "second-tie"]
     );
     assert!(jobs.iter().all(|j| j.lease_owner.as_deref() == Some("w")));
@@ -1144,7 +1203,7 @@ async fn lease_order_and_due_time(db: Arc<Db>) {
 
 async fn lease_expiry_lets_another_runner_take_over(db: Arc<Db>) {
     let store = db.store().await;
-    enqueue(store.as_ref(), vec![new_job("k", "s", t(0))], t(0)).await;
+    enqueue(store.as_ref(), vec![new_job("sync-group", "s", t(0))], t(0)).await;
     let first = store
         .lease_job("runner-a", t(0), Duration::seconds(60))
         .await
@@ -1241,9 +1300,14 @@ async fn job_outcomes_update_state(db: Arc<Db>) {
         ),
     ];
     for (name, make, expect) in cases {
-        enqueue(store.as_ref(), vec![new_job(name, "s", t(0))], t(0)).await;
+        enqueue(
+            store.as_ref(),
+            vec![new_job("sync-group", &format!("s-{name}"), t(0))],
+            t(0),
+        )
+        .await;
         let job = lease(store.as_ref(), "w", t(1)).await.unwrap();
-        assert_eq!(job.kind, name);
+        assert_eq!(job.job.subject(), format!("s-{name}"));
         outcome(store.as_ref(), make(job.id), t(2)).await.unwrap();
         let after = store
             .jobs(None)
@@ -1264,7 +1328,7 @@ async fn job_outcomes_update_state(db: Arc<Db>) {
     // The retried job runs again at retry_at, not before, counting a second attempt.
     assert_eq!(lease(store.as_ref(), "w", t(299)).await, None);
     let again = lease(store.as_ref(), "w2", t(300)).await.unwrap();
-    assert_eq!((again.kind.as_str(), again.attempts), ("retry", 2));
+    assert_eq!((again.job.subject(), again.attempts), ("s-retry", 2));
     assert_eq!(again.last_error.as_deref(), Some("github: 502"));
     // Done and dead jobs are never leased again (the retried one is under w2's lease).
     assert_eq!(lease(store.as_ref(), "w", t(359)).await, None);
@@ -1275,9 +1339,9 @@ async fn outcome_without_the_lease_conflicts(db: Arc<Db>) {
     enqueue(
         store.as_ref(),
         vec![
-            new_job("k", "leased", t(0)),
-            new_job("k", "finished", t(0)),
-            new_job("k", "never-leased", t(50)),
+            new_job("sync-group", "leased", t(0)),
+            new_job("sync-group", "finished", t(0)),
+            new_job("sync-group", "never-leased", t(50)),
         ],
         t(0),
     )
@@ -1299,7 +1363,7 @@ async fn outcome_without_the_lease_conflicts(db: Arc<Db>) {
         .await
         .unwrap()
         .into_iter()
-        .find(|j| j.subject == "never-leased")
+        .find(|j| j.job.subject() == "never-leased")
         .unwrap();
 
     let retry = |id: i64, owner: &str| JobOutcome::Retry {
@@ -1352,7 +1416,10 @@ async fn next_job_at_tracks_when_work_is_leasable(db: Arc<Db>) {
     assert_eq!(store.next_job_at().await.unwrap(), None, "empty queue");
     enqueue(
         store.as_ref(),
-        vec![new_job("k", "a", t(10)), new_job("k", "b", t(100))],
+        vec![
+            new_job("sync-group", "a", t(10)),
+            new_job("sync-group", "b", t(100)),
+        ],
         t(0),
     )
     .await;
@@ -1397,7 +1464,7 @@ async fn concurrent_leasing_leases_each_job_exactly_once(db: Arc<Db>) {
     enqueue(
         store.as_ref(),
         (0..JOBS)
-            .map(|i| new_job("k", &format!("s{i}"), t((i % 7) as i64)))
+            .map(|i| new_job("sync-group", &format!("s{i}"), t((i % 7) as i64)))
             .collect(),
         t(0),
     )
@@ -1467,7 +1534,7 @@ async fn record_delivery_dedupes(db: Arc<Db>) {
     assert_eq!(store.delivery(&d.id).await.unwrap(), None);
     assert!(
         store
-            .record_delivery(&d, Some(new_job("webhook", &d.id, t(5))))
+            .record_delivery(&d, Some(new_job("github-event", &d.id, t(5))))
             .await
             .unwrap()
     );
@@ -1475,7 +1542,7 @@ async fn record_delivery_dedupes(db: Arc<Db>) {
     let jobs = store.jobs(None).await.unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(
-        (jobs[0].subject.as_str(), jobs[0].created_at),
+        (jobs[0].job.subject(), jobs[0].created_at),
         (d.id.as_str(), t(5))
     );
 
@@ -1485,7 +1552,7 @@ async fn record_delivery_dedupes(db: Arc<Db>) {
     again.received_at = t(50);
     assert!(
         !store
-            .record_delivery(&again, Some(new_job("webhook", "other", t(50))))
+            .record_delivery(&again, Some(new_job("github-event", "other", t(50))))
             .await
             .unwrap()
     );
@@ -1509,7 +1576,10 @@ async fn concurrent_record_delivery_same_id_exactly_one_wins(db: Arc<Db>) {
             let d = delivery(&id);
             tokio::spawn(async move {
                 store
-                    .record_delivery(&d, Some(new_job("webhook", &format!("{}-{i}", d.id), t(5))))
+                    .record_delivery(
+                        &d,
+                        Some(new_job("github-event", &format!("{}-{i}", d.id), t(5))),
+                    )
                     .await
                     .expect("record_delivery")
             })
@@ -1708,6 +1778,7 @@ enum Read {
     LeaseJob,
     Delivery,
     Audit,
+    Outbox,
 }
 
 async fn read(store: &dyn Store, what: Read) -> Result<(), StoreError> {
@@ -1724,6 +1795,7 @@ async fn read(store: &dyn Store, what: Read) -> Result<(), StoreError> {
             .map(drop),
         Read::Delivery => store.delivery("github:d1").await.map(drop),
         Read::Audit => store.audit(&AuditFilter::default()).await.map(drop),
+        Read::Outbox => store.outbox(&key("G")).await.map(drop),
     }
 }
 
@@ -1738,7 +1810,7 @@ async fn corrupt_rows_are_reported_not_panicked(db: Arc<Db>) {
         &'static [Read],
         &'static [&'static str],
     );
-    let cases: [CorruptCase; 7] = [
+    let cases: [CorruptCase; 9] = [
         (
             "finding data not JSON",
             Some("UPDATE findings SET data = '{not json'"),
@@ -1768,11 +1840,25 @@ async fn corrupt_rows_are_reported_not_panicked(db: Arc<Db>) {
             &["groups", "G", "data"],
         ),
         (
-            "job payload not JSON",
-            Some("UPDATE jobs SET payload = '[1,'"),
+            "group data of the wrong shape (no route)",
+            Some(r#"UPDATE groups SET data = '{"account_id": "1", "severity": "HIGH"}'"#),
+            Some(r#"UPDATE groups SET data = '{"account_id": "1", "severity": "HIGH"}'"#),
+            &[Read::Group, Read::ListGroups],
+            &["groups", "G", "data", "route"],
+        ),
+        (
+            "job attempts out of range",
+            Some("UPDATE jobs SET attempts = 9999999999"),
             None,
             &[Read::Jobs, Read::LeaseJob],
-            &["jobs", "id=", "payload"],
+            &["jobs", "id=", "attempts"],
+        ),
+        (
+            "effect action of the wrong shape",
+            Some(r#"UPDATE outbox SET action = '{"kind": "teleport"}'"#),
+            Some(r#"UPDATE outbox SET action = '{"kind": "teleport"}'"#),
+            &[Read::Outbox],
+            &["outbox", "e-1", "action", "teleport"],
         ),
         (
             "delivery payload not JSON",
@@ -1808,7 +1894,8 @@ async fn corrupt_rows_are_reported_not_panicked(db: Arc<Db>) {
                         Some(1),
                         GroupStatus::Open,
                     ))],
-                    jobs: vec![new_job("k", "s", t(0))],
+                    jobs: vec![new_job("sync-group", "s", t(0))],
+                    outbox: vec![OutboxWrite::Add(effect("e-1", "G"))],
                     audit: vec![audit_entry(t(0), "x", "G", None)],
                     ..Default::default()
                 },
@@ -1887,7 +1974,7 @@ async fn sqlite_open_creates_the_file_with_wal_and_foreign_keys() {
 #[tokio::test]
 async fn sqlite_in_memory_database_works() {
     let store = lever::store::open("sqlite::memory:").await.expect("open");
-    enqueue(store.as_ref(), vec![new_job("k", "s", t(0))], t(0)).await;
+    enqueue(store.as_ref(), vec![new_job("sync-group", "s", t(0))], t(0)).await;
     assert!(lease(store.as_ref(), "w", t(0)).await.is_some());
     assert_eq!(store.jobs(None).await.unwrap().len(), 1);
 }
