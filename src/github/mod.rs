@@ -21,7 +21,7 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 
 pub use models::{Comment, Issue, IssueEvent, Label, User};
-pub use webhook::{CommentAction, IssuesAction, WebhookError, WebhookEvent};
+pub use webhook::{CommentAction, IssuesAction, WebhookError, WebhookEvent, WebhookUser};
 
 pub use auth::GitHubConfig;
 use auth::{CachedToken, LOOKUP_TTL};
