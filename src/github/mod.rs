@@ -10,6 +10,7 @@
 mod auth;
 mod error;
 mod models;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 
 pub use models::{Comment, Issue, IssueEvent, Label, User};
+pub use webhook::{CommentAction, IssuesAction, WebhookError, WebhookEvent, WebhookUser};
 
 pub use auth::GitHubConfig;
 use auth::{CachedToken, LOOKUP_TTL};

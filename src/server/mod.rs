@@ -9,15 +9,15 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::app::App;
 use crate::asff;
 use crate::pipeline::{self, Action};
-use crate::store::{Delivery, Job, NewJob};
+
+mod webhook;
+pub use webhook::{VerifiedWebhook, signature_ok};
 
 /// Largest EventBridge request accepted (EventBridge events are at most 256 KiB; a
 /// GetFindings page of 100 findings can be larger).
@@ -28,7 +28,7 @@ pub const MAX_WEBHOOK_BYTES: usize = 25 * 1024 * 1024;
 pub fn router(app: App) -> Router {
     Router::new()
         .route("/events/securityhub", post(ingest))
-        .route("/webhooks/github", post(webhook))
+        .route("/webhooks/github", post(webhook::receive))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(app)
@@ -166,136 +166,6 @@ async fn ingest(State(app): State<App>, req: Request) -> Response {
     }
 }
 
-/// Verifies `X-Hub-Signature-256` against every configured secret, in constant time.
-pub fn signature_ok(secrets: &[String], body: &[u8], header_value: Option<&str>) -> bool {
-    let Some(sig) = header_value.and_then(|v| v.trim().strip_prefix("sha256=")) else {
-        return false;
-    };
-    let Ok(sig) = hex::decode(sig) else {
-        return false;
-    };
-    secrets.iter().any(|secret| {
-        let Ok(mut mac) = hmac::Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
-            return false;
-        };
-        mac.update(body);
-        mac.verify_slice(&sig).is_ok()
-    })
-}
-
-async fn webhook(State(app): State<App>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let bytes = match read_body(&parts.headers, body, MAX_WEBHOOK_BYTES).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let sig = parts
-        .headers
-        .get("x-hub-signature-256")
-        .and_then(|v| v.to_str().ok());
-    if !signature_ok(&app.secrets.webhook_secrets, &bytes, sig) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "X-Hub-Signature-256 is missing or does not match",
-        );
-    }
-    let header_str = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
-    let Some(delivery) =
-        header_str("x-github-delivery").filter(|d| !d.is_empty() && d.len() <= 200)
-    else {
-        return error(StatusCode::BAD_REQUEST, "missing X-GitHub-Delivery header");
-    };
-    let Some(event) = header_str("x-github-event").filter(|e| !e.is_empty() && e.len() <= 100)
-    else {
-        return error(StatusCode::BAD_REQUEST, "missing X-GitHub-Event header");
-    };
-    let payload: Value = match serde_json::from_slice(&bytes) {
-        Ok(v @ Value::Object(_)) => v,
-        Ok(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "webhook body must be a JSON object",
-            );
-        }
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("webhook body is not JSON: {e}"),
-            );
-        }
-    };
-    let action = payload.get("action").and_then(Value::as_str);
-    let event_name = match action {
-        Some(a) => format!("{event}.{a}"),
-        None => event.to_string(),
-    };
-    // Only deliveries about issues Lever tracks, of a kind it reacts to, become work: anything
-    // else is recorded (for deduplication) and costs nothing more.
-    let tracked = match (
-        crate::worker::lifecycle::handled(&event_name),
-        payload
-            .pointer("/repository/full_name")
-            .and_then(Value::as_str),
-        payload.pointer("/issue/number").and_then(Value::as_u64),
-    ) {
-        (true, Some(repo), Some(number)) => match app.store.group_by_issue(repo, number).await {
-            Ok(group) => group.is_some(),
-            Err(e) => {
-                tracing::error!(error = %e, delivery, "looking up the issue failed");
-                return error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "could not record the delivery; GitHub may redeliver it",
-                );
-            }
-        },
-        _ => false,
-    };
-    let now = app.now();
-    let record = Delivery {
-        id: format!("github:{delivery}"),
-        event: event_name.clone(),
-        payload,
-        received_at: now,
-    };
-    let job = tracked.then(|| {
-        NewJob::new(
-            Job::GithubEvent(crate::store::DeliveryId(record.id.clone())),
-            now,
-        )
-    });
-    match app.store.record_delivery(&record, job).await {
-        Ok(true) => {
-            tracing::info!(delivery, event = %event_name, tracked, "webhook recorded");
-            if tracked {
-                app.jobs_ready.notify_waiters();
-            }
-            (
-                StatusCode::ACCEPTED,
-                axum::Json(json!({ "status": "recorded", "delivery": delivery })),
-            )
-                .into_response()
-        }
-        Ok(false) => (
-            StatusCode::OK,
-            axum::Json(json!({ "status": "duplicate", "delivery": delivery })),
-        )
-            .into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, delivery, "recording webhook failed");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "could not record the delivery; GitHub may redeliver it",
-            )
-        }
-    }
-}
-
 async fn healthz() -> Response {
     (StatusCode::OK, axum::Json(json!({ "status": "ok" }))).into_response()
 }
@@ -320,39 +190,6 @@ async fn readyz(State(app): State<App>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sign(secret: &str, body: &[u8]) -> String {
-        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(body);
-        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-    }
-
-    #[test]
-    fn signature_table() {
-        let body = br#"{"action":"opened"}"#;
-        let secrets = vec!["old".to_string(), "new".to_string()];
-        let cases = [
-            (Some(sign("new", body)), true),
-            (Some(sign("old", body)), true),
-            (Some(sign("other", body)), false),
-            (Some(sign("new", b"tampered")), false),
-            (Some("sha256=zz".to_string()), false),
-            (Some("sha1=abc".to_string()), false),
-            (Some(String::new()), false),
-            (None, false),
-        ];
-        for (i, (header, want)) in cases.iter().enumerate() {
-            assert_eq!(
-                signature_ok(&secrets, body, header.as_deref()),
-                *want,
-                "case {i}: {header:?}"
-            );
-        }
-        assert!(
-            !signature_ok(&[], body, Some(&sign("new", body))),
-            "no secret configured: nothing verifies"
-        );
-    }
 
     #[test]
     fn bearer_table() {

@@ -12,6 +12,7 @@ use crate::domain::lifecycle::{
     self, Action, Actor, Ctx, Event, FindingsView, LabelAuthor, State, Timer, labels,
 };
 use crate::domain::{Finding, GroupKey};
+use crate::github::{CommentAction, IssuesAction, WebhookEvent, WebhookUser};
 use crate::store::{
     AuditEntry, ChangeSet, DeliveryId, Effect, GroupRecord, GroupStatus, GroupWrite, Job, NewJob,
     OutboxWrite,
@@ -401,19 +402,6 @@ pub(super) async fn verify_timer(
     Ok(Outcome::done(changes))
 }
 
-/// The lower-cased label names on a webhook's issue.
-fn issue_labels(payload: &Value) -> Vec<String> {
-    payload["issue"]["labels"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|l| l["name"].as_str())
-                .map(|s| s.to_ascii_lowercase())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Who last applied `cto-approved`, from the issue's events (webhooks can be missed or late).
 async fn label_author(
     app: &App,
@@ -447,50 +435,34 @@ async fn label_author(
     Ok(Some(LabelAuthor { login, approver }))
 }
 
-/// The lifecycle event of a webhook delivery, when it is one Lever reacts to.
-pub fn handled(event: &str) -> bool {
-    matches!(
-        event,
-        "issues.labeled"
-            | "issues.unlabeled"
-            | "issues.closed"
-            | "issues.reopened"
-            | "issues.assigned"
-            | "issues.unassigned"
-            | "issues.deleted"
-            | "issues.transferred"
-            | "issue_comment.created"
-    )
-}
-
 /// `github-event`: one webhook delivery about a tracked issue.
 pub(super) async fn github_event(app: &App, id: &DeliveryId) -> Result<Outcome, JobError> {
     let Some(delivery) = app.store.delivery(&id.0).await? else {
         return Ok(Outcome::default());
     };
-    let p = &delivery.payload;
-    let (Some(repo), Some(number)) = (
-        p["repository"]["full_name"].as_str(),
-        p["issue"]["number"].as_u64(),
-    ) else {
+    let hook = WebhookEvent::from_stored(&delivery.event, &delivery.payload)
+        .map_err(|e| JobError::permanent(e.to_string()))?;
+    let (Some(repo), Some(number)) = (hook.repo(), hook.issue_number()) else {
         return Ok(Outcome::default());
     };
     let Some(group) = app.store.group_by_issue(repo, number).await? else {
         return Ok(Outcome::default());
     };
     let bot = app.github.bot_login().await?;
-    let sender = p["sender"]["login"].as_str().unwrap_or("");
+    let sender = hook.sender().unwrap_or("");
     let is_bot = sender.eq_ignore_ascii_case(&bot);
-    let str_at = |ptr: &str| {
-        p.pointer(ptr)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
     // Whether the sender is an approver matters only for approvals and expiry comments.
-    let needs_approver = match delivery.event.as_str() {
-        "issues.labeled" => str_at("/label/name").eq_ignore_ascii_case(labels::CTO_APPROVED),
-        "issue_comment.created" => str_at("/comment/body")
+    let needs_approver = match &hook {
+        WebhookEvent::Issues {
+            action: IssuesAction::Labeled { label },
+            ..
+        } => label.name.eq_ignore_ascii_case(labels::CTO_APPROVED),
+        WebhookEvent::IssueComment {
+            action: CommentAction::Created,
+            comment,
+            ..
+        } => comment
+            .body
             .to_ascii_lowercase()
             .contains("exception-expires"),
         _ => false,
@@ -504,58 +476,55 @@ pub(super) async fn github_event(app: &App, id: &DeliveryId) -> Result<Outcome, 
             approver,
         }
     };
-    let event = match delivery.event.as_str() {
-        "issues.labeled" => Event::Labeled {
-            label: str_at("/label/name"),
-            by,
-        },
-        "issues.unlabeled" => Event::Unlabeled {
-            label: str_at("/label/name"),
-            by,
-        },
-        "issues.closed" => {
-            let cto_approved_by =
-                if !is_bot && issue_labels(p).iter().any(|l| l == labels::CTO_APPROVED) {
+    let login = |u: &Option<WebhookUser>| u.as_ref().map(|u| u.login.clone()).unwrap_or_default();
+    let event = match &hook {
+        WebhookEvent::Issues { action, issue, .. } => match action {
+            IssuesAction::Labeled { label } => Event::Labeled {
+                label: label.name.clone(),
+                by,
+            },
+            IssuesAction::Unlabeled { label } => Event::Unlabeled {
+                label: label.name.clone(),
+                by,
+            },
+            IssuesAction::Closed => {
+                let cto_approved_by = if !is_bot && issue.has_label(labels::CTO_APPROVED) {
                     label_author(app, repo, number, &bot).await?
                 } else {
                     None
                 };
-            Event::Closed {
-                by,
-                state_reason: p["issue"]["state_reason"].as_str().map(str::to_string),
-                cto_approved_by,
+                Event::Closed {
+                    by,
+                    state_reason: issue.state_reason.clone(),
+                    cto_approved_by,
+                }
             }
-        }
-        "issues.reopened" => Event::Reopened { by },
-        "issues.assigned" => Event::Assigned {
-            user: str_at("/assignee/login"),
-            by,
-        },
-        "issues.unassigned" => Event::Unassigned {
-            user: str_at("/assignee/login"),
-            by,
-        },
-        "issues.deleted" => Event::Deleted { by },
-        "issues.transferred" => {
-            let (Some(new_repo), Some(new_number)) = (
-                p.pointer("/changes/new_repository/full_name")
-                    .and_then(Value::as_str),
-                p.pointer("/changes/new_issue/number")
-                    .and_then(Value::as_u64),
-            ) else {
-                return Err(JobError::permanent(
-                    "issues.transferred without changes.new_issue / new_repository",
-                ));
-            };
-            Event::Transferred {
-                repo: new_repo.to_string(),
-                number: new_number,
+            IssuesAction::Reopened => Event::Reopened { by },
+            IssuesAction::Assigned { assignee } => Event::Assigned {
+                user: login(assignee),
                 by,
+            },
+            IssuesAction::Unassigned { assignee } => Event::Unassigned {
+                user: login(assignee),
+                by,
+            },
+            IssuesAction::Deleted => Event::Deleted { by },
+            IssuesAction::Transferred { changes } => Event::Transferred {
+                repo: changes.new_repository.full_name.clone(),
+                number: changes.new_issue.number,
+                by,
+            },
+            IssuesAction::Opened | IssuesAction::Edited | IssuesAction::Other => {
+                return Ok(Outcome::default());
             }
-        }
-        "issue_comment.created" => Event::Commented {
+        },
+        WebhookEvent::IssueComment {
+            action: CommentAction::Created,
+            comment,
+            ..
+        } => Event::Commented {
             by,
-            body: str_at("/comment/body"),
+            body: comment.body.clone(),
         },
         _ => return Ok(Outcome::default()),
     };

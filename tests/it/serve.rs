@@ -334,6 +334,38 @@ async fn webhooks_are_verified_deduplicated_and_recorded() {
             .unwrap()
             .contains("not JSON")
     );
+    // Signed, JSON, but not what GitHub sends for the event: refused, naming the field.
+    let mut no_label = labeled.payload.clone();
+    no_label.as_object_mut().unwrap().remove("label");
+    let no_label = serde_json::to_vec(&no_label).unwrap();
+    let res = send(
+        vec![
+            (
+                "x-hub-signature-256",
+                crate::fakes::github::sign(crate::support::app::WEBHOOK_SECRET, &no_label),
+            ),
+            ("x-github-event", "issues".into()),
+            ("x-github-delivery", "d-no-label".into()),
+        ],
+        no_label,
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let error = res.json::<Value>().await.unwrap()["error"].clone();
+    assert!(
+        error.as_str().unwrap().contains("missing field `label`"),
+        "{error}"
+    );
+    assert!(
+        t.app
+            .store
+            .delivery("github:d-no-label")
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing recorded"
+    );
     let res = send(
         vec![
             ("x-github-event", "issues".into()),

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use lever::github::{CommentAction, IssuesAction, WebhookEvent};
 use octocrab::models::InstallationId;
 use serde_json::Value;
 
@@ -198,6 +199,9 @@ async fn generated_deliveries_validate_and_look_like_the_examples() {
             );
         }
         assert_eq!(d.payload["installation"]["id"], 7);
+        let typed = WebhookEvent::parse(&d.event, &d.body())
+            .unwrap_or_else(|e| panic!("{}: {e}", d.schema_name()));
+        assert_typed_matches_json(&d.schema_name(), &d.event, &typed, &d.payload);
         let headers = d.headers("s3cret");
         let sig = headers
             .iter()
@@ -269,6 +273,182 @@ async fn generated_deliveries_validate_and_look_like_the_examples() {
         assert!(
             closed.payload["repository"].get(key).is_some(),
             "generated repository lacks `{key}`"
+        );
+    }
+}
+
+/// The deliveries the issue lifecycle reacts to (what `worker::lifecycle::handled` listed).
+const LIFECYCLE: &[&str] = &[
+    "issues.labeled",
+    "issues.unlabeled",
+    "issues.closed",
+    "issues.reopened",
+    "issues.assigned",
+    "issues.unassigned",
+    "issues.deleted",
+    "issues.transferred",
+    "issue_comment.created",
+];
+
+/// `typed`, parsed from a delivery of `event`, says what the JSON says.
+fn assert_typed_matches_json(what: &str, event: &str, typed: &WebhookEvent, json: &Value) {
+    let str_at = |ptr: &str| json.pointer(ptr).and_then(Value::as_str);
+    let name = match str_at("/action") {
+        Some(a) => format!("{event}.{a}"),
+        None => event.to_string(),
+    };
+    assert_eq!(typed.name(), name, "{what}: the recorded event name");
+    assert_eq!(
+        typed.is_lifecycle(),
+        LIFECYCLE.contains(&name.as_str()),
+        "{what}: lifecycle or not"
+    );
+    let (issue, repository, sender) = match typed {
+        WebhookEvent::Issues {
+            action,
+            issue,
+            repository,
+            sender,
+        } => {
+            match action {
+                IssuesAction::Labeled { label } | IssuesAction::Unlabeled { label } => {
+                    assert_eq!(Some(label.name.as_str()), str_at("/label/name"), "{what}")
+                }
+                IssuesAction::Assigned { assignee } | IssuesAction::Unassigned { assignee } => {
+                    assert_eq!(
+                        assignee.as_ref().map(|u| u.login.as_str()),
+                        str_at("/assignee/login"),
+                        "{what}"
+                    )
+                }
+                IssuesAction::Transferred { changes } => {
+                    assert_eq!(
+                        Some(changes.new_issue.number),
+                        json.pointer("/changes/new_issue/number")
+                            .and_then(Value::as_u64),
+                        "{what}"
+                    );
+                    assert_eq!(
+                        Some(changes.new_issue.html_url.as_str()),
+                        str_at("/changes/new_issue/html_url"),
+                        "{what}"
+                    );
+                    assert_eq!(
+                        Some(changes.new_repository.full_name.as_str()),
+                        str_at("/changes/new_repository/full_name"),
+                        "{what}"
+                    );
+                }
+                IssuesAction::Other => panic!("{what}: `Other` inside WebhookEvent::Issues"),
+                _ => {}
+            }
+            (issue, repository, sender)
+        }
+        WebhookEvent::IssueComment {
+            action,
+            issue,
+            comment,
+            repository,
+            sender,
+        } => {
+            assert_ne!(*action, CommentAction::Other, "{what}");
+            assert_eq!(
+                Some(comment.body.as_str()),
+                str_at("/comment/body"),
+                "{what}"
+            );
+            (issue, repository, sender)
+        }
+        WebhookEvent::Other { .. } => {
+            assert!(
+                !matches!(event, "issues" | "issue_comment"),
+                "{what}: an {event} delivery Lever does not model"
+            );
+            assert_eq!(
+                (typed.repo(), typed.issue_number(), typed.sender()),
+                (None, None, None),
+                "{what}"
+            );
+            return;
+        }
+    };
+    assert_eq!(
+        Some(issue.number),
+        json.pointer("/issue/number").and_then(Value::as_u64),
+        "{what}"
+    );
+    assert_eq!(
+        issue.state_reason.as_deref(),
+        str_at("/issue/state_reason"),
+        "{what}"
+    );
+    let labels: Vec<&str> = json["issue"]["labels"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|l| l["name"].as_str()).collect())
+        .unwrap_or_default();
+    let typed_labels: Vec<&str> = issue.labels.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(typed_labels, labels, "{what}");
+    assert_eq!(
+        Some(repository.full_name.as_str()),
+        str_at("/repository/full_name"),
+        "{what}"
+    );
+    assert_eq!(
+        Some(sender.login.as_str()),
+        str_at("/sender/login"),
+        "{what}"
+    );
+    assert_eq!(typed.repo(), Some(repository.full_name.as_str()));
+    assert_eq!(typed.issue_number(), Some(issue.number));
+    assert_eq!(typed.sender(), Some(sender.login.as_str()));
+}
+
+/// Every real payload (all 34, every event, `supplemental/` included) parses as the typed
+/// `WebhookEvent` Lever reads at the edge, and the typed fields say what the JSON says.
+#[test]
+fn every_conformance_webhook_parses_as_a_typed_event() {
+    let Some(dir) = require_conformance("every_conformance_webhook_parses_as_a_typed_event") else {
+        return;
+    };
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir.join("webhooks"))
+        .unwrap()
+        .chain(std::fs::read_dir(dir.join("webhooks/supplemental")).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 34, "32 examples + 2 real issues.closed");
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for path in &files {
+        let file = path.file_name().unwrap().to_string_lossy().to_string();
+        // MANIFEST.md: `<event>.<action>.<n>.json`; `X-GitHub-Event` is the part before the
+        // first dot.
+        let event = file.split('.').next().unwrap();
+        let body = std::fs::read(path).unwrap();
+        let typed = WebhookEvent::parse(event, &body).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let json: Value = serde_json::from_slice(&body).unwrap();
+        assert_typed_matches_json(&file, event, &typed, &json);
+        *seen.entry(typed.name()).or_default() += 1;
+    }
+    for name in [
+        "issues.opened",
+        "issues.labeled",
+        "issues.unlabeled",
+        "issues.closed",
+        "issues.reopened",
+        "issues.assigned",
+        "issues.edited",
+        "issues.deleted",
+        "issue_comment.created",
+        "installation.created",
+        "installation.deleted",
+        "installation_repositories.added",
+        "installation_repositories.removed",
+        "ping",
+    ] {
+        assert!(
+            seen.contains_key(name),
+            "no {name} example was parsed: {seen:?}"
         );
     }
 }

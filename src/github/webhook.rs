@@ -1,0 +1,386 @@
+//! GitHub webhook deliveries, typed at the edge.
+//!
+//! [`WebhookEvent::parse`] turns the `X-GitHub-Event` header and the body bytes into the events
+//! Lever reacts to: `issues` ([`IssuesAction`], tagged by the payload's `action`) and
+//! `issue_comment` ([`CommentAction`]). Every other event (`ping`, `installation`,
+//! `installation_repositories`, …) and every action Lever does not model becomes
+//! [`WebhookEvent::Other`], which keeps the event and action names and nothing else.
+//!
+//! Only the fields Lever reads are modelled; everything else is ignored, and fields GitHub may
+//! omit or send as `null` default. A body that is not a JSON object, or an `issues` /
+//! `issue_comment` payload that lacks what Lever needs, is an error that names the event and
+//! the path of the offending field.
+//!
+//! Who can send this? Only someone holding a webhook secret (the server verifies the HMAC
+//! before parsing); the fields are still untrusted text (a label name, a comment body).
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::Label;
+
+/// A webhook delivery as Lever sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookEvent {
+    /// `issues`, with an action Lever models (never [`IssuesAction::Other`]).
+    Issues {
+        action: IssuesAction,
+        issue: WebhookIssue,
+        repository: WebhookRepository,
+        sender: WebhookUser,
+    },
+    /// `issue_comment`, with an action Lever models (never [`CommentAction::Other`]).
+    IssueComment {
+        action: CommentAction,
+        issue: WebhookIssue,
+        comment: WebhookComment,
+        repository: WebhookRepository,
+        sender: WebhookUser,
+    },
+    /// Anything else: `ping`, `installation`, `installation_repositories`, or an action Lever
+    /// does not model. `action` is the payload's `action`, when it has one.
+    Other {
+        event: String,
+        action: Option<String>,
+    },
+}
+
+/// What happened to an issue (`issues` event), with the fields each action carries.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum IssuesAction {
+    Opened,
+    Edited,
+    Labeled {
+        label: Label,
+    },
+    Unlabeled {
+        label: Label,
+    },
+    Closed,
+    Reopened,
+    /// `assignee` is `null` in GitHub's schema when the user no longer exists.
+    Assigned {
+        #[serde(default)]
+        assignee: Option<WebhookUser>,
+    },
+    Unassigned {
+        #[serde(default)]
+        assignee: Option<WebhookUser>,
+    },
+    Deleted,
+    Transferred {
+        changes: TransferChanges,
+    },
+    /// An action Lever does not model (`pinned`, `milestoned`, one GitHub adds tomorrow, …).
+    #[serde(other)]
+    Other,
+}
+
+/// What happened to a comment (`issue_comment` event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommentAction {
+    Created,
+    Edited,
+    Deleted,
+    #[serde(other)]
+    Other,
+}
+
+/// The issue of an `issues` or `issue_comment` delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WebhookIssue {
+    pub number: u64,
+    /// `completed`, `not_planned`, `duplicate`, `reopened`; absent in older deliveries.
+    #[serde(default)]
+    pub state_reason: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub labels: Vec<Label>,
+}
+
+impl WebhookIssue {
+    /// Whether the issue carries the label `name` (GitHub compares label names without case).
+    pub fn has_label(&self, name: &str) -> bool {
+        self.labels
+            .iter()
+            .any(|l| l.name.eq_ignore_ascii_case(name))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WebhookComment {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WebhookRepository {
+    /// `owner/name`.
+    pub full_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WebhookUser {
+    pub login: String,
+}
+
+/// `changes` of `issues.transferred`: where the issue went.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TransferChanges {
+    pub new_issue: TransferredIssue,
+    pub new_repository: WebhookRepository,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TransferredIssue {
+    pub number: u64,
+    #[serde(default)]
+    pub html_url: String,
+}
+
+/// A webhook body Lever cannot read.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("{event} webhook body is not JSON: {source}")]
+    NotJson {
+        event: String,
+        source: serde_json::Error,
+    },
+    #[error("{event} webhook body must be a JSON object")]
+    NotObject { event: String },
+    /// The payload is JSON but not what GitHub sends for this event: `path` is the field
+    /// (`.` for the payload itself), `message` what serde found there.
+    #[error("{event} webhook payload is malformed at `{path}`: {message}")]
+    Payload {
+        event: String,
+        path: String,
+        message: String,
+    },
+}
+
+impl IssuesAction {
+    /// The `action` GitHub sent (`labeled`); `other` for an action Lever does not model.
+    pub fn name(&self) -> &'static str {
+        match self {
+            IssuesAction::Opened => "opened",
+            IssuesAction::Edited => "edited",
+            IssuesAction::Labeled { .. } => "labeled",
+            IssuesAction::Unlabeled { .. } => "unlabeled",
+            IssuesAction::Closed => "closed",
+            IssuesAction::Reopened => "reopened",
+            IssuesAction::Assigned { .. } => "assigned",
+            IssuesAction::Unassigned { .. } => "unassigned",
+            IssuesAction::Deleted => "deleted",
+            IssuesAction::Transferred { .. } => "transferred",
+            IssuesAction::Other => "other",
+        }
+    }
+}
+
+impl CommentAction {
+    /// The `action` GitHub sent (`created`); `other` for an action Lever does not model.
+    pub fn name(self) -> &'static str {
+        match self {
+            CommentAction::Created => "created",
+            CommentAction::Edited => "edited",
+            CommentAction::Deleted => "deleted",
+            CommentAction::Other => "other",
+        }
+    }
+}
+
+/// The members of an `issues` delivery, as serde reads them.
+#[derive(Deserialize)]
+struct IssuesPayload {
+    #[serde(flatten)]
+    action: IssuesAction,
+    issue: WebhookIssue,
+    repository: WebhookRepository,
+    sender: WebhookUser,
+}
+
+/// The members of an `issue_comment` delivery, as serde reads them.
+#[derive(Deserialize)]
+struct CommentPayload {
+    action: CommentAction,
+    issue: WebhookIssue,
+    comment: WebhookComment,
+    repository: WebhookRepository,
+    sender: WebhookUser,
+}
+
+/// The `action` of any delivery (`ping` has none).
+#[derive(Deserialize)]
+struct ActionOnly {
+    #[serde(default)]
+    action: Option<String>,
+}
+
+impl WebhookEvent {
+    /// Parses a delivery from its `X-GitHub-Event` header and body bytes.
+    pub fn parse(event: &str, body: &[u8]) -> Result<WebhookEvent, WebhookError> {
+        match event {
+            "issues" => {
+                let p: IssuesPayload = read(event, body)?;
+                if p.action == IssuesAction::Other {
+                    return other(event, body);
+                }
+                Ok(WebhookEvent::Issues {
+                    action: p.action,
+                    issue: p.issue,
+                    repository: p.repository,
+                    sender: p.sender,
+                })
+            }
+            "issue_comment" => {
+                let p: CommentPayload = read(event, body)?;
+                if p.action == CommentAction::Other {
+                    return other(event, body);
+                }
+                Ok(WebhookEvent::IssueComment {
+                    action: p.action,
+                    issue: p.issue,
+                    comment: p.comment,
+                    repository: p.repository,
+                    sender: p.sender,
+                })
+            }
+            _ => other(event, body),
+        }
+    }
+
+    /// Parses a recorded delivery: `name` as [`WebhookEvent::name`] gave it (`issues.labeled`),
+    /// `payload` the body as stored.
+    pub fn from_stored(name: &str, payload: &serde_json::Value) -> Result<Self, WebhookError> {
+        let event = name.split_once('.').map_or(name, |(e, _)| e);
+        let body = serde_json::to_vec(payload).map_err(|source| WebhookError::NotJson {
+            event: event.to_string(),
+            source,
+        })?;
+        Self::parse(event, &body)
+    }
+
+    /// `event.action` (`issues.labeled`, `issue_comment.created`), or just `event` when the
+    /// payload has no action (`ping`): the name deliveries are recorded under.
+    pub fn name(&self) -> String {
+        match self {
+            WebhookEvent::Issues { action, .. } => format!("issues.{}", action.name()),
+            WebhookEvent::IssueComment { action, .. } => {
+                format!("issue_comment.{}", action.name())
+            }
+            WebhookEvent::Other {
+                event,
+                action: Some(a),
+            } => format!("{event}.{a}"),
+            WebhookEvent::Other {
+                event,
+                action: None,
+            } => event.clone(),
+        }
+    }
+
+    /// Whether the issue lifecycle reacts to this delivery (when the issue is one Lever
+    /// tracks): label changes, close, reopen, assignment, deletion, transfer, new comments.
+    pub fn is_lifecycle(&self) -> bool {
+        match self {
+            WebhookEvent::Issues { action, .. } => matches!(
+                action,
+                IssuesAction::Labeled { .. }
+                    | IssuesAction::Unlabeled { .. }
+                    | IssuesAction::Closed
+                    | IssuesAction::Reopened
+                    | IssuesAction::Assigned { .. }
+                    | IssuesAction::Unassigned { .. }
+                    | IssuesAction::Deleted
+                    | IssuesAction::Transferred { .. }
+            ),
+            WebhookEvent::IssueComment { action, .. } => *action == CommentAction::Created,
+            WebhookEvent::Other { .. } => false,
+        }
+    }
+
+    /// The repository (`owner/name`) of an issue or comment delivery.
+    pub fn repo(&self) -> Option<&str> {
+        match self {
+            WebhookEvent::Issues { repository, .. }
+            | WebhookEvent::IssueComment { repository, .. } => Some(&repository.full_name),
+            WebhookEvent::Other { .. } => None,
+        }
+    }
+
+    /// The issue an issue or comment delivery is about.
+    pub fn issue(&self) -> Option<&WebhookIssue> {
+        match self {
+            WebhookEvent::Issues { issue, .. } | WebhookEvent::IssueComment { issue, .. } => {
+                Some(issue)
+            }
+            WebhookEvent::Other { .. } => None,
+        }
+    }
+
+    /// The number of the issue a delivery is about.
+    pub fn issue_number(&self) -> Option<u64> {
+        self.issue().map(|i| i.number)
+    }
+
+    /// Who caused an issue or comment delivery.
+    pub fn sender(&self) -> Option<&str> {
+        match self {
+            WebhookEvent::Issues { sender, .. } | WebhookEvent::IssueComment { sender, .. } => {
+                Some(&sender.login)
+            }
+            WebhookEvent::Other { .. } => None,
+        }
+    }
+}
+
+fn other(event: &str, body: &[u8]) -> Result<WebhookEvent, WebhookError> {
+    let ActionOnly { action } = read(event, body)?;
+    Ok(WebhookEvent::Other {
+        event: event.to_string(),
+        action,
+    })
+}
+
+/// Deserializes `body` as `T`, which must come from a JSON object.
+fn read<T: DeserializeOwned>(event: &str, body: &[u8]) -> Result<T, WebhookError> {
+    let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        // Trailing characters after the value make the body not JSON.
+        Ok(v) => de.end().map(|()| v).map_err(|e| (".".to_string(), e)),
+        Err(e) => Err((e.path().to_string(), e.into_inner())),
+    };
+    let (path, source) = match parsed {
+        Ok(v) if is_object => return Ok(v),
+        Ok(_) => {
+            return Err(WebhookError::NotObject {
+                event: event.to_string(),
+            });
+        }
+        Err(e) => e,
+    };
+    let event = event.to_string();
+    Err(match source.classify() {
+        serde_json::error::Category::Data if !is_object => WebhookError::NotObject { event },
+        serde_json::error::Category::Data => WebhookError::Payload {
+            event,
+            path,
+            message: source.to_string(),
+        },
+        _ => WebhookError::NotJson { event, source },
+    })
+}
+
+/// `null` (which GitHub sends for some absent values) reads as the default.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests;

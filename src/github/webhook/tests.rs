@@ -1,0 +1,241 @@
+use serde_json::{Value, json};
+
+use super::*;
+
+/// A minimal `issues` body with `action` and the members of `extra`.
+fn issues(action: &str, extra: Value) -> Vec<u8> {
+    let mut p = json!({
+        "action": action,
+        "issue": { "number": 7, "labels": [{ "name": "security-finding" }] },
+        "repository": { "full_name": "acme/payments" },
+        "sender": { "login": "alice" },
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        p[k] = v.clone();
+    }
+    serde_json::to_vec(&p).unwrap()
+}
+
+#[test]
+fn every_modelled_issues_action_parses_with_its_fields() {
+    let cases = [
+        (
+            issues("labeled", json!({ "label": { "name": "cto-approved" } })),
+            IssuesAction::Labeled {
+                label: Label {
+                    name: "cto-approved".into(),
+                },
+            },
+        ),
+        (
+            issues("unlabeled", json!({ "label": { "name": "x" } })),
+            IssuesAction::Unlabeled {
+                label: Label { name: "x".into() },
+            },
+        ),
+        (issues("closed", json!({})), IssuesAction::Closed),
+        (issues("reopened", json!({})), IssuesAction::Reopened),
+        (
+            issues("assigned", json!({ "assignee": { "login": "bob" } })),
+            IssuesAction::Assigned {
+                assignee: Some(WebhookUser {
+                    login: "bob".into(),
+                }),
+            },
+        ),
+        (
+            issues("unassigned", json!({ "assignee": null })),
+            IssuesAction::Unassigned { assignee: None },
+        ),
+        (issues("deleted", json!({})), IssuesAction::Deleted),
+        (
+            issues(
+                "transferred",
+                json!({ "changes": {
+                    "new_issue": { "number": 3, "html_url": "https://github.com/acme/platform/issues/3" },
+                    "new_repository": { "full_name": "acme/platform" },
+                } }),
+            ),
+            IssuesAction::Transferred {
+                changes: TransferChanges {
+                    new_issue: TransferredIssue {
+                        number: 3,
+                        html_url: "https://github.com/acme/platform/issues/3".into(),
+                    },
+                    new_repository: WebhookRepository {
+                        full_name: "acme/platform".into(),
+                    },
+                },
+            },
+        ),
+        (
+            issues("edited", json!({ "changes": {} })),
+            IssuesAction::Edited,
+        ),
+        (issues("opened", json!({})), IssuesAction::Opened),
+    ];
+    for (body, want) in cases {
+        let got = WebhookEvent::parse("issues", &body).unwrap();
+        let name = format!("issues.{}", want.name());
+        let lifecycle = !matches!(want, IssuesAction::Opened | IssuesAction::Edited);
+        let WebhookEvent::Issues {
+            action,
+            issue,
+            repository,
+            sender,
+        } = &got
+        else {
+            panic!("{name}: {got:?}");
+        };
+        assert_eq!(action, &want, "{name}");
+        assert_eq!(issue.number, 7, "{name}");
+        assert!(issue.has_label("Security-Finding"), "{name}");
+        assert_eq!(repository.full_name, "acme/payments", "{name}");
+        assert_eq!(sender.login, "alice", "{name}");
+        assert_eq!(got.name(), name);
+        assert_eq!(got.is_lifecycle(), lifecycle, "{name}");
+        assert_eq!(got.repo(), Some("acme/payments"));
+        assert_eq!(got.issue_number(), Some(7));
+        assert_eq!(got.sender(), Some("alice"));
+    }
+}
+
+#[test]
+fn an_unknown_action_is_other_and_keeps_its_name() {
+    let action: IssuesAction =
+        serde_json::from_value(json!({ "action": "typed", "type": { "name": "Bug" } })).unwrap();
+    assert_eq!(action, IssuesAction::Other);
+
+    for (event, body) in [
+        ("issues", issues("typed", json!({}))),
+        ("issues", issues("milestoned", json!({ "milestone": {} }))),
+        (
+            "issue_comment",
+            issues("pinned", json!({ "comment": { "body": "x" } })),
+        ),
+    ] {
+        let got = WebhookEvent::parse(event, &body).unwrap();
+        let action = serde_json::from_slice::<Value>(&body).unwrap()["action"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            got,
+            WebhookEvent::Other {
+                event: event.into(),
+                action: Some(action.clone()),
+            }
+        );
+        assert_eq!(got.name(), format!("{event}.{action}"));
+        assert!(!got.is_lifecycle());
+    }
+}
+
+#[test]
+fn comments() {
+    let body = issues(
+        "created",
+        json!({ "comment": { "id": 1, "body": "exception-expires: 2030-01-01" } }),
+    );
+    let got = WebhookEvent::parse("issue_comment", &body).unwrap();
+    assert_eq!(got.name(), "issue_comment.created");
+    assert!(got.is_lifecycle());
+    let WebhookEvent::IssueComment {
+        action, comment, ..
+    } = &got
+    else {
+        panic!("{got:?}");
+    };
+    assert_eq!(*action, CommentAction::Created);
+    assert_eq!(comment.body, "exception-expires: 2030-01-01");
+
+    let edited = issues("edited", json!({ "comment": { "body": null } }));
+    let got = WebhookEvent::parse("issue_comment", &edited).unwrap();
+    assert_eq!(got.name(), "issue_comment.edited");
+    assert!(!got.is_lifecycle(), "only new comments matter");
+}
+
+#[test]
+fn other_events_keep_event_and_action() {
+    let got = WebhookEvent::parse("ping", br#"{"zen":"Keep it simple.","hook_id":1}"#).unwrap();
+    assert_eq!(
+        got,
+        WebhookEvent::Other {
+            event: "ping".into(),
+            action: None
+        }
+    );
+    assert_eq!(got.name(), "ping");
+    assert_eq!(
+        (got.repo(), got.issue_number(), got.sender()),
+        (None, None, None)
+    );
+    // Installation timestamps are integers in real deliveries: nothing of them is modelled.
+    let got = WebhookEvent::parse(
+        "installation",
+        br#"{"action":"created","installation":{"id":1,"created_at":1501449845}}"#,
+    )
+    .unwrap();
+    assert_eq!(got.name(), "installation.created");
+    assert!(!got.is_lifecycle());
+}
+
+#[test]
+fn errors_name_the_event_and_the_field() {
+    let not_json = WebhookEvent::parse("issues", b"not json").unwrap_err();
+    assert!(matches!(not_json, WebhookError::NotJson { .. }));
+    assert!(not_json.to_string().contains("not JSON"), "{not_json}");
+    let trailing = WebhookEvent::parse("ping", br#"{"zen":1} x"#).unwrap_err();
+    assert!(
+        matches!(trailing, WebhookError::NotJson { .. }),
+        "{trailing}"
+    );
+    for body in [&b"[]"[..], b"[1]", b"\"issue\"", b"42", b"null"] {
+        for event in ["issues", "ping"] {
+            let e = WebhookEvent::parse(event, body).unwrap_err();
+            assert!(
+                matches!(e, WebhookError::NotObject { .. }),
+                "{event} {}: {e}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    let no_label = WebhookEvent::parse("issues", &issues("labeled", json!({}))).unwrap_err();
+    let msg = no_label.to_string();
+    assert!(
+        msg.starts_with("issues webhook payload is malformed"),
+        "{msg}"
+    );
+    assert!(msg.contains("missing field `label`"), "{msg}");
+
+    let bad_number = WebhookEvent::parse(
+        "issues",
+        &issues("closed", json!({ "issue": { "number": "seven" } })),
+    )
+    .unwrap_err();
+    let WebhookError::Payload { path, message, .. } = &bad_number else {
+        panic!("{bad_number}");
+    };
+    assert_eq!(path, "issue.number", "{bad_number}");
+    assert!(message.contains("invalid type"), "{message}");
+
+    let no_changes = WebhookEvent::parse("issues", &issues("transferred", json!({}))).unwrap_err();
+    assert!(no_changes.to_string().contains("changes"), "{no_changes}");
+    let no_repo = WebhookEvent::parse(
+        "issue_comment",
+        br#"{"action":"created","issue":{"number":1},"comment":{"body":""},"sender":{"login":"a"}}"#,
+    )
+    .unwrap_err();
+    assert!(no_repo.to_string().contains("repository"), "{no_repo}");
+}
+
+#[test]
+fn stored_deliveries_parse_by_their_recorded_name() {
+    let body = issues("labeled", json!({ "label": { "name": "bug" } }));
+    let value: Value = serde_json::from_slice(&body).unwrap();
+    let got = WebhookEvent::from_stored("issues.labeled", &value).unwrap();
+    assert_eq!(got, WebhookEvent::parse("issues", &body).unwrap());
+    let ping = WebhookEvent::from_stored("ping", &json!({ "zen": "z" })).unwrap();
+    assert_eq!(ping.name(), "ping");
+}

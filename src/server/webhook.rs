@@ -1,0 +1,177 @@
+//! `POST /webhooks/github`: the [`VerifiedWebhook`] extractor (size cap, HMAC against every
+//! configured secret, GitHub's headers, the typed [`WebhookEvent`]) and the handler that
+//! records the delivery, with a `github-event` job when it concerns an issue Lever tracks.
+//!
+//! Who can send this? Anyone on the internet can reach the URL; only a holder of a webhook
+//! secret gets past the extractor. GitHub redelivers on any non-2xx answer and on timeouts
+//! (10 s), so the handler only records; the worker reacts later, from the store.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hmac::{KeyInit, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use super::{MAX_WEBHOOK_BYTES, error, read_body};
+use crate::app::App;
+use crate::github::WebhookEvent;
+use crate::store::{Delivery, DeliveryId, Job, NewJob};
+
+/// A webhook delivery whose signature matched one of the configured secrets, with GitHub's
+/// headers and its typed event.
+#[derive(Debug)]
+pub struct VerifiedWebhook {
+    /// `X-GitHub-Delivery` (a GUID; the same for a redelivery).
+    pub delivery: String,
+    pub event: WebhookEvent,
+    /// The verified body, as sent.
+    pub body: Bytes,
+}
+
+impl VerifiedWebhook {
+    /// Checks, in this order: the body is at most [`MAX_WEBHOOK_BYTES`] (413, by Content-Length
+    /// before reading anything, then while reading); `X-Hub-Signature-256` matches one of
+    /// `secrets` (401); `X-GitHub-Delivery` and `X-GitHub-Event` are present (400); the body
+    /// parses as that event (400).
+    pub async fn verify(req: Request, secrets: &[String]) -> Result<Self, Response> {
+        let (parts, body) = req.into_parts();
+        let body = read_body(&parts.headers, body, MAX_WEBHOOK_BYTES).await?;
+        if !signature_ok(
+            secrets,
+            &body,
+            header(&parts.headers, "x-hub-signature-256"),
+        ) {
+            return Err(error(
+                StatusCode::UNAUTHORIZED,
+                "X-Hub-Signature-256 is missing or does not match",
+            ));
+        }
+        let Some(delivery) =
+            header(&parts.headers, "x-github-delivery").filter(|d| !d.is_empty() && d.len() <= 200)
+        else {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "missing X-GitHub-Delivery header",
+            ));
+        };
+        let Some(event) =
+            header(&parts.headers, "x-github-event").filter(|e| !e.is_empty() && e.len() <= 100)
+        else {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "missing X-GitHub-Event header",
+            ));
+        };
+        let event = WebhookEvent::parse(event, &body)
+            .map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
+        Ok(VerifiedWebhook {
+            delivery: delivery.to_string(),
+            event,
+            body,
+        })
+    }
+}
+
+impl FromRequest<App> for VerifiedWebhook {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &App) -> Result<Self, Response> {
+        Self::verify(req, &app.secrets.webhook_secrets).await
+    }
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+/// Verifies `X-Hub-Signature-256` against every configured secret, in constant time.
+pub fn signature_ok(secrets: &[String], body: &[u8], header_value: Option<&str>) -> bool {
+    let Some(sig) = header_value.and_then(|v| v.trim().strip_prefix("sha256=")) else {
+        return false;
+    };
+    let Ok(sig) = hex::decode(sig) else {
+        return false;
+    };
+    secrets.iter().any(|secret| {
+        let Ok(mut mac) = hmac::Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+            return false;
+        };
+        mac.update(body);
+        mac.verify_slice(&sig).is_ok()
+    })
+}
+
+/// Records every verified delivery (so a redelivery is acknowledged, not re-applied); only a
+/// lifecycle event about an issue Lever tracks also becomes a `github-event` job.
+pub(super) async fn receive(State(app): State<App>, hook: VerifiedWebhook) -> Response {
+    let VerifiedWebhook {
+        delivery,
+        event,
+        body,
+    } = hook;
+    let event_name = event.name();
+    let tracked = match (event.is_lifecycle(), event.repo(), event.issue_number()) {
+        (true, Some(repo), Some(number)) => match app.store.group_by_issue(repo, number).await {
+            Ok(group) => group.is_some(),
+            Err(e) => {
+                tracing::error!(error = %e, delivery, "looking up the issue failed");
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "could not record the delivery; GitHub may redeliver it",
+                );
+            }
+        },
+        _ => false,
+    };
+    // The worker still reads the stored body (see `worker::lifecycle::github_event`).
+    let payload: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("webhook body is not JSON: {e}"),
+            );
+        }
+    };
+    let now = app.now();
+    let record = Delivery {
+        id: format!("github:{delivery}"),
+        event: event_name.clone(),
+        payload,
+        received_at: now,
+    };
+    let job = tracked.then(|| NewJob::new(Job::GithubEvent(DeliveryId(record.id.clone())), now));
+    match app.store.record_delivery(&record, job).await {
+        Ok(true) => {
+            tracing::info!(delivery, event = %event_name, tracked, "webhook recorded");
+            if tracked {
+                app.jobs_ready.notify_waiters();
+            }
+            (
+                StatusCode::ACCEPTED,
+                axum::Json(json!({ "status": "recorded", "delivery": delivery })),
+            )
+                .into_response()
+        }
+        Ok(false) => (
+            StatusCode::OK,
+            axum::Json(json!({ "status": "duplicate", "delivery": delivery })),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, delivery, "recording webhook failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "could not record the delivery; GitHub may redeliver it",
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
