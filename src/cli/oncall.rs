@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{EXIT_USAGE, Format, load_config};
 use crate::config::unknown_rotation;
-use crate::domain::oncall::{Handoff, Rotation, Source};
+use crate::domain::oncall::{Handoff, Rotation, ShiftSource};
 
 /// How many upcoming handoffs are shown per rotation.
 pub const NEXT_HANDOFFS: usize = 5;
@@ -32,14 +32,14 @@ fn instant(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-fn source(r: &Rotation, s: Source) -> String {
+fn source(r: &Rotation, s: ShiftSource) -> String {
     match s {
-        Source::Base => String::new(),
-        Source::Layer(i) => match &r.layers[i].calendar {
+        ShiftSource::Base => String::new(),
+        ShiftSource::Layer(i) => match &r.layers[i].calendar {
             Some(c) => format!(" (layer {i}, {} working hours)", c.name),
             None => format!(" (layer {i})"),
         },
-        Source::Override(i) => format!(" (override until {})", instant(r.overrides[i].to)),
+        ShiftSource::Override(i) => format!(" (override until {})", instant(r.overrides[i].to)),
     }
 }
 

@@ -76,7 +76,7 @@ pub struct Handoff {
 /// What decides who is on call at an instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "index", rename_all = "kebab-case")]
-pub enum Source {
+pub enum ShiftSource {
     Base,
     /// `layers[i]`.
     Layer(usize),
@@ -182,7 +182,7 @@ impl Rotation {
     /// The person on call at `at` and what put them there: the last override covering `at`,
     /// else the last layer that applies, else the base layer. Before a layer's start its first
     /// member is on call; at a handoff instant, the incoming person is.
-    pub fn on_call_with_source(&self, at: DateTime<Utc>) -> (&str, Source) {
+    pub fn on_call_with_source(&self, at: DateTime<Utc>) -> (&str, ShiftSource) {
         if let Some((i, o)) = self
             .overrides
             .iter()
@@ -190,7 +190,7 @@ impl Rotation {
             .rev()
             .find(|(_, o)| o.covers(at))
         {
-            return (&o.user, Source::Override(i));
+            return (&o.user, ShiftSource::Override(i));
         }
         if let Some((i, l)) = self
             .layers
@@ -199,9 +199,9 @@ impl Rotation {
             .rev()
             .find(|(_, l)| l.applies(at))
         {
-            return (l.member_at(at), Source::Layer(i));
+            return (l.member_at(at), ShiftSource::Layer(i));
         }
-        (self.base.member_at(at), Source::Base)
+        (self.base.member_at(at), ShiftSource::Base)
     }
 
     /// The person on call at `at` (see [`Rotation::on_call_with_source`]).
@@ -662,26 +662,26 @@ mod tests {
         // November: CET (UTC+1). Base alice until Mon 11-09 09:00 local, then bob. The layer's
         // daily turns count every calendar day: 11-02 carol, 11-03 dave, ..., 11-09 dave.
         let cases = [
-            ("Mon 08:59 local: before hours, base (before its start: first member)", "2026-11-02T07:59:00Z", "alice", Source::Base),
-            ("Mon 09:00: hours start, layer", "2026-11-02T08:00:00Z", "carol", Source::Layer(0)),
-            ("Mon 16:59", "2026-11-02T15:59:00Z", "carol", Source::Layer(0)),
-            ("Mon 17:00: hours end, base", "2026-11-02T16:00:00Z", "alice", Source::Base),
-            ("Tue 09:00: next daily turn", "2026-11-03T08:00:00Z", "dave", Source::Layer(0)),
-            ("Tue 03:00: night, base", "2026-11-03T02:00:00Z", "alice", Source::Base),
-            ("Sat noon: weekend, base", "2026-11-07T11:00:00Z", "alice", Source::Base),
-            ("Sun noon", "2026-11-08T11:00:00Z", "alice", Source::Base),
-            ("Mon 11-09 08:59: base handoff not yet", "2026-11-09T07:59:59Z", "alice", Source::Base),
-            ("Mon 11-09 09:00: both change; the layer wins", "2026-11-09T08:00:00Z", "dave", Source::Layer(0)),
-            ("Mon 11-09 17:00: the new base person", "2026-11-09T16:00:00Z", "bob", Source::Base),
-            ("Wed 12-23 noon: working day", "2026-12-23T11:00:00Z", "dave", Source::Layer(0)),
-            ("Thu 12-24 noon: holiday, base", "2026-12-24T11:00:00Z", "bob", Source::Base),
-            ("Fri 12-25 noon: holiday, base", "2026-12-25T11:00:00Z", "bob", Source::Base),
-            ("Mon 12-28 noon", "2026-12-28T11:00:00Z", "carol", Source::Layer(0)),
+            ("Mon 08:59 local: before hours, base (before its start: first member)", "2026-11-02T07:59:00Z", "alice", ShiftSource::Base),
+            ("Mon 09:00: hours start, layer", "2026-11-02T08:00:00Z", "carol", ShiftSource::Layer(0)),
+            ("Mon 16:59", "2026-11-02T15:59:00Z", "carol", ShiftSource::Layer(0)),
+            ("Mon 17:00: hours end, base", "2026-11-02T16:00:00Z", "alice", ShiftSource::Base),
+            ("Tue 09:00: next daily turn", "2026-11-03T08:00:00Z", "dave", ShiftSource::Layer(0)),
+            ("Tue 03:00: night, base", "2026-11-03T02:00:00Z", "alice", ShiftSource::Base),
+            ("Sat noon: weekend, base", "2026-11-07T11:00:00Z", "alice", ShiftSource::Base),
+            ("Sun noon", "2026-11-08T11:00:00Z", "alice", ShiftSource::Base),
+            ("Mon 11-09 08:59: base handoff not yet", "2026-11-09T07:59:59Z", "alice", ShiftSource::Base),
+            ("Mon 11-09 09:00: both change; the layer wins", "2026-11-09T08:00:00Z", "dave", ShiftSource::Layer(0)),
+            ("Mon 11-09 17:00: the new base person", "2026-11-09T16:00:00Z", "bob", ShiftSource::Base),
+            ("Wed 12-23 noon: working day", "2026-12-23T11:00:00Z", "dave", ShiftSource::Layer(0)),
+            ("Thu 12-24 noon: holiday, base", "2026-12-24T11:00:00Z", "bob", ShiftSource::Base),
+            ("Fri 12-25 noon: holiday, base", "2026-12-25T11:00:00Z", "bob", ShiftSource::Base),
+            ("Mon 12-28 noon", "2026-12-28T11:00:00Z", "carol", ShiftSource::Layer(0)),
             // Summer time (CEST, UTC+2), before both layers start: their first members.
-            ("Mon 2026-03-30 08:59 CEST", "2026-03-30T06:59:59Z", "alice", Source::Base),
-            ("Mon 2026-03-30 09:00 CEST", "2026-03-30T07:00:00Z", "carol", Source::Layer(0)),
-            ("Mon 2026-03-30 16:59 CEST", "2026-03-30T14:59:59Z", "carol", Source::Layer(0)),
-            ("Mon 2026-03-30 17:00 CEST", "2026-03-30T15:00:00Z", "alice", Source::Base),
+            ("Mon 2026-03-30 08:59 CEST", "2026-03-30T06:59:59Z", "alice", ShiftSource::Base),
+            ("Mon 2026-03-30 09:00 CEST", "2026-03-30T07:00:00Z", "carol", ShiftSource::Layer(0)),
+            ("Mon 2026-03-30 16:59 CEST", "2026-03-30T14:59:59Z", "carol", ShiftSource::Layer(0)),
+            ("Mon 2026-03-30 17:00 CEST", "2026-03-30T15:00:00Z", "alice", ShiftSource::Base),
         ];
         for (name, at, who, source) in cases {
             assert_eq!(r.on_call_with_source(t(at)), (who, source), "{name}");
@@ -769,9 +769,9 @@ mod tests {
             ..layer(&["dave"], "2026-11-02T00:00:00Z", Duration::days(1), None)
         });
         let cases = [
-            ("2026-11-02T12:00:00Z", "dave", Source::Layer(1)),
-            ("2026-11-02T20:00:00Z", "carol", Source::Layer(0)),
-            ("2026-11-07T12:00:00Z", "carol", Source::Layer(0)),
+            ("2026-11-02T12:00:00Z", "dave", ShiftSource::Layer(1)),
+            ("2026-11-02T20:00:00Z", "carol", ShiftSource::Layer(0)),
+            ("2026-11-07T12:00:00Z", "carol", ShiftSource::Layer(0)),
         ];
         for (at, who, source) in cases {
             assert_eq!(r.on_call_with_source(t(at)), (who, source), "{at}");

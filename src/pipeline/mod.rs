@@ -20,7 +20,7 @@ use crate::store::{
 /// What happened to one incoming finding.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Action {
+pub enum Disposition {
     /// A new group: the worker will open its issue.
     OpenIssue,
     /// The finding belongs to a group that already has (or is getting) an issue; the update is
@@ -40,7 +40,7 @@ pub struct FindingOutcome {
     pub group_key: GroupKey,
     pub change: Change,
     pub verdict: Verdict,
-    pub action: Action,
+    pub action: Disposition,
     /// The route, when the finding opens an issue.
     pub route: Option<Route>,
 }
@@ -141,9 +141,9 @@ pub fn plan(
             });
             opened.insert(group_key.clone());
             route = Some(r);
-            Action::OpenIssue
+            Disposition::OpenIssue
         } else if change == Change::Repeat {
-            Action::Repeat
+            Disposition::Repeat
         } else if group_exists {
             let has_issue = groups
                 .get(&group_key)
@@ -153,9 +153,9 @@ pub fn plan(
                     .jobs
                     .push(NewJob::new(Job::SyncGroup(group_key.clone()), now));
             }
-            Action::Tracked
+            Disposition::Tracked
         } else {
-            Action::Skipped
+            Disposition::Skipped
         };
         if change != Change::Repeat {
             changes.findings.push(FindingRecord {

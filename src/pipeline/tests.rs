@@ -63,7 +63,7 @@ fn a_new_ticketed_finding_creates_group_job_and_audit() {
         "test",
     );
     assert_eq!(out.len(), 1);
-    assert!(matches!(out[0].action, Action::OpenIssue));
+    assert!(matches!(out[0].action, Disposition::OpenIssue));
     assert_eq!(out[0].change, Change::New);
     assert_eq!(changes.findings.len(), 1);
     assert_eq!(changes.groups.len(), 1);
@@ -96,7 +96,7 @@ fn the_same_finding_again_writes_nothing() {
     let (prev, groups) = stored(&first);
     let (again, out) = plan(&[f], &prev, &groups, &cfg, now(), "test");
     assert!(again.is_empty(), "{again:#?}");
-    assert!(matches!(out[0].action, Action::Repeat));
+    assert!(matches!(out[0].action, Disposition::Repeat));
 }
 
 #[test]
@@ -134,7 +134,7 @@ fn three_standards_one_problem_one_group() {
     assert_eq!(changes.jobs.len(), 1);
     assert_eq!(
         out.iter()
-            .filter(|o| matches!(o.action, Action::OpenIssue))
+            .filter(|o| matches!(o.action, Disposition::OpenIssue))
             .count(),
         1
     );
@@ -153,7 +153,7 @@ fn skipped_findings_are_recorded_and_open_once_policy_widens() {
         now(),
         "test",
     );
-    assert!(matches!(out[0].action, Action::Skipped));
+    assert!(matches!(out[0].action, Disposition::Skipped));
     assert_eq!(first.findings.len(), 1);
     assert!(first.groups.is_empty() && first.jobs.is_empty());
     let (prev, groups) = stored(&first);
@@ -167,7 +167,7 @@ fn skipped_findings_are_recorded_and_open_once_policy_widens() {
         "test",
     );
     assert!(again.is_empty());
-    assert!(matches!(out[0].action, Action::Repeat));
+    assert!(matches!(out[0].action, Disposition::Repeat));
     // The account is widened to MEDIUM: the unchanged finding now opens an issue.
     cfg.settings
         .accounts
@@ -175,7 +175,7 @@ fn skipped_findings_are_recorded_and_open_once_policy_widens() {
         .unwrap()
         .min_severity = Severity::Medium;
     let (widened, out) = plan(&[f], &prev, &groups, &cfg, now(), "test");
-    assert!(matches!(out[0].action, Action::OpenIssue));
+    assert!(matches!(out[0].action, Disposition::OpenIssue));
     assert_eq!(widened.jobs.len(), 1);
     assert!(
         widened.findings.is_empty(),
@@ -206,7 +206,7 @@ fn own_echo_is_recorded_without_new_work() {
     });
     let (changes, out) = plan(&[echo], &prev, &groups, &cfg, now(), "test");
     assert_eq!(out[0].change, Change::OwnEcho);
-    assert!(matches!(out[0].action, Action::Tracked));
+    assert!(matches!(out[0].action, Disposition::Tracked));
     assert!(changes.jobs.is_empty() && changes.groups.is_empty() && changes.audit.is_empty());
     assert_eq!(
         changes.findings.len(),

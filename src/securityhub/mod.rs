@@ -32,7 +32,7 @@ use crate::domain::WorkflowStatus;
 
 pub use asff_json::finding_to_asff;
 pub use pace::{
-    DEFAULT_GET_FINDINGS_PER_SECOND, ManualTimer, Pacer, RetryPolicy, Timer, TokioTimer,
+    DEFAULT_GET_FINDINGS_PER_SECOND, ManualTimer, Pacer, RetryPolicy, Sleeper, TokioTimer,
 };
 pub use query::{FindingQuery, MAX_FILTER_VALUES, timestamp};
 pub use read::{PAGE_SIZE, Page, Pager, PagerPosition, RUNTIME_THREAD_STACK};

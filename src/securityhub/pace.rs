@@ -4,7 +4,7 @@
 //! [`DEFAULT_GET_FINDINGS_PER_SECOND`] with a [`Pacer`] (a `governor` GCRA limiter with a burst
 //! of one, so requests are evenly spaced and no window of one second ever holds more than the
 //! rate). Retries are Lever's own ([`RetryPolicy`]), not the SDK's: every attempt, retries
-//! included, goes through the pacer, and the backoff sleeps use the same [`Timer`], so tests can
+//! included, goes through the pacer, and the backoff sleeps use the same [`Sleeper`], so tests can
 //! run them on a [`ManualTimer`] without sleeping.
 
 use std::fmt;
@@ -22,7 +22,7 @@ use governor::{Quota, RateLimiter};
 pub const DEFAULT_GET_FINDINGS_PER_SECOND: u32 = 3;
 
 /// Monotonic time and sleeping, injectable.
-pub trait Timer: Send + Sync + fmt::Debug + 'static {
+pub trait Sleeper: Send + Sync + fmt::Debug + 'static {
     /// Time since a fixed origin; never decreases.
     fn elapsed(&self) -> Duration;
     /// Resolves after `d`.
@@ -49,7 +49,7 @@ impl Default for TokioTimer {
     }
 }
 
-impl Timer for TokioTimer {
+impl Sleeper for TokioTimer {
     fn elapsed(&self) -> Duration {
         self.origin.elapsed()
     }
@@ -89,7 +89,7 @@ impl ManualTimer {
     }
 }
 
-impl Timer for ManualTimer {
+impl Sleeper for ManualTimer {
     fn elapsed(&self) -> Duration {
         self.lock().now
     }
@@ -101,9 +101,9 @@ impl Timer for ManualTimer {
     }
 }
 
-/// [`Timer`] as a `governor` clock.
+/// [`Sleeper`] as a `governor` clock.
 #[derive(Debug, Clone)]
-struct TimerClock(Arc<dyn Timer>);
+struct TimerClock(Arc<dyn Sleeper>);
 
 impl GovernorClock for TimerClock {
     type Instant = Duration;
@@ -118,7 +118,7 @@ type Limiter = RateLimiter<NotKeyed, InMemoryState, TimerClock, NoOpMiddleware<D
 /// Shared by clones of [`crate::securityhub::SecurityHub`], so concurrent readers share it.
 pub struct Pacer {
     limiter: Limiter,
-    timer: Arc<dyn Timer>,
+    timer: Arc<dyn Sleeper>,
     per_second: NonZeroU32,
 }
 
@@ -138,7 +138,7 @@ impl Pacer {
     }
 
     /// `per_second` permits per second of `timer`'s time.
-    pub fn with_timer(per_second: NonZeroU32, timer: Arc<dyn Timer>) -> Pacer {
+    pub fn with_timer(per_second: NonZeroU32, timer: Arc<dyn Sleeper>) -> Pacer {
         // One permit every ceil(1 s / rate): rounding up keeps `rate + 1` permits from fitting
         // in one second (333_333_333 ns × 3 would be 1 ns short of a second).
         let period = Duration::from_nanos(1_000_000_000u64.div_ceil(u64::from(per_second.get())));
@@ -159,7 +159,7 @@ impl Pacer {
         Duration::from_nanos(1_000_000_000u64.div_ceil(u64::from(self.per_second.get())))
     }
 
-    pub fn timer(&self) -> &Arc<dyn Timer> {
+    pub fn timer(&self) -> &Arc<dyn Sleeper> {
         &self.timer
     }
 

@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 
 use crate::app::App;
 use crate::asff;
-use crate::pipeline::{self, Action};
+use crate::pipeline::{self, Disposition};
 
 mod webhook;
 pub use webhook::{VerifiedWebhook, signature_ok};
@@ -138,10 +138,14 @@ async fn ingest(State(app): State<App>, req: Request) -> Response {
     let now = app.now();
     match pipeline::ingest(app.store.as_ref(), &app.config, &findings, now, &source).await {
         Ok(outcomes) => {
-            let count =
-                |pred: fn(&Action) -> bool| outcomes.iter().filter(|o| pred(&o.action)).count();
-            let opened = count(|a| matches!(a, Action::OpenIssue));
-            if outcomes.iter().any(|o| !matches!(o.action, Action::Repeat)) {
+            let count = |pred: fn(&Disposition) -> bool| {
+                outcomes.iter().filter(|o| pred(&o.action)).count()
+            };
+            let opened = count(|a| matches!(a, Disposition::OpenIssue));
+            if outcomes
+                .iter()
+                .any(|o| !matches!(o.action, Disposition::Repeat))
+            {
                 app.jobs_ready.notify_waiters();
             }
             tracing::info!(accepted = findings.len(), opened, rejected = rejected.len(), %source, "findings recorded");
@@ -151,7 +155,7 @@ async fn ingest(State(app): State<App>, req: Request) -> Response {
                     "accepted": findings.len(),
                     "rejected": rejected,
                     "issues_to_open": opened,
-                    "repeats": count(|a| matches!(a, Action::Repeat)),
+                    "repeats": count(|a| matches!(a, Disposition::Repeat)),
                 })),
             )
                 .into_response()

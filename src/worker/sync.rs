@@ -9,7 +9,7 @@ use crate::app::App;
 use crate::asff;
 use crate::config::Mode;
 use crate::domain::{Finding, Severity};
-use crate::pipeline::{self, Action};
+use crate::pipeline::{self, Disposition};
 use crate::securityhub::{FindingQuery, PagerPosition};
 use crate::store::{ChangeSet, Job, NewJob};
 
@@ -150,11 +150,11 @@ async fn page(app: &App) -> Result<(ChangeSet, SyncReport, bool), JobError> {
         changes = planned;
         report.issues_to_open += outcomes
             .iter()
-            .filter(|o| matches!(o.action, Action::OpenIssue))
+            .filter(|o| matches!(o.action, Disposition::OpenIssue))
             .count();
         report.repeats += outcomes
             .iter()
-            .filter(|o| matches!(o.action, Action::Repeat))
+            .filter(|o| matches!(o.action, Disposition::Repeat))
             .count();
     }
     progress.at = pager.position();

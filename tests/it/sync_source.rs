@@ -32,7 +32,8 @@ use lever::asff;
 use lever::controls::Catalog;
 use lever::domain::{Finding, Severity, WorkflowStatus};
 use lever::securityhub::{
-    FindingQuery, ManualTimer, PAGE_SIZE, Pacer, RetryPolicy, SecurityHub, SecurityHubError, Timer,
+    FindingQuery, ManualTimer, PAGE_SIZE, Pacer, RetryPolicy, SecurityHub, SecurityHubError,
+    Sleeper,
 };
 use serde_json::{Value, json};
 
