@@ -120,19 +120,22 @@ impl Job {
     /// The `subject` column: the record the job works on (a group key, a delivery id, a
     /// repository), or a fixed word for the singletons.
     pub fn subject(&self) -> &str {
+        if let Some(g) = self.group() {
+            return &g.0;
+        }
         match self {
-            Job::OpenIssue(g)
-            | Job::NotifyFindings(g)
-            | Job::ApplyEffects(g)
-            | Job::SyncGroup(g)
-            | Job::Timer(_, g)
-            | Job::Handoff(g) => &g.0,
             Job::GithubEvent(d) => &d.0,
             Job::EnsureLabels(repo) => repo,
             Job::Handoffs => "rotations",
             Job::Digest => "digest",
             Job::Sync => "securityhub",
             Job::Unknown { subject, .. } => subject,
+            Job::OpenIssue(_)
+            | Job::NotifyFindings(_)
+            | Job::ApplyEffects(_)
+            | Job::SyncGroup(_)
+            | Job::Timer(..)
+            | Job::Handoff(_) => unreachable!("group jobs answered above"),
         }
     }
 

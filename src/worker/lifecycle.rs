@@ -256,39 +256,38 @@ async fn load_tracked(app: &App, key: &GroupKey) -> Result<Option<GroupRecord>, 
         .filter(|g| g.issue_number.is_some()))
 }
 
-/// `sync-group`: the findings changed; tell the state machine.
-pub(super) async fn sync_group(app: &App, run: &Run, key: &GroupKey) -> Result<Outcome, JobError> {
-    let Some(group) = load_tracked(app, key).await? else {
-        return Ok(Outcome::default());
-    };
-    let findings = group_findings(app, key).await?;
-    let event = Event::Findings {
-        view: FindingsView::of(&findings),
-    };
-    Ok(Outcome::done(step(
-        &app.config,
-        &group,
-        &event,
-        &run.source(),
-        app.now(),
-    )))
+/// What a group job tells the state machine.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum GroupNews {
+    /// `sync-group`: the findings changed.
+    FindingsChanged,
+    /// A timer that only needs the state machine: exception expiry, escalation, SLA (the
+    /// verification timer asks Security Hub first: [`verify_timer`]).
+    Timer(Timer),
+    /// `handoff`: the issue follows the new person on call, unless it was escalated.
+    Handoff,
 }
 
-/// A timer that only needs the state machine: exception expiry, escalation, SLA.
-pub(super) async fn timer(
+/// The lifecycle jobs about a group that has an issue: load it, build the event, decide.
+pub(super) async fn group_news(
     app: &App,
     run: &Run,
     key: &GroupKey,
-    timer: Timer,
+    news: GroupNews,
 ) -> Result<Outcome, JobError> {
-    let event = match timer {
-        Timer::ExceptionExpiry => Event::ExceptionTimer,
-        Timer::Escalation => Event::EscalationTimer,
-        Timer::Sla => Event::SlaTimer,
-        Timer::Verify => unreachable!("the verification timer asks Security Hub first"),
-    };
     let Some(group) = load_tracked(app, key).await? else {
         return Ok(Outcome::default());
+    };
+    let event = match news {
+        GroupNews::FindingsChanged => Event::Findings {
+            view: FindingsView::of(&group_findings(app, key).await?),
+        },
+        GroupNews::Timer(Timer::Verify) => return verify_timer(app, run, key).await,
+        GroupNews::Timer(Timer::ExceptionExpiry) => Event::ExceptionTimer,
+        GroupNews::Timer(Timer::Escalation) => Event::EscalationTimer,
+        GroupNews::Timer(Timer::Sla) => Event::SlaTimer,
+        GroupNews::Handoff if group.state().level != 0 => return Ok(Outcome::default()),
+        GroupNews::Handoff => Event::Handoff,
     };
     Ok(Outcome::done(step(
         &app.config,
@@ -317,23 +316,6 @@ pub(super) async fn handoffs(app: &App) -> Result<Outcome, JobError> {
         changes.jobs.push(NewJob::new(Job::Handoffs, next));
     }
     Ok(Outcome::done(changes))
-}
-
-/// `handoff`: one open issue follows the new person on call (as the escalation policy says).
-pub(super) async fn handoff(app: &App, run: &Run, key: &GroupKey) -> Result<Outcome, JobError> {
-    let Some(group) = load_tracked(app, key).await? else {
-        return Ok(Outcome::default());
-    };
-    if group.state().level != 0 {
-        return Ok(Outcome::default());
-    }
-    Ok(Outcome::done(step(
-        &app.config,
-        &group,
-        &Event::Handoff,
-        &run.source(),
-        app.now(),
-    )))
 }
 
 /// The next instant, strictly after `now`, when any rotation hands off.

@@ -19,6 +19,8 @@ use tokio::sync::watch;
 
 use tracing::Instrument;
 
+use lifecycle::{GroupNews, group_news};
+
 use crate::app::App;
 use crate::domain::lifecycle::Timer;
 use crate::github::GitHubError;
@@ -226,11 +228,11 @@ impl Worker {
             Job::NotifyFindings(key) => notify::run(app, &run, key).await,
             Job::GithubEvent(delivery) => lifecycle::github_event(app, delivery).await,
             Job::ApplyEffects(key) => effects::run(app, &run, key).await,
-            Job::SyncGroup(key) => lifecycle::sync_group(app, &run, key).await,
+            Job::SyncGroup(key) => group_news(app, &run, key, GroupNews::FindingsChanged).await,
             Job::Timer(Timer::Verify, key) => lifecycle::verify_timer(app, &run, key).await,
-            Job::Timer(timer, key) => lifecycle::timer(app, &run, key, *timer).await,
+            Job::Timer(timer, key) => group_news(app, &run, key, GroupNews::Timer(*timer)).await,
             Job::Handoffs => lifecycle::handoffs(app).await,
-            Job::Handoff(key) => lifecycle::handoff(app, &run, key).await,
+            Job::Handoff(key) => group_news(app, &run, key, GroupNews::Handoff).await,
             Job::Digest => digest::run(app).await,
             Job::EnsureLabels(repo) => labels(app, repo).await,
             Job::Sync => sync::job(app).await,
