@@ -157,8 +157,25 @@ impl GitHub {
         Ok(inst.id)
     }
 
+    /// Runs one call as the installation covering `repo`. GitHub answering 401 means it no
+    /// longer accepts the cached token (revoked early, the App reinstalled, the installation
+    /// moved): the token and the installation lookup are forgotten, so the next call mints a
+    /// fresh token instead of failing until the old one would have expired.
+    pub(super) async fn as_installation<T, F, Fut>(&self, repo: &str, call: F) -> Result<T>
+    where
+        F: FnOnce(Octocrab) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let result = call(self.repo_client(repo).await?).await;
+        if let Err(GitHubError::Unauthorized(message)) = &result {
+            tracing::warn!(repo, %message, "GitHub refused the installation token; forgetting it");
+            self.forget(repo).await;
+        }
+        result
+    }
+
     /// A client authenticated as the installation covering `repo`.
-    pub async fn repo_client(&self, repo: &str) -> Result<Octocrab> {
+    async fn repo_client(&self, repo: &str) -> Result<Octocrab> {
         let id = self.installation_id(repo).await?;
         let mut tokens = self.tokens.lock().await;
         if let Some(t) = tokens.get(&id)
