@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use jsonwebtoken::EncodingKey;
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use tokio::sync::Mutex;
 
@@ -81,9 +82,10 @@ fn seg(s: &str) -> String {
 
 impl GitHub {
     pub fn new(cfg: GitHubConfig) -> anyhow::Result<Arc<GitHub>> {
-        let key = EncodingKey::from_rsa_pem(cfg.private_key_pem.as_bytes()).map_err(|e| {
-            anyhow::anyhow!("the GitHub App private key is not a valid RSA PEM key: {e}")
-        })?;
+        let key = EncodingKey::from_rsa_pem(cfg.private_key_pem.expose_secret().as_bytes())
+            .map_err(|e| {
+                anyhow::anyhow!("the GitHub App private key is not a valid RSA PEM key: {e}")
+            })?;
         Ok(Arc::new(GitHub {
             cfg,
             key,

@@ -87,7 +87,7 @@ fn bearer_ok(headers: &HeaderMap, expected: &str) -> bool {
 
 async fn ingest(State(app): State<App>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let Some(expected) = app.secrets.ingest_token.as_deref() else {
+    let Some(expected) = app.secrets.ingest_token() else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "ingest is not configured (LEVER_INGEST_TOKEN)",
@@ -193,7 +193,7 @@ async fn webhook(State(app): State<App>, req: Request) -> Response {
         .headers
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok());
-    if !signature_ok(&app.secrets.webhook_secrets, &bytes, sig) {
+    if !signature_ok(&app.secrets.webhook_secrets(), &bytes, sig) {
         return error(
             StatusCode::UNAUTHORIZED,
             "X-Hub-Signature-256 is missing or does not match",

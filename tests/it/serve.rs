@@ -722,7 +722,8 @@ async fn two_replicas_on_postgres_open_each_issue_exactly_once() {
         &t.sh,
         t.clock.clone(),
         crate::fakes::github::TEST_APP_PRIVATE_KEY_PEM,
-    );
+    )
+    .await;
     let w2 = lever::worker::Worker::new(second, "test-worker-2");
     let (a, b) = tokio::join!(t.worker.run_until_idle(), w2.run_until_idle());
     let (a, b) = (a.unwrap(), b.unwrap());
