@@ -1,14 +1,19 @@
-//! The running application: everything the server and the workers share.
+//! The running application: everything the server and the workers share, and the one place
+//! it is put together ([`Application::build`]), for `lever serve`, `lever sync`, the
+//! benchmark and the tests' `TestApp` alike.
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Notify;
 
-use crate::clock::Clock;
-use crate::config::Config;
+use crate::clock::{Clock, SystemClock};
+use crate::config::process::DatabaseUrl;
+use crate::config::{Config, ProcessSettings};
 use crate::controls::Catalog;
 use crate::explain::Renderer;
-use crate::github::GitHub;
+use crate::github::{GitHub, GitHubConfig};
 use crate::securityhub::SecurityHub;
 use crate::store::Store;
 
@@ -16,9 +21,9 @@ use crate::store::Store;
 #[derive(Clone, Default)]
 pub struct Secrets {
     /// `GITHUB_WEBHOOK_SECRET`, split on commas (several during a rotation).
-    pub webhook_secrets: Vec<String>,
+    pub webhook_secrets: Vec<SecretString>,
     /// `LEVER_INGEST_TOKEN`: the bearer token EventBridge sends.
-    pub ingest_token: Option<String>,
+    pub ingest_token: Option<SecretString>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -34,31 +39,41 @@ impl std::fmt::Debug for Secrets {
 }
 
 impl Secrets {
-    /// Reads `GITHUB_WEBHOOK_SECRET` and `LEVER_INGEST_TOKEN`; both are required to serve.
-    pub fn from_env() -> anyhow::Result<Secrets> {
-        let webhook_secrets: Vec<String> = std::env::var("GITHUB_WEBHOOK_SECRET")
-            .unwrap_or_default()
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect();
-        if webhook_secrets.is_empty() {
+    /// The secrets `settings` holds (blank ones left out).
+    pub fn from_settings(settings: &ProcessSettings) -> Secrets {
+        Secrets {
+            webhook_secrets: settings.webhook_secrets().cloned().collect(),
+            ingest_token: settings.ingest_token().cloned(),
+        }
+    }
+
+    /// Both secrets are required to serve HTTP: says which one is missing.
+    pub fn require_all(&self) -> anyhow::Result<()> {
+        if self.webhook_secrets.is_empty() {
             anyhow::bail!(
                 "GITHUB_WEBHOOK_SECRET is not set (the GitHub App's webhook secret; comma-separate several while rotating)"
             );
         }
-        let ingest_token = std::env::var("LEVER_INGEST_TOKEN")
-            .ok()
-            .filter(|t| !t.trim().is_empty());
-        if ingest_token.is_none() {
+        if self.ingest_token.is_none() {
             anyhow::bail!(
                 "LEVER_INGEST_TOKEN is not set (the bearer token EventBridge sends to POST /events/securityhub)"
             );
         }
-        Ok(Secrets {
-            webhook_secrets,
-            ingest_token,
-        })
+        Ok(())
+    }
+
+    /// The webhook secrets as `server::signature_ok` takes them today (a short-lived copy
+    /// for one verification).
+    pub fn webhook_secrets(&self) -> Vec<String> {
+        self.webhook_secrets
+            .iter()
+            .map(|s| s.expose_secret().to_string())
+            .collect()
+    }
+
+    /// The ingest token, to compare a bearer token with.
+    pub fn ingest_token(&self) -> Option<&str> {
+        self.ingest_token.as_ref().map(|t| t.expose_secret())
     }
 }
 
@@ -94,4 +109,84 @@ impl App {
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
     }
+}
+
+/// What callers put in place of what the process settings describe: the tests' manual clock,
+/// a store they opened themselves (a PostgreSQL schema of their own, a second replica's pool),
+/// a Security Hub client pointed at the fake. Everything left out is built from the settings.
+#[derive(Default)]
+pub struct Deps {
+    /// Default: the system clock.
+    pub clock: Option<Arc<dyn Clock>>,
+    /// Default: open `DATABASE_URL` (and run the migrations).
+    pub store: Option<Arc<dyn Store>>,
+    /// Default: the AWS SDK's configuration chain (`AWS_REGION`, credentials,
+    /// `AWS_ENDPOINT_URL_SECURITYHUB`).
+    pub securityhub: Option<aws_sdk_securityhub::Client>,
+}
+
+impl Deps {
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Deps {
+        self.clock = Some(clock);
+        self
+    }
+    pub fn store(mut self, store: Arc<dyn Store>) -> Deps {
+        self.store = Some(store);
+        self
+    }
+    pub fn securityhub(mut self, client: aws_sdk_securityhub::Client) -> Deps {
+        self.securityhub = Some(client);
+        self
+    }
+}
+
+/// The composition root.
+#[derive(Debug)]
+pub struct Application;
+
+impl Application {
+    /// Builds the [`App`] from the process settings, the loaded configuration directory and
+    /// whatever `deps` replaces: the GitHub App client (its id and key are checked here), the
+    /// issue templates, the store, the Security Hub client, the clock, the endpoint secrets,
+    /// the workers' wake-up signal and the caches. Every error names the setting to fix.
+    pub async fn build(
+        settings: &ProcessSettings,
+        config: Config,
+        deps: Deps,
+    ) -> anyhow::Result<App> {
+        let github = GitHub::new(GitHubConfig {
+            app_id: settings.app_id().map_err(anyhow::Error::msg)?,
+            private_key_pem: settings.private_key_pem().map_err(anyhow::Error::msg)?,
+            api_url: settings.github_api_url.clone(),
+        })?;
+        let renderer =
+            Renderer::new(config.templates_dir().as_deref()).context("issue templates")?;
+        let store = match deps.store {
+            Some(store) => store,
+            None => open_store(&settings.database_url).await?,
+        };
+        let securityhub = match deps.securityhub {
+            Some(client) => SecurityHub::from_client(client),
+            None => SecurityHub::from_sdk_defaults().await,
+        };
+        Ok(App {
+            store,
+            config: Arc::new(config),
+            renderer: Arc::new(renderer),
+            catalog: Catalog::embedded(),
+            github,
+            securityhub,
+            clock: deps.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            secrets: Secrets::from_settings(settings),
+            jobs_ready: Arc::new(Notify::new()),
+            caches: Arc::default(),
+        })
+    }
+}
+
+/// Opens `DATABASE_URL` (migrating it); the error shows the URL without its password.
+pub async fn open_store(url: &DatabaseUrl) -> anyhow::Result<Arc<dyn Store>> {
+    crate::store::open(url.expose())
+        .await
+        .with_context(|| format!("opening DATABASE_URL {url}"))
 }

@@ -1,12 +1,10 @@
 //! `lever audit`: the audit trail (who did what, when, from which event, before → after).
 
-use std::process::ExitCode;
-
 use chrono::{DateTime, Utc};
 
-use super::serve::{database_url, redact, runtime};
-use super::{EXIT_USAGE, Format};
-use crate::config::parse_duration;
+use super::{Failure, Format, runtime};
+use crate::app::open_store;
+use crate::config::{ProcessSettings, parse_duration};
 use crate::store::AuditFilter;
 
 /// `--since`: an RFC 3339 instant, or a duration back from now (`7d`, `12h`).
@@ -31,40 +29,23 @@ pub(super) fn parse_issue(s: &str) -> Result<String, String> {
 }
 
 pub(super) fn run(
+    settings: &ProcessSettings,
     issue: Option<String>,
     since: Option<DateTime<Utc>>,
     limit: Option<u32>,
     format: Format,
-) -> ExitCode {
-    let rt = match runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("lever audit: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    rt.block_on(async move {
-        let db = database_url();
-        let store = match crate::store::open(&db).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("lever audit: opening DATABASE_URL {}: {e}", redact(&db));
-                return ExitCode::from(EXIT_USAGE);
-            }
-        };
+) -> Result<(), Failure> {
+    runtime()?.block_on(async move {
+        let store = open_store(&settings.database_url)
+            .await
+            .map_err(Failure::startup)?;
         let filter = AuditFilter {
             issue,
             group_key: None,
             since,
             limit,
         };
-        let entries = match store.audit(&filter).await {
-            Ok(e) => e,
-            Err(e) => {
-                eprintln!("lever audit: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+        let entries = store.audit(&filter).await.map_err(Failure::failed)?;
         match format {
             Format::Json => {
                 for e in &entries {
@@ -100,6 +81,6 @@ pub(super) fn run(
                 );
             }
         }
-        ExitCode::SUCCESS
+        Ok(())
     })
 }

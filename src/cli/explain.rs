@@ -1,11 +1,10 @@
 //! `lever explain CONTROL_ID`: the issue Lever would open for a sample finding of a control.
 
 use std::path::Path;
-use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 
-use super::{EXIT_USAGE, load_config};
+use super::{Failure, load_config};
 use crate::controls::Catalog;
 use crate::domain::{GroupKey, Severity, sample};
 use crate::explain::{IssueInput, Renderer};
@@ -16,30 +15,21 @@ pub(super) fn run(
     config_dir: &Path,
     account: &str,
     now: Option<DateTime<Utc>>,
-) -> ExitCode {
-    let config = match load_config(config_dir) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+) -> Result<(), Failure> {
+    let config = load_config(config_dir)?;
     let catalog = Catalog::embedded();
     let Some(control) = catalog.get(control_id) else {
-        eprintln!(
-            "lever explain: unknown control {control_id:?} (Lever knows {} Security Hub controls, e.g. S3.1, IAM.6, EC2.19)",
+        return Err(Failure::usage(format!(
+            "unknown control {control_id:?} (Lever knows {} Security Hub controls, e.g. S3.1, IAM.6, EC2.19)",
             catalog.len()
-        );
-        return ExitCode::from(EXIT_USAGE);
+        )));
     };
     if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
-        eprintln!("lever explain: --account {account:?} must be a 12-digit AWS account id");
-        return ExitCode::from(EXIT_USAGE);
+        return Err(Failure::usage(format!(
+            "--account {account:?} must be a 12-digit AWS account id"
+        )));
     }
-    let renderer = match Renderer::new(config.templates_dir().as_deref()) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("lever explain: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
+    let renderer = Renderer::new(config.templates_dir().as_deref()).map_err(Failure::usage)?;
     let mut f = sample::control_finding(
         &control.id,
         &control.title,
@@ -74,10 +64,7 @@ pub(super) fn run(
             .flatten(),
     }) {
         Ok(i) => i,
-        Err(e) => {
-            eprintln!("lever explain: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(e) => return Err(Failure::usage(e)),
     };
     println!("Repository: {}", route.repo);
     println!(
@@ -91,5 +78,5 @@ pub(super) fn run(
     println!("Title:      {}", issue.title);
     println!();
     print!("{}", issue.body);
-    ExitCode::SUCCESS
+    Ok(())
 }

@@ -1,4 +1,8 @@
 //! Command line: `lever serve | plan | sync | audit | explain | oncall | config check`.
+//!
+//! Every command returns `Result<(), Failure>`; [`run`] prints the failure and turns it into
+//! the exit code, for all commands in one place: 0 success, 1 the command ran and failed (or
+//! found problems in its input), 2 usage, configuration or start-up errors.
 
 mod audit;
 mod explain;
@@ -13,10 +17,66 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::Config;
+use crate::config::{Config, ProcessSettings};
 
-/// Exit code for usage and configuration errors.
+/// Exit code when a command ran and failed, or found problems in its input.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code for usage, configuration and start-up errors.
 pub const EXIT_USAGE: u8 = 2;
+
+/// Which kind of failure, and so which exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// [`EXIT_FAILED`]: the command ran and failed (the store, Security Hub), or found problems
+    /// in its input (rejected findings, an invalid configuration for `config check`).
+    Failed,
+    /// [`EXIT_USAGE`]: bad arguments, configuration or settings; nothing was done.
+    Usage,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Failed => EXIT_FAILED,
+            Exit::Usage => EXIT_USAGE,
+        }
+    }
+}
+
+/// Why a command did not succeed: the exit code, and what to print on standard error (as
+/// `lever COMMAND: message`) unless the command already reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: Option<String>,
+}
+
+impl Failure {
+    pub fn usage(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            exit: Exit::Usage,
+            message: Some(message.to_string()),
+        }
+    }
+    pub fn failed(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            exit: Exit::Failed,
+            message: Some(message.to_string()),
+        }
+    }
+    /// The problems were already printed where they belong (e.g. the rejected findings of a
+    /// plan); only the exit code is left to give.
+    pub fn reported(exit: Exit) -> Failure {
+        Failure {
+            exit,
+            message: None,
+        }
+    }
+    /// A start-up error with its chain of causes.
+    pub fn startup(e: anyhow::Error) -> Failure {
+        Failure::usage(format!("{e:#}"))
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,6 +88,8 @@ pub const EXIT_USAGE: u8 = 2;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub settings: ProcessSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -152,22 +214,63 @@ pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-/// Loads a configuration directory or prints every error and returns the usage exit code.
-pub(crate) fn load_config(dir: &std::path::Path) -> Result<Config, ExitCode> {
+/// Loads a configuration directory, or prints every error and fails with the usage code.
+pub(crate) fn load_config(dir: &std::path::Path) -> Result<Config, Failure> {
     Config::load(dir).map_err(|errors| {
         for e in &errors.0 {
             eprintln!("{e}");
         }
-        eprintln!(
-            "lever: {} configuration error(s) in {}",
+        Failure::usage(format!(
+            "{} configuration error(s) in {}",
             errors.0.len(),
             dir.display()
-        );
-        ExitCode::from(EXIT_USAGE)
+        ))
     })
 }
 
+/// Lever's runtime: SDK GetFindings needs a deep stack in debug builds
+/// (see `securityhub::RUNTIME_THREAD_STACK`).
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(crate::securityhub::RUNTIME_THREAD_STACK)
+        .build()
+        .map_err(|e| Failure::failed(format!("cannot start the runtime: {e}")))
+}
+
+impl Command {
+    /// The command's name, as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Serve { .. } => "serve",
+            Command::Plan { .. } => "plan",
+            Command::Explain { .. } => "explain",
+            Command::Oncall { .. } => "oncall",
+            Command::Sync { .. } => "sync",
+            Command::Audit { .. } => "audit",
+            Command::Config {
+                command: ConfigCommand::Check { .. },
+            } => "config check",
+        }
+    }
+}
+
+/// Runs a command; the one place where failures become messages and exit codes.
 pub fn run(cli: Cli) -> ExitCode {
+    let name = cli.command.name();
+    match execute(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            if let Some(message) = &failure.message {
+                eprintln!("lever {name}: {message}");
+            }
+            ExitCode::from(failure.exit.code())
+        }
+    }
+}
+
+fn execute(cli: Cli) -> Result<(), Failure> {
+    let settings = &cli.settings;
     match cli.command {
         Command::Plan {
             config,
@@ -198,27 +301,29 @@ pub fn run(cli: Cli) -> ExitCode {
                     cfg.owners.rules.len(),
                     cfg.settings.rotations.len()
                 );
-                ExitCode::SUCCESS
+                Ok(())
             }
             Err(errors) => {
                 for e in &errors.0 {
                     println!("{e}");
                 }
-                eprintln!("lever: {} configuration error(s)", errors.0.len());
-                ExitCode::from(1)
+                Err(Failure::failed(format!(
+                    "{} configuration error(s)",
+                    errors.0.len()
+                )))
             }
         },
-        Command::Serve { config, listen } => serve::run(&config, &listen),
+        Command::Serve { config, listen } => serve::run(settings, &config, &listen),
         Command::Sync {
             config,
             format,
             record_only,
-        } => sync::run(&config, format, record_only),
+        } => sync::run(settings, &config, format, record_only),
         Command::Audit {
             issue,
             since,
             limit,
             format,
-        } => audit::run(issue, since, limit, format),
+        } => audit::run(settings, issue, since, limit, format),
     }
 }

@@ -2,12 +2,11 @@
 //! its schedule. Reads the configuration only.
 
 use std::path::Path;
-use std::process::ExitCode;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use super::{EXIT_USAGE, Format, load_config};
+use super::{Failure, Format, load_config};
 use crate::config::unknown_rotation;
 use crate::domain::oncall::{Handoff, Rotation, ShiftSource};
 
@@ -103,19 +102,13 @@ pub(super) fn run(
     now: Option<DateTime<Utc>>,
     rotation: Option<&str>,
     format: Format,
-) -> ExitCode {
-    let config = match load_config(config_dir) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+) -> Result<(), Failure> {
+    let config = load_config(config_dir)?;
     let rotations = &config.settings.rotations;
     let chosen: Vec<&Rotation> = match rotation {
         Some(name) => match rotations.get(name) {
             Some(r) => vec![r],
-            None => {
-                eprintln!("lever oncall: {}", unknown_rotation(name, rotations));
-                return ExitCode::from(EXIT_USAGE);
-            }
+            None => return Err(Failure::usage(unknown_rotation(name, rotations))),
         },
         None => rotations.values().collect(),
     };
@@ -138,13 +131,7 @@ pub(super) fn run(
                         })
                         .collect(),
                 };
-                match serde_json::to_string(&line) {
-                    Ok(s) => println!("{s}"),
-                    Err(e) => {
-                        eprintln!("lever oncall: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                }
+                println!("{}", serde_json::to_string(&line).map_err(Failure::failed)?);
             }
         }
         Format::Text if rows.is_empty() => {
@@ -155,5 +142,5 @@ pub(super) fn run(
         }
         Format::Text => print_text(now, &rows),
     }
-    ExitCode::SUCCESS
+    Ok(())
 }

@@ -2,12 +2,11 @@
 //! a table or as JSON Lines. Reads no state and calls nothing.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{EXIT_USAGE, Format, load_config};
+use super::{Exit, Failure, Format, load_config};
 use crate::asff;
 use crate::config::Config;
 use crate::controls::Catalog;
@@ -212,18 +211,9 @@ pub(super) fn run(
     findings: &Path,
     format: Format,
     now: Option<DateTime<Utc>>,
-) -> ExitCode {
-    let config = match load_config(config_dir) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let paths = match files(findings) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("lever plan: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
+) -> Result<(), Failure> {
+    let config = load_config(config_dir)?;
+    let paths = files(findings).map_err(Failure::usage)?;
     let rows = plan_rows(&paths, &config, now.unwrap_or_else(Utc::now));
     match format {
         Format::Json => {
@@ -241,8 +231,9 @@ pub(super) fn run(
     }
     let rejected = rows.iter().any(|r| matches!(r, Row::Rejected { .. }));
     if rejected {
-        ExitCode::from(1)
+        // Every rejection is in the output above.
+        Err(Failure::reported(Exit::Failed))
     } else {
-        ExitCode::SUCCESS
+        Ok(())
     }
 }

@@ -2,12 +2,15 @@
 //! `OWNERS` (which repository and which people own which findings).
 //!
 //! Loading validates everything and reports *every* problem as `file:line: message`.
+//!
+//! The process's own settings (environment variables) are [`process::ProcessSettings`].
 
 mod duration;
 mod escalation;
 mod lifecycle;
 mod oncall;
 mod owners;
+pub mod process;
 mod settings;
 mod spanned;
 #[cfg(test)]
@@ -24,6 +27,7 @@ pub use escalation::{
 };
 pub use lifecycle::{ExceptionSettings, LifecycleSettings, SyncSettings, VerificationSettings};
 pub use owners::{Assignee, Matcher, OwnerRule, Owners};
+pub use process::ProcessSettings;
 pub use settings::{
     AccountPolicy, Approver, GitHubSettings, Mode, PolicySettings, PublicRepos,
     SecurityHubSettings, Settings,

@@ -4,73 +4,22 @@
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Utc};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, Header};
 use octocrab::Octocrab;
 use octocrab::service::middleware::retry::RetryConfig;
+use secrecy::SecretString;
 use serde::Serialize;
 
 use super::{GitHub, GitHubError, Result, models, seg, split};
 
-/// Where and how to reach GitHub, from the environment.
-#[derive(Clone)]
+/// Where and how to reach GitHub (from `GITHUB_APP_ID`, `GITHUB_PRIVATE_KEY` or
+/// `GITHUB_PRIVATE_KEY_PATH`, and `GITHUB_API_URL`: see `config::process`).
+#[derive(Debug, Clone)]
 pub struct GitHubConfig {
     pub app_id: u64,
-    pub private_key_pem: String,
+    /// PEM text; `Debug` shows `[REDACTED]`.
+    pub private_key_pem: SecretString,
     pub api_url: String,
-}
-
-impl std::fmt::Debug for GitHubConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GitHubConfig")
-            .field("app_id", &self.app_id)
-            .field("private_key_pem", &"<redacted>")
-            .field("api_url", &self.api_url)
-            .finish()
-    }
-}
-
-pub const DEFAULT_API_URL: &str = "https://api.github.com";
-
-impl GitHubConfig {
-    /// `GITHUB_APP_ID`, `GITHUB_PRIVATE_KEY` (PEM text) or `GITHUB_PRIVATE_KEY_PATH`, and
-    /// `GITHUB_API_URL` (default `https://api.github.com`).
-    pub fn from_env() -> anyhow::Result<GitHubConfig> {
-        use anyhow::Context as _;
-        let app_id = std::env::var("GITHUB_APP_ID")
-            .context("GITHUB_APP_ID is not set (the GitHub App's numeric id)")?;
-        let app_id: u64 = app_id
-            .trim()
-            .parse()
-            .with_context(|| format!("GITHUB_APP_ID={app_id:?} is not a number"))?;
-        let pem = match (
-            std::env::var("GITHUB_PRIVATE_KEY"),
-            std::env::var("GITHUB_PRIVATE_KEY_PATH"),
-        ) {
-            (Ok(pem), _) if !pem.trim().is_empty() => {
-                // Accept keys pasted with literal "\n" sequences, as some secret stores keep them.
-                if pem.contains('\n') {
-                    pem
-                } else {
-                    pem.replace("\\n", "\n")
-                }
-            }
-            (_, Ok(path)) => std::fs::read_to_string(&path)
-                .with_context(|| format!("GITHUB_PRIVATE_KEY_PATH={path}: cannot read the key"))?,
-            _ => anyhow::bail!(
-                "set GITHUB_PRIVATE_KEY (the App's PEM private key) or GITHUB_PRIVATE_KEY_PATH (a file holding it)"
-            ),
-        };
-        let api_url =
-            std::env::var("GITHUB_API_URL").unwrap_or_else(|_| DEFAULT_API_URL.to_string());
-        let cfg = GitHubConfig {
-            app_id,
-            private_key_pem: pem,
-            api_url,
-        };
-        EncodingKey::from_rsa_pem(cfg.private_key_pem.as_bytes())
-            .context("the GitHub App private key is not a valid RSA PEM key")?;
-        Ok(cfg)
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -157,8 +106,25 @@ impl GitHub {
         Ok(inst.id)
     }
 
+    /// Runs one call as the installation covering `repo`. GitHub answering 401 means it no
+    /// longer accepts the cached token (revoked early, the App reinstalled, the installation
+    /// moved): the token and the installation lookup are forgotten, so the next call mints a
+    /// fresh token instead of failing until the old one would have expired.
+    pub(super) async fn as_installation<T, F, Fut>(&self, repo: &str, call: F) -> Result<T>
+    where
+        F: FnOnce(Octocrab) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let result = call(self.repo_client(repo).await?).await;
+        if let Err(GitHubError::Unauthorized(message)) = &result {
+            tracing::warn!(repo, %message, "GitHub refused the installation token; forgetting it");
+            self.forget(repo).await;
+        }
+        result
+    }
+
     /// A client authenticated as the installation covering `repo`.
-    pub async fn repo_client(&self, repo: &str) -> Result<Octocrab> {
+    async fn repo_client(&self, repo: &str) -> Result<Octocrab> {
         let id = self.installation_id(repo).await?;
         let mut tokens = self.tokens.lock().await;
         if let Some(t) = tokens.get(&id)

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use jsonwebtoken::EncodingKey;
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use tokio::sync::Mutex;
 
@@ -83,9 +84,10 @@ fn seg(s: &str) -> String {
 
 impl GitHub {
     pub fn new(cfg: GitHubConfig) -> anyhow::Result<Arc<GitHub>> {
-        let key = EncodingKey::from_rsa_pem(cfg.private_key_pem.as_bytes()).map_err(|e| {
-            anyhow::anyhow!("the GitHub App private key is not a valid RSA PEM key: {e}")
-        })?;
+        let key = EncodingKey::from_rsa_pem(cfg.private_key_pem.expose_secret().as_bytes())
+            .map_err(|e| {
+                anyhow::anyhow!("the GitHub App private key is not a valid RSA PEM key: {e}")
+            })?;
         Ok(Arc::new(GitHub {
             cfg,
             key,
@@ -105,11 +107,13 @@ impl GitHub {
             return Ok(*public);
         }
         let (o, r) = split(repo);
-        let c = self.repo_client(repo).await?;
-        let info: models::Repository = c
-            .get(format!("/repos/{}/{}", seg(o), seg(r)), None::<&()>)
-            .await
-            .map_err(|e| GitHubError::from_octocrab(e, repo))?;
+        let info: models::Repository = self
+            .as_installation(repo, |c| async move {
+                c.get(format!("/repos/{}/{}", seg(o), seg(r)), None::<&()>)
+                    .await
+                    .map_err(|e| GitHubError::from_octocrab(e, repo))
+            })
+            .await?;
         let public = !info.private && info.visibility.as_deref().unwrap_or("public") == "public";
         self.visibility
             .lock()
@@ -135,18 +139,20 @@ impl GitHub {
             assignees: &'a [String],
         }
         let (o, r) = split(repo);
-        let c = self.repo_client(repo).await?;
-        c.post(
-            format!("/repos/{}/{}/issues", seg(o), seg(r)),
-            Some(&Create {
-                title,
-                body,
-                labels,
-                assignees,
-            }),
-        )
+        self.as_installation(repo, |c| async move {
+            c.post(
+                format!("/repos/{}/{}/issues", seg(o), seg(r)),
+                Some(&Create {
+                    title,
+                    body,
+                    labels,
+                    assignees,
+                }),
+            )
+            .await
+            .map_err(|e| GitHubError::from_octocrab(e, &format!("create issue in {repo}")))
+        })
         .await
-        .map_err(|e| GitHubError::from_octocrab(e, &format!("create issue in {repo}")))
     }
 
     /// One page (1-based) of the repository's issues (carrying `label` when given), newest
@@ -172,7 +178,6 @@ impl GitHub {
             creator: Option<&'a str>,
         }
         let (o, r) = split(repo);
-        let c = self.repo_client(repo).await?;
         let q = Query {
             labels: label,
             state: "all",
@@ -182,20 +187,25 @@ impl GitHub {
             page,
             creator,
         };
-        c.get(format!("/repos/{}/{}/issues", seg(o), seg(r)), Some(&q))
-            .await
-            .map_err(|e| GitHubError::from_octocrab(e, &format!("list issues in {repo}")))
+        self.as_installation(repo, |c| async move {
+            c.get(format!("/repos/{}/{}/issues", seg(o), seg(r)), Some(&q))
+                .await
+                .map_err(|e| GitHubError::from_octocrab(e, &format!("list issues in {repo}")))
+        })
+        .await
     }
 
     pub async fn get_issue(&self, repo: &str, number: u64) -> Result<Issue> {
         let (o, r) = split(repo);
-        let c = self.repo_client(repo).await?;
-        c.get(
-            format!("/repos/{}/{}/issues/{number}", seg(o), seg(r)),
-            None::<&()>,
-        )
+        self.as_installation(repo, |c| async move {
+            c.get(
+                format!("/repos/{}/{}/issues/{number}", seg(o), seg(r)),
+                None::<&()>,
+            )
+            .await
+            .map_err(|e| GitHubError::from_octocrab(e, &format!("{repo}#{number}")))
+        })
         .await
-        .map_err(|e| GitHubError::from_octocrab(e, &format!("{repo}#{number}")))
     }
 
     pub async fn update_issue(
@@ -205,13 +215,15 @@ impl GitHub {
         update: &IssueUpdate,
     ) -> Result<Issue> {
         let (o, r) = split(repo);
-        let c = self.repo_client(repo).await?;
-        c.patch(
-            format!("/repos/{}/{}/issues/{number}", seg(o), seg(r)),
-            Some(update),
-        )
+        self.as_installation(repo, |c| async move {
+            c.patch(
+                format!("/repos/{}/{}/issues/{number}", seg(o), seg(r)),
+                Some(update),
+            )
+            .await
+            .map_err(|e| GitHubError::from_octocrab(e, &format!("update {repo}#{number}")))
+        })
         .await
-        .map_err(|e| GitHubError::from_octocrab(e, &format!("update {repo}#{number}")))
     }
 
     pub async fn add_labels(
@@ -225,31 +237,36 @@ impl GitHub {
             labels: &'a [String],
         }
         let (o, r) = split(repo);
-        let c = self.repo_client(repo).await?;
-        c.post(
-            format!("/repos/{}/{}/issues/{number}/labels", seg(o), seg(r)),
-            Some(&Body { labels }),
-        )
+        self.as_installation(repo, |c| async move {
+            c.post(
+                format!("/repos/{}/{}/issues/{number}/labels", seg(o), seg(r)),
+                Some(&Body { labels }),
+            )
+            .await
+            .map_err(|e| GitHubError::from_octocrab(e, &format!("label {repo}#{number}")))
+        })
         .await
-        .map_err(|e| GitHubError::from_octocrab(e, &format!("label {repo}#{number}")))
     }
 
     /// Removes a label; a label that is not on the issue is not an error.
     pub async fn remove_label(&self, repo: &str, number: u64, label: &str) -> Result<()> {
         let (o, r) = split(repo);
-        let c = self.repo_client(repo).await?;
-        let res: std::result::Result<Vec<Label>, _> = c
-            .delete(
-                format!(
-                    "/repos/{}/{}/issues/{number}/labels/{}",
-                    seg(o),
-                    seg(r),
-                    seg(label)
-                ),
-                None::<&()>,
-            )
+        let res = self
+            .as_installation(repo, |c| async move {
+                c.delete::<Vec<Label>, _, _>(
+                    format!(
+                        "/repos/{}/{}/issues/{number}/labels/{}",
+                        seg(o),
+                        seg(r),
+                        seg(label)
+                    ),
+                    None::<&()>,
+                )
+                .await
+                .map_err(|e| GitHubError::from_octocrab(e, &format!("unlabel {repo}#{number}")))
+            })
             .await;
-        match res.map_err(|e| GitHubError::from_octocrab(e, &format!("unlabel {repo}#{number}"))) {
+        match res {
             Ok(_) | Err(GitHubError::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }
@@ -258,27 +275,29 @@ impl GitHub {
     /// Whether GitHub will let `login` be assigned issues in `repo` (204 yes, 404 no).
     pub async fn can_assign(&self, repo: &str, login: &str) -> Result<bool> {
         let (o, r) = split(repo);
-        let c = self.repo_client(repo).await?;
         let route = format!("/repos/{}/{}/assignees/{}", seg(o), seg(r), seg(login));
-        let res = c
-            ._get(route)
-            .await
-            .map_err(|e| GitHubError::from_octocrab(e, &format!("assignee check in {repo}")))?;
-        match res.status().as_u16() {
-            204 => Ok(true),
-            404 => Ok(false),
-            401 => Err(GitHubError::Unauthorized(format!(
-                "assignee check in {repo}"
-            ))),
-            s @ 500..=599 => Err(GitHubError::Server {
-                status: s,
-                message: format!("assignee check in {repo}"),
-            }),
-            s => Err(GitHubError::Other {
-                status: s,
-                message: format!("assignee check in {repo}"),
-            }),
-        }
+        self.as_installation(repo, |c| async move {
+            let res = c
+                ._get(route)
+                .await
+                .map_err(|e| GitHubError::from_octocrab(e, &format!("assignee check in {repo}")))?;
+            match res.status().as_u16() {
+                204 => Ok(true),
+                404 => Ok(false),
+                401 => Err(GitHubError::Unauthorized(format!(
+                    "assignee check in {repo}"
+                ))),
+                s @ 500..=599 => Err(GitHubError::Server {
+                    status: s,
+                    message: format!("assignee check in {repo}"),
+                }),
+                s => Err(GitHubError::Other {
+                    status: s,
+                    message: format!("assignee check in {repo}"),
+                }),
+            }
+        })
+        .await
     }
 
     pub async fn create_comment(&self, repo: &str, number: u64, body: &str) -> Result<Comment> {
@@ -287,13 +306,15 @@ impl GitHub {
             body: &'a str,
         }
         let (o, r) = split(repo);
-        let c = self.repo_client(repo).await?;
-        c.post(
-            format!("/repos/{}/{}/issues/{number}/comments", seg(o), seg(r)),
-            Some(&Body { body }),
-        )
+        self.as_installation(repo, |c| async move {
+            c.post(
+                format!("/repos/{}/{}/issues/{number}/comments", seg(o), seg(r)),
+                Some(&Body { body }),
+            )
+            .await
+            .map_err(|e| GitHubError::from_octocrab(e, &format!("comment on {repo}#{number}")))
+        })
         .await
-        .map_err(|e| GitHubError::from_octocrab(e, &format!("comment on {repo}#{number}")))
     }
 
     /// One page (1-based, 100 per page) of an issue sub-resource (`comments`, `events`),
@@ -307,13 +328,15 @@ impl GitHub {
         page: u32,
     ) -> Result<Vec<T>> {
         let (o, r) = split(repo);
-        let c = self.repo_client(repo).await?;
-        c.get(
-            format!("/repos/{}/{}/issues/{number}/{what}", seg(o), seg(r)),
-            Some(&[("per_page", "100"), ("page", &page.to_string())]),
-        )
+        self.as_installation(repo, |c| async move {
+            c.get(
+                format!("/repos/{}/{}/issues/{number}/{what}", seg(o), seg(r)),
+                Some(&[("per_page", "100"), ("page", &page.to_string())]),
+            )
+            .await
+            .map_err(|e| GitHubError::from_octocrab(e, &format!("{what} of {repo}#{number}")))
+        })
         .await
-        .map_err(|e| GitHubError::from_octocrab(e, &format!("{what} of {repo}#{number}")))
     }
 
     /// One page (1-based) of an issue's comments, oldest first.
@@ -340,21 +363,24 @@ impl GitHub {
         team: &str,
         user: &str,
     ) -> Result<bool> {
-        let c = self.repo_client(repo).await?;
-        let res: std::result::Result<models::TeamMembership, _> = c
-            .get(
-                format!(
-                    "/orgs/{}/teams/{}/memberships/{}",
-                    seg(org),
-                    seg(team),
-                    seg(user)
-                ),
-                None::<&()>,
-            )
+        let res = self
+            .as_installation(repo, |c| async move {
+                c.get::<models::TeamMembership, _, _>(
+                    format!(
+                        "/orgs/{}/teams/{}/memberships/{}",
+                        seg(org),
+                        seg(team),
+                        seg(user)
+                    ),
+                    None::<&()>,
+                )
+                .await
+                .map_err(|e| {
+                    GitHubError::from_octocrab(e, &format!("membership of {user} in {org}/{team}"))
+                })
+            })
             .await;
-        match res.map_err(|e| {
-            GitHubError::from_octocrab(e, &format!("membership of {user} in {org}/{team}"))
-        }) {
+        match res {
             Ok(m) => Ok(m.state == "active"),
             Err(GitHubError::NotFound(_)) => Ok(false),
             Err(e) => Err(e),
@@ -376,18 +402,21 @@ impl GitHub {
             description: &'a str,
         }
         let (o, r) = split(repo);
-        let c = self.repo_client(repo).await?;
-        let res: std::result::Result<Label, _> = c
-            .post(
-                format!("/repos/{}/{}/labels", seg(o), seg(r)),
-                Some(&Body {
-                    name,
-                    color,
-                    description,
-                }),
-            )
+        let res = self
+            .as_installation(repo, |c| async move {
+                c.post::<_, Label>(
+                    format!("/repos/{}/{}/labels", seg(o), seg(r)),
+                    Some(&Body {
+                        name,
+                        color,
+                        description,
+                    }),
+                )
+                .await
+                .map_err(|e| GitHubError::from_octocrab(e, &format!("label {name} in {repo}")))
+            })
             .await;
-        match res.map_err(|e| GitHubError::from_octocrab(e, &format!("label {name} in {repo}"))) {
+        match res {
             Ok(_) => Ok(()),
             Err(GitHubError::Validation { errors, .. })
                 if errors.to_string().contains("already_exists") =>

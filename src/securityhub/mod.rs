@@ -163,8 +163,9 @@ impl Default for Reads {
 }
 
 impl SecurityHub {
-    /// Configured from the environment (region, credentials, `AWS_ENDPOINT_URL_SECURITYHUB`).
-    pub async fn from_env() -> SecurityHub {
+    /// Configured by the AWS SDK's own configuration chain (region, credentials,
+    /// `AWS_ENDPOINT_URL_SECURITYHUB` from the environment, profiles, instance metadata).
+    pub async fn from_sdk_defaults() -> SecurityHub {
         let conf = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         SecurityHub::from_client(Client::new(&conf))
     }

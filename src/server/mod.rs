@@ -87,7 +87,7 @@ fn bearer_ok(headers: &HeaderMap, expected: &str) -> bool {
 
 async fn ingest(State(app): State<App>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let Some(expected) = app.secrets.ingest_token.as_deref() else {
+    let Some(expected) = app.secrets.ingest_token() else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "ingest is not configured (LEVER_INGEST_TOKEN)",

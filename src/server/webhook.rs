@@ -78,7 +78,7 @@ impl FromRequest<App> for VerifiedWebhook {
     type Rejection = Response;
 
     async fn from_request(req: Request, app: &App) -> Result<Self, Response> {
-        Self::verify(req, &app.secrets.webhook_secrets).await
+        Self::verify(req, &app.secrets.webhook_secrets()).await
     }
 }
 

@@ -332,3 +332,104 @@ fn plan_over_the_whole_conformance_corpus() {
         );
     }
 }
+
+/// `lever` with `args` in the repository root, with only `env` (and PATH) in its environment.
+fn lever_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_lever"))
+        .args(args)
+        .current_dir(root())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .output()
+        .expect("run lever")
+}
+
+/// Every variable of the README's environment table (a contract) is an option of
+/// `lever serve`, read from that variable; `--help` never shows a secret's value.
+#[test]
+fn serve_help_lists_the_documented_environment_without_secret_values() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let table = readme
+        .split("### Environment (for `lever serve`)")
+        .nth(1)
+        .expect("the README documents the environment")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let documented: Vec<&str> = table
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|code| code.split('=').next().unwrap())
+        .filter(|v| {
+            v.len() > 3
+                && v.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                && !v.starts_with("AWS_")
+        })
+        .collect();
+    assert!(documented.len() >= 10, "{documented:?}");
+    let out = lever_with_env(
+        &["serve", "--help"],
+        &[
+            ("GITHUB_PRIVATE_KEY", "private-key-secret-value"),
+            ("GITHUB_WEBHOOK_SECRET", "webhook-secret-value,other"),
+            ("LEVER_INGEST_TOKEN", "ingest-secret-value"),
+            ("DATABASE_URL", "postgres://lever:db-secret-value@db/lever"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for var in &documented {
+        assert!(
+            help.contains(&format!("[env: {var}")),
+            "{var} missing:\n{help}"
+        );
+    }
+    assert!(!help.contains("secret-value"), "{help}");
+}
+
+/// Commands that need the GitHub App or the database fail with the usage code (2), naming the
+/// setting to fix.
+#[test]
+fn missing_or_bad_process_settings_exit_2() {
+    let out = lever_with_env(&["sync", "--config", "examples/demo"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("lever sync: GITHUB_APP_ID is not set"),
+        "{err}"
+    );
+
+    let out = lever_with_env(
+        &["sync", "--config", "examples/demo"],
+        &[
+            ("GITHUB_APP_ID", "1"),
+            ("GITHUB_PRIVATE_KEY_PATH", "/no/such/key.pem"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("GITHUB_PRIVATE_KEY_PATH=/no/such/key.pem"),
+        "{err}"
+    );
+
+    let out = lever_with_env(
+        &["serve", "--config", "examples/demo"],
+        &[("LEVER_WORKERS", "0")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("LEVER_WORKERS must be 1..64"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}",
+        dir.path().join("no/such/dir/lever.db").display()
+    );
+    let out = lever_with_env(&["audit"], &[("DATABASE_URL", &url)]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("lever audit: opening DATABASE_URL"), "{err}");
+}

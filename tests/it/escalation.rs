@@ -144,7 +144,8 @@ async fn a_restart_in_between_changes_nothing() {
         &t.sh,
         t.clock.clone(),
         crate::fakes::github::TEST_APP_PRIVATE_KEY_PEM,
-    );
+    )
+    .await;
     lever::worker::schedule_periodic(&restarted).await.unwrap();
     let worker = lever::worker::Worker::new(restarted, "after-restart");
     t.clock.advance(Duration::hours(4));
@@ -186,7 +187,8 @@ async fn two_replicas_on_postgres_fire_each_step_once() {
         &t.sh,
         t.clock.clone(),
         crate::fakes::github::TEST_APP_PRIVATE_KEY_PEM,
-    );
+    )
+    .await;
     let w2 = lever::worker::Worker::new(second, "replica-2");
     for _ in 0..2 {
         t.clock.advance(Duration::hours(4));

@@ -632,6 +632,45 @@ async fn installation_tokens_are_cached_per_installation() {
     );
 }
 
+/// GitHub revokes an installation token before it expires (the App was reinstalled, a key was
+/// rotated): the call answered 401 forgets the cached token, so the retry mints a fresh one
+/// instead of failing with the revoked token until its expiry an hour later.
+#[tokio::test]
+async fn a_revoked_installation_token_is_replaced_on_the_next_call() {
+    let t = TestApp::start().await;
+    t.ingest_file(&root().join("examples/demo/findings/03-payments-prod-ledger-rds.2.json"))
+        .await;
+    t.drain().await;
+    assert_eq!(t.gh.issues("acme/ledger").len(), 1);
+    assert_eq!(t.gh.tokens_issued().len(), 1);
+
+    t.gh.revoke_tokens();
+    t.ingest_file(&root().join("examples/demo/findings/04-payments-prod-logs-bucket-s3.5.json"))
+        .await;
+    let reports = t.drain().await;
+    let open = reports.iter().find(|r| r.kind == "open-issue").unwrap();
+    assert_eq!(open.result, "retry", "{reports:#?}");
+    assert!(
+        open.error
+            .as_deref()
+            .unwrap()
+            .contains("authentication failed"),
+        "{reports:#?}"
+    );
+    assert_eq!(
+        t.gh.tokens_issued().len(),
+        1,
+        "the 401 itself mints nothing"
+    );
+
+    t.clock.advance(chrono::Duration::minutes(5));
+    let reports = t.drain().await;
+    let open = reports.iter().find(|r| r.kind == "open-issue").unwrap();
+    assert_eq!(open.result, "done", "{reports:#?}");
+    assert_eq!(t.gh.tokens_issued().len(), 2, "a fresh token for the retry");
+    assert_eq!(t.gh.issues("acme/platform").len(), 1);
+}
+
 #[tokio::test]
 async fn a_wrong_app_key_is_refused_by_github_and_nothing_is_lost() {
     let t = TestApp::builder()
@@ -715,7 +754,8 @@ async fn two_replicas_on_postgres_open_each_issue_exactly_once() {
         &t.sh,
         t.clock.clone(),
         crate::fakes::github::TEST_APP_PRIVATE_KEY_PEM,
-    );
+    )
+    .await;
     let w2 = lever::worker::Worker::new(second, "test-worker-2");
     let (a, b) = tokio::join!(t.worker.run_until_idle(), w2.run_until_idle());
     let (a, b) = (a.unwrap(), b.unwrap());

@@ -7,16 +7,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
+use secrecy::SecretString;
 use serde_json::Value;
-use tokio::sync::Notify;
 
-use lever::app::{App, Secrets};
+use lever::app::{App, Application, Deps};
 use lever::clock::ManualClock;
-use lever::config::Config;
-use lever::controls::Catalog;
-use lever::explain::Renderer;
-use lever::github::{GitHub, GitHubConfig};
-use lever::securityhub::SecurityHub;
+use lever::config::process::DatabaseUrl;
+use lever::config::{Config, ProcessSettings};
 use lever::store::{PostgresStore, Store};
 use lever::worker::{JobReport, Worker};
 
@@ -99,34 +96,34 @@ impl Builder {
         let gh = FakeGitHub::start_with_test_app().await;
         demo_github(&gh);
         let sh = FakeSecurityHub::start().await;
-        let (store, db, database_url): (Arc<dyn Store>, Db, String) = match self.postgres {
+        let mut settings = settings_for(&gh, &self.private_key);
+        let clock = Arc::new(ManualClock::new(self.now));
+        let mut deps = Deps::default()
+            .clock(clock.clone())
+            .securityhub(sh.client());
+        let (db, database_url) = match self.postgres {
+            // SQLite: the composition root opens DATABASE_URL, as `lever serve` does.
             None => {
                 let dir = tempfile::tempdir().unwrap();
                 let url = format!("sqlite://{}", dir.path().join("lever.db").display());
-                (
-                    lever::store::open(&url).await.expect("sqlite store"),
-                    Db::Sqlite(dir),
-                    url,
-                )
+                settings.database_url = DatabaseUrl::new(&url);
+                (Db::Sqlite(dir), url)
             }
+            // PostgreSQL: a fresh schema of this test's own, opened here.
             Some(url) => {
                 let schema = pg::Schema::create(&url).await;
                 let store = PostgresStore::connect_with_schema(&url, &schema.name)
                     .await
                     .expect("postgres store");
                 store.migrate().await.expect("migrate");
-                (Arc::new(store), Db::Postgres(schema), url)
+                deps = deps.store(Arc::new(store));
+                (Db::Postgres(schema), url)
             }
         };
-        let clock = Arc::new(ManualClock::new(self.now));
-        let app = app_on(
-            &self.config_dir,
-            store,
-            &gh,
-            &sh,
-            clock.clone(),
-            &self.private_key,
-        );
+        let config = Config::load(&self.config_dir).expect("test config is valid");
+        let app = Application::build(&settings, config, deps)
+            .await
+            .expect("the test app builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let served = app.clone();
@@ -151,8 +148,22 @@ impl Builder {
     }
 }
 
-/// An `App` on `store`, wired to the fakes: what `lever serve` builds from the environment.
-pub fn app_on(
+/// The process settings `lever serve` would read from an environment pointing at the fakes.
+pub fn settings_for(gh: &FakeGitHub, private_key: &str) -> ProcessSettings {
+    ProcessSettings {
+        github_app_id: Some(TEST_APP_ID),
+        github_private_key: Some(SecretString::from(private_key)),
+        github_api_url: gh.url(),
+        github_webhook_secrets: vec![SecretString::from(WEBHOOK_SECRET)],
+        ingest_token: Some(SecretString::from(INGEST_TOKEN)),
+        ..ProcessSettings::default()
+    }
+}
+
+/// Another process's `App` on `store` (a second replica, a restart), wired to the fakes, built
+/// by the same composition root as `lever serve`: only the clock, the store and the Security
+/// Hub client are put in its place.
+pub async fn app_on(
     config_dir: &Path,
     store: Arc<dyn Store>,
     gh: &FakeGitHub,
@@ -161,28 +172,13 @@ pub fn app_on(
     private_key: &str,
 ) -> App {
     let config = Config::load(config_dir).expect("test config is valid");
-    let renderer = Renderer::new(config.templates_dir().as_deref()).expect("templates");
-    let github = GitHub::new(GitHubConfig {
-        app_id: TEST_APP_ID,
-        private_key_pem: private_key.to_string(),
-        api_url: gh.url(),
-    })
-    .expect("github client");
-    App {
-        store,
-        config: Arc::new(config),
-        renderer: Arc::new(renderer),
-        catalog: Catalog::embedded(),
-        github,
-        securityhub: SecurityHub::from_client(sh.client()),
-        clock,
-        secrets: Secrets {
-            webhook_secrets: vec![WEBHOOK_SECRET.to_string()],
-            ingest_token: Some(INGEST_TOKEN.to_string()),
-        },
-        jobs_ready: Arc::new(Notify::new()),
-        caches: Arc::default(),
-    }
+    let deps = Deps::default()
+        .clock(clock)
+        .store(store)
+        .securityhub(sh.client());
+    Application::build(&settings_for(gh, private_key), config, deps)
+        .await
+        .expect("the test app builds")
 }
 
 impl TestApp {
