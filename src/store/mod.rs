@@ -1,8 +1,9 @@
 //! Durable state: findings, issue groups, jobs, deliveries, audit trail.
 //!
-//! One [`Store`] trait, two backends: SQLite (embedded default, one replica) and PostgreSQL
-//! (several replicas sharing one database). Every method takes `now` from the caller: the store
-//! never reads a clock, so tests can drive time.
+//! One [`Store`] trait, one SQL implementation ([`SqlStore`]) over two dialects: SQLite
+//! (embedded default, one replica) and PostgreSQL (several replicas sharing one database).
+//! Every method takes `now` from the caller: the store never reads a clock, so tests can drive
+//! time.
 //!
 //! Writes that belong together go through [`Store::apply`] as one [`ChangeSet`], committed in
 //! one transaction: a finding update, the group it creates, the job that will open the issue,
@@ -12,8 +13,10 @@
 //! TIMESTAMPTZ on PostgreSQL, INTEGER microseconds since the Unix epoch on SQLite.
 
 mod common;
+mod dialect;
 mod job;
 mod postgres;
+mod sql;
 mod sqlite;
 
 use std::sync::Arc;
@@ -30,6 +33,7 @@ use crate::routing::Route;
 
 pub use job::{DeliveryId, Job, KNOWN_KINDS};
 pub use postgres::PostgresStore;
+pub use sql::SqlStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
