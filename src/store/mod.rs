@@ -24,10 +24,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use strum::{Display, EnumString, IntoStaticStr};
 
 use crate::domain::lifecycle::{Action, State};
 use crate::domain::{
     ComplianceStatus, Finding, GroupKey, RecordState, Severity, StableKey, WorkflowStatus,
+    string_codes,
 };
 use crate::routing::Route;
 
@@ -79,6 +81,8 @@ pub struct FindingRecord {
 /// Where an issue group stands. The lifecycle state machine owns the transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[derive(IntoStaticStr, EnumString, Display)]
+#[strum(serialize_all = "kebab-case")]
 pub enum GroupStatus {
     /// Decided to open an issue; the worker has not created it yet.
     Pending,
@@ -88,23 +92,7 @@ pub enum GroupStatus {
     Closed,
 }
 
-impl GroupStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GroupStatus::Pending => "pending",
-            GroupStatus::Open => "open",
-            GroupStatus::Closed => "closed",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(Self::Pending),
-            "open" => Some(Self::Open),
-            "closed" => Some(Self::Closed),
-            _ => None,
-        }
-    }
-}
+string_codes!(GroupStatus, JobState);
 
 /// One issue group: the unit that owns a GitHub issue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -207,29 +195,13 @@ pub enum GroupWrite {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[derive(IntoStaticStr, EnumString, Display)]
+#[strum(serialize_all = "kebab-case")]
 pub enum JobState {
     Pending,
     Done,
     /// Gave up after too many attempts; kept for operators.
     Dead,
-}
-
-impl JobState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::Pending => "pending",
-            JobState::Done => "done",
-            JobState::Dead => "dead",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(Self::Pending),
-            "done" => Some(Self::Done),
-            "dead" => Some(Self::Dead),
-            _ => None,
-        }
-    }
 }
 
 /// A job to enqueue. At most one *pending* job exists per (kind, subject): enqueueing a
