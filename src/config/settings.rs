@@ -4,18 +4,21 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use strum::{Display, EnumString, IntoStaticStr};
 use toml::de::{DeTable, DeValue};
 
 use super::spanned::{Diag, Table, as_table, type_name};
 use super::{Assignee, ConfigError, RepoName, oncall};
-use crate::domain::Severity;
 use crate::domain::calendar::Calendar;
 use crate::domain::keys::Grouping;
 use crate::domain::oncall::Rotation;
+use crate::domain::{Severity, string_codes};
 
 /// What Lever does in an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[derive(IntoStaticStr, EnumString, Display)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Mode {
     /// Nothing: prototype accounts.
     Off,
@@ -25,23 +28,7 @@ pub enum Mode {
     Enforce,
 }
 
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Off => "off",
-            Mode::RampUp => "ramp-up",
-            Mode::Enforce => "enforce",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Mode> {
-        match s {
-            "off" => Some(Mode::Off),
-            "ramp-up" => Some(Mode::RampUp),
-            "enforce" => Some(Mode::Enforce),
-            _ => None,
-        }
-    }
-}
+string_codes!(Mode);
 
 /// Policy for one AWS account (or the defaults for accounts not listed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -1,22 +1,26 @@
 //! Pure domain types: no I/O, no clocks. Everything else in Lever talks in these terms.
 
 pub mod calendar;
+mod codes;
 pub mod keys;
 pub mod lifecycle;
 pub mod oncall;
 pub mod sample;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use strum::{Display, EnumString, IntoStaticStr};
 
+pub(crate) use codes::string_codes;
 pub use keys::{GroupKey, StableKey};
 
 /// Security Hub severity label, ordered from least to most severe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(IntoStaticStr, Display)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum Severity {
     Informational,
     Low,
@@ -33,17 +37,6 @@ impl Severity {
         Severity::High,
         Severity::Critical,
     ];
-
-    /// The label as ASFF spells it (`"HIGH"`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Informational => "INFORMATIONAL",
-            Severity::Low => "LOW",
-            Severity::Medium => "MEDIUM",
-            Severity::High => "HIGH",
-            Severity::Critical => "CRITICAL",
-        }
-    }
 
     /// Lower-case form used in labels (`severity:high`).
     pub fn slug(self) -> &'static str {
@@ -76,32 +69,29 @@ impl Severity {
     }
 }
 
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+string_codes!(Severity, ComplianceStatus, RecordState, WorkflowStatus);
 
+/// The label as ASFF spells it (`"HIGH"`), in any case, surrounding whitespace ignored.
 impl FromStr for Severity {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "INFORMATIONAL" => Ok(Severity::Informational),
-            "LOW" => Ok(Severity::Low),
-            "MEDIUM" => Ok(Severity::Medium),
-            "HIGH" => Ok(Severity::High),
-            "CRITICAL" => Ok(Severity::Critical),
-            _ => Err(format!(
-                "unknown severity {:?} (expected INFORMATIONAL, LOW, MEDIUM, HIGH or CRITICAL)",
-                s.trim()
-            )),
-        }
+        let s = s.trim();
+        Severity::ALL
+            .into_iter()
+            .find(|v| v.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                format!(
+                    "unknown severity {s:?} (expected INFORMATIONAL, LOW, MEDIUM, HIGH or CRITICAL)"
+                )
+            })
     }
 }
 
 /// ASFF `Compliance.Status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(IntoStaticStr, EnumString, Display)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum ComplianceStatus {
     Passed,
     Warning,
@@ -109,80 +99,28 @@ pub enum ComplianceStatus {
     NotAvailable,
 }
 
-impl ComplianceStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ComplianceStatus::Passed => "PASSED",
-            ComplianceStatus::Warning => "WARNING",
-            ComplianceStatus::Failed => "FAILED",
-            ComplianceStatus::NotAvailable => "NOT_AVAILABLE",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "PASSED" => Some(Self::Passed),
-            "WARNING" => Some(Self::Warning),
-            "FAILED" => Some(Self::Failed),
-            "NOT_AVAILABLE" => Some(Self::NotAvailable),
-            _ => None,
-        }
-    }
-}
-
 /// ASFF `RecordState`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(IntoStaticStr, EnumString, Display)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum RecordState {
     #[default]
     Active,
     Archived,
 }
 
-impl RecordState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecordState::Active => "ACTIVE",
-            RecordState::Archived => "ARCHIVED",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "ACTIVE" => Some(Self::Active),
-            "ARCHIVED" => Some(Self::Archived),
-            _ => None,
-        }
-    }
-}
-
 /// ASFF `Workflow.Status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(IntoStaticStr, EnumString, Display)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum WorkflowStatus {
     #[default]
     New,
     Notified,
     Resolved,
     Suppressed,
-}
-
-impl WorkflowStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WorkflowStatus::New => "NEW",
-            WorkflowStatus::Notified => "NOTIFIED",
-            WorkflowStatus::Resolved => "RESOLVED",
-            WorkflowStatus::Suppressed => "SUPPRESSED",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "NEW" => Some(Self::New),
-            "NOTIFIED" => Some(Self::Notified),
-            "RESOLVED" => Some(Self::Resolved),
-            "SUPPRESSED" => Some(Self::Suppressed),
-            _ => None,
-        }
-    }
 }
 
 /// One entry of ASFF `Resources[]`.

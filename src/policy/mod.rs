@@ -2,12 +2,15 @@
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use strum::{Display, EnumString, IntoStaticStr};
 
 use crate::config::{AccountPolicy, Mode, PolicySettings};
-use crate::domain::{ComplianceStatus, Finding, RecordState, WorkflowStatus};
+use crate::domain::{ComplianceStatus, Finding, RecordState, WorkflowStatus, string_codes};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[derive(IntoStaticStr, EnumString, Display)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Decision {
     /// A finding with no issue yet opens one.
     Ticket,
@@ -15,18 +18,11 @@ pub enum Decision {
     Skip,
 }
 
-impl Decision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Ticket => "ticket",
-            Decision::Skip => "skip",
-        }
-    }
-}
-
 /// Stable reason codes, printed by `lever plan` and recorded in the audit trail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[derive(IntoStaticStr, EnumString, Display)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Reason {
     Ticket,
     AccountOff,
@@ -38,20 +34,7 @@ pub enum Reason {
     Ignored,
 }
 
-impl Reason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Ticket => "ticket",
-            Reason::AccountOff => "account-off",
-            Reason::Archived => "archived",
-            Reason::Passed => "passed",
-            Reason::NotAvailable => "not-available",
-            Reason::Suppressed => "suppressed",
-            Reason::BelowThreshold => "below-threshold",
-            Reason::Ignored => "ignored",
-        }
-    }
-}
+string_codes!(Decision, Reason);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {

@@ -37,7 +37,36 @@ macro_rules! audit_cols {
         "seq, at, actor, action, group_key, issue, source, detail"
     };
 }
-pub(super) use {audit_cols, finding_cols, group_cols, job_cols};
+/// Findings whose (`product_arn`, `finding_id`) is in `$1`, a JSON array of pairs; `$pairs`
+/// is the dialect's subquery that expands it into rows of two columns.
+macro_rules! select_findings_by_id_sql {
+    ($pairs:literal) => {
+        concat!(
+            "SELECT ",
+            $crate::store::common::finding_cols!(),
+            " FROM findings WHERE (product_arn, finding_id) IN (",
+            $pairs,
+            ") ORDER BY product_arn, finding_id"
+        )
+    };
+}
+
+/// Groups whose key is in `$1`, a JSON array of strings; `$keys` is the dialect's subquery
+/// that expands it into rows of one column.
+macro_rules! select_groups_by_key_sql {
+    ($keys:literal) => {
+        concat!(
+            "SELECT ",
+            $crate::store::common::group_cols!(),
+            " FROM groups WHERE group_key IN (",
+            $keys,
+            ") ORDER BY group_key"
+        )
+    };
+}
+pub(super) use {
+    audit_cols, finding_cols, group_cols, select_findings_by_id_sql, select_groups_by_key_sql,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Statements identical in both dialects.
@@ -145,6 +174,27 @@ pub(super) fn next_job_at_sql() -> String {
     )
 }
 
+/// The lease statement: leases the next due job of a kind this version knows (see
+/// [`KNOWN_KINDS`]); `$1` owner, `$2` lease end, `$3` now; returns the job's row. `lock` is
+/// what the dialect adds to the inner `SELECT` to skip rows other leasers hold.
+pub(super) fn lease_job_sql(lock: &str) -> String {
+    format!(
+        concat!(
+            "UPDATE jobs SET lease_owner = $1, lease_expires = $2, attempts = attempts + 1,
+                 updated_at = $3
+             WHERE id = (
+                 SELECT id FROM jobs
+                 WHERE state = 'pending' AND run_at <= $3 AND kind IN ({kinds})
+                   AND (lease_expires IS NULL OR lease_expires <= $3)
+                 ORDER BY run_at, id LIMIT 1{lock})
+             RETURNING ",
+            job_cols!()
+        ),
+        kinds = known_kinds_sql(),
+        lock = lock,
+    )
+}
+
 pub(super) const INSERT_EFFECT: &str = "INSERT INTO outbox
         (effect_id, group_key, action, source, created_at)
      VALUES ($1, $2, $3, $4, $5)
@@ -167,13 +217,26 @@ pub(super) fn known_kinds_sql() -> String {
         .join(", ")
 }
 
+/// `CAST` gives the parameter a type when it is NULL (PostgreSQL needs one).
+pub(super) const SELECT_GROUPS_BY_STATUS: &str = concat!(
+    "SELECT ",
+    group_cols!(),
+    " FROM groups WHERE (CAST($1 AS TEXT) IS NULL OR status = $1) ORDER BY group_key"
+);
+
+pub(super) const SELECT_JOBS_BY_STATE: &str = concat!(
+    "SELECT ",
+    job_cols!(),
+    " FROM jobs WHERE (CAST($1 AS TEXT) IS NULL OR state = $1) ORDER BY created_at, id"
+);
+
 pub(super) const SELECT_KV: &str = "SELECT value FROM kv WHERE key = $1";
 
 // ---------------------------------------------------------------------------------------------
 // Row decoding.
 
 /// Where a decoded value came from, for error messages.
-pub(super) struct At {
+pub struct At {
     table: &'static str,
     key: String,
 }
@@ -400,6 +463,20 @@ pub(super) fn group_write_key(w: &GroupWrite) -> &GroupKey {
 /// The [`StoreError::Conflict`] for a job whose lease the caller no longer holds.
 pub(super) fn lease_lost(id: i64) -> StoreError {
     StoreError::Conflict(format!("job:{id}"))
+}
+
+/// Applies the pending migrations on `conn`.
+///
+/// `Migrator::run` takes an `Acquire`, whose impls are "not general enough" for the `Send`
+/// bound of an `async_trait` future (rust-lang/rust#64552); `run_direct` is what `run` calls
+/// after acquiring, and what sqlx itself documents as the way around that error (it is
+/// `#[doc(hidden)]`: revisit when upgrading sqlx).
+/// Run in a transaction (SQLite), each migration runs in a savepoint.
+pub(super) async fn run_migrations<C: sqlx::migrate::Migrate>(
+    migrator: &sqlx::migrate::Migrator,
+    conn: &mut C,
+) -> Result<(), sqlx::migrate::MigrateError> {
+    migrator.run_direct(None, conn, false).await
 }
 
 /// Commits on success, rolls back on error. The original error matters more than a failed

@@ -1,8 +1,9 @@
 //! Durable state: findings, issue groups, jobs, deliveries, audit trail.
 //!
-//! One [`Store`] trait, two backends: SQLite (embedded default, one replica) and PostgreSQL
-//! (several replicas sharing one database). Every method takes `now` from the caller: the store
-//! never reads a clock, so tests can drive time.
+//! One [`Store`] trait, one SQL implementation ([`SqlStore`]) over two dialects: SQLite
+//! (embedded default, one replica) and PostgreSQL (several replicas sharing one database).
+//! Every method takes `now` from the caller: the store never reads a clock, so tests can drive
+//! time.
 //!
 //! Writes that belong together go through [`Store::apply`] as one [`ChangeSet`], committed in
 //! one transaction: a finding update, the group it creates, the job that will open the issue,
@@ -12,8 +13,10 @@
 //! TIMESTAMPTZ on PostgreSQL, INTEGER microseconds since the Unix epoch on SQLite.
 
 mod common;
+mod dialect;
 mod job;
 mod postgres;
+mod sql;
 mod sqlite;
 
 use std::sync::Arc;
@@ -21,15 +24,18 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use strum::{Display, EnumString, IntoStaticStr};
 
 use crate::domain::lifecycle::{Action, State};
 use crate::domain::{
     ComplianceStatus, Finding, GroupKey, RecordState, Severity, StableKey, WorkflowStatus,
+    string_codes,
 };
 use crate::routing::Route;
 
 pub use job::{DeliveryId, Job, KNOWN_KINDS};
 pub use postgres::PostgresStore;
+pub use sql::SqlStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +81,8 @@ pub struct FindingRecord {
 /// Where an issue group stands. The lifecycle state machine owns the transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[derive(IntoStaticStr, EnumString, Display)]
+#[strum(serialize_all = "kebab-case")]
 pub enum GroupStatus {
     /// Decided to open an issue; the worker has not created it yet.
     Pending,
@@ -84,23 +92,7 @@ pub enum GroupStatus {
     Closed,
 }
 
-impl GroupStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GroupStatus::Pending => "pending",
-            GroupStatus::Open => "open",
-            GroupStatus::Closed => "closed",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(Self::Pending),
-            "open" => Some(Self::Open),
-            "closed" => Some(Self::Closed),
-            _ => None,
-        }
-    }
-}
+string_codes!(GroupStatus, JobState);
 
 /// One issue group: the unit that owns a GitHub issue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -203,29 +195,13 @@ pub enum GroupWrite {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[derive(IntoStaticStr, EnumString, Display)]
+#[strum(serialize_all = "kebab-case")]
 pub enum JobState {
     Pending,
     Done,
     /// Gave up after too many attempts; kept for operators.
     Dead,
-}
-
-impl JobState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::Pending => "pending",
-            JobState::Done => "done",
-            JobState::Dead => "dead",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(Self::Pending),
-            "done" => Some(Self::Done),
-            "dead" => Some(Self::Dead),
-            _ => None,
-        }
-    }
 }
 
 /// A job to enqueue. At most one *pending* job exists per (kind, subject): enqueueing a

@@ -1,0 +1,406 @@
+//! The one SQL implementation of [`Store`], generic over the [`Dialect`] it runs on.
+//!
+//! Statements shared by both dialects are in `common.rs`; what differs (timestamps, JSON, the
+//! write gate, the lease, migrations, connecting) is behind [`Dialect`]. Writes that belong
+//! together run in one write transaction ([`Dialect::begin_write`]), reads on a pooled
+//! connection.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::{AssertSqlSafe, Pool, Transaction};
+
+use super::common::{self, At, RowExt, audit_cols};
+use super::dialect::{Args, Dialect, Query};
+use super::*;
+
+/// The store on database `D`: [`SqliteStore`] or [`PostgresStore`].
+#[derive(Debug)]
+pub struct SqlStore<D: Dialect> {
+    pool: Pool<D>,
+    gate: D::Gate,
+}
+
+impl<D: Dialect> Clone for SqlStore<D> {
+    fn clone(&self) -> Self {
+        SqlStore {
+            pool: self.pool.clone(),
+            gate: self.gate.clone(),
+        }
+    }
+}
+
+impl<D: Dialect> SqlStore<D> {
+    pub(super) fn new(pool: Pool<D>) -> Self {
+        SqlStore {
+            pool,
+            gate: D::Gate::default(),
+        }
+    }
+
+    /// The underlying pool, for operators' tools and tests (raw SQL).
+    pub fn pool(&self) -> &Pool<D> {
+        &self.pool
+    }
+
+    async fn write_tx(&self) -> Result<(D::Guard<'_>, Transaction<'static, D>)> {
+        D::begin_write(&self.pool, &self.gate).await
+    }
+
+    async fn fetch_optional(&self, q: Query<'_, D>) -> Result<Option<D::Row>> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(D::fetch_optional(&mut *conn, q).await?)
+    }
+
+    async fn fetch_all(&self, q: Query<'_, D>) -> Result<Vec<D::Row>> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(D::fetch_all(&mut *conn, q).await?)
+    }
+}
+
+/// Runs `q` and reports whether it changed exactly one row.
+async fn execute_one<D: Dialect>(conn: &mut D::Connection, q: Query<'_, D>) -> Result<bool> {
+    let result = D::execute(conn, q).await?;
+    Ok(D::rows_affected(&result) == 1)
+}
+
+/// The columns an insert and an update of a group share, `$1` to `$7`.
+fn bind_group<'q, D: Dialect>(q: Query<'q, D>, r: &GroupRecord) -> Result<Query<'q, D>> {
+    Ok(q.arg(r.group_key.as_str())
+        .arg(r.repo.as_str())
+        .arg(common::issue_number_param(r.issue_number)?)
+        .arg(r.issue_url.as_deref())
+        .arg(r.status.as_str())
+        .arg(r.assignee.as_deref())
+        .json(&r.data))
+}
+
+async fn enqueue<D: Dialect>(
+    conn: &mut D::Connection,
+    job: &NewJob,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let q = sqlx::query(common::ENQUEUE_JOB)
+        .arg(job.job.kind())
+        .arg(job.job.subject())
+        .ts(job.run_at)
+        .ts(now);
+    D::execute(conn, q).await?;
+    Ok(())
+}
+
+async fn apply_in<D: Dialect>(
+    conn: &mut D::Connection,
+    mut changes: ChangeSet,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    common::sorted_for_locking(&mut changes);
+    for f in &changes.findings {
+        let q = sqlx::query(common::UPSERT_FINDING)
+            .arg(f.product_arn.as_str())
+            .arg(f.finding_id.as_str())
+            .arg(f.stable_key.0.as_str())
+            .arg(f.group_key.as_str())
+            .arg(f.account_id.as_str())
+            .arg(f.severity.as_str())
+            .arg(f.compliance.map(|c| c.as_str()))
+            .arg(f.record_state.as_str())
+            .arg(f.workflow.as_str())
+            .arg(f.updated_at.as_deref())
+            .arg(f.fingerprint.as_str())
+            .json(&f.finding)
+            .ts(f.first_seen)
+            .ts(f.last_seen);
+        D::execute(conn, q).await?;
+    }
+    for g in &changes.groups {
+        match g {
+            GroupWrite::InsertIfAbsent(r) => {
+                let q = bind_group(sqlx::query(common::INSERT_GROUP_IF_ABSENT), r)?
+                    .ts(r.created_at)
+                    .ts(r.updated_at)
+                    .arg(r.version);
+                D::execute(conn, q).await?;
+            }
+            GroupWrite::Update {
+                record: r,
+                expected_version,
+            } => {
+                let q = bind_group(sqlx::query(common::UPDATE_GROUP), r)?
+                    .ts(r.updated_at)
+                    .arg(*expected_version);
+                if !execute_one::<D>(conn, q).await? {
+                    return Err(StoreError::Conflict(r.group_key.0.clone()));
+                }
+            }
+        }
+    }
+    // Outcomes before enqueues: a change set that finishes job (k, s) and enqueues a new
+    // (k, s) gets a new pending job rather than a no-op against the one being finished.
+    for o in &changes.job_outcomes {
+        let (id, q) = match o {
+            JobOutcome::Done { id, lease_owner } => (
+                *id,
+                sqlx::query(common::JOB_DONE)
+                    .arg(*id)
+                    .arg(lease_owner.as_str())
+                    .ts(now),
+            ),
+            JobOutcome::Retry {
+                id,
+                lease_owner,
+                retry_at,
+                error,
+            } => (
+                *id,
+                sqlx::query(common::JOB_RETRY)
+                    .arg(*id)
+                    .arg(lease_owner.as_str())
+                    .ts(*retry_at)
+                    .arg(error.as_str())
+                    .ts(now),
+            ),
+            JobOutcome::Dead {
+                id,
+                lease_owner,
+                error,
+            } => (
+                *id,
+                sqlx::query(common::JOB_DEAD)
+                    .arg(*id)
+                    .arg(lease_owner.as_str())
+                    .arg(error.as_str())
+                    .ts(now),
+            ),
+        };
+        if !execute_one::<D>(conn, q).await? {
+            return Err(common::lease_lost(id));
+        }
+    }
+    for job in &changes.jobs {
+        enqueue::<D>(conn, job, now).await?;
+    }
+    for w in &changes.outbox {
+        let q = match w {
+            OutboxWrite::Add(e) => sqlx::query(common::INSERT_EFFECT)
+                .arg(e.id.as_str())
+                .arg(e.group_key.as_str())
+                .json(&e.action)
+                .arg(e.source.as_str())
+                .ts(now),
+            OutboxWrite::Remove(id) => sqlx::query(common::DELETE_EFFECT).arg(id.as_str()),
+            OutboxWrite::Clear(key) => sqlx::query(common::CLEAR_OUTBOX).arg(key.as_str()),
+        };
+        D::execute(conn, q).await?;
+    }
+    for a in &changes.audit {
+        let q = sqlx::query(common::INSERT_AUDIT)
+            .ts(a.at)
+            .arg(a.actor.as_str())
+            .arg(a.action.as_str())
+            .arg(a.group_key.as_ref().map(GroupKey::as_str))
+            .arg(a.issue.as_deref())
+            .arg(a.source.as_deref())
+            .json(&a.detail);
+        D::execute(conn, q).await?;
+    }
+    for (key, value) in &changes.kv {
+        let q = sqlx::query(common::UPSERT_KV)
+            .arg(key.as_str())
+            .arg(value.as_str())
+            .ts(now);
+        D::execute(conn, q).await?;
+    }
+    Ok(())
+}
+
+async fn record_delivery_in<D: Dialect>(
+    conn: &mut D::Connection,
+    delivery: &Delivery,
+    job: Option<NewJob>,
+) -> Result<bool> {
+    let q = sqlx::query(common::INSERT_DELIVERY)
+        .arg(delivery.id.as_str())
+        .arg(delivery.event.as_str())
+        .json(&delivery.payload)
+        .ts(delivery.received_at);
+    let inserted = D::execute(conn, q).await?;
+    if D::rows_affected(&inserted) == 0 {
+        return Ok(false);
+    }
+    if let Some(job) = job {
+        enqueue::<D>(conn, &job, delivery.received_at).await?;
+    }
+    Ok(true)
+}
+
+/// The audit query for `filter`: only the conditions it sets, so the indexes serve it.
+fn audit_query<D: Dialect>(filter: &AuditFilter) -> Query<'static, D> {
+    let mut sql = String::from(concat!("SELECT ", audit_cols!(), " FROM audit WHERE 1 = 1"));
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        n
+    };
+    if filter.issue.is_some() {
+        sql += &format!(" AND lower(issue) = lower(${})", next());
+    }
+    if filter.group_key.is_some() {
+        sql += &format!(" AND group_key = ${}", next());
+    }
+    if filter.since.is_some() {
+        sql += &format!(" AND at >= ${}", next());
+    }
+    sql += " ORDER BY seq";
+    if filter.limit.is_some() {
+        sql += &format!(" LIMIT ${}", next());
+    }
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    if let Some(issue) = &filter.issue {
+        q = q.arg(issue.as_str());
+    }
+    if let Some(key) = &filter.group_key {
+        q = q.arg(key.as_str());
+    }
+    if let Some(since) = filter.since {
+        q = q.ts(since);
+    }
+    if let Some(limit) = filter.limit {
+        q = q.arg(i64::from(limit));
+    }
+    q
+}
+
+#[async_trait]
+impl<D: Dialect> Store for SqlStore<D> {
+    fn backend(&self) -> &'static str {
+        D::BACKEND
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        D::migrate(&self.pool, &self.gate).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.fetch_optional(sqlx::query("SELECT 1")).await?;
+        Ok(())
+    }
+
+    async fn apply(&self, changes: ChangeSet, now: DateTime<Utc>) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let (_guard, mut tx) = self.write_tx().await?;
+        let result = apply_in::<D>(&mut *tx, changes, now).await;
+        common::finish(tx, result).await
+    }
+
+    async fn record_delivery(&self, delivery: &Delivery, job: Option<NewJob>) -> Result<bool> {
+        let (_guard, mut tx) = self.write_tx().await?;
+        let result = record_delivery_in::<D>(&mut *tx, delivery, job).await;
+        common::finish(tx, result).await
+    }
+
+    async fn delivery(&self, id: &str) -> Result<Option<Delivery>> {
+        let row = self
+            .fetch_optional(sqlx::query(common::SELECT_DELIVERY).arg(id))
+            .await?;
+        row.as_ref().map(common::delivery_from_row).transpose()
+    }
+
+    async fn findings(&self, ids: &[(String, String)]) -> Result<Vec<FindingRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .fetch_all(sqlx::query(D::SELECT_FINDINGS_BY_ID).json(ids))
+            .await?;
+        common::decode_all(&rows, common::finding_from_row)
+    }
+
+    async fn findings_in_group(&self, group: &GroupKey) -> Result<Vec<FindingRecord>> {
+        let q = sqlx::query(common::SELECT_FINDINGS_IN_GROUP).arg(group.as_str());
+        let rows = self.fetch_all(q).await?;
+        common::decode_all(&rows, common::finding_from_row)
+    }
+
+    async fn group(&self, key: &GroupKey) -> Result<Option<GroupRecord>> {
+        let q = sqlx::query(common::SELECT_GROUP).arg(key.as_str());
+        let row = self.fetch_optional(q).await?;
+        row.as_ref().map(common::group_from_row).transpose()
+    }
+
+    async fn outbox(&self, group: &GroupKey) -> Result<Vec<Effect>> {
+        let q = sqlx::query(common::SELECT_OUTBOX).arg(group.as_str());
+        let rows = self.fetch_all(q).await?;
+        common::decode_all(&rows, common::effect_from_row)
+    }
+
+    async fn groups(&self, keys: &[GroupKey]) -> Result<Vec<GroupRecord>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .fetch_all(sqlx::query(D::SELECT_GROUPS_BY_KEY).json(keys))
+            .await?;
+        common::decode_all(&rows, common::group_from_row)
+    }
+
+    async fn group_by_issue(&self, repo: &str, number: u64) -> Result<Option<GroupRecord>> {
+        let Ok(number) = i64::try_from(number) else {
+            return Ok(None);
+        };
+        let q = sqlx::query(common::SELECT_GROUP_BY_ISSUE)
+            .arg(repo)
+            .arg(number);
+        let row = self.fetch_optional(q).await?;
+        row.as_ref().map(common::group_from_row).transpose()
+    }
+
+    async fn list_groups(&self, status: Option<GroupStatus>) -> Result<Vec<GroupRecord>> {
+        let q = sqlx::query(common::SELECT_GROUPS_BY_STATUS).arg(status.map(GroupStatus::as_str));
+        let rows = self.fetch_all(q).await?;
+        common::decode_all(&rows, common::group_from_row)
+    }
+
+    async fn lease_job(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+    ) -> Result<Option<JobRecord>> {
+        let q = sqlx::query(D::lease_job_sql())
+            .arg(owner)
+            .ts(common::lease_end(now, lease_for))
+            .ts(now);
+        D::lease(&self.pool, &self.gate, q).await
+    }
+
+    async fn jobs(&self, state: Option<JobState>) -> Result<Vec<JobRecord>> {
+        let q = sqlx::query(common::SELECT_JOBS_BY_STATE).arg(state.map(JobState::as_str));
+        let rows = self.fetch_all(q).await?;
+        common::decode_all(&rows, common::job_from_row)
+    }
+
+    async fn next_job_at(&self) -> Result<Option<DateTime<Utc>>> {
+        static NEXT_JOB_AT: LazyLock<String> = LazyLock::new(common::next_job_at_sql);
+        let row = self
+            .fetch_optional(sqlx::query(NEXT_JOB_AT.as_str()))
+            .await?;
+        let at = At::new("jobs", "(next run)");
+        Ok(row.map(|r| r.opt_ts(&at, "next_at")).transpose()?.flatten())
+    }
+
+    async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        let rows = self.fetch_all(audit_query::<D>(filter)).await?;
+        common::decode_all(&rows, common::audit_from_row)
+    }
+
+    async fn kv_get(&self, key: &str) -> Result<Option<String>> {
+        let row = self
+            .fetch_optional(sqlx::query(common::SELECT_KV).arg(key))
+            .await?;
+        row.map(|r| r.text(&At::new("kv", format!("{key:?}")), "value"))
+            .transpose()
+    }
+}
