@@ -227,6 +227,7 @@ suite!(
     audit_filters,
     kv_roundtrip,
     corrupt_rows_are_reported_not_panicked,
+    unknown_job_kinds_are_left_to_newer_replicas,
 );
 
 // =============================================================================================
@@ -1797,6 +1798,62 @@ async fn read(store: &dyn Store, what: Read) -> Result<(), StoreError> {
         Read::Audit => store.audit(&AuditFilter::default()).await.map(drop),
         Read::Outbox => store.outbox(&key("G")).await.map(drop),
     }
+}
+
+/// A rolling upgrade: a job of a kind this version does not know (written by a newer replica)
+/// is listed as it is, never leased, never failed, and does not wake an idle worker.
+async fn unknown_job_kinds_are_left_to_newer_replicas(db: Arc<Db>) {
+    let store = db.store().await;
+    enqueue(
+        store.as_ref(),
+        vec![
+            new_job("sync-group", "future", t(0)),
+            new_job("sync-group", "known", t(0)),
+        ],
+        t(0),
+    )
+    .await;
+    db.exec("UPDATE jobs SET kind = 'reconcile-issues' WHERE subject = 'future'")
+        .await;
+    let leased = lease(store.as_ref(), "old-replica", t(10))
+        .await
+        .expect("the known job");
+    assert_eq!(leased.job.subject(), "known");
+    assert_eq!(lease(store.as_ref(), "old-replica", t(20)).await, None);
+    outcome(
+        store.as_ref(),
+        JobOutcome::Done {
+            id: leased.id,
+            lease_owner: "old-replica".into(),
+        },
+        t(21),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        store.next_job_at().await.unwrap(),
+        None,
+        "nothing this version can run"
+    );
+    let future = store
+        .jobs(Some(JobState::Pending))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|j| j.job.subject() == "future")
+        .expect("still pending");
+    assert_eq!(
+        future.job,
+        Job::Unknown {
+            kind: "reconcile-issues".into(),
+            subject: "future".into()
+        }
+    );
+    assert_eq!(
+        (future.attempts, future.lease_owner, future.last_error),
+        (0, None, None),
+        "untouched"
+    );
 }
 
 async fn corrupt_rows_are_reported_not_panicked(db: Arc<Db>) {
