@@ -59,6 +59,8 @@ pub fn demo_github(gh: &FakeGitHub) {
 enum Db {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres(pg::Schema),
+    /// A database the test made and keeps alive itself ([`Builder::database`]).
+    Given,
 }
 
 pub struct TestApp {
@@ -77,6 +79,7 @@ pub struct TestApp {
 pub struct Builder {
     config_dir: PathBuf,
     postgres: Option<String>,
+    database: Option<String>,
     private_key: String,
     now: DateTime<Utc>,
 }
@@ -91,6 +94,14 @@ impl Builder {
         self.postgres = Some(url);
         self
     }
+    /// Run on an existing database instead of a fresh one: a `DATABASE_URL` (`sqlite://PATH`,
+    /// or `postgres://...` with the schema in `options`, see [`pg::Schema::database_url`]),
+    /// opened as `lever serve` opens it (`lever::store::open`: pending migrations run). The
+    /// caller keeps the database alive for the life of the `TestApp`.
+    pub fn database(mut self, url: &str) -> Self {
+        self.database = Some(url.to_string());
+        self
+    }
     pub fn private_key(mut self, pem: &str) -> Self {
         self.private_key = pem.to_string();
         self
@@ -100,6 +111,11 @@ impl Builder {
         demo_github(&gh);
         let sh = FakeSecurityHub::start().await;
         let (store, db, database_url): (Arc<dyn Store>, Db, String) = match self.postgres {
+            _ if self.database.is_some() => {
+                let url = self.database.unwrap();
+                let store = lever::store::open(&url).await.expect("existing store");
+                (store, Db::Given, url)
+            }
             None => {
                 let dir = tempfile::tempdir().unwrap();
                 let url = format!("sqlite://{}", dir.path().join("lever.db").display());
@@ -190,6 +206,7 @@ impl TestApp {
         Builder {
             config_dir: root().join("examples/demo"),
             postgres: None,
+            database: None,
             private_key: TEST_APP_PRIVATE_KEY_PEM.to_string(),
             now: t(NOW),
         }
@@ -279,9 +296,9 @@ impl TestApp {
     /// Another connection pool on the same database: what a second replica would open.
     pub async fn replica_store(&self) -> Arc<dyn Store> {
         match &self._db {
-            Db::Sqlite(_) => lever::store::open(&self.database_url)
+            Db::Sqlite(_) | Db::Given => lever::store::open(&self.database_url)
                 .await
-                .expect("sqlite replica"),
+                .expect("replica"),
             Db::Postgres(schema) => Arc::new(
                 PostgresStore::connect_with_schema(&schema.url, &schema.name)
                     .await
