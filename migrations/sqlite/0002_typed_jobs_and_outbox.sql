@@ -28,4 +28,14 @@ ORDER BY g.group_key, e.key;
 UPDATE groups SET data = json_remove(data, '$.outbox')
 WHERE json_type(data, '$.outbox') IS NOT NULL;
 
+-- A worker of the previous version may be running a group's `apply-effects` right now (a
+-- rolling deploy). It would find no outbox in `groups.data` any more and finish the job as
+-- done, leaving the moved effects without a job. So its lease is taken away: its finish then
+-- matches no job and changes nothing, and once the lease ends this version leases the job
+-- again as a retry (attempts > 1), which finds an effect the old worker already performed
+-- (a comment carries its effect id) instead of repeating it.
+UPDATE jobs SET lease_owner = 'migration-0002'
+WHERE kind = 'apply-effects' AND state = 'pending' AND lease_owner IS NOT NULL
+  AND subject IN (SELECT group_key FROM outbox);
+
 ALTER TABLE jobs DROP COLUMN payload;

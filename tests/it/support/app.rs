@@ -56,6 +56,8 @@ pub fn demo_github(gh: &FakeGitHub) {
 enum Db {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres(pg::Schema),
+    /// A database the test made and keeps alive itself ([`Builder::database`]).
+    Given,
 }
 
 pub struct TestApp {
@@ -74,6 +76,7 @@ pub struct TestApp {
 pub struct Builder {
     config_dir: PathBuf,
     postgres: Option<String>,
+    database: Option<String>,
     private_key: String,
     now: DateTime<Utc>,
 }
@@ -86,6 +89,14 @@ impl Builder {
     /// Use a fresh schema in this PostgreSQL database instead of an SQLite file.
     pub fn postgres(mut self, url: String) -> Self {
         self.postgres = Some(url);
+        self
+    }
+    /// Run on an existing database instead of a fresh one: a `DATABASE_URL` (`sqlite://PATH`,
+    /// or `postgres://...` with the schema in `options`, see [`pg::Schema::database_url`]),
+    /// opened as `lever serve` opens it (`lever::store::open`: pending migrations run). The
+    /// caller keeps the database alive for the life of the `TestApp`.
+    pub fn database(mut self, url: &str) -> Self {
+        self.database = Some(url.to_string());
         self
     }
     pub fn private_key(mut self, pem: &str) -> Self {
@@ -102,6 +113,13 @@ impl Builder {
             .clock(clock.clone())
             .securityhub(sh.client());
         let (db, database_url) = match self.postgres {
+            // A database the test made: opened by the composition root from DATABASE_URL,
+            // as `lever serve` opens it (pending migrations run).
+            _ if self.database.is_some() => {
+                let url = self.database.unwrap();
+                settings.database_url = DatabaseUrl::new(&url);
+                (Db::Given, url)
+            }
             // SQLite: the composition root opens DATABASE_URL, as `lever serve` does.
             None => {
                 let dir = tempfile::tempdir().unwrap();
@@ -186,6 +204,7 @@ impl TestApp {
         Builder {
             config_dir: root().join("examples/demo"),
             postgres: None,
+            database: None,
             private_key: TEST_APP_PRIVATE_KEY_PEM.to_string(),
             now: t(NOW),
         }
@@ -275,9 +294,9 @@ impl TestApp {
     /// Another connection pool on the same database: what a second replica would open.
     pub async fn replica_store(&self) -> Arc<dyn Store> {
         match &self._db {
-            Db::Sqlite(_) => lever::store::open(&self.database_url)
+            Db::Sqlite(_) | Db::Given => lever::store::open(&self.database_url)
                 .await
-                .expect("sqlite replica"),
+                .expect("replica"),
             Db::Postgres(schema) => Arc::new(
                 PostgresStore::connect_with_schema(&schema.url, &schema.name)
                     .await

@@ -80,6 +80,13 @@ impl Schema {
             name,
         }
     }
+
+    /// A `DATABASE_URL` whose connections use this schema (`search_path` in `options`), for
+    /// code that takes a URL only (`lever::store::open`).
+    pub fn database_url(&self) -> String {
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=-c%20search_path%3D{}", self.url, self.name)
+    }
 }
 
 impl Drop for Schema {

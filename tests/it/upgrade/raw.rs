@@ -1,0 +1,171 @@
+//! A fresh database of one backend, before Lever opens it: its `DATABASE_URL`, raw SQL with
+//! the literals of its dialect, and 64600c1's schema.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
+
+use lever::store::{PostgresStore, SqliteStore};
+
+use crate::support::app::root;
+use crate::support::pg;
+
+/// An empty database (a temporary SQLite file, or a fresh PostgreSQL schema dropped
+/// afterwards), not migrated.
+pub struct Fresh {
+    /// What `lever serve` would be given as `DATABASE_URL`.
+    pub url: String,
+    pub raw: Raw,
+    _dir: Option<tempfile::TempDir>,
+    _schema: Option<pg::Schema>,
+}
+
+impl Fresh {
+    pub async fn sqlite() -> Fresh {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("lever.db").display());
+        let store = SqliteStore::connect(&url).await.expect("sqlite");
+        Fresh {
+            url,
+            raw: Raw::Sqlite(store.pool().clone()),
+            _dir: Some(dir),
+            _schema: None,
+        }
+    }
+
+    /// `None` (after the loud skip line) when PostgreSQL is absent and not required.
+    pub async fn postgres(test: &str) -> Option<Fresh> {
+        let schema = pg::Schema::create(&pg::or_skip(test).await?).await;
+        let url = schema.database_url();
+        let store = PostgresStore::connect(&url).await.expect("postgres");
+        Some(Fresh {
+            url,
+            raw: Raw::Postgres(store.pool().clone()),
+            _dir: None,
+            _schema: Some(schema),
+        })
+    }
+}
+
+/// Raw SQL on either backend. Literals are built by the test from its own values (`'` doubled).
+pub enum Raw {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A text literal.
+pub fn q(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+pub fn q_opt(s: Option<&str>) -> String {
+    s.map(q).unwrap_or_else(|| "NULL".into())
+}
+
+impl Raw {
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Raw::Sqlite(_) => "sqlite",
+            Raw::Postgres(_) => "postgres",
+        }
+    }
+
+    /// A timestamp literal: INTEGER microseconds on SQLite, TIMESTAMPTZ on PostgreSQL.
+    pub fn ts(&self, at: DateTime<Utc>) -> String {
+        match self {
+            Raw::Sqlite(_) => at.timestamp_micros().to_string(),
+            Raw::Postgres(_) => format!(
+                "{}::timestamptz",
+                q(&at.to_rfc3339_opts(SecondsFormat::Micros, true))
+            ),
+        }
+    }
+
+    pub fn ts_opt(&self, at: Option<DateTime<Utc>>) -> String {
+        at.map(|at| self.ts(at)).unwrap_or_else(|| "NULL".into())
+    }
+
+    /// A JSON literal: TEXT on SQLite, JSONB on PostgreSQL.
+    pub fn json(&self, v: &Value) -> String {
+        match self {
+            Raw::Sqlite(_) => q(&v.to_string()),
+            Raw::Postgres(_) => format!("{}::jsonb", q(&v.to_string())),
+        }
+    }
+
+    /// Runs statements separated by `;`.
+    pub async fn exec(&self, sql: &str) {
+        let sql = AssertSqlSafe(sql.to_string());
+        match self {
+            Raw::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
+            Raw::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
+        }
+        .unwrap_or_else(|e| panic!("{}: {e}", self.backend()));
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        let sql = AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"));
+        match self {
+            Raw::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await,
+            Raw::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await,
+        }
+        .unwrap_or_else(|e| panic!("{}: count {table}: {e}", self.backend()))
+    }
+
+    /// Row counts of every table 64600c1 had.
+    pub async fn counts(&self) -> BTreeMap<&'static str, i64> {
+        let mut out = BTreeMap::new();
+        for table in ["findings", "groups", "jobs", "deliveries", "audit", "kv"] {
+            out.insert(table, self.count(table).await);
+        }
+        out
+    }
+
+    pub async fn job_ids(&self) -> Vec<i64> {
+        let sql = "SELECT id FROM jobs ORDER BY id";
+        match self {
+            Raw::Sqlite(p) => sqlx::query_scalar(sql).fetch_all(p).await,
+            Raw::Postgres(p) => sqlx::query_scalar(sql).fetch_all(p).await,
+        }
+        .unwrap()
+    }
+
+    /// Every group's `data` column as stored.
+    pub async fn group_data(&self) -> BTreeMap<String, Value> {
+        let rows: Vec<(String, String)> = match self {
+            Raw::Sqlite(p) => {
+                sqlx::query_as("SELECT group_key, data FROM groups")
+                    .fetch_all(p)
+                    .await
+            }
+            Raw::Postgres(p) => {
+                sqlx::query_as("SELECT group_key, data::text FROM groups")
+                    .fetch_all(p)
+                    .await
+            }
+        }
+        .unwrap();
+        rows.into_iter()
+            .map(|(k, d)| (k, serde_json::from_str(&d).unwrap()))
+            .collect()
+    }
+
+    /// 64600c1's schema, made as 64600c1 made it: its one migration (a frozen copy in
+    /// `upgrade/64600c1/<backend>/`) applied by sqlx's migrator, which records it in
+    /// `_sqlx_migrations` with its checksum.
+    pub async fn migrate_like_64600c1(&self) {
+        let dir = root().join("tests/it/upgrade/64600c1").join(self.backend());
+        let migrator = sqlx::migrate::Migrator::new(dir.as_path())
+            .await
+            .expect("64600c1's migrations");
+        assert_eq!(migrator.iter().count(), 1, "64600c1 shipped one migration");
+        match self {
+            Raw::Sqlite(p) => migrator.run(p).await,
+            Raw::Postgres(p) => migrator.run(p).await,
+        }
+        .expect("64600c1's schema");
+        assert_eq!(self.count("_sqlx_migrations").await, 1);
+    }
+}
