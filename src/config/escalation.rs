@@ -203,11 +203,21 @@ fn deadline(d: &mut Diag, path: &str, v: &super::spanned::Value) -> Option<Deadl
             return None;
         }
     };
-    match parse_duration(amount) {
-        Ok(after) if after > Duration::zero() => Some(Deadline {
-            after,
-            working_time,
-        }),
+    positive_duration(d, path, v, amount).map(|after| Deadline {
+        after,
+        working_time,
+    })
+}
+
+/// `text` as a duration longer than zero; otherwise an error at `v`, named by `path`.
+fn positive_duration(
+    d: &mut Diag,
+    path: &str,
+    v: &super::spanned::Value,
+    text: &str,
+) -> Option<Duration> {
+    match parse_duration(text) {
+        Ok(x) if x > Duration::zero() => Some(x),
         Ok(_) => {
             d.error(v.span(), format!("{path} must be longer than zero"));
             None
@@ -389,17 +399,7 @@ pub(super) fn parse(
             }
             let fix = severity_map(d, &format!("sla.{env}"), v, |d, path, v| {
                 match v.get_ref() {
-                    DeValue::String(s) => match parse_duration(s) {
-                        Ok(x) if x > Duration::zero() => Some(x),
-                        Ok(_) => {
-                            d.error(v.span(), format!("{path} must be longer than zero"));
-                            None
-                        }
-                        Err(e) => {
-                            d.error(v.span(), format!("{path}: {e}"));
-                            None
-                        }
-                    },
+                    DeValue::String(s) => positive_duration(d, path, v, s),
                     other => {
                         d.error(
                             v.span(),

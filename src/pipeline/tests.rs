@@ -9,6 +9,18 @@ use crate::domain::sample::control_finding;
 use crate::domain::{Control, Note, Severity, Source, WorkflowStatus};
 use crate::store::{FindingRecord, GroupRecord, GroupWrite};
 
+/// Plans `findings` against an empty store.
+fn plan_fresh(findings: &[Finding], cfg: &Config) -> (ChangeSet, Vec<FindingOutcome>) {
+    plan(
+        findings,
+        &HashMap::new(),
+        &HashMap::new(),
+        cfg,
+        now(),
+        "test",
+    )
+}
+
 fn demo() -> Config {
     Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo")).unwrap()
 }
@@ -54,14 +66,7 @@ fn stored(
 #[test]
 fn a_new_ticketed_finding_creates_group_job_and_audit() {
     let cfg = demo();
-    let (changes, out) = plan(
-        &[prod(Severity::High)],
-        &HashMap::new(),
-        &HashMap::new(),
-        &cfg,
-        now(),
-        "test",
-    );
+    let (changes, out) = plan_fresh(&[prod(Severity::High)], &cfg);
     assert_eq!(out.len(), 1);
     assert!(matches!(out[0].action, Disposition::OpenIssue));
     assert_eq!(out[0].change, Change::New);
@@ -85,14 +90,7 @@ fn a_new_ticketed_finding_creates_group_job_and_audit() {
 fn the_same_finding_again_writes_nothing() {
     let cfg = demo();
     let f = prod(Severity::High);
-    let (first, _) = plan(
-        std::slice::from_ref(&f),
-        &HashMap::new(),
-        &HashMap::new(),
-        &cfg,
-        now(),
-        "test",
-    );
+    let (first, _) = plan_fresh(std::slice::from_ref(&f), &cfg);
     let (prev, groups) = stored(&first);
     let (again, out) = plan(&[f], &prev, &groups, &cfg, now(), "test");
     assert!(again.is_empty(), "{again:#?}");
@@ -117,14 +115,7 @@ fn three_standards_one_problem_one_group() {
         reported_id: Some("PCI.S3.6".into()),
         standard: "pci-dss-3.2.1".into(),
     });
-    let (changes, out) = plan(
-        &[fsbp, pci, consolidated],
-        &HashMap::new(),
-        &HashMap::new(),
-        &cfg,
-        now(),
-        "test",
-    );
+    let (changes, out) = plan_fresh(&[fsbp, pci, consolidated], &cfg);
     assert_eq!(
         changes.findings.len(),
         3,
@@ -145,14 +136,7 @@ fn three_standards_one_problem_one_group() {
 fn skipped_findings_are_recorded_and_open_once_policy_widens() {
     let mut cfg = demo();
     let f = prod(Severity::Medium); // below HIGH in payments-prod
-    let (first, out) = plan(
-        std::slice::from_ref(&f),
-        &HashMap::new(),
-        &HashMap::new(),
-        &cfg,
-        now(),
-        "test",
-    );
+    let (first, out) = plan_fresh(std::slice::from_ref(&f), &cfg);
     assert!(matches!(out[0].action, Disposition::Skipped));
     assert_eq!(first.findings.len(), 1);
     assert!(first.groups.is_empty() && first.jobs.is_empty());
@@ -187,14 +171,7 @@ fn skipped_findings_are_recorded_and_open_once_policy_widens() {
 fn own_echo_is_recorded_without_new_work() {
     let cfg = demo();
     let f = prod(Severity::High);
-    let (first, _) = plan(
-        std::slice::from_ref(&f),
-        &HashMap::new(),
-        &HashMap::new(),
-        &cfg,
-        now(),
-        "test",
-    );
+    let (first, _) = plan_fresh(std::slice::from_ref(&f), &cfg);
     let (prev, groups) = stored(&first);
     let mut echo = f.clone();
     echo.workflow = WorkflowStatus::Notified;
@@ -222,14 +199,7 @@ fn accounts_off_and_passed_findings_never_open() {
     proto.account_id = "333333333333".into();
     let mut passed = prod(Severity::Critical);
     passed.compliance = Some(crate::domain::ComplianceStatus::Passed);
-    let (changes, out) = plan(
-        &[proto, passed],
-        &HashMap::new(),
-        &HashMap::new(),
-        &cfg,
-        now(),
-        "test",
-    );
+    let (changes, out) = plan_fresh(&[proto, passed], &cfg);
     assert!(changes.groups.is_empty() && changes.jobs.is_empty());
     assert_eq!(out[0].verdict.reason, crate::policy::Reason::AccountOff);
     assert_eq!(out[1].verdict.reason, crate::policy::Reason::Passed);
