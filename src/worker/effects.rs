@@ -1,17 +1,24 @@
 //! `apply-effects`: performs a group's outbox, in order, one effect at a time, removing each
 //! from the outbox once done. A comment carries a hidden marker with the effect's id, so a
 //! retry after a lost response finds it instead of commenting twice.
+//!
+//! An `Assign` GitHub refuses (not a collaborator) is not walked here: the refusal is an event
+//! for the state machine (`AssigneeRefused`), decided by the same pure `lifecycle::step` as
+//! every other event and committed with the run; its effects (the next person, the comment)
+//! join the outbox after the ones waiting and are performed by the next run.
 
 use serde_json::json;
 
 use super::{JobError, Outcome, Run};
 use crate::app::App;
-use crate::domain::lifecycle::{Action, CloseReason, is_failing};
+use crate::domain::lifecycle::{Action, CloseReason, Event, is_failing};
 use crate::domain::{GroupKey, Note, WorkflowStatus};
 use crate::explain;
 use crate::github::{GitHubError, IssueUpdate};
 use crate::securityhub::{FindingRef, note_text};
-use crate::store::{AuditEntry, ChangeSet, Effect, FindingRecord, GroupRecord, OutboxWrite};
+use crate::store::{
+    AuditEntry, ChangeSet, Effect, FindingRecord, GroupRecord, GroupWrite, Job, OutboxWrite,
+};
 
 fn marker(id: &str) -> String {
     format!("<!-- lever:effect={id} -->")
@@ -71,16 +78,24 @@ async fn assign_one(app: &App, repo: &str, number: u64, user: &str) -> Result<bo
     }
 }
 
-/// Performs one effect. Store changes it implies (findings' new workflow) are returned.
+/// What performing one effect came to.
+enum Performed {
+    /// Done, with the store changes it implies (findings' new workflow).
+    Done(ChangeSet),
+    /// GitHub would not assign this user: an event for the state machine, not a failure.
+    Refused(String),
+}
+
+/// Performs one effect.
 async fn perform(
     app: &App,
     group: &GroupRecord,
     effect: &Effect,
     retry: bool,
-) -> Result<ChangeSet, JobError> {
+) -> Result<Performed, JobError> {
     let mut changes = ChangeSet::default();
     let Some(number) = group.issue_number else {
-        return Ok(changes);
+        return Ok(Performed::Done(changes));
     };
     let repo = group.repo.as_str();
     match &effect.action {
@@ -123,52 +138,9 @@ async fn perform(
             unless_gone(app.github.update_issue(repo, number, &update).await)?;
         }
         Action::Assign { user } => {
-            if assign_one(app, repo, number, user).await? {
-                return Ok(changes);
+            if !assign_one(app, repo, number, user).await? {
+                return Ok(Performed::Refused(user.clone()));
             }
-            // GitHub refused (not a collaborator): the next person in the escalation chain
-            // owns the issue, and the issue says so. It is never left without trying everyone.
-            let c = super::lifecycle::ctx(&app.config, group, app.now());
-            let chain: Vec<String> = [c.on_call, c.backup, c.security]
-                .into_iter()
-                .flatten()
-                .collect();
-            let start = chain
-                .iter()
-                .position(|c| c.eq_ignore_ascii_case(user))
-                .map(|i| i + 1)
-                .unwrap_or(0);
-            let mut owner = None;
-            for candidate in chain
-                .iter()
-                .skip(start)
-                .filter(|c| !c.eq_ignore_ascii_case(user))
-            {
-                if assign_one(app, repo, number, candidate).await? {
-                    owner = Some(candidate.clone());
-                    break;
-                }
-            }
-            let body = match &owner {
-                Some(o) => format!(
-                    "GitHub would not assign {user} (not a collaborator of this repository), so @{o}, the next person \
-                     in the escalation chain, owns this issue."
-                ),
-                None => format!(
-                    "GitHub would not assign {user} nor anyone after them in the escalation chain: nobody is \
-                     assigned. Give them access to this repository, or assign an owner by hand."
-                ),
-            };
-            tracing::warn!(%user, repo, number, owner = ?owner, "assignee refused by GitHub");
-            unless_gone(
-                app.github
-                    .create_comment(
-                        repo,
-                        number,
-                        &format!("{body}\n\n{}", marker(&format!("{}-refused", effect.id))),
-                    )
-                    .await,
-            )?;
         }
         Action::UpdateFindings { workflow, note } => {
             if app.config.settings.securityhub.writeback {
@@ -179,7 +151,9 @@ async fn perform(
             let findings = super::lifecycle::group_findings(app, &group.group_key).await?;
             let issue = match app.github.get_issue(repo, number).await {
                 Ok(issue) => issue,
-                Err(e) => return unless_gone(Err::<(), _>(e)).map(|()| changes),
+                Err(e) => {
+                    return unless_gone(Err::<(), _>(e)).map(|()| Performed::Done(changes));
+                }
             };
             let body = issue.body.unwrap_or_default();
             if let Some(new_body) =
@@ -196,7 +170,7 @@ async fn perform(
         // Store-only actions never reach the outbox.
         Action::Schedule { .. } | Action::Recreate | Action::Moved { .. } => {}
     }
-    Ok(changes)
+    Ok(Performed::Done(changes))
 }
 
 /// BatchUpdateFindings for the group's findings that still report the problem and are not
@@ -274,38 +248,95 @@ pub(super) async fn update_findings(
 /// `apply-effects`: load the group's outbox, perform its effects in order, and commit once:
 /// every effect performed is removed (with its audit entry and the store changes it implies).
 /// An effect that fails stops the run; what was done before it is committed with the retry.
+///
+/// An `Assign` GitHub refuses is removed too, and the state machine decides what follows
+/// (`AssigneeRefused`, on the group as this run's earlier refusals left it): the new state, its
+/// audit entry and its effects are part of the run's one change set. The effects still waiting
+/// after the refused one are performed as decided: they were decided before the refusal was
+/// known (a handoff or escalation comment naming the refused person stays true as history),
+/// and the refusal's own effects come after them, so the issue reads in order: the decision,
+/// then "GitHub would not assign …, so @… owns this issue". An `Assign` decided later for
+/// someone else is not undone: the state machine, which already knows that later owner, finds
+/// the refusal stale.
 pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<Outcome, JobError> {
     let Some(group) = app.store.group(key).await? else {
         return Ok(Outcome::default());
     };
     let outbox = app.store.outbox(key).await?;
     let mut changes = ChangeSet::default();
+    // The group as the refusals of this run left it (written once, with the run's changes).
+    let mut decided: Option<GroupRecord> = None;
     for effect in &outbox {
-        match perform(app, &group, effect, run.is_retry()).await {
-            Ok(done) => {
+        // What the state machine decided about a refusal, committed after the effect's entry.
+        let mut decision = None;
+        let outcome = match perform(app, &group, effect, run.is_retry()).await {
+            Ok(Performed::Done(done)) => {
                 changes.merge(done);
-                changes.outbox.push(OutboxWrite::Remove(effect.id.clone()));
-                changes.audit.push(AuditEntry {
-                    seq: 0,
-                    at: app.now(),
-                    actor: "lever".into(),
-                    action: format!("effect-{}", action_name(&effect.action)),
-                    group_key: Some(key.clone()),
-                    issue: group.issue_number.map(|n| format!("{}#{n}", group.repo)),
-                    source: Some(effect.source.clone()),
-                    detail: json!({ "effect": effect.action, "job": run.id }),
-                });
+                ""
+            }
+            Ok(Performed::Refused(user)) => {
+                tracing::warn!(%user, repo = %group.repo, issue = ?group.issue_number, "assignee refused by GitHub");
+                let current = decided.clone().unwrap_or_else(|| group.clone());
+                let mut step = super::lifecycle::step(
+                    &app.config,
+                    &current,
+                    &Event::AssigneeRefused { user },
+                    &run.source(),
+                    app.now(),
+                );
+                for write in std::mem::take(&mut step.groups) {
+                    // A stale refusal changes no state: no write (and no conflict) for it.
+                    if let GroupWrite::Update { record, .. } = write
+                        && record.data.lifecycle != current.data.lifecycle
+                    {
+                        decided = Some(record);
+                    }
+                }
+                decision = Some(step);
+                "-refused"
             }
             Err(mut e) => {
                 if let Some(partial) = e.partial.take() {
                     changes.merge(*partial);
                 }
+                // The retry of this run performs the refusals' effects: no second job for
+                // them, which would also cut the retry's backoff short.
+                changes
+                    .jobs
+                    .retain(|j| j.job != Job::ApplyEffects(key.clone()));
+                finish(&mut changes, &group, decided);
                 e.partial = Some(Box::new(changes));
                 return Err(e);
             }
+        };
+        changes.outbox.push(OutboxWrite::Remove(effect.id.clone()));
+        changes.audit.push(AuditEntry {
+            seq: 0,
+            at: app.now(),
+            actor: "lever".into(),
+            action: format!("effect-{}{outcome}", action_name(&effect.action)),
+            group_key: Some(key.clone()),
+            issue: group.issue_number.map(|n| format!("{}#{n}", group.repo)),
+            source: Some(effect.source.clone()),
+            detail: json!({ "effect": effect.action, "job": run.id }),
+        });
+        if let Some(decision) = decision {
+            changes.merge(decision);
         }
     }
+    finish(&mut changes, &group, decided);
     Ok(Outcome::done(changes))
+}
+
+/// The run's one write of the group, when a refusal changed it (compare-and-swap against the
+/// version this run loaded).
+fn finish(changes: &mut ChangeSet, group: &GroupRecord, decided: Option<GroupRecord>) {
+    if let Some(record) = decided {
+        changes.groups.push(GroupWrite::Update {
+            record,
+            expected_version: group.version,
+        });
+    }
 }
 
 fn action_name(a: &Action) -> &'static str {

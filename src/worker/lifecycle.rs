@@ -210,6 +210,7 @@ pub fn step(
         Some(Actor::Lever) => "lever".to_string(),
         None => match event {
             Event::Findings { .. } | Event::FindingsGone => "securityhub".to_string(),
+            Event::AssigneeRefused { .. } => "github".to_string(),
             _ => "timer".to_string(),
         },
     };

@@ -3,6 +3,10 @@
 //! A first attempt just creates the issue (one call). A retry whose earlier attempt may have
 //! succeeded (crash, timeout, lost response) first looks for the group's marker among the
 //! issues the App created in the repository, and adopts the issue it finds.
+//!
+//! The issue is created with its owner. When GitHub refuses the owner (not a collaborator),
+//! the state machine decides who is next (`AssigneeRefused`, the same decision as for any
+//! refused assignment) and the issue is created with that person, its body saying why.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -75,21 +79,35 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<Outcome,
         .is_none();
 
     let due = super::lifecycle::due_date(&app.config, &group, now);
+    // The state the issue starts in: owned by the first of the chain, with the owner's
+    // acknowledgement deadline and the fix deadline starting now.
+    let mut planned = group.clone();
+    planned.repo = repo.clone();
+    planned.data.route = route.clone();
+    let ctx = super::lifecycle::ctx(&app.config, &planned, now);
+    let mut state = lifecycle::State::opened(
+        route.chain.first().cloned(),
+        lifecycle::FindingsView::of(&findings),
+        &[],
+    );
+    state.ack_deadline = ctx.ack_deadline;
+    state.due = due;
     if run.is_retry()
         && let Some(issue) = find_by_marker(app, &repo, &key).await?
     {
         tracing::info!(group = %key, issue = issue.number, "adopting the issue an earlier attempt created");
-        let owner = issue.assignees.first().map(|u| u.login.clone());
+        let state = lifecycle::State {
+            assignee: issue.assignees.first().map(|u| u.login.clone()),
+            ..state
+        };
         return Ok(Outcome::done(record(
             app,
             &group,
             &route,
             &issue,
-            owner,
+            state,
             "issue-adopted",
-            &findings,
             ensure_labels,
-            due,
             now,
             run,
         )));
@@ -111,93 +129,58 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<Outcome,
             .map_err(|e| JobError::permanent(e.to_string()))
     };
 
-    let first = route.chain.first().cloned();
-    let rendered = render(first.as_deref(), &notes)?;
-    let assignees: Vec<String> = first.iter().cloned().collect();
-    let (issue, owner) = match app
-        .github
-        .create_issue(
-            &repo,
-            &rendered.title,
-            &rendered.body,
-            &rendered.labels,
-            &assignees,
-        )
-        .await
-    {
-        Ok(issue) => (issue, first),
-        Err(e) if e.is_unassignable() && first.is_some() => {
-            // GitHub refused the owner (not a collaborator): the next person in the chain who
-            // can be assigned owns the issue, and the issue says so.
-            let refused = first.clone().unwrap_or_default();
-            let mut next = None;
-            for candidate in route.chain.iter().skip(1) {
-                if app.github.can_assign(&repo, candidate).await? {
-                    next = Some(candidate.clone());
-                    break;
-                }
-            }
-            let note = match &next {
-                Some(n) => format!(
-                    "GitHub would not assign {refused}, the engineer on call (not a collaborator of this repository), \
-                     so {n}, the next person in the escalation chain, owns this issue."
-                ),
-                None => format!(
-                    "GitHub would not assign anyone in the escalation chain ({}): nobody is assigned. \
-                     Give them access to this repository, or assign an owner by hand.",
-                    route.chain.join(", ")
-                ),
-            };
-            tracing::warn!(group = %key, refused = %refused, next = ?next, "assignee refused by GitHub");
-            notes.push(note);
-            let rendered = render(next.as_deref(), &notes)?;
-            let assignees: Vec<String> = next.iter().cloned().collect();
-            let issue = match app
-                .github
-                .create_issue(
-                    &repo,
-                    &rendered.title,
-                    &rendered.body,
-                    &rendered.labels,
-                    &assignees,
-                )
-                .await
-            {
-                Ok(issue) => issue,
-                Err(e) if e.is_unassignable() => {
-                    app.github
-                        .create_issue(
-                            &repo,
-                            &rendered.title,
-                            &rendered.body,
-                            &rendered.labels,
-                            &[],
-                        )
-                        .await?
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let owner = next.filter(|n| {
-                issue
-                    .assignees
-                    .iter()
-                    .any(|u| u.login.eq_ignore_ascii_case(n))
-            });
-            (issue, owner)
-        }
-        Err(e) => return Err(e.into()),
+    // Why the owner is not the first of the chain (the state machine's comment, in the body).
+    let mut refusal: Option<String> = None;
+    let issue = loop {
+        let owner = state.assignee.clone();
+        let mut notes = notes.clone();
+        notes.extend(refusal.clone());
+        let rendered = render(owner.as_deref(), &notes)?;
+        let created = app
+            .github
+            .create_issue(
+                &repo,
+                &rendered.title,
+                &rendered.body,
+                &rendered.labels,
+                owner.as_slice(),
+            )
+            .await;
+        let user = match (created, owner) {
+            (Ok(issue), _) => break issue,
+            (Err(e), Some(user)) if e.is_unassignable() => user,
+            (Err(e), _) => return Err(e.into()),
+        };
+        // GitHub refused the owner: the state machine names the next person (or nobody).
+        // Every refusal joins the walk's refused list, so this ends within the chain's length.
+        let out = lifecycle::transition(
+            &state,
+            &lifecycle::Event::AssigneeRefused { user: user.clone() },
+            &ctx,
+            now,
+        );
+        tracing::warn!(group = %key, refused = %user, next = ?out.state.assignee, "assignee refused by GitHub");
+        // Its `Assign` is the next create's assignee, its comment the body's note.
+        refusal = out
+            .actions
+            .iter()
+            .rev()
+            .find_map(|a| match a {
+                lifecycle::Action::Comment { body } => Some(body.clone()),
+                _ => None,
+            })
+            .or(refusal);
+        state = out.state;
     };
-    tracing::info!(group = %key, issue = issue.number, repo = %repo, owner = ?owner, "issue opened");
+    tracing::info!(group = %key, issue = issue.number, repo = %repo, owner = ?state.assignee, "issue opened");
     Ok(Outcome::done(record(
         app,
         &group,
         &route,
         &issue,
-        owner,
+        state,
         "issue-opened",
-        &findings,
         ensure_labels,
-        due,
         now,
         run,
     )))
@@ -228,17 +211,18 @@ async fn find_by_marker(app: &App, repo: &str, key: &GroupKey) -> Result<Option<
     Ok(None)
 }
 
+/// What to commit for the created (or adopted) issue: the group with the issue and its
+/// starting `state` (the labels and open/closed as GitHub returned them), its timers, the
+/// jobs that follow, the audit entry.
 #[allow(clippy::too_many_arguments)]
 fn record(
     app: &App,
     group: &GroupRecord,
     route: &Route,
     issue: &Issue,
-    owner: Option<String>,
+    mut state: lifecycle::State,
     action: &str,
-    findings: &[Finding],
     ensure_labels: bool,
-    due: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
     run: &Run,
 ) -> ChangeSet {
@@ -254,17 +238,12 @@ fn record(
     } else {
         GroupStatus::Open
     };
+    let owner = state.assignee.clone();
     updated.assignee = owner.clone();
+    // The vocabulary labels the issue carries, and whether it is open, as GitHub says.
     let issue_labels: Vec<String> = issue.labels.iter().map(|l| l.name.clone()).collect();
-    let mut state = lifecycle::State::opened(
-        owner.clone(),
-        lifecycle::FindingsView::of(findings),
-        &issue_labels,
-    );
+    state.labels = lifecycle::State::opened(None, Default::default(), &issue_labels).labels;
     state.open = issue.state != "closed";
-    // The owner's acknowledgement deadline and the fix deadline start now.
-    state.ack_deadline = super::lifecycle::ack_deadline(&app.config, group, now).0;
-    state.due = due;
     data.lifecycle = Some(state.clone());
     data.recreated_from = None;
     updated.data = data;
@@ -278,7 +257,9 @@ fn record(
         (lifecycle::Timer::Escalation, state.ack_deadline),
         (
             lifecycle::Timer::Sla,
-            due.map(|d| (d - app.config.settings.escalation.sla.reminder).max(now)),
+            state
+                .due
+                .map(|d| (d - app.config.settings.escalation.sla.reminder).max(now)),
         ),
     ];
     for (timer, at) in timers {
@@ -307,7 +288,12 @@ fn record(
         group_key: Some(group.group_key.clone()),
         issue: Some(format!("{repo}#{}", issue.number)),
         source: Some(run.source()),
-        detail: json!({ "url": issue.html_url, "owner": owner, "chain": route.chain }),
+        detail: json!({
+            "url": issue.html_url,
+            "owner": owner,
+            "chain": route.chain,
+            "refused": state.refused,
+        }),
     });
     changes
 }

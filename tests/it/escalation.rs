@@ -246,6 +246,186 @@ async fn a_backup_github_refuses_hands_over_to_the_next_person_and_says_so() {
     );
 }
 
+/// PATCHes that tried to assign `user`.
+fn assign_attempts(t: &TestApp, user: &str) -> usize {
+    t.gh.requests()
+        .iter()
+        .filter(|r| {
+            r.method == "PATCH"
+                && r.body
+                    .as_ref()
+                    .and_then(|b| b.get("assignees"))
+                    .is_some_and(|a| a == &serde_json::json!([user]))
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn when_github_refuses_everyone_left_nobody_is_assigned_and_it_is_said_once() {
+    let dir = demo_config_with(ESCALATION);
+    let t = open_ledger(dir.path()).await;
+    t.gh.remove_collaborator(LEDGER, "erin");
+    t.gh.remove_collaborator(LEDGER, "sam");
+    t.clock.advance(Duration::hours(4));
+    t.drain().await;
+    t.deliver(t.gh.drain_webhooks()).await;
+    // The walk: erin (the backup), then sam (security), each tried once, nobody after them.
+    assert_eq!(
+        (assign_attempts(&t, "erin"), assign_attempts(&t, "sam")),
+        (1, 1)
+    );
+    assert_eq!(
+        t.assignees(LEDGER, 1),
+        ["carol"],
+        "GitHub assigned nobody new"
+    );
+    let said = t.comments_by_bot(LEDGER, 1);
+    let last3: Vec<&str> = said
+        .iter()
+        .rev()
+        .take(3)
+        .rev()
+        .map(String::as_str)
+        .collect();
+    // In order: the escalation as decided, then what GitHub's refusals changed.
+    assert!(
+        last3[0].contains("@carol did not acknowledge")
+            && last3[0].contains("@erin (the backup) owns it now"),
+        "{said:#?}"
+    );
+    assert!(
+        last3[1].starts_with("GitHub would not assign erin, the backup (not a collaborator of this repository), so @sam"),
+        "{said:#?}"
+    );
+    assert!(
+        last3[2].starts_with("GitHub would not assign anyone in the escalation chain (erin, sam): nobody is assigned."),
+        "{said:#?}"
+    );
+    assert_eq!(
+        said.iter()
+            .filter(|c| c.contains("nobody is assigned"))
+            .count(),
+        1,
+        "said once"
+    );
+    let state = t.app.store.list_groups(None).await.unwrap()[0].state();
+    assert_eq!(state.assignee, None);
+    assert_eq!(state.refused, ["erin", "sam"]);
+    let audit = t.app.store.audit(&Default::default()).await.unwrap();
+    let actions: Vec<&str> = audit
+        .iter()
+        .map(|a| a.action.as_str())
+        .filter(|a| a.contains("refused") || a.contains("assignable"))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "effect-assign-refused",
+            "assignee-refused",
+            "effect-assign-refused",
+            "nobody-assignable"
+        ]
+    );
+    // Nothing more happens on its own before the next deadline.
+    let writes = t.github_writes();
+    t.drain().await;
+    assert_eq!(t.github_writes(), writes);
+    t.gh.assert_conformant();
+}
+
+#[tokio::test]
+async fn a_failure_after_a_refusal_keeps_the_decision_and_retries_with_backoff() {
+    let dir = demo_config_with(ESCALATION);
+    let t = open_ledger(dir.path()).await;
+    t.gh.remove_collaborator(LEDGER, "erin");
+    // The escalation comment, performed right after erin's refused assignment, fails once.
+    t.gh.fail_next("POST", "/repos/acme/ledger/issues/1/comments", 502, 1);
+    t.clock.advance(Duration::hours(4));
+    let reports = t.drain().await;
+    assert!(
+        reports
+            .iter()
+            .any(|r| r.kind == "apply-effects" && r.result == "retry"),
+        "{reports:#?}"
+    );
+    // The refusal was decided and committed with the failure; its effects wait for the retry,
+    // which keeps its backoff (no second job runs them now).
+    let state = t.app.store.list_groups(None).await.unwrap()[0].state();
+    assert_eq!(state.assignee.as_deref(), Some("sam"));
+    assert_eq!(assign_attempts(&t, "sam"), 0);
+    assert_eq!(t.assignees(LEDGER, 1), ["carol"]);
+    t.clock.advance(Duration::minutes(2));
+    t.drain().await;
+    t.deliver(t.gh.drain_webhooks()).await;
+    assert_eq!(t.assignees(LEDGER, 1), ["sam"]);
+    assert_eq!(
+        (assign_attempts(&t, "erin"), assign_attempts(&t, "sam")),
+        (1, 1)
+    );
+    let said = t.comments_by_bot(LEDGER, 1);
+    let n = said.len();
+    assert!(
+        said[n - 2].contains("@erin (the backup) owns it now"),
+        "{said:#?}"
+    );
+    assert!(
+        said[n - 1].starts_with("GitHub would not assign erin, the backup"),
+        "{said:#?}"
+    );
+    assert_eq!(
+        said.iter()
+            .filter(|c| c.contains("GitHub would not assign"))
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_handoff_github_refuses_goes_to_the_next_person_after_the_handoff_comment() {
+    // No acknowledgement deadlines: only the handoff moves the issue.
+    let dir = demo_config_with("[escalation.acknowledge]\n");
+    let t = TestApp::builder().config(dir.path()).start().await;
+    t.ingest_file(
+        &root().join("examples/demo/findings/01-payments-prod-s3.1-three-standards.json"),
+    )
+    .await;
+    t.drain().await;
+    t.deliver(t.gh.drain_webhooks()).await;
+    assert_eq!(t.assignees("acme/payments", 1), ["bob"]);
+    // alice, on call from the next handoff, cannot be assigned in the repository.
+    t.gh.remove_collaborator("acme/payments", "alice");
+    lever::worker::schedule_periodic(&t.app).await.unwrap();
+    t.clock.set(crate::support::app::t("2026-11-30T00:00:00Z"));
+    t.drain().await;
+    t.deliver(t.gh.drain_webhooks()).await;
+    assert_eq!(t.assignees("acme/payments", 1), ["sam"]);
+    let said = t.comments_by_bot("acme/payments", 1);
+    let n = said.len();
+    assert!(
+        said[n - 2].contains("Handoff: @alice is now on call")
+            && said[n - 2].contains("(it was @bob)"),
+        "{said:#?}"
+    );
+    assert!(
+        said[n - 1].starts_with(
+            "GitHub would not assign alice, the engineer on call (not a collaborator of this repository), so @sam, \
+             the next person in the escalation chain, owns this issue."
+        ),
+        "{said:#?}"
+    );
+    let state = t.app.store.list_groups(None).await.unwrap()[0].state();
+    assert_eq!(
+        (
+            state.assignee.as_deref(),
+            state.level,
+            state.refused.clone()
+        ),
+        (Some("sam"), 0, vec!["alice".to_string()])
+    );
+    assert_eq!(assign_attempts(&t, "alice"), 1);
+    t.gh.assert_conformant();
+}
+
 #[tokio::test]
 async fn handoffs_move_unacknowledged_issues_to_the_new_person_on_call() {
     // No acknowledgement deadlines here: only handoffs move issues.

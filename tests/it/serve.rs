@@ -496,6 +496,7 @@ async fn a_refused_assignee_falls_back_to_the_next_person_and_the_issue_says_so(
     assert!(body.contains("Owner: @sam"), "{body}");
     let group = t.app.store.list_groups(None).await.unwrap().pop().unwrap();
     assert_eq!(group.assignee.as_deref(), Some("sam"));
+    assert_eq!(group.state().refused, ["bob"], "the walk remembers bob");
     t.gh.assert_conformant();
 }
 
@@ -516,6 +517,11 @@ async fn nobody_assignable_still_opens_the_issue() {
         "{body}"
     );
     assert!(body.contains("Nobody could be assigned yet"), "{body}");
+    let state = t.app.store.list_groups(None).await.unwrap()[0].state();
+    assert_eq!(
+        (state.assignee, state.refused),
+        (None, vec!["carol".to_string(), "sam".to_string()])
+    );
 }
 
 #[tokio::test]

@@ -10,6 +10,15 @@
 //!
 //! Events caused by Lever itself (`Actor::Lever`: its bot's webhooks) only keep the state in
 //! step with GitHub; they never count as human actions.
+//!
+//! A refused assignee (GitHub will not assign a user who is not a collaborator) is an event
+//! too, `AssigneeRefused`, and the one place the escalation chain (on call, backup, security)
+//! is walked: the next person after the refused one who was not refused in this walk owns the
+//! issue, and the issue says so; when nobody is left, nobody is assigned, said once. The walk
+//! remembers whom GitHub refused (`State::refused`) until the owner changes for another reason
+//! (a handoff, an escalation, a reopen, a person's assignment), so it never loops and never
+//! retries someone, and the next change of owner starts a fresh walk. A refusal for someone who
+//! no longer owns the issue (a later decision gave it to another person) changes nothing.
 
 use std::collections::BTreeSet;
 
@@ -18,43 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{ComplianceStatus, Finding, RecordState, WorkflowStatus};
 
-/// Labels of the workflow vocabulary.
-pub mod labels {
-    pub const SECURITY_FINDING: &str = "security-finding";
-    pub const ACKNOWLEDGED: &str = "acknowledged";
-    pub const IN_PROGRESS: &str = "in-progress";
-    pub const EXCEPTION_REQUESTED: &str = "exception-requested";
-    pub const CTO_APPROVED: &str = "cto-approved";
-    pub const NEEDS_VERIFICATION: &str = "needs-verification";
-    pub const OVERDUE: &str = "overdue";
-
-    /// (name, colour, description) of every label Lever creates in a repository.
-    pub const VOCABULARY: &[(&str, &str, &str)] = &[
-        (
-            SECURITY_FINDING,
-            "b60205",
-            "A Security Hub finding explained by Lever",
-        ),
-        (ACKNOWLEDGED, "0e8a16", "The assignee has seen it"),
-        (IN_PROGRESS, "1d76db", "Someone is working on the fix"),
-        (
-            EXCEPTION_REQUESTED,
-            "fbca04",
-            "The team asks not to fix it; an approver decides",
-        ),
-        (
-            CTO_APPROVED,
-            "5319e7",
-            "Exception approved (only counts when applied by an approver)",
-        ),
-        (
-            NEEDS_VERIFICATION,
-            "d93f0b",
-            "Closed, but Security Hub still reports the problem",
-        ),
-        (OVERDUE, "b60205", "Past its fix deadline"),
-    ];
-}
+pub mod labels;
 
 /// Who caused a GitHub event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,6 +172,11 @@ pub enum Event {
     SlaTimer,
     /// A rotation handed off: the person on call for the issue's repository may have changed.
     Handoff,
+    /// GitHub would not assign `user` (not a collaborator of the repository): reported by the
+    /// worker when it performs an `Assign`, or when it opens the issue.
+    AssigneeRefused {
+        user: String,
+    },
 }
 
 impl Event {
@@ -221,6 +199,7 @@ impl Event {
             Event::EscalationTimer => "timer.escalation",
             Event::SlaTimer => "timer.sla",
             Event::Handoff => "rotation.handoff",
+            Event::AssigneeRefused { .. } => "github.assignee-refused",
         }
     }
 
@@ -306,6 +285,10 @@ pub struct State {
     pub due: Option<DateTime<Utc>>,
     pub reminded: bool,
     pub overdue: bool,
+    /// Whom GitHub refused to assign while the current owner was being found, in order: the
+    /// refusal walk never tries them again. Forgotten when the owner changes for another reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<String>,
 }
 
 impl State {
@@ -351,6 +334,8 @@ pub struct Ctx {
     /// How long a closed issue whose findings still fail waits before it reopens.
     pub verify_grace: Duration,
     /// The engineer on call now for the group's repository (who gets a reopened issue).
+    /// `on_call`, `backup`, `security`, in this order, are the escalation chain, also walked
+    /// when GitHub refuses an assignee.
     pub on_call: Option<String>,
     /// Who would take over now at escalation level 1 (backup) and 2 (security team).
     pub backup: Option<String>,
@@ -586,6 +571,13 @@ pub fn transition(state: &State, event: &Event, ctx: &Ctx, now: DateTime<Utc>) -
         Event::EscalationTimer => m.on_escalation_timer(),
         Event::SlaTimer => m.on_sla_timer(),
         Event::Handoff => m.on_handoff(),
+        Event::AssigneeRefused { user } => m.on_assignee_refused(user),
+    }
+    if !matches!(event, Event::AssigneeRefused { .. })
+        && !ownership::same_person(&state.assignee, &m.s.assignee)
+    {
+        // The owner changed for another reason: the next refusal starts a fresh walk.
+        m.s.refused.clear();
     }
     Outcome {
         state: m.s,

@@ -1,4 +1,5 @@
-//! Ownership: one owner at a time, acknowledgement, escalation, fix deadlines, handoffs.
+//! Ownership: one owner at a time, acknowledgement, escalation, fix deadlines, handoffs, and
+//! the walk along the escalation chain when GitHub refuses an assignee.
 
 use super::*;
 
@@ -202,5 +203,85 @@ impl Machine<'_> {
                 .unwrap_or_default()
         ));
         self.log("handoff");
+    }
+
+    /// Whether GitHub refused `login` in the current walk.
+    fn was_refused(&self, login: &str) -> bool {
+        self.s.refused.iter().any(|r| r.eq_ignore_ascii_case(login))
+    }
+
+    /// GitHub would not assign `user`. When `user` owns the issue, the next person of the
+    /// escalation chain after them (the whole chain when they are not in it) whom GitHub has
+    /// not refused in this walk owns it now, and the issue says so; when nobody is left, nobody
+    /// owns it, said once. The level, the acknowledgement and the deadlines stay: the issue is
+    /// where it was in its escalation, with someone GitHub accepts. A closed issue only forgets
+    /// its refused owner (its next owner comes with the reopen). A refusal for someone who no
+    /// longer owns the issue is stale and changes nothing.
+    pub(super) fn on_assignee_refused(&mut self, user: &str) {
+        if !self
+            .s
+            .assignee
+            .as_deref()
+            .is_some_and(|a| a.eq_ignore_ascii_case(user))
+        {
+            return;
+        }
+        if !self.was_refused(user) {
+            self.s.refused.push(user.to_string());
+        }
+        self.s.assignee = None;
+        if !self.s.open {
+            self.log("assignee-refused");
+            return;
+        }
+        let chain = [
+            (self.ctx.on_call.as_deref(), "the engineer on call"),
+            (self.ctx.backup.as_deref(), "the backup"),
+            (
+                self.ctx.security.as_deref(),
+                "the security team's engineer on call",
+            ),
+        ];
+        let position = chain
+            .iter()
+            .position(|(who, _)| who.is_some_and(|w| w.eq_ignore_ascii_case(user)));
+        let refused = match position {
+            Some(i) => format!("{user}, {}", chain[i].1),
+            None => user.to_string(),
+        };
+        let next = chain[position.map_or(0, |i| i + 1)..]
+            .iter()
+            .filter_map(|(who, _)| *who)
+            .find(|who| !self.was_refused(who))
+            .map(str::to_string);
+        match next {
+            Some(next) => {
+                self.s.assignee = Some(next.clone());
+                self.act(Action::Assign { user: next.clone() });
+                self.comment(format!(
+                    "GitHub would not assign {refused} (not a collaborator of this repository), so {}, the next \
+                     person in the escalation chain, owns this issue.",
+                    mention(&next)
+                ));
+                self.log("assignee-refused");
+            }
+            None => {
+                self.comment(format!(
+                    "GitHub would not assign anyone in the escalation chain ({}): nobody is assigned. Give them \
+                     access to this repository, or assign an owner by hand.",
+                    self.s.refused.join(", ")
+                ));
+                self.log("nobody-assignable");
+            }
+        }
+    }
+}
+
+/// Whether two optional logins name the same person (GitHub logins ignore case).
+pub(super) fn same_person(a: &Option<String>, b: &Option<String>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+        (None, None) => true,
+        _ => false,
     }
 }

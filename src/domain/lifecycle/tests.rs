@@ -340,6 +340,16 @@ fn events() -> Vec<(&'static str, Event)> {
         ("escalation timer", Event::EscalationTimer),
         ("sla timer", Event::SlaTimer),
         ("handoff", Event::Handoff),
+        (
+            "github refuses bob",
+            Event::AssigneeRefused { user: "bob".into() },
+        ),
+        (
+            "github refuses dave",
+            Event::AssigneeRefused {
+                user: "dave".into(),
+            },
+        ),
     ]
 }
 
@@ -370,11 +380,16 @@ fn summary(o: &Outcome) -> String {
         },
     );
     let state = format!(
-        "{state} @{}/L{}{}{}",
+        "{state} @{}/L{}{}{}{}",
         s.assignee.as_deref().unwrap_or("-"),
         s.level,
         if s.acknowledged.is_some() { "+ack" } else { "" },
         if s.overdue { "+overdue" } else { "" },
+        if s.refused.is_empty() {
+            String::new()
+        } else {
+            format!(" refused:{}", s.refused.join(","))
+        },
     );
     let actions: Vec<String> = o
         .actions
@@ -441,6 +456,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open", "escalation timer", "open @dave/L1 | assign:dave,timer:escalation,comment | escalated-to-backup"),
     ("open", "sla timer", "open @bob/L0 | comment,timer:sla | due-reminder"),
     ("open", "handoff", "open @alice/L0 | assign:alice,timer:escalation,comment | handoff"),
+    ("open", "github refuses bob", "open @alice/L0 refused:bob | assign:alice,comment | assignee-refused"),
+    ("open", "github refuses dave", "open @bob/L0 |  | "),
     ("open+acknowledged", "label cto-approved by approver", "open+approved @bob/L0+ack | comment | approval-recorded"),
     ("open+acknowledged", "label cto-approved by non-approver", "open @bob/L0+ack | -cto-approved,comment | approval-rejected"),
     ("open+acknowledged", "label cto-approved by the assignee-approver", "open @bob/L0+ack | -cto-approved,comment | approval-rejected"),
@@ -476,6 +493,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open+acknowledged", "escalation timer", "open @bob/L0+ack |  | "),
     ("open+acknowledged", "sla timer", "open @bob/L0+ack | comment,timer:sla | due-reminder"),
     ("open+acknowledged", "handoff", "open @bob/L0+ack |  | "),
+    ("open+acknowledged", "github refuses bob", "open @alice/L0+ack refused:bob | assign:alice,comment | assignee-refused"),
+    ("open+acknowledged", "github refuses dave", "open @bob/L0+ack |  | "),
     ("open-at-backup", "label cto-approved by approver", "open+approved @dave/L1 | comment | approval-recorded"),
     ("open-at-backup", "label cto-approved by non-approver", "open @dave/L1 | -cto-approved,comment | approval-rejected"),
     ("open-at-backup", "label cto-approved by the assignee-approver", "open+approved @dave/L1 | comment | approval-recorded"),
@@ -511,6 +530,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open-at-backup", "escalation timer", "open @sam/L2 | assign:sam,comment | escalated-to-security"),
     ("open-at-backup", "sla timer", "open @dave/L1 | comment,timer:sla | due-reminder"),
     ("open-at-backup", "handoff", "open @dave/L1 |  | "),
+    ("open-at-backup", "github refuses bob", "open @dave/L1 |  | "),
+    ("open-at-backup", "github refuses dave", "open @sam/L1 refused:dave | assign:sam,comment | assignee-refused"),
     ("open-past-due", "label cto-approved by approver", "open+approved @bob/L0+ack | comment | approval-recorded"),
     ("open-past-due", "label cto-approved by non-approver", "open @bob/L0+ack | -cto-approved,comment | approval-rejected"),
     ("open-past-due", "label cto-approved by the assignee-approver", "open @bob/L0+ack | -cto-approved,comment | approval-rejected"),
@@ -546,6 +567,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open-past-due", "escalation timer", "open @bob/L0+ack |  | "),
     ("open-past-due", "sla timer", "open @bob/L0+ack+overdue | +overdue,comment | overdue"),
     ("open-past-due", "handoff", "open @bob/L0+ack |  | "),
+    ("open-past-due", "github refuses bob", "open @alice/L0+ack refused:bob | assign:alice,comment | assignee-refused"),
+    ("open-past-due", "github refuses dave", "open @bob/L0+ack |  | "),
     ("open+approved", "label cto-approved by approver", "open+approved @bob/L0 | comment | approval-recorded"),
     ("open+approved", "label cto-approved by non-approver", "open+approved @bob/L0 | -cto-approved,comment | approval-rejected"),
     ("open+approved", "label cto-approved by the assignee-approver", "open+approved @bob/L0 | -cto-approved,comment | approval-rejected"),
@@ -581,6 +604,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open+approved", "escalation timer", "open+approved @dave/L1 | assign:dave,timer:escalation,comment | escalated-to-backup"),
     ("open+approved", "sla timer", "open+approved @bob/L0 | comment,timer:sla | due-reminder"),
     ("open+approved", "handoff", "open+approved @alice/L0 | assign:alice,timer:escalation,comment | handoff"),
+    ("open+approved", "github refuses bob", "open+approved @alice/L0 refused:bob | assign:alice,comment | assignee-refused"),
+    ("open+approved", "github refuses dave", "open+approved @bob/L0 |  | "),
     ("closed-fixed", "label cto-approved by approver", "closed/fixed @bob/L0 |  | "),
     ("closed-fixed", "label cto-approved by non-approver", "closed/fixed @bob/L0 | -cto-approved,comment | approval-rejected"),
     ("closed-fixed", "label cto-approved by the assignee-approver", "closed/fixed @bob/L0 | -cto-approved,comment | approval-rejected"),
@@ -616,6 +641,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("closed-fixed", "escalation timer", "closed/fixed @bob/L0 |  | "),
     ("closed-fixed", "sla timer", "closed/fixed @bob/L0 |  | "),
     ("closed-fixed", "handoff", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "github refuses bob", "closed/fixed @-/L0 refused:bob |  | assignee-refused"),
+    ("closed-fixed", "github refuses dave", "closed/fixed @bob/L0 |  | "),
     ("closed-exception", "label cto-approved by approver", "closed/exception+exception @bob/L0 |  | "),
     ("closed-exception", "label cto-approved by non-approver", "closed/exception+exception @bob/L0 |  | "),
     ("closed-exception", "label cto-approved by the assignee-approver", "closed/exception+exception @bob/L0 |  | "),
@@ -651,6 +678,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("closed-exception", "escalation timer", "closed/exception+exception @bob/L0 |  | "),
     ("closed-exception", "sla timer", "closed/exception+exception @bob/L0 |  | "),
     ("closed-exception", "handoff", "closed/exception+exception @bob/L0 |  | "),
+    ("closed-exception", "github refuses bob", "closed/exception+exception @-/L0 refused:bob |  | assignee-refused"),
+    ("closed-exception", "github refuses dave", "closed/exception+exception @bob/L0 |  | "),
     ("closed-unverified", "label cto-approved by approver", "closed/exception+exception @bob/L0 | sh:SUPPRESSED,timer:exception-expiry,comment | exception-approved"),
     ("closed-unverified", "label cto-approved by non-approver", "closed/unverified @bob/L0 | -cto-approved,comment | approval-rejected"),
     ("closed-unverified", "label cto-approved by the assignee-approver", "closed/unverified @bob/L0 | -cto-approved,comment | approval-rejected"),
@@ -686,6 +715,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("closed-unverified", "escalation timer", "closed/unverified @bob/L0 |  | "),
     ("closed-unverified", "sla timer", "closed/unverified @bob/L0 |  | "),
     ("closed-unverified", "handoff", "closed/unverified @bob/L0 |  | "),
+    ("closed-unverified", "github refuses bob", "closed/unverified @-/L0 refused:bob |  | assignee-refused"),
+    ("closed-unverified", "github refuses dave", "closed/unverified @bob/L0 |  | "),
     ("closed-awaiting-grace", "label cto-approved by approver", "closed/exception+exception @bob/L0 | -needs-verification,sh:SUPPRESSED,timer:exception-expiry,comment | exception-approved"),
     ("closed-awaiting-grace", "label cto-approved by non-approver", "closed/unverified @bob/L0 | -cto-approved,comment | approval-rejected"),
     ("closed-awaiting-grace", "label cto-approved by the assignee-approver", "closed/unverified @bob/L0 | -cto-approved,comment | approval-rejected"),
@@ -721,6 +752,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("closed-awaiting-grace", "escalation timer", "closed/unverified @bob/L0 |  | "),
     ("closed-awaiting-grace", "sla timer", "closed/unverified @bob/L0 |  | "),
     ("closed-awaiting-grace", "handoff", "closed/unverified @bob/L0 |  | "),
+    ("closed-awaiting-grace", "github refuses bob", "closed/unverified @-/L0 refused:bob |  | assignee-refused"),
+    ("closed-awaiting-grace", "github refuses dave", "closed/unverified @bob/L0 |  | "),
     ("deleted", "label cto-approved by approver", "deleted @bob/L0 |  | "),
     ("deleted", "label cto-approved by non-approver", "deleted @bob/L0 |  | "),
     ("deleted", "label cto-approved by the assignee-approver", "deleted @bob/L0 |  | "),
@@ -756,6 +789,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("deleted", "escalation timer", "deleted @bob/L0 |  | "),
     ("deleted", "sla timer", "deleted @bob/L0 |  | "),
     ("deleted", "handoff", "deleted @bob/L0 |  | "),
+    ("deleted", "github refuses bob", "deleted @bob/L0 |  | "),
+    ("deleted", "github refuses dave", "deleted @bob/L0 |  | "),
 ];
 
 #[test]
@@ -1416,4 +1451,269 @@ fn handoff_policy_table() {
             .actions
             .is_empty()
     );
+}
+
+/// GitHub refuses `user` (the worker's report of a refused `Assign`).
+fn refused(user: &str) -> Event {
+    Event::AssigneeRefused { user: user.into() }
+}
+
+/// alice (on call) was just given the issue: level 0, with her acknowledgement deadline.
+fn assigned_to_alice() -> State {
+    let mut s = State::opened(Some("alice".into()), failing(), &[]);
+    s.ack_deadline = Some(t("2026-11-23T16:00:00Z"));
+    s
+}
+
+#[test]
+fn a_refused_owner_hands_over_to_the_backup_and_the_issue_says_so() {
+    let s = assigned_to_alice();
+    let o = step(&s, refused("alice"), now(), &ctx());
+    assert_eq!(
+        o.actions,
+        [
+            Action::Assign {
+                user: "dave".into()
+            },
+            Action::Comment {
+                body: "GitHub would not assign alice, the engineer on call (not a collaborator of this repository), \
+                       so @dave, the next person in the escalation chain, owns this issue."
+                    .into()
+            },
+        ]
+    );
+    assert_eq!(o.state.assignee.as_deref(), Some("dave"));
+    assert_eq!(o.state.refused, ["alice"]);
+    assert_eq!(o.log, ["assignee-refused"]);
+    // Only the owner changed: the level, the acknowledgement deadline and the rest stay.
+    assert_eq!(
+        State {
+            assignee: Some("alice".into()),
+            refused: vec![],
+            ..o.state.clone()
+        },
+        s
+    );
+}
+
+#[test]
+fn a_refused_backup_hands_over_to_the_security_team() {
+    let o = step(&assigned_to_alice(), refused("alice"), now(), &ctx());
+    let o = step(&o.state, refused("DAVE"), now(), &ctx());
+    assert_eq!(o.actions[0], Action::Assign { user: "sam".into() });
+    assert!(
+        comments(&o)[0].starts_with("GitHub would not assign DAVE, the backup (not a collaborator"),
+        "{o:#?}"
+    );
+    assert!(
+        comments(&o)[0]
+            .contains("so @sam, the next person in the escalation chain, owns this issue.")
+    );
+    assert_eq!(o.state.assignee.as_deref(), Some("sam"));
+    assert_eq!(o.state.refused, ["alice", "DAVE"]);
+    // The same from the backup's own level (an escalation GitHub refused).
+    let at_backup = State {
+        assignee: Some("dave".into()),
+        level: 1,
+        ..assigned_to_alice()
+    };
+    let o = step(&at_backup, refused("dave"), now(), &ctx());
+    assert_eq!(
+        (o.state.assignee.as_deref(), o.state.level),
+        (Some("sam"), 1)
+    );
+}
+
+#[test]
+fn when_everyone_is_refused_nobody_is_assigned_and_it_is_said_once() {
+    let c = ctx();
+    let mut s = assigned_to_alice();
+    let mut said = Vec::new();
+    for who in ["alice", "dave", "sam"] {
+        let o = step(&s, refused(who), now(), &c);
+        said.extend(comments(&o).iter().map(|c| c.to_string()));
+        s = o.state;
+    }
+    assert_eq!(s.assignee, None);
+    assert_eq!(s.refused, ["alice", "dave", "sam"]);
+    assert_eq!(said.len(), 3, "one comment per refusal: {said:#?}");
+    assert_eq!(
+        said[2],
+        "GitHub would not assign anyone in the escalation chain (alice, dave, sam): nobody is assigned. Give them \
+         access to this repository, or assign an owner by hand."
+    );
+    // A repeated report (a retried job) or a late one for anyone of the walk: nothing more.
+    for who in ["sam", "alice", "dave"] {
+        let again = step(&s, refused(who), now(), &c);
+        assert!(
+            again.actions.is_empty() && again.log.is_empty() && again.state == s,
+            "{who}: {again:#?}"
+        );
+    }
+    // The last of the chain refused at once: nobody, without trying anyone before them.
+    let at_security = State {
+        assignee: Some("sam".into()),
+        level: 2,
+        ..assigned_to_alice()
+    };
+    let o = step(&at_security, refused("sam"), now(), &c);
+    assert_eq!(o.state.assignee, None);
+    assert_eq!(o.log, ["nobody-assignable"]);
+    assert!(
+        comments(&o)[0].contains("in the escalation chain (sam): nobody is assigned"),
+        "{o:#?}"
+    );
+    assert!(!o.actions.iter().any(|a| matches!(a, Action::Assign { .. })));
+}
+
+#[test]
+fn a_refused_person_is_never_tried_again_in_the_same_walk() {
+    // alice is on call and also the security team's engineer on call.
+    let c = Ctx {
+        security: Some("Alice".into()),
+        ..ctx()
+    };
+    let o = step(&assigned_to_alice(), refused("alice"), now(), &c);
+    let o = step(&o.state, refused("dave"), now(), &c);
+    assert_eq!(
+        o.state.assignee, None,
+        "alice is not tried again as security"
+    );
+    assert!(
+        comments(&o)[0].contains("(alice, dave): nobody is assigned"),
+        "{o:#?}"
+    );
+    // Someone outside the chain (an owner from before a handoff) refused: the whole chain is
+    // walked from its start, and the walk still remembers everyone it tried.
+    let bob = State::opened(Some("bob".into()), failing(), &[]);
+    let o = step(&bob, refused("bob"), now(), &ctx());
+    assert!(
+        comments(&o)[0].starts_with("GitHub would not assign bob (not a collaborator"),
+        "no role for someone outside the chain: {o:#?}"
+    );
+    assert_eq!(o.state.assignee.as_deref(), Some("alice"));
+    let o = step(&o.state, refused("alice"), now(), &ctx());
+    assert_eq!(o.state.assignee.as_deref(), Some("dave"));
+    assert_eq!(o.state.refused, ["bob", "alice"]);
+    // Lever's own assignment coming back as a webhook is not a new owner: the walk goes on.
+    let echo = step(
+        &o.state,
+        Event::Assigned {
+            user: "dave".into(),
+            by: Actor::Lever,
+        },
+        now(),
+        &ctx(),
+    );
+    assert_eq!(echo.state.refused, ["bob", "alice"]);
+    let o = step(&echo.state, refused("dave"), now(), &ctx());
+    assert_eq!(o.state.assignee.as_deref(), Some("sam"));
+    // A stale refusal (someone a later decision no longer gives the issue to) changes nothing.
+    let stale = step(&o.state, refused("erin"), now(), &ctx());
+    assert_eq!(stale.state, o.state);
+    assert!(stale.actions.is_empty() && stale.log.is_empty());
+}
+
+#[test]
+fn a_later_change_of_owner_starts_a_fresh_walk() {
+    // Everyone refused, nobody owns the issue (still at level 0)...
+    let c = ctx();
+    let mut s = assigned_to_alice();
+    for who in ["alice", "dave", "sam"] {
+        s = step(&s, refused(who), now(), &c).state;
+    }
+    // ... then the rotation hands off to erin: a new owner, a new walk, everyone tried again.
+    let handoff = Ctx {
+        on_call: Some("erin".into()),
+        ..ctx()
+    };
+    let o = step(&s, Event::Handoff, now(), &handoff);
+    assert_eq!(o.state.assignee.as_deref(), Some("erin"));
+    assert!(o.state.refused.is_empty(), "{o:#?}");
+    let o = step(&o.state, refused("erin"), now(), &handoff);
+    assert_eq!(
+        o.actions[0],
+        Action::Assign {
+            user: "dave".into()
+        },
+        "dave, refused in the earlier walk, is tried again"
+    );
+
+    // A walk that ended with the backup: the escalation to the security team is a new owner.
+    let o = step(&assigned_to_alice(), refused("alice"), now(), &c);
+    let at = t("2026-11-23T16:00:00Z");
+    let o = step(&o.state, Event::EscalationTimer, at, &c);
+    assert_eq!(
+        (o.state.assignee.as_deref(), o.state.level),
+        (Some("sam"), 2)
+    );
+    assert!(o.state.refused.is_empty(), "{o:#?}");
+    let o = step(&o.state, refused("sam"), at, &c);
+    assert_eq!(o.state.refused, ["sam"]);
+    assert!(
+        comments(&o)[0].contains("(sam): nobody is assigned"),
+        "{o:#?}"
+    );
+
+    // A person assigning someone by hand, or a reopen that gives the issue to the engineer on
+    // call: the same.
+    let walked = step(&assigned_to_alice(), refused("alice"), now(), &c).state;
+    let by_hand = step(
+        &walked,
+        Event::Assigned {
+            user: "carol".into(),
+            by: person("carol"),
+        },
+        now(),
+        &c,
+    );
+    assert!(by_hand.state.refused.is_empty());
+    let closed = State {
+        open: false,
+        closure: Some(Closure::Fixed),
+        ..walked
+    };
+    let reopened = step(
+        &closed,
+        Event::Findings {
+            view: FindingsView {
+                failing: set(&["r1"]),
+                fixed: set(&[]),
+                unnotified: 1,
+            },
+        },
+        now(),
+        &c,
+    );
+    assert_eq!(reopened.state.assignee.as_deref(), Some("alice"));
+    assert!(reopened.state.refused.is_empty(), "{reopened:#?}");
+    assert!(reopened.actions.contains(&Action::Assign {
+        user: "alice".into()
+    }));
+}
+
+#[test]
+fn a_closed_issue_only_forgets_its_refused_owner() {
+    let closed = State {
+        open: false,
+        closure: Some(Closure::Fixed),
+        ..assigned_to_alice()
+    };
+    let o = step(&closed, refused("alice"), now(), &ctx());
+    assert_eq!(o.state.assignee, None);
+    assert_eq!(o.state.refused, ["alice"]);
+    assert!(o.actions.is_empty(), "no comment on a closed issue: {o:#?}");
+    assert_eq!(o.log, ["assignee-refused"]);
+}
+
+#[test]
+fn the_refused_list_is_stored_only_when_there_is_one() {
+    let s = assigned_to_alice();
+    let json = serde_json::to_value(&s).unwrap();
+    assert!(json.get("refused").is_none(), "{json}");
+    let walked = step(&s, refused("alice"), now(), &ctx()).state;
+    let json = serde_json::to_value(&walked).unwrap();
+    assert_eq!(json["refused"], serde_json::json!(["alice"]));
+    let back: State = serde_json::from_value(json).unwrap();
+    assert_eq!(back, walked);
 }
