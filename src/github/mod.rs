@@ -272,34 +272,6 @@ impl GitHub {
         }
     }
 
-    /// Whether GitHub will let `login` be assigned issues in `repo` (204 yes, 404 no).
-    pub async fn can_assign(&self, repo: &str, login: &str) -> Result<bool> {
-        let (o, r) = split(repo);
-        let route = format!("/repos/{}/{}/assignees/{}", seg(o), seg(r), seg(login));
-        self.as_installation(repo, |c| async move {
-            let res = c
-                ._get(route)
-                .await
-                .map_err(|e| GitHubError::from_octocrab(e, &format!("assignee check in {repo}")))?;
-            match res.status().as_u16() {
-                204 => Ok(true),
-                404 => Ok(false),
-                401 => Err(GitHubError::Unauthorized(format!(
-                    "assignee check in {repo}"
-                ))),
-                s @ 500..=599 => Err(GitHubError::Server {
-                    status: s,
-                    message: format!("assignee check in {repo}"),
-                }),
-                s => Err(GitHubError::Other {
-                    status: s,
-                    message: format!("assignee check in {repo}"),
-                }),
-            }
-        })
-        .await
-    }
-
     pub async fn create_comment(&self, repo: &str, number: u64, body: &str) -> Result<Comment> {
         #[derive(Serialize)]
         struct Body<'a> {

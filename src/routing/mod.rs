@@ -35,6 +35,12 @@ impl Route {
     /// The person on call for this route at `now`: its assignees resolved, then the fallback
     /// assignees. A route stored before it recorded its assignees uses its OWNERS line.
     pub fn on_call(&self, config: &Config, now: DateTime<Utc>) -> Option<String> {
+        self.owners_now(config, now).into_iter().next()
+    }
+
+    /// Everyone who owns issues on this route at `now`, in order: its assignees resolved (the
+    /// person on call first), then the fallback assignees.
+    pub fn owners_now(&self, config: &Config, now: DateTime<Utc>) -> Vec<String> {
         let mut chain = Vec::new();
         if self.assignees.is_empty()
             && let Some(rule) = self.rule_line.and_then(|line| {
@@ -54,7 +60,7 @@ impl Route {
             now,
             &mut chain,
         );
-        chain.into_iter().next()
+        chain
     }
 }
 

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{JobError, Outcome};
+use super::{JobError, JobOutput};
 use crate::app::App;
 use crate::domain::Severity;
 use crate::store::{ChangeSet, GroupRecord, GroupStatus, Job, NewJob};
@@ -136,7 +136,7 @@ pub fn render(groups: &[GroupRecord], now: DateTime<Utc>) -> String {
     out
 }
 
-pub(super) async fn run(app: &App) -> Result<Outcome, JobError> {
+pub(super) async fn run(app: &App) -> Result<JobOutput, JobError> {
     let now = app.now();
     let settings = &app.config.settings;
     let repo = settings
@@ -177,5 +177,5 @@ pub(super) async fn run(app: &App) -> Result<Outcome, JobError> {
     if let Some(next) = settings.escalation.digest.next_after(now) {
         changes.jobs.push(NewJob::new(Job::Digest, next));
     }
-    Ok(Outcome::done(changes))
+    Ok(JobOutput::done(changes))
 }

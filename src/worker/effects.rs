@@ -9,7 +9,7 @@
 
 use serde_json::json;
 
-use super::{JobError, Outcome, Run};
+use super::{JobError, JobOutput, Run};
 use crate::app::App;
 use crate::domain::lifecycle::{Action, CloseReason, Event, is_failing};
 use crate::domain::{GroupKey, Note, WorkflowStatus};
@@ -258,9 +258,9 @@ pub(super) async fn update_findings(
 /// then "GitHub would not assign …, so @… owns this issue". An `Assign` decided later for
 /// someone else is not undone: the state machine, which already knows that later owner, finds
 /// the refusal stale.
-pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<Outcome, JobError> {
+pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<JobOutput, JobError> {
     let Some(group) = app.store.group(key).await? else {
-        return Ok(Outcome::default());
+        return Ok(JobOutput::default());
     };
     let outbox = app.store.outbox(key).await?;
     let mut changes = ChangeSet::default();
@@ -325,7 +325,7 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<Outcome,
         }
     }
     finish(&mut changes, &group, decided);
-    Ok(Outcome::done(changes))
+    Ok(JobOutput::done(changes))
 }
 
 /// The run's one write of the group, when a refusal changed it (compare-and-swap against the

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{JobError, Outcome, Run, approvers};
+use super::{JobError, JobOutput, Run, approvers};
 use crate::app::App;
 use crate::config::Config;
 use crate::domain::lifecycle::{
@@ -83,6 +83,7 @@ pub fn ctx(config: &Config, group: &GroupRecord, now: DateTime<Utc>) -> Ctx {
     let lc = &settings.lifecycle;
     let policy = settings.escalation.policy(&group.data.account_id);
     let (ack_deadline, ack_within) = ack_deadline(config, group, now);
+    let owners = group.data.route.owners_now(config, now);
     let security = policy
         .security
         .as_deref()
@@ -101,7 +102,8 @@ pub fn ctx(config: &Config, group: &GroupRecord, now: DateTime<Utc>) -> Ctx {
         default_exception: lc.exceptions.expiry_for(group.data.severity),
         verify_after: lc.verification.after,
         verify_grace: lc.verification.grace,
-        on_call: on_call(config, group, now),
+        on_call: owners.first().cloned(),
+        other_owners: owners.iter().skip(1).cloned().collect(),
         backup: first_resolved(config, &policy.backup, now),
         security: first_resolved(config, security, now),
         ack_deadline,
@@ -275,9 +277,9 @@ pub(super) async fn group_news(
     run: &Run,
     key: &GroupKey,
     news: GroupNews,
-) -> Result<Outcome, JobError> {
+) -> Result<JobOutput, JobError> {
     let Some(group) = load_tracked(app, key).await? else {
-        return Ok(Outcome::default());
+        return Ok(JobOutput::default());
     };
     let event = match news {
         GroupNews::FindingsChanged => Event::Findings {
@@ -287,10 +289,10 @@ pub(super) async fn group_news(
         GroupNews::Timer(Timer::ExceptionExpiry) => Event::ExceptionTimer,
         GroupNews::Timer(Timer::Escalation) => Event::EscalationTimer,
         GroupNews::Timer(Timer::Sla) => Event::SlaTimer,
-        GroupNews::Handoff if group.state().level != 0 => return Ok(Outcome::default()),
+        GroupNews::Handoff if group.state().level != 0 => return Ok(JobOutput::default()),
         GroupNews::Handoff => Event::Handoff,
     };
-    Ok(Outcome::done(step(
+    Ok(JobOutput::done(step(
         &app.config,
         &group,
         &event,
@@ -302,7 +304,7 @@ pub(super) async fn group_news(
 /// `handoffs`: at a rotation handoff, one `handoff` job per open issue at the first
 /// escalation level (each commits on its own, so one conflict never redoes the others); then
 /// the next handoff is scheduled.
-pub(super) async fn handoffs(app: &App) -> Result<Outcome, JobError> {
+pub(super) async fn handoffs(app: &App) -> Result<JobOutput, JobError> {
     let now = app.now();
     let groups = app.store.list_groups(Some(GroupStatus::Open)).await?;
     let mut changes = ChangeSet::default();
@@ -316,7 +318,7 @@ pub(super) async fn handoffs(app: &App) -> Result<Outcome, JobError> {
     if let Some(next) = next_handoff(&app.config, now) {
         changes.jobs.push(NewJob::new(Job::Handoffs, next));
     }
-    Ok(Outcome::done(changes))
+    Ok(JobOutput::done(changes))
 }
 
 /// The next instant, strictly after `now`, when any rotation hands off.
@@ -336,13 +338,13 @@ pub(super) async fn verify_timer(
     app: &App,
     run: &Run,
     key: &GroupKey,
-) -> Result<Outcome, JobError> {
+) -> Result<JobOutput, JobError> {
     let Some(group) = app.store.group(key).await? else {
-        return Ok(Outcome::default());
+        return Ok(JobOutput::default());
     };
     let records = app.store.findings_in_group(key).await?;
     if records.is_empty() {
-        return Ok(Outcome::default());
+        return Ok(JobOutput::default());
     }
     let refs: Vec<(String, String)> = records
         .iter()
@@ -352,7 +354,7 @@ pub(super) async fn verify_timer(
     let now = app.now();
     let source = run.source();
     if fresh.is_empty() {
-        return Ok(Outcome::done(step(
+        return Ok(JobOutput::done(step(
             &app.config,
             &group,
             &Event::FindingsGone,
@@ -382,7 +384,7 @@ pub(super) async fn verify_timer(
         now,
     );
     changes.merge(decided);
-    Ok(Outcome::done(changes))
+    Ok(JobOutput::done(changes))
 }
 
 /// Who last applied `cto-approved`, from the issue's events (webhooks can be missed or late).
@@ -419,17 +421,17 @@ async fn label_author(
 }
 
 /// `github-event`: one webhook delivery about a tracked issue.
-pub(super) async fn github_event(app: &App, id: &DeliveryId) -> Result<Outcome, JobError> {
+pub(super) async fn github_event(app: &App, id: &DeliveryId) -> Result<JobOutput, JobError> {
     let Some(delivery) = app.store.delivery(&id.0).await? else {
-        return Ok(Outcome::default());
+        return Ok(JobOutput::default());
     };
     let hook = WebhookEvent::from_stored(&delivery.event, &delivery.payload)
         .map_err(|e| JobError::permanent(e.to_string()))?;
     let (Some(repo), Some(number)) = (hook.repo(), hook.issue_number()) else {
-        return Ok(Outcome::default());
+        return Ok(JobOutput::default());
     };
     let Some(group) = app.store.group_by_issue(repo, number).await? else {
-        return Ok(Outcome::default());
+        return Ok(JobOutput::default());
     };
     let bot = app.github.bot_login().await?;
     let sender = hook.sender().unwrap_or("");
@@ -498,7 +500,7 @@ pub(super) async fn github_event(app: &App, id: &DeliveryId) -> Result<Outcome, 
                 by,
             },
             IssuesAction::Opened | IssuesAction::Edited | IssuesAction::Other => {
-                return Ok(Outcome::default());
+                return Ok(JobOutput::default());
             }
         },
         WebhookEvent::IssueComment {
@@ -509,9 +511,9 @@ pub(super) async fn github_event(app: &App, id: &DeliveryId) -> Result<Outcome, 
             by,
             body: comment.body.clone(),
         },
-        _ => return Ok(Outcome::default()),
+        _ => return Ok(JobOutput::default()),
     };
-    Ok(Outcome::done(step(
+    Ok(JobOutput::done(step(
         &app.config,
         &group,
         &event,

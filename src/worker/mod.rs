@@ -125,14 +125,14 @@ impl From<SecurityHubError> for JobError {
 /// What a job produced: state to commit, and optionally a request to run again later (with
 /// the partial progress committed).
 #[derive(Debug, Default)]
-pub struct Outcome {
+pub struct JobOutput {
     pub changes: ChangeSet,
     pub again: Option<JobError>,
 }
 
-impl Outcome {
-    pub fn done(changes: ChangeSet) -> Outcome {
-        Outcome {
+impl JobOutput {
+    pub fn done(changes: ChangeSet) -> JobOutput {
+        JobOutput {
             changes,
             again: None,
         }
@@ -178,7 +178,7 @@ pub async fn schedule_periodic(app: &App) -> Result<(), StoreError> {
 }
 
 /// `ensure-labels`: the label vocabulary, created in the repository if missing.
-async fn labels(app: &App, repo: &str) -> Result<Outcome, JobError> {
+async fn labels(app: &App, repo: &str) -> Result<JobOutput, JobError> {
     for (name, color, description) in crate::domain::lifecycle::labels::VOCABULARY {
         app.github
             .ensure_label(repo, name, color, description)
@@ -189,7 +189,7 @@ async fn labels(app: &App, repo: &str) -> Result<Outcome, JobError> {
         format!("labels:{}", repo.to_ascii_lowercase()),
         "1".to_string(),
     ));
-    Ok(Outcome::done(changes))
+    Ok(JobOutput::done(changes))
 }
 
 /// Exponential backoff: 30 s, 1 min, 2 min, ... capped at 1 h, with up to 20 % jitter.
@@ -217,7 +217,7 @@ impl Worker {
 
     /// Runs one job: every arm loads what it needs, decides (pure), performs its calls, and
     /// returns one change set that is committed together with the job's outcome.
-    async fn execute(&self, rec: &JobRecord) -> Result<Outcome, JobError> {
+    async fn execute(&self, rec: &JobRecord) -> Result<JobOutput, JobError> {
         let app = &self.app;
         let run = Run {
             id: rec.id,
@@ -261,7 +261,7 @@ impl Worker {
         let now = self.app.now();
         let owner = self.id.clone();
         let (mut changes, failure) = match result {
-            Ok(Outcome { changes, again }) => (changes, again),
+            Ok(JobOutput { changes, again }) => (changes, again),
             Err(mut e) => (e.partial.take().map(|p| *p).unwrap_or_default(), Some(e)),
         };
         let report = match failure {

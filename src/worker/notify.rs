@@ -3,20 +3,20 @@
 
 use serde_json::json;
 
-use super::{JobError, Outcome, Run};
+use super::{JobError, JobOutput, Run};
 use crate::app::App;
 use crate::domain::{GroupKey, WorkflowStatus};
 use crate::store::AuditEntry;
 
-pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<Outcome, JobError> {
+pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<JobOutput, JobError> {
     let Some(group) = app.store.group(key).await? else {
-        return Ok(Outcome::default());
+        return Ok(JobOutput::default());
     };
     let (Some(url), Some(number)) = (group.issue_url.clone(), group.issue_number) else {
-        return Ok(Outcome::default());
+        return Ok(JobOutput::default());
     };
     if !app.config.settings.securityhub.writeback {
-        return Ok(Outcome::default());
+        return Ok(JobOutput::default());
     }
     let owner = group
         .assignee
@@ -42,5 +42,5 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<Outcome,
             detail: json!({ "workflow": "NOTIFIED", "processed": changes.findings.len() }),
         });
     }
-    Ok(Outcome::done(changes))
+    Ok(JobOutput::done(changes))
 }

@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{JobError, Outcome, Run};
+use super::{JobError, JobOutput, Run};
 use crate::app::App;
 use crate::domain::lifecycle;
 use crate::domain::{Finding, GroupKey};
@@ -23,13 +23,13 @@ use crate::store::{AuditEntry, ChangeSet, GroupRecord, GroupStatus, GroupWrite, 
 /// Pages of the App's recent issues searched for a marker on a retry.
 const ADOPT_PAGES: u32 = 3;
 
-pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<Outcome, JobError> {
+pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<JobOutput, JobError> {
     let key = key.clone();
     let Some(group) = app.store.group(&key).await? else {
-        return Ok(Outcome::default());
+        return Ok(JobOutput::default());
     };
     if group.issue_number.is_some() {
-        return Ok(Outcome::default());
+        return Ok(JobOutput::default());
     }
     let findings: Vec<Finding> = app
         .store
@@ -100,7 +100,7 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<Outcome,
             assignee: issue.assignees.first().map(|u| u.login.clone()),
             ..state
         };
-        return Ok(Outcome::done(record(
+        return Ok(JobOutput::done(record(
             app,
             &group,
             &route,
@@ -173,7 +173,7 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<Outcome,
         state = out.state;
     };
     tracing::info!(group = %key, issue = issue.number, repo = %repo, owner = ?state.assignee, "issue opened");
-    Ok(Outcome::done(record(
+    Ok(JobOutput::done(record(
         app,
         &group,
         &route,

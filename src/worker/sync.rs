@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{JobError, Outcome};
+use super::{JobError, JobOutput};
 use crate::app::App;
 use crate::asff;
 use crate::config::Mode;
@@ -189,7 +189,7 @@ pub async fn run(app: &App) -> Result<SyncReport, JobError> {
 
 /// The `sync` job of `lever serve`: one page per run (one commit each); while pages remain the
 /// job runs again at once, then the next sync is scheduled.
-pub(super) async fn job(app: &App) -> Result<Outcome, JobError> {
+pub(super) async fn job(app: &App) -> Result<JobOutput, JobError> {
     let (mut changes, report, more) = page(app).await?;
     if more {
         changes.jobs.push(NewJob::new(Job::Sync, app.now()));
@@ -199,5 +199,5 @@ pub(super) async fn job(app: &App) -> Result<Outcome, JobError> {
             changes.jobs.push(NewJob::new(Job::Sync, app.now() + every));
         }
     }
-    Ok(Outcome::done(changes))
+    Ok(JobOutput::done(changes))
 }

@@ -334,9 +334,12 @@ pub struct Ctx {
     /// How long a closed issue whose findings still fail waits before it reopens.
     pub verify_grace: Duration,
     /// The engineer on call now for the group's repository (who gets a reopened issue).
-    /// `on_call`, `backup`, `security`, in this order, are the escalation chain, also walked
+    /// `on_call`, `other_owners`, `backup`, `security`, in this order, are the chain walked
     /// when GitHub refuses an assignee.
     pub on_call: Option<String>,
+    /// The route's other owners now, after the person on call: the rest of its OWNERS line,
+    /// then the fallback assignees.
+    pub other_owners: Vec<String>,
     /// Who would take over now at escalation level 1 (backup) and 2 (security team).
     pub backup: Option<String>,
     pub security: Option<String>,

@@ -234,14 +234,21 @@ impl Machine<'_> {
             self.log("assignee-refused");
             return;
         }
-        let chain = [
-            (self.ctx.on_call.as_deref(), "the engineer on call"),
+        let mut chain: Vec<(Option<&str>, &str)> =
+            vec![(self.ctx.on_call.as_deref(), "the engineer on call")];
+        chain.extend(
+            self.ctx
+                .other_owners
+                .iter()
+                .map(|o| (Some(o.as_str()), "an owner of this repository")),
+        );
+        chain.extend([
             (self.ctx.backup.as_deref(), "the backup"),
             (
                 self.ctx.security.as_deref(),
                 "the security team's engineer on call",
             ),
-        ];
+        ]);
         let position = chain
             .iter()
             .position(|(who, _)| who.is_some_and(|w| w.eq_ignore_ascii_case(user)));

@@ -21,6 +21,7 @@ fn ctx() -> Ctx {
         verify_after: Duration::minutes(15),
         verify_grace: Duration::hours(24),
         on_call: Some("alice".into()),
+        other_owners: vec![],
         backup: Some("dave".into()),
         security: Some("sam".into()),
         ack_deadline: Some(t("2026-11-23T16:00:00Z")),
@@ -1494,6 +1495,30 @@ fn a_refused_owner_hands_over_to_the_backup_and_the_issue_says_so() {
         },
         s
     );
+}
+
+#[test]
+fn the_other_owners_of_the_repository_come_before_the_backup() {
+    let c = Ctx {
+        other_owners: vec!["olga".into(), "dave".into()],
+        ..ctx()
+    };
+    let o = step(&assigned_to_alice(), refused("alice"), now(), &c);
+    assert_eq!(o.state.assignee.as_deref(), Some("olga"));
+    assert!(matches!(&o.actions[1], Action::Comment { body } if body.contains("@olga")));
+    let o = step(&o.state, refused("olga"), now(), &c);
+    assert_eq!(o.state.assignee.as_deref(), Some("dave"));
+    let Action::Comment { body } = &o.actions[1] else {
+        panic!("{:?}", o.actions)
+    };
+    assert!(
+        body.starts_with("GitHub would not assign olga, an owner of this repository"),
+        "{body}"
+    );
+    // dave (an owner and the backup) refused: sam (security) is next, nobody twice.
+    let o = step(&o.state, refused("dave"), now(), &c);
+    assert_eq!(o.state.assignee.as_deref(), Some("sam"));
+    assert_eq!(o.state.refused, ["alice", "olga", "dave"]);
 }
 
 #[test]
