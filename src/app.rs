@@ -62,15 +62,6 @@ impl Secrets {
         Ok(())
     }
 
-    /// The webhook secrets as `server::signature_ok` takes them today (a short-lived copy
-    /// for one verification).
-    pub fn webhook_secrets(&self) -> Vec<String> {
-        self.webhook_secrets
-            .iter()
-            .map(|s| s.expose_secret().to_string())
-            .collect()
-    }
-
     /// The ingest token, to compare a bearer token with.
     pub fn ingest_token(&self) -> Option<&str> {
         self.ingest_token.as_ref().map(|t| t.expose_secret())

@@ -11,6 +11,7 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hmac::{KeyInit, Mac};
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -35,7 +36,7 @@ impl VerifiedWebhook {
     /// before reading anything, then while reading); `X-Hub-Signature-256` matches one of
     /// `secrets` (401); `X-GitHub-Delivery` and `X-GitHub-Event` are present (400); the body
     /// parses as that event (400).
-    pub async fn verify(req: Request, secrets: &[String]) -> Result<Self, Response> {
+    pub async fn verify(req: Request, secrets: &[SecretString]) -> Result<Self, Response> {
         let (parts, body) = req.into_parts();
         let body = read_body(&parts.headers, body, MAX_WEBHOOK_BYTES).await?;
         if !signature_ok(
@@ -78,7 +79,7 @@ impl FromRequest<App> for VerifiedWebhook {
     type Rejection = Response;
 
     async fn from_request(req: Request, app: &App) -> Result<Self, Response> {
-        Self::verify(req, &app.secrets.webhook_secrets()).await
+        Self::verify(req, &app.secrets.webhook_secrets).await
     }
 }
 
@@ -90,7 +91,7 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 }
 
 /// Verifies `X-Hub-Signature-256` against every configured secret, in constant time.
-pub fn signature_ok(secrets: &[String], body: &[u8], header_value: Option<&str>) -> bool {
+pub fn signature_ok(secrets: &[SecretString], body: &[u8], header_value: Option<&str>) -> bool {
     let Some(sig) = header_value.and_then(|v| v.trim().strip_prefix("sha256=")) else {
         return false;
     };
@@ -98,7 +99,8 @@ pub fn signature_ok(secrets: &[String], body: &[u8], header_value: Option<&str>)
         return false;
     };
     secrets.iter().any(|secret| {
-        let Ok(mut mac) = hmac::Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+        let Ok(mut mac) = hmac::Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
+        else {
             return false;
         };
         mac.update(body);

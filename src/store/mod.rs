@@ -206,7 +206,7 @@ pub enum JobState {
 
 /// A job to enqueue. At most one *pending* job exists per (kind, subject): enqueueing a
 /// duplicate is a no-op (the earlier `run_at` is kept). Precisely: the pending job keeps its
-/// id, payload, attempts and lease; only when the duplicate's `run_at` is earlier does the
+/// id, attempts and lease; only when the duplicate's `run_at` is earlier does the
 /// pending job's `run_at` move to it (never later). A job that is leased (running) is still
 /// pending, so a duplicate enqueued while it runs merges into it *and asks for a re-run*:
 /// when the running job finishes `Done`, it stays pending (attempts reset, due at once)

@@ -12,7 +12,7 @@ fn sign(secret: &str, body: &[u8]) -> String {
 #[test]
 fn signature_table() {
     let body = br#"{"action":"opened"}"#;
-    let secrets = vec!["old".to_string(), "new".to_string()];
+    let secrets = vec![SecretString::from("old"), SecretString::from("new")];
     let cases = [
         (Some(sign("new", body)), true),
         (Some(sign("old", body)), true),
@@ -39,7 +39,7 @@ fn signature_table() {
 const LABELED: &[u8] = br#"{"action":"labeled","label":{"name":"acknowledged"},"issue":{"number":4},"repository":{"full_name":"acme/payments"},"sender":{"login":"bob"}}"#;
 
 /// The rotating secrets the tests' server holds: the new one first, the old one still valid.
-fn secrets() -> Vec<String> {
+fn secrets() -> Vec<SecretString> {
     vec!["new-secret".into(), "old-secret".into()]
 }
 
