@@ -1,4 +1,4 @@
-//! Command line: `lever serve | plan | sync | audit | explain | oncall | config check`.
+//! Command line: `lever serve | plan | sync | audit | jobs | explain | oncall | config check`.
 //!
 //! Every command returns `Result<(), Failure>`; [`run`] prints the failure and turns it into
 //! the exit code, for all commands in one place: 0 success, 1 the command ran and failed (or
@@ -6,6 +6,7 @@
 
 mod audit;
 mod explain;
+mod jobs;
 mod oncall;
 mod plan;
 mod serve;
@@ -171,10 +172,36 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// The work queue (from DATABASE_URL): pending jobs in the order they run, or parked ones.
+    Jobs {
+        /// Only parked jobs: failed for good, kept with their last error.
+        #[arg(long)]
+        failed: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(subcommand)]
+        command: Option<JobsCommand>,
+    },
     /// Configuration commands.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Re-queue parked jobs: due now, with fresh attempts (the parked rows stay for history).
+    Retry {
+        /// The parked job's id (see `lever jobs --failed`).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<i64>,
+        /// Every parked job.
+        #[arg(long)]
+        all: bool,
+        /// Who asks, for the audit trail.
+        #[arg(long, default_value = "operator", value_name = "LOGIN")]
+        by: String,
     },
 }
 
@@ -248,6 +275,11 @@ impl Command {
             Command::Oncall { .. } => "oncall",
             Command::Sync { .. } => "sync",
             Command::Audit { .. } => "audit",
+            Command::Jobs { command: None, .. } => "jobs",
+            Command::Jobs {
+                command: Some(JobsCommand::Retry { .. }),
+                ..
+            } => "jobs retry",
             Command::Config {
                 command: ConfigCommand::Check { .. },
             } => "config check",
@@ -325,5 +357,14 @@ fn execute(cli: Cli) -> Result<(), Failure> {
             limit,
             format,
         } => audit::run(settings, issue, since, limit, format),
+        Command::Jobs {
+            failed,
+            format,
+            command: None,
+        } => jobs::list(settings, failed, format),
+        Command::Jobs {
+            command: Some(JobsCommand::Retry { id, all: _, by }),
+            ..
+        } => jobs::retry(settings, id, &by),
     }
 }

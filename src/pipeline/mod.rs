@@ -153,6 +153,17 @@ pub fn plan(
                     .jobs
                     .push(NewJob::new(Job::SyncGroup(group_key.clone()), now));
             }
+            // A group still waiting for its issue (its opening may have been parked after
+            // failing for good): a later finding re-queues the opening, unless it is already
+            // queued (then its backoff holds).
+            let waiting = groups
+                .get(&group_key)
+                .is_some_and(|g| g.issue_number.is_none() && g.status == GroupStatus::Pending);
+            if waiting && change != Change::OwnEcho && verdict.decision == Decision::Ticket {
+                changes
+                    .jobs
+                    .push(NewJob::if_absent(Job::OpenIssue(group_key.clone()), now));
+            }
             Disposition::Tracked
         } else {
             Disposition::Skipped

@@ -112,6 +112,13 @@ pub(super) const ENQUEUE_JOB: &str = "INSERT INTO jobs
         rerun = (jobs.rerun OR (jobs.lease_owner IS NOT NULL AND jobs.lease_expires > excluded.updated_at)),
         updated_at = excluded.updated_at";
 
+/// Enqueue unless a pending job of this (kind, subject) exists (which is left as it is: its
+/// `run_at`, backoff included, does not move).
+pub(super) const ENQUEUE_JOB_IF_ABSENT: &str = "INSERT INTO jobs
+        (kind, subject, state, run_at, attempts, created_at, updated_at)
+     VALUES ($1, $2, 'pending', $3, 0, $4, $4)
+     ON CONFLICT (kind, subject) WHERE state = 'pending' DO NOTHING";
+
 pub(super) const JOB_DONE: &str = "UPDATE jobs SET
         state = CASE WHEN rerun THEN 'pending' ELSE 'done' END,
         run_at = CASE WHEN rerun THEN $3 ELSE run_at END,
@@ -126,6 +133,12 @@ pub(super) const JOB_RETRY: &str = "UPDATE jobs SET
 pub(super) const JOB_DEAD: &str = "UPDATE jobs SET
         state = 'dead', lease_owner = NULL, lease_expires = NULL, last_error = $3, updated_at = $4
      WHERE id = $1 AND state = 'pending' AND lease_owner = $2";
+
+/// A parked job handed back by an operator: kept (as `done`, its error prefixed) for history;
+/// the change set enqueues the job anew.
+pub(super) const JOB_REQUEUED: &str = "UPDATE jobs SET
+        state = 'done', last_error = 'retried: ' || COALESCE(last_error, ''), updated_at = $2
+     WHERE id = $1 AND state = 'dead'";
 
 pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit
         (at, actor, action, group_key, issue, source, detail)

@@ -165,6 +165,11 @@ impl Job {
         }
     }
 
+    /// Jobs that schedule their own next run (`sync`, `handoffs`, `digest`).
+    pub fn is_periodic(&self) -> bool {
+        matches!(self, Job::Sync | Job::Handoffs | Job::Digest)
+    }
+
     /// The group the job works on, when it works on one (for audit entries).
     pub fn group(&self) -> Option<&GroupKey> {
         match self {

@@ -215,11 +215,27 @@ pub enum JobState {
 pub struct NewJob {
     pub job: Job,
     pub run_at: DateTime<Utc>,
+    /// Only when no pending job of this (kind, subject) exists; a pending one is left exactly
+    /// as it is (its backoff holds, no re-run is asked).
+    pub if_absent: bool,
 }
 
 impl NewJob {
     pub fn new(job: Job, run_at: DateTime<Utc>) -> NewJob {
-        NewJob { job, run_at }
+        NewJob {
+            job,
+            run_at,
+            if_absent: false,
+        }
+    }
+
+    /// See [`NewJob::if_absent`](NewJob#structfield.if_absent).
+    pub fn if_absent(job: Job, run_at: DateTime<Utc>) -> NewJob {
+        NewJob {
+            job,
+            run_at,
+            if_absent: true,
+        }
     }
 }
 
@@ -254,11 +270,18 @@ pub enum JobOutcome {
         retry_at: DateTime<Utc>,
         error: String,
     },
-    /// Give up: state becomes `dead`, the error is kept.
+    /// Give up: state becomes `dead` (the job is *parked*: listed by `lever jobs --failed`),
+    /// the error is kept.
     Dead {
         id: i64,
         lease_owner: String,
         error: String,
+    },
+    /// An operator (`lever jobs retry`) or new evidence hands a parked job back: the parked
+    /// row is kept for history (state `done`, error prefixed `retried: `) and the same change
+    /// set enqueues the job anew. Fails with [`StoreError::Conflict`] unless the job is parked.
+    Requeued {
+        id: i64,
     },
 }
 

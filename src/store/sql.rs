@@ -80,7 +80,12 @@ async fn enqueue<D: Dialect>(
     job: &NewJob,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let q = sqlx::query(common::ENQUEUE_JOB)
+    let sql = if job.if_absent {
+        common::ENQUEUE_JOB_IF_ABSENT
+    } else {
+        common::ENQUEUE_JOB
+    };
+    let q = sqlx::query(sql)
         .arg(job.job.kind())
         .arg(job.job.subject())
         .ts(job.run_at)
@@ -172,6 +177,9 @@ async fn apply_in<D: Dialect>(
                     .arg(error.as_str())
                     .ts(now),
             ),
+            JobOutcome::Requeued { id } => {
+                (*id, sqlx::query(common::JOB_REQUEUED).arg(*id).ts(now))
+            }
         };
         if !execute_one::<D>(conn, q).await? {
             return Err(common::lease_lost(id));

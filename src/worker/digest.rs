@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::{JobError, JobOutput};
 use crate::app::App;
 use crate::domain::Severity;
-use crate::store::{ChangeSet, GroupRecord, GroupStatus, Job, NewJob};
+use crate::store::{ChangeSet, GroupRecord, GroupStatus, Job, JobRecord, JobState, NewJob};
 
 /// Where the digest issue is (`owner/repo#N`), once created.
 pub const ISSUE_KEY: &str = "digest.issue";
@@ -136,6 +136,24 @@ pub fn render(groups: &[GroupRecord], now: DateTime<Utc>) -> String {
     out
 }
 
+/// Work that failed for good and waits for an operator, so it is never forgotten. Pure.
+pub fn parked_section(parked: &[JobRecord]) -> String {
+    if parked.is_empty() {
+        return String::new();
+    }
+    let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
+    for j in parked {
+        *kinds.entry(j.job.kind()).or_default() += 1;
+    }
+    let list: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} `{k}`")).collect();
+    format!(
+        "\n### Parked work\n\n**{}** job(s) failed for good and wait for an operator: {}. \
+         See them with `lever jobs --failed` and re-queue them with `lever jobs retry`.\n",
+        parked.len(),
+        list.join(", ")
+    )
+}
+
 pub(super) async fn run(app: &App) -> Result<JobOutput, JobError> {
     let now = app.now();
     let settings = &app.config.settings;
@@ -147,7 +165,9 @@ pub(super) async fn run(app: &App) -> Result<JobOutput, JobError> {
         .unwrap_or(&settings.github.fallback_repo)
         .to_string();
     let groups = app.store.list_groups(None).await?;
-    let body = render(&groups, now);
+    let parked = app.store.jobs(Some(JobState::Dead)).await?;
+    let mut body = render(&groups, now);
+    body.push_str(&parked_section(&parked));
     let mut changes = ChangeSet::default();
     let existing = app.store.kv_get(ISSUE_KEY).await?.and_then(|v| {
         let (r, n) = v.rsplit_once('#')?;
@@ -178,4 +198,45 @@ pub(super) async fn run(app: &App) -> Result<JobOutput, JobError> {
         changes.jobs.push(NewJob::new(Job::Digest, next));
     }
     Ok(JobOutput::done(changes))
+}
+
+#[cfg(test)]
+mod parked_tests {
+    use super::*;
+    use crate::domain::GroupKey;
+
+    fn parked(id: i64, job: Job) -> JobRecord {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        JobRecord {
+            id,
+            job,
+            state: JobState::Dead,
+            run_at: at,
+            attempts: 36,
+            lease_owner: None,
+            lease_expires: None,
+            last_error: Some("GitHub: forbidden".into()),
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn the_digest_names_parked_work_by_kind() {
+        assert_eq!(parked_section(&[]), "");
+        let g = || GroupKey("G".into());
+        let text = parked_section(&[
+            parked(1, Job::OpenIssue(g())),
+            parked(2, Job::NotifyFindings(g())),
+            parked(3, Job::OpenIssue(GroupKey("H".into()))),
+        ]);
+        assert!(text.contains("**3** job(s) failed for good"), "{text}");
+        assert!(
+            text.contains("1 `notify-findings`, 2 `open-issue`"),
+            "{text}"
+        );
+        assert!(text.contains("lever jobs --failed"), "{text}");
+    }
 }

@@ -278,7 +278,10 @@ impl Worker {
                     error: None,
                 }
             }
-            Some(e) if e.retryable && job.attempts < MAX_ATTEMPTS => {
+            // Periodic jobs (sync, handoffs, digest) are never parked: each replica schedules
+            // them only once at start-up, so a parked one would stop until a restart. They
+            // retry with backoff (capped at an hour) for as long as they fail.
+            Some(e) if (e.retryable && job.attempts < MAX_ATTEMPTS) || job.job.is_periodic() => {
                 let retry_at = e
                     .retry_at
                     .filter(|t| *t > now)
@@ -299,7 +302,7 @@ impl Worker {
                 }
             }
             Some(e) => {
-                tracing::error!(error = %e, "job failed for good");
+                tracing::error!(error = %e, "job failed for good; parked (see `lever jobs --failed`)");
                 changes.job_outcomes.push(JobOutcome::Dead {
                     id: job.id,
                     lease_owner: owner,

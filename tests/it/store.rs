@@ -1384,13 +1384,18 @@ async fn outcome_without_the_lease_conflicts(db: Arc<Db>) {
         ("job already done", retry(finished.id, "owner")),
         ("job never leased", dead(never.id, "owner")),
         ("no such job", retry(1_000_000, "owner")),
+        (
+            "requeue of a job that is not parked",
+            JobOutcome::Requeued { id: never.id },
+        ),
     ];
     let before = store.jobs(None).await.unwrap();
     for (name, o) in cases {
         let id = match &o {
             JobOutcome::Done { id, .. }
             | JobOutcome::Retry { id, .. }
-            | JobOutcome::Dead { id, .. } => *id,
+            | JobOutcome::Dead { id, .. }
+            | JobOutcome::Requeued { id } => *id,
         };
         let result = store
             .apply(

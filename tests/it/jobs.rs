@@ -1,0 +1,177 @@
+//! Nothing lost: work that fails for good is parked where operators see it (`lever jobs`),
+//! and comes back by itself (a later finding) or on request (`lever jobs retry`).
+
+use serde_json::Value;
+
+use crate::support::app::{TestApp, root};
+
+const LEDGER_FINDING: &str = "examples/demo/findings/03-payments-prod-ledger-rds.2.json";
+
+fn lever(t: &TestApp, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lever"))
+        .args(args)
+        .env("DATABASE_URL", &t.database_url)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json_lines(s: &str) -> Vec<Value> {
+    s.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The ledger finding again, later: Security Hub re-evaluated it and it still fails.
+fn updated_ledger_finding() -> Value {
+    let text = std::fs::read_to_string(root().join(LEDGER_FINDING)).unwrap();
+    let mut f: Value = serde_json::from_str(&text).unwrap();
+    f["UpdatedAt"] = "2026-11-23T11:00:00.000Z".into();
+    f["LastObservedAt"] = "2026-11-23T11:00:00.000Z".into();
+    f
+}
+
+/// GitHub refuses to create the issue for good (403: the App cannot write there): the job is
+/// parked with its error.
+async fn parked_open_issue(t: &TestApp) {
+    t.gh.fail_next("POST", "/repos/acme/ledger/issues", 403, 1);
+    t.ingest_file(&root().join(LEDGER_FINDING)).await;
+    let reports = t.drain().await;
+    assert!(
+        reports
+            .iter()
+            .any(|r| r.kind == "open-issue" && r.result == "dead"),
+        "{reports:#?}"
+    );
+    assert!(t.gh.issues("acme/ledger").is_empty());
+}
+
+#[tokio::test]
+async fn parked_work_is_listed_with_its_error() {
+    let t = TestApp::start().await;
+    parked_open_issue(&t).await;
+    let (ok, out, err) = lever(&t, &["jobs", "--failed", "--format", "json"]);
+    assert!(ok, "{err}");
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1, "{out}");
+    let j = &lines[0];
+    assert_eq!(j["kind"], "open-issue");
+    assert_eq!(j["state"], "parked");
+    assert!(j["subject"].as_str().unwrap().contains("RDS.2"), "{j}");
+    assert!(
+        j["last_error"].as_str().unwrap().contains("forbidden"),
+        "{j}"
+    );
+    for field in ["id", "run_at", "attempts", "created_at", "updated_at"] {
+        assert!(!j[field].is_null(), "{field} missing: {j}");
+    }
+    let (ok, text, _) = lever(&t, &["jobs", "--failed"]);
+    assert!(ok);
+    assert!(text.contains("1 parked job(s)"), "{text}");
+    assert!(text.contains("lever jobs retry"), "{text}");
+}
+
+#[tokio::test]
+async fn a_later_finding_of_a_parked_group_tries_again() {
+    let t = TestApp::start().await;
+    parked_open_issue(&t).await;
+    let (status, body) = t.post_event(&updated_ledger_finding()).await;
+    assert_eq!(status, 202, "{body}");
+    t.drain().await;
+    assert_eq!(
+        t.gh.issues("acme/ledger").len(),
+        1,
+        "the issue opens on news"
+    );
+}
+
+#[tokio::test]
+async fn lever_jobs_retry_requeues_parked_work_and_audits_it() {
+    let t = TestApp::start().await;
+    parked_open_issue(&t).await;
+    let (ok, _, err) = lever(&t, &["jobs", "retry", "12345"]);
+    assert!(!ok, "an unknown id fails");
+    assert!(err.contains("is not parked"), "{err}");
+
+    let (ok, out, err) = lever(&t, &["jobs", "retry", "--all", "--by", "alice"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("1 parked job(s) re-queued"), "{out}");
+    let (_, pending, _) = lever(&t, &["jobs", "--format", "json"]);
+    let pending = json_lines(&pending);
+    assert!(
+        pending
+            .iter()
+            .any(|j| j["kind"] == "open-issue" && j["attempts"] == 0),
+        "{pending:?}"
+    );
+    t.drain().await;
+    assert_eq!(t.gh.issues("acme/ledger").len(), 1);
+    let (_, parked, _) = lever(&t, &["jobs", "--failed", "--format", "json"]);
+    assert!(json_lines(&parked).is_empty(), "nothing parked any more");
+    let (_, audit, _) = lever(&t, &["audit", "--format", "json"]);
+    let retried: Vec<Value> = json_lines(&audit)
+        .into_iter()
+        .filter(|a| a["action"] == "job-retried")
+        .collect();
+    assert_eq!(retried.len(), 1);
+    assert_eq!(retried[0]["actor"], "alice");
+}
+
+#[tokio::test]
+async fn a_periodic_job_that_fails_is_not_parked_but_runs_again() {
+    let t = TestApp::start().await;
+    lever::worker::schedule_periodic(&t.app).await.unwrap();
+    t.sh.fail_next(
+        "GetFindings",
+        403,
+        "AccessDeniedException",
+        "not authorized to perform securityhub:GetFindings",
+        1,
+    );
+    let reports = t.drain().await;
+    let sync = reports
+        .iter()
+        .find(|r| r.kind == "sync")
+        .expect("the sync ran");
+    assert_eq!(sync.result, "retry", "{reports:#?}");
+    let pending = t
+        .app
+        .store
+        .jobs(Some(lever::store::JobState::Pending))
+        .await
+        .unwrap();
+    let again = pending
+        .iter()
+        .find(|j| j.job == lever::store::Job::Sync)
+        .expect("the sync is still scheduled");
+    assert!(
+        again
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("not authorized")
+    );
+    // After its backoff, it runs (and succeeds) and schedules the next one.
+    t.clock.set(again.run_at);
+    let reports = t.drain().await;
+    assert!(
+        reports
+            .iter()
+            .any(|r| r.kind == "sync" && r.result == "done"),
+        "{reports:#?}"
+    );
+    assert!(
+        t.app
+            .store
+            .jobs(Some(lever::store::JobState::Pending))
+            .await
+            .unwrap()
+            .iter()
+            .any(|j| j.job == lever::store::Job::Sync),
+        "the next sync is scheduled"
+    );
+}
