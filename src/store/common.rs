@@ -134,6 +134,9 @@ pub(super) const JOB_DEAD: &str = "UPDATE jobs SET
         state = 'dead', lease_owner = NULL, lease_expires = NULL, last_error = $3, updated_at = $4
      WHERE id = $1 AND state = 'pending' AND lease_owner = $2";
 
+pub(super) const RENEW_LEASE: &str = "UPDATE jobs SET lease_expires = $3, updated_at = $4
+     WHERE id = $1 AND state = 'pending' AND lease_owner = $2";
+
 /// A parked job handed back by an operator: kept (as `done`, its error prefixed) for history;
 /// the change set enqueues the job anew.
 pub(super) const JOB_REQUEUED: &str = "UPDATE jobs SET

@@ -419,6 +419,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         lease_for: Duration,
     ) -> Result<Option<JobRecord>>;
 
+    /// Extends the lease of a running job to `until` while `owner` still holds it; `false`
+    /// when another worker took it over (or it finished).
+    async fn renew_lease(
+        &self,
+        id: i64,
+        owner: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+
     /// Jobs in the given state (all states when `None`), oldest first. For operators and tests.
     async fn jobs(&self, state: Option<JobState>) -> Result<Vec<JobRecord>>;
 

@@ -384,6 +384,23 @@ impl<D: Dialect> Store for SqlStore<D> {
         D::lease(&self.pool, &self.gate, q).await
     }
 
+    async fn renew_lease(
+        &self,
+        id: i64,
+        owner: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let (_guard, mut tx) = self.write_tx().await?;
+        let q = sqlx::query(common::RENEW_LEASE)
+            .arg(id)
+            .arg(owner)
+            .ts(until)
+            .ts(now);
+        let result = execute_one::<D>(&mut *tx, q).await;
+        common::finish(tx, result).await
+    }
+
     async fn jobs(&self, state: Option<JobState>) -> Result<Vec<JobRecord>> {
         let q = sqlx::query(common::SELECT_JOBS_BY_STATE).arg(state.map(JobState::as_str));
         let rows = self.fetch_all(q).await?;

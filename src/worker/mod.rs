@@ -204,11 +204,53 @@ pub fn backoff(attempts: i32, now: DateTime<Utc>) -> DateTime<Utc> {
 pub struct Worker {
     app: App,
     id: String,
+    /// How often (real time) a running job's lease is renewed.
+    heartbeat: StdDuration,
 }
+
+/// The lease is renewed three times per lease period while a job runs.
+pub const HEARTBEAT: StdDuration = StdDuration::from_secs(100);
 
 impl Worker {
     pub fn new(app: App, id: impl Into<String>) -> Worker {
-        Worker { app, id: id.into() }
+        Worker {
+            app,
+            id: id.into(),
+            heartbeat: HEARTBEAT,
+        }
+    }
+
+    /// Renews running jobs' leases this often instead of [`HEARTBEAT`].
+    pub fn with_heartbeat(mut self, every: StdDuration) -> Worker {
+        self.heartbeat = every;
+        self
+    }
+
+    /// Runs the job and, meanwhile, renews its lease every [`Worker::heartbeat`], so a slow job
+    /// is never taken over (and run twice) by another worker while it still runs.
+    async fn execute_leased(&self, rec: &JobRecord) -> Result<JobOutput, JobError> {
+        let heartbeat = async {
+            loop {
+                tokio::time::sleep(self.heartbeat).await;
+                let now = self.app.now();
+                match self
+                    .app
+                    .store
+                    .renew_lease(rec.id, &self.id, now + LEASE, now)
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!("the job's lease was lost; its outcome will not commit")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "renewing the job's lease failed"),
+                }
+            }
+        };
+        tokio::select! {
+            result = self.execute(rec) => result,
+            never = heartbeat => never,
+        }
     }
 
     pub fn id(&self) -> &str {
@@ -257,7 +299,7 @@ impl Worker {
 
     /// Runs a leased job and commits its change set with its outcome.
     async fn finish(&self, job: JobRecord) -> Result<Option<JobReport>, StoreError> {
-        let result = self.execute(&job).await;
+        let result = self.execute_leased(&job).await;
         let now = self.app.now();
         let owner = self.id.clone();
         let (mut changes, failure) = match result {

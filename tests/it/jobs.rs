@@ -175,3 +175,62 @@ async fn a_periodic_job_that_fails_is_not_parked_but_runs_again() {
         "the next sync is scheduled"
     );
 }
+
+/// Waits (bounded) until `cond` holds on the store; panics with `what` otherwise.
+async fn eventually<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..500 {
+        if cond().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_outlives_its_lease_is_not_run_twice() {
+    let t = TestApp::start().await;
+    // GitHub is slow to create the issue: the job outlives its 5-minute lease.
+    t.gh.delay_next("POST", "/repos/acme/ledger/issues", 1_000, 1);
+    t.ingest_file(&root().join(LEDGER_FINDING)).await;
+    let slow = lever::worker::Worker::new(t.app.clone(), "slow-worker")
+        .with_heartbeat(std::time::Duration::from_millis(20));
+    let running = tokio::spawn(async move { slow.run_once().await });
+    let store = t.app.store.clone();
+    let leased_by_slow = || {
+        let store = store.clone();
+        async move {
+            store.jobs(None).await.unwrap().iter().any(|j| {
+                j.job.kind() == "open-issue" && j.lease_owner.as_deref() == Some("slow-worker")
+            })
+        }
+    };
+    eventually("the slow worker holds the job", leased_by_slow).await;
+    let later = t.app.now() + chrono::Duration::minutes(6);
+    t.clock.set(later);
+    let renewed =
+        || {
+            let store = store.clone();
+            async move {
+                store.jobs(None).await.unwrap().iter().any(|j| {
+                    j.job.kind() == "open-issue" && j.lease_expires.is_some_and(|e| e > later)
+                })
+            }
+        };
+    eventually("the running job's lease is renewed past the clock", renewed).await;
+    // Another worker finds nothing to take over while the slow one still works.
+    let other = t.worker.run_once().await.unwrap();
+    assert!(other.is_none(), "{other:?}");
+    let report = running
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("the slow job finished");
+    assert_eq!(report.result, "done", "{report:?}");
+    t.drain().await;
+    assert_eq!(t.gh.issues("acme/ledger").len(), 1, "exactly one issue");
+}

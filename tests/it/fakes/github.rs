@@ -95,6 +95,8 @@ pub enum FaultKind {
     PrimaryRateLimit { status: u16 },
     /// Secondary rate limit: this status (403 or 429) with `retry-after: <secs>`.
     SecondaryRateLimit { status: u16, retry_after_secs: u64 },
+    /// A slow GitHub: wait this long, then serve the request normally.
+    Delay { millis: u64 },
 }
 
 /// An injected fault, matched on method and path pattern (see [`FakeGitHub::inject`]).
@@ -437,6 +439,11 @@ impl FakeGitHub {
             kind,
             remaining: times,
         });
+    }
+
+    /// Serve the next `times` matching requests only after `millis` milliseconds.
+    pub fn delay_next(&self, method: &str, path_pattern: &str, millis: u64, times: u32) {
+        self.inject(method, path_pattern, FaultKind::Delay { millis }, times);
     }
 
     /// Answer the next `times` matching requests with `status` (no effect).

@@ -62,6 +62,29 @@ pub(super) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) 
         .await
         .unwrap_or_default();
 
+    // A slow GitHub: the request waits before anything happens (the state is not held meanwhile).
+    let delay = {
+        let mut st = shared.state.lock().unwrap();
+        let found = st
+            .faults
+            .iter_mut()
+            .find(|f| {
+                f.remaining > 0
+                    && matches!(f.kind, FaultKind::Delay { .. })
+                    && method_matches(&f.method, &method)
+                    && glob(&f.path_pattern, &path)
+            })
+            .map(|f| {
+                f.remaining -= 1;
+                f.kind.clone()
+            });
+        st.faults.retain(|f| f.remaining > 0);
+        found
+    };
+    if let Some(FaultKind::Delay { millis }) = delay {
+        tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+    }
+
     let mut st = shared.state.lock().unwrap();
     let bases = shared.bases.clone();
     let seq = st.log.len();
@@ -104,7 +127,10 @@ pub(super) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) 
         .faults
         .iter_mut()
         .find(|f| {
-            f.remaining > 0 && method_matches(&f.method, &method) && glob(&f.path_pattern, &path)
+            f.remaining > 0
+                && !matches!(f.kind, FaultKind::Delay { .. })
+                && method_matches(&f.method, &method)
+                && glob(&f.path_pattern, &path)
         })
         .map(|f| {
             f.remaining -= 1;
@@ -137,7 +163,7 @@ pub(super) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) 
             "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
         )
         .header("retry-after", retry_after_secs.to_string()),
-        Some(FaultKind::AfterEffect(_)) | None => {
+        Some(FaultKind::AfterEffect(_)) | Some(FaultKind::Delay { .. }) | None => {
             let mut ctx = api::Ctx {
                 st: &mut st,
                 b: &bases,
