@@ -41,6 +41,10 @@ pub struct SyncSettings {
     pub interval: Option<Duration>,
     /// How far before the last cursor a sync reads again (findings updated while a sync ran).
     pub overlap: Duration,
+    /// How often `lever serve` asks GitHub for the App's failed webhook deliveries and has them
+    /// sent again (`None`: never). GitHub keeps deliveries for 3 days and never redelivers by
+    /// itself.
+    pub webhooks: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -67,6 +71,7 @@ impl Default for LifecycleSettings {
             sync: SyncSettings {
                 interval: Some(Duration::hours(1)),
                 overlap: Duration::minutes(15),
+                webhooks: Some(Duration::minutes(15)),
             },
         }
     }
@@ -154,14 +159,29 @@ pub(super) fn parse(d: &mut Diag, root: &mut Table) -> LifecycleSettings {
         t.finish(d);
     }
     if let Some(mut t) = root.table(d, "sync") {
-        if let Some(s) = t.string(d, "interval") {
-            match s.get_ref().trim() {
-                "off" | "never" => out.sync.interval = None,
+        for key in ["interval", "webhooks"] {
+            let Some(s) = t.string(d, key) else { continue };
+            let value = match s.get_ref().trim() {
+                "off" | "never" => Some(None),
                 text => match parse_duration(text) {
-                    Ok(v) if v >= Duration::minutes(1) => out.sync.interval = Some(v),
-                    Ok(_) => d.error(s.span(), "sync.interval must be at least 1m (or \"off\")"),
-                    Err(e) => d.error(s.span(), format!("sync.interval: {e}")),
+                    Ok(v) if v >= Duration::minutes(1) => Some(Some(v)),
+                    Ok(_) => {
+                        d.error(
+                            s.span(),
+                            format!("sync.{key} must be at least 1m (or \"off\")"),
+                        );
+                        None
+                    }
+                    Err(e) => {
+                        d.error(s.span(), format!("sync.{key}: {e}"));
+                        None
+                    }
                 },
+            };
+            match (key, value) {
+                ("interval", Some(v)) => out.sync.interval = v,
+                (_, Some(v)) => out.sync.webhooks = v,
+                (_, None) => {}
             }
         }
         if let Some(v) = duration(d, &mut t, "overlap", false) {

@@ -8,6 +8,7 @@
 //! safe.
 
 mod auth;
+pub mod deliveries;
 mod error;
 mod models;
 pub mod webhook;
@@ -21,6 +22,7 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use tokio::sync::Mutex;
 
+pub use deliveries::HookDelivery;
 pub use models::{Comment, Issue, IssueEvent, Label, User};
 pub use webhook::{CommentAction, IssuesAction, WebhookError, WebhookEvent, WebhookUser};
 

@@ -49,6 +49,8 @@ pub enum Job {
     EnsureLabels(String),
     /// Reconcile with Security Hub: one page of GetFindings per run.
     Sync,
+    /// Ask GitHub for the App's recent webhook deliveries that failed and have them sent again.
+    Redeliver,
     /// A kind this version does not know: written by a newer replica during a rolling upgrade.
     /// Never leased by this version (see [`Store::lease_job`](super::Store::lease_job)); listed
     /// for operators as it is.
@@ -69,6 +71,7 @@ const HANDOFF: &str = "handoff";
 const DIGEST: &str = "digest";
 const ENSURE_LABELS: &str = "ensure-labels";
 const SYNC: &str = "sync";
+const REDELIVER: &str = "redeliver";
 
 /// Every kind this version runs: the lease query takes only these, so a replica of an older
 /// version leaves the kinds it does not know to the others instead of failing them.
@@ -87,6 +90,7 @@ pub const KNOWN_KINDS: &[&str] = &[
     DIGEST,
     ENSURE_LABELS,
     SYNC,
+    REDELIVER,
 ];
 
 fn timer_kind(t: Timer) -> &'static str {
@@ -113,6 +117,7 @@ impl Job {
             Job::Digest => DIGEST,
             Job::EnsureLabels(_) => ENSURE_LABELS,
             Job::Sync => SYNC,
+            Job::Redeliver => REDELIVER,
             Job::Unknown { kind, .. } => kind,
         }
     }
@@ -129,6 +134,7 @@ impl Job {
             Job::Handoffs => "rotations",
             Job::Digest => "digest",
             Job::Sync => "securityhub",
+            Job::Redeliver => "github",
             Job::Unknown { subject, .. } => subject,
             Job::OpenIssue(_)
             | Job::NotifyFindings(_)
@@ -158,6 +164,7 @@ impl Job {
             DIGEST => Job::Digest,
             ENSURE_LABELS => Job::EnsureLabels(subject.to_string()),
             SYNC => Job::Sync,
+            REDELIVER => Job::Redeliver,
             _ => Job::Unknown {
                 kind: kind.to_string(),
                 subject: subject.to_string(),
@@ -165,9 +172,12 @@ impl Job {
         }
     }
 
-    /// Jobs that schedule their own next run (`sync`, `handoffs`, `digest`).
+    /// Jobs that schedule their own next run (`sync`, `handoffs`, `digest`, `redeliver`).
     pub fn is_periodic(&self) -> bool {
-        matches!(self, Job::Sync | Job::Handoffs | Job::Digest)
+        matches!(
+            self,
+            Job::Sync | Job::Handoffs | Job::Digest | Job::Redeliver
+        )
     }
 
     /// The group the job works on, when it works on one (for audit entries).
@@ -212,6 +222,7 @@ mod tests {
             Job::Digest,
             Job::EnsureLabels("acme/web".into()),
             Job::Sync,
+            Job::Redeliver,
         ];
         assert_eq!(
             jobs.len(),

@@ -8,6 +8,7 @@ mod effects;
 pub mod lifecycle;
 mod notify;
 mod open_issue;
+mod redeliver;
 pub mod sync;
 
 use std::time::Duration as StdDuration;
@@ -151,7 +152,8 @@ pub struct JobReport {
 }
 
 /// Makes sure the periodic jobs are pending: the Security Hub sync (`[sync] interval`, due
-/// now), the next rotation handoff, and the next digest. Safe from every replica at every
+/// now), the next rotation handoff, the next digest, and the webhook redelivery (`[sync]
+/// webhooks`, due now). Safe from every replica at every
 /// start: at most one pending job of each exists.
 pub async fn schedule_periodic(app: &App) -> Result<(), StoreError> {
     let now = app.now();
@@ -165,6 +167,9 @@ pub async fn schedule_periodic(app: &App) -> Result<(), StoreError> {
     }
     if let Some(at) = settings.escalation.digest.next_after(now) {
         jobs.push(NewJob::new(Job::Digest, at));
+    }
+    if settings.lifecycle.sync.webhooks.is_some() {
+        jobs.push(NewJob::new(Job::Redeliver, now));
     }
     app.store
         .apply(
@@ -278,6 +283,7 @@ impl Worker {
             Job::Digest => digest::run(app).await,
             Job::EnsureLabels(repo) => labels(app, repo).await,
             Job::Sync => sync::job(app).await,
+            Job::Redeliver => redeliver::run(app).await,
             // Never leased (the lease query takes known kinds only); should one get here, it is
             // left for a replica that knows it, never failed.
             Job::Unknown { kind, .. } => Err(JobError {

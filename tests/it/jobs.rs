@@ -234,3 +234,68 @@ async fn a_job_that_outlives_its_lease_is_not_run_twice() {
     t.drain().await;
     assert_eq!(t.gh.issues("acme/ledger").len(), 1, "exactly one issue");
 }
+
+/// Runs one `redeliver` job now (as `lever serve` does on start-up and every `[sync] webhooks`).
+async fn run_redelivery(t: &TestApp) {
+    let now = t.app.now();
+    t.app
+        .store
+        .apply(
+            lever::store::ChangeSet {
+                jobs: vec![lever::store::NewJob::new(lever::store::Job::Redeliver, now)],
+                ..Default::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    t.drain().await;
+}
+
+#[tokio::test]
+async fn webhooks_missed_while_lever_was_down_are_redelivered() {
+    let t = TestApp::start().await;
+    t.ingest_file(&root().join(LEDGER_FINDING)).await;
+    t.drain().await;
+    t.deliver(t.gh.drain_webhooks()).await;
+    let ledger = "acme/ledger";
+    assert!(
+        t.app.store.list_groups(None).await.unwrap()[0]
+            .state()
+            .acknowledged
+            .is_none()
+    );
+
+    // Lever is down: the acknowledgement never arrives (GitHub could not connect).
+    let missed = t.gh.human_add_label(ledger, 1, "acknowledged", "carol");
+    t.gh.log_delivery(&missed, 0);
+    // A delivery Lever recorded although GitHub saw a timeout must not come back.
+    let recorded = t.gh.human_comment(ledger, 1, "Looking into it.", "sam");
+    let (status, _) = t.post_webhook(&recorded).await;
+    assert_eq!(status, 202);
+    t.gh.log_delivery(&recorded, 504);
+    t.drain().await;
+    assert!(
+        t.app.store.list_groups(None).await.unwrap()[0]
+            .state()
+            .acknowledged
+            .is_none(),
+        "a comment by someone else is no acknowledgement"
+    );
+
+    run_redelivery(&t).await;
+    assert_eq!(t.gh.redelivery_requests().len(), 1, "only the missed one");
+    t.deliver(t.gh.drain_webhooks()).await;
+    assert!(
+        t.app.store.list_groups(None).await.unwrap()[0]
+            .state()
+            .acknowledged
+            .is_some(),
+        "the missed acknowledgement was applied"
+    );
+
+    // Nothing left to ask for: the redelivered event succeeded.
+    run_redelivery(&t).await;
+    assert_eq!(t.gh.redelivery_requests().len(), 1);
+    t.gh.assert_conformant();
+}

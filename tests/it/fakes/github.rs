@@ -9,6 +9,7 @@ mod search;
 mod server;
 
 use server::Reply;
+mod hooks;
 mod state;
 mod webhooks;
 
@@ -580,6 +581,28 @@ impl FakeGitHub {
     /// those helpers and are not queued here.
     pub fn drain_webhooks(&self) -> Vec<WebhookDelivery> {
         std::mem::take(&mut self.st().outbox)
+    }
+
+    /// Records an attempt to deliver `d` to the App's endpoint, as GitHub's delivery log does:
+    /// `status` is what the endpoint answered (0: could not connect). A later attempt of the
+    /// same event is a redelivery.
+    pub fn log_delivery(&self, d: &WebhookDelivery, status: u16) {
+        let mut st = self.st();
+        let id = st.next_id();
+        let delivered_at = st.now();
+        let redelivery = st.hook_log.iter().any(|a| a.delivery.id == d.id);
+        st.hook_log.push(hooks::HookAttempt {
+            id,
+            delivery: d.clone(),
+            delivered_at,
+            redelivery,
+            status_code: status,
+        });
+    }
+
+    /// The attempt ids Lever asked GitHub to redeliver, in order.
+    pub fn redelivery_requests(&self) -> Vec<u64> {
+        self.st().redelivery_requests.clone()
     }
 
     /// Deliveries queued and not drained yet (a copy).

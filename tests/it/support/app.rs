@@ -334,6 +334,7 @@ impl TestApp {
         for _ in 0..20 {
             for d in &queue {
                 let (status, body) = self.post_webhook(d).await;
+                self.gh.log_delivery(d, status.as_u16());
                 assert!(
                     status == StatusCode::ACCEPTED || status == StatusCode::OK,
                     "{status} {body}"

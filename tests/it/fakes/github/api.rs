@@ -244,6 +244,15 @@ pub(crate) fn route(ctx: &mut Ctx) -> Reply {
             inst.map(|i| Reply::json(200, ctx.st.installation_json(ctx.b, i)))
                 .ok_or_else(Reply::not_found)
         }),
+        ("GET", ["app", "hook", "deliveries"]) => {
+            ctx.require_jwt().map(|_| super::hooks::list(ctx))
+        }
+        ("POST", ["app", "hook", "deliveries", id, "attempts"]) => {
+            let id = id.to_string();
+            ctx.require_jwt()
+                .map(|_| ())
+                .map(|_| super::hooks::redeliver(ctx, &id))
+        }
         ("POST", ["app", "installations", id, "access_tokens"]) => {
             ctx.require_jwt().and_then(|_| create_token(ctx, id))
         }

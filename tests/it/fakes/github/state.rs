@@ -203,6 +203,10 @@ pub(crate) struct State {
     pub search_calls: HashMap<u64, Vec<DateTime<Utc>>>,
     /// when set, search only sees issues with an id up to this one (index lag)
     pub search_index_cutoff: Option<u64>,
+    /// the App's webhook delivery attempts (what `GET /app/hook/deliveries` lists)
+    pub hook_log: Vec<super::hooks::HookAttempt>,
+    /// attempt ids Lever asked to redeliver
+    pub redelivery_requests: Vec<u64>,
 }
 
 impl State {
