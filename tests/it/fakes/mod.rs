@@ -41,7 +41,9 @@
 //!   `mint_installation_token`; search `lag_search_index`, `refresh_search_index`; faults
 //!   `inject`, `fail_next`, `fail_after_effect`, `rate_limit_next`, `clear_faults`; inspection
 //!   `requests`, `count`, `violations`, `response_violations`, `assert_conformant`, `issue`,
-//!   `issues`, `comments`, `events`, `repo_labels`; webhooks `drain_webhooks`,
+//!   `issues`, `comments`, `events`, `repo_labels`; what GitHub would find in the texts written
+//!   (rendered as GitHub renders them, see `github/markdown.rs`) `mentions`, `references`,
+//!   `links`; webhooks `drain_webhooks`,
 //!   `pending_webhooks`, `human_open_issue`, `human_add_label`, `human_remove_label`,
 //!   `human_close`, `human_reopen`, `human_assign`, `human_unassign`, `human_comment`,
 //!   `human_edit_comment`,

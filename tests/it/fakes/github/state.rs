@@ -203,6 +203,8 @@ pub(crate) struct State {
     pub search_calls: HashMap<u64, Vec<DateTime<Utc>>>,
     /// when set, search only sees issues with an id up to this one (index lag)
     pub search_index_cutoff: Option<u64>,
+    /// mentions, references and links GitHub found in titles, bodies and comments
+    pub sightings: Vec<super::Sighting>,
 }
 
 impl State {
