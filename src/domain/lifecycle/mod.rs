@@ -431,11 +431,25 @@ mod ownership;
 
 use machine::Machine;
 
+/// Resource ids (untrusted) for a comment, each in a code span: inside one nothing is markup, a
+/// mention or a reference, so backticks (which would end it) become `'` and line breaks (a
+/// blank line would end the paragraph, and the span with it) become spaces.
 fn list(items: &BTreeSet<String>, max: usize) -> String {
     let mut v: Vec<String> = items
         .iter()
         .take(max)
-        .map(|r| format!("`{}`", r.replace('`', "'")))
+        .map(|r| {
+            let inner: String = r
+                .chars()
+                .take(1024)
+                .map(|c| match c {
+                    '`' => '\'',
+                    c if c.is_control() => ' ',
+                    c => c,
+                })
+                .collect();
+            format!("`{inner}`")
+        })
         .collect();
     if items.len() > max {
         v.push(format!("and {} more", items.len() - max));
