@@ -5,7 +5,9 @@ use sha2::{Digest, Sha256};
 use strum::{Display, EnumString, IntoStaticStr};
 
 use crate::config::{AccountPolicy, Mode, PolicySettings};
-use crate::domain::{ComplianceStatus, Finding, RecordState, WorkflowStatus, string_codes};
+use crate::domain::{
+    ComplianceStatus, Finding, LeverWrite, RecordState, WorkflowStatus, string_codes,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -134,13 +136,17 @@ pub enum Change {
     New,
     /// `UpdatedAt`, severity, compliance, record state and resources unchanged: nothing to do.
     Repeat,
-    /// Lever's own BatchUpdateFindings coming back: only workflow/note changed, by Lever.
+    /// Lever's own BatchUpdateFindings coming back: only the workflow and note changed, to a
+    /// workflow and note Lever itself wrote (and recorded) for this finding.
     OwnEcho,
     /// Only `UpdatedAt` (or observation times) moved: store it, but it is not news for GitHub.
     Refreshed,
     /// Something that matters changed (severity, compliance, record state, resources, or the
-    /// workflow changed by someone other than Lever).
+    /// workflow or note changed by someone other than Lever).
     Changed,
+    /// Older than the snapshot Lever holds (`UpdatedAt` before the recorded one): EventBridge
+    /// delivered it late or out of order. It never changes state.
+    Stale,
 }
 
 impl Change {
@@ -183,14 +189,37 @@ pub struct Previous<'a> {
     pub fingerprint: &'a str,
     pub workflow: WorkflowStatus,
     pub note_text: Option<&'a str>,
+    /// What Lever itself wrote to this finding (BatchUpdateFindings), as recorded when it wrote.
+    pub lever_writes: &'a [LeverWrite],
+}
+
+/// Whether `a` is an earlier ASFF timestamp than `b`; `None` when either cannot be read (then
+/// the order is unknown and nothing is judged by it).
+pub fn earlier(a: Option<&str>, b: Option<&str>) -> Option<bool> {
+    let parse = |s: Option<&str>| {
+        chrono::DateTime::parse_from_rfc3339(s?.trim())
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    Some(parse(a)? < parse(b)?)
 }
 
 /// Classifies an incoming finding against its previous snapshot. `updated_by` is Lever's own
 /// `Note.UpdatedBy`.
+///
+/// In order: no snapshot is `New`; an `UpdatedAt` before the snapshot's is `Stale` (late or
+/// reordered, never applied); a different fingerprint is `Changed`; a different workflow or note
+/// is `OwnEcho` only when it is exactly what Lever wrote and recorded (`UpdatedBy`, workflow
+/// and note text), `Changed` when anyone else wrote a note (a matching `UpdatedBy` proves
+/// nothing), and judged by `UpdatedAt` alone without a note (an event from before Lever's note);
+/// then `Repeat` or `Refreshed` by `UpdatedAt`.
 pub fn classify(prev: Option<Previous<'_>>, f: &Finding, updated_by: &str) -> Change {
     let Some(prev) = prev else {
         return Change::New;
     };
+    if earlier(f.updated_at.as_deref(), prev.updated_at) == Some(true) {
+        return Change::Stale;
+    }
     if fingerprint(f) != prev.fingerprint {
         return Change::Changed;
     }
@@ -198,9 +227,18 @@ pub fn classify(prev: Option<Previous<'_>>, f: &Finding, updated_by: &str) -> Ch
         f.workflow != prev.workflow || f.note.as_ref().map(|n| n.text.as_str()) != prev.note_text;
     if workflow_or_note_changed {
         match &f.note {
-            // Lever's own BatchUpdateFindings coming back.
-            Some(n) if n.updated_by == updated_by => return Change::OwnEcho,
-            // Someone else changed the workflow or the note (console, another tool).
+            // Lever's own BatchUpdateFindings coming back: what it wrote, as it recorded it.
+            Some(n)
+                if n.updated_by == updated_by
+                    && prev
+                        .lever_writes
+                        .iter()
+                        .any(|w| w.workflow == f.workflow && w.note == n.text) =>
+            {
+                return Change::OwnEcho;
+            }
+            // Someone else changed the workflow or the note (console, another tool), whatever
+            // `UpdatedBy` they wrote.
             Some(_) => return Change::Changed,
             // No note at all: an event older than the note Lever wrote (EventBridge redelivers
             // and reorders events). What matters is unchanged; judge by `UpdatedAt` alone.
