@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 use tera::{Context, Tera};
 
-use crate::config::{AccountPolicy, Approver, Mode};
+use crate::config::{AccountPolicy, Approver, IgnoreTags, Mode};
 use crate::controls::Catalog;
 use crate::domain::keys::slugify;
 use crate::domain::lifecycle::is_failing;
@@ -138,6 +138,7 @@ impl Renderer {
             environment: "unknown".into(),
             min_severity: crate::domain::Severity::Critical,
             mode: Mode::Enforce,
+            ignore_tags: Default::default(),
         };
         for name in templates.keys().filter(|n| n.starts_with("controls/")) {
             let id = name.trim_start_matches("controls/").trim_end_matches(".md");
@@ -325,6 +326,15 @@ impl Renderer {
         ctx.insert("resource_count", &resources.len());
         ctx.insert("ramp_up", &(input.account.mode == Mode::RampUp));
         ctx.insert("ignore_tag", input.ignore_tag);
+        // Whether tagging the resource would keep issues like this one from opening here.
+        ctx.insert(
+            "ignore_tag_honoured",
+            &match input.account.ignore_tags {
+                IgnoreTags::Always => true,
+                IgnoreTags::RampUp => input.account.mode == Mode::RampUp,
+                IgnoreTags::Never => false,
+            },
+        );
         ctx.insert("owner", &input.owner.unwrap_or(""));
         ctx.insert(
             "due",

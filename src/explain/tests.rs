@@ -10,6 +10,7 @@ fn account(mode: Mode) -> AccountPolicy {
         environment: "production".into(),
         min_severity: Severity::High,
         mode,
+        ignore_tags: Default::default(),
     }
 }
 
@@ -221,6 +222,37 @@ fn untrusted_text_is_inert() {
         issue.title,
         "Pwn @\u{200B}everyone <img src=x> {{ secret }} acme/other#\u{200B}2 second line (payments-prod)"
     );
+}
+
+#[test]
+fn the_ramp_up_note_offers_the_ignore_tag_only_where_it_is_honoured() {
+    let r = Renderer::new(None).unwrap();
+    let key = GroupKey("k".into());
+    let f = control_finding("S3.1", "t", Severity::High);
+    let body = |ignore_tags: crate::config::IgnoreTags| {
+        r.render(&IssueInput {
+            group_key: &key,
+            findings: std::slice::from_ref(&f),
+            account: &AccountPolicy {
+                ignore_tags,
+                ..account(Mode::RampUp)
+            },
+            owner: None,
+            approvers: &[],
+            ignore_tag: "lever:ignore",
+            notes: &[],
+            due: None,
+        })
+        .unwrap()
+        .body
+    };
+    use crate::config::IgnoreTags;
+    assert!(
+        body(IgnoreTags::RampUp).contains("or tag the resource with `lever:ignore` and a reason")
+    );
+    assert!(body(IgnoreTags::Always).contains("or tag the resource"));
+    assert!(!body(IgnoreTags::Never).contains("tag the resource"));
+    assert!(body(IgnoreTags::Never).contains("please fix it."));
 }
 
 #[test]

@@ -1,10 +1,12 @@
 //! Policy: does a finding deserve an issue, and is an update news? Pure functions with reasons.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use strum::{Display, EnumString, IntoStaticStr};
 
-use crate::config::{AccountPolicy, Mode, PolicySettings};
+use crate::config::{AccountPolicy, Config, IgnoreTags, Mode, PolicySettings};
 use crate::domain::{
     ComplianceStatus, Finding, LeverWrite, RecordState, WorkflowStatus, string_codes,
 };
@@ -54,11 +56,67 @@ fn skip(reason: Reason, detail: String) -> Verdict {
     }
 }
 
+/// What the ignore tag on a finding's primary resource means in its account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IgnoreTag {
+    /// Not tagged.
+    Absent,
+    /// Tagged without a reason: never honoured.
+    NoReason,
+    /// Honoured: no issue opens (ramp-up, or `ignore_tags = "always"`).
+    Honoured { reason: String },
+    /// Not honoured outside ramp-up (`ignore_tags = "ramp-up"`): the finding is tracked like any
+    /// other, and the tag is reported on its issue; only an approved exception stops tracking.
+    Reported { reason: String },
+    /// Not read at all (`ignore_tags = "never"`).
+    Disregarded,
+}
+
+/// What `policy.ignore_tag` on `f`'s primary resource means in `account`. Pure.
+pub fn ignore_tag(f: &Finding, account: &AccountPolicy, policy: &PolicySettings) -> IgnoreTag {
+    let Some(value) = f.primary_resource().tags.get(&policy.ignore_tag) else {
+        return IgnoreTag::Absent;
+    };
+    if account.ignore_tags == IgnoreTags::Never {
+        return IgnoreTag::Disregarded;
+    }
+    let reason = value.trim().to_string();
+    if reason.is_empty() {
+        return IgnoreTag::NoReason;
+    }
+    match (account.ignore_tags, account.mode) {
+        (IgnoreTags::Always, _) | (IgnoreTags::RampUp, Mode::RampUp) => {
+            IgnoreTag::Honoured { reason }
+        }
+        _ => IgnoreTag::Reported { reason },
+    }
+}
+
+/// Resources of `findings` (failing ones, by their primary resource) whose ignore tag is
+/// [`IgnoreTag::Reported`] in their account, with the tag as written (`key=reason`): what an
+/// issue says about ignore tags that do not stop it. Pure.
+pub fn reported_ignore_tags(findings: &[Finding], config: &Config) -> BTreeMap<String, String> {
+    let tag = &config.settings.policy.ignore_tag;
+    findings
+        .iter()
+        .filter(|f| crate::domain::lifecycle::is_failing(f))
+        .filter_map(|f| {
+            match ignore_tag(f, config.account(&f.account_id), &config.settings.policy) {
+                IgnoreTag::Reported { reason } => {
+                    Some((f.primary_resource().id.clone(), format!("{tag}={reason}")))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 /// Whether a finding with no issue yet opens one in `account`.
 ///
 /// Checks, in order: account mode `off`; `RecordState` ARCHIVED; `Compliance.Status` PASSED or
 /// NOT_AVAILABLE; workflow SUPPRESSED; severity below the account minimum; an ignore tag with a
-/// reason on the primary resource. Otherwise: ticket.
+/// reason on the primary resource, where the account honours it ([`ignore_tag`]). Otherwise:
+/// ticket.
 pub fn decide(f: &Finding, account: &AccountPolicy, policy: &PolicySettings) -> Verdict {
     let who = match &account.name {
         Some(n) => format!("account {} ({n})", f.account_id),
@@ -94,19 +152,12 @@ pub fn decide(f: &Finding, account: &AccountPolicy, policy: &PolicySettings) -> 
             ),
         );
     }
-    let primary = f.primary_resource();
-    match primary.tags.get(&policy.ignore_tag) {
-        Some(reason) if !reason.trim().is_empty() => {
-            return skip(
-                Reason::Ignored,
-                format!(
-                    "resource is tagged {}={:?}",
-                    policy.ignore_tag,
-                    reason.trim()
-                ),
-            );
-        }
-        _ => {}
+    let tag = ignore_tag(f, account, policy);
+    if let IgnoreTag::Honoured { reason } = &tag {
+        return skip(
+            Reason::Ignored,
+            format!("resource is tagged {}={reason:?}", policy.ignore_tag),
+        );
     }
     let mut detail = format!(
         "severity {} meets the minimum {} of {who}",
@@ -115,11 +166,21 @@ pub fn decide(f: &Finding, account: &AccountPolicy, policy: &PolicySettings) -> 
     if account.mode == Mode::RampUp {
         detail.push_str("; ramp-up: the issue is informational");
     }
-    if primary.tags.contains_key(&policy.ignore_tag) {
-        detail.push_str(&format!(
+    match tag {
+        IgnoreTag::NoReason => detail.push_str(&format!(
             "; tag {} has no reason, so it is not honoured",
             policy.ignore_tag
-        ));
+        )),
+        IgnoreTag::Reported { reason } => detail.push_str(&format!(
+            "; tag {}={reason:?} is honoured only in ramp-up (ignore_tags = \"ramp-up\"): \
+             an exception is the way not to fix it",
+            policy.ignore_tag
+        )),
+        IgnoreTag::Disregarded => detail.push_str(&format!(
+            "; tag {} is not read in this account (ignore_tags = \"never\")",
+            policy.ignore_tag
+        )),
+        IgnoreTag::Absent | IgnoreTag::Honoured { .. } => {}
     }
     Verdict {
         decision: Decision::Ticket,

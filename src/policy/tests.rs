@@ -1,5 +1,5 @@
 use super::*;
-use crate::config::{AccountPolicy, Mode, PolicySettings};
+use crate::config::{AccountPolicy, IgnoreTags, Mode, PolicySettings};
 use crate::domain::sample::control_finding;
 use crate::domain::{ComplianceStatus, LeverWrite, Note, RecordState, Severity, WorkflowStatus};
 
@@ -10,6 +10,7 @@ fn account(mode: Mode, min: Severity) -> AccountPolicy {
         environment: "production".into(),
         min_severity: min,
         mode,
+        ignore_tags: Default::default(),
     }
 }
 
@@ -49,7 +50,7 @@ fn decide_table() {
         ("notified still tickets", Mode::Enforce, Severity::Low, Severity::Critical, |f| f.workflow = WorkflowStatus::Notified, Reason::Ticket),
         ("archived beats passed", Mode::Enforce, Severity::Low, Severity::Critical, |f| { f.record_state = RecordState::Archived; f.compliance = Some(ComplianceStatus::Passed) }, Reason::Archived),
         ("passed beats below-threshold", Mode::Enforce, Severity::Critical, Severity::Low, |f| f.compliance = Some(ComplianceStatus::Passed), Reason::Passed),
-        ("ignore tag with reason", Mode::Enforce, Severity::Low, Severity::Critical, |f| { f.resources[0].tags.insert("lever:ignore".into(), "decommissioned in Q1".into()); }, Reason::Ignored),
+        ("ignore tag with reason, enforce: not outside ramp-up", Mode::Enforce, Severity::Low, Severity::Critical, |f| { f.resources[0].tags.insert("lever:ignore".into(), "decommissioned in Q1".into()); }, Reason::Ticket),
         ("ignore tag in ramp-up", Mode::RampUp, Severity::Low, Severity::Critical, |f| { f.resources[0].tags.insert("lever:ignore".into(), "test data only".into()); }, Reason::Ignored),
         ("ignore tag without reason", Mode::Enforce, Severity::Low, Severity::Critical, |f| { f.resources[0].tags.insert("lever:ignore".into(), "  ".into()); }, Reason::Ticket),
         ("below threshold beats ignore", Mode::Enforce, Severity::Critical, Severity::High, |f| { f.resources[0].tags.insert("lever:ignore".into(), "x".into()); }, Reason::BelowThreshold),
@@ -63,6 +64,74 @@ fn decide_table() {
         assert_eq!(v.decision, want_decision, "{name}");
         assert!(!v.detail.is_empty(), "{name}: detail must explain");
     }
+}
+
+type IgnoreCase = (IgnoreTags, Mode, Option<&'static str>, IgnoreTag, Reason);
+
+/// Where an ignore tag keeps an issue from opening: per account `ignore_tags` × mode × tag.
+#[test]
+#[rustfmt::skip]
+fn ignore_tag_table() {
+    let honoured = || IgnoreTag::Honoured { reason: "test data".into() };
+    let reported = || IgnoreTag::Reported { reason: "test data".into() };
+    let cases: Vec<IgnoreCase> = vec![
+        // The default: honoured only during ramp-up.
+        (IgnoreTags::RampUp, Mode::RampUp, Some("test data"), honoured(), Reason::Ignored),
+        (IgnoreTags::RampUp, Mode::Enforce, Some("test data"), reported(), Reason::Ticket),
+        (IgnoreTags::RampUp, Mode::Off, Some("test data"), reported(), Reason::AccountOff),
+        (IgnoreTags::RampUp, Mode::Enforce, Some("  "), IgnoreTag::NoReason, Reason::Ticket),
+        (IgnoreTags::RampUp, Mode::RampUp, Some(""), IgnoreTag::NoReason, Reason::Ticket),
+        (IgnoreTags::RampUp, Mode::Enforce, None, IgnoreTag::Absent, Reason::Ticket),
+        // Today's behaviour, by choice.
+        (IgnoreTags::Always, Mode::Enforce, Some("test data"), honoured(), Reason::Ignored),
+        (IgnoreTags::Always, Mode::RampUp, Some("test data"), honoured(), Reason::Ignored),
+        (IgnoreTags::Always, Mode::Enforce, Some(" "), IgnoreTag::NoReason, Reason::Ticket),
+        // Not read at all.
+        (IgnoreTags::Never, Mode::RampUp, Some("test data"), IgnoreTag::Disregarded, Reason::Ticket),
+        (IgnoreTags::Never, Mode::Enforce, Some("test data"), IgnoreTag::Disregarded, Reason::Ticket),
+        (IgnoreTags::Never, Mode::Enforce, None, IgnoreTag::Absent, Reason::Ticket),
+    ];
+    for (ignore_tags, mode, tag, want_tag, want) in cases {
+        let name = format!("{ignore_tags} / {mode} / {tag:?}");
+        let mut f = control_finding("S3.1", "t", Severity::Critical);
+        if let Some(v) = tag {
+            f.resources[0].tags.insert("lever:ignore".into(), v.into());
+        }
+        // A tag on another resource than the primary one is not read.
+        f.resources.push(f.resources[0].clone());
+        f.resources[1].id.push_str("-other");
+        f.resources[1].tags.insert("lever:ignore".into(), "other".into());
+        let acct = AccountPolicy { ignore_tags, ..account(mode, Severity::Low) };
+        assert_eq!(ignore_tag(&f, &acct, &policy()), want_tag, "{name}");
+        let v = decide(&f, &acct, &policy());
+        assert_eq!(v.reason, want, "{name}: {}", v.detail);
+    }
+}
+
+#[test]
+fn a_tag_not_honoured_says_so_and_how_to_stop_tracking() {
+    let mut f = control_finding("S3.1", "t", Severity::Critical);
+    f.resources[0]
+        .tags
+        .insert("lever:ignore".into(), "legacy".into());
+    let v = decide(&f, &account(Mode::Enforce, Severity::Low), &policy());
+    assert!(
+        v.detail.ends_with(
+            "; tag lever:ignore=\"legacy\" is honoured only in ramp-up (ignore_tags = \"ramp-up\"): \
+             an exception is the way not to fix it"
+        ),
+        "{}",
+        v.detail
+    );
+    let never = AccountPolicy {
+        ignore_tags: IgnoreTags::Never,
+        ..account(Mode::Enforce, Severity::Low)
+    };
+    assert!(
+        decide(&f, &never, &policy())
+            .detail
+            .contains("is not read in this account")
+    );
 }
 
 #[test]

@@ -363,6 +363,88 @@ async fn an_update_signed_as_lever_by_someone_else_is_news() {
     t.sh.assert_conformant();
 }
 
+/// The ledger finding with its database tagged `lever:ignore=<reason>`, updated at `at`.
+fn ignore_tagged_ledger(reason: &str, at: &str) -> Value {
+    let mut f = ledger_finding();
+    f["Resources"][0]["Tags"]["lever:ignore"] = reason.into();
+    f["UpdatedAt"] = at.into();
+    f
+}
+
+#[tokio::test]
+async fn an_ignore_tag_does_not_keep_an_enforced_finding_from_its_issue() {
+    // payments-prod is in enforce mode; ignore tags are honoured only in ramp-up (the default).
+    let t = TestApp::start().await;
+    let f = ignore_tagged_ledger("legacy, will be deleted", "2026-11-20T08:15:00.000Z");
+    t.sh.seed(f.clone());
+    let (status, body) = t.post_event(&f).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    t.settle().await;
+    let issues = t.gh.issues(LEDGER);
+    assert_eq!(
+        issues.len(),
+        1,
+        "the tag did not keep the issue from opening"
+    );
+    let text = issues[0]["body"].as_str().unwrap();
+    assert!(
+        text.contains("honours only during ramp-up: it does not stop this issue"),
+        "{text}"
+    );
+    assert_eq!(t.workflow(), ["NOTIFIED"]);
+}
+
+#[tokio::test]
+async fn a_new_ignore_tag_on_an_enforced_issue_is_reported_and_changes_nothing_else() {
+    let t = opened().await;
+    let f = ignore_tagged_ledger("legacy", "2026-11-23T14:00:00.000Z");
+    t.sh.seed(f.clone());
+    t.post_event(&f).await;
+    t.settle().await;
+    let issue = t.gh.issue(LEDGER, 1).unwrap();
+    assert_eq!(issue["state"], "open");
+    let comments = t.comments_by_bot(LEDGER, 1);
+    let last = comments.last().unwrap();
+    assert!(
+        last.contains(
+            "`arn:aws:rds:us-east-1:111111111111:db:ledger-primary` is tagged `lever:ignore=legacy`"
+        ) && last.contains("ask for an exception"),
+        "{comments:#?}"
+    );
+    assert_eq!(t.workflow(), ["NOTIFIED"], "nothing is suppressed");
+    let audit = t.app.store.audit(&Default::default()).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action.contains("ignore-tag-reported")),
+        "{audit:#?}"
+    );
+    // The same tag again (a later evaluation): reported once.
+    let f = ignore_tagged_ledger("legacy", "2026-11-23T18:00:00.000Z");
+    t.sh.seed(f.clone());
+    t.post_event(&f).await;
+    t.settle().await;
+    assert_eq!(t.comments_by_bot(LEDGER, 1).len(), comments.len());
+    t.gh.assert_conformant();
+}
+
+#[tokio::test]
+async fn ignore_tags_always_keeps_the_old_behaviour_by_choice() {
+    let dir = crate::support::app::demo_config_with("");
+    let toml = std::fs::read_to_string(dir.path().join("lever.toml")).unwrap();
+    let toml = toml.replace(
+        "name = \"payments-prod\"\n",
+        "name = \"payments-prod\"\nignore_tags = \"always\"\n",
+    );
+    std::fs::write(dir.path().join("lever.toml"), toml).unwrap();
+    let t = TestApp::builder().config(dir.path()).start().await;
+    let f = ignore_tagged_ledger("legacy", "2026-11-20T08:15:00.000Z");
+    t.sh.seed(f.clone());
+    t.post_event(&f).await;
+    t.settle().await;
+    assert!(t.gh.issues(LEDGER).is_empty(), "honoured in every mode");
+}
+
 #[tokio::test]
 async fn one_resource_of_many_fixed_ticks_its_checklist_item_and_keeps_human_edits() {
     let t = TestApp::start().await;
