@@ -69,7 +69,9 @@
 //! `-label:`, `author:`, `assignee:`, `in:` and free-text substrings (GitHub tokenizes words and
 //! may not index everything, e.g. HTML comments; unknown); team membership needs an
 //! installation on that org; webhooks are delivered only when the test sends them; one webhook
-//! per label/assignee like GitHub.
+//! per label/assignee like GitHub; mentions and references are found by a model of GitHub's
+//! rendering (`github/markdown.rs`: conservative, e.g. it also reads link text and raw HTML
+//! blocks, and assumes `#N` in titles is a reference).
 //! Security Hub: the filters listed in `securityhub/filters.rs` (others are reported by
 //! `unsupported()`); default order `UpdatedAt` desc then insertion (AWS documents none);
 //! NextToken is tied to the query; BatchUpdateFindings changes Workflow/Note/Severity/… but not

@@ -472,7 +472,8 @@ fn text_node(node: &str, here: &str, found: &mut Found) {
                         o -= 1;
                     }
                     let owner: String = chars[o..j - 1].iter().collect();
-                    if !owner.is_empty() && !word_before(o) && !(o > 0 && at(o - 1) == Some('/')) {
+                    // After any non-word character, `/` included (`x/acme/app#1` too).
+                    if !owner.is_empty() && !word_before(o) {
                         found.references.push(format!("{owner}/{repo}#{n}"));
                     }
                 } else if repo.is_empty() && !word_before(k) {
