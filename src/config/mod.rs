@@ -29,7 +29,7 @@ pub use lifecycle::{ExceptionSettings, LifecycleSettings, SyncSettings, Verifica
 pub use owners::{Assignee, Matcher, OwnerRule, Owners};
 pub use process::ProcessSettings;
 pub use settings::{
-    AccountPolicy, Approver, GitHubSettings, Mode, PolicySettings, PublicRepos,
+    AccountPolicy, Approver, GitHubSettings, IgnoreTags, Mode, PolicySettings, PublicRepos,
     SecurityHubSettings, Settings,
 };
 pub(crate) use settings::{is_login, unknown_rotation};

@@ -30,6 +30,25 @@ pub enum Mode {
 
 string_codes!(Mode);
 
+/// When a resource's ignore tag (`policy.ignore_tag` with a reason) stops Lever from opening an
+/// issue in an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+#[derive(IntoStaticStr, EnumString, Display)]
+#[strum(serialize_all = "kebab-case")]
+pub enum IgnoreTags {
+    /// Only while the account is in ramp-up mode; elsewhere a tag on a ticketed resource is
+    /// reported on the issue, and only an approved exception stops tracking (the default).
+    #[default]
+    RampUp,
+    /// In every mode (anyone who can tag a resource can keep it from being tracked).
+    Always,
+    /// Never: tags are not read at all.
+    Never,
+}
+
+string_codes!(IgnoreTags);
+
 /// Policy for one AWS account (or the defaults for accounts not listed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccountPolicy {
@@ -39,6 +58,8 @@ pub struct AccountPolicy {
     pub environment: String,
     pub min_severity: Severity,
     pub mode: Mode,
+    /// When the ignore tag is honoured in this account.
+    pub ignore_tags: IgnoreTags,
 }
 
 /// Who may approve an exception (`cto-approved`).
@@ -171,6 +192,7 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
             environment: "unknown".into(),
             min_severity: Severity::Critical,
             mode: Mode::Enforce,
+            ignore_tags: IgnoreTags::RampUp,
         });
     let mut accounts = BTreeMap::new();
     if let Some(mut t) = root.table(&mut d, "accounts") {
@@ -462,11 +484,29 @@ fn account_policy(d: &mut Diag, t: &mut Table, defaults: Option<&AccountPolicy>)
         },
         None => defaults.map(|p| p.mode).unwrap_or(Mode::Enforce),
     };
+    let ignore_tags = match t.string(d, "ignore_tags") {
+        Some(s) => match IgnoreTags::parse(s.get_ref()) {
+            Some(v) => v,
+            None => {
+                d.error(
+                    s.span(),
+                    format!(
+                        "{}.ignore_tags: unknown value {:?} (expected ramp-up, always or never)",
+                        t.path,
+                        s.get_ref()
+                    ),
+                );
+                IgnoreTags::RampUp
+            }
+        },
+        None => defaults.map(|p| p.ignore_tags).unwrap_or_default(),
+    };
     AccountPolicy {
         id: None,
         name,
         environment,
         min_severity,
         mode,
+        ignore_tags,
     }
 }

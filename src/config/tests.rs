@@ -138,6 +138,38 @@ fn minimal_config_uses_defaults() {
     assert_eq!(cfg.settings.securityhub.updated_by, "lever");
     assert_eq!(cfg.settings.policy.ignore_tag, "lever:ignore");
     assert_eq!(cfg.settings.github.public_repos, PublicRepos::Deny);
+    assert_eq!(cfg.settings.defaults.ignore_tags, IgnoreTags::RampUp);
+}
+
+#[test]
+fn ignore_tags_per_account_inherit_the_defaults_and_errors_are_located() {
+    let toml = r#"[github]
+fallback_repo = "acme/security"
+
+[defaults]
+ignore_tags = "always"
+
+[accounts.111111111111]
+ignore_tags = "never"
+
+[accounts.222222222222]
+mode = "ramp-up"
+"#;
+    let dir = write_dir(toml, "* acme/security @sam\n");
+    let cfg = Config::load(dir.path()).unwrap();
+    assert_eq!(cfg.account("111111111111").ignore_tags, IgnoreTags::Never);
+    assert_eq!(cfg.account("222222222222").ignore_tags, IgnoreTags::Always);
+    assert_eq!(cfg.account("333333333333").ignore_tags, IgnoreTags::Always);
+
+    let bad = format!("{MINIMAL}\n[accounts.111111111111]\nignore_tags = \"sometimes\"\n");
+    let dir = write_dir(&bad, "* acme/security @sam\n");
+    let errs = Config::load(dir.path()).unwrap_err().0;
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].line, 5);
+    assert_eq!(
+        errs[0].message,
+        "accounts.111111111111.ignore_tags: unknown value \"sometimes\" (expected ramp-up, always or never)"
+    );
 }
 
 #[test]

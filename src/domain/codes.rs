@@ -32,7 +32,7 @@ mod tests {
 
     use serde::Serialize;
 
-    use crate::config::Mode;
+    use crate::config::{IgnoreTags, Mode};
     use crate::domain::{ComplianceStatus, RecordState, Severity, WorkflowStatus};
     use crate::policy::{Decision, Reason};
     use crate::store::{GroupStatus, JobState};
@@ -104,6 +104,11 @@ mod tests {
             (Mode::Off, "off"),
             (Mode::RampUp, "ramp-up"),
             (Mode::Enforce, "enforce"),
+        ]);
+        check(&[
+            (IgnoreTags::RampUp, "ramp-up"),
+            (IgnoreTags::Always, "always"),
+            (IgnoreTags::Never, "never"),
         ]);
         check(&[(Decision::Ticket, "ticket"), (Decision::Skip, "skip")]);
         check(&[

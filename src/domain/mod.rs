@@ -172,6 +172,31 @@ pub struct Note {
     pub updated_at: Option<String>,
 }
 
+/// One BatchUpdateFindings Lever made to a finding: the workflow and note text it wrote, and
+/// when (Lever's clock). Security Hub echoes the update back as an Imported event with the same
+/// `UpdatedAt`; the echo is recognised by matching what Lever wrote, never by `Note.UpdatedBy`
+/// alone, which any caller of BatchUpdateFindings can set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeverWrite {
+    pub workflow: WorkflowStatus,
+    pub note: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+impl LeverWrite {
+    /// How many of its latest writes Lever remembers per finding (an echo arrives within
+    /// minutes; a finding sees a handful of writes in its life).
+    pub const KEEP: usize = 8;
+
+    /// `writes` with `write` appended, keeping the latest [`LeverWrite::KEEP`].
+    pub fn remember(writes: &mut Vec<LeverWrite>, write: LeverWrite) {
+        writes.retain(|w| w.workflow != write.workflow || w.note != write.note);
+        writes.push(write);
+        let excess = writes.len().saturating_sub(Self::KEEP);
+        writes.drain(..excess);
+    }
+}
+
 /// A Security Hub finding, as much of ASFF as Lever uses. Built by [`crate::asff`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {

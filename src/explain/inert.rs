@@ -3,12 +3,25 @@
 //! Finding titles, descriptions, resource ids and remediation text come from AWS services and
 //! third-party products, so they are untrusted: they must not ping people (`@user`, `@org/team`),
 //! inject HTML or hidden comments (a fake Lever marker), links or images (tracking pixels),
-//! cross-references to other repositories (`org/repo#1` notifies them), or break out of code.
+//! cross-references to other issues (`#1`, `org/repo#1`, `GH-1` and links to issues write into
+//! that issue's timeline), or break out of code.
+//!
+//! GitHub looks for mentions and references in the *rendered* text, after backslash escapes and
+//! character references are undone, so escaping `@` as `&#64;` stops nothing. What stops them is
+//! what GitHub's patterns cannot match: a zero-width space (U+200B) right after every `@` and `#`
+//! and inside `GH-N` (as Renovate and Dependabot do; the text reads the same), or a code span.
+//! Untrusted URLs are put in code spans, so they are never links (nor autolinks, nor references
+//! to the issues they point at). Everything else that could be markup is written as a character
+//! reference or a backslash escape, which render as the character and are never markup.
 
 use std::io::Write;
 
 /// Longest untrusted text Lever writes in one place, in characters.
 pub const MAX_TEXT: usize = 4000;
+
+/// Zero-width space: after `@`, `#` and in `GH-N` it breaks GitHub's mention and reference
+/// patterns without changing what a reader sees.
+pub const ZWSP: char = '\u{200B}';
 
 fn clip(s: &str, max: usize) -> (String, bool) {
     let mut out = String::new();
@@ -21,8 +34,48 @@ fn clip(s: &str, max: usize) -> (String, bool) {
     (out, false)
 }
 
-/// Escapes text for Markdown prose: the result renders as the same characters but is never
-/// markup. Control characters are dropped and runs of blank lines collapsed.
+/// Where a URL GitHub would autolink starts (`https://`, `http://`, `ftp://`, `www.`, any
+/// case).
+fn url_start(chars: &[char], i: usize) -> bool {
+    ["https://", "http://", "ftp://", "www."].iter().any(|p| {
+        p.len() < chars.len() - i
+            && chars[i..i + p.len()]
+                .iter()
+                .zip(p.chars())
+                .all(|(a, b)| a.to_ascii_lowercase() == b)
+    })
+}
+
+/// An untrusted URL as a code span: readable and copyable, never a link. Backticks become `'`,
+/// `|` is percent-encoded (it would end a table cell even inside code).
+fn url_code(url: &str) -> String {
+    let inner: String = url
+        .chars()
+        .map(|c| match c {
+            '`' => "'".to_string(),
+            '|' => "%7C".to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    format!("`{inner}`")
+}
+
+/// Whether `out` ends with `GH` (any case) after a non-word character: the `GH-N` reference.
+fn ends_with_gh(out: &str) -> bool {
+    let mut rev = out.chars().rev();
+    let (Some(h), Some(g)) = (rev.next(), rev.next()) else {
+        return false;
+    };
+    h.eq_ignore_ascii_case(&'h')
+        && g.eq_ignore_ascii_case(&'g')
+        && !rev
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Escapes text for Markdown prose: the result renders as the same characters (plus invisible
+/// zero-width spaces) but is never markup, never mentions anyone and never references an issue;
+/// URLs are code spans. Control characters are dropped and runs of blank lines collapsed.
 pub fn prose(s: &str) -> String {
     let (s, clipped) = clip(s, MAX_TEXT);
     let mut out = String::with_capacity(s.len() + 16);
@@ -40,16 +93,35 @@ pub fn prose(s: &str) -> String {
         if !out.is_empty() {
             out.push('\n');
         }
-        for c in line.chars() {
+        let chars: Vec<char> = line.chars().filter(|c| !c.is_control()).collect();
+        let mut i = 0;
+        while i < chars.len() {
+            if url_start(&chars, i) {
+                let end = chars[i..]
+                    .iter()
+                    .position(|c| c.is_whitespace())
+                    .map_or(chars.len(), |n| i + n);
+                let url: String = chars[i..end].iter().collect();
+                out.push_str(&url_code(&url));
+                i = end;
+                continue;
+            }
+            let c = chars[i];
             match c {
                 '&' => out.push_str("&amp;"),
                 '<' => out.push_str("&lt;"),
                 '>' => out.push_str("&gt;"),
-                '@' => out.push_str("&#64;"),
+                '@' | '#' => {
+                    out.push(c);
+                    out.push(ZWSP);
+                }
+                '-' if ends_with_gh(&out) => {
+                    out.push('-');
+                    out.push(ZWSP);
+                }
                 '`' => out.push_str("&#96;"),
                 '[' => out.push_str("&#91;"),
                 ']' => out.push_str("&#93;"),
-                '#' => out.push_str("&#35;"),
                 '|' => out.push_str("&#124;"),
                 '\\' => out.push_str("&#92;"),
                 '!' => out.push_str("&#33;"),
@@ -57,13 +129,27 @@ pub fn prose(s: &str) -> String {
                     out.push('\\');
                     out.push(c);
                 }
-                c if c.is_control() => {}
                 c => out.push(c),
             }
+            i += 1;
         }
     }
     if clipped {
         out.push_str(" …");
+    }
+    out
+}
+
+/// Plain text GitHub does not render as Markdown (issue titles) but still reads for issue
+/// references: a zero-width space after every `@` and `#` and inside `GH-N`.
+pub fn plain(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        let gh = c == '-' && ends_with_gh(&out);
+        out.push(c);
+        if c == '@' || c == '#' || gh {
+            out.push(ZWSP);
+        }
     }
     out
 }
@@ -113,9 +199,21 @@ pub fn safe_url(s: &str) -> Option<String> {
         && !s.chars().any(|c| {
             c.is_whitespace()
                 || c.is_control()
-                || matches!(c, '"' | '\'' | '<' | '>' | '(' | ')' | '`')
+                || matches!(c, '"' | '\'' | '<' | '>' | '(' | ')' | '`' | '\\')
         });
     ok.then(|| s.to_string())
+}
+
+/// A URL Lever links to: a [`safe_url`] on an AWS host (`aws.amazon.com` or a subdomain, such
+/// as `docs.` and `console.`). Any other URL from a finding is untrusted and is shown as text.
+pub fn aws_link(s: &str) -> Option<String> {
+    let url = safe_url(s)?;
+    let rest = &url["https://".len()..];
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.to_ascii_lowercase();
+    let aws = !host.contains(['@', ':'])
+        && (host == "aws.amazon.com" || host.ends_with(".aws.amazon.com"));
+    aws.then_some(url)
 }
 
 #[cfg(test)]
@@ -128,7 +226,11 @@ mod tests {
             ("plain text.", "plain text."),
             (
                 "ping @alice and @acme/team",
-                "ping &#64;alice and &#64;acme/team",
+                "ping @\u{200B}alice and @\u{200B}acme/team",
+            ),
+            (
+                "&#64;alice \\@bob",
+                "&amp;#\u{200B}64;alice &#92;@\u{200B}bob",
             ),
             ("<script>x</script>", "&lt;script&gt;x&lt;/script&gt;"),
             (
@@ -137,9 +239,18 @@ mod tests {
             ),
             (
                 "![pixel](https://t.example/p.gif)",
-                "&#33;&#91;pixel&#93;(https://t.example/p.gif)",
+                "&#33;&#91;pixel&#93;(`https://t.example/p.gif)`",
             ),
-            ("see acme/other#12", "see acme/other&#35;12"),
+            ("see acme/other#12", "see acme/other#\u{200B}12"),
+            (
+                "#1, GH-2, gh-3, sigh-4",
+                "#\u{200B}1, GH-\u{200B}2, gh-\u{200B}3, sigh-4",
+            ),
+            (
+                "at https://github.com/a/b/issues/1 or WWW.x.example/a|b`c.",
+                "at `https://github.com/a/b/issues/1` or `WWW.x.example/a%7Cb'c.`",
+            ),
+            ("mail sec@acme.example", "mail sec@\u{200B}acme.example"),
             ("`code` and | pipes", "&#96;code&#96; and &#124; pipes"),
             ("**bold** _it_", "\\*\\*bold\\*\\* \\_it\\_"),
             ("{{ secret }} {% raw %}", "{{ secret }} {% raw %}"),
@@ -149,6 +260,10 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(prose(input), want, "prose({input:?})");
         }
+        assert_eq!(
+            plain("Fix #1 for @alice, GH-2"),
+            "Fix #\u{200B}1 for @\u{200B}alice, GH-\u{200B}2"
+        );
     }
 
     #[test]
@@ -177,9 +292,24 @@ mod tests {
             ("https://x.example/a b", false),
             ("https://x.example/a)(b", false),
             ("https://", false),
+            ("https://x.example/a\\b", false),
         ];
         for (u, ok) in urls {
             assert_eq!(safe_url(u).is_some(), ok, "{u}");
+        }
+        let links = [
+            ("https://docs.aws.amazon.com/securityhub/x.html#s3-1", true),
+            ("https://console.aws.amazon.com/securityhub/home", true),
+            ("https://aws.amazon.com/", true),
+            ("https://github.com/acme/x/issues/1", false),
+            ("https://evil.example/?docs.aws.amazon.com", false),
+            ("https://docs.aws.amazon.com@evil.example/", false),
+            ("https://docs.aws.amazon.com.evil.example/", false),
+            ("https://evilaws.amazon.com/", false),
+            ("https://bucket.s3.amazonaws.com/x", false),
+        ];
+        for (u, ok) in links {
+            assert_eq!(aws_link(u).is_some(), ok, "{u}");
         }
     }
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 use tera::{Context, Tera};
 
-use crate::config::{AccountPolicy, Approver, Mode};
+use crate::config::{AccountPolicy, Approver, IgnoreTags, Mode};
 use crate::controls::Catalog;
 use crate::domain::keys::slugify;
 use crate::domain::lifecycle::is_failing;
@@ -138,6 +138,7 @@ impl Renderer {
             environment: "unknown".into(),
             min_severity: crate::domain::Severity::Critical,
             mode: Mode::Enforce,
+            ignore_tags: Default::default(),
         };
         for name in templates.keys().filter(|n| n.starts_with("controls/")) {
             let id = name.trim_start_matches("controls/").trim_end_matches(".md");
@@ -175,7 +176,7 @@ impl Renderer {
             if body.chars().count() <= MAX_BODY_CHARS || listed == 0 {
                 let title = self.render_one("title.txt", &ctx)?;
                 return Ok(RenderedIssue {
-                    title: clean_title(&title),
+                    title: clean_title(&inert::plain(&title)),
                     body,
                     labels: labels(lead, input.account),
                 });
@@ -263,18 +264,24 @@ impl Renderer {
         );
         let remediation_text = lead.remediation_text.clone().unwrap_or_default();
         ctx.insert("remediation_text", &remediation_text);
-        let remediation_url = lead
-            .remediation_url
-            .as_deref()
-            .and_then(inert::safe_url)
-            .or_else(|| {
-                control
-                    .and_then(|c| c.remediation_url.as_deref())
-                    .and_then(inert::safe_url)
-            });
-        ctx.insert(
+        // Links only to AWS (the finding's own guidance when it is on AWS, else the catalog's);
+        // any other URL a finding carries is untrusted and shown as text (a code span). URLs
+        // are validated here and inserted as safe strings: a link destination must stay as is.
+        let own_remediation = lead.remediation_url.as_deref().map(str::trim);
+        let remediation_url = own_remediation.and_then(inert::aws_link).or_else(|| {
+            control
+                .and_then(|c| c.remediation_url.as_deref())
+                .and_then(inert::aws_link)
+        });
+        ctx.insert_value(
             "remediation_url",
-            &remediation_url.clone().unwrap_or_default(),
+            tera::Value::safe_string(remediation_url.as_deref().unwrap_or_default()),
+        );
+        ctx.insert(
+            "remediation_url_text",
+            own_remediation
+                .filter(|u| inert::safe_url(u).is_some() && inert::aws_link(u).is_none())
+                .unwrap_or_default(),
         );
         let link_text = match (&remediation_url, lead.control_id()) {
             (Some(_), Some(id)) => format!("AWS remediation for {id}"),
@@ -282,19 +289,27 @@ impl Renderer {
             _ => String::new(),
         };
         ctx.insert("remediation_link_text", &link_text);
-        ctx.insert(
+        let doc_url = control
+            .and_then(|c| c.doc_url.as_deref())
+            .and_then(inert::aws_link);
+        ctx.insert_value(
             "doc_url",
-            &control
-                .and_then(|c| c.doc_url.as_deref())
-                .and_then(inert::safe_url)
-                .unwrap_or_default(),
+            tera::Value::safe_string(doc_url.as_deref().unwrap_or_default()),
+        );
+        let source = lead.source_url.as_deref().map(str::trim);
+        ctx.insert_value(
+            "source_url",
+            tera::Value::safe_string(
+                source
+                    .and_then(inert::aws_link)
+                    .as_deref()
+                    .unwrap_or_default(),
+            ),
         );
         ctx.insert(
-            "source_url",
-            &lead
-                .source_url
-                .as_deref()
-                .and_then(inert::safe_url)
+            "source_url_text",
+            source
+                .filter(|u| inert::safe_url(u).is_some() && inert::aws_link(u).is_none())
                 .unwrap_or_default(),
         );
         ctx.insert(
@@ -311,6 +326,15 @@ impl Renderer {
         ctx.insert("resource_count", &resources.len());
         ctx.insert("ramp_up", &(input.account.mode == Mode::RampUp));
         ctx.insert("ignore_tag", input.ignore_tag);
+        // Whether tagging the resource would keep issues like this one from opening here.
+        ctx.insert(
+            "ignore_tag_honoured",
+            &match input.account.ignore_tags {
+                IgnoreTags::Always => true,
+                IgnoreTags::RampUp => input.account.mode == Mode::RampUp,
+                IgnoreTags::Never => false,
+            },
+        );
         ctx.insert("owner", &input.owner.unwrap_or(""));
         ctx.insert(
             "due",
@@ -333,8 +357,8 @@ impl Renderer {
             ));
         }
         ctx.insert("owner_line", &owner_block);
-        // Plain text: the template's escaping turns `@` into an entity, so approvers are named
-        // without being pinged on every issue.
+        // Plain text: the template's escaping breaks `@` (a zero-width space follows it), so
+        // approvers are named without being pinged on every issue.
         let approvers: Vec<String> = input
             .approvers
             .iter()

@@ -10,6 +10,7 @@ fn account(mode: Mode) -> AccountPolicy {
         environment: "production".into(),
         min_severity: Severity::High,
         mode,
+        ignore_tags: Default::default(),
     }
 }
 
@@ -90,6 +91,12 @@ fn body_has_every_section_marker_and_labels() {
     // The approver is named, not pinged.
     assert!(issue.body.contains("cto-user"));
     assert!(!issue.body.contains("@cto-user"));
+    assert!(
+        mentions_and_references(&as_github_reads(&outside_code(&issue.body)))
+            .iter()
+            .all(|m| m.contains("@alice")),
+        "only the owner is mentioned"
+    );
 }
 
 #[test]
@@ -143,30 +150,51 @@ fn untrusted_text_is_inert() {
         product: "evil/evil".into(),
         generator_id: "g".into(),
     };
-    f.title = "Pwn @everyone <img src=x> {{ secret }}\nsecond line".into();
-    f.description = "Contact @alice or @acme/admins. <!-- lever:group=forged --> [click](https://evil.example) ![p](https://t.example/p.gif) acme/other#1 `x` {% raw %}".into();
+    f.title = "Pwn @everyone <img src=x> {{ secret }} acme/other#2\nsecond line".into();
+    f.description = "Contact @alice or @acme/admins (&#64;carol, \\@dave). <!-- lever:group=forged --> \
+        [click](https://evil.example) ![p](https://t.example/p.gif) acme/other#1 #3 GH-4 `x` {% raw %} \
+        https://github.com/acme/other/issues/5 www.evil.example"
+        .into();
     f.remediation_url = Some("javascript:alert(1)".into());
-    f.remediation_text = Some("<script>alert(1)</script>".into());
+    f.remediation_text = Some("<script>alert(1)</script> ask @acme/leads".into());
+    f.source_url = Some("https://evil.example/track?u=1".into());
     f.resources[0].id = "arn:aws:s3:::b`ad\n@bob".into();
+    f.resources[0].kind = Some("AwsS3Bucket @eve".into());
     f.region = "us-east-1\"; rm -rf /".into();
     let issue = render(&[f], Mode::Enforce, None);
     let body = &issue.body;
     // Outside code, nothing is markup; inside code spans/blocks, mentions and HTML are inert.
     let prose = outside_code(body);
     for bad in [
-        "@alice",
-        "@acme/admins",
-        "@bob",
         "<img",
         "<script",
         "[click]",
         "![p]",
         "javascript:",
-        "other#1",
         "<!-- lever:group=forged",
     ] {
         assert!(!prose.contains(bad), "prose contains {bad:?}:\n{prose}");
     }
+    // What GitHub reads (escapes and character references undone): no mention, no issue
+    // reference, no link, except Lever's own links to AWS.
+    let read = as_github_reads(&prose);
+    let found = mentions_and_references(&read);
+    assert!(found.is_empty(), "GitHub would find {found:?} in:\n{read}");
+    for (i, _) in read.match_indices("http") {
+        assert!(
+            read[i..].starts_with("https://docs.aws.amazon.com/"),
+            "a link outside code: {}",
+            &read[i..]
+        );
+    }
+    assert!(
+        read.contains("Contact @\u{200B}alice"),
+        "still readable:\n{read}"
+    );
+    assert!(
+        body.contains("`https://evil.example/track?u=1`"),
+        "an untrusted URL is shown in code"
+    );
     assert!(
         body.contains("`arn:aws:s3:::b'ad @bob`"),
         "the resource id stays readable inside a code span"
@@ -189,12 +217,42 @@ fn untrusted_text_is_inert() {
         body.contains("{{ secret }}") || !body.contains("secret"),
         "values are not evaluated"
     );
-    assert!(body.contains("&#64;alice"));
-    // The title is plain text on one line.
+    // The title is plain text on one line; GitHub reads references in titles too.
     assert_eq!(
         issue.title,
-        "Pwn @everyone <img src=x> {{ secret }} second line (payments-prod)"
+        "Pwn @\u{200B}everyone <img src=x> {{ secret }} acme/other#\u{200B}2 second line (payments-prod)"
     );
+}
+
+#[test]
+fn the_ramp_up_note_offers_the_ignore_tag_only_where_it_is_honoured() {
+    let r = Renderer::new(None).unwrap();
+    let key = GroupKey("k".into());
+    let f = control_finding("S3.1", "t", Severity::High);
+    let body = |ignore_tags: crate::config::IgnoreTags| {
+        r.render(&IssueInput {
+            group_key: &key,
+            findings: std::slice::from_ref(&f),
+            account: &AccountPolicy {
+                ignore_tags,
+                ..account(Mode::RampUp)
+            },
+            owner: None,
+            approvers: &[],
+            ignore_tag: "lever:ignore",
+            notes: &[],
+            due: None,
+        })
+        .unwrap()
+        .body
+    };
+    use crate::config::IgnoreTags;
+    assert!(
+        body(IgnoreTags::RampUp).contains("or tag the resource with `lever:ignore` and a reason")
+    );
+    assert!(body(IgnoreTags::Always).contains("or tag the resource"));
+    assert!(!body(IgnoreTags::Never).contains("tag the resource"));
+    assert!(body(IgnoreTags::Never).contains("please fix it."));
 }
 
 #[test]
@@ -345,4 +403,77 @@ fn outside_code(body: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The text of `prose` (already without code) as GitHub reads it: backslash escapes and
+/// character references (numeric, and the names of `@`, `#`, `/`, `:`) undone.
+fn as_github_reads(prose: &str) -> String {
+    let chars: Vec<char> = prose.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' && chars.get(i + 1).is_some_and(|n| n.is_ascii_punctuation()) {
+            out.push(chars[i + 1]);
+            i += 2;
+            continue;
+        }
+        if c == '&'
+            && let Some(len) = chars[i..].iter().take(12).position(|c| *c == ';')
+        {
+            let name: String = chars[i + 1..i + len].iter().collect();
+            let decoded = match name.as_str() {
+                "commat" => Some('@'),
+                "num" => Some('#'),
+                "sol" => Some('/'),
+                "colon" => Some(':'),
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                n => n.strip_prefix('#').and_then(|n| {
+                    let v = match n.strip_prefix(['x', 'X']) {
+                        Some(h) => u32::from_str_radix(h, 16).ok(),
+                        None => n.parse().ok(),
+                    };
+                    v.and_then(char::from_u32)
+                }),
+            };
+            if let Some(d) = decoded {
+                out.push(d);
+                i += len + 1;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+/// `@login`, `#N` and `GH-N` as GitHub's patterns see them (a non-word character before, a
+/// login or number right after).
+fn mentions_and_references(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut found = Vec::new();
+    for (i, c) in chars.iter().enumerate() {
+        let next = chars.get(i + 1).copied().unwrap_or(' ');
+        let after_gh = *c == '-'
+            && i >= 2
+            && chars[i - 2].eq_ignore_ascii_case(&'g')
+            && chars[i - 1].eq_ignore_ascii_case(&'h');
+        let hit = match c {
+            '@' => (i == 0 || !word(chars[i - 1])) && next.is_ascii_alphanumeric(),
+            '#' => next.is_ascii_digit(),
+            _ => after_gh && next.is_ascii_digit(),
+        };
+        if hit {
+            found.push(
+                chars[i.saturating_sub(8)..(i + 8).min(chars.len())]
+                    .iter()
+                    .collect(),
+            );
+        }
+    }
+    found
 }

@@ -105,6 +105,7 @@ pub fn plan(
                 fingerprint: &p.fingerprint,
                 workflow: p.workflow,
                 note_text: p.finding.note.as_ref().map(|n| n.text.as_str()),
+                lever_writes: &p.lever_writes,
             }),
             f,
             updated_by,
@@ -112,7 +113,10 @@ pub fn plan(
         let verdict = policy::decide(f, config.account(&f.account_id), &config.settings.policy);
         let group_exists = groups.contains_key(&group_key) || opened.contains(&group_key);
         let mut route = None;
-        let action = if !group_exists && verdict.decision == Decision::Ticket {
+        let action = if change == Change::Stale {
+            // Older than what Lever holds: it says nothing about now.
+            Disposition::Repeat
+        } else if !group_exists && verdict.decision == Decision::Ticket {
             // Also when the finding itself is a repeat: it was skipped before (no group), and
             // the policy now says ticket (e.g. the account minimum was widened).
             let r = routing::route(f, config, now, &unknown_visibility);
@@ -168,7 +172,15 @@ pub fn plan(
         } else {
             Disposition::Skipped
         };
-        if change != Change::Repeat {
+        // What Lever already holds is at least as new as a repeat, a stale event, or an echo
+        // of its own write with the same `UpdatedAt` (the record holds that write, or a later
+        // one the echo must not undo).
+        let keep = match change {
+            Change::Repeat | Change::Stale => true,
+            Change::OwnEcho => prev.is_some_and(|p| p.updated_at == f.updated_at),
+            _ => false,
+        };
+        if !keep {
             changes.findings.push(FindingRecord {
                 product_arn: f.product_arn.clone(),
                 finding_id: f.id.clone(),
@@ -182,6 +194,7 @@ pub fn plan(
                 updated_at: f.updated_at.clone(),
                 fingerprint: policy::fingerprint(f),
                 finding: f.clone(),
+                lever_writes: prev.map(|p| p.lever_writes.clone()).unwrap_or_default(),
                 first_seen: prev.map(|p| p.first_seen).unwrap_or(now),
                 last_seen: now,
             });

@@ -167,29 +167,131 @@ fn skipped_findings_are_recorded_and_open_once_policy_widens() {
     );
 }
 
-#[test]
-fn own_echo_is_recorded_without_new_work() {
-    let cfg = demo();
-    let f = prod(Severity::High);
-    let (first, _) = plan_fresh(std::slice::from_ref(&f), &cfg);
-    let (prev, groups) = stored(&first);
-    let mut echo = f.clone();
-    echo.workflow = WorkflowStatus::Notified;
-    echo.updated_at = Some("2026-11-23T12:01:00Z".into());
-    echo.note = Some(Note {
-        text: "Tracked in acme/payments#1".into(),
+const TRACKED: &str = "Lever: tracked in https://github.com/acme/payments/issues/1";
+
+/// `f` as Security Hub holds it after Lever wrote `workflow` and `note` to it.
+fn written(f: &Finding, workflow: WorkflowStatus, note: &str) -> Finding {
+    let mut f = f.clone();
+    f.workflow = workflow;
+    f.note = Some(Note {
+        text: note.into(),
         updated_by: "lever".into(),
         updated_at: None,
     });
+    f
+}
+
+/// The store after `worker::effects::update_findings` wrote `workflow` and `note`.
+fn record_write(
+    prev: &mut HashMap<(String, String), FindingRecord>,
+    workflow: WorkflowStatus,
+    note: &str,
+) {
+    for r in prev.values_mut() {
+        r.workflow = workflow;
+        r.finding = written(&r.finding, workflow, note);
+        crate::domain::LeverWrite::remember(
+            &mut r.lever_writes,
+            crate::domain::LeverWrite {
+                workflow,
+                note: note.into(),
+                at: now(),
+            },
+        );
+    }
+}
+
+#[test]
+fn own_echoes_change_nothing() {
+    let cfg = demo();
+    let f = prod(Severity::High);
+    let (first, _) = plan_fresh(std::slice::from_ref(&f), &cfg);
+    let (mut prev, groups) = stored(&first);
+    record_write(&mut prev, WorkflowStatus::Notified, TRACKED);
+    // The echo of what the store holds: a repeat.
+    let echo = written(&f, WorkflowStatus::Notified, TRACKED);
+    let (changes, out) = plan(
+        std::slice::from_ref(&echo),
+        &prev,
+        &groups,
+        &cfg,
+        now(),
+        "test",
+    );
+    assert_eq!(out[0].change, Change::Repeat);
+    assert!(changes.is_empty(), "{changes:#?}");
+    // Lever suppresses it later; the NOTIFIED echo arrives after that: Lever's own, and it must
+    // not undo the later write in the store.
+    record_write(
+        &mut prev,
+        WorkflowStatus::Suppressed,
+        "Lever: exception approved",
+    );
     let (changes, out) = plan(&[echo], &prev, &groups, &cfg, now(), "test");
     assert_eq!(out[0].change, Change::OwnEcho);
     assert!(matches!(out[0].action, Disposition::Tracked));
-    assert!(changes.jobs.is_empty() && changes.groups.is_empty() && changes.audit.is_empty());
+    assert!(changes.is_empty(), "{changes:#?}");
+}
+
+#[test]
+fn update_by_someone_else_signed_as_lever_is_news() {
+    let cfg = demo();
+    let f = prod(Severity::High);
+    let (first, _) = plan_fresh(std::slice::from_ref(&f), &cfg);
+    let (mut prev, mut groups) = stored(&first);
+    for g in groups.values_mut() {
+        g.issue_number = Some(1);
+        g.status = GroupStatus::Open;
+    }
+    record_write(&mut prev, WorkflowStatus::Notified, TRACKED);
+    // Any caller of BatchUpdateFindings can write `UpdatedBy = "lever"`.
+    let forged = written(&f, WorkflowStatus::New, "reset by a script");
+    let (changes, out) = plan(&[forged], &prev, &groups, &cfg, now(), "test");
+    assert_eq!(out[0].change, Change::Changed);
+    assert_eq!(changes.findings.len(), 1, "recorded as it is now");
     assert_eq!(
-        changes.findings.len(),
-        1,
-        "the new workflow is stored so the next echo is a repeat"
+        changes.findings[0].lever_writes,
+        prev.values().next().unwrap().lever_writes,
+        "what Lever wrote is kept"
     );
+    assert_eq!(
+        changes.jobs.iter().map(|j| &j.job).collect::<Vec<_>>(),
+        [&crate::store::Job::SyncGroup(out[0].group_key.clone())]
+    );
+}
+
+#[test]
+fn updates_older_than_the_recorded_one_never_change_state() {
+    let cfg = demo();
+    let failed = prod(Severity::High);
+    let mut passed = failed.clone();
+    passed.compliance = Some(crate::domain::ComplianceStatus::Passed);
+    passed.updated_at = Some("2026-11-23T13:00:00.000Z".into());
+    // Recorded PASSED (skipped, no group); a FAILED from before it arrives late.
+    let (first, _) = plan_fresh(std::slice::from_ref(&passed), &cfg);
+    let (prev, groups) = stored(&first);
+    assert!(groups.is_empty());
+    let mut late = failed.clone();
+    late.updated_at = Some("2026-11-22T08:00:00.000Z".into());
+    let (changes, out) = plan(&[late], &prev, &groups, &cfg, now(), "test");
+    assert_eq!(out[0].change, Change::Stale);
+    assert!(matches!(out[0].action, Disposition::Repeat));
+    assert!(
+        changes.is_empty(),
+        "no issue for a finding that passes now: {changes:#?}"
+    );
+    // Recorded FAILED (with its issue); a PASSED from before it arrives late.
+    let mut failing = failed.clone();
+    failing.updated_at = Some("2026-11-25T09:00:00.000Z".into());
+    let (first, _) = plan_fresh(std::slice::from_ref(&failing), &cfg);
+    let (prev, mut groups) = stored(&first);
+    for g in groups.values_mut() {
+        g.issue_number = Some(1);
+        g.status = GroupStatus::Open;
+    }
+    let (changes, out) = plan(&[passed], &prev, &groups, &cfg, now(), "test");
+    assert_eq!(out[0].change, Change::Stale);
+    assert!(changes.is_empty(), "{changes:#?}");
 }
 
 #[test]

@@ -1,11 +1,15 @@
 //! Policy: does a finding deserve an issue, and is an update news? Pure functions with reasons.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use strum::{Display, EnumString, IntoStaticStr};
 
-use crate::config::{AccountPolicy, Mode, PolicySettings};
-use crate::domain::{ComplianceStatus, Finding, RecordState, WorkflowStatus, string_codes};
+use crate::config::{AccountPolicy, Config, IgnoreTags, Mode, PolicySettings};
+use crate::domain::{
+    ComplianceStatus, Finding, LeverWrite, RecordState, WorkflowStatus, string_codes,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -52,11 +56,67 @@ fn skip(reason: Reason, detail: String) -> Verdict {
     }
 }
 
+/// What the ignore tag on a finding's primary resource means in its account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IgnoreTag {
+    /// Not tagged.
+    Absent,
+    /// Tagged without a reason: never honoured.
+    NoReason,
+    /// Honoured: no issue opens (ramp-up, or `ignore_tags = "always"`).
+    Honoured { reason: String },
+    /// Not honoured outside ramp-up (`ignore_tags = "ramp-up"`): the finding is tracked like any
+    /// other, and the tag is reported on its issue; only an approved exception stops tracking.
+    Reported { reason: String },
+    /// Not read at all (`ignore_tags = "never"`).
+    Disregarded,
+}
+
+/// What `policy.ignore_tag` on `f`'s primary resource means in `account`. Pure.
+pub fn ignore_tag(f: &Finding, account: &AccountPolicy, policy: &PolicySettings) -> IgnoreTag {
+    let Some(value) = f.primary_resource().tags.get(&policy.ignore_tag) else {
+        return IgnoreTag::Absent;
+    };
+    if account.ignore_tags == IgnoreTags::Never {
+        return IgnoreTag::Disregarded;
+    }
+    let reason = value.trim().to_string();
+    if reason.is_empty() {
+        return IgnoreTag::NoReason;
+    }
+    match (account.ignore_tags, account.mode) {
+        (IgnoreTags::Always, _) | (IgnoreTags::RampUp, Mode::RampUp) => {
+            IgnoreTag::Honoured { reason }
+        }
+        _ => IgnoreTag::Reported { reason },
+    }
+}
+
+/// Resources of `findings` (failing ones, by their primary resource) whose ignore tag is
+/// [`IgnoreTag::Reported`] in their account, with the tag as written (`key=reason`): what an
+/// issue says about ignore tags that do not stop it. Pure.
+pub fn reported_ignore_tags(findings: &[Finding], config: &Config) -> BTreeMap<String, String> {
+    let tag = &config.settings.policy.ignore_tag;
+    findings
+        .iter()
+        .filter(|f| crate::domain::lifecycle::is_failing(f))
+        .filter_map(|f| {
+            match ignore_tag(f, config.account(&f.account_id), &config.settings.policy) {
+                IgnoreTag::Reported { reason } => {
+                    Some((f.primary_resource().id.clone(), format!("{tag}={reason}")))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 /// Whether a finding with no issue yet opens one in `account`.
 ///
 /// Checks, in order: account mode `off`; `RecordState` ARCHIVED; `Compliance.Status` PASSED or
 /// NOT_AVAILABLE; workflow SUPPRESSED; severity below the account minimum; an ignore tag with a
-/// reason on the primary resource. Otherwise: ticket.
+/// reason on the primary resource, where the account honours it ([`ignore_tag`]). Otherwise:
+/// ticket.
 pub fn decide(f: &Finding, account: &AccountPolicy, policy: &PolicySettings) -> Verdict {
     let who = match &account.name {
         Some(n) => format!("account {} ({n})", f.account_id),
@@ -92,19 +152,12 @@ pub fn decide(f: &Finding, account: &AccountPolicy, policy: &PolicySettings) -> 
             ),
         );
     }
-    let primary = f.primary_resource();
-    match primary.tags.get(&policy.ignore_tag) {
-        Some(reason) if !reason.trim().is_empty() => {
-            return skip(
-                Reason::Ignored,
-                format!(
-                    "resource is tagged {}={:?}",
-                    policy.ignore_tag,
-                    reason.trim()
-                ),
-            );
-        }
-        _ => {}
+    let tag = ignore_tag(f, account, policy);
+    if let IgnoreTag::Honoured { reason } = &tag {
+        return skip(
+            Reason::Ignored,
+            format!("resource is tagged {}={reason:?}", policy.ignore_tag),
+        );
     }
     let mut detail = format!(
         "severity {} meets the minimum {} of {who}",
@@ -113,11 +166,21 @@ pub fn decide(f: &Finding, account: &AccountPolicy, policy: &PolicySettings) -> 
     if account.mode == Mode::RampUp {
         detail.push_str("; ramp-up: the issue is informational");
     }
-    if primary.tags.contains_key(&policy.ignore_tag) {
-        detail.push_str(&format!(
+    match tag {
+        IgnoreTag::NoReason => detail.push_str(&format!(
             "; tag {} has no reason, so it is not honoured",
             policy.ignore_tag
-        ));
+        )),
+        IgnoreTag::Reported { reason } => detail.push_str(&format!(
+            "; tag {}={reason:?} is honoured only in ramp-up (ignore_tags = \"ramp-up\"): \
+             an exception is the way not to fix it",
+            policy.ignore_tag
+        )),
+        IgnoreTag::Disregarded => detail.push_str(&format!(
+            "; tag {} is not read in this account (ignore_tags = \"never\")",
+            policy.ignore_tag
+        )),
+        IgnoreTag::Absent | IgnoreTag::Honoured { .. } => {}
     }
     Verdict {
         decision: Decision::Ticket,
@@ -134,13 +197,17 @@ pub enum Change {
     New,
     /// `UpdatedAt`, severity, compliance, record state and resources unchanged: nothing to do.
     Repeat,
-    /// Lever's own BatchUpdateFindings coming back: only workflow/note changed, by Lever.
+    /// Lever's own BatchUpdateFindings coming back: only the workflow and note changed, to a
+    /// workflow and note Lever itself wrote (and recorded) for this finding.
     OwnEcho,
     /// Only `UpdatedAt` (or observation times) moved: store it, but it is not news for GitHub.
     Refreshed,
     /// Something that matters changed (severity, compliance, record state, resources, or the
-    /// workflow changed by someone other than Lever).
+    /// workflow or note changed by someone other than Lever).
     Changed,
+    /// Older than the snapshot Lever holds (`UpdatedAt` before the recorded one): EventBridge
+    /// delivered it late or out of order. It never changes state.
+    Stale,
 }
 
 impl Change {
@@ -183,14 +250,37 @@ pub struct Previous<'a> {
     pub fingerprint: &'a str,
     pub workflow: WorkflowStatus,
     pub note_text: Option<&'a str>,
+    /// What Lever itself wrote to this finding (BatchUpdateFindings), as recorded when it wrote.
+    pub lever_writes: &'a [LeverWrite],
+}
+
+/// Whether `a` is an earlier ASFF timestamp than `b`; `None` when either cannot be read (then
+/// the order is unknown and nothing is judged by it).
+pub fn earlier(a: Option<&str>, b: Option<&str>) -> Option<bool> {
+    let parse = |s: Option<&str>| {
+        chrono::DateTime::parse_from_rfc3339(s?.trim())
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    Some(parse(a)? < parse(b)?)
 }
 
 /// Classifies an incoming finding against its previous snapshot. `updated_by` is Lever's own
 /// `Note.UpdatedBy`.
+///
+/// In order: no snapshot is `New`; an `UpdatedAt` before the snapshot's is `Stale` (late or
+/// reordered, never applied); a different fingerprint is `Changed`; a different workflow or note
+/// is `OwnEcho` only when it is exactly what Lever wrote and recorded (`UpdatedBy`, workflow
+/// and note text), `Changed` when anyone else wrote a note (a matching `UpdatedBy` proves
+/// nothing), and judged by `UpdatedAt` alone without a note (an event from before Lever's note);
+/// then `Repeat` or `Refreshed` by `UpdatedAt`.
 pub fn classify(prev: Option<Previous<'_>>, f: &Finding, updated_by: &str) -> Change {
     let Some(prev) = prev else {
         return Change::New;
     };
+    if earlier(f.updated_at.as_deref(), prev.updated_at) == Some(true) {
+        return Change::Stale;
+    }
     if fingerprint(f) != prev.fingerprint {
         return Change::Changed;
     }
@@ -198,9 +288,18 @@ pub fn classify(prev: Option<Previous<'_>>, f: &Finding, updated_by: &str) -> Ch
         f.workflow != prev.workflow || f.note.as_ref().map(|n| n.text.as_str()) != prev.note_text;
     if workflow_or_note_changed {
         match &f.note {
-            // Lever's own BatchUpdateFindings coming back.
-            Some(n) if n.updated_by == updated_by => return Change::OwnEcho,
-            // Someone else changed the workflow or the note (console, another tool).
+            // Lever's own BatchUpdateFindings coming back: what it wrote, as it recorded it.
+            Some(n)
+                if n.updated_by == updated_by
+                    && prev
+                        .lever_writes
+                        .iter()
+                        .any(|w| w.workflow == f.workflow && w.note == n.text) =>
+            {
+                return Change::OwnEcho;
+            }
+            // Someone else changed the workflow or the note (console, another tool), whatever
+            // `UpdatedBy` they wrote.
             Some(_) => return Change::Changed,
             // No note at all: an event older than the note Lever wrote (EventBridge redelivers
             // and reorders events). What matters is unchanged; judge by `UpdatedAt` alone.

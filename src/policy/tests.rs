@@ -1,7 +1,7 @@
 use super::*;
-use crate::config::{AccountPolicy, Mode, PolicySettings};
+use crate::config::{AccountPolicy, IgnoreTags, Mode, PolicySettings};
 use crate::domain::sample::control_finding;
-use crate::domain::{ComplianceStatus, Note, RecordState, Severity, WorkflowStatus};
+use crate::domain::{ComplianceStatus, LeverWrite, Note, RecordState, Severity, WorkflowStatus};
 
 fn account(mode: Mode, min: Severity) -> AccountPolicy {
     AccountPolicy {
@@ -10,6 +10,7 @@ fn account(mode: Mode, min: Severity) -> AccountPolicy {
         environment: "production".into(),
         min_severity: min,
         mode,
+        ignore_tags: Default::default(),
     }
 }
 
@@ -49,7 +50,7 @@ fn decide_table() {
         ("notified still tickets", Mode::Enforce, Severity::Low, Severity::Critical, |f| f.workflow = WorkflowStatus::Notified, Reason::Ticket),
         ("archived beats passed", Mode::Enforce, Severity::Low, Severity::Critical, |f| { f.record_state = RecordState::Archived; f.compliance = Some(ComplianceStatus::Passed) }, Reason::Archived),
         ("passed beats below-threshold", Mode::Enforce, Severity::Critical, Severity::Low, |f| f.compliance = Some(ComplianceStatus::Passed), Reason::Passed),
-        ("ignore tag with reason", Mode::Enforce, Severity::Low, Severity::Critical, |f| { f.resources[0].tags.insert("lever:ignore".into(), "decommissioned in Q1".into()); }, Reason::Ignored),
+        ("ignore tag with reason, enforce: not outside ramp-up", Mode::Enforce, Severity::Low, Severity::Critical, |f| { f.resources[0].tags.insert("lever:ignore".into(), "decommissioned in Q1".into()); }, Reason::Ticket),
         ("ignore tag in ramp-up", Mode::RampUp, Severity::Low, Severity::Critical, |f| { f.resources[0].tags.insert("lever:ignore".into(), "test data only".into()); }, Reason::Ignored),
         ("ignore tag without reason", Mode::Enforce, Severity::Low, Severity::Critical, |f| { f.resources[0].tags.insert("lever:ignore".into(), "  ".into()); }, Reason::Ticket),
         ("below threshold beats ignore", Mode::Enforce, Severity::Critical, Severity::High, |f| { f.resources[0].tags.insert("lever:ignore".into(), "x".into()); }, Reason::BelowThreshold),
@@ -63,6 +64,74 @@ fn decide_table() {
         assert_eq!(v.decision, want_decision, "{name}");
         assert!(!v.detail.is_empty(), "{name}: detail must explain");
     }
+}
+
+type IgnoreCase = (IgnoreTags, Mode, Option<&'static str>, IgnoreTag, Reason);
+
+/// Where an ignore tag keeps an issue from opening: per account `ignore_tags` × mode × tag.
+#[test]
+#[rustfmt::skip]
+fn ignore_tag_table() {
+    let honoured = || IgnoreTag::Honoured { reason: "test data".into() };
+    let reported = || IgnoreTag::Reported { reason: "test data".into() };
+    let cases: Vec<IgnoreCase> = vec![
+        // The default: honoured only during ramp-up.
+        (IgnoreTags::RampUp, Mode::RampUp, Some("test data"), honoured(), Reason::Ignored),
+        (IgnoreTags::RampUp, Mode::Enforce, Some("test data"), reported(), Reason::Ticket),
+        (IgnoreTags::RampUp, Mode::Off, Some("test data"), reported(), Reason::AccountOff),
+        (IgnoreTags::RampUp, Mode::Enforce, Some("  "), IgnoreTag::NoReason, Reason::Ticket),
+        (IgnoreTags::RampUp, Mode::RampUp, Some(""), IgnoreTag::NoReason, Reason::Ticket),
+        (IgnoreTags::RampUp, Mode::Enforce, None, IgnoreTag::Absent, Reason::Ticket),
+        // Today's behaviour, by choice.
+        (IgnoreTags::Always, Mode::Enforce, Some("test data"), honoured(), Reason::Ignored),
+        (IgnoreTags::Always, Mode::RampUp, Some("test data"), honoured(), Reason::Ignored),
+        (IgnoreTags::Always, Mode::Enforce, Some(" "), IgnoreTag::NoReason, Reason::Ticket),
+        // Not read at all.
+        (IgnoreTags::Never, Mode::RampUp, Some("test data"), IgnoreTag::Disregarded, Reason::Ticket),
+        (IgnoreTags::Never, Mode::Enforce, Some("test data"), IgnoreTag::Disregarded, Reason::Ticket),
+        (IgnoreTags::Never, Mode::Enforce, None, IgnoreTag::Absent, Reason::Ticket),
+    ];
+    for (ignore_tags, mode, tag, want_tag, want) in cases {
+        let name = format!("{ignore_tags} / {mode} / {tag:?}");
+        let mut f = control_finding("S3.1", "t", Severity::Critical);
+        if let Some(v) = tag {
+            f.resources[0].tags.insert("lever:ignore".into(), v.into());
+        }
+        // A tag on another resource than the primary one is not read.
+        f.resources.push(f.resources[0].clone());
+        f.resources[1].id.push_str("-other");
+        f.resources[1].tags.insert("lever:ignore".into(), "other".into());
+        let acct = AccountPolicy { ignore_tags, ..account(mode, Severity::Low) };
+        assert_eq!(ignore_tag(&f, &acct, &policy()), want_tag, "{name}");
+        let v = decide(&f, &acct, &policy());
+        assert_eq!(v.reason, want, "{name}: {}", v.detail);
+    }
+}
+
+#[test]
+fn a_tag_not_honoured_says_so_and_how_to_stop_tracking() {
+    let mut f = control_finding("S3.1", "t", Severity::Critical);
+    f.resources[0]
+        .tags
+        .insert("lever:ignore".into(), "legacy".into());
+    let v = decide(&f, &account(Mode::Enforce, Severity::Low), &policy());
+    assert!(
+        v.detail.ends_with(
+            "; tag lever:ignore=\"legacy\" is honoured only in ramp-up (ignore_tags = \"ramp-up\"): \
+             an exception is the way not to fix it"
+        ),
+        "{}",
+        v.detail
+    );
+    let never = AccountPolicy {
+        ignore_tags: IgnoreTags::Never,
+        ..account(Mode::Enforce, Severity::Low)
+    };
+    assert!(
+        decide(&f, &never, &policy())
+            .detail
+            .contains("is not read in this account")
+    );
 }
 
 #[test]
@@ -127,50 +196,149 @@ fn reason_codes_are_stable() {
     }
 }
 
-fn prev_of(f: &Finding) -> (String, Option<String>, WorkflowStatus, Option<String>) {
-    (
-        fingerprint(f),
-        f.updated_at.clone(),
-        f.workflow,
-        f.note.as_ref().map(|n| n.text.clone()),
-    )
+/// What Lever recorded for a finding: its snapshot and the writes Lever made to it.
+#[derive(Clone)]
+struct Recorded {
+    finding: Finding,
+    writes: Vec<LeverWrite>,
 }
 
-type ClassifyCase = (&'static str, fn(&mut Finding), Change);
+const TRACKED: &str = "Lever: tracked in https://github.com/acme/payments/issues/1";
+const EXCEPTION: &str = "Lever: exception approved by cto-user until 2027-01-30";
+
+fn note(text: &str, by: &str) -> Option<Note> {
+    Some(Note {
+        text: text.into(),
+        updated_by: by.into(),
+        updated_at: None,
+    })
+}
+
+fn write(workflow: WorkflowStatus, text: &str) -> LeverWrite {
+    LeverWrite {
+        workflow,
+        note: text.into(),
+        at: chrono::DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc),
+    }
+}
+
+/// Lever set the finding to NOTIFIED and recorded it (`worker::effects::update_findings`).
+fn notified(r: &mut Recorded) {
+    r.finding.workflow = WorkflowStatus::Notified;
+    r.finding.note = note(TRACKED, "lever");
+    r.writes.push(write(WorkflowStatus::Notified, TRACKED));
+}
+
+/// ... then SUPPRESSED (an exception), recorded too.
+fn suppressed(r: &mut Recorded) {
+    notified(r);
+    r.finding.workflow = WorkflowStatus::Suppressed;
+    r.finding.note = note(EXCEPTION, "lever");
+    r.writes.push(write(WorkflowStatus::Suppressed, EXCEPTION));
+}
+
+type ClassifyCase = (&'static str, fn(&mut Recorded), fn(&mut Finding), Change);
 
 #[test]
 #[rustfmt::skip]
 fn classify_table() {
     let base = control_finding("S3.1", "t", Severity::High);
+    let fresh: fn(&mut Recorded) = |_| {};
     let cases: Vec<ClassifyCase> = vec![
-        ("identical", |_| {}, Change::Repeat),
-        ("updated_at only", |f| f.updated_at = Some("2026-11-21T00:00:00Z".into()), Change::Refreshed),
-        ("observed times only", |f| f.last_observed_at = Some("2026-11-22T00:00:00Z".into()), Change::Repeat),
-        ("severity", |f| f.severity = Severity::Critical, Change::Changed),
-        ("compliance passed", |f| f.compliance = Some(ComplianceStatus::Passed), Change::Changed),
-        ("archived", |f| f.record_state = RecordState::Archived, Change::Changed),
-        ("new resource", |f| { let mut r = f.resources[0].clone(); r.id.push_str("-2"); f.resources.push(r); }, Change::Changed),
-        ("resource tag", |f| { f.resources[0].tags.insert("team".into(), "ledger".into()); }, Change::Changed),
-        ("lever's own echo", |f| {
+        ("identical", fresh, |_| {}, Change::Repeat),
+        ("updated_at only", fresh, |f| f.updated_at = Some("2026-11-21T00:00:00Z".into()), Change::Refreshed),
+        ("observed times only", fresh, |f| f.last_observed_at = Some("2026-11-22T00:00:00Z".into()), Change::Repeat),
+        ("severity", fresh, |f| f.severity = Severity::Critical, Change::Changed),
+        ("compliance passed", fresh, |f| f.compliance = Some(ComplianceStatus::Passed), Change::Changed),
+        ("archived", fresh, |f| f.record_state = RecordState::Archived, Change::Changed),
+        ("new resource", fresh, |f| { let mut r = f.resources[0].clone(); r.id.push_str("-2"); f.resources.push(r); }, Change::Changed),
+        ("resource tag", fresh, |f| { f.resources[0].tags.insert("team".into(), "ledger".into()); }, Change::Changed),
+        // Echoes: what Lever wrote, as it recorded it.
+        ("lever's own echo (the write is recorded, the snapshot not yet)", |r| r.writes.push(write(WorkflowStatus::Notified, TRACKED)), |f| {
             f.workflow = WorkflowStatus::Notified;
-            f.updated_at = Some("2026-11-21T00:00:00Z".into());
-            f.note = Some(Note { text: "Tracked in acme/payments#1".into(), updated_by: "lever".into(), updated_at: None });
+            f.note = note(TRACKED, "lever");
         }, Change::OwnEcho),
-        ("workflow changed by a person", |f| {
+        ("lever's echo once recorded is a repeat", notified, |f| {
+            f.workflow = WorkflowStatus::Notified;
+            f.note = note(TRACKED, "lever");
+        }, Change::Repeat),
+        ("a late echo of an earlier write of lever's", suppressed, |f| {
+            f.workflow = WorkflowStatus::Notified;
+            f.note = note(TRACKED, "lever");
+        }, Change::OwnEcho),
+        ("UpdatedBy = lever, a note lever never wrote", notified, |f| {
             f.workflow = WorkflowStatus::Suppressed;
-            f.note = Some(Note { text: "accepted risk".into(), updated_by: "arn:aws:iam::1:user/alice".into(), updated_at: None });
+            f.note = note("accepted risk, see ticket", "lever");
         }, Change::Changed),
-        ("stale replay: workflow differs, no note", |f| f.workflow = WorkflowStatus::Notified, Change::Repeat),
-        ("stale replay with a newer UpdatedAt", |f| { f.workflow = WorkflowStatus::Notified; f.updated_at = Some("2026-11-21T00:00:00Z".into()); }, Change::Refreshed),
+        ("UpdatedBy = lever, lever's note, a workflow lever did not write with it", notified, |f| {
+            f.workflow = WorkflowStatus::Resolved;
+            f.note = note(TRACKED, "lever");
+        }, Change::Changed),
+        ("UpdatedBy = lever, but lever wrote nothing", fresh, |f| {
+            f.workflow = WorkflowStatus::Notified;
+            f.note = note(TRACKED, "lever");
+        }, Change::Changed),
+        ("lever's text under another UpdatedBy", fresh, |f| {
+            f.workflow = WorkflowStatus::Notified;
+            f.note = note(TRACKED, "arn:aws:iam::1:user/alice");
+        }, Change::Changed),
+        ("workflow changed by a person", fresh, |f| {
+            f.workflow = WorkflowStatus::Suppressed;
+            f.note = note("accepted risk", "arn:aws:iam::1:user/alice");
+        }, Change::Changed),
+        ("stale replay: workflow differs, no note", fresh, |f| f.workflow = WorkflowStatus::Notified, Change::Repeat),
+        ("stale replay with a newer UpdatedAt", fresh, |f| { f.workflow = WorkflowStatus::Notified; f.updated_at = Some("2026-11-21T00:00:00Z".into()); }, Change::Refreshed),
+        // Order: an update older than the recorded one never changes state.
+        ("FAILED older than a recorded PASSED", |r| {
+            r.finding.compliance = Some(ComplianceStatus::Passed);
+            r.finding.updated_at = Some("2026-11-23T13:00:00.000Z".into());
+        }, |f| f.updated_at = Some("2026-11-22T08:00:00.000Z".into()), Change::Stale),
+        ("PASSED older than a recorded FAILED", |r| r.finding.updated_at = Some("2026-11-25T09:00:00.000Z".into()), |f| {
+            f.compliance = Some(ComplianceStatus::Passed);
+            f.updated_at = Some("2026-11-23T13:00:00.000Z".into());
+        }, Change::Stale),
+        ("older, whatever it says (a note by lever)", notified, |f| {
+            f.updated_at = Some("2026-11-19T00:00:00Z".into());
+            f.workflow = WorkflowStatus::Notified;
+            f.note = note(TRACKED, "lever");
+        }, Change::Stale),
+        ("older by a millisecond, other spelling", fresh, |f| { f.updated_at = Some("2026-11-20T08:59:59.999Z".into()); f.severity = Severity::Low; }, Change::Stale),
+        ("the same instant, other spelling", fresh, |f| f.updated_at = Some("2026-11-20T09:00:00Z".into()), Change::Refreshed),
+        ("unreadable UpdatedAt: judged without order", fresh, |f| { f.updated_at = Some("yesterday".into()); f.compliance = Some(ComplianceStatus::Passed); }, Change::Changed),
     ];
-    for (name, tweak, want) in cases {
+    for (name, record, tweak, want) in cases {
+        let mut recorded = Recorded { finding: base.clone(), writes: vec![] };
+        record(&mut recorded);
         let mut f = base.clone();
         tweak(&mut f);
-        let (fp, upd, wf, note) = prev_of(&base);
-        let prev = Previous { updated_at: upd.as_deref(), fingerprint: &fp, workflow: wf, note_text: note.as_deref() };
+        let r = &recorded.finding;
+        let fp = fingerprint(r);
+        let prev = Previous {
+            updated_at: r.updated_at.as_deref(),
+            fingerprint: &fp,
+            workflow: r.workflow,
+            note_text: r.note.as_ref().map(|n| n.text.as_str()),
+            lever_writes: &recorded.writes,
+        };
         assert_eq!(classify(Some(prev), &f, "lever"), want, "{name}");
     }
     assert_eq!(classify(None, &base, "lever"), Change::New);
+}
+
+#[test]
+fn lever_remembers_its_latest_writes() {
+    let mut writes = vec![];
+    for i in 0..12 {
+        LeverWrite::remember(
+            &mut writes,
+            write(WorkflowStatus::Notified, &format!("n{i}")),
+        );
+    }
+    LeverWrite::remember(&mut writes, write(WorkflowStatus::Notified, "n5"));
+    let notes: Vec<&str> = writes.iter().map(|w| w.note.as_str()).collect();
+    assert_eq!(notes, ["n4", "n6", "n7", "n8", "n9", "n10", "n11", "n5"]);
 }
 
 #[test]

@@ -326,6 +326,7 @@ pub(super) fn finding_from_row(row: &impl RowExt) -> Result<FindingRecord> {
     let compliance = row.opt_text(&at, "compliance")?;
     let record_state = row.text(&at, "record_state")?;
     let workflow = row.text(&at, "workflow")?;
+    let data: FindingData<Finding> = row.json(&at, "data")?;
     Ok(FindingRecord {
         stable_key: StableKey(row.text(&at, "stable_key")?),
         group_key: GroupKey(row.text(&at, "group_key")?),
@@ -338,7 +339,8 @@ pub(super) fn finding_from_row(row: &impl RowExt) -> Result<FindingRecord> {
         workflow: at.code("workflow", &workflow, WorkflowStatus::parse)?,
         updated_at: row.opt_text(&at, "asff_updated_at")?,
         fingerprint: row.text(&at, "fingerprint")?,
-        finding: row.json(&at, "data")?,
+        finding: data.finding,
+        lever_writes: data.lever_writes,
         first_seen: row.ts(&at, "first_seen")?,
         last_seen: row.ts(&at, "last_seen")?,
         product_arn,

@@ -28,8 +28,8 @@ use strum::{Display, EnumString, IntoStaticStr};
 
 use crate::domain::lifecycle::{Action, State};
 use crate::domain::{
-    ComplianceStatus, Finding, GroupKey, RecordState, Severity, StableKey, WorkflowStatus,
-    string_codes,
+    ComplianceStatus, Finding, GroupKey, LeverWrite, RecordState, Severity, StableKey,
+    WorkflowStatus, string_codes,
 };
 use crate::routing::Route;
 
@@ -74,8 +74,23 @@ pub struct FindingRecord {
     /// Hash of what makes an update news (severity, compliance, record state, resources).
     pub fingerprint: String,
     pub finding: Finding,
+    /// What Lever wrote to the finding with BatchUpdateFindings (its latest writes, oldest
+    /// first), recorded when it wrote: how its own echoes are recognised. Stored with the
+    /// finding in the `data` JSON (no column of its own).
+    #[serde(default)]
+    pub lever_writes: Vec<LeverWrite>,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
+}
+
+/// The `data` column of a finding: the ASFF finding as Lever parsed it, plus what Lever wrote
+/// to it (absent in rows written before Lever recorded its writes).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct FindingData<F> {
+    #[serde(flatten)]
+    pub finding: F,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lever_writes: Vec<LeverWrite>,
 }
 
 /// Where an issue group stands. The lifecycle state machine owns the transitions.

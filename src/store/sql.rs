@@ -113,7 +113,10 @@ async fn apply_in<D: Dialect>(
             .arg(f.workflow.as_str())
             .arg(f.updated_at.as_deref())
             .arg(f.fingerprint.as_str())
-            .json(&f.finding)
+            .json(&FindingData {
+                finding: &f.finding,
+                lever_writes: f.lever_writes.clone(),
+            })
             .ts(f.first_seen)
             .ts(f.last_seen);
         D::execute(conn, q).await?;

@@ -12,7 +12,7 @@ use serde_json::json;
 use super::{JobError, JobOutput, Run};
 use crate::app::App;
 use crate::domain::lifecycle::{Action, CloseReason, Event, is_failing};
-use crate::domain::{GroupKey, Note, WorkflowStatus};
+use crate::domain::{GroupKey, LeverWrite, Note, WorkflowStatus};
 use crate::explain;
 use crate::github::{GitHubError, IssueUpdate};
 use crate::securityhub::{FindingRef, note_text};
@@ -224,6 +224,15 @@ pub(super) async fn update_findings(
                 updated_by: updated_by.clone(),
                 updated_at: None,
             });
+            // What Lever wrote, recorded as it writes: its echo is recognised by this.
+            LeverWrite::remember(
+                &mut r.lever_writes,
+                LeverWrite {
+                    workflow,
+                    note: text.clone(),
+                    at: app.now(),
+                },
+            );
             changes.findings.push(r);
         }
     }

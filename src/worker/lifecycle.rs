@@ -240,6 +240,15 @@ pub fn step(
     changes
 }
 
+/// What Security Hub says about a group's findings, with the ignore tags the account does not
+/// honour (reported on the issue when they appear). Pure.
+pub fn findings_view(config: &Config, findings: &[Finding]) -> FindingsView {
+    FindingsView {
+        ignore_tagged: crate::policy::reported_ignore_tags(findings, config),
+        ..FindingsView::of(findings)
+    }
+}
+
 pub(super) async fn group_findings(app: &App, key: &GroupKey) -> Result<Vec<Finding>, JobError> {
     Ok(app
         .store
@@ -283,7 +292,7 @@ pub(super) async fn group_news(
     };
     let event = match news {
         GroupNews::FindingsChanged => Event::Findings {
-            view: FindingsView::of(&group_findings(app, key).await?),
+            view: findings_view(&app.config, &group_findings(app, key).await?),
         },
         GroupNews::Timer(Timer::Verify) => return verify_timer(app, run, key).await,
         GroupNews::Timer(Timer::ExceptionExpiry) => Event::ExceptionTimer,

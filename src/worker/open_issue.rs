@@ -44,6 +44,17 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<JobOutpu
     let now = app.now();
     let mut route: Route = group.data.route.clone();
     let mut notes = route.warnings.clone();
+    let view = super::lifecycle::findings_view(&app.config, &findings);
+    if !view.ignore_tagged.is_empty() {
+        let tags: std::collections::BTreeSet<&str> =
+            view.ignore_tagged.values().map(String::as_str).collect();
+        notes.push(format!(
+            "{} resource(s) carry an ignore tag ({}), which this account honours only during ramp-up: it does not \
+             stop this issue. Fix the resources, or ask for an exception (see below).",
+            view.ignore_tagged.len(),
+            tags.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
     if let Some(previous) = group.data.recreated_from.as_deref() {
         notes.push(format!(
             "The previous issue for this problem ({previous}) was deleted, but Security Hub still reports it, so Lever \
@@ -85,11 +96,7 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<JobOutpu
     planned.repo = repo.clone();
     planned.data.route = route.clone();
     let ctx = super::lifecycle::ctx(&app.config, &planned, now);
-    let mut state = lifecycle::State::opened(
-        route.chain.first().cloned(),
-        lifecycle::FindingsView::of(&findings),
-        &[],
-    );
+    let mut state = lifecycle::State::opened(route.chain.first().cloned(), view, &[]);
     state.ack_deadline = ctx.ack_deadline;
     state.due = due;
     if run.is_retry()

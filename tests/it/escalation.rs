@@ -586,9 +586,16 @@ async fn the_digest_summarises_open_issues_in_the_security_repository() {
         !body.contains("@bob"),
         "the digest names people without pinging them"
     );
+    let n = digest[0]["number"].as_u64().unwrap();
+    let pinged: Vec<String> =
+        t.gh.mentions()
+            .into_iter()
+            .filter(|m| m.repo == "acme/security" && m.issue == n)
+            .map(|m| m.what)
+            .collect();
+    assert!(pinged.is_empty(), "as GitHub reads it: {pinged:?}");
     // A week later: a comment on the same issue.
     t.clock.set(crate::support::app::t("2026-12-07T09:00:00Z"));
     t.drain().await;
-    let n = digest[0]["number"].as_u64().unwrap();
     assert_eq!(t.gh.comments("acme/security", n).len(), 1);
 }

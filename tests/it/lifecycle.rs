@@ -2,6 +2,9 @@
 //! GitHub shaped like the real ones, and the real Security Hub client against the fake:
 //! labels, close and reopen drive Security Hub, and findings drive issues.
 
+use aws_sdk_securityhub::types::{
+    AwsSecurityFindingIdentifier, NoteUpdate, WorkflowStatus, WorkflowUpdate,
+};
 use chrono::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -272,6 +275,174 @@ async fn fixed_then_passed_closes_and_a_regression_reopens_the_same_issue() {
     );
     assert_eq!(t.workflow(), ["NOTIFIED"]);
     t.gh.assert_conformant();
+}
+
+#[tokio::test]
+async fn late_events_older_than_what_lever_holds_change_nothing() {
+    let t = opened().await;
+    let issue_state = |t: &TestApp| t.gh.issue(LEDGER, 1).unwrap()["state"].clone();
+    let send = async |t: &TestApp, compliance: &str, updated_at: &str| {
+        let mut f = ledger_finding();
+        f["Compliance"]["Status"] = compliance.into();
+        f["UpdatedAt"] = updated_at.into();
+        let (status, body) = t.post_event(&f).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        t.settle().await;
+    };
+    // Fixed at 13:00: the issue closes.
+    send(&t, "PASSED", "2026-11-23T13:00:00.000Z").await;
+    assert_eq!(issue_state(&t), "closed");
+    let writes = t.github_writes();
+    // EventBridge delivers an earlier FAILED evaluation late: it must not reopen the issue.
+    send(&t, "FAILED", "2026-11-22T08:00:00.000Z").await;
+    assert_eq!(
+        issue_state(&t),
+        "closed",
+        "a late FAILED reopened the issue"
+    );
+    assert_eq!(
+        t.github_writes(),
+        writes,
+        "no GitHub call for a stale event"
+    );
+    // A real regression reopens it ...
+    send(&t, "FAILED", "2026-11-25T09:00:00.000Z").await;
+    assert_eq!(issue_state(&t), "open");
+    // ... and the PASSED of 11-24, delivered after it, must not close it.
+    let writes = t.github_writes();
+    send(&t, "PASSED", "2026-11-24T10:00:00.000Z").await;
+    assert_eq!(
+        issue_state(&t),
+        "open",
+        "a late PASSED closed a failing issue"
+    );
+    assert_eq!(t.github_writes(), writes);
+    t.gh.assert_conformant();
+}
+
+#[tokio::test]
+async fn an_update_signed_as_lever_by_someone_else_is_news() {
+    let t = opened().await;
+    assert_eq!(t.workflow(), ["NOTIFIED"]);
+    // Anyone who may call BatchUpdateFindings resets the workflow to NEW, with a note of their
+    // own and `UpdatedBy` set to Lever's value. Security Hub keeps `UpdatedAt` as it was and
+    // sends the finding as an Imported event.
+    let f = t.sh.findings()[0].clone();
+    t.sh.client()
+        .batch_update_findings()
+        .finding_identifiers(
+            AwsSecurityFindingIdentifier::builder()
+                .id(f["Id"].as_str().unwrap())
+                .product_arn(f["ProductArn"].as_str().unwrap())
+                .build(),
+        )
+        .note(
+            NoteUpdate::builder()
+                .text("reset by a script")
+                .updated_by("lever")
+                .build(),
+        )
+        .workflow(
+            WorkflowUpdate::builder()
+                .status(WorkflowStatus::New)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(t.workflow(), ["NEW"]);
+    assert_eq!(t.forward_securityhub_events().await, 1);
+    t.settle().await;
+    // News, not Lever's echo: the finding is notified again, linking the issue.
+    assert_eq!(t.workflow(), ["NOTIFIED"]);
+    let note = t.sh.findings()[0]["Note"]["Text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(note.contains("issues/1"), "{note}");
+    t.sh.assert_conformant();
+}
+
+/// The ledger finding with its database tagged `lever:ignore=<reason>`, updated at `at`.
+fn ignore_tagged_ledger(reason: &str, at: &str) -> Value {
+    let mut f = ledger_finding();
+    f["Resources"][0]["Tags"]["lever:ignore"] = reason.into();
+    f["UpdatedAt"] = at.into();
+    f
+}
+
+#[tokio::test]
+async fn an_ignore_tag_does_not_keep_an_enforced_finding_from_its_issue() {
+    // payments-prod is in enforce mode; ignore tags are honoured only in ramp-up (the default).
+    let t = TestApp::start().await;
+    let f = ignore_tagged_ledger("legacy, will be deleted", "2026-11-20T08:15:00.000Z");
+    t.sh.seed(f.clone());
+    let (status, body) = t.post_event(&f).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    t.settle().await;
+    let issues = t.gh.issues(LEDGER);
+    assert_eq!(
+        issues.len(),
+        1,
+        "the tag did not keep the issue from opening"
+    );
+    let text = issues[0]["body"].as_str().unwrap();
+    assert!(
+        text.contains("honours only during ramp-up: it does not stop this issue"),
+        "{text}"
+    );
+    assert_eq!(t.workflow(), ["NOTIFIED"]);
+}
+
+#[tokio::test]
+async fn a_new_ignore_tag_on_an_enforced_issue_is_reported_and_changes_nothing_else() {
+    let t = opened().await;
+    let f = ignore_tagged_ledger("legacy", "2026-11-23T14:00:00.000Z");
+    t.sh.seed(f.clone());
+    t.post_event(&f).await;
+    t.settle().await;
+    let issue = t.gh.issue(LEDGER, 1).unwrap();
+    assert_eq!(issue["state"], "open");
+    let comments = t.comments_by_bot(LEDGER, 1);
+    let last = comments.last().unwrap();
+    assert!(
+        last.contains(
+            "`arn:aws:rds:us-east-1:111111111111:db:ledger-primary` is tagged `lever:ignore=legacy`"
+        ) && last.contains("ask for an exception"),
+        "{comments:#?}"
+    );
+    assert_eq!(t.workflow(), ["NOTIFIED"], "nothing is suppressed");
+    let audit = t.app.store.audit(&Default::default()).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action.contains("ignore-tag-reported")),
+        "{audit:#?}"
+    );
+    // The same tag again (a later evaluation): reported once.
+    let f = ignore_tagged_ledger("legacy", "2026-11-23T18:00:00.000Z");
+    t.sh.seed(f.clone());
+    t.post_event(&f).await;
+    t.settle().await;
+    assert_eq!(t.comments_by_bot(LEDGER, 1).len(), comments.len());
+    t.gh.assert_conformant();
+}
+
+#[tokio::test]
+async fn ignore_tags_always_keeps_the_old_behaviour_by_choice() {
+    let dir = crate::support::app::demo_config_with("");
+    let toml = std::fs::read_to_string(dir.path().join("lever.toml")).unwrap();
+    let toml = toml.replace(
+        "name = \"payments-prod\"\n",
+        "name = \"payments-prod\"\nignore_tags = \"always\"\n",
+    );
+    std::fs::write(dir.path().join("lever.toml"), toml).unwrap();
+    let t = TestApp::builder().config(dir.path()).start().await;
+    let f = ignore_tagged_ledger("legacy", "2026-11-20T08:15:00.000Z");
+    t.sh.seed(f.clone());
+    t.post_event(&f).await;
+    t.settle().await;
+    assert!(t.gh.issues(LEDGER).is_empty(), "honoured in every mode");
 }
 
 #[tokio::test]

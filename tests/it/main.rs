@@ -6,6 +6,7 @@ mod cli;
 mod escalation;
 mod fakes;
 mod fakes_selftest;
+mod inert;
 mod jobs;
 mod lifecycle;
 mod oncall;

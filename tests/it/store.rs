@@ -287,6 +287,7 @@ fn finding(arn: &str, id: &str, group: &str, severity: Severity) -> FindingRecor
         updated_at: f.updated_at.clone(),
         fingerprint: format!("fp-{id}-{}", severity.slug()),
         finding: f,
+        lever_writes: vec![],
         first_seen: t(0),
         last_seen: t(1),
     }
@@ -546,6 +547,12 @@ async fn findings_upsert_and_read(db: Arc<Db>) {
     a2.workflow = WorkflowStatus::Suppressed;
     a2.updated_at = None;
     a2.last_seen = t(100);
+    // What Lever wrote to it travels with the finding (inside `data`).
+    a2.lever_writes = vec![lever::domain::LeverWrite {
+        workflow: WorkflowStatus::Suppressed,
+        note: "Lever: exception \"quoted\" until 2027-01-30".into(),
+        at: t(99),
+    }];
     store
         .apply(
             ChangeSet {

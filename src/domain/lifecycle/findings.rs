@@ -3,7 +3,42 @@
 use super::*;
 
 impl Machine<'_> {
+    /// What Security Hub now says, then any ignore tag that appeared on a failing resource and
+    /// does not stop tracking here: reported on the issue (and in the audit), so the team knows
+    /// the tag changes nothing and an exception is the way (unless the issue is gone, or an
+    /// exception already covers it).
     pub(super) fn on_findings(&mut self, view: FindingsView) {
+        let tagged: BTreeMap<String, String> = view
+            .ignore_tagged
+            .iter()
+            .filter(|(r, t)| self.s.findings.ignore_tagged.get(*r) != Some(*t))
+            .map(|(r, t)| (r.clone(), t.clone()))
+            .collect();
+        self.on_findings_view(view);
+        if tagged.is_empty() || self.s.deleted || self.s.closure == Some(Closure::Exception) {
+            return;
+        }
+        let lines: Vec<String> = tagged
+            .iter()
+            .take(20)
+            .map(|(r, t)| format!("- {} is tagged {}", code_span(r), code_span(t)))
+            .collect();
+        let more = if tagged.len() > 20 {
+            format!("\n- and {} more", tagged.len() - 20)
+        } else {
+            String::new()
+        };
+        self.comment(format!(
+            "New ignore tags on resources of this issue:\n{}{more}\n\nIn this account ignore tags are honoured only \
+             during ramp-up, so they do not close or suppress anything: fix the resources, or ask for an exception \
+             (`{}`) and an approver decides.",
+            lines.join("\n"),
+            labels::EXCEPTION_REQUESTED
+        ));
+        self.log("ignore-tag-reported");
+    }
+
+    fn on_findings_view(&mut self, view: FindingsView) {
         let before = std::mem::replace(&mut self.s.findings, view);
         let now_fixed: BTreeSet<String> = before
             .failing

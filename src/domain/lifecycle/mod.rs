@@ -20,7 +20,7 @@
 //! retries someone, and the next change of owner starts a fresh walk. A refusal for someone who
 //! no longer owns the issue (a later decision gave it to another person) changes nothing.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -63,6 +63,12 @@ pub struct FindingsView {
     pub fixed: BTreeSet<String>,
     /// Failing findings whose workflow is NEW (Security Hub reset them, or they are new).
     pub unnotified: usize,
+    /// Failing resources carrying an ignore tag that does not stop tracking in their account
+    /// (`ignore_tags = "ramp-up"` outside ramp-up), with the tag as written (`key=reason`,
+    /// untrusted): a tag that appears is reported on the issue. Filled in by the caller
+    /// (`policy::reported_ignore_tags`), not by [`FindingsView::of`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ignore_tagged: BTreeMap<String, String>,
 }
 
 impl FindingsView {
@@ -93,6 +99,7 @@ impl FindingsView {
             failing,
             fixed,
             unnotified,
+            ignore_tagged: BTreeMap::new(),
         }
     }
 }
@@ -431,12 +438,25 @@ mod ownership;
 
 use machine::Machine;
 
-fn list(items: &BTreeSet<String>, max: usize) -> String {
-    let mut v: Vec<String> = items
-        .iter()
-        .take(max)
-        .map(|r| format!("`{}`", r.replace('`', "'")))
+/// Untrusted text in a code span: nothing inside one is markup, a mention or a reference;
+/// backticks (which would end it) become `'` and line breaks (a blank line would end the
+/// paragraph, and the span with it) become spaces.
+fn code_span(s: &str) -> String {
+    let inner: String = s
+        .chars()
+        .take(1024)
+        .map(|c| match c {
+            '`' => '\'',
+            c if c.is_control() => ' ',
+            c => c,
+        })
         .collect();
+    format!("`{inner}`")
+}
+
+/// Resource ids (untrusted) for a comment, each in a [`code_span`].
+fn list(items: &BTreeSet<String>, max: usize) -> String {
+    let mut v: Vec<String> = items.iter().take(max).map(|r| code_span(r)).collect();
     if items.len() > max {
         v.push(format!("and {} more", items.len() - max));
     }

@@ -41,6 +41,7 @@ fn failing() -> FindingsView {
         failing: set(&["r1", "r2"]),
         fixed: set(&[]),
         unnotified: 0,
+        ..Default::default()
     }
 }
 
@@ -91,6 +92,7 @@ fn states() -> Vec<(&'static str, State)> {
             failing: set(&[]),
             fixed: set(&["r1", "r2"]),
             unnotified: 0,
+            ..Default::default()
         },
         ..open.clone()
     };
@@ -301,6 +303,7 @@ fn events() -> Vec<(&'static str, Event)> {
                     failing: set(&[]),
                     fixed: set(&["r1", "r2"]),
                     unnotified: 0,
+                    ..Default::default()
                 },
             },
         ),
@@ -311,6 +314,7 @@ fn events() -> Vec<(&'static str, Event)> {
                     failing: set(&["r2"]),
                     fixed: set(&["r1"]),
                     unnotified: 0,
+                    ..Default::default()
                 },
             },
         ),
@@ -321,6 +325,7 @@ fn events() -> Vec<(&'static str, Event)> {
                     failing: set(&["r1", "r2", "r3"]),
                     fixed: set(&[]),
                     unnotified: 1,
+                    ..Default::default()
                 },
             },
         ),
@@ -331,6 +336,7 @@ fn events() -> Vec<(&'static str, Event)> {
                     failing: set(&["r1", "r2"]),
                     fixed: set(&[]),
                     unnotified: 2,
+                    ..Default::default()
                 },
             },
         ),
@@ -1182,6 +1188,7 @@ fn a_close_without_approval_is_verified_then_reopened_after_the_grace() {
                 failing: set(&[]),
                 fixed: set(&["r1", "r2"]),
                 unnotified: 0,
+                ..Default::default()
             },
         },
         first + Duration::hours(2),
@@ -1204,6 +1211,7 @@ fn fixed_then_failing_again_reopens_the_same_issue() {
         failing: set(&[]),
         fixed: set(&["r1", "r2"]),
         unnotified: 0,
+        ..Default::default()
     };
     let o = step(&s, Event::Findings { view: resolved }, now(), &c);
     assert_eq!(
@@ -1220,6 +1228,7 @@ fn fixed_then_failing_again_reopens_the_same_issue() {
         failing: set(&["r2"]),
         fixed: set(&["r1"]),
         unnotified: 1,
+        ..Default::default()
     };
     let o = step(
         &o.state,
@@ -1705,6 +1714,7 @@ fn a_later_change_of_owner_starts_a_fresh_walk() {
                 failing: set(&["r1"]),
                 fixed: set(&[]),
                 unnotified: 1,
+                ..Default::default()
             },
         },
         now(),
@@ -1741,4 +1751,97 @@ fn the_refused_list_is_stored_only_when_there_is_one() {
     assert_eq!(json["refused"], serde_json::json!(["alice"]));
     let back: State = serde_json::from_value(json).unwrap();
     assert_eq!(back, walked);
+}
+
+/// An ignore tag that does not stop tracking (outside ramp-up) is reported once when it
+/// appears, in every state but a deleted issue and one under an exception; the rest of the
+/// transition is what the same view without the tag does.
+#[test]
+fn a_new_ignore_tag_is_reported_not_obeyed() {
+    let c = ctx();
+    let tagged = |reason: &str| FindingsView {
+        ignore_tagged: [("r1".to_string(), format!("lever:ignore={reason}"))].into(),
+        ..failing()
+    };
+    let want = [
+        ("open", true),
+        ("open+acknowledged", true),
+        ("open-at-backup", true),
+        ("open-past-due", true),
+        ("open+approved", true),
+        ("closed-fixed", true),
+        ("closed-exception", false),
+        ("closed-unverified", true),
+        ("closed-awaiting-grace", true),
+        ("deleted", false),
+    ];
+    let mut mismatches = Vec::new();
+    for ((name, s), (want_name, reported)) in states().into_iter().zip(want) {
+        assert_eq!(name, want_name);
+        let plain = step(&s, Event::Findings { view: failing() }, now(), &c);
+        let o = step(
+            &s,
+            Event::Findings {
+                view: tagged("legacy"),
+            },
+            now(),
+            &c,
+        );
+        let said = comments(&o)
+            .iter()
+            .any(|c| c.contains("`r1` is tagged `lever:ignore=legacy`"));
+        let logged = o.log.contains(&"ignore-tag-reported".to_string());
+        let same_otherwise = o.state.open == plain.state.open
+            && o.state.closure == plain.state.closure
+            && o.state.exception == plain.state.exception
+            && o.actions.len() == plain.actions.len() + usize::from(reported);
+        if said != reported || logged != reported || !same_otherwise {
+            mismatches.push(format!(
+                "{name}: reported {said}/{logged}, else same {same_otherwise}: {o:#?}"
+            ));
+        }
+        // The same tag again: nothing more; a new reason: reported again.
+        let again = step(
+            &o.state,
+            Event::Findings {
+                view: tagged("legacy"),
+            },
+            now(),
+            &c,
+        );
+        if again.log.contains(&"ignore-tag-reported".to_string()) {
+            mismatches.push(format!("{name}: reported twice"));
+        }
+        let changed = step(
+            &o.state,
+            Event::Findings {
+                view: tagged("other"),
+            },
+            now(),
+            &c,
+        );
+        if changed.log.contains(&"ignore-tag-reported".to_string()) != reported {
+            mismatches.push(format!("{name}: a new reason"));
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[test]
+fn an_ignore_tag_reason_cannot_break_out_of_its_code_span() {
+    let c = ctx();
+    let s = State::opened(Some("bob".into()), failing(), &[]);
+    let view = FindingsView {
+        ignore_tagged: [(
+            "r1".to_string(),
+            "lever:ignore=`x`\n\n@mallory acme/other#1".to_string(),
+        )]
+        .into(),
+        ..failing()
+    };
+    let o = step(&s, Event::Findings { view }, now(), &c);
+    assert!(
+        comments(&o)[0].contains("`r1` is tagged `lever:ignore='x'  @mallory acme/other#1`"),
+        "{o:#?}"
+    );
 }

@@ -4,6 +4,7 @@
 mod api;
 mod auth;
 mod issues;
+pub mod markdown;
 mod ops;
 mod search;
 mod server;
@@ -115,6 +116,37 @@ pub struct IssuedToken {
     pub token: String,
     pub installation_id: u64,
     pub expires_at: DateTime<Utc>,
+}
+
+/// Where GitHub read a text (see [`FakeGitHub::mentions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    Title,
+    Body,
+    /// A comment, by id.
+    Comment(u64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SightingKind {
+    Mention,
+    Reference,
+    Link,
+}
+
+/// A mention, issue reference or link GitHub found in a title, body or comment, after
+/// rendering the Markdown as GitHub does (`markdown::scan`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sighting {
+    /// `owner/repo` of the issue the text belongs to.
+    pub repo: String,
+    pub issue: u64,
+    pub place: Place,
+    /// Who wrote the text (the App's bot for Lever's own writes).
+    pub by: String,
+    pub kind: SightingKind,
+    /// `login` or `org/team` (mentions, no `@`), `owner/repo#N` (references), the URL (links).
+    pub what: String,
 }
 
 struct Shared {
@@ -565,6 +597,33 @@ impl FakeGitHub {
             .iter()
             .filter(|e| e.issue == number)
             .map(|e| st.event_json(&self.shared.bases, r, e))
+            .collect()
+    }
+
+    /// Every `@mention` GitHub found (and would notify) in what was written so far: issue
+    /// bodies and comments as rendered (escapes and character references undone, code
+    /// skipped), oldest first. Edits are read again, as GitHub does.
+    pub fn mentions(&self) -> Vec<Sighting> {
+        self.sightings(SightingKind::Mention)
+    }
+
+    /// Every issue reference GitHub found (`#N`, `owner/repo#N`, `GH-N`, links to issues and
+    /// pull requests): each writes a cross-reference into the referenced issue's timeline.
+    pub fn references(&self) -> Vec<Sighting> {
+        self.sightings(SightingKind::Reference)
+    }
+
+    /// Every URL that renders as a link (inline links, images, autolinks).
+    pub fn links(&self) -> Vec<Sighting> {
+        self.sightings(SightingKind::Link)
+    }
+
+    fn sightings(&self, kind: SightingKind) -> Vec<Sighting> {
+        self.st()
+            .sightings
+            .iter()
+            .filter(|s| s.kind == kind)
+            .cloned()
             .collect()
     }
 

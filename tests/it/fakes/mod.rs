@@ -41,7 +41,9 @@
 //!   `mint_installation_token`; search `lag_search_index`, `refresh_search_index`; faults
 //!   `inject`, `fail_next`, `fail_after_effect`, `rate_limit_next`, `clear_faults`; inspection
 //!   `requests`, `count`, `violations`, `response_violations`, `assert_conformant`, `issue`,
-//!   `issues`, `comments`, `events`, `repo_labels`; webhooks `drain_webhooks`,
+//!   `issues`, `comments`, `events`, `repo_labels`; what GitHub would find in the texts written
+//!   (rendered as GitHub renders them, see `github/markdown.rs`) `mentions`, `references`,
+//!   `links`; webhooks `drain_webhooks`,
 //!   `pending_webhooks`, `human_open_issue`, `human_add_label`, `human_remove_label`,
 //!   `human_close`, `human_reopen`, `human_assign`, `human_unassign`, `human_comment`,
 //!   `human_edit_comment`,
@@ -67,7 +69,9 @@
 //! `-label:`, `author:`, `assignee:`, `in:` and free-text substrings (GitHub tokenizes words and
 //! may not index everything, e.g. HTML comments; unknown); team membership needs an
 //! installation on that org; webhooks are delivered only when the test sends them; one webhook
-//! per label/assignee like GitHub.
+//! per label/assignee like GitHub; mentions and references are found by a model of GitHub's
+//! rendering (`github/markdown.rs`: conservative, e.g. it also reads link text and raw HTML
+//! blocks, and assumes `#N` in titles is a reference).
 //! Security Hub: the filters listed in `securityhub/filters.rs` (others are reported by
 //! `unsupported()`); default order `UpdatedAt` desc then insertion (AWS documents none);
 //! NextToken is tied to the query; BatchUpdateFindings changes Workflow/Note/Severity/… but not

@@ -69,6 +69,7 @@ impl OldGroup {
             updated_at: f.updated_at.clone(),
             fingerprint: lever::policy::fingerprint(f),
             finding: f.clone(),
+            lever_writes: vec![],
             first_seen: now() - Duration::days(20),
             last_seen: now() - Duration::days(1),
         }

@@ -4,9 +4,10 @@
 
 use serde_json::{Value, json};
 
-use super::WebhookDelivery;
+use super::markdown;
 use super::state::{Bases, CommentRec, EventRec, IssueRec, LabelRec, State};
 use super::webhooks::delivery;
+use super::{Place, Sighting, SightingKind, WebhookDelivery};
 
 /// Default colour GitHub gives labels it creates implicitly.
 pub(crate) const IMPLICIT_LABEL_COLOR: &str = "ededed";
@@ -36,6 +37,30 @@ fn record_event(
     };
     fill(&mut e);
     st.repo_mut(repo).unwrap().events.push(e);
+}
+
+/// What GitHub finds in a text it renders (see `markdown`): recorded for inspection.
+fn read_text(st: &mut State, repo: &str, issue: u64, place: Place, actor: &str, text: &str) {
+    let here = st.repo(repo).map(|r| r.full_name()).unwrap_or_default();
+    let found = match place {
+        Place::Title => markdown::scan_title(text, &here),
+        _ => markdown::scan(text, &here),
+    };
+    let mut push = |kind: SightingKind, what: Vec<String>| {
+        for w in what {
+            st.sightings.push(Sighting {
+                repo: here.clone(),
+                issue,
+                place,
+                by: actor.to_string(),
+                kind,
+                what: w,
+            });
+        }
+    };
+    push(SightingKind::Mention, found.mentions);
+    push(SightingKind::Reference, found.references);
+    push(SightingKind::Link, found.links);
 }
 
 fn touch(st: &mut State, repo: &str, number: u64) {
@@ -130,6 +155,10 @@ pub(crate) fn create_issue(
         gone: None,
         moved_to: None,
     });
+    read_text(st, repo, number, Place::Title, actor, title);
+    if let Some(text) = st.repo(repo).unwrap().issue(number).unwrap().body.clone() {
+        read_text(st, repo, number, Place::Body, actor, &text);
+    }
     let mut out = vec![issue_delivery(st, b, repo, number, "opened", actor, vec![])];
     for l in &uniq_labels {
         let color = st.repo(repo).unwrap().label(l).unwrap().color.clone();
@@ -431,6 +460,20 @@ pub(crate) fn edit(
         return vec![];
     }
     issue.updated_at = now;
+    let (new_title, new_body) = (issue.title.clone(), issue.body.clone());
+    if changes.contains_key("title") {
+        read_text(st, repo, number, Place::Title, actor, &new_title);
+    }
+    if changes.contains_key("body") {
+        read_text(
+            st,
+            repo,
+            number,
+            Place::Body,
+            actor,
+            &new_body.unwrap_or_default(),
+        );
+    }
     if let Some(rename) = renamed {
         record_event(st, repo, number, actor, "renamed", |e| {
             e.rename = Some(rename)
@@ -472,6 +515,7 @@ pub(crate) fn comment(
     let issue = r.issue_mut(number).unwrap();
     issue.comments += 1;
     issue.updated_at = now;
+    read_text(st, repo, number, Place::Comment(id), actor, body);
     let r = st.repo(repo).unwrap();
     let issue = st.issue_json(b, r, r.issue(number).unwrap());
     let c = st.comment_json(b, r, r.comments.last().unwrap());
@@ -506,6 +550,7 @@ pub(crate) fn edit_comment(
     let from = std::mem::replace(&mut c.body, body.to_string());
     c.updated_at = now;
     let number = c.issue;
+    read_text(st, repo, number, Place::Comment(comment_id), actor, body);
     let r = st.repo(repo).unwrap();
     let issue = st.issue_json(b, r, r.issue(number).unwrap());
     let comment = st.comment_json(

@@ -207,6 +207,8 @@ pub(crate) struct State {
     pub hook_log: Vec<super::hooks::HookAttempt>,
     /// attempt ids Lever asked to redeliver
     pub redelivery_requests: Vec<u64>,
+    /// mentions, references and links GitHub found in titles, bodies and comments
+    pub sightings: Vec<super::Sighting>,
 }
 
 impl State {
