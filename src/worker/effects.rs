@@ -240,6 +240,7 @@ pub(super) async fn update_findings(
             retryable: true,
             retry_at: None,
             partial: Some(Box::new(changes)),
+            paced: None,
         });
     }
     Ok(changes)
