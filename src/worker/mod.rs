@@ -190,9 +190,21 @@ pub async fn schedule_periodic(app: &App) -> Result<(), StoreError> {
         .await
 }
 
-/// `ensure-labels`: the label vocabulary, created in the repository if missing.
+/// `ensure-labels`: the label vocabulary, created in the repository if missing. The
+/// repository's labels are read first (reads are cheap), so only the missing ones spend the
+/// content budget; a run postponed half-way creates only the rest.
 async fn labels(app: &App, repo: &str) -> Result<JobOutput, JobError> {
+    let have: Vec<String> = app
+        .github
+        .label_names(repo)
+        .await?
+        .into_iter()
+        .map(|n| n.to_lowercase())
+        .collect();
     for (name, color, description) in crate::domain::lifecycle::labels::VOCABULARY {
+        if have.contains(&name.to_lowercase()) {
+            continue;
+        }
         app.github
             .ensure_label(repo, name, color, description)
             .await?;
