@@ -128,7 +128,12 @@ impl GitHub {
         F: FnOnce(Octocrab) -> Fut,
         Fut: Future<Output = octocrab::Result<Headed<T>>>,
     {
+        let (owner, _) = split(repo);
+        if let Some(paced) = self.pacer.blocked(owner) {
+            return Err(GitHubError::Paced(paced));
+        }
         let id = self.installation_id(repo).await?;
+        self.pacer.learn_owner(owner, id);
         self.pacer.admit(id, call).map_err(GitHubError::Paced)?;
         let client = self.installation_client(id).await?;
         let e = match f(client).await {

@@ -254,6 +254,8 @@ pub struct Pacer {
     clock: Arc<dyn Clock>,
     budget: ContentBudget,
     installations: Mutex<HashMap<u64, Installation>>,
+    /// Account login (lower case) → its installation.
+    owners: Mutex<HashMap<String, u64>>,
 }
 
 impl fmt::Debug for Pacer {
@@ -270,6 +272,7 @@ impl Pacer {
             clock,
             budget,
             installations: Mutex::default(),
+            owners: Mutex::default(),
         }
     }
 
@@ -299,10 +302,8 @@ impl Pacer {
         f(st)
     }
 
-    /// Whether a call may be made now; a write takes a permit of the content budget. A refusal
-    /// says until when (a refused call takes nothing).
-    pub fn admit(&self, installation: u64, call: Call) -> Result<(), Paced> {
-        let now = self.now();
+    /// The pause and the primary budget: whether any call may be made now.
+    fn open(st: &mut Installation, installation: u64, now: DateTime<Utc>) -> Result<(), Paced> {
         let refuse = |until, gate| {
             Err(Paced {
                 installation,
@@ -310,23 +311,59 @@ impl Pacer {
                 gate,
             })
         };
+        match st.paused_until {
+            Some(until) if until > now => return refuse(until, Gate::Paused),
+            Some(_) => st.paused_until = None,
+            None => {}
+        }
+        match st.primary {
+            Some((remaining, reset)) if reset > now && remaining <= PRIMARY_RESERVE => {
+                refuse(reset, Gate::Primary)
+            }
+            Some((_, reset)) if reset <= now => {
+                st.primary = None;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Remembers that `owner`'s repositories belong to `installation` (an App is installed
+    /// once per account), so [`Pacer::blocked`] can answer before the repository's
+    /// installation is looked up.
+    pub fn learn_owner(&self, owner: &str, installation: u64) {
+        self.owners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(owner.to_ascii_lowercase(), installation);
+    }
+
+    /// Whether calls for `owner`'s repositories are paused (or out of primary budget) now, as
+    /// far as this process knows: then not even the App's lookup of the installation is made.
+    pub fn blocked(&self, owner: &str) -> Option<Paced> {
+        let id = *self
+            .owners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&owner.to_ascii_lowercase())?;
+        let now = self.now();
+        self.with(id, |st| Pacer::open(st, id, now)).err()
+    }
+
+    /// Whether a call may be made now; a write takes a permit of the content budget. A refusal
+    /// says until when (a refused call takes nothing).
+    pub fn admit(&self, installation: u64, call: Call) -> Result<(), Paced> {
+        let now = self.now();
         self.with(installation, |st| {
-            match st.paused_until {
-                Some(until) if until > now => return refuse(until, Gate::Paused),
-                Some(_) => st.paused_until = None,
-                None => {}
-            }
-            match st.primary {
-                Some((remaining, reset)) if reset > now && remaining <= PRIMARY_RESERVE => {
-                    return refuse(reset, Gate::Primary);
-                }
-                Some((_, reset)) if reset <= now => st.primary = None,
-                _ => {}
-            }
+            Pacer::open(st, installation, now)?;
             if call == Call::Write
                 && let Err(not_until) = st.content.check()
             {
-                return refuse(at(not_until.earliest_possible()), Gate::Content);
+                return Err(Paced {
+                    installation,
+                    until: at(not_until.earliest_possible()),
+                    gate: Gate::Content,
+                });
             }
             if let Some((remaining, _)) = &mut st.primary {
                 *remaining = remaining.saturating_sub(1);

@@ -40,7 +40,7 @@ fn rank(s: Severity) -> u8 {
 /// | `open-issue` | 40 + 10 × severity (INFORMATIONAL 0 … CRITICAL 4) + 5 in production: 40 … 85 |
 /// | `apply-effects` with a comment, label, assignment, close or reopen | 30 + the same: 30 … 75 |
 /// | `ensure-labels`, `digest` | 20 |
-/// | `apply-effects` with only checklist refreshes (or nothing) | 10 |
+/// | `apply-effects` with only checklist refreshes (and Security Hub updates, or nothing) | 10 |
 ///
 /// A group that is gone counts as INFORMATIONAL outside production.
 pub fn priority_of(job: &Job, group: Option<&GroupData>, outbox: &[Effect]) -> Priority {
@@ -51,10 +51,14 @@ pub fn priority_of(job: &Job, group: Option<&GroupData>, outbox: &[Effect]) -> P
     };
     Priority::new(match job {
         Job::OpenIssue(_) => 40 + weight(),
+        // Security Hub updates wait in the same outbox but spend no GitHub budget.
         Job::ApplyEffects(_)
-            if outbox
-                .iter()
-                .all(|e| matches!(e.action, Action::RefreshBody)) =>
+            if outbox.iter().all(|e| {
+                matches!(
+                    e.action,
+                    Action::RefreshBody | Action::UpdateFindings { .. }
+                )
+            }) =>
         {
             10
         }
@@ -291,7 +295,14 @@ mod tests {
     #[test]
     fn priority_table() {
         let g = || GroupKey("g".into());
-        let refresh = [effect(Action::RefreshBody), effect(Action::RefreshBody)];
+        let refresh = [
+            effect(Action::RefreshBody),
+            effect(Action::UpdateFindings {
+                workflow: crate::domain::WorkflowStatus::Notified,
+                note: "n".into(),
+            }),
+            effect(Action::RefreshBody),
+        ];
         let comment = [
             effect(Action::RefreshBody),
             effect(Action::Comment { body: "x".into() }),
@@ -300,7 +311,9 @@ mod tests {
         let crit_stage = data(Severity::Critical, "staging");
         let high_prod = data(Severity::High, "Production");
         let low = data(Severity::Low, "unknown");
-        let rows: Vec<(&str, Job, Option<&GroupData>, &[Effect], u8)> = vec![
+        /// (name, job, its group, its outbox, expected priority)
+        type Row<'a> = (&'a str, Job, Option<&'a GroupData>, &'a [Effect], u8);
+        let rows: Vec<Row> = vec![
             (
                 "CRITICAL prod issue",
                 Job::OpenIssue(g()),
