@@ -8,6 +8,7 @@ mod fakes;
 mod fakes_selftest;
 mod lifecycle;
 mod oncall;
+mod pacing;
 mod serve;
 mod store;
 mod support;

@@ -351,6 +351,21 @@ pub fn demo_config_with(extra: &str) -> tempfile::TempDir {
     dir
 }
 
+/// The demo configuration with `[github] content_per_minute` and `content_per_hour` set (for
+/// the `lever` binary, which reads them from `lever.toml`), in a temporary directory.
+pub fn demo_config_with_budget((per_minute, per_hour): (u32, u32)) -> tempfile::TempDir {
+    let dir = demo_config_with("");
+    let path = dir.path().join("lever.toml");
+    let toml = std::fs::read_to_string(&path).unwrap();
+    let toml = toml.replacen(
+        "[github]\n",
+        &format!("[github]\ncontent_per_minute = {per_minute}\ncontent_per_hour = {per_hour}\n"),
+        1,
+    );
+    std::fs::write(&path, toml).unwrap();
+    dir
+}
+
 /// Driving the lifecycle: webhooks, echoes, and what the fakes now hold.
 impl TestApp {
     /// Delivers webhooks, as GitHub would, and runs the work they cause, until quiet: a person's

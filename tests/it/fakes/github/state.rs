@@ -203,6 +203,8 @@ pub(crate) struct State {
     pub search_calls: HashMap<u64, Vec<DateTime<Utc>>>,
     /// when set, search only sees issues with an id up to this one (index lag)
     pub search_index_cutoff: Option<u64>,
+    /// when set, the secondary limits on content-creating requests are enforced
+    pub limits: Option<super::Enforcer>,
 }
 
 impl State {
