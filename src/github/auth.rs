@@ -154,7 +154,7 @@ impl GitHub {
             self.forget(repo).await;
         }
         if let Some(until) = err.rate_limited_until(self.pacer.now()) {
-            tracing::warn!(repo, error = %err, "rate limited");
+            tracing::warn!(repo, error = %err, "GitHub answered with a rate limit");
             return Err(GitHubError::Paced(self.pacer.pause(id, until)));
         }
         Err(err)

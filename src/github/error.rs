@@ -129,3 +129,54 @@ impl GitHubError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::github::pacing::Gate;
+
+    #[test]
+    fn when_a_rate_limited_call_may_be_made_again() {
+        let now = DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let reset = now + chrono::Duration::minutes(30);
+        let limited = |retry_after: Option<u64>, reset_at| GitHubError::RateLimited {
+            retry_after: retry_after.map(Duration::from_secs),
+            reset_at,
+        };
+        let rows = [
+            (
+                "Retry-After wins",
+                limited(Some(90), Some(reset)),
+                Some(now + chrono::Duration::seconds(90)),
+            ),
+            ("else the reset", limited(None, Some(reset)), Some(reset)),
+            (
+                "else a minute",
+                limited(None, None),
+                Some(now + DEFAULT_PAUSE),
+            ),
+            (
+                "a paced call: its own instant",
+                GitHubError::Paced(Paced {
+                    installation: 7,
+                    until: reset,
+                    gate: Gate::Content,
+                }),
+                Some(reset),
+            ),
+            (
+                "anything else",
+                GitHubError::Server {
+                    status: 502,
+                    message: String::new(),
+                },
+                None,
+            ),
+        ];
+        for (name, e, want) in rows {
+            assert_eq!(e.rate_limited_until(now), want, "{name}");
+        }
+    }
+}

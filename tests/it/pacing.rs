@@ -418,6 +418,49 @@ async fn a_critical_production_issue_goes_first_when_the_budget_is_scarce() {
         0,
         "nothing was written yet"
     );
+    // The backlog says what waits, in the order it will go, and when the last should open.
+    let backlog = lever::worker::pacing::backlog(
+        t.app.store.as_ref(),
+        &t.app.github.pacer().budget(),
+        t.clock.now(),
+    )
+    .await
+    .unwrap();
+    let waiting: Vec<String> = backlog
+        .issues
+        .iter()
+        .map(|i| {
+            let instance = ["i-critical-prod", "i-critical-staging", "i-high-prod"]
+                .into_iter()
+                .find(|n| i.group.0.contains(n))
+                .unwrap_or("?");
+            format!("{} {} {instance}", i.severity.slug(), i.environment)
+        })
+        .collect();
+    assert_eq!(
+        waiting,
+        [
+            "critical production i-critical-prod",
+            "critical staging i-critical-staging",
+            "high production i-high-prod",
+        ]
+    );
+    assert_eq!(backlog.other_writes, 1, "the checklist refresh");
+    let period = TimeDelta::from_std(t.app.github.pacer().budget().period()).unwrap();
+    for w in backlog.issues.windows(2) {
+        assert!(w[1].opens_at - w[0].opens_at >= period, "{w:#?}");
+    }
+    assert_eq!(
+        backlog.last_opens_at,
+        backlog.issues.last().map(|i| i.opens_at)
+    );
+    assert!(
+        backlog
+            .summary()
+            .starts_with("3 issue(s) waiting to open (next: CRITICAL in production"),
+        "{}",
+        backlog.summary()
+    );
 
     run_until(
         &t,
