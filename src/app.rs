@@ -13,7 +13,7 @@ use crate::config::process::DatabaseUrl;
 use crate::config::{Config, ProcessSettings};
 use crate::controls::Catalog;
 use crate::explain::Renderer;
-use crate::github::{GitHub, GitHubConfig};
+use crate::github::{ContentBudget, GitHub, GitHubConfig, Pacer};
 use crate::securityhub::SecurityHub;
 use crate::store::Store;
 
@@ -94,6 +94,8 @@ pub struct Caches {
     /// `org/team/login` (lower case) → (active member, when asked).
     pub memberships:
         tokio::sync::Mutex<std::collections::HashMap<String, (bool, std::time::Instant)>>,
+    /// When the GitHub backlog was last logged (`worker::pacing::report_backlog`).
+    pub backlog_logged_at: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 impl App {
@@ -145,11 +147,18 @@ impl Application {
         config: Config,
         deps: Deps,
     ) -> anyhow::Result<App> {
-        let github = GitHub::new(GitHubConfig {
-            app_id: settings.app_id().map_err(anyhow::Error::msg)?,
-            private_key_pem: settings.private_key_pem().map_err(anyhow::Error::msg)?,
-            api_url: settings.github_api_url.clone(),
-        })?;
+        let clock: Arc<dyn Clock> = deps.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let gh = &config.settings.github;
+        let budget = ContentBudget::new(gh.content_per_minute, gh.content_per_hour)
+            .context("[github] content budget")?;
+        let github = GitHub::new(
+            GitHubConfig {
+                app_id: settings.app_id().map_err(anyhow::Error::msg)?,
+                private_key_pem: settings.private_key_pem().map_err(anyhow::Error::msg)?,
+                api_url: settings.github_api_url.clone(),
+            },
+            Pacer::new(budget, clock.clone()),
+        )?;
         let renderer =
             Renderer::new(config.templates_dir().as_deref()).context("issue templates")?;
         let store = match deps.store {
@@ -167,7 +176,7 @@ impl Application {
             catalog: Catalog::embedded(),
             github,
             securityhub,
-            clock: deps.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            clock,
             secrets: Secrets::from_settings(settings),
             jobs_ready: Arc::new(Notify::new()),
             caches: Arc::default(),

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::{Failure, Format, load_config, runtime};
 use crate::app::{Application, Deps};
 use crate::config::ProcessSettings;
-use crate::worker::{Worker, sync};
+use crate::worker::{Worker, pacing, sync};
 
 pub(super) fn run(
     settings: &ProcessSettings,
@@ -37,8 +37,15 @@ pub(super) fn run(
         }
         let done = jobs.iter().filter(|j| j.result == "done").count();
         let retry = jobs.iter().filter(|j| j.result != "done").count();
+        // What waits for GitHub's limits (or for a worker, after --record-only).
+        let backlog = pacing::backlog(app.store.as_ref(), &app.github.pacer().budget(), app.now())
+            .await
+            .map_err(|e| Failure::failed(format!("reading the backlog: {e}")))?;
         match format {
-            Format::Json => println!("{}", json!({ "sync": report, "jobs_done": done, "jobs_to_retry": retry })),
+            Format::Json => println!(
+                "{}",
+                json!({ "sync": report, "jobs_done": done, "jobs_to_retry": retry, "backlog": backlog })
+            ),
             Format::Text => {
                 println!(
                     "sync ({}): {} page(s), {} finding(s), {} rejected, {} repeat(s), {} issue(s) to open",
@@ -47,6 +54,7 @@ pub(super) fn run(
                 if !record_only {
                     println!("work: {done} job(s) done, {retry} to retry later (run `lever serve` or `lever sync` again)");
                 }
+                println!("backlog: {}", backlog.summary());
             }
         }
         Ok(())

@@ -100,7 +100,16 @@ pub struct GitHubSettings {
     /// Who owns issues in the fallback repository (first resolved entry owns).
     pub fallback_assignees: Vec<Assignee>,
     pub public_repos: PublicRepos,
+    /// Content-creating requests (issues, comments, labels, edits) Lever allows itself per
+    /// installation and minute (`content_per_minute`, default 80, GitHub's secondary limit).
+    pub content_per_minute: u32,
+    /// The same per hour (`content_per_hour`, default 500).
+    pub content_per_hour: u32,
 }
+
+/// GitHub's secondary limits on content-creating requests, Lever's default budget.
+pub const DEFAULT_CONTENT_PER_MINUTE: u32 = 80;
+pub const DEFAULT_CONTENT_PER_HOUR: u32 = 500;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SecurityHubSettings {
@@ -275,9 +284,22 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
                     }
                 },
             };
+            // Above GitHub's limits is allowed (GitHub Enterprise Server may be configured
+            // otherwise), but the upper bound keeps the arithmetic sane.
+            let content_per_minute = t
+                .integer(&mut d, "content_per_minute", 1, 1_000_000)
+                .map_or(DEFAULT_CONTENT_PER_MINUTE, |n| n.into_inner() as u32);
+            let content_per_hour = t
+                .integer(&mut d, "content_per_hour", 1, 60_000_000)
+                .map_or(DEFAULT_CONTENT_PER_HOUR, |n| n.into_inner() as u32);
             t.finish(&mut d);
             if let Some(fallback_repo) = fallback_repo {
-                github = Some((fallback_repo, fallback_assignees, public_repos));
+                github = Some((
+                    fallback_repo,
+                    fallback_assignees,
+                    public_repos,
+                    (content_per_minute, content_per_hour),
+                ));
             }
         }
         None => d.error(
@@ -394,7 +416,13 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
 
     root.finish(&mut d);
 
-    let Some((fallback_repo, fallback_assignees, public_repos)) = github else {
+    let Some((
+        fallback_repo,
+        fallback_assignees,
+        public_repos,
+        (content_per_minute, content_per_hour),
+    )) = github
+    else {
         return Err(d.errors);
     };
     let mut checked_fallback = Vec::new();
@@ -421,6 +449,8 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
             fallback_repo,
             fallback_assignees: checked_fallback,
             public_repos,
+            content_per_minute,
+            content_per_hour,
         },
         securityhub,
         defaults,

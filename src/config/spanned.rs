@@ -136,6 +136,38 @@ impl<'t, 'i> Table<'t, 'i> {
         }
     }
 
+    /// A whole number from `min` to `max`.
+    pub fn integer(&mut self, d: &mut Diag, key: &str, min: i64, max: i64) -> Option<Spanned<i64>> {
+        let v = self.get(key)?;
+        match v.get_ref() {
+            DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
+                Ok(n) if (min..=max).contains(&n) => Some(Spanned::new(v.span(), n)),
+                _ => {
+                    d.error(
+                        v.span(),
+                        format!(
+                            "{} must be a whole number from {min} to {max}, found {}",
+                            self.qualify(key),
+                            i.as_str()
+                        ),
+                    );
+                    None
+                }
+            },
+            other => {
+                d.error(
+                    v.span(),
+                    format!(
+                        "{} must be a whole number, found {}",
+                        self.qualify(key),
+                        type_name(other)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     /// A string, or a TOML datetime kept in its textual form.
     pub fn string_or_datetime(&mut self, d: &mut Diag, key: &str) -> Option<Spanned<String>> {
         let v = self.get(key)?;

@@ -473,3 +473,26 @@ every = "5m"
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
 }
+
+#[test]
+fn github_content_budget_defaults_reads_and_errors() {
+    let dir = write_dir(MINIMAL, "* acme/security @sam\n");
+    let gh = Config::load(dir.path()).unwrap().settings.github;
+    assert_eq!((gh.content_per_minute, gh.content_per_hour), (80, 500));
+
+    let toml = format!("{MINIMAL}content_per_minute = 40\ncontent_per_hour = 1_000\n");
+    let dir = write_dir(&toml, "* acme/security @sam\n");
+    let gh = Config::load(dir.path()).unwrap().settings.github;
+    assert_eq!((gh.content_per_minute, gh.content_per_hour), (40, 1000));
+
+    let toml = format!("{MINIMAL}content_per_minute = 0\ncontent_per_hour = \"500\"\n");
+    let dir = write_dir(&toml, "* acme/security @sam\n");
+    let errs = Config::load(dir.path()).unwrap_err().0;
+    let text = ConfigErrors(errs).to_string();
+    for needle in [
+        "lever.toml:3: github.content_per_minute must be a whole number from 1 to 1000000, found 0",
+        "lever.toml:4: github.content_per_hour must be a whole number, found a string",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}

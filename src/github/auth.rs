@@ -10,7 +10,8 @@ use octocrab::service::middleware::retry::RetryConfig;
 use secrecy::SecretString;
 use serde::Serialize;
 
-use super::{GitHub, GitHubError, Result, models, seg, split};
+use super::pacing::{Call, RateHeaders};
+use super::{GitHub, GitHubError, Headed, Result, models, seg, split};
 
 /// Where and how to reach GitHub (from `GITHUB_APP_ID`, `GITHUB_PRIVATE_KEY` or
 /// `GITHUB_PRIVATE_KEY_PATH`, and `GITHUB_API_URL`: see `config::process`).
@@ -106,26 +107,61 @@ impl GitHub {
         Ok(inst.id)
     }
 
-    /// Runs one call as the installation covering `repo`. GitHub answering 401 means it no
-    /// longer accepts the cached token (revoked early, the App reinstalled, the installation
-    /// moved): the token and the installation lookup are forgotten, so the next call mints a
-    /// fresh token instead of failing until the old one would have expired.
-    pub(super) async fn as_installation<T, F, Fut>(&self, repo: &str, call: F) -> Result<T>
+    /// Runs one call as the installation covering `repo`, through the installation's pacing:
+    /// the [`super::Pacer`] admits it first (a refusal is [`GitHubError::Paced`] and nothing is
+    /// sent), the answer's rate-limit headers are recorded, and a rate-limit answer (403/429)
+    /// pauses the installation for every worker until `Retry-After` or the reset, returned as
+    /// [`GitHubError::Paced`] too.
+    ///
+    /// GitHub answering 401 means it no longer accepts the cached token (revoked early, the App
+    /// reinstalled, the installation moved): the token and the installation lookup are
+    /// forgotten, so the next call mints a fresh token instead of failing until the old one
+    /// would have expired.
+    pub(super) async fn as_installation<T, F, Fut>(
+        &self,
+        repo: &str,
+        call: Call,
+        what: &str,
+        f: F,
+    ) -> Result<T>
     where
         F: FnOnce(Octocrab) -> Fut,
-        Fut: Future<Output = Result<T>>,
+        Fut: Future<Output = octocrab::Result<Headed<T>>>,
     {
-        let result = call(self.repo_client(repo).await?).await;
-        if let Err(GitHubError::Unauthorized(message)) = &result {
+        let (owner, _) = split(repo);
+        if let Some(paced) = self.pacer.blocked(owner) {
+            return Err(GitHubError::Paced(paced));
+        }
+        let id = self.installation_id(repo).await?;
+        self.pacer.learn_owner(owner, id);
+        self.pacer.admit(id, call).map_err(GitHubError::Paced)?;
+        let client = self.installation_client(id).await?;
+        let e = match f(client).await {
+            Ok(Headed { body, rate }) => {
+                self.pacer.observe(id, rate);
+                return Ok(body);
+            }
+            Err(e) => e,
+        };
+        if let octocrab::Error::GitHub { source, .. } = &e
+            && let Some(headers) = &source.headers
+        {
+            self.pacer.observe(id, RateHeaders::from_headers(headers));
+        }
+        let err = GitHubError::from_octocrab(e, what);
+        if let GitHubError::Unauthorized(message) = &err {
             tracing::warn!(repo, %message, "GitHub refused the installation token; forgetting it");
             self.forget(repo).await;
         }
-        result
+        if let Some(until) = err.rate_limited_until(self.pacer.now()) {
+            tracing::warn!(repo, error = %err, "GitHub answered with a rate limit");
+            return Err(GitHubError::Paced(self.pacer.pause(id, until)));
+        }
+        Err(err)
     }
 
-    /// A client authenticated as the installation covering `repo`.
-    async fn repo_client(&self, repo: &str) -> Result<Octocrab> {
-        let id = self.installation_id(repo).await?;
+    /// A client authenticated as installation `id`.
+    async fn installation_client(&self, id: u64) -> Result<Octocrab> {
         let mut tokens = self.tokens.lock().await;
         if let Some(t) = tokens.get(&id)
             && Utc::now() + TOKEN_MARGIN < t.expires_at

@@ -1,6 +1,10 @@
 //! GitHub API failures, classified for the worker.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
+
+use super::pacing::{DEFAULT_PAUSE, Paced};
 
 /// A GitHub API failure, classified for the worker.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -17,8 +21,19 @@ pub enum GitHubError {
     Unauthorized(String),
     #[error("GitHub: forbidden ({0})")]
     Forbidden(String),
-    #[error("GitHub rate limit reached; retry after {retry_at:?}")]
-    RateLimited { retry_at: Option<DateTime<Utc>> },
+    /// 429, or 403 with `Retry-After` or `x-ratelimit-remaining: 0`: GitHub refused the call
+    /// for a rate limit (see [`GitHubError::rate_limited_until`]).
+    #[error("GitHub rate limit reached (retry after {retry_after:?}, reset at {reset_at:?})")]
+    RateLimited {
+        /// `Retry-After`.
+        retry_after: Option<Duration>,
+        /// `x-ratelimit-reset`.
+        reset_at: Option<DateTime<Utc>>,
+    },
+    /// Lever did not make the call: the installation is paused or out of budget
+    /// ([`super::Pacer::admit`]). Nothing reached GitHub.
+    #[error("GitHub call not made: {0}")]
+    Paced(Paced),
     #[error("GitHub server error {status}: {message}")]
     Server { status: u16, message: String },
     #[error("GitHub unreachable: {0}")]
@@ -33,6 +48,7 @@ impl GitHubError {
         matches!(
             self,
             GitHubError::RateLimited { .. }
+                | GitHubError::Paced(_)
                 | GitHubError::Server { .. }
                 | GitHubError::Transport(_)
         )
@@ -46,6 +62,25 @@ impl GitHubError {
                     || message.to_lowercase().contains("assignee")
             }
             _ => false,
+        }
+    }
+
+    /// When a rate-limited call may be made again, seen at `now`: after `Retry-After`, else
+    /// at the reset, else a minute later (GitHub's advice); `None` for other errors.
+    pub fn rate_limited_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            GitHubError::RateLimited {
+                retry_after,
+                reset_at,
+            } => Some(
+                retry_after
+                    .and_then(|d| chrono::Duration::from_std(d).ok())
+                    .map(|d| now + d)
+                    .or(*reset_at)
+                    .unwrap_or(now + DEFAULT_PAUSE),
+            ),
+            GitHubError::Paced(p) => Some(p.until),
+            _ => None,
         }
     }
 
@@ -64,8 +99,12 @@ impl GitHubError {
                     .as_ref()
                     .and_then(|h| h.get("retry-after"))
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<i64>().ok())
-                    .map(|s| Utc::now() + chrono::Duration::seconds(s));
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                let reset_at = source
+                    .rate_limit_reset
+                    .and_then(|s| i64::try_from(s).ok())
+                    .and_then(|s| DateTime::from_timestamp(s, 0));
                 match status {
                     404 => GitHubError::NotFound(format!("{what}: {message}")),
                     401 => GitHubError::Unauthorized(message),
@@ -74,10 +113,12 @@ impl GitHubError {
                         errors: serde_json::Value::Array(source.errors.clone().unwrap_or_default()),
                     },
                     429 => GitHubError::RateLimited {
-                        retry_at: retry_after.or(source.rate_limit_reset_at()),
+                        retry_after,
+                        reset_at,
                     },
                     403 if rate_limited || retry_after.is_some() => GitHubError::RateLimited {
-                        retry_at: retry_after.or(source.rate_limit_reset_at()),
+                        retry_after,
+                        reset_at,
                     },
                     403 => GitHubError::Forbidden(message),
                     500..=599 => GitHubError::Server { status, message },
@@ -85,6 +126,57 @@ impl GitHubError {
                 }
             }
             other => GitHubError::Transport(format!("{what}: {other}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::github::pacing::Gate;
+
+    #[test]
+    fn when_a_rate_limited_call_may_be_made_again() {
+        let now = DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let reset = now + chrono::Duration::minutes(30);
+        let limited = |retry_after: Option<u64>, reset_at| GitHubError::RateLimited {
+            retry_after: retry_after.map(Duration::from_secs),
+            reset_at,
+        };
+        let rows = [
+            (
+                "Retry-After wins",
+                limited(Some(90), Some(reset)),
+                Some(now + chrono::Duration::seconds(90)),
+            ),
+            ("else the reset", limited(None, Some(reset)), Some(reset)),
+            (
+                "else a minute",
+                limited(None, None),
+                Some(now + DEFAULT_PAUSE),
+            ),
+            (
+                "a paced call: its own instant",
+                GitHubError::Paced(Paced {
+                    installation: 7,
+                    until: reset,
+                    gate: Gate::Content,
+                }),
+                Some(reset),
+            ),
+            (
+                "anything else",
+                GitHubError::Server {
+                    status: 502,
+                    message: String::new(),
+                },
+                None,
+            ),
+        ];
+        for (name, e, want) in rows {
+            assert_eq!(e.rate_limited_until(now), want, "{name}");
         }
     }
 }

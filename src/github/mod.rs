@@ -6,11 +6,17 @@
 //! octocrab's own retry is turned off: a retried `POST /issues` after a lost response would
 //! create a second issue. Retries happen at the job level, where the issue marker makes them
 //! safe.
+//!
+//! Every call made as an installation goes through one gate ([`GitHub::as_installation`]): the
+//! installation's [`Pacer`] admits it first (shared pause, primary budget, content budget for
+//! writes; see [`pacing`]), and its answer's rate-limit headers are recorded after. A
+//! rate-limit answer pauses the installation for every worker of the process.
 
 mod auth;
 pub mod deliveries;
 mod error;
 mod models;
+pub mod pacing;
 pub mod webhook;
 
 use std::collections::HashMap;
@@ -18,8 +24,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use jsonwebtoken::EncodingKey;
+use octocrab::{FromResponse, Octocrab};
 use secrecy::ExposeSecret;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
 
 pub use deliveries::HookDelivery;
@@ -29,6 +37,8 @@ pub use webhook::{CommentAction, IssuesAction, WebhookError, WebhookEvent, Webho
 pub use auth::GitHubConfig;
 use auth::{CachedToken, LOOKUP_TTL};
 pub use error::GitHubError;
+use pacing::RateHeaders;
+pub use pacing::{Call, ContentBudget, Gate, Paced, Pacer, Priority};
 
 pub type Result<T, E = GitHubError> = std::result::Result<T, E>;
 
@@ -59,6 +69,24 @@ pub struct GitHub {
     tokens: Mutex<HashMap<u64, CachedToken>>,
     visibility: Mutex<HashMap<String, (bool, Instant)>>,
     bot_login: Mutex<Option<String>>,
+    pacer: Pacer,
+}
+
+/// A response body with the primary-budget headers it came with.
+struct Headed<T> {
+    body: T,
+    rate: RateHeaders,
+}
+
+impl<T: DeserializeOwned + Send> FromResponse for Headed<T> {
+    async fn from_response<B>(response: http::Response<B>) -> octocrab::Result<Self>
+    where
+        B: http_body::Body<Data = bytes::Bytes, Error = octocrab::Error> + Send,
+    {
+        let rate = RateHeaders::from_headers(response.headers());
+        let body = T::from_response(response).await?;
+        Ok(Headed { body, rate })
+    }
 }
 
 impl std::fmt::Debug for GitHub {
@@ -85,7 +113,8 @@ fn seg(s: &str) -> String {
 }
 
 impl GitHub {
-    pub fn new(cfg: GitHubConfig) -> anyhow::Result<Arc<GitHub>> {
+    /// The App, its calls paced by `pacer`.
+    pub fn new(cfg: GitHubConfig, pacer: Pacer) -> anyhow::Result<Arc<GitHub>> {
         let key = EncodingKey::from_rsa_pem(cfg.private_key_pem.expose_secret().as_bytes())
             .map_err(|e| {
                 anyhow::anyhow!("the GitHub App private key is not a valid RSA PEM key: {e}")
@@ -97,7 +126,55 @@ impl GitHub {
             tokens: Mutex::default(),
             visibility: Mutex::default(),
             bot_login: Mutex::default(),
+            pacer,
         }))
+    }
+
+    /// The per-installation pacing of this process's calls.
+    pub fn pacer(&self) -> &Pacer {
+        &self.pacer
+    }
+
+    /// `GET route` as the installation covering `repo`.
+    async fn read<T, P>(
+        &self,
+        repo: &str,
+        route: String,
+        params: Option<&P>,
+        what: &str,
+    ) -> Result<T>
+    where
+        T: DeserializeOwned + Send,
+        P: Serialize + ?Sized + Sync,
+    {
+        self.as_installation(repo, Call::Read, what, |c: Octocrab| async move {
+            c.get::<Headed<T>, _, _>(route, params).await
+        })
+        .await
+    }
+
+    /// A write (`POST`, `PATCH`, `DELETE`) as the installation covering `repo`: takes a permit
+    /// of its content budget.
+    async fn write<T, B>(
+        &self,
+        repo: &str,
+        method: http::Method,
+        route: String,
+        body: Option<&B>,
+        what: &str,
+    ) -> Result<T>
+    where
+        T: DeserializeOwned + Send,
+        B: Serialize + ?Sized + Sync,
+    {
+        self.as_installation(repo, Call::Write, what, |c: Octocrab| async move {
+            match method {
+                http::Method::POST => c.post::<_, Headed<T>>(route, body).await,
+                http::Method::PATCH => c.patch::<Headed<T>, _, _>(route, body).await,
+                _ => c.delete::<Headed<T>, _, _>(route, body).await,
+            }
+        })
+        .await
     }
 
     /// Whether `repo` is public (cached for a few minutes).
@@ -110,11 +187,12 @@ impl GitHub {
         }
         let (o, r) = split(repo);
         let info: models::Repository = self
-            .as_installation(repo, |c| async move {
-                c.get(format!("/repos/{}/{}", seg(o), seg(r)), None::<&()>)
-                    .await
-                    .map_err(|e| GitHubError::from_octocrab(e, repo))
-            })
+            .read(
+                repo,
+                format!("/repos/{}/{}", seg(o), seg(r)),
+                None::<&()>,
+                repo,
+            )
             .await?;
         let public = !info.private && info.visibility.as_deref().unwrap_or("public") == "public";
         self.visibility
@@ -141,19 +219,18 @@ impl GitHub {
             assignees: &'a [String],
         }
         let (o, r) = split(repo);
-        self.as_installation(repo, |c| async move {
-            c.post(
-                format!("/repos/{}/{}/issues", seg(o), seg(r)),
-                Some(&Create {
-                    title,
-                    body,
-                    labels,
-                    assignees,
-                }),
-            )
-            .await
-            .map_err(|e| GitHubError::from_octocrab(e, &format!("create issue in {repo}")))
-        })
+        self.write(
+            repo,
+            http::Method::POST,
+            format!("/repos/{}/{}/issues", seg(o), seg(r)),
+            Some(&Create {
+                title,
+                body,
+                labels,
+                assignees,
+            }),
+            &format!("create issue in {repo}"),
+        )
         .await
     }
 
@@ -189,24 +266,23 @@ impl GitHub {
             page,
             creator,
         };
-        self.as_installation(repo, |c| async move {
-            c.get(format!("/repos/{}/{}/issues", seg(o), seg(r)), Some(&q))
-                .await
-                .map_err(|e| GitHubError::from_octocrab(e, &format!("list issues in {repo}")))
-        })
+        self.read(
+            repo,
+            format!("/repos/{}/{}/issues", seg(o), seg(r)),
+            Some(&q),
+            &format!("list issues in {repo}"),
+        )
         .await
     }
 
     pub async fn get_issue(&self, repo: &str, number: u64) -> Result<Issue> {
         let (o, r) = split(repo);
-        self.as_installation(repo, |c| async move {
-            c.get(
-                format!("/repos/{}/{}/issues/{number}", seg(o), seg(r)),
-                None::<&()>,
-            )
-            .await
-            .map_err(|e| GitHubError::from_octocrab(e, &format!("{repo}#{number}")))
-        })
+        self.read(
+            repo,
+            format!("/repos/{}/{}/issues/{number}", seg(o), seg(r)),
+            None::<&()>,
+            &format!("{repo}#{number}"),
+        )
         .await
     }
 
@@ -217,14 +293,13 @@ impl GitHub {
         update: &IssueUpdate,
     ) -> Result<Issue> {
         let (o, r) = split(repo);
-        self.as_installation(repo, |c| async move {
-            c.patch(
-                format!("/repos/{}/{}/issues/{number}", seg(o), seg(r)),
-                Some(update),
-            )
-            .await
-            .map_err(|e| GitHubError::from_octocrab(e, &format!("update {repo}#{number}")))
-        })
+        self.write(
+            repo,
+            http::Method::PATCH,
+            format!("/repos/{}/{}/issues/{number}", seg(o), seg(r)),
+            Some(update),
+            &format!("update {repo}#{number}"),
+        )
         .await
     }
 
@@ -239,14 +314,13 @@ impl GitHub {
             labels: &'a [String],
         }
         let (o, r) = split(repo);
-        self.as_installation(repo, |c| async move {
-            c.post(
-                format!("/repos/{}/{}/issues/{number}/labels", seg(o), seg(r)),
-                Some(&Body { labels }),
-            )
-            .await
-            .map_err(|e| GitHubError::from_octocrab(e, &format!("label {repo}#{number}")))
-        })
+        self.write(
+            repo,
+            http::Method::POST,
+            format!("/repos/{}/{}/issues/{number}/labels", seg(o), seg(r)),
+            Some(&Body { labels }),
+            &format!("label {repo}#{number}"),
+        )
         .await
     }
 
@@ -254,19 +328,18 @@ impl GitHub {
     pub async fn remove_label(&self, repo: &str, number: u64, label: &str) -> Result<()> {
         let (o, r) = split(repo);
         let res = self
-            .as_installation(repo, |c| async move {
-                c.delete::<Vec<Label>, _, _>(
-                    format!(
-                        "/repos/{}/{}/issues/{number}/labels/{}",
-                        seg(o),
-                        seg(r),
-                        seg(label)
-                    ),
-                    None::<&()>,
-                )
-                .await
-                .map_err(|e| GitHubError::from_octocrab(e, &format!("unlabel {repo}#{number}")))
-            })
+            .write::<Vec<Label>, ()>(
+                repo,
+                http::Method::DELETE,
+                format!(
+                    "/repos/{}/{}/issues/{number}/labels/{}",
+                    seg(o),
+                    seg(r),
+                    seg(label)
+                ),
+                None,
+                &format!("unlabel {repo}#{number}"),
+            )
             .await;
         match res {
             Ok(_) | Err(GitHubError::NotFound(_)) => Ok(()),
@@ -280,21 +353,20 @@ impl GitHub {
             body: &'a str,
         }
         let (o, r) = split(repo);
-        self.as_installation(repo, |c| async move {
-            c.post(
-                format!("/repos/{}/{}/issues/{number}/comments", seg(o), seg(r)),
-                Some(&Body { body }),
-            )
-            .await
-            .map_err(|e| GitHubError::from_octocrab(e, &format!("comment on {repo}#{number}")))
-        })
+        self.write(
+            repo,
+            http::Method::POST,
+            format!("/repos/{}/{}/issues/{number}/comments", seg(o), seg(r)),
+            Some(&Body { body }),
+            &format!("comment on {repo}#{number}"),
+        )
         .await
     }
 
     /// One page (1-based, 100 per page) of an issue sub-resource (`comments`, `events`),
     /// oldest first. Pages are asked by number: GitHub's absolute `Link` URLs would leave the
     /// token behind on GitHub Enterprise Server.
-    async fn issue_page<T: serde::de::DeserializeOwned>(
+    async fn issue_page<T: DeserializeOwned + Send>(
         &self,
         repo: &str,
         number: u64,
@@ -302,14 +374,13 @@ impl GitHub {
         page: u32,
     ) -> Result<Vec<T>> {
         let (o, r) = split(repo);
-        self.as_installation(repo, |c| async move {
-            c.get(
-                format!("/repos/{}/{}/issues/{number}/{what}", seg(o), seg(r)),
-                Some(&[("per_page", "100"), ("page", &page.to_string())]),
-            )
-            .await
-            .map_err(|e| GitHubError::from_octocrab(e, &format!("{what} of {repo}#{number}")))
-        })
+        let page = page.to_string();
+        self.read(
+            repo,
+            format!("/repos/{}/{}/issues/{number}/{what}", seg(o), seg(r)),
+            Some(&[("per_page", "100"), ("page", page.as_str())]),
+            &format!("{what} of {repo}#{number}"),
+        )
         .await
     }
 
@@ -338,27 +409,46 @@ impl GitHub {
         user: &str,
     ) -> Result<bool> {
         let res = self
-            .as_installation(repo, |c| async move {
-                c.get::<models::TeamMembership, _, _>(
-                    format!(
-                        "/orgs/{}/teams/{}/memberships/{}",
-                        seg(org),
-                        seg(team),
-                        seg(user)
-                    ),
-                    None::<&()>,
-                )
-                .await
-                .map_err(|e| {
-                    GitHubError::from_octocrab(e, &format!("membership of {user} in {org}/{team}"))
-                })
-            })
+            .read::<models::TeamMembership, ()>(
+                repo,
+                format!(
+                    "/orgs/{}/teams/{}/memberships/{}",
+                    seg(org),
+                    seg(team),
+                    seg(user)
+                ),
+                None,
+                &format!("membership of {user} in {org}/{team}"),
+            )
             .await;
         match res {
             Ok(m) => Ok(m.state == "active"),
             Err(GitHubError::NotFound(_)) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// The names of the repository's labels (every page of 100).
+    pub async fn label_names(&self, repo: &str) -> Result<Vec<String>> {
+        let (o, r) = split(repo);
+        let mut names = Vec::new();
+        for page in 1.. {
+            let page_str = page.to_string();
+            let labels: Vec<Label> = self
+                .read(
+                    repo,
+                    format!("/repos/{}/{}/labels", seg(o), seg(r)),
+                    Some(&[("per_page", "100"), ("page", page_str.as_str())]),
+                    &format!("labels of {repo}"),
+                )
+                .await?;
+            let n = labels.len();
+            names.extend(labels.into_iter().map(|l| l.name));
+            if n < 100 {
+                break;
+            }
+        }
+        Ok(names)
     }
 
     /// Creates a label if the repository does not have it yet (422 `already_exists` is fine).
@@ -377,18 +467,17 @@ impl GitHub {
         }
         let (o, r) = split(repo);
         let res = self
-            .as_installation(repo, |c| async move {
-                c.post::<_, Label>(
-                    format!("/repos/{}/{}/labels", seg(o), seg(r)),
-                    Some(&Body {
-                        name,
-                        color,
-                        description,
-                    }),
-                )
-                .await
-                .map_err(|e| GitHubError::from_octocrab(e, &format!("label {name} in {repo}")))
-            })
+            .write::<Label, _>(
+                repo,
+                http::Method::POST,
+                format!("/repos/{}/{}/labels", seg(o), seg(r)),
+                Some(&Body {
+                    name,
+                    color,
+                    description,
+                }),
+                &format!("label {name} in {repo}"),
+            )
             .await;
         match res {
             Ok(_) => Ok(()),

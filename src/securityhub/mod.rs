@@ -2,12 +2,13 @@
 //! GetFindings pages. The AWS SDK is configured the standard way (region, credentials and
 //! `AWS_ENDPOINT_URL_SECURITYHUB` from the environment).
 //!
-//! Retries: BatchUpdateFindings relies on the SDK's standard retry mode (throttling,
-//! `LimitExceededException` / HTTP 429, and 5xx, with backoff), and Lever's job queue retries
-//! whatever is still failing later, so nothing is lost while Security Hub is unavailable.
-//! GetFindings (`read.rs`) uses Lever's own bounded [`RetryPolicy`] instead, with the SDK's
-//! retries off for that call, so that every attempt goes through the GetFindings [`Pacer`]
-//! (at most [`DEFAULT_GET_FINDINGS_PER_SECOND`] requests a second by default).
+//! Pacing and retries: each API has its own [`Pacer`], shared by clones of the client, and
+//! Lever's own bounded [`RetryPolicy`] with the SDK's retries off, so that every attempt,
+//! retries included, goes through the pacer: GetFindings (`read.rs`) at most
+//! [`DEFAULT_GET_FINDINGS_PER_SECOND`] requests a second (a few quick retries),
+//! BatchUpdateFindings at most [`DEFAULT_BATCH_UPDATES_PER_SECOND`] with at most [`MAX_BATCH`]
+//! findings each (one attempt per job run by default). What still fails is retried later by
+//! Lever's job queue, so nothing is lost while Security Hub is unavailable.
 //!
 //! Reading findings: [`FindingQuery`] → [`SecurityHub::pages`] / [`SecurityHub::get_findings_page`]
 //! → [`Page`] of ASFF JSON ([`finding_to_asff`]) → [`crate::asff::parse_finding`], the same
@@ -22,6 +23,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use aws_sdk_securityhub::Client;
+use aws_sdk_securityhub::config::retry::RetryConfig;
 use aws_sdk_securityhub::error::ProvideErrorMetadata;
 use aws_sdk_securityhub::types::{
     AwsSecurityFindingIdentifier, NoteUpdate, WorkflowStatus as SdkWorkflow, WorkflowUpdate,
@@ -32,7 +34,8 @@ use crate::domain::WorkflowStatus;
 
 pub use asff_json::finding_to_asff;
 pub use pace::{
-    DEFAULT_GET_FINDINGS_PER_SECOND, ManualTimer, Pacer, RetryPolicy, Sleeper, TokioTimer,
+    DEFAULT_BATCH_UPDATES_PER_SECOND, DEFAULT_GET_FINDINGS_PER_SECOND, ManualTimer, Pacer,
+    RetryPolicy, Sleeper, TokioTimer,
 };
 pub use query::{FindingQuery, MAX_FILTER_VALUES, timestamp};
 pub use read::{PAGE_SIZE, Page, Pager, PagerPosition, RUNTIME_THREAD_STACK};
@@ -140,24 +143,48 @@ fn sdk_workflow(w: WorkflowStatus) -> SdkWorkflow {
 #[derive(Debug, Clone)]
 pub struct SecurityHub {
     client: Client,
-    /// Shared by clones: the GetFindings rate is one per account, not per clone.
-    reads: Arc<Reads>,
+    /// GetFindings; shared by clones: the rate is one per account, not per clone.
+    reads: Arc<Lane>,
+    /// BatchUpdateFindings; shared by clones likewise.
+    writes: Arc<Lane>,
 }
 
-/// How GetFindings is paced and retried.
+/// How one API is paced and retried.
 #[derive(Debug)]
-struct Reads {
+struct Lane {
     pacer: Pacer,
     retry: RetryPolicy,
 }
 
-impl Default for Reads {
-    fn default() -> Self {
-        Reads {
-            pacer: Pacer::per_second(
-                NonZeroU32::new(DEFAULT_GET_FINDINGS_PER_SECOND).expect("non-zero"),
-            ),
-            retry: RetryPolicy::default(),
+impl Lane {
+    fn per_second(n: u32, retry: RetryPolicy) -> Arc<Lane> {
+        Arc::new(Lane {
+            pacer: Pacer::per_second(NonZeroU32::new(n).expect("non-zero")),
+            retry,
+        })
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or the policy's attempts are spent;
+    /// every attempt waits for the pacer first, every backoff sleeps on the pacer's timer.
+    async fn call<T, E, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T, SecurityHubError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, aws_sdk_securityhub::error::SdkError<E>>>,
+    {
+        let mut n = 1;
+        loop {
+            self.pacer.until_ready().await;
+            match attempt().await.map_err(SecurityHubError::from_sdk) {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_retryable() && n < self.retry.max_attempts => {
+                    let wait = self.retry.backoff(n, rand::random::<f64>());
+                    tracing::warn!(attempt = n, ?wait, error = %e, "{what} failed; retrying");
+                    self.pacer.timer().sleep(wait).await;
+                    n += 1;
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 }
@@ -170,12 +197,16 @@ impl SecurityHub {
         SecurityHub::from_client(Client::new(&conf))
     }
 
-    /// GetFindings paced at [`DEFAULT_GET_FINDINGS_PER_SECOND`] of real time, retried per
-    /// [`RetryPolicy::default`].
+    /// GetFindings paced at [`DEFAULT_GET_FINDINGS_PER_SECOND`] of real time and retried per
+    /// [`RetryPolicy::default`] (a sync page is worth a few quick retries); BatchUpdateFindings
+    /// paced at [`DEFAULT_BATCH_UPDATES_PER_SECOND`] and tried once per job run
+    /// ([`RetryPolicy::none`]): the job that asked retries later with backoff, after recording
+    /// what was processed.
     pub fn from_client(client: Client) -> SecurityHub {
         SecurityHub {
             client,
-            reads: Arc::new(Reads::default()),
+            reads: Lane::per_second(DEFAULT_GET_FINDINGS_PER_SECOND, RetryPolicy::default()),
+            writes: Lane::per_second(DEFAULT_BATCH_UPDATES_PER_SECOND, RetryPolicy::none()),
         }
     }
 
@@ -183,8 +214,16 @@ impl SecurityHub {
     /// [`ManualTimer`] in tests). Clones made before this call keep the old settings.
     pub fn with_reads(self, pacer: Pacer, retry: RetryPolicy) -> SecurityHub {
         SecurityHub {
-            client: self.client,
-            reads: Arc::new(Reads { pacer, retry }),
+            reads: Arc::new(Lane { pacer, retry }),
+            ..self
+        }
+    }
+
+    /// Replaces how BatchUpdateFindings is paced and retried, like [`SecurityHub::with_reads`].
+    pub fn with_writes(self, pacer: Pacer, retry: RetryPolicy) -> SecurityHub {
+        SecurityHub {
+            writes: Arc::new(Lane { pacer, retry }),
+            ..self
         }
     }
 
@@ -192,9 +231,12 @@ impl SecurityHub {
         &self.client
     }
 
-    /// Sets the workflow status and note of `findings`, in batches of at most 100. Findings
-    /// Security Hub did not process come back in `unprocessed`; an error means a batch was not
-    /// sent at all (earlier batches may have been).
+    /// Sets the workflow status and note of `findings`, in batches of at most [`MAX_BATCH`],
+    /// each request paced (at most [`DEFAULT_BATCH_UPDATES_PER_SECOND`] a second by default)
+    /// and retried per the write [`RetryPolicy`] (the SDK's own retries are off, so none
+    /// bypasses the pacer; the update is idempotent). Findings Security Hub did not process
+    /// come back in `unprocessed`; an error means a batch was not sent at all (earlier batches
+    /// may have been).
     pub async fn update_workflow(
         &self,
         findings: &[FindingRef],
@@ -218,18 +260,25 @@ impl SecurityHub {
                 })
                 .collect();
             let out = self
-                .client
-                .batch_update_findings()
-                .set_finding_identifiers(Some(ids))
-                .note(note.clone())
-                .workflow(
-                    WorkflowUpdate::builder()
-                        .status(sdk_workflow(status))
-                        .build(),
-                )
-                .send()
-                .await
-                .map_err(SecurityHubError::from_sdk)?;
+                .writes
+                .call("BatchUpdateFindings", || {
+                    self.client
+                        .batch_update_findings()
+                        .set_finding_identifiers(Some(ids.clone()))
+                        .note(note.clone())
+                        .workflow(
+                            WorkflowUpdate::builder()
+                                .status(sdk_workflow(status))
+                                .build(),
+                        )
+                        .customize()
+                        .config_override(
+                            aws_sdk_securityhub::config::Builder::default()
+                                .retry_config(RetryConfig::disabled()),
+                        )
+                        .send()
+                })
+                .await?;
             for p in out.processed_findings() {
                 outcome.processed.push(FindingRef {
                     id: p.id().unwrap_or_default().to_string(),

@@ -1,7 +1,8 @@
-//! Pacing and retrying Security Hub reads.
+//! Pacing and retrying Security Hub calls.
 //!
 //! GetFindings has an account quota of a few requests per second; Lever keeps under
-//! [`DEFAULT_GET_FINDINGS_PER_SECOND`] with a [`Pacer`] (a `governor` GCRA limiter with a burst
+//! [`DEFAULT_GET_FINDINGS_PER_SECOND`] (and BatchUpdateFindings under
+//! [`DEFAULT_BATCH_UPDATES_PER_SECOND`]) with a [`Pacer`] (a `governor` GCRA limiter with a burst
 //! of one, so requests are evenly spaced and no window of one second ever holds more than the
 //! rate). Retries are Lever's own ([`RetryPolicy`]), not the SDK's: every attempt, retries
 //! included, goes through the pacer, and the backoff sleeps use the same [`Sleeper`], so tests can
@@ -20,6 +21,9 @@ use governor::{Quota, RateLimiter};
 
 /// GetFindings requests per second Lever allows itself by default (issue 3, item 7).
 pub const DEFAULT_GET_FINDINGS_PER_SECOND: u32 = 3;
+/// BatchUpdateFindings requests per second Lever allows itself by default (Security Hub's
+/// documented rate: 10 a second, burst 30; Lever never bursts).
+pub const DEFAULT_BATCH_UPDATES_PER_SECOND: u32 = 10;
 
 /// Monotonic time and sleeping, injectable.
 pub trait Sleeper: Send + Sync + fmt::Debug + 'static {

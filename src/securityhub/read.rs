@@ -54,40 +54,26 @@ impl SecurityHub {
         filters: &AwsSecurityFindingFilters,
         next_token: Option<String>,
     ) -> Result<Page, SecurityHubError> {
-        let retry = self.reads.retry;
-        let mut attempt = 1;
-        loop {
-            self.reads.pacer.until_ready().await;
-            let result = self
-                .client
-                .get_findings()
-                .filters(filters.clone())
-                .set_next_token(next_token.clone())
-                .max_results(PAGE_SIZE)
-                .customize()
-                .config_override(
-                    aws_sdk_securityhub::config::Builder::default()
-                        .retry_config(RetryConfig::disabled()),
-                )
-                .send()
-                .await
-                .map_err(SecurityHubError::from_sdk);
-            match result {
-                Ok(out) => {
-                    return Ok(Page {
-                        findings: out.findings().iter().map(finding_to_asff).collect(),
-                        next_token: out.next_token().filter(|t| !t.is_empty()).map(String::from),
-                    });
-                }
-                Err(e) if e.is_retryable() && attempt < retry.max_attempts => {
-                    let wait = retry.backoff(attempt, rand::random::<f64>());
-                    tracing::warn!(attempt, ?wait, error = %e, "GetFindings failed; retrying");
-                    self.reads.pacer.timer().sleep(wait).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let out = self
+            .reads
+            .call("GetFindings", || {
+                self.client
+                    .get_findings()
+                    .filters(filters.clone())
+                    .set_next_token(next_token.clone())
+                    .max_results(PAGE_SIZE)
+                    .customize()
+                    .config_override(
+                        aws_sdk_securityhub::config::Builder::default()
+                            .retry_config(RetryConfig::disabled()),
+                    )
+                    .send()
+            })
+            .await?;
+        Ok(Page {
+            findings: out.findings().iter().map(finding_to_asff).collect(),
+            next_token: out.next_token().filter(|t| !t.is_empty()).map(String::from),
+        })
     }
 
     /// Every page of `query`, in order, one request at a time.

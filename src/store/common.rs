@@ -130,6 +130,12 @@ pub(super) const JOB_RETRY: &str = "UPDATE jobs SET
         rerun = FALSE, lease_owner = NULL, lease_expires = NULL, run_at = $3, last_error = $4, updated_at = $5
      WHERE id = $1 AND state = 'pending' AND lease_owner = $2";
 
+/// Like a retry, but the attempt counted by the lease is given back.
+pub(super) const JOB_POSTPONE: &str = "UPDATE jobs SET
+        rerun = FALSE, lease_owner = NULL, lease_expires = NULL, run_at = $3, last_error = $4,
+        attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = $5
+     WHERE id = $1 AND state = 'pending' AND lease_owner = $2";
+
 pub(super) const JOB_DEAD: &str = "UPDATE jobs SET
         state = 'dead', lease_owner = NULL, lease_expires = NULL, last_error = $3, updated_at = $4
      WHERE id = $1 AND state = 'pending' AND lease_owner = $2";

@@ -285,6 +285,16 @@ pub enum JobOutcome {
         retry_at: DateTime<Utc>,
         error: String,
     },
+    /// Not run now for a reason outside the job (GitHub's limits, see `github::pacing`):
+    /// release the lease and run at `run_at`, and give back the attempt the lease counted, so
+    /// waiting for a budget never brings a job closer to being given up. `reason` is kept as
+    /// the last error.
+    Postpone {
+        id: i64,
+        lease_owner: String,
+        run_at: DateTime<Utc>,
+        reason: String,
+    },
     /// Give up: state becomes `dead` (the job is *parked*: listed by `lever jobs --failed`),
     /// the error is kept.
     Dead {

@@ -168,6 +168,20 @@ async fn apply_in<D: Dialect>(
                     .arg(error.as_str())
                     .ts(now),
             ),
+            JobOutcome::Postpone {
+                id,
+                lease_owner,
+                run_at,
+                reason,
+            } => (
+                *id,
+                sqlx::query(common::JOB_POSTPONE)
+                    .arg(*id)
+                    .arg(lease_owner.as_str())
+                    .ts(*run_at)
+                    .arg(reason.as_str())
+                    .ts(now),
+            ),
             JobOutcome::Dead {
                 id,
                 lease_owner,

@@ -1,6 +1,8 @@
 //! `apply-effects`: performs a group's outbox, in order, one effect at a time, removing each
 //! from the outbox once done. A comment carries a hidden marker with the effect's id, so a
-//! retry after a lost response finds it instead of commenting twice.
+//! retry after a lost response finds it instead of commenting twice. Several checklist
+//! refreshes waiting together are one write: only the last is performed, the others are removed
+//! (audited as `effect-refresh-body-coalesced`).
 //!
 //! An `Assign` GitHub refuses (not a collaborator) is not walked here: the refusal is an event
 //! for the state machine (`AssigneeRefused`), decided by the same pure `lifecycle::step` as
@@ -84,6 +86,8 @@ enum Performed {
     Done(ChangeSet),
     /// GitHub would not assign this user: an event for the state machine, not a failure.
     Refused(String),
+    /// Not performed: a later effect does the same (a checklist refresh).
+    Coalesced,
 }
 
 /// Performs one effect.
@@ -249,6 +253,7 @@ pub(super) async fn update_findings(
             retryable: true,
             retry_at: None,
             partial: Some(Box::new(changes)),
+            paced: None,
         });
     }
     Ok(changes)
@@ -275,10 +280,23 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<JobOutpu
     let mut changes = ChangeSet::default();
     // The group as the refusals of this run left it (written once, with the run's changes).
     let mut decided: Option<GroupRecord> = None;
-    for effect in &outbox {
+    // Checklist refreshes coalesce: a refresh renders the findings as they are when it runs,
+    // so only the last one waiting is performed (one write, however many updates arrived
+    // while the job waited, e.g. for the content budget); the earlier ones are removed.
+    let last_refresh = outbox
+        .iter()
+        .rposition(|e| matches!(e.action, Action::RefreshBody));
+    for (i, effect) in outbox.iter().enumerate() {
         // What the state machine decided about a refusal, committed after the effect's entry.
         let mut decision = None;
-        let outcome = match perform(app, &group, effect, run.is_retry()).await {
+        let coalesced = matches!(effect.action, Action::RefreshBody) && Some(i) != last_refresh;
+        let performed = if coalesced {
+            Ok(Performed::Coalesced)
+        } else {
+            perform(app, &group, effect, run.is_retry()).await
+        };
+        let outcome = match performed {
+            Ok(Performed::Coalesced) => "-coalesced",
             Ok(Performed::Done(done)) => {
                 changes.merge(done);
                 ""

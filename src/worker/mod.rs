@@ -8,6 +8,7 @@ mod effects;
 pub mod lifecycle;
 mod notify;
 mod open_issue;
+pub mod pacing;
 mod redeliver;
 pub mod sync;
 
@@ -24,7 +25,7 @@ use lifecycle::{GroupNews, group_news};
 
 use crate::app::App;
 use crate::domain::lifecycle::Timer;
-use crate::github::GitHubError;
+use crate::github::{GitHubError, Paced};
 use crate::securityhub::SecurityHubError;
 use crate::store::{AuditEntry, ChangeSet, Job, JobOutcome, JobRecord, NewJob, StoreError};
 
@@ -62,6 +63,9 @@ pub struct JobError {
     pub retry_at: Option<DateTime<Utc>>,
     /// Progress made before the failure, committed with the retry.
     pub partial: Option<Box<ChangeSet>>,
+    /// GitHub was not called (or answered with a rate limit): the job is postponed to its
+    /// slot in the installation's queue, without counting the attempt.
+    pub paced: Option<Paced>,
 }
 
 impl JobError {
@@ -71,6 +75,7 @@ impl JobError {
             retryable: false,
             retry_at: None,
             partial: None,
+            paced: None,
         }
     }
     pub fn retry(message: impl Into<String>) -> JobError {
@@ -79,6 +84,7 @@ impl JobError {
             retryable: true,
             retry_at: None,
             partial: None,
+            paced: None,
         }
     }
 }
@@ -91,14 +97,18 @@ impl From<StoreError> for JobError {
             retryable,
             retry_at: None,
             partial: None,
+            paced: None,
         }
     }
 }
 
 impl From<GitHubError> for JobError {
     fn from(e: GitHubError) -> Self {
-        let retry_at = match &e {
-            GitHubError::RateLimited { retry_at } => *retry_at,
+        // Calls as an installation come back rate limited as `Paced` (with the App's clock);
+        // only the App's own calls (installation lookup, token) can be `RateLimited` here.
+        let retry_at = e.rate_limited_until(Utc::now());
+        let paced = match &e {
+            GitHubError::Paced(p) => Some(*p),
             _ => None,
         };
         // A 401 can be a token revoked mid-flight: worth one more try with a fresh token.
@@ -108,6 +118,7 @@ impl From<GitHubError> for JobError {
             retryable,
             retry_at,
             partial: None,
+            paced,
         }
     }
 }
@@ -119,6 +130,7 @@ impl From<SecurityHubError> for JobError {
             retryable: e.is_retryable(),
             retry_at: None,
             partial: None,
+            paced: None,
         }
     }
 }
@@ -146,7 +158,8 @@ pub struct JobReport {
     pub id: i64,
     pub kind: String,
     pub subject: String,
-    /// `done`, `retry` or `dead`.
+    /// `done`, `retry`, `postponed` (GitHub's limits: run later, no attempt counted) or
+    /// `dead`.
     pub result: &'static str,
     pub error: Option<String>,
 }
@@ -182,9 +195,21 @@ pub async fn schedule_periodic(app: &App) -> Result<(), StoreError> {
         .await
 }
 
-/// `ensure-labels`: the label vocabulary, created in the repository if missing.
+/// `ensure-labels`: the label vocabulary, created in the repository if missing. The
+/// repository's labels are read first (reads are cheap), so only the missing ones spend the
+/// content budget; a run postponed half-way creates only the rest.
 async fn labels(app: &App, repo: &str) -> Result<JobOutput, JobError> {
+    let have: Vec<String> = app
+        .github
+        .label_names(repo)
+        .await?
+        .into_iter()
+        .map(|n| n.to_lowercase())
+        .collect();
     for (name, color, description) in crate::domain::lifecycle::labels::VOCABULARY {
+        if have.contains(&name.to_lowercase()) {
+            continue;
+        }
         app.github
             .ensure_label(repo, name, color, description)
             .await?;
@@ -324,6 +349,26 @@ impl Worker {
                     subject: job.job.subject().to_string(),
                     result: "done",
                     error: None,
+                }
+            }
+            Some(e) if e.paced.is_some() => {
+                let paced = e.paced.expect("checked");
+                let priority = pacing::priority(&self.app, &job.job).await;
+                let run_at = self.app.github.pacer().slot(&paced, priority);
+                tracing::info!(%paced, priority = priority.get(), %run_at, "GitHub call postponed");
+                changes.job_outcomes.push(JobOutcome::Postpone {
+                    id: job.id,
+                    lease_owner: owner,
+                    run_at,
+                    reason: e.message.clone(),
+                });
+                pacing::report_backlog(&self.app, &paced).await;
+                JobReport {
+                    id: job.id,
+                    kind: job.job.kind().to_string(),
+                    subject: job.job.subject().to_string(),
+                    result: "postponed",
+                    error: Some(e.message),
                 }
             }
             // Periodic jobs (sync, handoffs, digest) are never parked: each replica schedules

@@ -658,12 +658,17 @@ async fn lever_sync_backfills_then_changes_nothing() {
         t.sh.seed_file(f);
     }
     let (db, gh_url, sh_url) = (t.database_url.clone(), t.gh.url(), t.sh.url());
+    // Unpaced, like every test about something else (the demo's 30-odd writes exceed the
+    // default content budget's burst: the rest would wait for `lever serve` or the next run).
+    let config = std::sync::Arc::new(crate::support::app::demo_config_with_budget(
+        crate::support::app::GENEROUS_BUDGET,
+    ));
     let run = move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_lever"))
             .args([
                 "sync",
                 "--config",
-                root().join("examples/demo").to_str().unwrap(),
+                config.path().to_str().unwrap(),
                 "--format",
                 "json",
             ])

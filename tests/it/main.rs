@@ -10,6 +10,7 @@ mod inert;
 mod jobs;
 mod lifecycle;
 mod oncall;
+mod pacing;
 mod serve;
 mod store;
 mod support;

@@ -219,6 +219,7 @@ suite!(
     lease_order_and_due_time,
     lease_expiry_lets_another_runner_take_over,
     job_outcomes_update_state,
+    postponing_gives_back_the_attempt,
     outcome_without_the_lease_conflicts,
     next_job_at_tracks_when_work_is_leasable,
     concurrent_leasing_leases_each_job_exactly_once,
@@ -1342,6 +1343,70 @@ async fn job_outcomes_update_state(db: Arc<Db>) {
     assert_eq!(lease(store.as_ref(), "w", t(359)).await, None);
 }
 
+/// A job postponed for GitHub's limits runs again at its slot, and the attempt its lease
+/// counted is given back (a retry's is not), whatever a duplicate enqueued meanwhile asked.
+async fn postponing_gives_back_the_attempt(db: Arc<Db>) {
+    let store = db.store().await;
+    enqueue(store.as_ref(), vec![new_job("open-issue", "g", t(0))], t(0)).await;
+    let postpone = |id: i64, run_at: DateTime<Utc>| JobOutcome::Postpone {
+        id,
+        lease_owner: "w".into(),
+        run_at,
+        reason: "GitHub call not made: content budget".into(),
+    };
+    // A first attempt that fails for real, then two postponements.
+    let job = lease(store.as_ref(), "w", t(1)).await.unwrap();
+    outcome(
+        store.as_ref(),
+        JobOutcome::Retry {
+            id: job.id,
+            lease_owner: "w".into(),
+            retry_at: t(10),
+            error: "github: 502".into(),
+        },
+        t(2),
+    )
+    .await
+    .unwrap();
+    for (now, slot) in [(t(10), t(20)), (t(20), t(30))] {
+        let job = lease(store.as_ref(), "w", now).await.unwrap();
+        assert_eq!(job.attempts, 2, "the failed attempt still counts");
+        // News while it waits for the budget: merged into the job, not a second job.
+        enqueue(store.as_ref(), vec![new_job("open-issue", "g", now)], now).await;
+        outcome(store.as_ref(), postpone(job.id, slot), now)
+            .await
+            .unwrap();
+        let after = store.jobs(Some(JobState::Pending)).await.unwrap();
+        assert_eq!(after.len(), 1);
+        assert_eq!(
+            (
+                after[0].attempts,
+                after[0].run_at,
+                after[0].lease_owner.as_deref(),
+                after[0].last_error.as_deref()
+            ),
+            (1, slot, None, Some("GitHub call not made: content budget"))
+        );
+        assert_eq!(
+            lease(store.as_ref(), "w", slot - Duration::seconds(1)).await,
+            None
+        );
+    }
+    let job = lease(store.as_ref(), "w", t(30)).await.unwrap();
+    assert_eq!(job.attempts, 2, "still the second attempt: a retry");
+    // Never below zero, even for a job whose attempts were reset meanwhile.
+    db.exec(&format!(
+        "UPDATE jobs SET attempts = 0 WHERE id = {}",
+        job.id
+    ))
+    .await;
+    outcome(store.as_ref(), postpone(job.id, t(40)), t(31))
+        .await
+        .unwrap();
+    let after = store.jobs(Some(JobState::Pending)).await.unwrap();
+    assert_eq!(after[0].attempts, 0);
+}
+
 async fn outcome_without_the_lease_conflicts(db: Arc<Db>) {
     let store = db.store().await;
     enqueue(
@@ -1388,6 +1453,15 @@ async fn outcome_without_the_lease_conflicts(db: Arc<Db>) {
     let cases = [
         ("someone else's lease", retry(leased.id, "intruder")),
         ("someone else's lease (dead)", dead(leased.id, "intruder")),
+        (
+            "someone else's lease (postpone)",
+            JobOutcome::Postpone {
+                id: leased.id,
+                lease_owner: "intruder".into(),
+                run_at: t(99),
+                reason: "x".into(),
+            },
+        ),
         ("job already done", retry(finished.id, "owner")),
         ("job never leased", dead(never.id, "owner")),
         ("no such job", retry(1_000_000, "owner")),
@@ -1401,6 +1475,7 @@ async fn outcome_without_the_lease_conflicts(db: Arc<Db>) {
         let id = match &o {
             JobOutcome::Done { id, .. }
             | JobOutcome::Retry { id, .. }
+            | JobOutcome::Postpone { id, .. }
             | JobOutcome::Dead { id, .. }
             | JobOutcome::Requeued { id } => *id,
         };

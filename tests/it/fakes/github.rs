@@ -149,6 +149,94 @@ pub struct Sighting {
     pub what: String,
 }
 
+/// GitHub's secondary limits on content-creating requests (`POST`, `PATCH`, `PUT`, `DELETE`
+/// with an installation token), per installation: at most `per_minute` in any window of
+/// `minute` and `per_hour` in any window of `hour`. Time-scaled runs shrink the windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecondaryLimits {
+    pub per_minute: u32,
+    pub per_hour: u32,
+    pub minute: TimeDelta,
+    pub hour: TimeDelta,
+}
+
+impl SecondaryLimits {
+    /// GitHub's documented limits: 80 a minute, 500 an hour.
+    pub fn github() -> SecondaryLimits {
+        SecondaryLimits::new(80, 500)
+    }
+    /// These counts over real-length windows.
+    pub fn new(per_minute: u32, per_hour: u32) -> SecondaryLimits {
+        SecondaryLimits {
+            per_minute,
+            per_hour,
+            minute: TimeDelta::minutes(1),
+            hour: TimeDelta::hours(1),
+        }
+    }
+}
+
+/// A content-creating request the fake refused for the secondary limits (403, `Retry-After`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Breach {
+    pub installation: u64,
+    pub at: DateTime<Utc>,
+    pub method: String,
+    pub path: String,
+    /// Requests of the installation already in the window that was full (minute or hour).
+    pub window: &'static str,
+}
+
+/// The time the limits are enforced in: the test's clock.
+pub type LimitsClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+pub(crate) struct Enforcer {
+    limits: SecondaryLimits,
+    clock: LimitsClock,
+    /// Accepted content-creating requests per installation (newest last).
+    accepted: std::collections::HashMap<u64, Vec<DateTime<Utc>>>,
+    breaches: Vec<Breach>,
+}
+
+impl Enforcer {
+    /// Admits one content-creating request at the enforcer's now, or says how many seconds
+    /// to wait (`Retry-After`) and records the breach.
+    pub(crate) fn admit(&mut self, installation: u64, method: &str, path: &str) -> Result<(), u64> {
+        let now = (self.clock)();
+        let l = self.limits;
+        let times = self.accepted.entry(installation).or_default();
+        let in_window = |len: TimeDelta| -> Vec<DateTime<Utc>> {
+            times.iter().copied().filter(|t| *t > now - len).collect()
+        };
+        let (minute, hour) = (in_window(l.minute), in_window(l.hour));
+        let full = [
+            (minute, l.per_minute, l.minute, "minute"),
+            (hour, l.per_hour, l.hour, "hour"),
+        ]
+        .into_iter()
+        .filter(|(w, n, _, _)| w.len() >= *n as usize)
+        .collect::<Vec<_>>();
+        if full.is_empty() {
+            times.push(now);
+            return Ok(());
+        }
+        // Wait until enough of the window's oldest requests have left it.
+        let wait = full
+            .iter()
+            .map(|(w, n, len, _)| w[w.len() - *n as usize] + *len - now)
+            .max()
+            .unwrap_or_default();
+        self.breaches.push(Breach {
+            installation,
+            at: now,
+            method: method.to_string(),
+            path: path.to_string(),
+            window: full[0].3,
+        });
+        Err(u64::try_from(wait.num_seconds().max(0)).unwrap_or(0) + 1)
+    }
+}
+
 struct Shared {
     state: Mutex<State>,
     bases: Bases,
@@ -498,6 +586,42 @@ impl FakeGitHub {
             FaultKind::PrimaryRateLimit { status: 403 },
             times,
         );
+    }
+
+    /// Enforce GitHub's secondary limits on content-creating requests from now on, in the
+    /// time `clock` tells (the test's manual clock): a request over either limit is answered
+    /// 403 with `Retry-After` and no effect, and recorded as a [`Breach`]. Requests sent before
+    /// this call are not counted.
+    pub fn enforce_secondary_limits(
+        &self,
+        limits: SecondaryLimits,
+        clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static,
+    ) {
+        self.st().limits = Some(Enforcer {
+            limits,
+            clock: Arc::new(clock),
+            accepted: Default::default(),
+            breaches: vec![],
+        });
+    }
+
+    /// Content-creating requests refused for the secondary limits so far.
+    pub fn breaches(&self) -> Vec<Breach> {
+        self.st()
+            .limits
+            .as_ref()
+            .map(|e| e.breaches.clone())
+            .unwrap_or_default()
+    }
+
+    /// The times of the content-creating requests accepted under the limits, per installation
+    /// (since [`FakeGitHub::enforce_secondary_limits`]).
+    pub fn content_requests(&self, installation: u64) -> Vec<DateTime<Utc>> {
+        self.st()
+            .limits
+            .as_ref()
+            .and_then(|e| e.accepted.get(&installation).cloned())
+            .unwrap_or_default()
     }
 
     /// Remove all pending faults.

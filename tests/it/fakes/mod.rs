@@ -39,7 +39,9 @@
 //!   `remove_collaborator`, `add_team`, `add_team_member`, `remove_team_member`, `add_label`;
 //!   clock and tokens `now`, `advance_clock`, `freeze_clock`, `revoke_tokens`, `tokens_issued`,
 //!   `mint_installation_token`; search `lag_search_index`, `refresh_search_index`; faults
-//!   `inject`, `fail_next`, `fail_after_effect`, `rate_limit_next`, `clear_faults`; inspection
+//!   `inject`, `fail_next`, `fail_after_effect`, `rate_limit_next`, `clear_faults`; limits
+//!   `enforce_secondary_limits` ([`github::SecondaryLimits`], in the test's time), `breaches`,
+//!   `content_requests`; inspection
 //!   `requests`, `count`, `violations`, `response_violations`, `assert_conformant`, `issue`,
 //!   `issues`, `comments`, `events`, `repo_labels`; what GitHub would find in the texts written
 //!   (rendered as GitHub renders them, see `github/markdown.rs`) `mentions`, `references`,
@@ -71,7 +73,11 @@
 //! installation on that org; webhooks are delivered only when the test sends them; one webhook
 //! per label/assignee like GitHub; mentions and references are found by a model of GitHub's
 //! rendering (`github/markdown.rs`: conservative, e.g. it also reads link text and raw HTML
-//! blocks, and assumes `#N` in titles is a reference).
+//! blocks, and assumes `#N` in titles is a reference). The secondary limits, when enforced, count every `POST`,
+//! `PATCH`, `PUT` and `DELETE` made with an installation token per installation in sliding
+//! windows (GitHub documents "content-generating requests" without listing them; counting
+//! every write is the cautious reading), and a breach answers 403 with `Retry-After` only
+//! (GitHub may also answer 429, and may block an App that keeps breaching: not modelled).
 //! Security Hub: the filters listed in `securityhub/filters.rs` (others are reported by
 //! `unsupported()`); default order `UpdatedAt` desc then insertion (AWS documents none);
 //! NextToken is tied to the query; BatchUpdateFindings changes Workflow/Note/Severity/… but not

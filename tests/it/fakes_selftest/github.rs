@@ -746,6 +746,69 @@ async fn faults_after_effect_status_and_rate_limits() {
     fake.assert_conformant();
 }
 
+/// The secondary limits, enforced in the test's time: a content-creating request over the
+/// minute's or the hour's count is refused (403, `Retry-After`, no effect) and recorded; reads
+/// and requests of other installations are not counted.
+#[tokio::test]
+async fn secondary_limits_are_enforced_per_installation_in_the_test_s_time() {
+    let fake = setup().await;
+    fake.add_installation(8, "other");
+    fake.add_repo("other/tools", true, Some(8));
+    let now = std::sync::Arc::new(std::sync::Mutex::new(fake.now()));
+    let clock = now.clone();
+    fake.enforce_secondary_limits(
+        crate::fakes::github::SecondaryLimits::new(2, 3),
+        move || *clock.lock().unwrap(),
+    );
+    let advance = |secs: i64| *now.lock().unwrap() += chrono::TimeDelta::seconds(secs);
+    let gh = fake
+        .app_client()
+        .installation(InstallationId(INST))
+        .unwrap();
+    let issues = gh.issues("acme", "payments");
+    issues.create("one").send().await.unwrap();
+    advance(10);
+    issues.create("two").send().await.unwrap();
+    issues.list().send().await.expect("reads are not counted");
+    let other = fake.app_client().installation(InstallationId(8)).unwrap();
+    other
+        .issues("other", "tools")
+        .create("elsewhere")
+        .send()
+        .await
+        .expect("another installation has its own count");
+    // The minute's third write: refused until the first leaves the window (50 s, plus one).
+    let err = issues.create("three").send().await.unwrap_err();
+    match &err {
+        octocrab::Error::GitHub { source, .. } => {
+            assert_eq!(source.status_code, 403);
+            assert_eq!(source.headers.as_ref().unwrap()["retry-after"], "51");
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(
+        fake.issues(REPO).len(),
+        2,
+        "a refused request has no effect"
+    );
+    advance(51);
+    issues.create("three").send().await.unwrap();
+    // The hour's fourth write, two minutes later: refused for the hour.
+    advance(120);
+    let err = issues.create("four").send().await.unwrap_err();
+    assert_eq!(status_of(&err), Some(403));
+    let breaches = fake.breaches();
+    assert_eq!(
+        breaches
+            .iter()
+            .map(|b| (b.installation, b.window, b.method.as_str()))
+            .collect::<Vec<_>>(),
+        [(INST, "minute", "POST"), (INST, "hour", "POST")]
+    );
+    assert_eq!(fake.content_requests(INST).len(), 3);
+    assert_eq!(fake.content_requests(8).len(), 1);
+}
+
 #[tokio::test]
 async fn nonconforming_requests_are_recorded_as_violations() {
     let Some(_) = require_conformance("nonconforming_requests_are_recorded_as_violations") else {

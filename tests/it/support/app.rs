@@ -75,6 +75,8 @@ pub struct TestApp {
 
 pub struct Builder {
     config_dir: PathBuf,
+    /// `[github] content_per_minute` and `content_per_hour` in place of the configuration's.
+    content_budget: (u32, u32),
     postgres: Option<String>,
     database: Option<String>,
     private_key: String,
@@ -97,6 +99,12 @@ impl Builder {
     /// caller keeps the database alive for the life of the `TestApp`.
     pub fn database(mut self, url: &str) -> Self {
         self.database = Some(url.to_string());
+        self
+    }
+    /// Lever's content budget per installation (per minute, per hour). Default: practically
+    /// unlimited ([`GENEROUS_BUDGET`]), so tests about something else are not paced.
+    pub fn content_budget(mut self, per_minute: u32, per_hour: u32) -> Self {
+        self.content_budget = (per_minute, per_hour);
         self
     }
     pub fn private_key(mut self, pem: &str) -> Self {
@@ -138,7 +146,10 @@ impl Builder {
                 (Db::Postgres(schema), url)
             }
         };
-        let config = Config::load(&self.config_dir).expect("test config is valid");
+        let config = with_budget(
+            Config::load(&self.config_dir).expect("test config is valid"),
+            self.content_budget,
+        );
         let app = Application::build(&settings, config, deps)
             .await
             .expect("the test app builds");
@@ -166,6 +177,17 @@ impl Builder {
     }
 }
 
+/// The content budget tests run with unless they ask for another: far above anything a test
+/// writes, so the pacing never postpones a job there (the pacing tests set their own).
+pub const GENEROUS_BUDGET: (u32, u32) = (1_000_000, 60_000_000);
+
+/// `config` with `[github] content_per_minute` and `content_per_hour` replaced.
+pub fn with_budget(mut config: Config, (per_minute, per_hour): (u32, u32)) -> Config {
+    config.settings.github.content_per_minute = per_minute;
+    config.settings.github.content_per_hour = per_hour;
+    config
+}
+
 /// The process settings `lever serve` would read from an environment pointing at the fakes.
 pub fn settings_for(gh: &FakeGitHub, private_key: &str) -> ProcessSettings {
     ProcessSettings {
@@ -189,7 +211,10 @@ pub async fn app_on(
     clock: Arc<ManualClock>,
     private_key: &str,
 ) -> App {
-    let config = Config::load(config_dir).expect("test config is valid");
+    let config = with_budget(
+        Config::load(config_dir).expect("test config is valid"),
+        GENEROUS_BUDGET,
+    );
     let deps = Deps::default()
         .clock(clock)
         .store(store)
@@ -203,6 +228,7 @@ impl TestApp {
     pub fn builder() -> Builder {
         Builder {
             config_dir: root().join("examples/demo"),
+            content_budget: GENEROUS_BUDGET,
             postgres: None,
             database: None,
             private_key: TEST_APP_PRIVATE_KEY_PEM.to_string(),
@@ -322,6 +348,21 @@ pub fn demo_config_with(extra: &str) -> tempfile::TempDir {
     toml.push('\n');
     toml.push_str(extra);
     std::fs::write(dir.path().join("lever.toml"), toml).unwrap();
+    dir
+}
+
+/// The demo configuration with `[github] content_per_minute` and `content_per_hour` set (for
+/// the `lever` binary, which reads them from `lever.toml`), in a temporary directory.
+pub fn demo_config_with_budget((per_minute, per_hour): (u32, u32)) -> tempfile::TempDir {
+    let dir = demo_config_with("");
+    let path = dir.path().join("lever.toml");
+    let toml = std::fs::read_to_string(&path).unwrap();
+    let toml = toml.replacen(
+        "[github]\n",
+        &format!("[github]\ncontent_per_minute = {per_minute}\ncontent_per_hour = {per_hour}\n"),
+        1,
+    );
+    std::fs::write(&path, toml).unwrap();
     dir
 }
 

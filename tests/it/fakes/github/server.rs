@@ -138,6 +138,26 @@ pub(super) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) 
         });
     st.faults.retain(|f| f.remaining > 0);
 
+    // The secondary limits, when enforced: a content-creating request over them is refused
+    // before it does anything (faults answer first, like a failing front end).
+    let breach = match (&fault, &auth) {
+        (None, auth::Auth::Installation { installation, .. })
+            if matches!(method.as_str(), "POST" | "PATCH" | "PUT" | "DELETE") =>
+        {
+            let installation = *installation;
+            st.limits
+                .as_mut()
+                .and_then(|e| e.admit(installation, &method, &path).err())
+        }
+        _ => None,
+    };
+    let fault = fault.or(
+        breach.map(|retry_after_secs| FaultKind::SecondaryRateLimit {
+            status: 403,
+            retry_after_secs,
+        }),
+    );
+
     let now = st.now();
     let reply = match &fault {
         Some(FaultKind::Status(code)) => fault_reply(*code),

@@ -209,6 +209,8 @@ pub(crate) struct State {
     pub redelivery_requests: Vec<u64>,
     /// mentions, references and links GitHub found in titles, bodies and comments
     pub sightings: Vec<super::Sighting>,
+    /// when set, the secondary limits on content-creating requests are enforced
+    pub limits: Option<super::Enforcer>,
 }
 
 impl State {

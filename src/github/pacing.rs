@@ -1,0 +1,643 @@
+//! Pacing GitHub calls per installation, within GitHub's limits, on the App's clock.
+//!
+//! Three gates, checked before every call made with an installation token
+//! ([`Pacer::admit`]), in this order:
+//!
+//! 1. **The shared pause.** A 403/429 rate-limit answer (`Retry-After`, or
+//!    `x-ratelimit-remaining: 0` with `x-ratelimit-reset`) pauses the whole installation
+//!    ([`Pacer::pause`]): every later call of every worker of this process is refused without
+//!    reaching GitHub until the pause ends, not only the job that hit it.
+//! 2. **The primary budget** (about 5,000 requests an hour per installation), as GitHub reports
+//!    it in the `x-ratelimit-remaining` / `x-ratelimit-reset` headers of every answer
+//!    ([`Pacer::observe`]); counted down locally between answers. When only
+//!    [`PRIMARY_RESERVE`] requests remain, calls wait for the reset.
+//! 3. **The content budget** (writes: issues, comments, labels, edits), below GitHub's
+//!    secondary limits: a `governor` GCRA limiter per installation derived from
+//!    [`ContentBudget`] (defaults 80 a minute and 500 an hour) so that no sliding minute and no
+//!    sliding hour ever holds more than the budget, while the long-run rate stays within 2 % of
+//!    the binding limit.
+//!
+//! A refused call never reaches GitHub: it returns [`Paced`] (which gate, until when). The
+//! worker then postpones its job to a [`Pacer::slot`] (without counting an attempt), so nothing
+//! sleeps and the job queue stays the one place where waiting work is visible. Slots form a
+//! virtual queue per installation: a job waits behind the jobs already waiting with the same or
+//! a higher [`Priority`] only, one content period each, and jobs due at the same permit leave in
+//! priority order (a slot is offset by `100 - priority` microseconds). So when the budget is
+//! scarce a new CRITICAL issue in production goes before queued checklist refreshes, while a
+//! backlog of thousands of jobs is leased about once per job instead of once per permit.
+//!
+//! Budgets live in the process: workers of one process share them; replicas each keep their own
+//! (see `docs/DESIGN.md`, "Pacing").
+
+use std::collections::HashMap;
+use std::fmt;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use governor::clock::Clock as GovernorClock;
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+
+use crate::clock::Clock;
+
+/// Requests of the primary budget left untouched: at this many, calls wait for the reset (a
+/// margin for requests already in flight on other workers).
+pub const PRIMARY_RESERVE: u64 = 10;
+/// How long a rate-limit answer without `Retry-After` or reset pauses an installation
+/// (GitHub: "wait for at least one minute").
+pub const DEFAULT_PAUSE: chrono::Duration = chrono::Duration::seconds(60);
+/// Added to each window when deriving the limiter, for the skew between Lever's clock and
+/// GitHub's and the time a request travels.
+const WINDOW_MARGIN: Duration = Duration::from_secs(1);
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// Content-creating requests Lever allows itself per installation (`[github]
+/// content_per_minute` and `content_per_hour`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentBudget {
+    per_minute: NonZeroU32,
+    per_hour: NonZeroU32,
+}
+
+impl Default for ContentBudget {
+    /// GitHub's documented secondary limits: 80 a minute, 500 an hour.
+    fn default() -> Self {
+        ContentBudget::new(80, 500).expect("non-zero")
+    }
+}
+
+impl ContentBudget {
+    /// `None` when either is zero.
+    pub fn new(per_minute: u32, per_hour: u32) -> Option<ContentBudget> {
+        Some(ContentBudget {
+            per_minute: NonZeroU32::new(per_minute)?,
+            per_hour: NonZeroU32::new(per_hour)?,
+        })
+    }
+
+    pub fn per_minute(&self) -> u32 {
+        self.per_minute.get()
+    }
+
+    pub fn per_hour(&self) -> u32 {
+        self.per_hour.get()
+    }
+
+    /// Writes allowed back to back after a quiet spell: a fiftieth of the binding budget (the
+    /// hour's when `per_hour <= 60 × per_minute`, else the minute's), at least 1: 10 of the
+    /// default 500 an hour. The burst costs the long-run rate as much (`period`), so it stays
+    /// within 2 % of it.
+    pub fn burst(&self) -> u32 {
+        let (m, h) = (self.per_minute(), self.per_hour());
+        let binding = if u64::from(h) <= 60 * u64::from(m) {
+            h
+        } else {
+            m
+        };
+        (binding / 50).clamp(1, m.min(h))
+    }
+
+    /// The spacing of writes once the burst is spent. A GCRA limiter with burst `b` and period
+    /// `T` admits at most `b + ceil(W / T) - 1` requests in any window of length `W`; `T` is
+    /// the smallest period keeping that within both budgets (each window widened by a second),
+    /// rounded up to the nanosecond. Defaults: 7.334 s, about 491 writes an hour.
+    pub fn period(&self) -> Duration {
+        let b = self.burst();
+        let spacing = |window: Duration, n: u32| {
+            let slots = u128::from(n - b + 1);
+            let nanos = (window + WINDOW_MARGIN).as_nanos().div_ceil(slots);
+            Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+        };
+        spacing(MINUTE, self.per_minute()).max(spacing(HOUR, self.per_hour()))
+    }
+
+    fn quota(&self) -> Quota {
+        Quota::with_period(self.period())
+            .expect("a positive period")
+            .allow_burst(NonZeroU32::new(self.burst()).expect("at least 1"))
+    }
+}
+
+/// How urgent a job's GitHub work is, 0 to 100 (higher goes first when the content budget is
+/// scarce). Derived by the worker from the job kind and its group (`worker::pacing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct Priority(u8);
+
+impl Priority {
+    pub const MAX: Priority = Priority(100);
+
+    /// `n`, capped at 100.
+    pub fn new(n: u8) -> Priority {
+        Priority(n.min(100))
+    }
+
+    pub fn get(self) -> u8 {
+        self.0
+    }
+
+    /// How far behind its permit a job of this priority is scheduled: jobs due at the same
+    /// permit are leased (by `run_at`) in priority order.
+    fn offset(self) -> chrono::Duration {
+        chrono::Duration::microseconds(i64::from(100 - self.0))
+    }
+}
+
+/// What a call is, for the content budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// GET: counts against the primary budget only.
+    Read,
+    /// POST, PATCH, PUT, DELETE: also against the content budget.
+    Write,
+}
+
+/// Which gate refused a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Gate {
+    /// The installation is paused after a rate-limit answer.
+    Paused,
+    /// The primary budget is spent until its reset.
+    Primary,
+    /// The content budget has no permit yet.
+    Content,
+}
+
+impl fmt::Display for Gate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Gate::Paused => "paused after a rate-limit answer",
+            Gate::Primary => "primary rate limit spent",
+            Gate::Content => "content budget spent",
+        })
+    }
+}
+
+/// A call Lever did not make, and when it could be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paced {
+    pub installation: u64,
+    pub until: DateTime<Utc>,
+    pub gate: Gate,
+}
+
+impl fmt::Display for Paced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "installation {}: {} until {}",
+            self.installation,
+            self.gate,
+            self.until.to_rfc3339()
+        )
+    }
+}
+
+/// The primary budget as GitHub last reported it (`x-ratelimit-remaining`, `-reset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RateHeaders {
+    pub remaining: Option<u64>,
+    pub reset: Option<DateTime<Utc>>,
+}
+
+impl RateHeaders {
+    pub fn from_headers(h: &http::HeaderMap) -> RateHeaders {
+        let num = |k: &str| {
+            h.get(k)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        RateHeaders {
+            remaining: num("x-ratelimit-remaining"),
+            reset: num("x-ratelimit-reset")
+                .and_then(|s| i64::try_from(s).ok())
+                .and_then(|s| DateTime::from_timestamp(s, 0)),
+        }
+    }
+}
+
+/// The App's clock as a `governor` clock: time since the Unix epoch.
+#[derive(Debug, Clone)]
+struct AppClock(Arc<dyn Clock>);
+
+impl GovernorClock for AppClock {
+    type Instant = Duration;
+    fn now(&self) -> Duration {
+        (self.0.now() - DateTime::UNIX_EPOCH)
+            .to_std()
+            .unwrap_or_default()
+    }
+}
+
+fn at(since_epoch: Duration) -> DateTime<Utc> {
+    DateTime::UNIX_EPOCH + chrono::Duration::from_std(since_epoch).unwrap_or(chrono::Duration::MAX)
+}
+
+type Limiter = RateLimiter<NotKeyed, InMemoryState, AppClock, NoOpMiddleware<Duration>>;
+
+/// One installation's pacing state.
+struct Installation {
+    content: Limiter,
+    paused_until: Option<DateTime<Utc>>,
+    primary: Option<(u64, DateTime<Utc>)>,
+    /// The virtual queue: (priority, slot) of jobs postponed for the content budget.
+    waiting: Vec<(Priority, DateTime<Utc>)>,
+}
+
+/// Per-installation pacing of one process (shared by its workers through the `GitHub`
+/// client).
+pub struct Pacer {
+    clock: Arc<dyn Clock>,
+    budget: ContentBudget,
+    installations: Mutex<HashMap<u64, Installation>>,
+    /// Account login (lower case) → its installation.
+    owners: Mutex<HashMap<String, u64>>,
+}
+
+impl fmt::Debug for Pacer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pacer")
+            .field("budget", &self.budget)
+            .finish()
+    }
+}
+
+impl Pacer {
+    pub fn new(budget: ContentBudget, clock: Arc<dyn Clock>) -> Pacer {
+        Pacer {
+            clock,
+            budget,
+            installations: Mutex::default(),
+            owners: Mutex::default(),
+        }
+    }
+
+    pub fn budget(&self) -> ContentBudget {
+        self.budget
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Installation>> {
+        self.installations.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn with<T>(&self, installation: u64, f: impl FnOnce(&mut Installation) -> T) -> T {
+        let mut all = self.lock();
+        let st = all.entry(installation).or_insert_with(|| Installation {
+            content: RateLimiter::direct_with_clock(
+                self.budget.quota(),
+                AppClock(self.clock.clone()),
+            ),
+            paused_until: None,
+            primary: None,
+            waiting: Vec::new(),
+        });
+        f(st)
+    }
+
+    /// The pause and the primary budget: whether any call may be made now.
+    fn open(st: &mut Installation, installation: u64, now: DateTime<Utc>) -> Result<(), Paced> {
+        let refuse = |until, gate| {
+            Err(Paced {
+                installation,
+                until,
+                gate,
+            })
+        };
+        match st.paused_until {
+            Some(until) if until > now => return refuse(until, Gate::Paused),
+            Some(_) => st.paused_until = None,
+            None => {}
+        }
+        match st.primary {
+            Some((remaining, reset)) if reset > now && remaining <= PRIMARY_RESERVE => {
+                refuse(reset, Gate::Primary)
+            }
+            Some((_, reset)) if reset <= now => {
+                st.primary = None;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Remembers that `owner`'s repositories belong to `installation` (an App is installed
+    /// once per account), so [`Pacer::blocked`] can answer before the repository's
+    /// installation is looked up.
+    pub fn learn_owner(&self, owner: &str, installation: u64) {
+        self.owners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(owner.to_ascii_lowercase(), installation);
+    }
+
+    /// Whether calls for `owner`'s repositories are paused (or out of primary budget) now, as
+    /// far as this process knows: then not even the App's lookup of the installation is made.
+    pub fn blocked(&self, owner: &str) -> Option<Paced> {
+        let id = *self
+            .owners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&owner.to_ascii_lowercase())?;
+        let now = self.now();
+        self.with(id, |st| Pacer::open(st, id, now)).err()
+    }
+
+    /// Whether a call may be made now; a write takes a permit of the content budget. A refusal
+    /// says until when (a refused call takes nothing).
+    pub fn admit(&self, installation: u64, call: Call) -> Result<(), Paced> {
+        let now = self.now();
+        self.with(installation, |st| {
+            Pacer::open(st, installation, now)?;
+            if call == Call::Write
+                && let Err(not_until) = st.content.check()
+            {
+                return Err(Paced {
+                    installation,
+                    until: at(not_until.earliest_possible()),
+                    gate: Gate::Content,
+                });
+            }
+            if let Some((remaining, _)) = &mut st.primary {
+                *remaining = remaining.saturating_sub(1);
+            }
+            Ok(())
+        })
+    }
+
+    /// Records the primary budget GitHub reported in an answer's headers.
+    pub fn observe(&self, installation: u64, rate: RateHeaders) {
+        if let (Some(remaining), Some(reset)) = (rate.remaining, rate.reset) {
+            self.with(installation, |st| st.primary = Some((remaining, reset)));
+        }
+    }
+
+    /// Pauses every call of `installation` until `until` (a later pause wins).
+    pub fn pause(&self, installation: u64, until: DateTime<Utc>) -> Paced {
+        let until = self.with(installation, |st| {
+            let until = st.paused_until.map_or(until, |p| p.max(until));
+            st.paused_until = Some(until);
+            until
+        });
+        tracing::warn!(installation, until = %until.to_rfc3339(), "GitHub rate limit answered; pausing the installation");
+        Paced {
+            installation,
+            until,
+            gate: Gate::Paused,
+        }
+    }
+
+    /// When a job refused by `paced` should run again. For the content budget: after the
+    /// jobs already waiting with the same or a higher priority, one period each, from the
+    /// first permit; for a pause or the primary budget: when it ends. Either way offset by the
+    /// priority, so jobs due together leave in priority order.
+    pub fn slot(&self, paced: &Paced, priority: Priority) -> DateTime<Utc> {
+        let now = self.now();
+        let base = paced.until.max(now);
+        if paced.gate != Gate::Content {
+            return base + priority.offset();
+        }
+        let period =
+            chrono::Duration::from_std(self.budget.period()).unwrap_or(chrono::Duration::MAX);
+        self.with(paced.installation, |st| {
+            st.waiting.retain(|(_, slot)| *slot > now);
+            let ahead = st.waiting.iter().filter(|(p, _)| *p >= priority).count();
+            let slot = base + period * i32::try_from(ahead).unwrap_or(i32::MAX) + priority.offset();
+            st.waiting.push((priority, slot));
+            slot
+        })
+    }
+
+    /// Jobs waiting in `installation`'s virtual queue (slots still ahead).
+    pub fn waiting(&self, installation: u64) -> usize {
+        let now = self.now();
+        self.with(installation, |st| {
+            st.waiting.iter().filter(|(_, slot)| *slot > now).count()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn pacer(per_minute: u32, per_hour: u32) -> (Pacer, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(t0()));
+        (
+            Pacer::new(
+                ContentBudget::new(per_minute, per_hour).unwrap(),
+                clock.clone(),
+            ),
+            clock,
+        )
+    }
+
+    /// Writes as fast as the pacer admits them for `span`, jumping the clock to each refusal's
+    /// `until`: the times of the admitted writes.
+    fn drain(pacer: &Pacer, clock: &ManualClock, span: chrono::Duration) -> Vec<DateTime<Utc>> {
+        let end = clock.now() + span;
+        let mut out = vec![];
+        while clock.now() < end {
+            match pacer.admit(7, Call::Write) {
+                Ok(()) => out.push(clock.now()),
+                Err(p) => {
+                    assert_eq!(p.gate, Gate::Content);
+                    assert!(p.until > clock.now(), "a refusal names a later instant");
+                    clock.set(p.until);
+                }
+            }
+        }
+        out.retain(|t| *t < end);
+        out
+    }
+
+    /// The most admitted writes in any window of `len` (half-open, as GitHub counts).
+    fn max_in_window(times: &[DateTime<Utc>], len: chrono::Duration) -> usize {
+        (0..times.len())
+            .map(|i| {
+                times[i..]
+                    .iter()
+                    .take_while(|t| **t < times[i] + len)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn default_budget_shape() {
+        let b = ContentBudget::default();
+        assert_eq!((b.per_minute(), b.per_hour(), b.burst()), (80, 500, 10));
+        // (3600 s + 1 s) / 491 permits after the burst.
+        assert_eq!(b.period(), Duration::from_nanos(7_334_012_220));
+    }
+
+    #[test]
+    fn no_sliding_window_exceeds_the_budget_and_the_budget_is_used() {
+        // (per minute, per hour): the defaults, a minute-bound budget, tiny ones.
+        for (m, h) in [(80, 500), (5, 1000), (2, 3), (1, 1), (30, 100)] {
+            let (pacer, clock) = pacer(m, h);
+            let times = drain(&pacer, &clock, chrono::Duration::hours(3));
+            let per_min = max_in_window(&times, chrono::Duration::minutes(1));
+            let per_hour = max_in_window(&times, chrono::Duration::hours(1));
+            assert!(per_min <= m as usize, "({m}, {h}): {per_min} in a minute");
+            assert!(per_hour <= h as usize, "({m}, {h}): {per_hour} in an hour");
+            // Three hours of the binding limit, less the margins: at least 95 %.
+            let allowed = (3 * h).min(180 * m) as usize;
+            assert!(
+                times.len() * 100 >= allowed * 95 || times.len() + 2 >= allowed,
+                "({m}, {h}): {} of {allowed}",
+                times.len()
+            );
+        }
+    }
+
+    #[test]
+    fn a_quiet_spell_gives_back_only_the_burst() {
+        let (pacer, clock) = pacer(80, 500);
+        let first = drain(&pacer, &clock, chrono::Duration::minutes(10));
+        assert_eq!(
+            first.iter().filter(|t| **t == t0()).count(),
+            10,
+            "burst at once"
+        );
+        clock.advance(chrono::Duration::hours(5));
+        let start = clock.now();
+        let again = drain(&pacer, &clock, chrono::Duration::seconds(1));
+        assert_eq!(
+            again,
+            vec![start; 10],
+            "the burst again, not five hours' worth"
+        );
+    }
+
+    #[test]
+    fn installations_have_their_own_budgets_and_reads_take_no_permit() {
+        let (pacer, _clock) = pacer(1, 1);
+        assert_eq!(pacer.admit(7, Call::Write), Ok(()));
+        assert_eq!(pacer.admit(7, Call::Write).unwrap_err().gate, Gate::Content);
+        assert_eq!(
+            pacer.admit(7, Call::Read),
+            Ok(()),
+            "reads do not spend content"
+        );
+        assert_eq!(pacer.admit(8, Call::Write), Ok(()), "another installation");
+    }
+
+    #[test]
+    fn a_pause_stops_every_call_of_the_installation_until_it_ends() {
+        let (pacer, clock) = pacer(80, 500);
+        let until = t0() + chrono::Duration::seconds(90);
+        pacer.pause(7, until);
+        pacer.pause(7, t0() + chrono::Duration::seconds(30)); // an earlier end does not shorten it
+        for call in [Call::Read, Call::Write] {
+            assert_eq!(
+                pacer.admit(7, call),
+                Err(Paced {
+                    installation: 7,
+                    until,
+                    gate: Gate::Paused
+                })
+            );
+        }
+        assert_eq!(
+            pacer.admit(8, Call::Write),
+            Ok(()),
+            "other installations go on"
+        );
+        clock.set(until);
+        assert_eq!(pacer.admit(7, Call::Write), Ok(()));
+    }
+
+    #[test]
+    fn the_primary_budget_follows_the_headers_and_keeps_a_reserve() {
+        let (pacer, clock) = pacer(80, 500);
+        let reset = t0() + chrono::Duration::minutes(20);
+        pacer.observe(
+            7,
+            RateHeaders {
+                remaining: Some(PRIMARY_RESERVE + 2),
+                reset: Some(reset),
+            },
+        );
+        assert_eq!(pacer.admit(7, Call::Read), Ok(()));
+        assert_eq!(pacer.admit(7, Call::Read), Ok(()));
+        let refused = pacer.admit(7, Call::Read).unwrap_err();
+        assert_eq!((refused.gate, refused.until), (Gate::Primary, reset));
+        clock.set(reset);
+        assert_eq!(
+            pacer.admit(7, Call::Read),
+            Ok(()),
+            "a new window after the reset"
+        );
+        // Headers without a reset change nothing.
+        pacer.observe(
+            7,
+            RateHeaders {
+                remaining: Some(0),
+                reset: None,
+            },
+        );
+        assert_eq!(pacer.admit(7, Call::Read), Ok(()));
+    }
+
+    #[test]
+    fn rate_headers_are_read_from_an_answer() {
+        let mut h = http::HeaderMap::new();
+        h.insert("x-ratelimit-remaining", "4990".parse().unwrap());
+        h.insert("x-ratelimit-reset", "1795435200".parse().unwrap());
+        let r = RateHeaders::from_headers(&h);
+        assert_eq!(r.remaining, Some(4990));
+        assert_eq!(r.reset, DateTime::from_timestamp(1_795_435_200, 0));
+        assert_eq!(
+            RateHeaders::from_headers(&http::HeaderMap::new()),
+            RateHeaders::default()
+        );
+    }
+
+    #[test]
+    fn slots_queue_by_priority_and_leave_in_priority_order() {
+        let (pacer, clock) = pacer(1, 60); // burst 1, one write a minute (61 s with the margin)
+        let period = chrono::Duration::from_std(pacer.budget().period()).unwrap();
+        assert_eq!(pacer.admit(7, Call::Write), Ok(()));
+        let low = Priority::new(10);
+        let high = Priority::new(85);
+        let refused = pacer.admit(7, Call::Write).unwrap_err();
+        let first = refused.until;
+        let lows: Vec<_> = (0..3).map(|_| pacer.slot(&refused, low)).collect();
+        assert_eq!(
+            lows,
+            (0..3)
+                .map(|i| first + period * i + chrono::Duration::microseconds(90))
+                .collect::<Vec<_>>(),
+            "equal priorities queue one period apart"
+        );
+        // A later, more urgent job waits only for the first permit, and sorts before the low
+        // job due at the same permit.
+        let urgent = pacer.slot(&refused, high);
+        assert_eq!(urgent, first + chrono::Duration::microseconds(15));
+        assert!(urgent < lows[0]);
+        assert_eq!(pacer.waiting(7), 4);
+        // Slots that came due leave the queue.
+        clock.set(lows[0]);
+        assert_eq!(pacer.waiting(7), 2);
+        // A pause is not queued: everyone comes back when it ends, in priority order.
+        let pause = pacer.pause(7, clock.now() + chrono::Duration::seconds(30));
+        assert!(pacer.slot(&pause, high) < pacer.slot(&pause, low));
+        assert_eq!(pacer.slot(&pause, Priority::MAX), pause.until);
+    }
+}

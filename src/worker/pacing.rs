@@ -1,0 +1,405 @@
+//! The worker's side of GitHub pacing (`github::pacing`): how urgent a job's GitHub work is
+//! ([`priority_of`]), and the backlog of issues waiting for the content budget ([`backlog`]),
+//! logged when it is large and printed by `lever sync`.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::HashMap;
+
+use crate::app::App;
+use crate::domain::lifecycle::Action;
+use crate::domain::{GroupKey, Severity};
+use crate::github::{ContentBudget, Gate, Paced, Priority};
+use crate::store::{Effect, GroupData, GroupRecord, Job, JobState, Store, StoreError};
+
+/// A backlog of at least this many issues is logged (at most every [`BACKLOG_LOG_EVERY`]).
+pub const BACKLOG_LOG_AT: usize = 50;
+/// How often a large backlog is logged.
+pub const BACKLOG_LOG_EVERY: chrono::Duration = chrono::Duration::minutes(10);
+
+fn is_production(environment: &str) -> bool {
+    environment.eq_ignore_ascii_case("production") || environment.eq_ignore_ascii_case("prod")
+}
+
+fn rank(s: Severity) -> u8 {
+    match s {
+        Severity::Informational => 0,
+        Severity::Low => 1,
+        Severity::Medium => 2,
+        Severity::High => 3,
+        Severity::Critical => 4,
+    }
+}
+
+/// How urgent a job's GitHub writes are, from its kind and its group (severity, environment)
+/// and, for `apply-effects`, what waits in the outbox:
+///
+/// | job | priority |
+/// |---|---|
+/// | jobs that decide (webhooks, timers, sync, handoffs, Security Hub updates) | 90 |
+/// | `open-issue` | 40 + 10 × severity (INFORMATIONAL 0 … CRITICAL 4) + 5 in production: 40 … 85 |
+/// | `apply-effects` with a comment, label, assignment, close or reopen | 30 + the same: 30 … 75 |
+/// | `ensure-labels`, `digest` | 20 |
+/// | `apply-effects` with only checklist refreshes (and Security Hub updates, or nothing) | 10 |
+///
+/// A group that is gone counts as INFORMATIONAL outside production.
+pub fn priority_of(job: &Job, group: Option<&GroupData>, outbox: &[Effect]) -> Priority {
+    let weight = || {
+        group.map_or(0, |g| {
+            10 * rank(g.severity) + if is_production(&g.environment) { 5 } else { 0 }
+        })
+    };
+    Priority::new(match job {
+        Job::OpenIssue(_) => 40 + weight(),
+        // Security Hub updates wait in the same outbox but spend no GitHub budget.
+        Job::ApplyEffects(_)
+            if outbox.iter().all(|e| {
+                matches!(
+                    e.action,
+                    Action::RefreshBody | Action::UpdateFindings { .. }
+                )
+            }) =>
+        {
+            10
+        }
+        Job::ApplyEffects(_) => 30 + weight(),
+        Job::EnsureLabels(_) | Job::Digest => 20,
+        _ => 90,
+    })
+}
+
+/// [`priority_of`] with the group and outbox loaded; a store failure gives the middle
+/// priority (the job runs again either way).
+pub async fn priority(app: &App, job: &Job) -> Priority {
+    let load = async {
+        let Some(key) = job.group() else {
+            return Ok::<_, StoreError>((None, Vec::new()));
+        };
+        let group = app.store.group(key).await?;
+        let outbox = match job {
+            Job::ApplyEffects(_) => app.store.outbox(key).await?,
+            _ => Vec::new(),
+        };
+        Ok((group, outbox))
+    };
+    match load.await {
+        Ok((group, outbox)) => priority_of(job, group.as_ref().map(|g| &g.data), &outbox),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot load the job's group to rank it");
+            Priority::new(50)
+        }
+    }
+}
+
+/// One issue waiting to open.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WaitingIssue {
+    pub group: GroupKey,
+    pub repo: String,
+    pub severity: Severity,
+    pub environment: String,
+    pub priority: u8,
+    /// When its job is due (its slot, once postponed).
+    pub due: DateTime<Utc>,
+    /// When it should open at the earliest, given the budget and the writes before it.
+    pub opens_at: DateTime<Utc>,
+}
+
+/// The issues waiting to open and when they should, for operators (`lever sync`, the log,
+/// later `lever jobs`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Backlog {
+    pub at: DateTime<Utc>,
+    pub content_per_minute: u32,
+    pub content_per_hour: u32,
+    /// In the order they should open: priority first, then due time.
+    pub issues: Vec<WaitingIssue>,
+    /// Other pending jobs that write to GitHub (effects, labels, the digest): they share the
+    /// budget, the more urgent ones before the issues.
+    pub other_writes: usize,
+    /// When the last waiting issue should open, at the earliest.
+    pub last_opens_at: Option<DateTime<Utc>>,
+}
+
+impl Backlog {
+    /// One line for logs and `lever sync`.
+    pub fn summary(&self) -> String {
+        match (self.issues.first(), &self.last_opens_at) {
+            (Some(first), Some(last)) => format!(
+                "{} issue(s) waiting to open (next: {} in {}, {}), the last at about {} \
+                 (budget {}/min, {}/h per installation); {} other GitHub write job(s) pending",
+                self.issues.len(),
+                first.severity.slug().to_uppercase(),
+                first.environment,
+                first.group,
+                last.to_rfc3339(),
+                self.content_per_minute,
+                self.content_per_hour,
+                self.other_writes
+            ),
+            _ => format!(
+                "no issue waiting to open; {} other GitHub write job(s) pending",
+                self.other_writes
+            ),
+        }
+    }
+}
+
+fn writes_to_github(job: &Job) -> bool {
+    matches!(
+        job,
+        Job::OpenIssue(_) | Job::ApplyEffects(_) | Job::EnsureLabels(_) | Job::Digest
+    )
+}
+
+/// The backlog at `now`: every pending job that writes to GitHub, in the order the pacing lets
+/// them go (priority, then due time), and when each waiting issue should open if `budget`
+/// starts full at `now` and each job makes one write. An estimate: jobs making several writes
+/// (labels, several effects) and earlier writes push it later; issues spread over several
+/// installations (each with its own budget) open sooner.
+pub async fn backlog(
+    store: &dyn Store,
+    budget: &ContentBudget,
+    now: DateTime<Utc>,
+) -> Result<Backlog, StoreError> {
+    let jobs: Vec<_> = store
+        .jobs(Some(JobState::Pending))
+        .await?
+        .into_iter()
+        .filter(|j| writes_to_github(&j.job))
+        .collect();
+    let keys: Vec<GroupKey> = jobs.iter().filter_map(|j| j.job.group().cloned()).collect();
+    let groups: HashMap<GroupKey, GroupRecord> = store
+        .groups(&keys)
+        .await?
+        .into_iter()
+        .map(|g| (g.group_key.clone(), g))
+        .collect();
+    let mut ranked = Vec::with_capacity(jobs.len());
+    for j in jobs {
+        let group = j.job.group().and_then(|k| groups.get(k));
+        let outbox = match &j.job {
+            Job::ApplyEffects(key) => store.outbox(key).await?,
+            _ => Vec::new(),
+        };
+        let priority = priority_of(&j.job, group.map(|g| &g.data), &outbox);
+        ranked.push((priority, j, group));
+    }
+    ranked.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then(a.1.run_at.cmp(&b.1.run_at))
+            .then(a.1.id.cmp(&b.1.id))
+    });
+    // GCRA from a full bucket: the burst at once, then one write per period.
+    let period = chrono::Duration::from_std(budget.period()).unwrap_or(chrono::Duration::MAX);
+    let tolerance = period * (budget.burst() as i32 - 1);
+    let mut tat = now;
+    let mut issues = Vec::new();
+    let mut other_writes = 0;
+    for (priority, j, group) in ranked {
+        let at = j.run_at.max(now).max(tat - tolerance);
+        tat = tat.max(at) + period;
+        match (&j.job, group) {
+            (Job::OpenIssue(key), Some(g)) => issues.push(WaitingIssue {
+                group: key.clone(),
+                repo: g.repo.clone(),
+                severity: g.data.severity,
+                environment: g.data.environment.clone(),
+                priority: priority.get(),
+                due: j.run_at,
+                opens_at: at,
+            }),
+            _ => other_writes += 1,
+        }
+    }
+    Ok(Backlog {
+        at: now,
+        content_per_minute: budget.per_minute(),
+        content_per_hour: budget.per_hour(),
+        last_opens_at: issues.iter().map(|i| i.opens_at).max(),
+        issues,
+        other_writes,
+    })
+}
+
+/// After a job was postponed for the content budget: logs the backlog when it is large, at
+/// most every [`BACKLOG_LOG_EVERY`] per process.
+pub async fn report_backlog(app: &App, paced: &Paced) {
+    if paced.gate != Gate::Content {
+        return;
+    }
+    let now = app.now();
+    {
+        let mut last = app
+            .caches
+            .backlog_logged_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|at| now - at < BACKLOG_LOG_EVERY) {
+            return;
+        }
+        *last = Some(now);
+    }
+    let budget = app.github.pacer().budget();
+    match backlog(app.store.as_ref(), &budget, now).await {
+        Ok(b) if b.issues.len() >= BACKLOG_LOG_AT => {
+            tracing::warn!(
+                issues = b.issues.len(),
+                last_opens_at = ?b.last_opens_at,
+                period = ?budget.period(),
+                "GitHub backlog: {}",
+                b.summary()
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the GitHub backlog"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RepoName;
+    use crate::routing::Route;
+
+    fn data(severity: Severity, environment: &str) -> GroupData {
+        GroupData {
+            route: Route {
+                repo: RepoName::parse("acme/web").unwrap(),
+                rule_line: None,
+                chain: vec![],
+                warnings: vec![],
+                assignees: vec![],
+            },
+            account_id: "111111111111".into(),
+            environment: environment.into(),
+            mode: "enforce".into(),
+            severity,
+            control_id: None,
+            title: String::new(),
+            reason: String::new(),
+            lifecycle: None,
+            recreated_from: None,
+        }
+    }
+
+    fn effect(action: Action) -> Effect {
+        Effect {
+            id: "e".into(),
+            group_key: GroupKey("g".into()),
+            action,
+            source: "test".into(),
+        }
+    }
+
+    #[test]
+    fn priority_table() {
+        let g = || GroupKey("g".into());
+        let refresh = [
+            effect(Action::RefreshBody),
+            effect(Action::UpdateFindings {
+                workflow: crate::domain::WorkflowStatus::Notified,
+                note: "n".into(),
+            }),
+            effect(Action::RefreshBody),
+        ];
+        let comment = [
+            effect(Action::RefreshBody),
+            effect(Action::Comment { body: "x".into() }),
+        ];
+        let crit_prod = data(Severity::Critical, "production");
+        let crit_stage = data(Severity::Critical, "staging");
+        let high_prod = data(Severity::High, "Production");
+        let low = data(Severity::Low, "unknown");
+        /// (name, job, its group, its outbox, expected priority)
+        type Row<'a> = (&'a str, Job, Option<&'a GroupData>, &'a [Effect], u8);
+        let rows: Vec<Row> = vec![
+            (
+                "CRITICAL prod issue",
+                Job::OpenIssue(g()),
+                Some(&crit_prod),
+                &[],
+                85,
+            ),
+            (
+                "CRITICAL staging issue",
+                Job::OpenIssue(g()),
+                Some(&crit_stage),
+                &[],
+                80,
+            ),
+            (
+                "HIGH prod issue",
+                Job::OpenIssue(g()),
+                Some(&high_prod),
+                &[],
+                75,
+            ),
+            ("LOW issue", Job::OpenIssue(g()), Some(&low), &[], 50),
+            ("issue of a gone group", Job::OpenIssue(g()), None, &[], 40),
+            (
+                "CRITICAL prod comment",
+                Job::ApplyEffects(g()),
+                Some(&crit_prod),
+                &comment,
+                75,
+            ),
+            (
+                "LOW comment",
+                Job::ApplyEffects(g()),
+                Some(&low),
+                &comment,
+                40,
+            ),
+            (
+                "checklist refreshes",
+                Job::ApplyEffects(g()),
+                Some(&crit_prod),
+                &refresh,
+                10,
+            ),
+            (
+                "empty outbox",
+                Job::ApplyEffects(g()),
+                Some(&crit_prod),
+                &[],
+                10,
+            ),
+            (
+                "labels",
+                Job::EnsureLabels("acme/web".into()),
+                None,
+                &[],
+                20,
+            ),
+            ("digest", Job::Digest, None, &[], 20),
+            (
+                "webhook",
+                Job::GithubEvent(crate::store::DeliveryId("d".into())),
+                None,
+                &[],
+                90,
+            ),
+            ("sync", Job::Sync, None, &[], 90),
+        ];
+        let wrong: Vec<String> = rows
+            .iter()
+            .filter_map(|(name, job, group, outbox, want)| {
+                let got = priority_of(job, *group, outbox).get();
+                (got != *want).then(|| format!("{name}: {got}, expected {want}"))
+            })
+            .collect();
+        assert!(wrong.is_empty(), "{wrong:#?}");
+        // The story of the issue: a new CRITICAL issue in production goes before a refresh,
+        // and before every lower issue.
+        let top = priority_of(&Job::OpenIssue(g()), Some(&crit_prod), &[]);
+        for (_, job, group, outbox, _) in &rows {
+            if matches!(
+                job,
+                Job::OpenIssue(_) | Job::ApplyEffects(_) | Job::EnsureLabels(_) | Job::Digest
+            ) {
+                assert!(top >= priority_of(job, *group, outbox));
+            }
+        }
+    }
+}
