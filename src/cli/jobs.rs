@@ -167,3 +167,55 @@ pub(super) fn retry(settings: &ProcessSettings, id: Option<i64>, by: &str) -> Re
         Ok(())
     })
 }
+
+/// `lever jobs backlog --config DIR`: the issues waiting to open, most urgent first, with when
+/// each should open within the content budget.
+pub(super) fn backlog(
+    settings: &ProcessSettings,
+    config: &std::path::Path,
+    format: Format,
+) -> Result<(), Failure> {
+    let config = super::load_config(config)?;
+    let gh = &config.settings.github;
+    let budget =
+        crate::github::pacing::ContentBudget::new(gh.content_per_minute, gh.content_per_hour)
+            .ok_or_else(|| Failure::usage("[github] content budgets must be above zero"))?;
+    runtime()?.block_on(async move {
+        let store = open_store(&settings.database_url)
+            .await
+            .map_err(Failure::startup)?;
+        let report = crate::worker::pacing::backlog(store.as_ref(), &budget, Utc::now())
+            .await
+            .map_err(Failure::failed)?;
+        match format {
+            Format::Json => println!("{}", json!(report)),
+            Format::Text => {
+                let rows: Vec<Vec<String>> = report
+                    .issues
+                    .iter()
+                    .map(|i| {
+                        vec![
+                            i.severity.as_str().to_string(),
+                            i.environment.clone(),
+                            i.repo.clone(),
+                            i.group.to_string(),
+                            i.opens_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                        ]
+                    })
+                    .collect();
+                print_table(
+                    &[
+                        "SEVERITY",
+                        "ENVIRONMENT",
+                        "REPOSITORY",
+                        "GROUP",
+                        "OPENS AT (UTC)",
+                    ],
+                    &rows,
+                );
+                println!("{}", report.summary());
+            }
+        }
+        Ok(())
+    })
+}

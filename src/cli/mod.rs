@@ -203,6 +203,14 @@ pub enum JobsCommand {
         #[arg(long, default_value = "operator", value_name = "LOGIN")]
         by: String,
     },
+    /// The issues waiting to open, in the order they will, and when the last should open
+    /// within the content budget of `[github]` (from the configuration).
+    Backlog {
+        #[arg(long, value_name = "DIR")]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -280,6 +288,10 @@ impl Command {
                 command: Some(JobsCommand::Retry { .. }),
                 ..
             } => "jobs retry",
+            Command::Jobs {
+                command: Some(JobsCommand::Backlog { .. }),
+                ..
+            } => "jobs backlog",
             Command::Config {
                 command: ConfigCommand::Check { .. },
             } => "config check",
@@ -366,5 +378,9 @@ fn execute(cli: Cli) -> Result<(), Failure> {
             command: Some(JobsCommand::Retry { id, all: _, by }),
             ..
         } => jobs::retry(settings, id, &by),
+        Command::Jobs {
+            command: Some(JobsCommand::Backlog { config, format }),
+            ..
+        } => jobs::backlog(settings, &config, format),
     }
 }

@@ -299,3 +299,50 @@ async fn webhooks_missed_while_lever_was_down_are_redelivered() {
     assert_eq!(t.gh.redelivery_requests().len(), 1);
     t.gh.assert_conformant();
 }
+
+#[tokio::test]
+async fn lever_jobs_shows_the_queue_and_the_backlog_of_issues_to_open() {
+    let t = TestApp::start().await;
+    t.ingest_demo().await;
+    let (ok, out, err) = lever(&t, &["jobs", "--format", "json"]);
+    assert!(ok, "{err}");
+    let pending = json_lines(&out);
+    let opens = pending.iter().filter(|j| j["kind"] == "open-issue").count();
+    assert!(opens >= 5, "{out}");
+    assert!(pending.iter().all(|j| j["state"] == "pending"));
+    let demo = root().join("examples/demo");
+    let (ok, out, err) = lever(
+        &t,
+        &[
+            "jobs",
+            "backlog",
+            "--config",
+            demo.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    assert!(ok, "{err}");
+    let report: Value = serde_json::from_str(out.trim()).unwrap();
+    let issues = report["issues"].as_array().unwrap();
+    assert_eq!(issues.len(), opens, "{report}");
+    // Most urgent first: priorities never rise, and open times never go back.
+    let priorities: Vec<u64> = issues
+        .iter()
+        .map(|i| i["priority"].as_u64().unwrap())
+        .collect();
+    assert!(
+        priorities.windows(2).all(|w| w[0] >= w[1]),
+        "{priorities:?}"
+    );
+    let opens_at: Vec<&str> = issues
+        .iter()
+        .map(|i| i["opens_at"].as_str().unwrap())
+        .collect();
+    assert!(opens_at.windows(2).all(|w| w[0] <= w[1]), "{opens_at:?}");
+    assert_eq!(issues[0]["severity"], "CRITICAL", "{report}");
+    assert!(!report["last_opens_at"].is_null(), "{report}");
+    let (ok, text, _) = lever(&t, &["jobs", "backlog", "--config", demo.to_str().unwrap()]);
+    assert!(ok);
+    assert!(text.contains("issue(s) waiting to open"), "{text}");
+}
