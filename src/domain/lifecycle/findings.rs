@@ -1,4 +1,5 @@
-//! What Security Hub says: fixed resources, regressions, verification after a close.
+//! What Security Hub says: fixed resources, regressions, fixes Security Hub does not confirm,
+//! verification after a close.
 
 use super::*;
 
@@ -19,7 +20,8 @@ impl Machine<'_> {
             .collect();
         let changed = !now_fixed.is_empty()
             || !now_failing.is_empty()
-            || before.fixed != self.s.findings.fixed;
+            || before.fixed != self.s.findings.fixed
+            || before.unconfirmed != self.s.findings.unconfirmed;
         if self.s.deleted {
             return;
         }
@@ -71,16 +73,23 @@ impl Machine<'_> {
             }
             return;
         }
+        if self.s.findings.failing.is_empty() {
+            self.only_unconfirmed(&before, changed);
+            return;
+        }
         // Something fails.
         match (self.s.open, self.s.closure) {
             (true, _) => {
                 if changed {
                     self.act(Action::RefreshBody);
-                    if !now_failing.is_empty() && !before.failing.is_empty() {
-                        self.comment(format!(
-                            "Security Hub reports more affected resources: {}.",
-                            list(&now_failing, 20)
-                        ));
+                    if !now_failing.is_empty() {
+                        // (Nothing failed before when the fix was not confirmed.)
+                        let what = if before.failing.is_empty() {
+                            "Security Hub reports the problem on"
+                        } else {
+                            "Security Hub reports more affected resources:"
+                        };
+                        self.comment(format!("{what} {}.", list(&now_failing, 20)));
                         self.log("resources-added");
                     } else if !now_fixed.is_empty() {
                         self.log("resources-fixed");
@@ -130,6 +139,46 @@ impl Machine<'_> {
         }
     }
 
+    /// Nothing fails any more, but some resources are not confirmed fixed (the control was
+    /// disabled, the evaluation failed): not a fix. An open issue stays open, says why once per
+    /// change, and leaves the decision to the security team; a closed one stays as it is.
+    fn only_unconfirmed(&mut self, before: &FindingsView, changed: bool) {
+        if changed {
+            self.act(Action::RefreshBody);
+        }
+        let news = !before.failing.is_empty()
+            || before
+                .unconfirmed
+                .keys()
+                .ne(self.s.findings.unconfirmed.keys());
+        if !self.s.open || !news {
+            return;
+        }
+        let mut by_reason: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        for (resource, why) in &self.s.findings.unconfirmed {
+            by_reason
+                .entry(why.as_str())
+                .or_default()
+                .insert(resource.clone());
+        }
+        let reasons: Vec<String> = by_reason
+            .iter()
+            .map(|(why, resources)| format!("{}: {why}", list(resources, 10)))
+            .collect();
+        let security = match &self.ctx.security {
+            Some(who) => format!("{} (security team)", mention(who)),
+            None => "The security team".to_string(),
+        };
+        self.comment(format!(
+            "Security Hub no longer reports this problem as failing, but that is not a fix: {}. Lever keeps this \
+             issue open. {security}: please decide, either confirm the fix (and close the issue) or approve an \
+             exception (`{}`).",
+            reasons.join("; "),
+            labels::CTO_APPROVED
+        ));
+        self.log("fix-unconfirmed");
+    }
+
     pub(super) fn on_verify(&mut self, failing: bool) {
         if self.s.open || self.s.closure != Some(Closure::Unverified) {
             return;
@@ -156,11 +205,23 @@ impl Machine<'_> {
                 timer: Timer::Verify,
                 at: grace_until,
             });
+            let unconfirmed: BTreeSet<String> =
+                self.s.findings.unconfirmed.keys().cloned().collect();
+            let what = if self.s.findings.failing.is_empty() && !unconfirmed.is_empty() {
+                format!(
+                    "does not confirm the fix on {} (not evaluated, or the control is disabled)",
+                    list(&unconfirmed, 20)
+                )
+            } else {
+                format!(
+                    "still reports this problem on {}",
+                    list(&self.s.findings.failing, 20)
+                )
+            };
             self.comment(format!(
-                "Security Hub still reports this problem on {}. If the fix is deployed, it may take a while for Security \
-                 Hub to re-evaluate; Lever checks again and reopens this issue if it still fails after {}. To accept \
-                 the risk instead, ask for an exception (`{}`).",
-                list(&self.s.findings.failing, 20),
+                "Security Hub {what}. If the fix is deployed, it may take a while for Security Hub to re-evaluate; \
+                 Lever checks again and reopens this issue if it still fails after {}. To accept the risk instead, \
+                 ask for an exception (`{}`).",
                 date(grace_until),
                 labels::EXCEPTION_REQUESTED
             ));
