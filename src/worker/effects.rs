@@ -174,7 +174,8 @@ async fn perform(
 }
 
 /// BatchUpdateFindings for the group's findings that still report the problem and are not
-/// already in `workflow`; the store records what Security Hub now holds.
+/// already in `workflow` (or suppressed with another note); the store records what Security Hub
+/// now holds.
 pub(super) async fn update_findings(
     app: &App,
     key: &GroupKey,
@@ -182,16 +183,21 @@ pub(super) async fn update_findings(
     note: &str,
 ) -> Result<ChangeSet, JobError> {
     let updated_by = app.config.settings.securityhub.updated_by.clone();
+    let text = note_text(note);
     let targets: Vec<FindingRecord> = app
         .store
         .findings_in_group(key)
         .await?
         .into_iter()
-        // Findings still reporting the problem, not in `workflow` yet; a finding someone marked
+        // Findings still reporting the problem, not in `workflow` yet (or suppressed with
+        // another note: the note says when the exception expires); a finding someone marked
         // RESOLVED is left alone when Lever only notifies.
         .filter(|r| {
+            let note_differs =
+                r.finding.note.as_ref().map(|n| n.text.as_str()) != Some(text.as_str());
             is_failing(&r.finding)
-                && r.workflow != workflow
+                && (r.workflow != workflow
+                    || (workflow == WorkflowStatus::Suppressed && note_differs))
                 && !(workflow == WorkflowStatus::Notified && r.workflow == WorkflowStatus::Resolved)
         })
         .collect();
@@ -199,7 +205,6 @@ pub(super) async fn update_findings(
     if targets.is_empty() {
         return Ok(changes);
     }
-    let text = note_text(note);
     let refs: Vec<FindingRef> = targets
         .iter()
         .map(|r| FindingRef {

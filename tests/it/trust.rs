@@ -1,14 +1,15 @@
-//! Trust: a finding is suppressed only by a current, verified approval, and an issue closes only
-//! on a real fix. Each test is a bypass that worked before (issue 9), tried as an attacker would,
-//! end to end: signed webhooks to the real endpoint, the fake GitHub's events and the fake
-//! Security Hub's workflow state.
+//! Trust: a finding is suppressed only by a current, verified approval. Each test is a bypass
+//! that worked before (issue 9, items 1-5), tried as an attacker would, end to end: signed
+//! webhooks to the real endpoint, the fake GitHub's events and the fake Security Hub's
+//! workflow state.
 
+use chrono::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use lever::store::{AuditEntry, AuditFilter};
 
-use crate::support::app::{TestApp, root};
+use crate::support::app::{TestApp, demo_config_with, root};
 
 const LEDGER: &str = "acme/ledger";
 
@@ -41,11 +42,31 @@ async fn ledger_update(t: &TestApp, edit: impl FnOnce(&mut Value)) {
     t.settle().await;
 }
 
+fn passed(at: &'static str) -> impl FnOnce(&mut Value) {
+    move |f| {
+        f["Compliance"]["Status"] = "PASSED".into();
+        f["Workflow"]["Status"] = "RESOLVED".into();
+        f["UpdatedAt"] = at.into();
+    }
+}
+
+fn failing_again(at: &'static str) -> impl FnOnce(&mut Value) {
+    move |f| {
+        f["Compliance"]["Status"] = "FAILED".into();
+        f["Workflow"]["Status"] = "NEW".into();
+        f["UpdatedAt"] = at.into();
+    }
+}
+
 fn state(t: &TestApp, repo: &str, n: u64) -> String {
     t.gh.issue(repo, n).unwrap()["state"]
         .as_str()
         .unwrap()
         .to_string()
+}
+
+fn has_label(t: &TestApp, repo: &str, n: u64, label: &str) -> bool {
+    t.labels(repo, n).iter().any(|l| l == label)
 }
 
 async fn audit(t: &TestApp, issue: &str) -> Vec<AuditEntry> {
@@ -66,6 +87,329 @@ async fn audit_actions(t: &TestApp, issue: &str) -> Vec<String> {
         .map(|e| e.action)
         .filter(|a| !a.starts_with("effect-") && a != "observed")
         .collect()
+}
+
+// ---- 1. Approvals belong to one request ------------------------------------------------------
+
+/// The approver approves an open issue; the findings are then fixed and Lever closes it; they
+/// regress and Lever reopens it: the old approval is gone, so anyone's close suppresses
+/// nothing.
+#[tokio::test]
+async fn an_approval_does_not_survive_a_fix_and_a_regression() {
+    let t = TestApp::start().await;
+    ledger_opened(&t).await;
+    t.deliver(vec![t.gh.human_add_label(
+        LEDGER,
+        1,
+        "cto-approved",
+        "cto-user",
+    )])
+    .await;
+    ledger_update(&t, passed("2026-11-23T13:00:00.000Z")).await;
+    assert_eq!(state(&t, LEDGER, 1), "closed");
+    let label_after_fix = has_label(&t, LEDGER, 1, "cto-approved");
+    ledger_update(&t, failing_again("2026-11-25T09:00:00.000Z")).await;
+    assert_eq!(state(&t, LEDGER, 1), "open");
+    t.deliver(vec![t.gh.human_close(LEDGER, 1, "completed", "mallory")])
+        .await;
+    t.settle().await;
+    assert_eq!(t.workflow(), ["NOTIFIED"], "nothing suppressed");
+    assert!(
+        !label_after_fix,
+        "Lever removes the approval when the issue leaves the exception path (fixed)"
+    );
+    assert!(
+        t.comments_by_bot(LEDGER, 1)
+            .iter()
+            .any(|c| c.contains("Lever removed `cto-approved`")),
+        "{:#?}",
+        t.comments_by_bot(LEDGER, 1)
+    );
+    t.gh.assert_conformant();
+}
+
+/// The same, with the label left on by hand after Lever's fix-close: an approval older than
+/// the issue's latest reopen does not count, whatever the label says now.
+#[tokio::test]
+async fn an_approval_older_than_the_latest_reopen_does_not_count() {
+    let t = TestApp::start().await;
+    ledger_opened(&t).await;
+    t.deliver(vec![t.gh.human_add_label(
+        LEDGER,
+        1,
+        "cto-approved",
+        "cto-user",
+    )])
+    .await;
+    // Lever misses the fix and the regression webhooks' consequences on the label: the issue is
+    // closed and reopened by people, the approver's label stays on (its webhooks were missed).
+    let _missed = t.gh.human_close(LEDGER, 1, "completed", "carol");
+    let _missed = t.gh.human_reopen(LEDGER, 1, "carol");
+    t.deliver(vec![t.gh.human_close(LEDGER, 1, "completed", "mallory")])
+        .await;
+    t.settle().await;
+    assert_eq!(t.workflow(), ["NOTIFIED"], "nothing suppressed");
+    assert!(
+        t.comments_by_bot(LEDGER, 1)
+            .iter()
+            .any(|c| c.contains("before the issue was last reopened")),
+        "{:#?}",
+        t.comments_by_bot(LEDGER, 1)
+    );
+}
+
+/// An exception in force; Security Hub reports the resource fixed (the exception is no longer
+/// needed); later it fails again and Lever reopens the issue: the exception's approval is gone.
+#[tokio::test]
+async fn an_approval_does_not_survive_a_fix_under_exception() {
+    let t = TestApp::start().await;
+    ledger_opened(&t).await;
+    t.deliver(vec![t.gh.human_add_label(
+        LEDGER,
+        1,
+        "cto-approved",
+        "cto-user",
+    )])
+    .await;
+    t.deliver(vec![t.gh.human_close(LEDGER, 1, "not_planned", "carol")])
+        .await;
+    t.settle().await;
+    assert_eq!(t.workflow(), ["SUPPRESSED"]);
+    ledger_update(&t, passed("2026-11-24T13:00:00.000Z")).await;
+    let label_after_fix = has_label(&t, LEDGER, 1, "cto-approved");
+    ledger_update(&t, failing_again("2026-11-26T09:00:00.000Z")).await;
+    assert_eq!(state(&t, LEDGER, 1), "open");
+    assert_eq!(t.workflow(), ["NOTIFIED"]);
+    t.deliver(vec![t.gh.human_close(LEDGER, 1, "completed", "mallory")])
+        .await;
+    t.settle().await;
+    assert_eq!(t.workflow(), ["NOTIFIED"], "nothing suppressed");
+    assert!(!label_after_fix, "the label goes with the exception");
+}
+
+/// The approver labels an issue already closed as fixed: there is nothing to except, the label
+/// goes, and it cannot be used after a regression.
+#[tokio::test]
+async fn an_approval_of_an_issue_closed_as_fixed_does_not_count_later() {
+    let t = TestApp::start().await;
+    ledger_opened(&t).await;
+    ledger_update(&t, passed("2026-11-23T13:00:00.000Z")).await;
+    assert_eq!(state(&t, LEDGER, 1), "closed");
+    t.deliver(vec![t.gh.human_add_label(
+        LEDGER,
+        1,
+        "cto-approved",
+        "cto-user",
+    )])
+    .await;
+    let label_kept = has_label(&t, LEDGER, 1, "cto-approved");
+    ledger_update(&t, failing_again("2026-11-25T09:00:00.000Z")).await;
+    assert_eq!(state(&t, LEDGER, 1), "open");
+    t.deliver(vec![t.gh.human_close(LEDGER, 1, "completed", "mallory")])
+        .await;
+    t.settle().await;
+    assert_eq!(t.workflow(), ["NOTIFIED"], "nothing suppressed");
+    assert!(!label_kept, "nothing to except: the label goes at once");
+}
+
+/// An `Exception-Expires:` date belongs to the period it was written in: after a reopen a new
+/// approval gets the default length, not the old date.
+#[tokio::test]
+async fn an_earlier_exception_expires_date_is_not_reused() {
+    let t = TestApp::start().await;
+    ledger_opened(&t).await;
+    t.deliver(vec![
+        t.gh.human_comment(
+            LEDGER,
+            1,
+            "Accepted.\nException-Expires: 2027-06-30",
+            "cto-user",
+        ),
+        t.gh.human_add_label(LEDGER, 1, "cto-approved", "cto-user"),
+    ])
+    .await;
+    t.deliver(vec![t.gh.human_close(LEDGER, 1, "not_planned", "carol")])
+        .await;
+    t.settle().await;
+    let note = t.sh.findings()[0]["Note"]["Text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(note.contains("expires 2027-06-30"), "{note}");
+    // Reopened: the exception ends; a new request, a new approval, no new date.
+    t.deliver(vec![t.gh.human_reopen(LEDGER, 1, "carol")]).await;
+    t.settle().await;
+    t.deliver(vec![t.gh.human_add_label(
+        LEDGER,
+        1,
+        "cto-approved",
+        "cto-user",
+    )])
+    .await;
+    t.deliver(vec![t.gh.human_close(LEDGER, 1, "not_planned", "carol")])
+        .await;
+    t.settle().await;
+    assert_eq!(t.workflow(), ["SUPPRESSED"]);
+    let note = t.sh.findings()[0]["Note"]["Text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        note.contains("expires 2027-02-21"),
+        "the default 90 days from now, not the old date: {note}"
+    );
+}
+
+fn two_approvers() -> tempfile::TempDir {
+    let dir = demo_config_with("[exceptions]\nmax_expiry = \"180d\"\n");
+    let path = dir.path().join("lever.toml");
+    let toml = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        toml.replace(
+            r#"approvers = ["cto-user"]"#,
+            r#"approvers = ["cto-user", "ciso"]"#,
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+/// Only the approving approver's own, unquoted `Exception-Expires:` counts, and never beyond
+/// `exceptions.max_expiry`.
+#[tokio::test]
+async fn only_the_approvers_own_expiry_counts_and_it_is_capped() {
+    let dir = two_approvers();
+    let t = TestApp::builder().config(dir.path()).start().await;
+    ledger_opened(&t).await;
+    t.deliver(vec![
+        // Another approver's date is theirs, not the approving approver's.
+        t.gh.human_comment(LEDGER, 1, "Exception-Expires: 2027-12-31", "ciso"),
+        // Quoted text is someone else's words.
+        t.gh.human_comment(
+            LEDGER,
+            1,
+            "> Exception-Expires: 2030-01-01\n\nI would not go that far.",
+            "cto-user",
+        ),
+        t.gh.human_add_label(LEDGER, 1, "cto-approved", "cto-user"),
+    ])
+    .await;
+    t.deliver(vec![t.gh.human_close(LEDGER, 1, "not_planned", "carol")])
+        .await;
+    t.settle().await;
+    let note = t.sh.findings()[0]["Note"]["Text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(note.contains("expires 2027-02-21"), "the default: {note}");
+
+    // The approver asks for more than the maximum: capped at 180 days after the approval.
+    t.deliver(vec![t.gh.human_comment(
+        LEDGER,
+        1,
+        "Exception-Expires: 2029-01-01",
+        "cto-user",
+    )])
+    .await;
+    t.settle().await;
+    let note = t.sh.findings()[0]["Note"]["Text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(note.contains("expires 2027-05-22"), "capped: {note}");
+    assert!(
+        t.comments_by_bot(LEDGER, 1)
+            .last()
+            .unwrap()
+            .contains("exceptions.max_expiry"),
+        "{:#?}",
+        t.comments_by_bot(LEDGER, 1)
+    );
+}
+
+// ---- 2. Read the whole story -----------------------------------------------------------------
+
+/// The approver's label is among the first events; much later (more than 1,000 events on),
+/// mallory removes it and applies it again, and Lever misses those webhooks. The close is
+/// judged on the latest `cto-approved` event, read from the end of the history.
+#[tokio::test]
+async fn the_label_author_is_read_from_the_end_of_a_long_history() {
+    let t = TestApp::start().await;
+    ledger_opened(&t).await;
+    t.deliver(vec![t.gh.human_add_label(
+        LEDGER,
+        1,
+        "cto-approved",
+        "cto-user",
+    )])
+    .await;
+    for _ in 0..550 {
+        let _ = t.gh.human_add_label(LEDGER, 1, "in-progress", "carol");
+        let _ = t.gh.human_remove_label(LEDGER, 1, "in-progress", "carol");
+    }
+    let _missed =
+        t.gh.human_remove_label(LEDGER, 1, "cto-approved", "mallory");
+    let _missed = t.gh.human_add_label(LEDGER, 1, "cto-approved", "mallory");
+    let events = t.gh.events(LEDGER, 1).len();
+    assert!(events > 1_100, "{events} events");
+    let before = t.gh.count("GET", "/repos/acme/ledger/issues/1/events");
+    t.deliver(vec![t.gh.human_close(LEDGER, 1, "completed", "mallory")])
+        .await;
+    t.settle().await;
+    assert_eq!(t.workflow(), ["NOTIFIED"], "nothing suppressed");
+    assert!(
+        t.comments_by_bot(LEDGER, 1)
+            .iter()
+            .any(|c| c.contains("mallory is not an approver")),
+        "{:#?}",
+        t.comments_by_bot(LEDGER, 1)
+    );
+    let read = t.gh.count("GET", "/repos/acme/ledger/issues/1/events") - before;
+    assert!(
+        read <= 3,
+        "the first page (for the last page's number), then backwards: {read} pages"
+    );
+    t.gh.assert_conformant();
+}
+
+/// When the history cannot be read, the close is not an approval: Lever says so, the findings
+/// stay NOTIFIED, and the audit trail has it.
+#[tokio::test]
+async fn an_unreadable_history_is_not_an_approval() {
+    let t = TestApp::start().await;
+    ledger_opened(&t).await;
+    t.deliver(vec![t.gh.human_add_label(
+        LEDGER,
+        1,
+        "cto-approved",
+        "cto-user",
+    )])
+    .await;
+    t.gh.fail_next("GET", "/repos/acme/ledger/issues/1/events", 502, 1_000);
+    t.deliver(vec![t.gh.human_close(LEDGER, 1, "not_planned", "carol")])
+        .await;
+    for _ in 0..6 {
+        t.clock.advance(Duration::minutes(10));
+        t.settle().await;
+    }
+    assert_eq!(t.workflow(), ["NOTIFIED"], "nothing suppressed");
+    assert!(
+        t.comments_by_bot(LEDGER, 1)
+            .iter()
+            .any(|c| c.contains("could not read")),
+        "{:#?}",
+        t.comments_by_bot(LEDGER, 1)
+    );
+    assert!(
+        audit_actions(&t, "acme/ledger#1")
+            .await
+            .iter()
+            .any(|a| a.contains("approval-unconfirmed")),
+        "{:?}",
+        audit_actions(&t, "acme/ledger#1").await
+    );
+    t.gh.clear_faults();
 }
 
 // ---- 5. Only a real fix closes ---------------------------------------------------------------

@@ -26,112 +26,61 @@ impl Machine<'_> {
             return;
         }
         if self.s.findings.all_resolved() {
-            match (self.s.open, self.s.closure) {
-                (true, _) => {
-                    self.act(Action::RefreshBody);
-                    self.s.open = false;
-                    self.s.closure = Some(Closure::Fixed);
-                    self.s.approved_by = None;
-                    self.act(Action::Close {
-                        reason: CloseReason::Completed,
-                    });
-                    let fixed = if now_fixed.is_empty() {
-                        &self.s.findings.fixed
-                    } else {
-                        &now_fixed
-                    }
-                    .clone();
-                    self.comment(format!(
-                        "Security Hub now reports every resource fixed ({}). Closing as completed. Thank you!",
-                        list(&fixed, 20)
-                    ));
-                    self.log("closed-fixed");
-                }
-                (false, Some(Closure::Unverified)) => {
-                    self.s.closure = Some(Closure::Fixed);
-                    self.s.verification = None;
-                    self.remove_label(labels::NEEDS_VERIFICATION);
-                    self.act(Action::RefreshBody);
-                    self.log("fix-verified");
-                }
-                (false, Some(Closure::Exception)) => {
-                    self.s.exception = None;
-                    self.s.closure = Some(Closure::Fixed);
-                    self.act(Action::RefreshBody);
-                    self.comment(
-                        "Security Hub now reports every resource fixed, so the exception is no longer needed. \
-                         If the problem comes back, this issue reopens."
-                            .to_string(),
-                    );
-                    self.log("fixed-under-exception");
-                }
-                _ => {
-                    if changed {
-                        self.act(Action::RefreshBody);
-                    }
-                }
-            }
-            return;
-        }
-        if self.s.findings.failing.is_empty() {
+            self.all_resolved(&now_fixed, changed);
+        } else if self.s.findings.failing.is_empty() {
             self.only_unconfirmed(&before, changed);
-            return;
+        } else {
+            self.something_fails(&before, &now_failing, &now_fixed, changed);
         }
-        // Something fails.
+    }
+
+    /// Every resource is fixed.
+    fn all_resolved(&mut self, now_fixed: &BTreeSet<String>, changed: bool) {
         match (self.s.open, self.s.closure) {
             (true, _) => {
-                if changed {
-                    self.act(Action::RefreshBody);
-                    if !now_failing.is_empty() {
-                        // (Nothing failed before when the fix was not confirmed.)
-                        let what = if before.failing.is_empty() {
-                            "Security Hub reports the problem on"
-                        } else {
-                            "Security Hub reports more affected resources:"
-                        };
-                        self.comment(format!("{what} {}.", list(&now_failing, 20)));
-                        self.log("resources-added");
-                    } else if !now_fixed.is_empty() {
-                        self.log("resources-fixed");
-                    }
-                }
-                if self.s.findings.unnotified > 0 {
-                    let note = format!("Lever: tracked in {}", self.ctx.issue_url);
-                    self.act(Action::UpdateFindings {
-                        workflow: WorkflowStatus::Notified,
-                        note,
-                    });
-                }
-            }
-            (false, Some(Closure::Fixed)) | (false, None) => {
-                // A regression: the same problem, the same issue.
-                self.reopen();
                 self.act(Action::RefreshBody);
-                let note = format!("Lever: failing again, tracked in {}", self.ctx.issue_url);
-                self.act(Action::UpdateFindings {
-                    workflow: WorkflowStatus::Notified,
-                    note,
+                self.s.open = false;
+                self.s.closure = Some(Closure::Fixed);
+                let line = self.withdraw_approval("the findings are fixed");
+                self.act(Action::Close {
+                    reason: CloseReason::Completed,
                 });
-                self.assign_on_call();
-                let owner = self.owner_mention();
-                self.comment(format!(
-                    "Security Hub reports the problem again on {}. Reopening this issue. {owner}",
-                    list(&self.s.findings.failing, 20)
+                let fixed = if now_fixed.is_empty() {
+                    &self.s.findings.fixed
+                } else {
+                    now_fixed
+                }
+                .clone();
+                self.comment(Self::with_line(
+                    format!(
+                        "Security Hub now reports every resource fixed ({}). Closing as completed. Thank you!",
+                        list(&fixed, 20)
+                    ),
+                    line,
                 ));
-                self.log("regression-reopened");
-            }
-            (false, Some(Closure::Exception)) => {
-                if self.s.findings.unnotified > 0 || !now_failing.is_empty() {
-                    // Newly reported resources of an excepted group are covered by the exception.
-                    if let Some(ex) = self.s.exception.clone() {
-                        self.suppress(&ex.approver, ex.expires_at);
-                    }
-                }
-                if changed {
-                    self.act(Action::RefreshBody);
-                }
+                self.log("closed-fixed");
             }
             (false, Some(Closure::Unverified)) => {
+                self.s.closure = Some(Closure::Fixed);
+                self.s.verification = None;
+                self.remove_label(labels::NEEDS_VERIFICATION);
+                self.act(Action::RefreshBody);
+                self.log("fix-verified");
+            }
+            (false, Some(Closure::Exception)) => {
+                self.s.exception = None;
+                self.s.closure = Some(Closure::Fixed);
+                self.act(Action::RefreshBody);
+                let line = self.withdraw_approval("the findings are fixed");
+                self.comment(Self::with_line(
+                    "Security Hub now reports every resource fixed, so the exception is no longer needed. \
+                     If the problem comes back, this issue reopens."
+                        .to_string(),
+                    line,
+                ));
+                self.log("fixed-under-exception");
+            }
+            _ => {
                 if changed {
                     self.act(Action::RefreshBody);
                 }
@@ -177,6 +126,99 @@ impl Machine<'_> {
             labels::CTO_APPROVED
         ));
         self.log("fix-unconfirmed");
+    }
+
+    /// Some resource still fails.
+    fn something_fails(
+        &mut self,
+        before: &FindingsView,
+        now_failing: &BTreeSet<String>,
+        now_fixed: &BTreeSet<String>,
+        changed: bool,
+    ) {
+        match (self.s.open, self.s.closure) {
+            (true, _) => {
+                if changed {
+                    self.act(Action::RefreshBody);
+                    if !now_failing.is_empty() {
+                        // (Nothing failed before when the fix was not confirmed.)
+                        let what = if before.failing.is_empty() {
+                            "Security Hub reports the problem on"
+                        } else {
+                            "Security Hub reports more affected resources:"
+                        };
+                        self.comment(format!("{what} {}.", list(now_failing, 20)));
+                        self.log("resources-added");
+                    } else if !now_fixed.is_empty() {
+                        self.log("resources-fixed");
+                    }
+                }
+                if self.s.findings.unnotified > 0 {
+                    let note = format!("Lever: tracked in {}", self.ctx.issue_url);
+                    self.notify(note);
+                }
+            }
+            (false, Some(Closure::Fixed)) | (false, None) => {
+                // A regression: the same problem, the same issue.
+                self.reopen();
+                let line = self.withdraw_approval("the problem came back and the issue reopened");
+                self.act(Action::RefreshBody);
+                let note = format!("Lever: failing again, tracked in {}", self.ctx.issue_url);
+                self.notify(note);
+                self.assign_on_call();
+                let owner = self.owner_mention();
+                self.comment(Self::with_line(
+                    format!(
+                        "Security Hub reports the problem again on {}. Reopening this issue. {owner}",
+                        list(&self.s.findings.failing, 20)
+                    ),
+                    line,
+                ));
+                self.log("regression-reopened");
+            }
+            (false, Some(Closure::Exception)) => {
+                if self.s.findings.unnotified > 0 || !now_failing.is_empty() {
+                    // Newly reported resources of an excepted group are covered by the exception.
+                    if let Some(ex) = self.s.exception.clone() {
+                        self.suppress(&ex.approver, ex.expires_at);
+                    }
+                }
+                if changed {
+                    self.act(Action::RefreshBody);
+                }
+            }
+            (false, Some(Closure::Unverified)) => {
+                if changed {
+                    self.act(Action::RefreshBody);
+                }
+            }
+        }
+    }
+
+    /// Security Hub no longer has any finding of the group (deleted after its retention).
+    pub(super) fn on_findings_gone(&mut self) {
+        let line = self.withdraw_approval("Security Hub no longer has any finding of this group");
+        if !self.s.open {
+            self.s.closure = Some(Closure::Fixed);
+            self.s.verification = None;
+            if let Some(line) = line {
+                self.comment(line);
+            }
+        } else {
+            self.s.open = false;
+            self.s.closure = Some(Closure::Fixed);
+            self.act(Action::Close {
+                reason: CloseReason::Completed,
+            });
+            self.comment(Self::with_line(
+                "Security Hub no longer has any finding of this group (the resources are gone, or the findings \
+                 were deleted after their retention). Closing as completed."
+                    .to_string(),
+                line,
+            ));
+            self.log("closed-findings-gone");
+        }
+        self.s.exception = None;
     }
 
     pub(super) fn on_verify(&mut self, failing: bool) {
@@ -238,10 +280,15 @@ impl Machine<'_> {
             _ => {
                 self.reopen();
                 self.remove_label(labels::NEEDS_VERIFICATION);
+                let line = self.withdraw_approval("the issue reopened");
                 self.assign_on_call();
                 let owner = self.owner_mention();
-                self.comment(format!(
-                    "Security Hub still reports the problem after the grace period, so Lever reopens this issue. {owner}"
+                self.comment(Self::with_line(
+                    format!(
+                        "Security Hub still reports the problem after the grace period, so Lever reopens this issue. \
+                         {owner}"
+                    ),
+                    line,
                 ));
                 self.log("verification-reopened");
             }

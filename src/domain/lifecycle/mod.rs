@@ -187,6 +187,21 @@ pub struct LabelAuthor {
     pub approver: bool,
 }
 
+/// What the issue's events say about the `cto-approved` label a closed issue carries, read by
+/// the caller from the newest event backwards until the answer is certain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum LabelHistory {
+    /// Its latest application, by `author`, came after the issue's latest (re)open and its
+    /// latest exception request, and it was not removed since.
+    Current(LabelAuthor),
+    /// Its latest application belongs to an earlier request (`why`, a sentence, such as
+    /// "it was applied before the issue was last reopened"), or it was removed since.
+    Stale { why: String },
+    /// The history could not be read completely (an error, Lever's cap): `why`.
+    Unreadable { why: String },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Event {
@@ -198,11 +213,12 @@ pub enum Event {
         label: String,
         by: Actor,
     },
-    /// `cto_approved_by`: who last applied `cto-approved`, when the closed issue carries it.
+    /// `cto_approved`: what the issue's events say about `cto-approved`, when a person closed
+    /// an issue that carries it (`None` otherwise).
     Closed {
         by: Actor,
         state_reason: Option<String>,
-        cto_approved_by: Option<LabelAuthor>,
+        cto_approved: Option<LabelHistory>,
     },
     Reopened {
         by: Actor,
@@ -340,10 +356,13 @@ pub struct State {
     /// Vocabulary labels on the issue, as Lever last saw them.
     pub labels: BTreeSet<String>,
     pub assignee: Option<String>,
-    /// `cto-approved` applied by an approver on the open issue (the exception starts at close).
+    /// `cto-approved` applied by an approver on the open issue in this period (the exception
+    /// starts at close).
     pub approved_by: Option<String>,
-    /// The latest `Exception-Expires:` date an approver wrote.
-    pub requested_expiry: Option<NaiveDate>,
+    /// The latest `Exception-Expires:` date each approver wrote in this period (since the issue
+    /// was last (re)opened), by lower-case login: only the approving approver's own counts.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub expiry_requests: BTreeMap<String, NaiveDate>,
     pub exception: Option<Exception>,
     pub verification: Option<Verification>,
     pub findings: FindingsView,
@@ -400,8 +419,10 @@ pub struct Ctx {
     pub approvers: Vec<String>,
     /// Whether an approver may approve an exception on an issue assigned to themselves.
     pub allow_self_approval: bool,
-    /// How long an exception lasts when no approver wrote `Exception-Expires:`.
+    /// How long an exception lasts when its approver wrote no `Exception-Expires:`.
     pub default_exception: Duration,
+    /// The longest an exception may last from its approval (`exceptions.max_expiry`).
+    pub max_exception: Duration,
     /// First check after a close without approval.
     pub verify_after: Duration,
     /// How long a closed issue whose findings still fail waits before it reopens.
@@ -532,11 +553,15 @@ pub(super) fn date(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d").to_string()
 }
 
-/// Reads the latest `Exception-Expires: YYYY-MM-DD` line of a comment.
+/// Reads the latest `Exception-Expires: YYYY-MM-DD` line of a comment. Quoted lines (`>`) are
+/// someone else's words and do not count.
 pub fn requested_expiry(body: &str) -> Option<Result<NaiveDate, String>> {
     body.lines()
         .filter_map(|l| {
-            let l = l.trim().trim_start_matches('>').trim();
+            let l = l.trim();
+            if l.starts_with('>') {
+                return None;
+            }
             let (k, v) = l.split_once(':')?;
             k.trim()
                 .eq_ignore_ascii_case("exception-expires")
@@ -575,10 +600,8 @@ pub fn transition(state: &State, event: &Event, ctx: &Ctx, now: DateTime<Utc>) -
         Event::Labeled { label, by } => m.on_labeled(label, by),
         Event::Unlabeled { label, by } => m.on_unlabeled(label, by),
         Event::Closed {
-            by,
-            cto_approved_by,
-            ..
-        } => m.on_closed(by, cto_approved_by.as_ref()),
+            by, cto_approved, ..
+        } => m.on_closed(by, cto_approved.as_ref()),
         Event::Reopened { by } => m.on_reopened(by),
         Event::Assigned { user, by } => {
             m.s.assignee = Some(user.clone());
@@ -600,10 +623,7 @@ pub fn transition(state: &State, event: &Event, ctx: &Ctx, now: DateTime<Utc>) -
             m.s.open = false;
             if m.s.exception.take().is_some() {
                 let note = format!("Exception ended (issue deleted): {}", ctx.issue_url);
-                m.act(Action::UpdateFindings {
-                    workflow: WorkflowStatus::Notified,
-                    note,
-                });
+                m.notify(note);
             }
             if !m.s.findings.all_resolved() {
                 m.act(Action::Recreate);
@@ -621,27 +641,7 @@ pub fn transition(state: &State, event: &Event, ctx: &Ctx, now: DateTime<Utc>) -
         }
         Event::Commented { by, body } => m.on_commented(by, body),
         Event::Findings { view } => m.on_findings(view.clone()),
-        Event::FindingsGone => {
-            m.s.approved_by = None;
-            if !m.s.open {
-                m.s.closure = Some(Closure::Fixed);
-                m.s.verification = None;
-            }
-            if m.s.open {
-                m.s.open = false;
-                m.s.closure = Some(Closure::Fixed);
-                m.act(Action::Close {
-                    reason: CloseReason::Completed,
-                });
-                m.comment(
-                    "Security Hub no longer has any finding of this group (the resources are gone, or the findings \
-                     were deleted after their retention). Closing as completed."
-                        .to_string(),
-                );
-                m.log("closed-findings-gone");
-            }
-            m.s.exception = None;
-        }
+        Event::FindingsGone => m.on_findings_gone(),
         Event::ExceptionTimer => m.on_exception_timer(),
         Event::VerifyTimer { failing } => m.on_verify(*failing),
         Event::EscalationTimer => m.on_escalation_timer(),

@@ -18,6 +18,7 @@ fn ctx() -> Ctx {
         approvers: vec!["cto-user".into()],
         allow_self_approval: false,
         default_exception: Duration::days(90),
+        max_exception: Duration::days(365),
         verify_after: Duration::minutes(15),
         verify_grace: Duration::hours(24),
         on_call: Some("alice".into()),
@@ -133,6 +134,11 @@ fn states() -> Vec<(&'static str, State)> {
         deleted: true,
         ..open.clone()
     };
+    // Closed as fixed by an older version that left the approver's label on.
+    let fixed_with_label = State {
+        labels: set(&["security-finding", "cto-approved"]),
+        ..fixed.clone()
+    };
     vec![
         ("open", open),
         ("open+acknowledged", acknowledged),
@@ -140,6 +146,7 @@ fn states() -> Vec<(&'static str, State)> {
         ("open-past-due", past_due),
         ("open+approved", approved),
         ("closed-fixed", fixed),
+        ("closed-fixed, label left on", fixed_with_label),
         ("closed-exception", excepted),
         ("closed-unverified", unverified),
         ("closed-awaiting-grace", waiting),
@@ -198,7 +205,7 @@ fn events() -> Vec<(&'static str, Event)> {
             Event::Closed {
                 by: person("bob"),
                 state_reason: Some("completed".into()),
-                cto_approved_by: None,
+                cto_approved: None,
             },
         ),
         (
@@ -206,10 +213,10 @@ fn events() -> Vec<(&'static str, Event)> {
             Event::Closed {
                 by: person("bob"),
                 state_reason: Some("completed".into()),
-                cto_approved_by: Some(LabelAuthor {
+                cto_approved: Some(LabelHistory::Current(LabelAuthor {
                     login: "cto-user".into(),
                     approver: true,
-                }),
+                })),
             },
         ),
         (
@@ -217,9 +224,29 @@ fn events() -> Vec<(&'static str, Event)> {
             Event::Closed {
                 by: person("bob"),
                 state_reason: Some("completed".into()),
-                cto_approved_by: Some(LabelAuthor {
+                cto_approved: Some(LabelHistory::Current(LabelAuthor {
                     login: "mallory".into(),
                     approver: false,
+                })),
+            },
+        ),
+        (
+            "close with cto from before the reopen",
+            Event::Closed {
+                by: person("bob"),
+                state_reason: Some("completed".into()),
+                cto_approved: Some(LabelHistory::Stale {
+                    why: "it was applied before the issue was last reopened".into(),
+                }),
+            },
+        ),
+        (
+            "close with cto, history unreadable",
+            Event::Closed {
+                by: person("bob"),
+                state_reason: Some("completed".into()),
+                cto_approved: Some(LabelHistory::Unreadable {
+                    why: "GitHub answered: 502".into(),
                 }),
             },
         ),
@@ -228,7 +255,7 @@ fn events() -> Vec<(&'static str, Event)> {
             Event::Closed {
                 by: Actor::Lever,
                 state_reason: Some("completed".into()),
-                cto_approved_by: None,
+                cto_approved: None,
             },
         ),
         ("reopen by person", Event::Reopened { by: person("bob") }),
@@ -273,6 +300,13 @@ fn events() -> Vec<(&'static str, Event)> {
             Event::Commented {
                 by: approver("cto-user"),
                 body: "ok\nException-Expires: 2027-03-31".into(),
+            },
+        ),
+        (
+            "expiry comment by another approver",
+            Event::Commented {
+                by: approver("ciso"),
+                body: "Exception-Expires: 2027-03-31".into(),
             },
         ),
         (
@@ -453,6 +487,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open", "close by person", "closed/unverified @bob/L0 | timer:verify | closed-unverified"),
     ("open", "close with cto by approver", "closed/exception+exception @bob/L0 | sh:SUPPRESSED,timer:exception-expiry,comment | exception-approved"),
     ("open", "close with cto by non-approver", "closed/unverified @bob/L0 | -cto-approved,comment,timer:verify | approval-rejected,closed-unverified"),
+    ("open", "close with cto from before the reopen", "closed/unverified @bob/L0 | -cto-approved,comment,timer:verify | approval-rejected,closed-unverified"),
+    ("open", "close with cto, history unreadable", "closed/unverified @bob/L0 | comment,timer:verify | approval-unconfirmed,closed-unverified"),
     ("open", "close by lever", "closed @bob/L0 |  | "),
     ("open", "reopen by person", "open @bob/L0 |  | "),
     ("open", "reopen by lever", "open @bob/L0 |  | "),
@@ -462,6 +498,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open", "delete", "deleted @bob/L0 | recreate | issue-deleted-recreate"),
     ("open", "transfer", "open @bob/L0 | moved | issue-transferred"),
     ("open", "expiry comment by approver", "open @bob/L0 |  | exception-expiry-set"),
+    ("open", "expiry comment by another approver", "open @bob/L0 |  | exception-expiry-set"),
     ("open", "expiry comment by non-approver", "open @bob/L0+ack | comment | acknowledged-by-comment"),
     ("open", "plain comment by the owner", "open @bob/L0+ack |  | acknowledged-by-comment"),
     ("open", "plain comment by someone else", "open @bob/L0 |  | "),
@@ -491,6 +528,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open+acknowledged", "close by person", "closed/unverified @bob/L0+ack | timer:verify | closed-unverified"),
     ("open+acknowledged", "close with cto by approver", "closed/exception+exception @bob/L0+ack | sh:SUPPRESSED,timer:exception-expiry,comment | exception-approved"),
     ("open+acknowledged", "close with cto by non-approver", "closed/unverified @bob/L0+ack | -cto-approved,comment,timer:verify | approval-rejected,closed-unverified"),
+    ("open+acknowledged", "close with cto from before the reopen", "closed/unverified @bob/L0+ack | -cto-approved,comment,timer:verify | approval-rejected,closed-unverified"),
+    ("open+acknowledged", "close with cto, history unreadable", "closed/unverified @bob/L0+ack | comment,timer:verify | approval-unconfirmed,closed-unverified"),
     ("open+acknowledged", "close by lever", "closed @bob/L0+ack |  | "),
     ("open+acknowledged", "reopen by person", "open @bob/L0+ack |  | "),
     ("open+acknowledged", "reopen by lever", "open @bob/L0+ack |  | "),
@@ -500,6 +539,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open+acknowledged", "delete", "deleted @bob/L0+ack | recreate | issue-deleted-recreate"),
     ("open+acknowledged", "transfer", "open @bob/L0+ack | moved | issue-transferred"),
     ("open+acknowledged", "expiry comment by approver", "open @bob/L0+ack |  | exception-expiry-set"),
+    ("open+acknowledged", "expiry comment by another approver", "open @bob/L0+ack |  | exception-expiry-set"),
     ("open+acknowledged", "expiry comment by non-approver", "open @bob/L0+ack | comment | "),
     ("open+acknowledged", "plain comment by the owner", "open @bob/L0+ack |  | "),
     ("open+acknowledged", "plain comment by someone else", "open @bob/L0+ack |  | "),
@@ -529,6 +569,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open-at-backup", "close by person", "closed/unverified @dave/L1 | timer:verify | closed-unverified"),
     ("open-at-backup", "close with cto by approver", "closed/exception+exception @dave/L1 | sh:SUPPRESSED,timer:exception-expiry,comment | exception-approved"),
     ("open-at-backup", "close with cto by non-approver", "closed/unverified @dave/L1 | -cto-approved,comment,timer:verify | approval-rejected,closed-unverified"),
+    ("open-at-backup", "close with cto from before the reopen", "closed/unverified @dave/L1 | -cto-approved,comment,timer:verify | approval-rejected,closed-unverified"),
+    ("open-at-backup", "close with cto, history unreadable", "closed/unverified @dave/L1 | comment,timer:verify | approval-unconfirmed,closed-unverified"),
     ("open-at-backup", "close by lever", "closed @dave/L1 |  | "),
     ("open-at-backup", "reopen by person", "open @dave/L1 |  | "),
     ("open-at-backup", "reopen by lever", "open @dave/L1 |  | "),
@@ -538,6 +580,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open-at-backup", "delete", "deleted @dave/L1 | recreate | issue-deleted-recreate"),
     ("open-at-backup", "transfer", "open @dave/L1 | moved | issue-transferred"),
     ("open-at-backup", "expiry comment by approver", "open @dave/L1 |  | exception-expiry-set"),
+    ("open-at-backup", "expiry comment by another approver", "open @dave/L1 |  | exception-expiry-set"),
     ("open-at-backup", "expiry comment by non-approver", "open @dave/L1 | comment | "),
     ("open-at-backup", "plain comment by the owner", "open @dave/L1 |  | "),
     ("open-at-backup", "plain comment by someone else", "open @dave/L1 |  | "),
@@ -567,6 +610,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open-past-due", "close by person", "closed/unverified @bob/L0+ack | timer:verify | closed-unverified"),
     ("open-past-due", "close with cto by approver", "closed/exception+exception @bob/L0+ack | sh:SUPPRESSED,timer:exception-expiry,comment | exception-approved"),
     ("open-past-due", "close with cto by non-approver", "closed/unverified @bob/L0+ack | -cto-approved,comment,timer:verify | approval-rejected,closed-unverified"),
+    ("open-past-due", "close with cto from before the reopen", "closed/unverified @bob/L0+ack | -cto-approved,comment,timer:verify | approval-rejected,closed-unverified"),
+    ("open-past-due", "close with cto, history unreadable", "closed/unverified @bob/L0+ack | comment,timer:verify | approval-unconfirmed,closed-unverified"),
     ("open-past-due", "close by lever", "closed @bob/L0+ack |  | "),
     ("open-past-due", "reopen by person", "open @bob/L0+ack |  | "),
     ("open-past-due", "reopen by lever", "open @bob/L0+ack |  | "),
@@ -576,6 +621,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open-past-due", "delete", "deleted @bob/L0+ack | recreate | issue-deleted-recreate"),
     ("open-past-due", "transfer", "open @bob/L0+ack | moved | issue-transferred"),
     ("open-past-due", "expiry comment by approver", "open @bob/L0+ack |  | exception-expiry-set"),
+    ("open-past-due", "expiry comment by another approver", "open @bob/L0+ack |  | exception-expiry-set"),
     ("open-past-due", "expiry comment by non-approver", "open @bob/L0+ack | comment | "),
     ("open-past-due", "plain comment by the owner", "open @bob/L0+ack |  | "),
     ("open-past-due", "plain comment by someone else", "open @bob/L0+ack |  | "),
@@ -594,17 +640,19 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open-past-due", "github refuses bob", "open @alice/L0+ack refused:bob | assign:alice,comment | assignee-refused"),
     ("open-past-due", "github refuses dave", "open @bob/L0+ack |  | "),
     ("open+approved", "label cto-approved by approver", "open+approved @bob/L0 | comment | approval-recorded"),
-    ("open+approved", "label cto-approved by non-approver", "open+approved @bob/L0 | -cto-approved,comment | approval-rejected"),
-    ("open+approved", "label cto-approved by the assignee-approver", "open+approved @bob/L0 | -cto-approved,comment | approval-rejected"),
+    ("open+approved", "label cto-approved by non-approver", "open @bob/L0 | -cto-approved,comment | approval-rejected"),
+    ("open+approved", "label cto-approved by the assignee-approver", "open @bob/L0 | -cto-approved,comment | approval-rejected"),
     ("open+approved", "label cto-approved by lever", "open+approved @bob/L0 |  | "),
     ("open+approved", "label acknowledged by person", "open+approved @bob/L0+ack |  | acknowledged"),
-    ("open+approved", "label exception-requested by person", "open+approved @bob/L0 | comment | exception-requested"),
+    ("open+approved", "label exception-requested by person", "open @bob/L0 | -cto-approved,comment | exception-requested"),
     ("open+approved", "label unrelated", "open+approved @bob/L0 |  | "),
     ("open+approved", "unlabel cto-approved by person", "open @bob/L0 |  | "),
     ("open+approved", "unlabel cto-approved by lever", "open+approved @bob/L0 |  | "),
     ("open+approved", "close by person", "closed/unverified @bob/L0 | timer:verify | closed-unverified"),
     ("open+approved", "close with cto by approver", "closed/exception+exception @bob/L0 | sh:SUPPRESSED,timer:exception-expiry,comment | exception-approved"),
     ("open+approved", "close with cto by non-approver", "closed/unverified @bob/L0 | -cto-approved,comment,timer:verify | approval-rejected,closed-unverified"),
+    ("open+approved", "close with cto from before the reopen", "closed/unverified @bob/L0 | -cto-approved,comment,timer:verify | approval-rejected,closed-unverified"),
+    ("open+approved", "close with cto, history unreadable", "closed/unverified @bob/L0 | comment,timer:verify | approval-unconfirmed,closed-unverified"),
     ("open+approved", "close by lever", "closed @bob/L0 |  | "),
     ("open+approved", "reopen by person", "open+approved @bob/L0 |  | "),
     ("open+approved", "reopen by lever", "open+approved @bob/L0 |  | "),
@@ -614,15 +662,16 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open+approved", "delete", "deleted+approved @bob/L0 | recreate | issue-deleted-recreate"),
     ("open+approved", "transfer", "open+approved @bob/L0 | moved | issue-transferred"),
     ("open+approved", "expiry comment by approver", "open+approved @bob/L0 |  | exception-expiry-set"),
+    ("open+approved", "expiry comment by another approver", "open+approved @bob/L0 |  | exception-expiry-set"),
     ("open+approved", "expiry comment by non-approver", "open+approved @bob/L0+ack | comment | acknowledged-by-comment"),
     ("open+approved", "plain comment by the owner", "open+approved @bob/L0+ack |  | acknowledged-by-comment"),
     ("open+approved", "plain comment by someone else", "open+approved @bob/L0 |  | "),
-    ("open+approved", "findings all resolved", "closed/fixed @bob/L0 | body,close:completed,comment | closed-fixed"),
+    ("open+approved", "findings all resolved", "closed/fixed @bob/L0 | body,-cto-approved,close:completed,comment | closed-fixed"),
     ("open+approved", "findings one fixed", "open+approved @bob/L0 | body | resources-fixed"),
     ("open+approved", "findings new resource", "open+approved @bob/L0 | body,comment,sh:NOTIFIED | resources-added"),
     ("open+approved", "findings unchanged, reset to NEW", "open+approved @bob/L0 | sh:NOTIFIED | "),
     ("open+approved", "findings: r1 fixed, r2 control disabled", "open+approved @bob/L0 | body,comment | fix-unconfirmed"),
-    ("open+approved", "findings gone", "closed/fixed @bob/L0 | close:completed,comment | closed-findings-gone"),
+    ("open+approved", "findings gone", "closed/fixed @bob/L0 | -cto-approved,close:completed,comment | closed-findings-gone"),
     ("open+approved", "exception timer due", "open+approved @bob/L0 |  | "),
     ("open+approved", "verify: failing", "open+approved @bob/L0 |  | "),
     ("open+approved", "verify: passing", "open+approved @bob/L0 |  | "),
@@ -631,7 +680,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open+approved", "handoff", "open+approved @alice/L0 | assign:alice,timer:escalation,comment | handoff"),
     ("open+approved", "github refuses bob", "open+approved @alice/L0 refused:bob | assign:alice,comment | assignee-refused"),
     ("open+approved", "github refuses dave", "open+approved @bob/L0 |  | "),
-    ("closed-fixed", "label cto-approved by approver", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "label cto-approved by approver", "closed/fixed @bob/L0 | -cto-approved,comment | approval-not-needed"),
     ("closed-fixed", "label cto-approved by non-approver", "closed/fixed @bob/L0 | -cto-approved,comment | approval-rejected"),
     ("closed-fixed", "label cto-approved by the assignee-approver", "closed/fixed @bob/L0 | -cto-approved,comment | approval-rejected"),
     ("closed-fixed", "label cto-approved by lever", "closed/fixed @bob/L0 |  | "),
@@ -643,6 +692,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("closed-fixed", "close by person", "closed/fixed @bob/L0 |  | "),
     ("closed-fixed", "close with cto by approver", "closed/fixed @bob/L0 |  | "),
     ("closed-fixed", "close with cto by non-approver", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "close with cto from before the reopen", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "close with cto, history unreadable", "closed/fixed @bob/L0 |  | "),
     ("closed-fixed", "close by lever", "closed/fixed @bob/L0 |  | "),
     ("closed-fixed", "reopen by person", "open @bob/L0 |  | reopened"),
     ("closed-fixed", "reopen by lever", "open/fixed @bob/L0 |  | "),
@@ -652,6 +703,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("closed-fixed", "delete", "deleted/fixed @bob/L0 |  | issue-deleted"),
     ("closed-fixed", "transfer", "closed/fixed @bob/L0 | moved | issue-transferred"),
     ("closed-fixed", "expiry comment by approver", "closed/fixed @bob/L0 |  | exception-expiry-set"),
+    ("closed-fixed", "expiry comment by another approver", "closed/fixed @bob/L0 |  | exception-expiry-set"),
     ("closed-fixed", "expiry comment by non-approver", "closed/fixed @bob/L0 | comment | "),
     ("closed-fixed", "plain comment by the owner", "closed/fixed @bob/L0 |  | "),
     ("closed-fixed", "plain comment by someone else", "closed/fixed @bob/L0 |  | "),
@@ -669,6 +721,47 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("closed-fixed", "handoff", "closed/fixed @bob/L0 |  | "),
     ("closed-fixed", "github refuses bob", "closed/fixed @-/L0 refused:bob |  | assignee-refused"),
     ("closed-fixed", "github refuses dave", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed, label left on", "label cto-approved by approver", "closed/fixed @bob/L0 | -cto-approved,comment | approval-not-needed"),
+    ("closed-fixed, label left on", "label cto-approved by non-approver", "closed/fixed @bob/L0 | -cto-approved,comment | approval-rejected"),
+    ("closed-fixed, label left on", "label cto-approved by the assignee-approver", "closed/fixed @bob/L0 | -cto-approved,comment | approval-rejected"),
+    ("closed-fixed, label left on", "label cto-approved by lever", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed, label left on", "label acknowledged by person", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed, label left on", "label exception-requested by person", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed, label left on", "label unrelated", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed, label left on", "unlabel cto-approved by person", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed, label left on", "unlabel cto-approved by lever", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed, label left on", "close by person", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed, label left on", "close with cto by approver", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed, label left on", "close with cto by non-approver", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed, label left on", "close with cto from before the reopen", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed, label left on", "close with cto, history unreadable", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed, label left on", "close by lever", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed, label left on", "reopen by person", "open @bob/L0 | -cto-approved,comment | reopened"),
+    ("closed-fixed, label left on", "reopen by lever", "open/fixed @bob/L0 |  | "),
+    ("closed-fixed, label left on", "assign", "closed/fixed @carol/L0 |  | "),
+    ("closed-fixed, label left on", "self-assign", "closed/fixed @carol/L0 |  | "),
+    ("closed-fixed, label left on", "unassign", "closed/fixed @-/L0 |  | "),
+    ("closed-fixed, label left on", "delete", "deleted/fixed @bob/L0 |  | issue-deleted"),
+    ("closed-fixed, label left on", "transfer", "closed/fixed @bob/L0 | moved | issue-transferred"),
+    ("closed-fixed, label left on", "expiry comment by approver", "closed/fixed @bob/L0 |  | exception-expiry-set"),
+    ("closed-fixed, label left on", "expiry comment by another approver", "closed/fixed @bob/L0 |  | exception-expiry-set"),
+    ("closed-fixed, label left on", "expiry comment by non-approver", "closed/fixed @bob/L0 | comment | "),
+    ("closed-fixed, label left on", "plain comment by the owner", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed, label left on", "plain comment by someone else", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed, label left on", "findings all resolved", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed, label left on", "findings one fixed", "open @alice/L0 | reopen,-cto-approved,body,sh:NOTIFIED,assign:alice,timer:escalation,timer:sla,comment | regression-reopened"),
+    ("closed-fixed, label left on", "findings new resource", "open @alice/L0 | reopen,-cto-approved,body,sh:NOTIFIED,assign:alice,timer:escalation,timer:sla,comment | regression-reopened"),
+    ("closed-fixed, label left on", "findings unchanged, reset to NEW", "open @alice/L0 | reopen,-cto-approved,body,sh:NOTIFIED,assign:alice,timer:escalation,timer:sla,comment | regression-reopened"),
+    ("closed-fixed, label left on", "findings: r1 fixed, r2 control disabled", "closed/fixed @bob/L0 | body | "),
+    ("closed-fixed, label left on", "findings gone", "closed/fixed @bob/L0 | -cto-approved,comment | "),
+    ("closed-fixed, label left on", "exception timer due", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed, label left on", "verify: failing", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed, label left on", "verify: passing", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed, label left on", "escalation timer", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed, label left on", "sla timer", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed, label left on", "handoff", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed, label left on", "github refuses bob", "closed/fixed @-/L0 refused:bob |  | assignee-refused"),
+    ("closed-fixed, label left on", "github refuses dave", "closed/fixed @bob/L0 |  | "),
     ("closed-exception", "label cto-approved by approver", "closed/exception+exception @bob/L0 |  | "),
     ("closed-exception", "label cto-approved by non-approver", "closed/exception+exception @bob/L0 |  | "),
     ("closed-exception", "label cto-approved by the assignee-approver", "closed/exception+exception @bob/L0 |  | "),
@@ -681,6 +774,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("closed-exception", "close by person", "closed/exception+exception @bob/L0 |  | "),
     ("closed-exception", "close with cto by approver", "closed/exception+exception @bob/L0 |  | "),
     ("closed-exception", "close with cto by non-approver", "closed/exception+exception @bob/L0 |  | "),
+    ("closed-exception", "close with cto from before the reopen", "closed/exception+exception @bob/L0 |  | "),
+    ("closed-exception", "close with cto, history unreadable", "closed/exception+exception @bob/L0 |  | "),
     ("closed-exception", "close by lever", "closed/exception+exception @bob/L0 |  | "),
     ("closed-exception", "reopen by person", "open @alice/L0 | -cto-approved,sh:NOTIFIED,assign:alice,timer:escalation,timer:sla,comment | exception-ended"),
     ("closed-exception", "reopen by lever", "open/exception+exception @bob/L0 |  | "),
@@ -690,15 +785,16 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("closed-exception", "delete", "deleted/exception @bob/L0 | sh:NOTIFIED,recreate | issue-deleted-recreate"),
     ("closed-exception", "transfer", "closed/exception+exception @bob/L0 | moved | issue-transferred"),
     ("closed-exception", "expiry comment by approver", "closed/exception+exception @bob/L0 | sh:SUPPRESSED,timer:exception-expiry,comment | exception-expiry-set"),
+    ("closed-exception", "expiry comment by another approver", "closed/exception+exception @bob/L0 | comment | "),
     ("closed-exception", "expiry comment by non-approver", "closed/exception+exception @bob/L0 | comment | "),
     ("closed-exception", "plain comment by the owner", "closed/exception+exception @bob/L0 |  | "),
     ("closed-exception", "plain comment by someone else", "closed/exception+exception @bob/L0 |  | "),
-    ("closed-exception", "findings all resolved", "closed/fixed @bob/L0 | body,comment | fixed-under-exception"),
+    ("closed-exception", "findings all resolved", "closed/fixed @bob/L0 | body,-cto-approved,comment | fixed-under-exception"),
     ("closed-exception", "findings one fixed", "closed/exception+exception @bob/L0 | body | "),
     ("closed-exception", "findings new resource", "closed/exception+exception @bob/L0 | sh:SUPPRESSED,body | "),
     ("closed-exception", "findings unchanged, reset to NEW", "closed/exception+exception @bob/L0 | sh:SUPPRESSED | "),
     ("closed-exception", "findings: r1 fixed, r2 control disabled", "closed/exception+exception @bob/L0 | body | "),
-    ("closed-exception", "findings gone", "closed/fixed @bob/L0 |  | "),
+    ("closed-exception", "findings gone", "closed/fixed @bob/L0 | -cto-approved,comment | "),
     ("closed-exception", "exception timer due", "closed/exception+exception @bob/L0 | timer:exception-expiry | "),
     ("closed-exception", "verify: failing", "closed/exception+exception @bob/L0 |  | "),
     ("closed-exception", "verify: passing", "closed/exception+exception @bob/L0 |  | "),
@@ -719,6 +815,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("closed-unverified", "close by person", "closed/unverified @bob/L0 |  | "),
     ("closed-unverified", "close with cto by approver", "closed/unverified @bob/L0 |  | "),
     ("closed-unverified", "close with cto by non-approver", "closed/unverified @bob/L0 |  | "),
+    ("closed-unverified", "close with cto from before the reopen", "closed/unverified @bob/L0 |  | "),
+    ("closed-unverified", "close with cto, history unreadable", "closed/unverified @bob/L0 |  | "),
     ("closed-unverified", "close by lever", "closed/unverified @bob/L0 |  | "),
     ("closed-unverified", "reopen by person", "open @bob/L0 |  | reopened"),
     ("closed-unverified", "reopen by lever", "open/unverified @bob/L0 |  | "),
@@ -728,6 +826,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("closed-unverified", "delete", "deleted/unverified @bob/L0 | recreate | issue-deleted-recreate"),
     ("closed-unverified", "transfer", "closed/unverified @bob/L0 | moved | issue-transferred"),
     ("closed-unverified", "expiry comment by approver", "closed/unverified @bob/L0 |  | exception-expiry-set"),
+    ("closed-unverified", "expiry comment by another approver", "closed/unverified @bob/L0 |  | exception-expiry-set"),
     ("closed-unverified", "expiry comment by non-approver", "closed/unverified @bob/L0 | comment | "),
     ("closed-unverified", "plain comment by the owner", "closed/unverified @bob/L0 |  | "),
     ("closed-unverified", "plain comment by someone else", "closed/unverified @bob/L0 |  | "),
@@ -757,6 +856,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("closed-awaiting-grace", "close by person", "closed/unverified @bob/L0 |  | "),
     ("closed-awaiting-grace", "close with cto by approver", "closed/unverified @bob/L0 |  | "),
     ("closed-awaiting-grace", "close with cto by non-approver", "closed/unverified @bob/L0 |  | "),
+    ("closed-awaiting-grace", "close with cto from before the reopen", "closed/unverified @bob/L0 |  | "),
+    ("closed-awaiting-grace", "close with cto, history unreadable", "closed/unverified @bob/L0 |  | "),
     ("closed-awaiting-grace", "close by lever", "closed/unverified @bob/L0 |  | "),
     ("closed-awaiting-grace", "reopen by person", "open @bob/L0 | -needs-verification | reopened"),
     ("closed-awaiting-grace", "reopen by lever", "open/unverified @bob/L0 |  | "),
@@ -766,6 +867,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("closed-awaiting-grace", "delete", "deleted/unverified @bob/L0 | recreate | issue-deleted-recreate"),
     ("closed-awaiting-grace", "transfer", "closed/unverified @bob/L0 | moved | issue-transferred"),
     ("closed-awaiting-grace", "expiry comment by approver", "closed/unverified @bob/L0 |  | exception-expiry-set"),
+    ("closed-awaiting-grace", "expiry comment by another approver", "closed/unverified @bob/L0 |  | exception-expiry-set"),
     ("closed-awaiting-grace", "expiry comment by non-approver", "closed/unverified @bob/L0 | comment | "),
     ("closed-awaiting-grace", "plain comment by the owner", "closed/unverified @bob/L0 |  | "),
     ("closed-awaiting-grace", "plain comment by someone else", "closed/unverified @bob/L0 |  | "),
@@ -795,6 +897,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("deleted", "close by person", "deleted @bob/L0 |  | "),
     ("deleted", "close with cto by approver", "deleted @bob/L0 |  | "),
     ("deleted", "close with cto by non-approver", "deleted @bob/L0 |  | "),
+    ("deleted", "close with cto from before the reopen", "deleted @bob/L0 |  | "),
+    ("deleted", "close with cto, history unreadable", "deleted @bob/L0 |  | "),
     ("deleted", "close by lever", "deleted @bob/L0 |  | "),
     ("deleted", "reopen by person", "deleted @bob/L0 |  | "),
     ("deleted", "reopen by lever", "deleted @bob/L0 |  | "),
@@ -804,6 +908,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("deleted", "delete", "deleted @bob/L0 |  | "),
     ("deleted", "transfer", "deleted @bob/L0 |  | "),
     ("deleted", "expiry comment by approver", "deleted @bob/L0 |  | "),
+    ("deleted", "expiry comment by another approver", "deleted @bob/L0 |  | "),
     ("deleted", "expiry comment by non-approver", "deleted @bob/L0 |  | "),
     ("deleted", "plain comment by the owner", "deleted @bob/L0 |  | "),
     ("deleted", "plain comment by someone else", "deleted @bob/L0 |  | "),
@@ -947,10 +1052,10 @@ fn the_exception_story() {
         Event::Closed {
             by: person("bob"),
             state_reason: Some("completed".into()),
-            cto_approved_by: Some(LabelAuthor {
+            cto_approved: Some(LabelHistory::Current(LabelAuthor {
                 login: "cto-user".into(),
                 approver: true,
-            }),
+            })),
         },
         close_at,
         &c,
@@ -962,7 +1067,7 @@ fn the_exception_story() {
         Some(Exception {
             approver: "cto-user".into(),
             approved_at: close_at,
-            expires_at: expires
+            expires_at: expires,
         })
     );
     let Action::UpdateFindings { workflow, note } = &o.actions[0] else {
@@ -1025,18 +1130,18 @@ fn an_approver_sets_the_expiry_before_or_during_the_exception() {
         &c,
     );
     assert_eq!(
-        o.state.requested_expiry,
-        Some(NaiveDate::from_ymd_opt(2027, 3, 31).unwrap())
+        o.state.expiry_requests.get("cto-user"),
+        Some(&NaiveDate::from_ymd_opt(2027, 3, 31).unwrap())
     );
     let o = step(
         &o.state,
         Event::Closed {
             by: person("bob"),
             state_reason: None,
-            cto_approved_by: Some(LabelAuthor {
+            cto_approved: Some(LabelHistory::Current(LabelAuthor {
                 login: "cto-user".into(),
                 approver: true,
-            }),
+            })),
         },
         now(),
         &c,
@@ -1108,10 +1213,10 @@ fn self_approval_needs_the_config() {
     let closed = Event::Closed {
         by: person("x"),
         state_reason: None,
-        cto_approved_by: Some(LabelAuthor {
+        cto_approved: Some(LabelHistory::Current(LabelAuthor {
             login: "cto-user".into(),
             approver: true,
-        }),
+        })),
     };
     let refused = step(&s, closed.clone(), now(), &ctx());
     assert_eq!(refused.state.closure, Some(Closure::Unverified));
@@ -1133,7 +1238,13 @@ fn exception_expires_line_table() {
     let cases: &[(&str, Option<Result<&str, ()>>)] = &[
         ("Exception-Expires: 2027-03-31", Some(Ok("2027-03-31"))),
         ("exception-expires:2027-03-31", Some(Ok("2027-03-31"))),
-        ("> Exception-Expires: 2027-03-31", Some(Ok("2027-03-31"))),
+        // Quoted text is someone else's words.
+        ("> Exception-Expires: 2027-03-31", None),
+        ("  >Exception-Expires: 2027-03-31\nok", None),
+        (
+            "> Exception-Expires: 2030-01-01\nException-Expires: 2027-03-31",
+            Some(Ok("2027-03-31")),
+        ),
         (
             "a\nException-Expires: 2027-01-01\nb\nException-Expires: 2027-02-02",
             Some(Ok("2027-02-02")),
@@ -1162,7 +1273,7 @@ fn a_close_without_approval_is_verified_then_reopened_after_the_grace() {
         Event::Closed {
             by: person("bob"),
             state_reason: Some("completed".into()),
-            cto_approved_by: None,
+            cto_approved: None,
         },
         now(),
         &c,
@@ -1293,7 +1404,7 @@ fn events_caused_by_lever_never_count_as_human_actions() {
         Event::Closed {
             by: Actor::Lever,
             state_reason: None,
-            cto_approved_by: None,
+            cto_approved: None,
         },
         Event::Reopened { by: Actor::Lever },
         Event::Unlabeled {
@@ -1913,7 +2024,7 @@ fn a_fix_security_hub_does_not_confirm_keeps_the_issue_open() {
         Event::Closed {
             by: person("bob"),
             state_reason: None,
-            cto_approved_by: None,
+            cto_approved: None,
         },
         now(),
         &c,
@@ -1928,5 +2039,142 @@ fn a_fix_security_hub_does_not_confirm_keeps_the_issue_open() {
     assert!(
         comments(&v)[0].contains("does not confirm the fix on `r2`"),
         "{v:#?}"
+    );
+}
+
+/// An approval and an `Exception-Expires:` request belong to the period since the issue was
+/// last (re)opened.
+#[test]
+fn a_reopen_starts_a_new_period() {
+    let c = ctx();
+    let s = State {
+        approved_by: Some("cto-user".into()),
+        expiry_requests: [(
+            "cto-user".to_string(),
+            NaiveDate::from_ymd_opt(2027, 6, 30).unwrap(),
+        )]
+        .into_iter()
+        .collect(),
+        ..State::opened(Some("bob".into()), failing(), &["cto-approved".into()])
+    };
+    let closed = step(
+        &s,
+        Event::Closed {
+            by: person("bob"),
+            state_reason: None,
+            cto_approved: None,
+        },
+        now(),
+        &c,
+    );
+    let o = step(
+        &closed.state,
+        Event::Reopened { by: person("bob") },
+        now(),
+        &c,
+    );
+    assert!(o.state.approved_by.is_none());
+    assert!(o.state.expiry_requests.is_empty());
+    assert!(o.actions.contains(&Action::RemoveLabel {
+        label: "cto-approved".into()
+    }));
+    assert!(
+        comments(&o)[0].starts_with("Lever removed `cto-approved`: the issue was reopened."),
+        "{o:#?}"
+    );
+    // cto-user approves again in the new period.
+    let o = step(
+        &o.state,
+        Event::Labeled {
+            label: "cto-approved".into(),
+            by: approver("cto-user"),
+        },
+        now(),
+        &c,
+    );
+    assert_eq!(o.log, ["approval-recorded"]);
+    assert!(comments(&o)[0].contains("until 2027-02-21"), "{o:#?}");
+}
+
+/// Only the approving approver's own date counts, and never beyond `max_exception` from the
+/// approval; during the exception only its approver moves it.
+#[test]
+fn the_expiry_is_the_approvers_own_and_capped() {
+    let c = Ctx {
+        max_exception: Duration::days(180),
+        ..ctx()
+    };
+    let s = State::opened(Some("bob".into()), failing(), &[]);
+    let o = step(
+        &s,
+        Event::Commented {
+            by: approver("ciso"),
+            body: "Exception-Expires: 2027-01-31".into(),
+        },
+        now(),
+        &c,
+    );
+    let o = step(
+        &o.state,
+        Event::Commented {
+            by: approver("cto-user"),
+            body: "Exception-Expires: 2030-12-31".into(),
+        },
+        now(),
+        &c,
+    );
+    let close = |s: &State, who: &str| {
+        step(
+            s,
+            Event::Closed {
+                by: person("bob"),
+                state_reason: None,
+                cto_approved: Some(LabelHistory::Current(LabelAuthor {
+                    login: who.into(),
+                    approver: true,
+                })),
+            },
+            now(),
+            &c,
+        )
+    };
+    // ciso approves: ciso's date.
+    let by_ciso = close(&o.state, "ciso");
+    assert_eq!(
+        by_ciso.state.exception.as_ref().unwrap().expires_at,
+        t("2027-01-31T23:59:59Z")
+    );
+    // cto-user approves: cto-user's date, capped at 180 days, and the comment says so.
+    let by_cto = close(&o.state, "cto-user");
+    let ex = by_cto.state.exception.clone().unwrap();
+    assert_eq!(ex.expires_at, now() + Duration::days(180));
+    assert!(
+        comments(&by_cto)[0].contains("the longest `exceptions.max_expiry` allows (180 days"),
+        "{by_cto:#?}"
+    );
+    // During the exception, ciso cannot move cto-user's exception; cto-user can, capped.
+    let moved = step(
+        &by_cto.state,
+        Event::Commented {
+            by: approver("ciso"),
+            body: "Exception-Expires: 2027-02-01".into(),
+        },
+        now(),
+        &c,
+    );
+    assert_eq!(moved.state.exception, by_cto.state.exception);
+    assert!(comments(&moved)[0].contains("Only cto-user, who approved this exception"));
+    let moved = step(
+        &by_cto.state,
+        Event::Commented {
+            by: approver("cto-user"),
+            body: "Exception-Expires: 2027-02-01".into(),
+        },
+        now(),
+        &c,
+    );
+    assert_eq!(
+        moved.state.exception.as_ref().unwrap().expires_at,
+        t("2027-02-01T23:59:59Z")
     );
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 use lever::config::Config;
@@ -248,7 +248,6 @@ fn specs(now: DateTime<Utc>) -> Vec<Spec> {
             "FAILED",
             Some(State {
                 approved_by: Some("cto-user".into()),
-                requested_expiry: NaiveDate::from_ymd_opt(2027, 1, 31),
                 acknowledged: ack(2),
                 due: Some(now + Duration::days(5)),
                 ..open(&[
@@ -364,6 +363,11 @@ fn old_group(config: &Config, spec: Spec, source: &str) -> OldGroup {
     if let Some(state) = lifecycle.as_mut() {
         state.findings = FindingsView::of(std::slice::from_ref(&finding));
         data["lifecycle"] = json!(state);
+        if name == "exception-approved" {
+            // 64600c1 kept one `Exception-Expires:` date for anyone's approval; this version
+            // keeps each approver's own for the current period, and drops the old one.
+            data["lifecycle"]["requested_expiry"] = json!("2027-01-31");
+        }
         // 64600c1's `lifecycle::Effect`: {id, action, source}.
         let effects: Vec<Value> = outbox
             .iter()
