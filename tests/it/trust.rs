@@ -412,6 +412,39 @@ async fn an_unreadable_history_is_not_an_approval() {
     t.gh.clear_faults();
 }
 
+// ---- 3. Self-approval ------------------------------------------------------------------------
+
+/// An approver who owned the issue in this period cannot approve it by unassigning themselves
+/// first.
+#[tokio::test]
+async fn an_approver_who_owned_the_issue_cannot_approve_after_unassigning() {
+    let t = TestApp::start().await;
+    t.gh.add_collaborator(LEDGER, "cto-user", "write");
+    ledger_opened(&t).await;
+    t.deliver(vec![t.gh.human_assign(LEDGER, 1, "cto-user", "cto-user")])
+        .await;
+    t.deliver(vec![t.gh.human_unassign(LEDGER, 1, "cto-user", "cto-user")])
+        .await;
+    t.deliver(vec![t.gh.human_add_label(
+        LEDGER,
+        1,
+        "cto-approved",
+        "cto-user",
+    )])
+    .await;
+    t.deliver(vec![t.gh.human_close(LEDGER, 1, "not_planned", "carol")])
+        .await;
+    t.settle().await;
+    assert_eq!(t.workflow(), ["NOTIFIED"], "nothing suppressed");
+    assert!(
+        t.comments_by_bot(LEDGER, 1)
+            .iter()
+            .any(|c| c.contains("may not approve their own exception")),
+        "{:#?}",
+        t.comments_by_bot(LEDGER, 1)
+    );
+}
+
 // ---- 5. Only a real fix closes ---------------------------------------------------------------
 
 /// The control is disabled in the member account: Security Hub archives its findings while the

@@ -119,20 +119,29 @@ impl Machine<'_> {
         self.log("approval-rejected");
     }
 
-    /// Whether `login` may approve this issue's exception; the reason when not.
+    /// Whether `login` may approve this issue's exception; the reason when not. Nobody who
+    /// owned the issue in this period may (unless `exceptions.allow_self_approval`): unassigning
+    /// oneself first changes nothing.
     pub(super) fn approval_refusal(&self, login: &str, approver: bool) -> Option<String> {
         if !approver {
             return Some(format!("{login} is not an approver."));
         }
-        if !self.ctx.allow_self_approval
-            && self
-                .s
-                .assignee
-                .as_deref()
-                .is_some_and(|a| a.eq_ignore_ascii_case(login))
+        if self.ctx.allow_self_approval {
+            return None;
+        }
+        if self
+            .s
+            .assignee
+            .as_deref()
+            .is_some_and(|a| a.eq_ignore_ascii_case(login))
         {
             return Some(format!(
                 "{login} is assigned to this issue and may not approve their own exception."
+            ));
+        }
+        if self.s.owners.contains(&login.to_ascii_lowercase()) {
+            return Some(format!(
+                "{login} owned this issue since it was last opened and may not approve their own exception."
             ));
         }
         None

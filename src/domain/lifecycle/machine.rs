@@ -43,8 +43,8 @@ impl Machine<'_> {
             note,
         });
     }
-    /// Opens the issue (when closed) and starts a new period: what was approved or requested
-    /// before no longer counts.
+    /// Opens the issue (when closed) and starts a new period: what was approved, requested or
+    /// owned before no longer counts. The owner at the start of the period is one of its owners.
     pub(super) fn reopen(&mut self) {
         if !self.s.open {
             self.s.open = true;
@@ -54,11 +54,17 @@ impl Machine<'_> {
         self.s.verification = None;
         self.new_period();
     }
-    /// A new period of the issue (it was (re)opened): approvals and `Exception-Expires:`
-    /// requests of the previous period stop counting.
+    /// A new period of the issue (it was (re)opened): approvals, `Exception-Expires:` requests
+    /// and owners of the previous period stop counting.
     pub(super) fn new_period(&mut self) {
         self.s.approved_by = None;
         self.s.expiry_requests.clear();
+        self.s.owners = self
+            .s
+            .assignee
+            .iter()
+            .map(|a| a.to_ascii_lowercase())
+            .collect();
     }
     /// The issue leaves the approval and exception path (fixed, regressed, reopened, expired):
     /// the approval stops counting and Lever removes `cto-approved`. Returns the one line that

@@ -356,6 +356,10 @@ pub struct State {
     /// Vocabulary labels on the issue, as Lever last saw them.
     pub labels: BTreeSet<String>,
     pub assignee: Option<String>,
+    /// Everyone who owned the issue (was assigned) since it was last (re)opened, lower case:
+    /// none of them may approve its exception (unless `exceptions.allow_self_approval`).
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub owners: BTreeSet<String>,
     /// `cto-approved` applied by an approver on the open issue in this period (the exception
     /// starts at close).
     pub approved_by: Option<String>,
@@ -392,6 +396,7 @@ impl State {
     ) -> State {
         State {
             open: true,
+            owners: assignee.iter().map(|a| a.to_ascii_lowercase()).collect(),
             assignee,
             findings: view,
             labels: initial_labels
@@ -605,6 +610,7 @@ pub fn transition(state: &State, event: &Event, ctx: &Ctx, now: DateTime<Utc>) -
         Event::Reopened { by } => m.on_reopened(by),
         Event::Assigned { user, by } => {
             m.s.assignee = Some(user.clone());
+            m.s.owners.insert(user.to_ascii_lowercase());
             if by.login().is_some_and(|l| l.eq_ignore_ascii_case(user)) {
                 m.acknowledge(user, "acknowledged-by-self-assignment");
             }

@@ -134,6 +134,11 @@ fn states() -> Vec<(&'static str, State)> {
         deleted: true,
         ..open.clone()
     };
+    // cto-user owned the issue earlier in this period (then handed it to bob).
+    let owned_by_approver = State {
+        owners: set(&["bob", "cto-user"]),
+        ..open.clone()
+    };
     // Closed as fixed by an older version that left the approver's label on.
     let fixed_with_label = State {
         labels: set(&["security-finding", "cto-approved"]),
@@ -141,6 +146,7 @@ fn states() -> Vec<(&'static str, State)> {
     };
     vec![
         ("open", open),
+        ("open, approver owned it earlier", owned_by_approver),
         ("open+acknowledged", acknowledged),
         ("open-at-backup", at_backup),
         ("open-past-due", past_due),
@@ -516,6 +522,47 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open", "handoff", "open @alice/L0 | assign:alice,timer:escalation,comment | handoff"),
     ("open", "github refuses bob", "open @alice/L0 refused:bob | assign:alice,comment | assignee-refused"),
     ("open", "github refuses dave", "open @bob/L0 |  | "),
+    ("open, approver owned it earlier", "label cto-approved by approver", "open @bob/L0 | -cto-approved,comment | approval-rejected"),
+    ("open, approver owned it earlier", "label cto-approved by non-approver", "open @bob/L0 | -cto-approved,comment | approval-rejected"),
+    ("open, approver owned it earlier", "label cto-approved by the assignee-approver", "open @bob/L0 | -cto-approved,comment | approval-rejected"),
+    ("open, approver owned it earlier", "label cto-approved by lever", "open @bob/L0 |  | "),
+    ("open, approver owned it earlier", "label acknowledged by person", "open @bob/L0+ack |  | acknowledged"),
+    ("open, approver owned it earlier", "label exception-requested by person", "open @bob/L0 | comment | exception-requested"),
+    ("open, approver owned it earlier", "label unrelated", "open @bob/L0 |  | "),
+    ("open, approver owned it earlier", "unlabel cto-approved by person", "open @bob/L0 |  | "),
+    ("open, approver owned it earlier", "unlabel cto-approved by lever", "open @bob/L0 |  | "),
+    ("open, approver owned it earlier", "close by person", "closed/unverified @bob/L0 | timer:verify | closed-unverified"),
+    ("open, approver owned it earlier", "close with cto by approver", "closed/unverified @bob/L0 | -cto-approved,comment,timer:verify | approval-rejected,closed-unverified"),
+    ("open, approver owned it earlier", "close with cto by non-approver", "closed/unverified @bob/L0 | -cto-approved,comment,timer:verify | approval-rejected,closed-unverified"),
+    ("open, approver owned it earlier", "close with cto from before the reopen", "closed/unverified @bob/L0 | -cto-approved,comment,timer:verify | approval-rejected,closed-unverified"),
+    ("open, approver owned it earlier", "close with cto, history unreadable", "closed/unverified @bob/L0 | comment,timer:verify | approval-unconfirmed,closed-unverified"),
+    ("open, approver owned it earlier", "close by lever", "closed @bob/L0 |  | "),
+    ("open, approver owned it earlier", "reopen by person", "open @bob/L0 |  | "),
+    ("open, approver owned it earlier", "reopen by lever", "open @bob/L0 |  | "),
+    ("open, approver owned it earlier", "assign", "open @carol/L0 |  | "),
+    ("open, approver owned it earlier", "self-assign", "open @carol/L0+ack |  | acknowledged-by-self-assignment"),
+    ("open, approver owned it earlier", "unassign", "open @-/L0 |  | "),
+    ("open, approver owned it earlier", "delete", "deleted @bob/L0 | recreate | issue-deleted-recreate"),
+    ("open, approver owned it earlier", "transfer", "open @bob/L0 | moved | issue-transferred"),
+    ("open, approver owned it earlier", "expiry comment by approver", "open @bob/L0 |  | exception-expiry-set"),
+    ("open, approver owned it earlier", "expiry comment by another approver", "open @bob/L0 |  | exception-expiry-set"),
+    ("open, approver owned it earlier", "expiry comment by non-approver", "open @bob/L0+ack | comment | acknowledged-by-comment"),
+    ("open, approver owned it earlier", "plain comment by the owner", "open @bob/L0+ack |  | acknowledged-by-comment"),
+    ("open, approver owned it earlier", "plain comment by someone else", "open @bob/L0 |  | "),
+    ("open, approver owned it earlier", "findings all resolved", "closed/fixed @bob/L0 | body,close:completed,comment | closed-fixed"),
+    ("open, approver owned it earlier", "findings one fixed", "open @bob/L0 | body | resources-fixed"),
+    ("open, approver owned it earlier", "findings new resource", "open @bob/L0 | body,comment,sh:NOTIFIED | resources-added"),
+    ("open, approver owned it earlier", "findings unchanged, reset to NEW", "open @bob/L0 | sh:NOTIFIED | "),
+    ("open, approver owned it earlier", "findings: r1 fixed, r2 control disabled", "open @bob/L0 | body,comment | fix-unconfirmed"),
+    ("open, approver owned it earlier", "findings gone", "closed/fixed @bob/L0 | close:completed,comment | closed-findings-gone"),
+    ("open, approver owned it earlier", "exception timer due", "open @bob/L0 |  | "),
+    ("open, approver owned it earlier", "verify: failing", "open @bob/L0 |  | "),
+    ("open, approver owned it earlier", "verify: passing", "open @bob/L0 |  | "),
+    ("open, approver owned it earlier", "escalation timer", "open @dave/L1 | assign:dave,timer:escalation,comment | escalated-to-backup"),
+    ("open, approver owned it earlier", "sla timer", "open @bob/L0 | comment,timer:sla | due-reminder"),
+    ("open, approver owned it earlier", "handoff", "open @alice/L0 | assign:alice,timer:escalation,comment | handoff"),
+    ("open, approver owned it earlier", "github refuses bob", "open @alice/L0 refused:bob | assign:alice,comment | assignee-refused"),
+    ("open, approver owned it earlier", "github refuses dave", "open @bob/L0 |  | "),
     ("open+acknowledged", "label cto-approved by approver", "open+approved @bob/L0+ack | comment | approval-recorded"),
     ("open+acknowledged", "label cto-approved by non-approver", "open @bob/L0+ack | -cto-approved,comment | approval-rejected"),
     ("open+acknowledged", "label cto-approved by the assignee-approver", "open @bob/L0+ack | -cto-approved,comment | approval-rejected"),
@@ -559,7 +606,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open+acknowledged", "github refuses dave", "open @bob/L0+ack |  | "),
     ("open-at-backup", "label cto-approved by approver", "open+approved @dave/L1 | comment | approval-recorded"),
     ("open-at-backup", "label cto-approved by non-approver", "open @dave/L1 | -cto-approved,comment | approval-rejected"),
-    ("open-at-backup", "label cto-approved by the assignee-approver", "open+approved @dave/L1 | comment | approval-recorded"),
+    ("open-at-backup", "label cto-approved by the assignee-approver", "open @dave/L1 | -cto-approved,comment | approval-rejected"),
     ("open-at-backup", "label cto-approved by lever", "open @dave/L1 |  | "),
     ("open-at-backup", "label acknowledged by person", "open @dave/L1+ack |  | acknowledged"),
     ("open-at-backup", "label exception-requested by person", "open @dave/L1 | comment | exception-requested"),
@@ -1642,10 +1689,16 @@ fn a_refused_owner_hands_over_to_the_backup_and_the_issue_says_so() {
     assert_eq!(o.state.assignee.as_deref(), Some("dave"));
     assert_eq!(o.state.refused, ["alice"]);
     assert_eq!(o.log, ["assignee-refused"]);
+    // dave owns it now, and has owned it in this period (he may not approve its exception).
+    assert_eq!(
+        o.state.owners,
+        BTreeSet::from(["alice".into(), "dave".into()])
+    );
     // Only the owner changed: the level, the acknowledgement deadline and the rest stay.
     assert_eq!(
         State {
             assignee: Some("alice".into()),
+            owners: s.owners.clone(),
             refused: vec![],
             ..o.state.clone()
         },
@@ -2042,8 +2095,8 @@ fn a_fix_security_hub_does_not_confirm_keeps_the_issue_open() {
     );
 }
 
-/// An approval and an `Exception-Expires:` request belong to the period since the issue was
-/// last (re)opened.
+/// An approval, an `Exception-Expires:` request and the owners belong to the period since the
+/// issue was last (re)opened.
 #[test]
 fn a_reopen_starts_a_new_period() {
     let c = ctx();
@@ -2055,6 +2108,7 @@ fn a_reopen_starts_a_new_period() {
         )]
         .into_iter()
         .collect(),
+        owners: set(&["bob", "cto-user"]),
         ..State::opened(Some("bob".into()), failing(), &["cto-approved".into()])
     };
     let closed = step(
@@ -2075,6 +2129,7 @@ fn a_reopen_starts_a_new_period() {
     );
     assert!(o.state.approved_by.is_none());
     assert!(o.state.expiry_requests.is_empty());
+    assert_eq!(o.state.owners, set(&["bob"]));
     assert!(o.actions.contains(&Action::RemoveLabel {
         label: "cto-approved".into()
     }));
@@ -2082,7 +2137,7 @@ fn a_reopen_starts_a_new_period() {
         comments(&o)[0].starts_with("Lever removed `cto-approved`: the issue was reopened."),
         "{o:#?}"
     );
-    // cto-user approves again in the new period.
+    // cto-user may approve in the new period: they do not own it any more.
     let o = step(
         &o.state,
         Event::Labeled {
