@@ -7,6 +7,8 @@
 //! every other event and committed with the run; its effects (the next person, the comment)
 //! join the outbox after the ones waiting and are performed by the next run.
 
+use std::collections::BTreeSet;
+
 use serde_json::json;
 
 use super::{JobError, JobOutput, Run};
@@ -142,9 +144,15 @@ async fn perform(
                 return Ok(Performed::Refused(user.clone()));
             }
         }
-        Action::UpdateFindings { workflow, note } => {
+        Action::UpdateFindings {
+            workflow,
+            note,
+            resources,
+        } => {
             if app.config.settings.securityhub.writeback {
-                changes = update_findings(app, &group.group_key, *workflow, note).await?;
+                changes =
+                    update_findings(app, &group.group_key, *workflow, note, resources.as_ref())
+                        .await?;
             }
         }
         Action::RefreshBody => {
@@ -174,13 +182,15 @@ async fn perform(
 }
 
 /// BatchUpdateFindings for the group's findings that still report the problem and are not
-/// already in `workflow` (or suppressed with another note); the store records what Security Hub
-/// now holds.
+/// already in `workflow` (or suppressed with another note); with `resources`, only those whose
+/// every resource is in it (an exception suppresses what it covers, never a resource that
+/// joined the group later). The store records what Security Hub now holds.
 pub(super) async fn update_findings(
     app: &App,
     key: &GroupKey,
     workflow: WorkflowStatus,
     note: &str,
+    resources: Option<&BTreeSet<String>>,
 ) -> Result<ChangeSet, JobError> {
     let updated_by = app.config.settings.securityhub.updated_by.clone();
     let text = note_text(note);
@@ -199,6 +209,8 @@ pub(super) async fn update_findings(
                 && (r.workflow != workflow
                     || (workflow == WorkflowStatus::Suppressed && note_differs))
                 && !(workflow == WorkflowStatus::Notified && r.workflow == WorkflowStatus::Resolved)
+                && resources
+                    .is_none_or(|within| r.finding.resources.iter().all(|x| within.contains(&x.id)))
         })
         .collect();
     let mut changes = ChangeSet::default();

@@ -12,6 +12,7 @@ use lever::store::{AuditEntry, AuditFilter};
 use crate::support::app::{TestApp, demo_config_with, root};
 
 const LEDGER: &str = "acme/ledger";
+const PAYMENTS: &str = "acme/payments";
 
 fn ledger_finding() -> Value {
     serde_json::from_slice(
@@ -443,6 +444,62 @@ async fn an_approver_who_owned_the_issue_cannot_approve_after_unassigning() {
         "{:#?}",
         t.comments_by_bot(LEDGER, 1)
     );
+}
+
+// ---- 4. Exceptions cover what was approved ---------------------------------------------------
+
+/// An exception on the checkout Auto Scaling group covers its three instances. A fourth
+/// instance tagged into the group later (anyone who can tag can do that) is not suppressed:
+/// the issue reopens for it and says why.
+#[tokio::test]
+async fn a_resource_that_joins_an_excepted_group_is_not_suppressed() {
+    let t = TestApp::start().await;
+    let asg = root().join("examples/demo/findings/02-payments-prod-checkout-asg-ec2.8.json");
+    t.ingest_file(&asg).await;
+    t.settle().await;
+    t.deliver(vec![t.gh.human_add_label(
+        PAYMENTS,
+        1,
+        "cto-approved",
+        "cto-user",
+    )])
+    .await;
+    t.deliver(vec![t.gh.human_close(PAYMENTS, 1, "not_planned", "bob")])
+        .await;
+    t.settle().await;
+    assert_eq!(t.workflow(), ["SUPPRESSED"; 3]);
+
+    let doc: Value = serde_json::from_slice(&std::fs::read(&asg).unwrap()).unwrap();
+    let mut f = doc["Findings"][0].clone();
+    let joined = "arn:aws:ec2:us-east-1:111111111111:instance/i-0feedfacecafe0004";
+    f["Id"] =
+        "arn:aws:securityhub:us-east-1:111111111111:security-control/EC2.8/finding/joined-0004"
+            .into();
+    f["Resources"][0]["Id"] = joined.into();
+    f["UpdatedAt"] = "2026-11-24T10:00:00.000Z".into();
+    f["Workflow"]["Status"] = "NEW".into();
+    t.sh.seed(f.clone());
+    let (status, _) = t.post_event(&f).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    t.settle().await;
+
+    let joined_workflow =
+        t.sh.findings()
+            .iter()
+            .find(|x| x["Resources"][0]["Id"] == joined)
+            .map(|x| x["Workflow"]["Status"].clone())
+            .unwrap();
+    assert_ne!(joined_workflow, json!("SUPPRESSED"), "nobody approved it");
+    assert_eq!(joined_workflow, json!("NOTIFIED"));
+    assert_eq!(state(&t, PAYMENTS, 1), "open", "the issue reopens for it");
+    let said = t.comments_by_bot(PAYMENTS, 1);
+    assert!(
+        said.iter()
+            .any(|c| c.contains("i-0feedfacecafe0004") && c.contains("not covered")),
+        "{said:#?}"
+    );
+    assert_eq!(t.gh.issues(PAYMENTS).len(), 1);
+    t.sh.assert_conformant();
 }
 
 // ---- 5. Only a real fix closes ---------------------------------------------------------------

@@ -4,9 +4,9 @@
 //! An approval belongs to one request: it counts only when an approver applied `cto-approved`
 //! after the issue was last (re)opened and after the latest exception request, and did not
 //! remove it since. Whenever the issue leaves the approval and exception path (fixed, regressed,
-//! reopened, expired) Lever removes the label, saying so in one line. An exception's expiry is
-//! its approver's own latest `Exception-Expires:` of the period (never beyond
-//! `exceptions.max_expiry`), else the default.
+//! reopened, expired) Lever removes the label, saying so in one line. An exception covers the
+//! resources that were failing when it started; its expiry is its approver's own latest
+//! `Exception-Expires:` of the period (never beyond `exceptions.max_expiry`), else the default.
 
 use chrono::{DateTime, Utc};
 
@@ -21,9 +21,22 @@ impl Machine<'_> {
         }
     }
 
-    /// Suppresses the group's failing findings in Security Hub, with a short note: approver,
-    /// expiry, issue URL (the reason stays in the issue).
+    /// The resources the exception in force covers (`None` when there is none). An exception
+    /// recorded before Lever recorded coverage covers what the group had when last seen.
+    pub(super) fn covered(&self, last_seen: &FindingsView) -> Option<BTreeSet<String>> {
+        let ex = self.s.exception.as_ref()?;
+        Some(
+            ex.covers
+                .clone()
+                .unwrap_or_else(|| last_seen.failing.union(&last_seen.fixed).cloned().collect()),
+        )
+    }
+
+    /// Suppresses the findings the exception covers in Security Hub, with a short note:
+    /// approver, expiry, issue URL (the reason stays in the issue).
     pub(super) fn suppress(&mut self, approver: &str, expires_at: DateTime<Utc>) {
+        let last_seen = self.s.findings.clone();
+        let resources = self.covered(&last_seen);
         let note = format!(
             "Exception approved by {approver}, expires {}: {}",
             date(expires_at),
@@ -32,6 +45,7 @@ impl Machine<'_> {
         self.act(Action::UpdateFindings {
             workflow: WorkflowStatus::Suppressed,
             note,
+            resources,
         });
     }
 
@@ -55,13 +69,18 @@ impl Machine<'_> {
         cap(want, approved_at + self.ctx.max_exception)
     }
 
-    /// Starts an exception approved by `approver`: findings suppressed until the expiry.
+    /// Starts an exception approved by `approver`: the findings failing now are suppressed
+    /// until the expiry. It covers the resources that are not fixed now (failing, or not
+    /// confirmed fixed), and no other.
     pub(super) fn start_exception(&mut self, approver: &str) {
         let (expires_at, capped) = self.expiry_for(approver, self.now);
+        let mut covers = self.s.findings.failing.clone();
+        covers.extend(self.s.findings.unconfirmed.keys().cloned());
         self.s.exception = Some(Exception {
             approver: approver.to_string(),
             approved_at: self.now,
             expires_at,
+            covers: Some(covers.clone()),
         });
         self.s.closure = Some(Closure::Exception);
         self.s.verification = None;
@@ -72,9 +91,17 @@ impl Machine<'_> {
             timer: Timer::ExceptionExpiry,
             at: expires_at,
         });
+        let covered = if covers.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " It covers {}; a resource that joins this group later is not covered.",
+                list(&covers, 20)
+            )
+        };
         self.comment(format!(
             "Exception approved by {} until **{}**{}. Lever suppressed the findings in Security Hub with a note \
-             linking this issue. When the exception expires, the findings are reported again and this \
+             linking this issue.{covered} When the exception expires, the findings are reported again and this \
              issue reopens. To change the date, the approver comments `Exception-Expires: YYYY-MM-DD`.",
             mention(approver),
             date(expires_at),
@@ -83,7 +110,7 @@ impl Machine<'_> {
         self.log("exception-approved");
     }
 
-    /// Ends an exception (expired, label removed, reopened):
+    /// Ends an exception (expired, label removed, reopened, a resource it does not cover):
     /// findings reported again, issue open and owned by the engineer on call.
     pub(super) fn end_exception(&mut self, why: &str) {
         let Some(ex) = self.s.exception.take() else {

@@ -1,5 +1,5 @@
 //! What Security Hub says: fixed resources, regressions, fixes Security Hub does not confirm,
-//! verification after a close.
+//! resources an exception does not cover, verification after a close.
 
 use super::*;
 
@@ -141,13 +141,24 @@ impl Machine<'_> {
                 if changed {
                     self.act(Action::RefreshBody);
                     if !now_failing.is_empty() {
-                        // (Nothing failed before when the fix was not confirmed.)
+                        // An approval covers what the approver saw: a new resource needs a new one.
+                        let line = if self.s.approved_by.is_some() {
+                            self.withdraw_approval(&format!(
+                                "{} started failing after the approval",
+                                list(now_failing, 20)
+                            ))
+                        } else {
+                            None
+                        };
                         let what = if before.failing.is_empty() {
                             "Security Hub reports the problem on"
                         } else {
                             "Security Hub reports more affected resources:"
                         };
-                        self.comment(format!("{what} {}.", list(now_failing, 20)));
+                        self.comment(Self::with_line(
+                            format!("{what} {}.", list(now_failing, 20)),
+                            line,
+                        ));
                         self.log("resources-added");
                     } else if !now_fixed.is_empty() {
                         self.log("resources-fixed");
@@ -177,8 +188,33 @@ impl Machine<'_> {
                 self.log("regression-reopened");
             }
             (false, Some(Closure::Exception)) => {
+                let covered = self.covered(before).unwrap_or_default();
+                let uncovered: BTreeSet<String> = self
+                    .s
+                    .findings
+                    .failing
+                    .difference(&covered)
+                    .cloned()
+                    .collect();
+                if !uncovered.is_empty() {
+                    // Nobody approved these: the exception does not stretch to them.
+                    self.log("resource-not-covered");
+                    self.act(Action::RefreshBody);
+                    self.end_exception(&format!(
+                        "{} failing in this group {} not covered by it (it was approved for {}); an approver can \
+                         approve again for the whole group",
+                        list(&uncovered, 20),
+                        if uncovered.len() == 1 { "is" } else { "are" },
+                        if covered.is_empty() {
+                            "no failing resource".to_string()
+                        } else {
+                            list(&covered, 20)
+                        }
+                    ));
+                    return;
+                }
                 if self.s.findings.unnotified > 0 || !now_failing.is_empty() {
-                    // Newly reported resources of an excepted group are covered by the exception.
+                    // A covered resource failing again (Security Hub reset it to NEW).
                     if let Some(ex) = self.s.exception.clone() {
                         self.suppress(&ex.approver, ex.expires_at);
                     }

@@ -41,6 +41,7 @@ impl Machine<'_> {
         self.act(Action::UpdateFindings {
             workflow: WorkflowStatus::Notified,
             note,
+            resources: None,
         });
     }
     /// Opens the issue (when closed) and starts a new period: what was approved, requested or

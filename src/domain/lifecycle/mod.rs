@@ -327,6 +327,11 @@ pub struct Exception {
     pub approver: String,
     pub approved_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The resources it covers: those failing when it was approved. A resource that fails
+    /// later is not covered. `None` for an exception recorded before Lever recorded this: it
+    /// covers the resources the group had when it was last seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covers: Option<BTreeSet<String>>,
 }
 
 /// A close without approval, waiting for Security Hub to confirm the fix.
@@ -493,10 +498,13 @@ pub enum Action {
         user: String,
     },
     /// BatchUpdateFindings on every finding of the group that is still failing (and, for
-    /// NOTIFIED after an exception, every suppressed one).
+    /// NOTIFIED after an exception, every suppressed one); with `resources`, only on findings
+    /// whose every resource is in it (an exception suppresses only what it covers).
     UpdateFindings {
         workflow: WorkflowStatus,
         note: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resources: Option<BTreeSet<String>>,
     },
     /// Re-render the bot-owned resource checklist in the body.
     RefreshBody,

@@ -105,6 +105,7 @@ fn states() -> Vec<(&'static str, State)> {
             approver: "cto-user".into(),
             approved_at: t("2026-11-01T00:00:00Z"),
             expires_at: t("2027-01-30T00:00:00Z"),
+            covers: Some(set(&["r1", "r2"])),
         }),
         ..open.clone()
     };
@@ -715,7 +716,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open+approved", "plain comment by someone else", "open+approved @bob/L0 |  | "),
     ("open+approved", "findings all resolved", "closed/fixed @bob/L0 | body,-cto-approved,close:completed,comment | closed-fixed"),
     ("open+approved", "findings one fixed", "open+approved @bob/L0 | body | resources-fixed"),
-    ("open+approved", "findings new resource", "open+approved @bob/L0 | body,comment,sh:NOTIFIED | resources-added"),
+    ("open+approved", "findings new resource", "open @bob/L0 | body,-cto-approved,comment,sh:NOTIFIED | resources-added"),
     ("open+approved", "findings unchanged, reset to NEW", "open+approved @bob/L0 | sh:NOTIFIED | "),
     ("open+approved", "findings: r1 fixed, r2 control disabled", "open+approved @bob/L0 | body,comment | fix-unconfirmed"),
     ("open+approved", "findings gone", "closed/fixed @bob/L0 | -cto-approved,close:completed,comment | closed-findings-gone"),
@@ -838,7 +839,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("closed-exception", "plain comment by someone else", "closed/exception+exception @bob/L0 |  | "),
     ("closed-exception", "findings all resolved", "closed/fixed @bob/L0 | body,-cto-approved,comment | fixed-under-exception"),
     ("closed-exception", "findings one fixed", "closed/exception+exception @bob/L0 | body | "),
-    ("closed-exception", "findings new resource", "closed/exception+exception @bob/L0 | sh:SUPPRESSED,body | "),
+    ("closed-exception", "findings new resource", "open @alice/L0 | body,reopen,-cto-approved,sh:NOTIFIED,assign:alice,timer:escalation,timer:sla,comment | resource-not-covered,exception-ended"),
     ("closed-exception", "findings unchanged, reset to NEW", "closed/exception+exception @bob/L0 | sh:SUPPRESSED | "),
     ("closed-exception", "findings: r1 fixed, r2 control disabled", "closed/exception+exception @bob/L0 | body | "),
     ("closed-exception", "findings gone", "closed/fixed @bob/L0 | -cto-approved,comment | "),
@@ -1115,11 +1116,22 @@ fn the_exception_story() {
             approver: "cto-user".into(),
             approved_at: close_at,
             expires_at: expires,
+            covers: Some(set(&["r1", "r2"])),
         })
     );
-    let Action::UpdateFindings { workflow, note } = &o.actions[0] else {
+    let Action::UpdateFindings {
+        workflow,
+        note,
+        resources,
+    } = &o.actions[0]
+    else {
         panic!("{o:#?}")
     };
+    assert_eq!(
+        resources.as_ref(),
+        Some(&set(&["r1", "r2"])),
+        "only what the exception covers"
+    );
     assert_eq!(*workflow, crate::domain::WorkflowStatus::Suppressed);
     assert_eq!(
         note,
@@ -1146,7 +1158,7 @@ fn the_exception_story() {
         }
     );
     assert!(
-        matches!(&o.actions[2], Action::UpdateFindings { workflow: crate::domain::WorkflowStatus::Notified, note } if note.contains("Exception ended (it expired on 2027-02-21)")),
+        matches!(&o.actions[2], Action::UpdateFindings { workflow: crate::domain::WorkflowStatus::Notified, note, resources: None } if note.contains("Exception ended (it expired on 2027-02-21)")),
         "{o:#?}"
     );
     assert_eq!(
@@ -2232,4 +2244,113 @@ fn the_expiry_is_the_approvers_own_and_capped() {
         moved.state.exception.as_ref().unwrap().expires_at,
         t("2027-02-01T23:59:59Z")
     );
+}
+
+/// An exception covers the resources that were not fixed when it started: a covered resource
+/// failing again is suppressed again, one that joins later ends the exception. An exception
+/// recorded before Lever recorded coverage covers what the group had when last seen.
+#[test]
+fn an_exception_covers_what_was_approved() {
+    let c = ctx();
+    let s = State::opened(Some("bob".into()), failing(), &[]);
+    let excepted = step(
+        &s,
+        Event::Closed {
+            by: person("bob"),
+            state_reason: None,
+            cto_approved: Some(LabelHistory::Current(LabelAuthor {
+                login: "cto-user".into(),
+                approver: true,
+            })),
+        },
+        now(),
+        &c,
+    )
+    .state;
+    assert_eq!(
+        excepted.exception.as_ref().unwrap().covers,
+        Some(set(&["r1", "r2"]))
+    );
+    assert!(
+        comments(&step(
+            &s,
+            Event::Closed {
+                by: person("bob"),
+                state_reason: None,
+                cto_approved: Some(LabelHistory::Current(LabelAuthor {
+                    login: "cto-user".into(),
+                    approver: true
+                }))
+            },
+            now(),
+            &c
+        ))[0]
+            .contains(
+                "It covers `r1`, `r2`; a resource that joins this group later is not covered."
+            )
+    );
+    // r2 reset to NEW by Security Hub: suppressed again, only what is covered.
+    let reset = step(
+        &excepted,
+        Event::Findings {
+            view: FindingsView {
+                unnotified: 1,
+                ..failing()
+            },
+        },
+        now(),
+        &c,
+    );
+    assert!(
+        matches!(
+            &reset.actions[0],
+            Action::UpdateFindings { workflow: crate::domain::WorkflowStatus::Suppressed, resources: Some(r), .. } if *r == set(&["r1", "r2"])
+        ),
+        "{reset:#?}"
+    );
+    // r3 joins: the exception ends, saying why.
+    let joined = FindingsView {
+        failing: set(&["r1", "r2", "r3"]),
+        unnotified: 1,
+        ..FindingsView::default()
+    };
+    let o = step(
+        &excepted,
+        Event::Findings {
+            view: joined.clone(),
+        },
+        now(),
+        &c,
+    );
+    assert!(o.state.open && o.state.exception.is_none());
+    assert_eq!(o.log, ["resource-not-covered", "exception-ended"]);
+    let said = comments(&o)[0];
+    assert!(
+        said.contains(
+            "`r3` failing in this group is not covered by it (it was approved for `r1`, `r2`)"
+        ),
+        "{said}"
+    );
+    // A legacy exception (no coverage recorded) covers what the group had when last seen.
+    let legacy = State {
+        exception: Some(Exception {
+            covers: None,
+            ..excepted.exception.clone().unwrap()
+        }),
+        ..excepted.clone()
+    };
+    let o = step(&legacy, Event::Findings { view: joined }, now(), &c);
+    assert_eq!(o.log, ["resource-not-covered", "exception-ended"]);
+    let o = step(
+        &legacy,
+        Event::Findings {
+            view: FindingsView {
+                unnotified: 2,
+                ..failing()
+            },
+        },
+        now(),
+        &c,
+    );
+    assert!(o.state.exception.is_some(), "{o:#?}");
 }

@@ -275,6 +275,7 @@ fn specs(now: DateTime<Utc>) -> Vec<Spec> {
                     approver: "cto-user".into(),
                     approved_at: now - Duration::hours(3),
                     expires_at: now - Duration::hours(1),
+                    covers: None,
                 }),
                 ..closed(
                     Closure::Exception,
@@ -286,6 +287,7 @@ fn specs(now: DateTime<Utc>) -> Vec<Spec> {
                 Action::UpdateFindings {
                     workflow: WorkflowStatus::Suppressed,
                     note: "Exception approved by cto-user".into(),
+                    resources: None,
                 },
             ],
         ),
