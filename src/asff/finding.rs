@@ -105,6 +105,7 @@ pub(crate) fn parse(
         compliance: obj(f, "Compliance")
             .and_then(|c| opt_str(c, "Status"))
             .and_then(|s| ComplianceStatus::parse(&s.trim().to_ascii_uppercase())),
+        compliance_reasons: status_reasons(f),
         record_state: opt_str(f, "RecordState")
             .and_then(|s| RecordState::parse(&s.trim().to_ascii_uppercase()))
             .unwrap_or_default(),
@@ -356,6 +357,20 @@ fn remediation(f: &Obj) -> (Option<String>, Option<String>) {
         .or_else(|| product_field(f, "RecommendationUrl"))
         .map(str::to_string);
     (text, url)
+}
+
+/// `Compliance.StatusReasons[].ReasonCode`, trimmed and upper-cased; entries without a usable
+/// code are skipped.
+fn status_reasons(f: &Obj) -> Vec<String> {
+    match obj(f, "Compliance").and_then(|c| c.get("StatusReasons")) {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|r| r.as_object().and_then(|r| opt_str(r, "ReasonCode")))
+            .map(|c| c.trim().to_ascii_uppercase())
+            .filter(|c| !c.is_empty())
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// `Note`, when it has text.

@@ -14,8 +14,10 @@ use crate::domain::Severity;
 pub struct ExceptionSettings {
     /// Whether an approver may approve an exception on an issue assigned to themselves.
     pub allow_self_approval: bool,
-    /// How long an exception lasts when no approver wrote `Exception-Expires:`, per severity.
+    /// How long an exception lasts when its approver wrote no `Exception-Expires:`, per severity.
     pub expiry: BTreeMap<Severity, Duration>,
+    /// The longest an exception may last from its approval, whatever `Exception-Expires:` says.
+    pub max_expiry: Duration,
 }
 
 impl ExceptionSettings {
@@ -63,6 +65,7 @@ impl Default for LifecycleSettings {
                     .iter()
                     .map(|s| (*s, Duration::days(90)))
                     .collect(),
+                max_expiry: Duration::days(365),
             },
             verification: VerificationSettings {
                 after: Duration::minutes(15),
@@ -95,11 +98,27 @@ fn duration(d: &mut Diag, t: &mut Table, key: &str, positive: bool) -> Option<Du
     }
 }
 
+/// A duration as written in the file when it is whole days (`180d`), else in the largest units.
+fn days(d: Duration) -> String {
+    if d.num_seconds() % 86_400 == 0 {
+        format!("{}d", d.num_days())
+    } else {
+        super::format_duration(d)
+    }
+}
+
 pub(super) fn parse(d: &mut Diag, root: &mut Table) -> LifecycleSettings {
     let mut out = LifecycleSettings::default();
     if let Some(mut t) = root.table(d, "exceptions") {
         if let Some(b) = t.boolean(d, "allow_self_approval") {
             out.exceptions.allow_self_approval = b.into_inner();
+        }
+        let span = t
+            .get("max_expiry")
+            .or_else(|| t.get("expiry"))
+            .map(|v| v.span());
+        if let Some(v) = duration(d, &mut t, "max_expiry", true) {
+            out.exceptions.max_expiry = v;
         }
         match t.get("expiry") {
             None => {}
@@ -146,6 +165,27 @@ pub(super) fn parse(d: &mut Diag, root: &mut Table) -> LifecycleSettings {
                     ),
                 ),
             },
+        }
+        // A default longer than the maximum would be cut at every approval: say so here.
+        if let Some(span) = span {
+            let max = out.exceptions.max_expiry;
+            let longer: Vec<String> = out
+                .exceptions
+                .expiry
+                .iter()
+                .filter(|(_, d)| **d > max)
+                .map(|(s, _)| s.slug().to_string())
+                .collect();
+            if !longer.is_empty() {
+                d.error(
+                    span,
+                    format!(
+                        "exceptions.max_expiry ({}) is shorter than exceptions.expiry for {}",
+                        days(max),
+                        longer.join(", ")
+                    ),
+                );
+            }
         }
         t.finish(d);
     }

@@ -496,3 +496,50 @@ fn github_content_budget_defaults_reads_and_errors() {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
 }
+
+#[test]
+fn exception_maximum_is_read_and_checked() {
+    let cfg = |extra: &str| {
+        let dir = write_dir(
+            &format!("{MINIMAL}\n[exceptions]\n{extra}"),
+            "* acme/security @sam\n",
+        );
+        Config::load(dir.path())
+    };
+    let defaults = cfg("").unwrap();
+    assert_eq!(
+        defaults.settings.lifecycle.exceptions.max_expiry,
+        Duration::days(365)
+    );
+    let ok =
+        cfg("max_expiry = \"180d\"\nexpiry = { critical = \"30d\", high = \"90d\" }\n").unwrap();
+    assert_eq!(
+        ok.settings.lifecycle.exceptions.max_expiry,
+        Duration::days(180)
+    );
+    for (extra, needle) in [
+        (
+            "max_expiry = \"six months\"\n",
+            ":5: exceptions.max_expiry: ",
+        ),
+        (
+            "max_expiry = \"0d\"\n",
+            ":5: exceptions.max_expiry must be longer than zero",
+        ),
+        (
+            "max_expiry = 180\n",
+            ":5: exceptions.max_expiry must be a string",
+        ),
+        (
+            "max_expiry = \"60d\"\nexpiry = { critical = \"30d\", low = \"365d\" }\n",
+            ":5: exceptions.max_expiry (60d) is shorter than exceptions.expiry for informational, low, medium, high",
+        ),
+        (
+            "expiry = \"400d\"\n",
+            ":5: exceptions.max_expiry (365d) is shorter than exceptions.expiry for informational, low, medium, high, critical",
+        ),
+    ] {
+        let text = ConfigErrors(cfg(extra).unwrap_err().0).to_string();
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}

@@ -220,6 +220,10 @@ pub struct Finding {
     pub first_observed_at: Option<String>,
     pub last_observed_at: Option<String>,
     pub compliance: Option<ComplianceStatus>,
+    /// `Compliance.StatusReasons[].ReasonCode`: why Security Hub gave that compliance status
+    /// (`CONFIG_ACCESS_DENIED`, `CONFIG_RETURNS_NOT_APPLICABLE`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compliance_reasons: Vec<String>,
     pub record_state: RecordState,
     pub workflow: WorkflowStatus,
     pub remediation_text: Option<String>,

@@ -33,6 +33,7 @@ pub fn control_finding(control_id: &str, title: &str, severity: Severity) -> Fin
         first_observed_at: Some("2026-11-01T09:00:00.000Z".into()),
         last_observed_at: Some("2026-11-20T09:00:00.000Z".into()),
         compliance: Some(ComplianceStatus::Failed),
+        compliance_reasons: vec![],
         record_state: RecordState::Active,
         workflow: WorkflowStatus::New,
         remediation_text: Some(

@@ -12,7 +12,7 @@ use tera::{Context, Tera};
 use crate::config::{AccountPolicy, Approver, IgnoreTags, Mode};
 use crate::controls::Catalog;
 use crate::domain::keys::slugify;
-use crate::domain::lifecycle::is_failing;
+use crate::domain::lifecycle::{Verdict, verdict};
 use crate::domain::{Finding, GroupKey, Source};
 
 /// GitHub rejects issue bodies longer than 65,536 characters; Lever stays below this.
@@ -433,12 +433,13 @@ struct ResourceLine {
     fixed: bool,
 }
 
-/// Every resource of the group, once, in first-seen order; a resource is fixed when every
-/// finding naming it passed or was archived (as [`is_failing`] decides).
+/// Every resource of the group, once, in first-seen order; a resource is ticked only when
+/// every finding naming it is fixed (as [`verdict`] decides: a disabled control or a failed
+/// evaluation is not a fix).
 fn collect_resources(findings: &[Finding]) -> Vec<ResourceLine> {
     let mut out: Vec<ResourceLine> = Vec::new();
     for f in findings {
-        let fixed = !is_failing(f);
+        let fixed = verdict(f) == Verdict::Fixed;
         for r in &f.resources {
             match out.iter_mut().find(|x| x.id == r.id) {
                 Some(line) => line.fixed &= fixed,

@@ -61,6 +61,14 @@ pub struct IssueUpdate {
     pub labels: Option<Vec<String>>,
 }
 
+/// One page of an issue's events, and the last page's number when GitHub says (see
+/// [`GitHub::issue_events`]).
+#[derive(Debug, Clone, Default)]
+pub struct EventsPage {
+    pub events: Vec<IssueEvent>,
+    pub last_page: Option<u32>,
+}
+
 /// The GitHub App, as Lever uses it.
 pub struct GitHub {
     cfg: GitHubConfig,
@@ -78,7 +86,7 @@ struct Headed<T> {
     rate: RateHeaders,
 }
 
-impl<T: DeserializeOwned + Send> FromResponse for Headed<T> {
+impl<T: FromResponse + Send> FromResponse for Headed<T> {
     async fn from_response<B>(response: http::Response<B>) -> octocrab::Result<Self>
     where
         B: http_body::Body<Data = bytes::Bytes, Error = octocrab::Error> + Send,
@@ -389,14 +397,29 @@ impl GitHub {
         self.issue_page(repo, number, "comments", page).await
     }
 
-    /// One page (1-based) of an issue's events (labeled, closed, ...), oldest first.
-    pub async fn issue_events(
-        &self,
-        repo: &str,
-        number: u64,
-        page: u32,
-    ) -> Result<Vec<IssueEvent>> {
-        self.issue_page(repo, number, "events", page).await
+    /// One page (1-based, 100 per page) of an issue's events (labeled, closed, ...), oldest
+    /// first, with the number of the last page when GitHub's `Link` header names one
+    /// (`rel="last"`; GitHub leaves it out on the last page itself and when there is one page).
+    /// Only the page number is read from the link: the page itself is asked by number, on a
+    /// relative route, like every call.
+    pub async fn issue_events(&self, repo: &str, number: u64, page: u32) -> Result<EventsPage> {
+        let (o, r) = split(repo);
+        let route = format!("/repos/{}/{}/issues/{number}/events", seg(o), seg(r));
+        let page = page.to_string();
+        let what = format!("events of {repo}#{number}");
+        let page: octocrab::Page<IssueEvent> = self
+            .as_installation(repo, Call::Read, &what, |c: Octocrab| async move {
+                c.get::<Headed<octocrab::Page<IssueEvent>>, _, _>(
+                    route,
+                    Some(&[("per_page", "100"), ("page", page.as_str())]),
+                )
+                .await
+            })
+            .await?;
+        Ok(EventsPage {
+            last_page: page.number_of_pages(),
+            events: page.items,
+        })
     }
 
     /// Whether `user` is an active member of `org/team`, asked with the token of the

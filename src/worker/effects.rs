@@ -9,6 +9,8 @@
 //! every other event and committed with the run; its effects (the next person, the comment)
 //! join the outbox after the ones waiting and are performed by the next run.
 
+use std::collections::BTreeSet;
+
 use serde_json::json;
 
 use super::{JobError, JobOutput, Run};
@@ -146,9 +148,15 @@ async fn perform(
                 return Ok(Performed::Refused(user.clone()));
             }
         }
-        Action::UpdateFindings { workflow, note } => {
+        Action::UpdateFindings {
+            workflow,
+            note,
+            resources,
+        } => {
             if app.config.settings.securityhub.writeback {
-                changes = update_findings(app, &group.group_key, *workflow, note).await?;
+                changes =
+                    update_findings(app, &group.group_key, *workflow, note, resources.as_ref())
+                        .await?;
             }
         }
         Action::RefreshBody => {
@@ -178,32 +186,41 @@ async fn perform(
 }
 
 /// BatchUpdateFindings for the group's findings that still report the problem and are not
-/// already in `workflow`; the store records what Security Hub now holds.
+/// already in `workflow` (or suppressed with another note); with `resources`, only those whose
+/// every resource is in it (an exception suppresses what it covers, never a resource that
+/// joined the group later). The store records what Security Hub now holds.
 pub(super) async fn update_findings(
     app: &App,
     key: &GroupKey,
     workflow: WorkflowStatus,
     note: &str,
+    resources: Option<&BTreeSet<String>>,
 ) -> Result<ChangeSet, JobError> {
     let updated_by = app.config.settings.securityhub.updated_by.clone();
+    let text = note_text(note);
     let targets: Vec<FindingRecord> = app
         .store
         .findings_in_group(key)
         .await?
         .into_iter()
-        // Findings still reporting the problem, not in `workflow` yet; a finding someone marked
+        // Findings still reporting the problem, not in `workflow` yet (or suppressed with
+        // another note: the note says when the exception expires); a finding someone marked
         // RESOLVED is left alone when Lever only notifies.
         .filter(|r| {
+            let note_differs =
+                r.finding.note.as_ref().map(|n| n.text.as_str()) != Some(text.as_str());
             is_failing(&r.finding)
-                && r.workflow != workflow
+                && (r.workflow != workflow
+                    || (workflow == WorkflowStatus::Suppressed && note_differs))
                 && !(workflow == WorkflowStatus::Notified && r.workflow == WorkflowStatus::Resolved)
+                && resources
+                    .is_none_or(|within| r.finding.resources.iter().all(|x| within.contains(&x.id)))
         })
         .collect();
     let mut changes = ChangeSet::default();
     if targets.is_empty() {
         return Ok(changes);
     }
-    let text = note_text(note);
     let refs: Vec<FindingRef> = targets
         .iter()
         .map(|r| FindingRef {

@@ -9,7 +9,7 @@ use super::{JobError, JobOutput, Run, approvers};
 use crate::app::App;
 use crate::config::Config;
 use crate::domain::lifecycle::{
-    self, Action, Actor, Ctx, Event, FindingsView, LabelAuthor, State, Timer, labels,
+    self, Action, Actor, Ctx, Event, FindingsView, State, Timer, labels,
 };
 use crate::domain::{Finding, GroupKey};
 use crate::github::{CommentAction, IssuesAction, WebhookEvent, WebhookUser};
@@ -100,6 +100,7 @@ pub fn ctx(config: &Config, group: &GroupRecord, now: DateTime<Utc>) -> Ctx {
             .collect(),
         allow_self_approval: lc.exceptions.allow_self_approval,
         default_exception: lc.exceptions.expiry_for(group.data.severity),
+        max_exception: lc.exceptions.max_expiry,
         verify_after: lc.verification.after,
         verify_grace: lc.verification.grace,
         on_call: owners.first().cloned(),
@@ -396,41 +397,12 @@ pub(super) async fn verify_timer(
     Ok(JobOutput::done(changes))
 }
 
-/// Who last applied `cto-approved`, from the issue's events (webhooks can be missed or late).
-async fn label_author(
-    app: &App,
-    repo: &str,
-    number: u64,
-    bot: &str,
-) -> Result<Option<LabelAuthor>, JobError> {
-    let mut last = None;
-    for page in 1..=10 {
-        let events = app.github.issue_events(repo, number, page).await?;
-        let n = events.len();
-        for e in events {
-            let is_cto = e
-                .label
-                .as_ref()
-                .is_some_and(|l| l.name.eq_ignore_ascii_case(labels::CTO_APPROVED));
-            match e.event.as_str() {
-                "labeled" if is_cto => last = e.actor.map(|a| a.login),
-                "unlabeled" if is_cto => last = None,
-                _ => {}
-            }
-        }
-        if n < 100 {
-            break;
-        }
-    }
-    let Some(login) = last.filter(|l| !l.eq_ignore_ascii_case(bot)) else {
-        return Ok(None);
-    };
-    let approver = approvers::is_approver(app, repo, &login).await?;
-    Ok(Some(LabelAuthor { login, approver }))
-}
-
 /// `github-event`: one webhook delivery about a tracked issue.
-pub(super) async fn github_event(app: &App, id: &DeliveryId) -> Result<JobOutput, JobError> {
+pub(super) async fn github_event(
+    app: &App,
+    run: &Run,
+    id: &DeliveryId,
+) -> Result<JobOutput, JobError> {
     let Some(delivery) = app.store.delivery(&id.0).await? else {
         return Ok(JobOutput::default());
     };
@@ -482,15 +454,15 @@ pub(super) async fn github_event(app: &App, id: &DeliveryId) -> Result<JobOutput
                 by,
             },
             IssuesAction::Closed => {
-                let cto_approved_by = if !is_bot && issue.has_label(labels::CTO_APPROVED) {
-                    label_author(app, repo, number, &bot).await?
+                let cto_approved = if !is_bot && issue.has_label(labels::CTO_APPROVED) {
+                    Some(super::history::label_history(app, run, repo, number, &bot).await?)
                 } else {
                     None
                 };
                 Event::Closed {
                     by,
                     state_reason: issue.state_reason.clone(),
-                    cto_approved_by,
+                    cto_approved,
                 }
             }
             IssuesAction::Reopened => Event::Reopened { by },

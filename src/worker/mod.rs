@@ -5,6 +5,7 @@
 mod approvers;
 mod digest;
 mod effects;
+mod history;
 pub mod lifecycle;
 mod notify;
 mod open_issue;
@@ -298,7 +299,7 @@ impl Worker {
         match &rec.job {
             Job::OpenIssue(key) => open_issue::run(app, &run, key).await,
             Job::NotifyFindings(key) => notify::run(app, &run, key).await,
-            Job::GithubEvent(delivery) => lifecycle::github_event(app, delivery).await,
+            Job::GithubEvent(delivery) => lifecycle::github_event(app, &run, delivery).await,
             Job::ApplyEffects(key) => effects::run(app, &run, key).await,
             Job::SyncGroup(key) => group_news(app, &run, key, GroupNews::FindingsChanged).await,
             Job::Timer(Timer::Verify, key) => lifecycle::verify_timer(app, &run, key).await,

@@ -28,6 +28,7 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<JobOutpu
         key,
         WorkflowStatus::Notified,
         &format!("Lever: tracked in {url}.{owner}"),
+        None,
     )
     .await?;
     if !changes.findings.is_empty() {

@@ -300,6 +300,7 @@ mod tests {
             effect(Action::UpdateFindings {
                 workflow: crate::domain::WorkflowStatus::Notified,
                 note: "n".into(),
+                resources: None,
             }),
             effect(Action::RefreshBody),
         ];

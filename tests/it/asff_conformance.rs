@@ -885,3 +885,69 @@ fn fixture_inspector_finding_is_keyed_by_vulnerability() {
     );
     assert_eq!(f[0].remediation_url, None);
 }
+
+/// `Compliance.StatusReasons` as Security Hub really writes them, and what Lever makes of each
+/// finding carrying them: a WARNING or FAILED finding still fails, a PASSED one is fixed (its
+/// reason says why nothing failed), and no real reason code is taken for a deleted resource
+/// unless the finding is NOT_AVAILABLE and archived.
+#[test]
+fn conformance_status_reasons_and_their_verdicts() {
+    use lever::domain::lifecycle::{Verdict, verdict};
+    let Some(docs) = load_conformance() else {
+        return;
+    };
+    let mut seen: BTreeSet<(String, String, String, String)> = BTreeSet::new();
+    for (name, intake) in &docs {
+        for f in intake.entries.iter().flatten() {
+            if f.compliance_reasons.is_empty() {
+                continue;
+            }
+            let v = match verdict(f) {
+                Verdict::Failing => "failing",
+                Verdict::Fixed => "fixed",
+                Verdict::Unconfirmed(_) => "unconfirmed",
+            };
+            seen.insert((
+                f.compliance_reasons.join(","),
+                f.compliance
+                    .map(|c| c.as_str().to_string())
+                    .unwrap_or_default(),
+                f.record_state.as_str().to_string(),
+                format!("{v} ({name})"),
+            ));
+        }
+    }
+    let seen: Vec<(String, String, String, String)> = seen.into_iter().collect();
+    let kinds: BTreeSet<(&str, &str, &str, &str)> = seen
+        .iter()
+        .map(|(r, c, s, v)| {
+            (
+                r.as_str(),
+                c.as_str(),
+                s.as_str(),
+                v.split(' ').next().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        [
+            (
+                "CLOUDTRAIL_MULTI_REGION_NOT_PRESENT",
+                "FAILED",
+                "ACTIVE",
+                "failing"
+            ),
+            ("CONFIG_ACCESS_DENIED", "WARNING", "ACTIVE", "failing"),
+            ("CONFIG_EVALUATIONS_EMPTY", "FAILED", "ACTIVE", "failing"),
+            ("CONFIG_EVALUATIONS_EMPTY", "PASSED", "ACTIVE", "fixed"),
+            (
+                "S3_BUCKET_CROSS_ACCOUNT_CROSS_REGION",
+                "WARNING",
+                "ACTIVE",
+                "failing"
+            ),
+        ],
+        "{seen:#?}"
+    );
+}

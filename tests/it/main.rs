@@ -15,4 +15,5 @@ mod serve;
 mod store;
 mod support;
 mod sync_source;
+mod trust;
 mod upgrade;

@@ -257,6 +257,7 @@ fn finding(arn: &str, id: &str, group: &str, severity: Severity) -> FindingRecor
         first_observed_at: None,
         last_observed_at: None,
         compliance: Some(ComplianceStatus::Failed),
+        compliance_reasons: vec![],
         record_state: RecordState::Active,
         workflow: WorkflowStatus::New,
         remediation_text: None,

@@ -526,6 +526,31 @@ fn compliance_status_table() {
 }
 
 #[test]
+fn compliance_status_reasons_table() {
+    let cases: [(Value, &[&str]); 6] = [
+        (
+            json!([{"ReasonCode": "CONFIG_ACCESS_DENIED", "Description": "Unable to describe the supporting AWS Config Rule"}]),
+            &["CONFIG_ACCESS_DENIED"],
+        ),
+        (
+            json!([{"ReasonCode": " config_evaluations_empty "}, {"ReasonCode": "CONFIG_RETURNS_NOT_APPLICABLE"}]),
+            &["CONFIG_EVALUATIONS_EMPTY", "CONFIG_RETURNS_NOT_APPLICABLE"],
+        ),
+        (
+            json!([{"Description": "no code"}, {"ReasonCode": ""}, 7]),
+            &[],
+        ),
+        (json!([]), &[]),
+        (json!("CONFIG_ACCESS_DENIED"), &[]),
+        (Value::Null, &[]),
+    ];
+    for (reasons, want) in cases {
+        let v = with(base(), &["Compliance", "StatusReasons"], reasons.clone());
+        assert_eq!(ok(&v).compliance_reasons, want, "{reasons}");
+    }
+}
+
+#[test]
 fn record_state_defaults_to_active() {
     let cases = [
         (Some("ARCHIVED"), RecordState::Archived),

@@ -25,9 +25,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ComplianceStatus, Finding, RecordState, WorkflowStatus};
+use crate::domain::WorkflowStatus;
 
 pub mod labels;
+mod view;
+
+pub use view::{FindingsView, GONE_REASONS, Verdict, is_failing, verdict};
 
 /// Who caused a GitHub event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,71 +57,27 @@ impl Actor {
     }
 }
 
-/// What Security Hub says about a group's findings (level, not edge: the whole picture).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FindingsView {
-    /// Resources with at least one ACTIVE, FAILED (or not passed) finding.
-    pub failing: BTreeSet<String>,
-    /// Resources whose every finding passed or was archived.
-    pub fixed: BTreeSet<String>,
-    /// Failing findings whose workflow is NEW (Security Hub reset them, or they are new).
-    pub unnotified: usize,
-    /// Failing resources carrying an ignore tag that does not stop tracking in their account
-    /// (`ignore_tags = "ramp-up"` outside ramp-up), with the tag as written (`key=reason`,
-    /// untrusted): a tag that appears is reported on the issue. Filled in by the caller
-    /// (`policy::reported_ignore_tags`), not by [`FindingsView::of`].
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub ignore_tagged: BTreeMap<String, String>,
-}
-
-impl FindingsView {
-    pub fn all_resolved(&self) -> bool {
-        self.failing.is_empty()
-    }
-
-    /// The view of a group's findings: a resource is fixed when every finding naming it
-    /// passed (or is not available) or was archived; otherwise it is failing.
-    pub fn of(findings: &[Finding]) -> FindingsView {
-        let mut failing = BTreeSet::new();
-        let mut seen = BTreeSet::new();
-        let mut unnotified = 0;
-        for f in findings {
-            let fails = is_failing(f);
-            if fails && f.workflow == WorkflowStatus::New {
-                unnotified += 1;
-            }
-            for r in &f.resources {
-                seen.insert(r.id.clone());
-                if fails {
-                    failing.insert(r.id.clone());
-                }
-            }
-        }
-        let fixed = seen.difference(&failing).cloned().collect();
-        FindingsView {
-            failing,
-            fixed,
-            unnotified,
-            ignore_tagged: BTreeMap::new(),
-        }
-    }
-}
-
-/// Whether a finding still reports a problem (ACTIVE and not PASSED / NOT_AVAILABLE).
-pub fn is_failing(f: &Finding) -> bool {
-    f.record_state == RecordState::Active
-        && !matches!(
-            f.compliance,
-            Some(ComplianceStatus::Passed) | Some(ComplianceStatus::NotAvailable)
-        )
-}
-
 /// Who applied `cto-approved` according to the issue's events (checked by the caller when the
 /// issue is closed, because webhooks can arrive out of order or be missed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LabelAuthor {
     pub login: String,
     pub approver: bool,
+}
+
+/// What the issue's events say about the `cto-approved` label a closed issue carries, read by
+/// the caller from the newest event backwards until the answer is certain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum LabelHistory {
+    /// Its latest application, by `author`, came after the issue's latest (re)open and its
+    /// latest exception request, and it was not removed since.
+    Current(LabelAuthor),
+    /// Its latest application belongs to an earlier request (`why`, a sentence, such as
+    /// "it was applied before the issue was last reopened"), or it was removed since.
+    Stale { why: String },
+    /// The history could not be read completely (an error, Lever's cap): `why`.
+    Unreadable { why: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,11 +91,12 @@ pub enum Event {
         label: String,
         by: Actor,
     },
-    /// `cto_approved_by`: who last applied `cto-approved`, when the closed issue carries it.
+    /// `cto_approved`: what the issue's events say about `cto-approved`, when a person closed
+    /// an issue that carries it (`None` otherwise).
     Closed {
         by: Actor,
         state_reason: Option<String>,
-        cto_approved_by: Option<LabelAuthor>,
+        cto_approved: Option<LabelHistory>,
     },
     Reopened {
         by: Actor,
@@ -245,6 +205,11 @@ pub struct Exception {
     pub approver: String,
     pub approved_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The resources it covers: those failing when it was approved. A resource that fails
+    /// later is not covered. `None` for an exception recorded before Lever recorded this: it
+    /// covers the resources the group had when it was last seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covers: Option<BTreeSet<String>>,
 }
 
 /// A close without approval, waiting for Security Hub to confirm the fix.
@@ -274,10 +239,17 @@ pub struct State {
     /// Vocabulary labels on the issue, as Lever last saw them.
     pub labels: BTreeSet<String>,
     pub assignee: Option<String>,
-    /// `cto-approved` applied by an approver on the open issue (the exception starts at close).
+    /// Everyone who owned the issue (was assigned) since it was last (re)opened, lower case:
+    /// none of them may approve its exception (unless `exceptions.allow_self_approval`).
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub owners: BTreeSet<String>,
+    /// `cto-approved` applied by an approver on the open issue in this period (the exception
+    /// starts at close).
     pub approved_by: Option<String>,
-    /// The latest `Exception-Expires:` date an approver wrote.
-    pub requested_expiry: Option<NaiveDate>,
+    /// The latest `Exception-Expires:` date each approver wrote in this period (since the issue
+    /// was last (re)opened), by lower-case login: only the approving approver's own counts.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub expiry_requests: BTreeMap<String, NaiveDate>,
     pub exception: Option<Exception>,
     pub verification: Option<Verification>,
     pub findings: FindingsView,
@@ -307,6 +279,7 @@ impl State {
     ) -> State {
         State {
             open: true,
+            owners: assignee.iter().map(|a| a.to_ascii_lowercase()).collect(),
             assignee,
             findings: view,
             labels: initial_labels
@@ -334,8 +307,10 @@ pub struct Ctx {
     pub approvers: Vec<String>,
     /// Whether an approver may approve an exception on an issue assigned to themselves.
     pub allow_self_approval: bool,
-    /// How long an exception lasts when no approver wrote `Exception-Expires:`.
+    /// How long an exception lasts when its approver wrote no `Exception-Expires:`.
     pub default_exception: Duration,
+    /// The longest an exception may last from its approval (`exceptions.max_expiry`).
+    pub max_exception: Duration,
     /// First check after a close without approval.
     pub verify_after: Duration,
     /// How long a closed issue whose findings still fail waits before it reopens.
@@ -401,10 +376,13 @@ pub enum Action {
         user: String,
     },
     /// BatchUpdateFindings on every finding of the group that is still failing (and, for
-    /// NOTIFIED after an exception, every suppressed one).
+    /// NOTIFIED after an exception, every suppressed one); with `resources`, only on findings
+    /// whose every resource is in it (an exception suppresses only what it covers).
     UpdateFindings {
         workflow: WorkflowStatus,
         note: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resources: Option<BTreeSet<String>>,
     },
     /// Re-render the bot-owned resource checklist in the body.
     RefreshBody,
@@ -479,11 +457,15 @@ pub(super) fn date(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d").to_string()
 }
 
-/// Reads the latest `Exception-Expires: YYYY-MM-DD` line of a comment.
+/// Reads the latest `Exception-Expires: YYYY-MM-DD` line of a comment. Quoted lines (`>`) are
+/// someone else's words and do not count.
 pub fn requested_expiry(body: &str) -> Option<Result<NaiveDate, String>> {
     body.lines()
         .filter_map(|l| {
-            let l = l.trim().trim_start_matches('>').trim();
+            let l = l.trim();
+            if l.starts_with('>') {
+                return None;
+            }
             let (k, v) = l.split_once(':')?;
             k.trim()
                 .eq_ignore_ascii_case("exception-expires")
@@ -522,13 +504,12 @@ pub fn transition(state: &State, event: &Event, ctx: &Ctx, now: DateTime<Utc>) -
         Event::Labeled { label, by } => m.on_labeled(label, by),
         Event::Unlabeled { label, by } => m.on_unlabeled(label, by),
         Event::Closed {
-            by,
-            cto_approved_by,
-            ..
-        } => m.on_closed(by, cto_approved_by.as_ref()),
+            by, cto_approved, ..
+        } => m.on_closed(by, cto_approved.as_ref()),
         Event::Reopened { by } => m.on_reopened(by),
         Event::Assigned { user, by } => {
             m.s.assignee = Some(user.clone());
+            m.s.owners.insert(user.to_ascii_lowercase());
             if by.login().is_some_and(|l| l.eq_ignore_ascii_case(user)) {
                 m.acknowledge(user, "acknowledged-by-self-assignment");
             }
@@ -547,10 +528,7 @@ pub fn transition(state: &State, event: &Event, ctx: &Ctx, now: DateTime<Utc>) -
             m.s.open = false;
             if m.s.exception.take().is_some() {
                 let note = format!("Exception ended (issue deleted): {}", ctx.issue_url);
-                m.act(Action::UpdateFindings {
-                    workflow: WorkflowStatus::Notified,
-                    note,
-                });
+                m.notify(note);
             }
             if !m.s.findings.all_resolved() {
                 m.act(Action::Recreate);
@@ -568,27 +546,7 @@ pub fn transition(state: &State, event: &Event, ctx: &Ctx, now: DateTime<Utc>) -
         }
         Event::Commented { by, body } => m.on_commented(by, body),
         Event::Findings { view } => m.on_findings(view.clone()),
-        Event::FindingsGone => {
-            m.s.approved_by = None;
-            if !m.s.open {
-                m.s.closure = Some(Closure::Fixed);
-                m.s.verification = None;
-            }
-            if m.s.open {
-                m.s.open = false;
-                m.s.closure = Some(Closure::Fixed);
-                m.act(Action::Close {
-                    reason: CloseReason::Completed,
-                });
-                m.comment(
-                    "Security Hub no longer has any finding of this group (the resources are gone, or the findings \
-                     were deleted after their retention). Closing as completed."
-                        .to_string(),
-                );
-                m.log("closed-findings-gone");
-            }
-            m.s.exception = None;
-        }
+        Event::FindingsGone => m.on_findings_gone(),
         Event::ExceptionTimer => m.on_exception_timer(),
         Event::VerifyTimer { failing } => m.on_verify(*failing),
         Event::EscalationTimer => m.on_escalation_timer(),

@@ -26,6 +26,7 @@ impl Machine<'_> {
                 user: who.to_string(),
             });
         }
+        self.s.owners.insert(who.to_ascii_lowercase());
         self.s.level = level;
         self.s.acknowledged = None;
         self.s.ack_deadline = if level < 2 {
@@ -191,6 +192,7 @@ impl Machine<'_> {
         if acknowledged.is_some() {
             // An acknowledged issue handed over stays acknowledged: no new deadline.
             self.s.assignee = Some(next.clone());
+            self.s.owners.insert(next.to_ascii_lowercase());
             self.act(Action::Assign { user: next.clone() });
         } else {
             self.new_owner(&next, 0);
@@ -264,6 +266,7 @@ impl Machine<'_> {
         match next {
             Some(next) => {
                 self.s.assignee = Some(next.clone());
+                self.s.owners.insert(next.to_ascii_lowercase());
                 self.act(Action::Assign { user: next.clone() });
                 self.comment(format!(
                     "GitHub would not assign {refused} (not a collaborator of this repository), so {}, the next \

@@ -635,6 +635,59 @@ async fn list_issues_filters_and_pages_with_link_headers() {
     fake.assert_conformant();
 }
 
+/// Issue events page like GitHub's: oldest first, 100 at most per page, and a `Link` header
+/// whose `rel="last"` names the last page (absent on the last page itself, and when there is
+/// only one page), which octocrab's `Page` reads.
+#[tokio::test]
+async fn issue_events_are_oldest_first_with_link_headers() {
+    let fake = setup().await;
+    let gh = fake
+        .app_client()
+        .installation(InstallationId(INST))
+        .unwrap();
+    let (n, _) = fake.human_open_issue(REPO, "long story", "", "alice");
+    let (short, _) = fake.human_open_issue(REPO, "short story", "", "alice");
+    let _ = fake.human_add_label(REPO, short, "bug", "alice");
+    for _ in 0..125 {
+        let _ = fake.human_add_label(REPO, n, "in-progress", "alice");
+        let _ = fake.human_remove_label(REPO, n, "in-progress", "bob");
+    }
+    let route = format!("/repos/{REPO}/issues/{n}/events");
+    let page = |p: u32| {
+        let gh = gh.clone();
+        let route = route.clone();
+        async move {
+            gh.get::<octocrab::Page<Value>, _, _>(
+                route,
+                Some(&[("per_page", "100".to_string()), ("page", p.to_string())]),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let first = page(1).await;
+    assert_eq!(first.items.len(), 100);
+    assert_eq!(first.number_of_pages(), Some(3));
+    assert_eq!(first.items[0]["event"], "labeled");
+    assert_eq!(first.items[0]["actor"]["login"], "alice");
+    let last = page(3).await;
+    assert_eq!(last.items.len(), 50);
+    assert_eq!(last.number_of_pages(), None, "no rel=last on the last page");
+    assert!(last.prev.is_some() && last.first.is_some() && last.next.is_none());
+    assert_eq!(last.items[49]["event"], "unlabeled", "the newest is last");
+    assert_eq!(last.items[49]["actor"]["login"], "bob");
+    let one = gh
+        .get::<octocrab::Page<Value>, _, _>(
+            format!("/repos/{REPO}/issues/{short}/events"),
+            Some(&[("per_page", "100")]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(one.items.len(), 1);
+    assert!(one.last.is_none() && one.next.is_none() && one.prev.is_none());
+    fake.assert_conformant();
+}
+
 #[tokio::test]
 async fn teams_permissions_rate_limit() {
     let fake = setup().await;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 use lever::config::Config;
@@ -249,7 +249,6 @@ fn specs(now: DateTime<Utc>) -> Vec<Spec> {
             "FAILED",
             Some(State {
                 approved_by: Some("cto-user".into()),
-                requested_expiry: NaiveDate::from_ymd_opt(2027, 1, 31),
                 acknowledged: ack(2),
                 due: Some(now + Duration::days(5)),
                 ..open(&[
@@ -277,6 +276,7 @@ fn specs(now: DateTime<Utc>) -> Vec<Spec> {
                     approver: "cto-user".into(),
                     approved_at: now - Duration::hours(3),
                     expires_at: now - Duration::hours(1),
+                    covers: None,
                 }),
                 ..closed(
                     Closure::Exception,
@@ -288,6 +288,7 @@ fn specs(now: DateTime<Utc>) -> Vec<Spec> {
                 Action::UpdateFindings {
                     workflow: WorkflowStatus::Suppressed,
                     note: "Exception approved by cto-user".into(),
+                    resources: None,
                 },
             ],
         ),
@@ -365,6 +366,11 @@ fn old_group(config: &Config, spec: Spec, source: &str) -> OldGroup {
     if let Some(state) = lifecycle.as_mut() {
         state.findings = FindingsView::of(std::slice::from_ref(&finding));
         data["lifecycle"] = json!(state);
+        if name == "exception-approved" {
+            // 64600c1 kept one `Exception-Expires:` date for anyone's approval; this version
+            // keeps each approver's own for the current period, and drops the old one.
+            data["lifecycle"]["requested_expiry"] = json!("2027-01-31");
+        }
         // 64600c1's `lifecycle::Effect`: {id, action, source}.
         let effects: Vec<Value> = outbox
             .iter()
