@@ -6,6 +6,7 @@ mod cli;
 mod escalation;
 mod fakes;
 mod fakes_selftest;
+mod intake;
 mod lifecycle;
 mod oncall;
 mod serve;
