@@ -348,3 +348,137 @@ async fn an_untracked_webhook_delivery_stores_at_most_1_kb() {
         .unwrap();
     assert_eq!(rows, N);
 }
+
+/// A 202 is durable: `lever serve` (the real binary) is killed with SIGKILL as soon as it has
+/// answered a burst of deliveries and findings, then started again on the same database, and
+/// every acknowledged delivery is there (with its body and its `github-event` job when it is
+/// about a tracked issue), and every acknowledged finding.
+async fn acknowledged_means_durable(database_url: Option<String>) {
+    use crate::support::app::{INGEST_TOKEN, WEBHOOK_SECRET, demo_github};
+    use crate::support::bin::Served;
+    let gh = crate::fakes::github::FakeGitHub::start_with_test_app().await;
+    demo_github(&gh);
+    let sh = crate::fakes::securityhub::FakeSecurityHub::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let url = database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", work.path().join("lever.db").display()));
+    let served = Served::start(&gh, &sh, work.path(), database_url.as_deref()).await;
+    let http = reqwest::Client::new();
+    let post_event = |base: String, doc: Value| {
+        let http = http.clone();
+        async move {
+            let res = http
+                .post(format!("{base}/events/securityhub"))
+                .bearer_auth(INGEST_TOKEN)
+                .json(&doc)
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let doc = |name: &str| -> Value {
+        let path = root().join("examples/demo/findings").join(name);
+        let doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        sh.seed(doc.clone());
+        doc
+    };
+
+    // An issue Lever tracks: the ledger finding's, opened by the binary's own worker.
+    let (status, body) = post_event(
+        served.base.clone(),
+        doc("03-payments-prod-ledger-rds.2.json"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let store = lever::store::open(&url).await.expect("the same database");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while (store.list_groups(None).await.unwrap().iter()).all(|g| g.issue_number.is_none()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the issue never opened"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // The burst: deliveries about untracked and tracked issues, and findings, all at once.
+    let untracked: Vec<WebhookDelivery> = (0..60)
+        .map(|i| {
+            gh.human_open_issue("acme/payments", &format!("q{i}"), "", "bob")
+                .1
+        })
+        .collect();
+    let tracked: Vec<WebhookDelivery> = (0..20)
+        .map(|i| gh.human_add_label("acme/ledger", 1, &format!("note-{i}"), "carol"))
+        .collect();
+    let webhook_url = format!("{}/webhooks/github", served.base);
+    let mut tasks = Vec::new();
+    for d in untracked.iter().chain(&tracked) {
+        let (http, d, url) = (http.clone(), d.clone(), webhook_url.clone());
+        tasks.push(tokio::spawn(async move {
+            let res = d.send(&http, &url, WEBHOOK_SECRET).await.unwrap();
+            res.status()
+        }));
+    }
+    let findings = tokio::spawn(post_event(
+        served.base.clone(),
+        doc("01-payments-prod-s3.1-three-standards.json"),
+    ));
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    let (findings_status, findings_body) = findings.await.unwrap();
+    // Killed at once: nothing the process holds in memory survives.
+    served.kill9().await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::ACCEPTED),
+        "{statuses:?}"
+    );
+    assert_eq!(findings_status, StatusCode::ACCEPTED, "{findings_body}");
+
+    // Started again on the same database: everything acknowledged is there.
+    let served = Served::start(&gh, &sh, work.path(), database_url.as_deref()).await;
+    let jobs = store.jobs(None).await.unwrap();
+    for (d, is_tracked) in
+        (untracked.iter().map(|d| (d, false))).chain(tracked.iter().map(|d| (d, true)))
+    {
+        let id = format!("github:{}", d.id);
+        let stored = store.delivery(&id).await.unwrap();
+        let stored = stored.unwrap_or_else(|| panic!("{id} acknowledged but lost"));
+        assert_eq!(stored.body.is_some(), is_tracked, "{id}");
+        let has_job = (jobs.iter()).any(|j| matches!(&j.job, Job::GithubEvent(of) if of.0 == id));
+        assert_eq!(has_job, is_tracked, "{id}: its github-event job");
+    }
+    let s3 = (store.list_groups(None).await.unwrap().into_iter())
+        .find(|g| g.data.control_id.as_deref() == Some("S3.1"));
+    assert!(s3.is_some(), "the acknowledged finding's group");
+    // The restarted server knows them: a redelivery is a duplicate.
+    let res = tracked[0]
+        .send(
+            &http,
+            &format!("{}/webhooks/github", served.base),
+            WEBHOOK_SECRET,
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(served.terminate().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_deliveries_survive_sigkill_sqlite() {
+    acknowledged_means_durable(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_deliveries_survive_sigkill_postgres() {
+    let Some(url) =
+        crate::support::pg::or_skip("acknowledged_deliveries_survive_sigkill_postgres").await
+    else {
+        return;
+    };
+    let schema = crate::support::pg::Schema::create(&url).await;
+    acknowledged_means_durable(Some(schema.database_url())).await;
+}
