@@ -43,25 +43,26 @@ impl Commit for Probe {
     }
 }
 
-/// A writer whose first commit is held until `release`; returns it with the batches it saw.
-fn held() -> (
-    Arc<GroupCommit<Probe>>,
-    Arc<StdMutex<Vec<Vec<u32>>>>,
-    Arc<tokio::sync::Semaphore>,
-    Arc<tokio::sync::Semaphore>,
-) {
+/// A writer whose commits wait for a permit of `hold` (each adds a permit to `entered`).
+struct Held {
+    writer: Arc<GroupCommit<Probe>>,
+    batches: Arc<StdMutex<Vec<Vec<u32>>>>,
+    hold: Arc<tokio::sync::Semaphore>,
+    entered: Arc<tokio::sync::Semaphore>,
+}
+
+fn held() -> Held {
     let hold = Arc::new(tokio::sync::Semaphore::new(0));
     let probe = Probe {
         hold: Some(hold.clone()),
         ..Probe::default()
     };
-    let (batches, entered) = (probe.batches.clone(), probe.entered.clone());
-    (
-        Arc::new(GroupCommit::start(probe, 100)),
-        batches,
+    Held {
+        batches: probe.batches.clone(),
+        entered: probe.entered.clone(),
+        writer: Arc::new(GroupCommit::start(probe, 100)),
         hold,
-        entered,
-    )
+    }
 }
 
 async fn until_submitted(w: &GroupCommit<Probe>, n: u64) {
@@ -72,7 +73,12 @@ async fn until_submitted(w: &GroupCommit<Probe>, n: u64) {
 
 #[tokio::test]
 async fn what_waits_during_a_commit_is_committed_together() {
-    let (w, batches, hold, entered) = held();
+    let Held {
+        writer: w,
+        batches,
+        hold,
+        entered,
+    } = held();
     let first = tokio::spawn({
         let w = w.clone();
         async move { w.submit(1).await }
@@ -109,7 +115,12 @@ async fn what_waits_during_a_commit_is_committed_together() {
 
 #[tokio::test]
 async fn an_error_or_a_panic_fails_every_item_of_its_batch_only() {
-    let (w, _, hold, entered) = held();
+    let Held {
+        writer: w,
+        hold,
+        entered,
+        ..
+    } = held();
     let first = tokio::spawn({
         let w = w.clone();
         async move { w.submit(1).await }
@@ -138,7 +149,12 @@ async fn an_error_or_a_panic_fails_every_item_of_its_batch_only() {
 
 #[tokio::test]
 async fn close_commits_what_waits_then_refuses() {
-    let (w, batches, hold, entered) = held();
+    let Held {
+        writer: w,
+        batches,
+        hold,
+        entered,
+    } = held();
     let first = tokio::spawn({
         let w = w.clone();
         async move { w.submit(1).await }
