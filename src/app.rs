@@ -9,13 +9,14 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Notify;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::process::DatabaseUrl;
+use crate::config::process::SqliteSynchronous;
 use crate::config::{Config, ProcessSettings};
 use crate::controls::Catalog;
 use crate::explain::Renderer;
 use crate::github::{ContentBudget, GitHub, GitHubConfig, Pacer};
 use crate::securityhub::SecurityHub;
-use crate::store::Store;
+use crate::server::intake::Intake;
+use crate::store::{OpenOptions, Store};
 
 /// Shared secrets for the HTTP endpoints.
 #[derive(Clone, Default)]
@@ -83,6 +84,8 @@ pub struct App {
     pub jobs_ready: Arc<Notify>,
     /// Short-lived answers from GitHub (team memberships of approvers).
     pub caches: Arc<Caches>,
+    /// The batching writers the HTTP handlers record through (group commit).
+    pub intake: Arc<Intake>,
 }
 
 /// How long a team-membership answer is trusted.
@@ -163,15 +166,17 @@ impl Application {
             Renderer::new(config.templates_dir().as_deref()).context("issue templates")?;
         let store = match deps.store {
             Some(store) => store,
-            None => open_store(&settings.database_url).await?,
+            None => open_store(settings).await?,
         };
         let securityhub = match deps.securityhub {
             Some(client) => SecurityHub::from_client(client),
             None => SecurityHub::from_sdk_defaults().await,
         };
+        let config = Arc::new(config);
+        let intake = Intake::start(store.clone(), config.clone(), clock.clone());
         Ok(App {
             store,
-            config: Arc::new(config),
+            config,
             renderer: Arc::new(renderer),
             catalog: Catalog::embedded(),
             github,
@@ -180,13 +185,22 @@ impl Application {
             secrets: Secrets::from_settings(settings),
             jobs_ready: Arc::new(Notify::new()),
             caches: Arc::default(),
+            intake: Arc::new(intake),
         })
     }
 }
 
-/// Opens `DATABASE_URL` (migrating it); the error shows the URL without its password.
-pub async fn open_store(url: &DatabaseUrl) -> anyhow::Result<Arc<dyn Store>> {
-    crate::store::open(url.expose())
+/// Opens `DATABASE_URL` (migrating it) as the settings say (`LEVER_SQLITE_SYNCHRONOUS`); the
+/// error shows the URL without its password.
+pub async fn open_store(settings: &ProcessSettings) -> anyhow::Result<Arc<dyn Store>> {
+    let url = &settings.database_url;
+    let options = OpenOptions {
+        sqlite_synchronous: match settings.sqlite_synchronous {
+            SqliteSynchronous::Normal => crate::store::SqliteSynchronous::Normal,
+            SqliteSynchronous::Full => crate::store::SqliteSynchronous::Full,
+        },
+    };
+    crate::store::open_with(url.expose(), options)
         .await
         .with_context(|| format!("opening DATABASE_URL {url}"))
 }

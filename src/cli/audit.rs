@@ -36,9 +36,7 @@ pub(super) fn run(
     format: Format,
 ) -> Result<(), Failure> {
     runtime()?.block_on(async move {
-        let store = open_store(&settings.database_url)
-            .await
-            .map_err(Failure::startup)?;
+        let store = open_store(settings).await.map_err(Failure::startup)?;
         let filter = AuditFilter {
             issue,
             group_key: None,

@@ -65,9 +65,7 @@ pub(super) fn list(
     format: Format,
 ) -> Result<(), Failure> {
     runtime()?.block_on(async move {
-        let store = open_store(&settings.database_url)
-            .await
-            .map_err(Failure::startup)?;
+        let store = open_store(settings).await.map_err(Failure::startup)?;
         let state = if failed {
             JobState::Dead
         } else {
@@ -124,7 +122,7 @@ pub(super) fn list(
 /// audit entry records who asked.
 pub(super) fn retry(settings: &ProcessSettings, id: Option<i64>, by: &str) -> Result<(), Failure> {
     runtime()?.block_on(async move {
-        let store = open_store(&settings.database_url)
+        let store = open_store(settings)
             .await
             .map_err(Failure::startup)?;
         let parked = store
@@ -181,9 +179,7 @@ pub(super) fn backlog(
         crate::github::pacing::ContentBudget::new(gh.content_per_minute, gh.content_per_hour)
             .ok_or_else(|| Failure::usage("[github] content budgets must be above zero"))?;
     runtime()?.block_on(async move {
-        let store = open_store(&settings.database_url)
-            .await
-            .map_err(Failure::startup)?;
+        let store = open_store(settings).await.map_err(Failure::startup)?;
         let report = crate::worker::pacing::backlog(store.as_ref(), &budget, Utc::now())
             .await
             .map_err(Failure::failed)?;

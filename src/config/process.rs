@@ -29,6 +29,18 @@ pub const DEFAULT_HOSTNAME: &str = "lever";
 /// `RUST_LOG` when unset (or not a valid filter).
 pub const DEFAULT_LOG_FILTER: &str = "info";
 
+/// `LEVER_SQLITE_SYNCHRONOUS`: what an SQLite commit (and so a 202) promises. Either value
+/// survives the process being killed; see `docs/DESIGN.md`, "Durability".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SqliteSynchronous {
+    /// Flush the write-ahead log only at checkpoints: a power loss or an operating system
+    /// crash may lose the last commits.
+    Normal,
+    /// Flush the write-ahead log to the disk at every commit: a commit survives a power loss.
+    #[default]
+    Full,
+}
+
 /// How logs are written to standard error.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum LogFormat {
@@ -113,6 +125,19 @@ pub struct ProcessSettings {
     )]
     pub database_url: DatabaseUrl,
 
+    /// SQLite only: `full` (every commit is flushed to the disk: an acknowledged delivery
+    /// survives a power loss) or `normal` (flushed at checkpoints: survives a crash of Lever,
+    /// not necessarily of the machine).
+    #[arg(
+        long,
+        env = "LEVER_SQLITE_SYNCHRONOUS",
+        global = true,
+        value_name = "full|normal",
+        default_value = "full",
+        value_parser = sqlite_synchronous
+    )]
+    pub sqlite_synchronous: SqliteSynchronous,
+
     /// Worker tasks per process (1 to 64).
     #[arg(
         long,
@@ -170,6 +195,7 @@ impl Default for ProcessSettings {
             github_webhook_secrets: Vec::new(),
             ingest_token: None,
             database_url: DatabaseUrl(DEFAULT_DATABASE_URL.to_string()),
+            sqlite_synchronous: SqliteSynchronous::Full,
             workers: DEFAULT_WORKERS,
             hostname: DEFAULT_HOSTNAME.to_string(),
             log_filter: DEFAULT_LOG_FILTER.to_string(),
@@ -191,6 +217,7 @@ impl fmt::Debug for ProcessSettings {
             )
             .field("ingest_token", &self.ingest_token)
             .field("database_url", &self.database_url)
+            .field("sqlite_synchronous", &self.sqlite_synchronous)
             .field("workers", &self.workers)
             .field("hostname", &self.hostname)
             .field("log_filter", &self.log_filter)
@@ -328,6 +355,15 @@ fn workers(s: &str) -> Result<u8, String> {
         .ok_or_else(|| format!("LEVER_WORKERS must be 1..{MAX_WORKERS}"))
 }
 
+/// `full` or `normal`, in any case; a blank `LEVER_SQLITE_SYNCHRONOUS=` is the default (full).
+fn sqlite_synchronous(s: &str) -> Result<SqliteSynchronous, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "" | "full" => Ok(SqliteSynchronous::Full),
+        "normal" => Ok(SqliteSynchronous::Normal),
+        _ => Err("LEVER_SQLITE_SYNCHRONOUS is full or normal".to_string()),
+    }
+}
+
 /// `text` or `json`, in any case; a blank `LEVER_LOG_FORMAT=` is text.
 fn log_format(s: &str) -> Result<LogFormat, String> {
     match s.trim().to_ascii_lowercase().as_str() {
@@ -447,6 +483,27 @@ mod tests {
         );
         let e = parse(&["--log-format", "pretty"]).unwrap_err().to_string();
         assert!(e.contains("LEVER_LOG_FORMAT is text or json"), "{e}");
+    }
+
+    #[test]
+    fn sqlite_synchronous_is_full_or_normal() {
+        assert_eq!(
+            parse(&[]).unwrap().sqlite_synchronous,
+            SqliteSynchronous::Full
+        );
+        assert_eq!(
+            parse(&["--sqlite-synchronous", " NORMAL "])
+                .unwrap()
+                .sqlite_synchronous,
+            SqliteSynchronous::Normal
+        );
+        let e = parse(&["--sqlite-synchronous", "off"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("LEVER_SQLITE_SYNCHRONOUS is full or normal"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -251,14 +251,10 @@ impl WebhookEvent {
     }
 
     /// Parses a recorded delivery: `name` as [`WebhookEvent::name`] gave it (`issues.labeled`),
-    /// `payload` the body as stored.
-    pub fn from_stored(name: &str, payload: &serde_json::Value) -> Result<Self, WebhookError> {
+    /// `body` as stored (the bytes GitHub sent, or the JSON an older version stored).
+    pub fn from_stored(name: &str, body: &[u8]) -> Result<Self, WebhookError> {
         let event = name.split_once('.').map_or(name, |(e, _)| e);
-        let body = serde_json::to_vec(payload).map_err(|source| WebhookError::NotJson {
-            event: event.to_string(),
-            source,
-        })?;
-        Self::parse(event, &body)
+        Self::parse(event, body)
     }
 
     /// `event.action` (`issues.labeled`, `issue_comment.created`), or just `event` when the

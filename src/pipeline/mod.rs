@@ -237,14 +237,40 @@ pub async fn prepare(
     now: DateTime<Utc>,
     source: &str,
 ) -> Result<(ChangeSet, Vec<FindingOutcome>), StoreError> {
+    let (changes, mut outcomes) =
+        prepare_many(store, config, &[Arrival { findings, source }], now).await?;
+    Ok((changes, outcomes.pop().unwrap_or_default()))
+}
+
+/// Findings that arrived together (one request, one event), with where they came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival<'a> {
+    pub findings: &'a [Finding],
+    /// The audit source: `eventbridge:<event id>`, `ingest`, `sync`.
+    pub source: &'a str,
+}
+
+/// Plans several arrivals for one commit: one load for all their findings, then each planned
+/// in order as if the ones before it had been committed already (a finding two arrivals carry
+/// is new in the first and a repeat in the second; a group the first creates exists for the
+/// second). One list of outcomes per arrival.
+pub async fn prepare_many(
+    store: &dyn Store,
+    config: &Config,
+    arrivals: &[Arrival<'_>],
+    now: DateTime<Utc>,
+) -> Result<(ChangeSet, Vec<Vec<FindingOutcome>>), StoreError> {
+    let findings: Vec<&Finding> = arrivals.iter().flat_map(|a| a.findings).collect();
     if findings.is_empty() {
-        return Ok((ChangeSet::default(), Vec::new()));
+        return Ok((ChangeSet::default(), vec![Vec::new(); arrivals.len()]));
     }
-    let ids: Vec<(String, String)> = findings
+    let mut ids: Vec<(String, String)> = findings
         .iter()
         .map(|f| (f.product_arn.clone(), f.id.clone()))
         .collect();
-    let previous: HashMap<(String, String), FindingRecord> = store
+    ids.sort();
+    ids.dedup();
+    let mut previous: HashMap<(String, String), FindingRecord> = store
         .findings(&ids)
         .await?
         .into_iter()
@@ -256,13 +282,40 @@ pub async fn prepare(
         .collect();
     keys.sort();
     keys.dedup();
-    let groups: HashMap<GroupKey, GroupRecord> = store
+    let mut groups: HashMap<GroupKey, GroupRecord> = store
         .groups(&keys)
         .await?
         .into_iter()
         .map(|g| (g.group_key.clone(), g))
         .collect();
-    Ok(plan(findings, &previous, &groups, config, now, source))
+    let mut changes = ChangeSet::default();
+    let mut outcomes = Vec::with_capacity(arrivals.len());
+    for a in arrivals {
+        let (planned, outcome) = plan(a.findings, &previous, &groups, config, now, a.source);
+        remember(&planned, &mut previous, &mut groups);
+        changes.merge(planned);
+        outcomes.push(outcome);
+    }
+    Ok((changes, outcomes))
+}
+
+/// What the next plan of the same commit must see: the findings and the new groups `planned`
+/// writes.
+fn remember(
+    planned: &ChangeSet,
+    previous: &mut HashMap<(String, String), FindingRecord>,
+    groups: &mut HashMap<GroupKey, GroupRecord>,
+) {
+    for f in &planned.findings {
+        previous.insert((f.product_arn.clone(), f.finding_id.clone()), f.clone());
+    }
+    for g in &planned.groups {
+        if let GroupWrite::InsertIfAbsent(r) = g {
+            groups
+                .entry(r.group_key.clone())
+                .or_insert_with(|| r.clone());
+        }
+    }
 }
 
 #[cfg(test)]

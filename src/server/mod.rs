@@ -1,21 +1,24 @@
 //! HTTP: EventBridge ingest, GitHub webhooks, health. Handlers only verify, parse and record;
-//! side effects happen later in the workers, from durable state.
+//! side effects happen later in the workers, from durable state. Records are written in
+//! batches ([`batch`], [`intake`]): many requests, one transaction, and every answer only
+//! after its batch committed.
 
 use std::net::SocketAddr;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::{Value, json};
+use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use crate::app::App;
-use crate::asff;
-use crate::pipeline::{self, Disposition};
 
+pub mod batch;
+mod ingest;
+pub mod intake;
 mod webhook;
 pub use webhook::{VerifiedWebhook, signature_ok};
 
@@ -27,7 +30,7 @@ pub const MAX_WEBHOOK_BYTES: usize = 25 * 1024 * 1024;
 
 pub fn router(app: App) -> Router {
     Router::new()
-        .route("/events/securityhub", post(ingest))
+        .route("/events/securityhub", post(ingest::receive))
         .route("/webhooks/github", post(webhook::receive))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -83,91 +86,6 @@ fn bearer_ok(headers: &HeaderMap, expected: &str) -> bool {
     };
     scheme.eq_ignore_ascii_case("bearer")
         && bool::from(token.trim().as_bytes().ct_eq(expected.as_bytes()))
-}
-
-async fn ingest(State(app): State<App>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let Some(expected) = app.secrets.ingest_token() else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ingest is not configured (LEVER_INGEST_TOKEN)",
-        );
-    };
-    if !bearer_ok(&parts.headers, expected) {
-        let mut r = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer"),
-        );
-        return r;
-    }
-    let bytes = match read_body(&parts.headers, body, MAX_INGEST_BYTES).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let intake = match asff::parse_document(&bytes, app.catalog) {
-        Ok(i) => i,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-    };
-    let rejected: Vec<Value> = intake
-        .rejections()
-        .map(|e| json!({ "index": e.index, "field": e.field, "error": e.to_string() }))
-        .collect();
-    for e in intake.rejections() {
-        tracing::warn!(error = %e, event = ?intake.event_id, "rejected finding");
-    }
-    let findings: Vec<_> = intake.findings().cloned().collect();
-    if findings.is_empty() {
-        if rejected.is_empty() {
-            return (
-                StatusCode::ACCEPTED,
-                axum::Json(json!({ "accepted": 0, "rejected": [] })),
-            )
-                .into_response();
-        }
-        return (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({ "error": "no finding in the request could be accepted", "rejected": rejected })),
-        )
-            .into_response();
-    }
-    let source = match &intake.event_id {
-        Some(id) => format!("eventbridge:{id}"),
-        None => "ingest".to_string(),
-    };
-    let now = app.now();
-    match pipeline::ingest(app.store.as_ref(), &app.config, &findings, now, &source).await {
-        Ok(outcomes) => {
-            let count = |pred: fn(&Disposition) -> bool| {
-                outcomes.iter().filter(|o| pred(&o.action)).count()
-            };
-            let opened = count(|a| matches!(a, Disposition::OpenIssue));
-            if outcomes
-                .iter()
-                .any(|o| !matches!(o.action, Disposition::Repeat))
-            {
-                app.jobs_ready.notify_waiters();
-            }
-            tracing::info!(accepted = findings.len(), opened, rejected = rejected.len(), %source, "findings recorded");
-            (
-                StatusCode::ACCEPTED,
-                axum::Json(json!({
-                    "accepted": findings.len(),
-                    "rejected": rejected,
-                    "issues_to_open": opened,
-                    "repeats": count(|a| matches!(a, Disposition::Repeat)),
-                })),
-            )
-                .into_response()
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "recording findings failed");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "could not record the findings; retry later",
-            )
-        }
-    }
 }
 
 async fn healthz() -> Response {

@@ -1,6 +1,7 @@
 //! `POST /webhooks/github`: the [`VerifiedWebhook`] extractor (size cap, HMAC against every
 //! configured secret, GitHub's headers, the typed [`WebhookEvent`]) and the handler that
-//! records the delivery, with a `github-event` job when it concerns an issue Lever tracks.
+//! records the delivery (in a batch, see [`super::batch`]), with its body and a `github-event`
+//! job when it concerns an issue Lever tracks.
 //!
 //! Who can send this? Anyone on the internet can reach the URL; only a holder of a webhook
 //! secret gets past the extractor. GitHub redelivers on any non-2xx answer and on timeouts
@@ -12,13 +13,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hmac::{KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::{Value, json};
-use sha2::Sha256;
+use serde_json::json;
+use sha2::{Digest, Sha256};
 
+use super::intake::DeliveryItem;
 use super::{MAX_WEBHOOK_BYTES, error, read_body};
 use crate::app::App;
 use crate::github::WebhookEvent;
-use crate::store::{Delivery, DeliveryId, Job, NewJob};
+use crate::store::DeliveryOutcome;
 
 /// A webhook delivery whose signature matched one of the configured secrets, with GitHub's
 /// headers and its typed event.
@@ -108,48 +110,33 @@ pub fn signature_ok(secrets: &[SecretString], body: &[u8], header_value: Option<
     })
 }
 
-/// Records every verified delivery (so a redelivery is acknowledged, not re-applied); only a
-/// lifecycle event about an issue Lever tracks also becomes a `github-event` job.
+/// Records every verified delivery (so a redelivery is acknowledged, not re-applied), in a
+/// batch with the deliveries arriving meanwhile; a lifecycle event about an issue Lever tracks
+/// also keeps its body and becomes a `github-event` job (decided in the batch's transaction).
+/// Answers only once the batch committed: 202 recorded, 200 duplicate, 503 when the batch
+/// failed (nothing of it was recorded; GitHub's redelivery is accepted later).
 pub(super) async fn receive(State(app): State<App>, hook: VerifiedWebhook) -> Response {
     let VerifiedWebhook {
         delivery,
         event,
         body,
     } = hook;
-    let event_name = event.name();
-    let tracked = match (event.is_lifecycle(), event.repo(), event.issue_number()) {
-        (true, Some(repo), Some(number)) => match app.store.group_by_issue(repo, number).await {
-            Ok(group) => group.is_some(),
-            Err(e) => {
-                tracing::error!(error = %e, delivery, "looking up the issue failed");
-                return error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "could not record the delivery; GitHub may redeliver it",
-                );
-            }
-        },
-        _ => false,
+    let issue = match (event.is_lifecycle(), event.repo(), event.issue_number()) {
+        (true, Some(repo), Some(number)) => Some((repo.to_string(), number)),
+        _ => None,
     };
-    // The worker still reads the stored body (see `worker::lifecycle::github_event`).
-    let payload: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("webhook body is not JSON: {e}"),
-            );
-        }
-    };
-    let now = app.now();
-    let record = Delivery {
+    let item = DeliveryItem {
         id: format!("github:{delivery}"),
-        event: event_name.clone(),
-        payload,
-        received_at: now,
+        event: event.name(),
+        body_sha256: Sha256::digest(&body).into(),
+        body,
+        issue,
+        received_at: app.now(),
     };
-    let job = tracked.then(|| NewJob::new(Job::GithubEvent(DeliveryId(record.id.clone())), now));
-    match app.store.record_delivery(&record, job).await {
-        Ok(true) => {
+    let event_name = item.event.clone();
+    match app.intake.webhooks.submit(item).await {
+        Ok(outcome @ (DeliveryOutcome::Tracked | DeliveryOutcome::Untracked)) => {
+            let tracked = outcome == DeliveryOutcome::Tracked;
             tracing::info!(delivery, event = %event_name, tracked, "webhook recorded");
             if tracked {
                 app.jobs_ready.notify_waiters();
@@ -160,13 +147,13 @@ pub(super) async fn receive(State(app): State<App>, hook: VerifiedWebhook) -> Re
             )
                 .into_response()
         }
-        Ok(false) => (
+        Ok(DeliveryOutcome::Duplicate) => (
             StatusCode::OK,
             axum::Json(json!({ "status": "duplicate", "delivery": delivery })),
         )
             .into_response(),
         Err(e) => {
-            tracing::error!(error = %e, delivery, "recording webhook failed");
+            tracing::warn!(error = %e, delivery, "webhook not recorded");
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "could not record the delivery; GitHub may redeliver it",

@@ -64,8 +64,24 @@ macro_rules! select_groups_by_key_sql {
         )
     };
 }
+/// A group owns the issue `$repo` (compared case-insensitively) number `$number`: the body of
+/// an `EXISTS` that each dialect's [`Dialect::SELECT_TRACKED_ISSUES`] applies to every pair it
+/// was given. `groups_issue` (`lower(repo), issue_number`) serves it.
+///
+/// [`Dialect::SELECT_TRACKED_ISSUES`]: super::dialect::Dialect::SELECT_TRACKED_ISSUES
+macro_rules! tracked_issue_sql {
+    ($repo:literal, $number:literal) => {
+        concat!(
+            "SELECT 1 FROM groups WHERE issue_number IS NOT NULL AND lower(repo) = lower(",
+            $repo,
+            ") AND issue_number = ",
+            $number
+        )
+    };
+}
 pub(super) use {
     audit_cols, finding_cols, group_cols, select_findings_by_id_sql, select_groups_by_key_sql,
+    tracked_issue_sql,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -156,12 +172,14 @@ pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit
 pub(super) const UPSERT_KV: &str = "INSERT INTO kv (key, value, updated_at) VALUES ($1, $2, $3)
      ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
 
-pub(super) const INSERT_DELIVERY: &str = "INSERT INTO deliveries (id, event, payload, received_at)
-     VALUES ($1, $2, $3, $4)
+/// `body` is NULL for an untracked delivery.
+pub(super) const INSERT_DELIVERY: &str = "INSERT INTO deliveries
+        (id, event, body_sha256, body, received_at)
+     VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (id) DO NOTHING";
 
 pub(super) const SELECT_DELIVERY: &str =
-    "SELECT id, event, payload, received_at FROM deliveries WHERE id = $1";
+    "SELECT id, event, body_sha256, body, received_at FROM deliveries WHERE id = $1";
 
 pub(super) const SELECT_FINDINGS_IN_GROUP: &str = concat!(
     "SELECT ",
@@ -318,6 +336,8 @@ pub(super) trait RowExt {
     fn opt_ts(&self, at: &At, col: &'static str) -> Result<Option<DateTime<Utc>>>;
     /// A JSON column decoded into `T`.
     fn json<T: DeserializeOwned>(&self, at: &At, col: &'static str) -> Result<T>;
+    /// A BLOB (SQLite) or BYTEA (PostgreSQL) column.
+    fn opt_bytes(&self, at: &At, col: &'static str) -> Result<Option<Vec<u8>>>;
 }
 
 pub(super) fn finding_from_row(row: &impl RowExt) -> Result<FindingRecord> {
@@ -412,9 +432,17 @@ pub(super) fn effect_from_row(row: &impl RowExt) -> Result<Effect> {
 pub(super) fn delivery_from_row(row: &impl RowExt) -> Result<Delivery> {
     let id = row.text(&At::unknown("deliveries"), "id")?;
     let at = At::new("deliveries", format!("{id:?}"));
+    let body_sha256 =
+        match row.opt_bytes(&at, "body_sha256")? {
+            None => None,
+            Some(digest) => Some(<[u8; 32]>::try_from(digest.as_slice()).map_err(|_| {
+                at.corrupt("body_sha256", format!("{} bytes, not 32", digest.len()))
+            })?),
+        };
     Ok(Delivery {
         event: row.text(&at, "event")?,
-        payload: row.json(&at, "payload")?,
+        body_sha256,
+        body: row.opt_bytes(&at, "body")?,
         received_at: row.ts(&at, "received_at")?,
         id,
     })

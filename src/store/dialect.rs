@@ -33,6 +33,8 @@ pub trait Dialect:
     + Exec
     + for<'a> Bind<'a, &'a str>
     + for<'a> Bind<'a, Option<&'a str>>
+    + for<'a> Bind<'a, &'a [u8]>
+    + for<'a> Bind<'a, Option<&'a [u8]>>
     + Bind<'static, i64>
     + Bind<'static, Option<i64>>
     + Get<String>
@@ -40,6 +42,7 @@ pub trait Dialect:
     + Get<i64>
     + Get<i32>
     + Get<Option<i64>>
+    + Get<Option<Vec<u8>>>
 {
     /// `sqlite` or `postgres`, for logs and `/readyz`.
     const BACKEND: &'static str;
@@ -50,6 +53,11 @@ pub trait Dialect:
 
     /// Groups whose key is in `$1`, a JSON array of strings, ordered by key.
     const SELECT_GROUPS_BY_KEY: &'static str;
+
+    /// For each pair of `$1`, a JSON array of `[repo, issue number]` pairs, whose issue a group
+    /// owns (`common::tracked_issue_sql`): the pair's index in the array, as column `k`, in
+    /// ascending order.
+    const SELECT_TRACKED_ISSUES: &'static str;
 
     /// The lease statement (`common::lease_job_sql` with this dialect's row lock).
     fn lease_job_sql() -> &'static str;
@@ -218,5 +226,8 @@ where
     }
     fn json<T: DeserializeOwned>(&self, at: &At, col: &'static str) -> Result<T> {
         D::get_json(self, at, col)
+    }
+    fn opt_bytes(&self, at: &At, col: &'static str) -> Result<Option<Vec<u8>>> {
+        get::<D, _>(self, at, col)
     }
 }

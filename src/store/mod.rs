@@ -36,7 +36,7 @@ use crate::routing::Route;
 pub use job::{DeliveryId, Job, KNOWN_KINDS};
 pub use postgres::PostgresStore;
 pub use sql::SqlStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, SqliteSynchronous};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -329,15 +329,59 @@ pub struct AuditEntry {
     pub detail: serde_json::Value,
 }
 
-/// A recorded inbound delivery (GitHub webhook or EventBridge event).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A recorded inbound delivery (GitHub webhook or EventBridge event), as [`Store::delivery`]
+/// reads it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
     /// `github:<X-GitHub-Delivery>` or `eventbridge:<event id>`.
     pub id: String,
-    /// `X-GitHub-Event` or the EventBridge `detail-type`.
+    /// `X-GitHub-Event` with the payload's action (`issues.labeled`), or the EventBridge
+    /// `detail-type`.
     pub event: String,
-    pub payload: serde_json::Value,
+    /// SHA-256 of the body as received; `None` for deliveries recorded before migration 0003.
+    pub body_sha256: Option<[u8; 32]>,
+    /// The body as received, kept only for a delivery about an issue Lever tracks (its
+    /// `github-event` job reads it). A delivery recorded before migration 0003 with a pending
+    /// or dead `github-event` job keeps its stored JSON payload here, as UTF-8 JSON text.
+    pub body: Option<Vec<u8>>,
     pub received_at: DateTime<Utc>,
+}
+
+/// A verified delivery to record (see [`Store::record_deliveries`]), borrowed from the request
+/// that carried it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewDelivery<'a> {
+    /// `github:<X-GitHub-Delivery>`.
+    pub id: &'a str,
+    /// `issues.labeled`, `ping`, ... (see [`Delivery::event`]).
+    pub event: &'a str,
+    /// The body as received: stored only when the delivery is tracked.
+    pub body: &'a [u8],
+    /// SHA-256 of `body`: always stored.
+    pub body_sha256: &'a [u8; 32],
+    /// The issue a lifecycle event is about; `None` for any other delivery (never tracked).
+    pub issue: Option<IssueRef<'a>>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// An issue: `owner/repo` (compared case-insensitively) and its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssueRef<'a> {
+    pub repo: &'a str,
+    pub number: u64,
+}
+
+/// What [`Store::record_deliveries`] made of one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr)]
+#[strum(serialize_all = "kebab-case")]
+pub enum DeliveryOutcome {
+    /// Recorded with its body and a `github-event` job: a group owns its issue.
+    Tracked,
+    /// Recorded without its body (id, event, digest, time: enough to deduplicate).
+    Untracked,
+    /// A delivery with this id was recorded before (or earlier in the same batch): nothing
+    /// changed.
+    Duplicate,
 }
 
 /// Writes committed together in one transaction.
@@ -406,9 +450,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// set leaves a new pending job. New jobs get `created_at = updated_at = now`.
     async fn apply(&self, changes: ChangeSet, now: DateTime<Utc>) -> Result<()>;
 
-    /// Records an inbound delivery and enqueues `job` for it, atomically. Returns `false` (and
-    /// changes nothing) when a delivery with this id was already recorded.
-    async fn record_delivery(&self, delivery: &Delivery, job: Option<NewJob>) -> Result<bool>;
+    /// Records a batch of verified deliveries in one transaction, in order, and says what
+    /// became of each (one [`DeliveryOutcome`] per delivery, same order). Whether a delivery is
+    /// tracked (a group owns its [`NewDelivery::issue`]) is decided inside that transaction,
+    /// with one query for the whole batch, so a group another replica committed just before
+    /// counts. A tracked delivery keeps its body and gets a `github-event` job due at its
+    /// `received_at`; an untracked one keeps only its id, event, digest and time. A delivery
+    /// whose id was recorded before, or earlier in the same batch, is a
+    /// [`DeliveryOutcome::Duplicate`] and changes nothing (the first one wins). All or nothing:
+    /// on error none of the batch is recorded.
+    async fn record_deliveries(
+        &self,
+        deliveries: &[NewDelivery<'_>],
+    ) -> Result<Vec<DeliveryOutcome>>;
 
     async fn delivery(&self, id: &str) -> Result<Option<Delivery>>;
 
@@ -467,11 +521,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn kv_get(&self, key: &str) -> Result<Option<String>>;
 }
 
+/// How [`open_with`] opens a database, beyond its URL.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// SQLite's `synchronous` setting (see [`SqliteSynchronous`]). PostgreSQL ignores it: there
+    /// the server's `synchronous_commit` decides.
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
 /// Opens the store named by a `DATABASE_URL`: `sqlite://PATH` (created if missing) or
-/// `postgres://...` / `postgresql://...`. Runs the migrations.
+/// `postgres://...` / `postgresql://...`, with the default [`OpenOptions`]. Runs the
+/// migrations.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    open_with(url, OpenOptions::default()).await
+}
+
+/// [`open`] with `options`.
+pub async fn open_with(url: &str, options: OpenOptions) -> Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
-        Arc::new(SqliteStore::connect(url).await?)
+        Arc::new(SqliteStore::connect_with_options(url, options.sqlite_synchronous).await?)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Arc::new(PostgresStore::connect(url).await?)
     } else {

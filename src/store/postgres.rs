@@ -22,7 +22,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult, PgR
 use sqlx::types::Json;
 use sqlx::{Postgres, Row, Transaction};
 
-use super::common::{self, At, select_findings_by_id_sql, select_groups_by_key_sql};
+use super::common::{
+    self, At, select_findings_by_id_sql, select_groups_by_key_sql, tracked_issue_sql,
+};
 use super::dialect::{Dialect, Query};
 use super::sql::SqlStore;
 use super::{JobRecord, Result, StoreError};
@@ -87,6 +89,13 @@ impl Dialect for Postgres {
 
     const SELECT_GROUPS_BY_KEY: &'static str =
         select_groups_by_key_sql!("SELECT jsonb_array_elements_text($1)");
+
+    const SELECT_TRACKED_ISSUES: &'static str = concat!(
+        "SELECT p.ord - 1 AS k FROM jsonb_array_elements($1) WITH ORDINALITY AS p(v, ord)
+         WHERE EXISTS (",
+        tracked_issue_sql!("p.v->>0", "(p.v->>1)::bigint"),
+        ") ORDER BY k"
+    );
 
     /// The inner `SELECT ... FOR UPDATE SKIP LOCKED` locks the chosen row (rows other leasers
     /// hold are skipped, rows they just leased fail the recheck), the outer `UPDATE` writes

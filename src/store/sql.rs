@@ -239,24 +239,64 @@ async fn apply_in<D: Dialect>(
     Ok(())
 }
 
-async fn record_delivery_in<D: Dialect>(
+/// [`Store::record_deliveries`] inside its transaction: one query decides which deliveries are
+/// tracked, then one insert per delivery (and a job per tracked one).
+async fn record_deliveries_in<D: Dialect>(
     conn: &mut D::Connection,
-    delivery: &Delivery,
-    job: Option<NewJob>,
-) -> Result<bool> {
-    let q = sqlx::query(common::INSERT_DELIVERY)
-        .arg(delivery.id.as_str())
-        .arg(delivery.event.as_str())
-        .json(&delivery.payload)
-        .ts(delivery.received_at);
-    let inserted = D::execute(conn, q).await?;
-    if D::rows_affected(&inserted) == 0 {
-        return Ok(false);
+    deliveries: &[NewDelivery<'_>],
+) -> Result<Vec<DeliveryOutcome>> {
+    let tracked = tracked_issues::<D>(conn, deliveries).await?;
+    let mut outcomes = Vec::with_capacity(deliveries.len());
+    for (d, tracked) in deliveries.iter().zip(tracked) {
+        let q = sqlx::query(common::INSERT_DELIVERY)
+            .arg(d.id)
+            .arg(d.event)
+            .arg(&d.body_sha256[..])
+            .arg(tracked.then_some(d.body))
+            .ts(d.received_at);
+        let inserted = D::execute(conn, q).await?;
+        if D::rows_affected(&inserted) == 0 {
+            outcomes.push(DeliveryOutcome::Duplicate);
+        } else if tracked {
+            let job = Job::GithubEvent(DeliveryId(d.id.to_string()));
+            enqueue::<D>(conn, &NewJob::new(job, d.received_at), d.received_at).await?;
+            outcomes.push(DeliveryOutcome::Tracked);
+        } else {
+            outcomes.push(DeliveryOutcome::Untracked);
+        }
     }
-    if let Some(job) = job {
-        enqueue::<D>(conn, &job, delivery.received_at).await?;
+    Ok(outcomes)
+}
+
+/// Which of `deliveries` concern an issue a group owns, with one query for all of them.
+async fn tracked_issues<D: Dialect>(
+    conn: &mut D::Connection,
+    deliveries: &[NewDelivery<'_>],
+) -> Result<Vec<bool>> {
+    let mut tracked = vec![false; deliveries.len()];
+    // (index in `deliveries`, (repo, number)); a number beyond i64 is no issue Lever owns.
+    let asked: Vec<(usize, (&str, i64))> = (deliveries.iter().enumerate())
+        .filter_map(|(i, d)| {
+            let issue = d.issue?;
+            Some((i, (issue.repo, i64::try_from(issue.number).ok()?)))
+        })
+        .collect();
+    if asked.is_empty() {
+        return Ok(tracked);
     }
-    Ok(true)
+    let pairs: Vec<(&str, i64)> = asked.iter().map(|(_, pair)| *pair).collect();
+    let rows = D::fetch_all(conn, sqlx::query(D::SELECT_TRACKED_ISSUES).json(&pairs)).await?;
+    let at = At::new("groups", "(tracked issues)");
+    for row in &rows {
+        let k = row.int(&at, "k")?;
+        let i = usize::try_from(k)
+            .ok()
+            .and_then(|k| asked.get(k))
+            .ok_or_else(|| at.corrupt("k", format!("index {k} out of range")))?
+            .0;
+        tracked[i] = true;
+    }
+    Ok(tracked)
 }
 
 /// The audit query for `filter`: only the conditions it sets, so the indexes serve it.
@@ -320,9 +360,15 @@ impl<D: Dialect> Store for SqlStore<D> {
         common::finish(tx, result).await
     }
 
-    async fn record_delivery(&self, delivery: &Delivery, job: Option<NewJob>) -> Result<bool> {
+    async fn record_deliveries(
+        &self,
+        deliveries: &[NewDelivery<'_>],
+    ) -> Result<Vec<DeliveryOutcome>> {
+        if deliveries.is_empty() {
+            return Ok(Vec::new());
+        }
         let (_guard, mut tx) = self.write_tx().await?;
-        let result = record_delivery_in::<D>(&mut *tx, delivery, job).await;
+        let result = record_deliveries_in::<D>(&mut *tx, deliveries).await;
         common::finish(tx, result).await
     }
 

@@ -2,6 +2,8 @@
 //!
 //! One file (`sqlite://PATH`, created if missing) in WAL mode with a busy timeout and foreign
 //! keys on; `sqlite::memory:` keeps the database in one pooled connection (tests, demos).
+//! `synchronous` is FULL unless asked otherwise ([`SqliteSynchronous`]): every commit is
+//! flushed to the disk before it returns, so what was acknowledged survives a power loss.
 //! Timestamps are INTEGER microseconds since the Unix epoch, JSON is TEXT.
 //!
 //! Every write runs in a `BEGIN IMMEDIATE` transaction, so it holds SQLite's write lock from
@@ -19,13 +21,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
-    SqliteRow, SqliteSynchronous,
+    SqliteRow,
 };
 use sqlx::types::Json;
 use sqlx::{Row, Sqlite, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
-use super::common::{self, At, micros, select_findings_by_id_sql, select_groups_by_key_sql};
+use super::common::{
+    self, At, micros, select_findings_by_id_sql, select_groups_by_key_sql, tracked_issue_sql,
+};
 use super::dialect::{Dialect, Query};
 use super::sql::SqlStore;
 use super::{JobRecord, Result, StoreError};
@@ -39,10 +43,30 @@ const MAX_CONNECTIONS: u32 = 4;
 /// The store on SQLite.
 pub type SqliteStore = SqlStore<Sqlite>;
 
+/// SQLite's `synchronous` setting, in WAL mode: what a commit promises once it returns.
+/// Either way a commit survives the process being killed (SIGKILL, a panic, an OOM kill): the
+/// WAL was written to the operating system before the commit returned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SqliteSynchronous {
+    /// `synchronous=NORMAL`: the WAL is flushed to the disk only at checkpoints, so a power
+    /// loss or an operating system crash may roll back the last commits (never corrupt the
+    /// database).
+    Normal,
+    /// `synchronous=FULL`: the WAL is flushed to the disk (fsync) at every commit, so a commit
+    /// also survives a power loss or an operating system crash.
+    #[default]
+    Full,
+}
+
 impl SqlStore<Sqlite> {
     /// Opens `sqlite://PATH` (relative to the working directory; the file is created if missing,
-    /// its directory is not) or `sqlite::memory:`. Does not migrate.
+    /// its directory is not) or `sqlite::memory:`, with `synchronous=FULL`. Does not migrate.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with_options(url, SqliteSynchronous::default()).await
+    }
+
+    /// [`connect`](Self::connect) with the given `synchronous` setting.
+    pub async fn connect_with_options(url: &str, synchronous: SqliteSynchronous) -> Result<Self> {
         let invalid = |reason: String| StoreError::InvalidUrl {
             url: url.to_string(),
             reason,
@@ -51,7 +75,10 @@ impl SqlStore<Sqlite> {
             .map_err(|e| invalid(e.to_string()))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(match synchronous {
+                SqliteSynchronous::Normal => sqlx::sqlite::SqliteSynchronous::Normal,
+                SqliteSynchronous::Full => sqlx::sqlite::SqliteSynchronous::Full,
+            })
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
@@ -81,6 +108,15 @@ impl Dialect for Sqlite {
 
     const SELECT_GROUPS_BY_KEY: &'static str =
         select_groups_by_key_sql!("SELECT value FROM json_each($1)");
+
+    const SELECT_TRACKED_ISSUES: &'static str = concat!(
+        "SELECT CAST(p.key AS INTEGER) AS k FROM json_each($1) AS p WHERE EXISTS (",
+        tracked_issue_sql!(
+            "json_extract(p.value, '$[0]')",
+            "json_extract(p.value, '$[1]')"
+        ),
+        ") ORDER BY k"
+    );
 
     fn lease_job_sql() -> &'static str {
         static SQL: LazyLock<String> = LazyLock::new(|| common::lease_job_sql(""));

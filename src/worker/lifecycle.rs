@@ -406,7 +406,13 @@ pub(super) async fn github_event(
     let Some(delivery) = app.store.delivery(&id.0).await? else {
         return Ok(JobOutput::default());
     };
-    let hook = WebhookEvent::from_stored(&delivery.event, &delivery.payload)
+    let Some(body) = delivery.body.as_deref() else {
+        return Err(JobError::permanent(format!(
+            "delivery {} was recorded without its body (its issue was not tracked)",
+            delivery.id
+        )));
+    };
+    let hook = WebhookEvent::from_stored(&delivery.event, body)
         .map_err(|e| JobError::permanent(e.to_string()))?;
     let (Some(repo), Some(number)) = (hook.repo(), hook.issue_number()) else {
         return Ok(JobOutput::default());

@@ -7,6 +7,7 @@ mod escalation;
 mod fakes;
 mod fakes_selftest;
 mod inert;
+mod intake;
 mod jobs;
 mod lifecycle;
 mod oncall;

@@ -21,9 +21,10 @@ use lever::domain::{
     StableKey, WorkflowStatus,
 };
 use lever::store::{
-    AuditEntry, AuditFilter, ChangeSet, Delivery, Effect, FindingRecord, GroupData, GroupRecord,
-    GroupStatus, GroupWrite, Job, JobOutcome, JobRecord, JobState, NewJob, OutboxWrite,
-    PostgresStore, SqliteStore, Store, StoreError,
+    AuditEntry, AuditFilter, ChangeSet, Delivery, DeliveryId, DeliveryOutcome, Effect,
+    FindingRecord, GroupData, GroupRecord, GroupStatus, GroupWrite, IssueRef, Job, JobOutcome,
+    JobRecord, JobState, NewDelivery, NewJob, OutboxWrite, PostgresStore, SqliteStore, Store,
+    StoreError,
 };
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
@@ -223,8 +224,11 @@ suite!(
     outcome_without_the_lease_conflicts,
     next_job_at_tracks_when_work_is_leasable,
     concurrent_leasing_leases_each_job_exactly_once,
-    record_delivery_dedupes,
-    concurrent_record_delivery_same_id_exactly_one_wins,
+    record_deliveries_dedupes_and_keeps_bodies_only_when_tracked,
+    a_group_another_replica_committed_makes_a_delivery_tracked,
+    record_deliveries_is_all_or_nothing,
+    untracked_deliveries_store_at_most_1_kb,
+    concurrent_record_deliveries_same_id_exactly_one_wins,
     audit_filters,
     kv_roundtrip,
     corrupt_rows_are_reported_not_panicked,
@@ -307,7 +311,7 @@ fn effect(id: &str, group: &str) -> Effect {
 }
 
 /// Migrations in `migrations/<backend>/`, the same number for both backends.
-const MIGRATIONS: i64 = 2;
+const MIGRATIONS: i64 = 3;
 
 /// Typed group data with a route whose chain is `chain`.
 fn group_data(chain: &[&str]) -> GroupData {
@@ -369,13 +373,77 @@ fn audit_entry(at: DateTime<Utc>, action: &str, group: &str, issue: Option<&str>
     }
 }
 
-fn delivery(id: &str) -> Delivery {
-    Delivery {
-        id: id.to_string(),
-        event: "issues".into(),
-        payload: json!({"action": "closed", "issue": {"number": 7}}),
-        received_at: t(5),
+/// A delivery to record: `issues.closed` of `issue` (`None`: an event about no issue), with a
+/// body of its own.
+struct Incoming {
+    id: String,
+    event: String,
+    body: Vec<u8>,
+    sha: [u8; 32],
+    issue: Option<(String, u64)>,
+    at: DateTime<Utc>,
+}
+
+impl Incoming {
+    fn new(id: &str, issue: Option<(&str, u64)>, at: DateTime<Utc>) -> Incoming {
+        let body = json!({
+            "action": "closed",
+            "issue": {"number": issue.map(|i| i.1)},
+            "repository": {"full_name": issue.map(|i| i.0)},
+            "id": id,
+        });
+        Incoming::with_body(id, issue, at, body.to_string().into_bytes())
     }
+
+    fn with_body(
+        id: &str,
+        issue: Option<(&str, u64)>,
+        at: DateTime<Utc>,
+        body: Vec<u8>,
+    ) -> Incoming {
+        use sha2::Digest;
+        Incoming {
+            id: id.to_string(),
+            event: "issues.closed".into(),
+            sha: sha2::Sha256::digest(&body).into(),
+            body,
+            issue: issue.map(|(r, n)| (r.to_string(), n)),
+            at,
+        }
+    }
+
+    fn new_delivery(&self) -> NewDelivery<'_> {
+        NewDelivery {
+            id: &self.id,
+            event: &self.event,
+            body: &self.body,
+            body_sha256: &self.sha,
+            issue: self.issue.as_ref().map(|(repo, number)| IssueRef {
+                repo,
+                number: *number,
+            }),
+            received_at: self.at,
+        }
+    }
+
+    /// As the store reads it back: with its body when `tracked`.
+    fn stored(&self, tracked: bool) -> Delivery {
+        Delivery {
+            id: self.id.clone(),
+            event: self.event.clone(),
+            body_sha256: Some(self.sha),
+            body: tracked.then(|| self.body.clone()),
+            received_at: self.at,
+        }
+    }
+}
+
+async fn record(
+    store: &dyn Store,
+    batch: &[&Incoming],
+) -> Result<Vec<DeliveryOutcome>, StoreError> {
+    let batch: Vec<NewDelivery<'_>> = batch.iter().map(|d| d.new_delivery()).collect();
+    store.record_deliveries(&batch).await
 }
 
 fn key(s: &str) -> GroupKey {
@@ -1617,77 +1685,207 @@ async fn concurrent_leasing_leases_each_job_exactly_once(db: Arc<Db>) {
     );
 }
 
-async fn record_delivery_dedupes(db: Arc<Db>) {
+async fn record_deliveries_dedupes_and_keeps_bodies_only_when_tracked(db: Arc<Db>) {
+    use DeliveryOutcome::{Duplicate, Tracked, Untracked};
     let store = db.store().await;
-    let d = delivery("github:abc-123");
-    assert_eq!(store.delivery(&d.id).await.unwrap(), None);
-    assert!(
-        store
-            .record_delivery(&d, Some(new_job("github-event", &d.id, t(5))))
-            .await
-            .unwrap()
-    );
-    assert_eq!(store.delivery(&d.id).await.unwrap(), Some(d.clone()));
-    let jobs = store.jobs(None).await.unwrap();
-    assert_eq!(jobs.len(), 1);
+    let changes = ChangeSet {
+        groups: vec![
+            GroupWrite::InsertIfAbsent(group("G1", "acme/web", Some(1), GroupStatus::Open)),
+            GroupWrite::InsertIfAbsent(group("G2", "acme/web", None, GroupStatus::Pending)),
+        ],
+        ..Default::default()
+    };
+    store.apply(changes, t(0)).await.unwrap();
+    assert_eq!(record(store.as_ref(), &[]).await.unwrap(), []);
+
+    let tracked = Incoming::new("github:d-1", Some(("acme/web", 1)), t(5));
+    let other_case = Incoming::new("github:d-2", Some(("ACME/Web", 1)), t(6));
+    let other_issue = Incoming::new("github:d-3", Some(("acme/web", 2)), t(7));
+    let no_issue = Incoming::new("github:d-4", None, t(8));
+    let same_id = Incoming::new("github:d-1", Some(("acme/web", 1)), t(9));
+    let batch = [&tracked, &other_case, &other_issue, &no_issue, &same_id];
     assert_eq!(
-        (jobs[0].job.subject(), jobs[0].created_at),
-        (d.id.as_str(), t(5))
+        record(store.as_ref(), &batch).await.unwrap(),
+        [Tracked, Tracked, Untracked, Untracked, Duplicate],
+        "repo names compare without case; the first of one id wins"
+    );
+    for (d, kept) in [
+        (&tracked, true),
+        (&other_case, true),
+        (&other_issue, false),
+        (&no_issue, false),
+    ] {
+        assert_eq!(
+            store.delivery(&d.id).await.unwrap(),
+            Some(d.stored(kept)),
+            "{}",
+            d.id
+        );
+    }
+    let jobs = store.jobs(None).await.unwrap();
+    let jobs: Vec<_> = jobs
+        .iter()
+        .map(|j| (j.job.clone(), j.run_at, j.created_at))
+        .collect();
+    let event = |d: &Incoming| Job::GithubEvent(DeliveryId(d.id.clone()));
+    assert_eq!(
+        jobs,
+        [
+            (event(&tracked), t(5), t(5)),
+            (event(&other_case), t(6), t(6)),
+        ],
+        "a job per tracked delivery, due when it was received"
     );
 
     // A redelivery changes nothing: not the delivery, not the jobs.
-    let mut again = d.clone();
-    again.payload = json!({"different": true});
-    again.received_at = t(50);
-    assert!(
-        !store
-            .record_delivery(&again, Some(new_job("github-event", "other", t(50))))
-            .await
-            .unwrap()
+    let again = Incoming::new("github:d-3", Some(("acme/web", 1)), t(50));
+    assert_eq!(
+        record(store.as_ref(), &[&again]).await.unwrap(),
+        [Duplicate]
     );
-    assert_eq!(store.delivery(&d.id).await.unwrap(), Some(d));
-    assert_eq!(store.jobs(None).await.unwrap(), jobs);
-
-    // Without a job.
-    let e = delivery("eventbridge:evt-1");
-    assert!(store.record_delivery(&e, None).await.unwrap());
-    assert!(!store.record_delivery(&e, None).await.unwrap());
-    assert_eq!(store.jobs(None).await.unwrap().len(), 1);
+    assert_eq!(
+        store.delivery(&again.id).await.unwrap(),
+        Some(other_issue.stored(false))
+    );
+    assert_eq!(store.jobs(None).await.unwrap().len(), 2);
 }
 
-async fn concurrent_record_delivery_same_id_exactly_one_wins(db: Arc<Db>) {
+/// Whether a delivery is tracked is read from the database when it is recorded, never from
+/// what this replica saw before.
+async fn a_group_another_replica_committed_makes_a_delivery_tracked(db: Arc<Db>) {
     let store = db.store().await;
+    let before = Incoming::new("github:before", Some(("acme/web", 3)), t(1));
+    assert_eq!(
+        record(store.as_ref(), &[&before]).await.unwrap(),
+        [DeliveryOutcome::Untracked]
+    );
+    let replica = db.replica().await;
+    let changes = ChangeSet {
+        groups: vec![GroupWrite::InsertIfAbsent(group(
+            "G",
+            "acme/web",
+            Some(3),
+            GroupStatus::Open,
+        ))],
+        ..Default::default()
+    };
+    replica.apply(changes, t(2)).await.unwrap();
+    let after = Incoming::new("github:after", Some(("acme/web", 3)), t(3));
+    assert_eq!(
+        record(store.as_ref(), &[&after]).await.unwrap(),
+        [DeliveryOutcome::Tracked]
+    );
+}
+
+async fn record_deliveries_is_all_or_nothing(db: Arc<Db>) {
+    let store = db.store().await;
+    let changes = ChangeSet {
+        groups: vec![GroupWrite::InsertIfAbsent(group(
+            "G",
+            "acme/web",
+            Some(1),
+            GroupStatus::Open,
+        ))],
+        ..Default::default()
+    };
+    store.apply(changes, t(0)).await.unwrap();
+    let untracked = Incoming::new("github:u", None, t(1));
+    let tracked = Incoming::new("github:t", Some(("acme/web", 1)), t(1));
+    // The job cannot be enqueued: the delivery recorded before it in the batch is rolled back.
+    db.exec("ALTER TABLE jobs RENAME TO jobs_away").await;
+    let failed = record(store.as_ref(), &[&untracked, &tracked]).await;
+    db.exec("ALTER TABLE jobs_away RENAME TO jobs").await;
+    assert!(matches!(failed, Err(StoreError::Database(_))), "{failed:?}");
+    for d in [&untracked, &tracked] {
+        assert_eq!(store.delivery(&d.id).await.unwrap(), None, "{}", d.id);
+    }
+    // Redelivered, both are recorded.
+    assert_eq!(
+        record(store.as_ref(), &[&untracked, &tracked])
+            .await
+            .unwrap(),
+        [DeliveryOutcome::Untracked, DeliveryOutcome::Tracked]
+    );
+}
+
+/// The bytes an untracked delivery adds to the database (table and indexes): at most 1 KB,
+/// whatever the size of its body. Measured on the database files (SQLite: pages in use;
+/// PostgreSQL: `pg_total_relation_size`), over enough deliveries that page granularity does
+/// not matter.
+async fn untracked_deliveries_store_at_most_1_kb(db: Arc<Db>) {
+    let store = db.store().await;
+    let size = if db.is_postgres() {
+        "SELECT pg_total_relation_size('deliveries')"
+    } else {
+        "SELECT (page_count - freelist_count) * page_size \
+         FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()"
+    };
+    let before = db.count(size).await;
+    let body = serde_json::to_vec(&json!({ "filler": "x".repeat(12 * 1024) })).unwrap();
+    const N: usize = 2000;
+    for chunk in 0..N / 100 {
+        let batch: Vec<Incoming> = (0..100)
+            .map(|i| {
+                // A GUID, as GitHub sends.
+                let id = format!("github:{}", uuid::Uuid::new_v4());
+                let issue = Some(("acme/web", (chunk * 100 + i) as u64));
+                Incoming::with_body(&id, issue, t(1), body.clone())
+            })
+            .collect();
+        let refs: Vec<&Incoming> = batch.iter().collect();
+        let outcomes = record(store.as_ref(), &refs).await.unwrap();
+        assert!(outcomes.iter().all(|o| *o == DeliveryOutcome::Untracked));
+    }
+    let after = db.count(size).await;
+    let per_delivery = (after - before) / N as i64;
+    assert!(
+        per_delivery <= 1024,
+        "{per_delivery} bytes per untracked delivery ({before} -> {after} bytes for {N})"
+    );
+    let rows = db
+        .count("SELECT COUNT(*) FROM deliveries WHERE body IS NULL")
+        .await;
+    assert_eq!(rows, N as i64);
+}
+
+async fn concurrent_record_deliveries_same_id_exactly_one_wins(db: Arc<Db>) {
+    let store = db.store().await;
+    let changes = ChangeSet {
+        groups: vec![GroupWrite::InsertIfAbsent(group(
+            "G",
+            "acme/web",
+            Some(1),
+            GroupStatus::Open,
+        ))],
+        ..Default::default()
+    };
+    store.apply(changes, t(0)).await.unwrap();
     let replicas = [store.clone(), db.replica().await, db.replica().await];
     for round in 0..3 {
         let id = format!("github:race-{round}");
         let tasks = (0..8).map(|i| {
             let store = replicas[i % replicas.len()].clone();
-            let d = delivery(&id);
-            tokio::spawn(async move {
-                store
-                    .record_delivery(
-                        &d,
-                        Some(new_job("github-event", &format!("{}-{i}", d.id), t(5))),
-                    )
-                    .await
-                    .expect("record_delivery")
-            })
+            let d = Incoming::new(&id, Some(("acme/web", 1)), t(5));
+            tokio::spawn(async move { record(store.as_ref(), &[&d]).await.expect("record") })
         });
-        let results: Vec<bool> = join_all(tasks)
+        let results: Vec<DeliveryOutcome> = join_all(tasks)
             .await
             .into_iter()
-            .map(|r| r.unwrap())
+            .flat_map(|r| r.unwrap())
             .collect();
+        let recorded = results
+            .iter()
+            .filter(|r| **r == DeliveryOutcome::Tracked)
+            .count();
         assert_eq!(
-            results.iter().filter(|r| **r).count(),
-            1,
-            "round {round}: exactly one true: {results:?}"
+            recorded, 1,
+            "round {round}: exactly one recorded: {results:?}"
         );
         assert!(store.delivery(&id).await.unwrap().is_some());
         assert_eq!(
             store.jobs(None).await.unwrap().len(),
             round + 1,
-            "round {round}: only the winner's job"
+            "round {round}: one job"
         );
     }
 }
@@ -2006,11 +2204,11 @@ async fn corrupt_rows_are_reported_not_panicked(db: Arc<Db>) {
             &["outbox", "e-1", "action", "teleport"],
         ),
         (
-            "delivery payload not JSON",
-            Some("UPDATE deliveries SET payload = ''"),
-            None,
+            "delivery digest of the wrong length",
+            Some("UPDATE deliveries SET body_sha256 = X'00'"),
+            Some("UPDATE deliveries SET body_sha256 = '\\x00'::bytea"),
             &[Read::Delivery],
-            &["deliveries", "github:d1", "payload"],
+            &["deliveries", "github:d1", "body_sha256", "1 bytes"],
         ),
         (
             "audit detail not JSON",
@@ -2048,11 +2246,10 @@ async fn corrupt_rows_are_reported_not_panicked(db: Arc<Db>) {
             )
             .await
             .unwrap();
-        assert!(
-            store
-                .record_delivery(&delivery("github:d1"), None)
-                .await
-                .unwrap()
+        let d1 = Incoming::new("github:d1", None, t(0));
+        assert_eq!(
+            record(store.as_ref(), &[&d1]).await.unwrap(),
+            [DeliveryOutcome::Untracked]
         );
         db.exec(sql).await;
         for what in reads {

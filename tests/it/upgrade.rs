@@ -6,6 +6,10 @@
 //!   outbox into rows in its order, jobs into `Job`); then the real server and worker run every
 //!   pending job to the end against the fakes, and the effects the old version left undone are
 //!   done exactly once, in order, on the right issue.
+//! * `upgrade_from_691e1c2_*`: the same database after 691e1c2 (the version before this one)
+//!   ran its migration 0002 on it: this version runs 0003 (lean deliveries). The delivery of
+//!   the pending `github-event` job keeps its JSON payload as its body, and the job runs; the
+//!   other deliveries keep only what deduplication needs.
 //! * `rolling_upgrade_*`: a job of a kind this version does not know (written by a newer
 //!   replica) is left alone: never leased, never failed, ignored by `next_job_at`.
 //!
@@ -39,12 +43,24 @@ fn without_nulls(mut v: Value) -> Value {
 // =============================================================================================
 // 1. 64600c1's database, opened and run by this version
 
-async fn upgrade(db: Fresh) {
+/// The version whose database this version opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum From {
+    /// Schema 0001.
+    V64600c1,
+    /// Schema 0002 (deliveries as in 0001).
+    V691e1c2,
+}
+
+async fn upgrade(db: Fresh, from: From) {
     let config = Config::load(&root().join("examples/demo")).unwrap();
     let raw = &db.raw;
     raw.migrate_like_64600c1().await;
     let old = old::world(&config);
     old::write(raw, &old).await;
+    if from == From::V691e1c2 {
+        raw.migrate_like_691e1c2().await;
+    }
     let before = raw.counts().await;
     assert_eq!(
         before,
@@ -60,9 +76,12 @@ async fn upgrade(db: Fresh) {
     );
     let old_jobs: BTreeMap<i64, &OldJob> = raw.job_ids().await.into_iter().zip(&old.jobs).collect();
 
-    // --- `lever serve` of this version opens it: migration 0002 runs.
+    let payload_bytes = raw.delivery_bytes("length(CAST(payload AS TEXT))").await;
+
+    // --- `lever serve` of this version opens it: migrations 0002 (unless 691e1c2 ran it)
+    // and 0003 run.
     let store = lever::store::open(&db.url).await.expect("open + migrate");
-    assert_eq!(raw.count("_sqlx_migrations").await, 2);
+    assert_eq!(raw.count("_sqlx_migrations").await, 3);
     assert_eq!(raw.counts().await, before, "no row lost or added");
     let effects: usize = old.groups.iter().map(|g| g.outbox.len()).sum();
     assert_eq!(
@@ -153,9 +172,44 @@ async fn upgrade(db: Fresh) {
     }
     let kinds: BTreeSet<&str> = old_jobs.values().map(|j| j.kind).collect();
     assert_eq!(kinds.len(), 13, "every kind 64600c1 had: {kinds:?}");
+    // Deliveries: a pending `github-event` job's keeps its payload (as JSON text, which the
+    // job parses); the others keep only what deduplication needs (their digest is unknown).
+    let kept_bytes = raw
+        .delivery_bytes("COALESCE(length(body_sha256), 0) + COALESCE(length(body), 0)")
+        .await;
     for d in &old.deliveries {
-        assert_eq!(store.delivery(&d.id).await.unwrap().as_ref(), Some(d));
+        let stored = store.delivery(&d.id).await.unwrap().expect("kept");
+        assert_eq!(
+            (
+                stored.event.as_str(),
+                stored.received_at,
+                stored.body_sha256
+            ),
+            (d.event.as_str(), d.received_at, None),
+            "{}",
+            d.id
+        );
+        let pending_job = old
+            .jobs
+            .iter()
+            .any(|j| j.kind == "github-event" && j.subject == d.id && j.state == "pending");
+        if pending_job {
+            let body = stored.body.expect("the job's body");
+            let body: Value = serde_json::from_slice(&body).expect("JSON text");
+            assert_eq!(body, d.payload, "{}", d.id);
+        } else {
+            assert_eq!(stored.body, None, "{}", d.id);
+            assert_eq!(kept_bytes[&d.id], 0, "{}", d.id);
+            assert!(payload_bytes[&d.id] > 50, "{}", d.id);
+        }
     }
+    assert_eq!(
+        (old.deliveries.iter())
+            .filter(|d| kept_bytes[&d.id] > 0)
+            .count(),
+        1,
+        "one delivery has a pending job"
+    );
     for (k, v) in &old.kv {
         assert_eq!(store.kv_get(k).await.unwrap().as_ref(), Some(v), "{k}");
     }
@@ -385,13 +439,25 @@ async fn set_the_scene(app: &TestApp, old: &Old) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrade_from_64600c1_loses_nothing_sqlite() {
-    upgrade(Fresh::sqlite().await).await;
+    upgrade(Fresh::sqlite().await, From::V64600c1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrade_from_64600c1_loses_nothing_postgres() {
     if let Some(db) = Fresh::postgres("upgrade_from_64600c1_loses_nothing_postgres").await {
-        upgrade(db).await;
+        upgrade(db, From::V64600c1).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_from_691e1c2_loses_nothing_sqlite() {
+    upgrade(Fresh::sqlite().await, From::V691e1c2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_from_691e1c2_loses_nothing_postgres() {
+    if let Some(db) = Fresh::postgres("upgrade_from_691e1c2_loses_nothing_postgres").await {
+        upgrade(db, From::V691e1c2).await;
     }
 }
 

@@ -2,6 +2,7 @@ use axum::body::Body;
 
 use super::*;
 use crate::github::IssuesAction;
+use serde_json::Value;
 
 fn sign(secret: &str, body: &[u8]) -> String {
     let mut mac = hmac::Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();

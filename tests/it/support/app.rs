@@ -18,6 +18,7 @@ use lever::store::{PostgresStore, Store};
 use lever::worker::{JobReport, Worker};
 
 use super::pg;
+use super::spy::{Probe, Spy};
 use crate::fakes::github::{FakeGitHub, TEST_APP_ID, TEST_APP_PRIVATE_KEY_PEM, WebhookDelivery};
 use crate::fakes::securityhub::FakeSecurityHub;
 
@@ -69,6 +70,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub worker: Worker,
     pub database_url: String,
+    /// The [`Spy`] in front of the store, when the builder asked for one.
+    pub probe: Option<Arc<Probe>>,
     _db: Db,
     server: tokio::task::JoinHandle<()>,
 }
@@ -81,9 +84,15 @@ pub struct Builder {
     database: Option<String>,
     private_key: String,
     now: DateTime<Utc>,
+    spy: bool,
 }
 
 impl Builder {
+    /// Put a [`Spy`] in front of the store (see [`TestApp::probe`]).
+    pub fn spy(mut self) -> Self {
+        self.spy = true;
+        self
+    }
     pub fn config(mut self, dir: &Path) -> Self {
         self.config_dir = dir.to_path_buf();
         self
@@ -146,6 +155,16 @@ impl Builder {
                 (Db::Postgres(schema), url)
             }
         };
+        let mut probe = None;
+        if self.spy {
+            let store = match deps.store.take() {
+                Some(store) => store,
+                None => lever::store::open(&database_url).await.expect("store"),
+            };
+            let spy = Spy::new(store);
+            probe = Some(spy.probe.clone());
+            deps = deps.store(Arc::new(spy));
+        }
         let config = with_budget(
             Config::load(&self.config_dir).expect("test config is valid"),
             self.content_budget,
@@ -171,6 +190,7 @@ impl Builder {
             http: reqwest::Client::new(),
             worker,
             database_url,
+            probe,
             _db: db,
             server,
         }
@@ -233,6 +253,7 @@ impl TestApp {
             database: None,
             private_key: TEST_APP_PRIVATE_KEY_PEM.to_string(),
             now: t(NOW),
+            spy: false,
         }
     }
 

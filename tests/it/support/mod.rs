@@ -4,3 +4,4 @@
 pub mod app;
 pub mod bin;
 pub mod pg;
+pub mod spy;

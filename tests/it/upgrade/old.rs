@@ -14,7 +14,7 @@ use lever::domain::lifecycle::{
     Ack, Action, CloseReason, Closure, Exception, FindingsView, State, Timer, Verification,
 };
 use lever::domain::{Finding, GroupKey, StableKey, WorkflowStatus};
-use lever::store::{AuditEntry, Delivery, DeliveryId, Effect, FindingRecord, Job};
+use lever::store::{AuditEntry, DeliveryId, Effect, FindingRecord, Job};
 
 use super::raw::{Raw, q, q_opt};
 use crate::support::app::{INSTALLATION, NOW, root, t};
@@ -126,10 +126,18 @@ impl OldJob {
     }
 }
 
+/// A delivery as 64600c1 and 691e1c2 (schemas 0001, 0002) stored it: GitHub's payload as JSON.
+pub struct OldDelivery {
+    pub id: String,
+    pub event: String,
+    pub payload: Value,
+    pub received_at: DateTime<Utc>,
+}
+
 pub struct Old {
     pub groups: Vec<OldGroup>,
     pub jobs: Vec<OldJob>,
-    pub deliveries: Vec<Delivery>,
+    pub deliveries: Vec<OldDelivery>,
     pub kv: Vec<(String, String)>,
     /// In `seq` order, from 1.
     pub audit: Vec<AuditEntry>,
@@ -461,14 +469,14 @@ pub fn world(config: &Config) -> Old {
     });
 
     let deliveries = vec![
-        Delivery {
+        OldDelivery {
             id: format!("github:{}", uuid::Uuid::new_v4()),
             event: "issues.opened".into(),
             payload: json!({"action": "opened", "issue": {"number": 1},
                             "repository": {"full_name": LEDGER}}),
             received_at: now - Duration::days(20),
         },
-        Delivery {
+        OldDelivery {
             id: "eventbridge:3f2c1b8e-0d7a-4d9e-9c51-0000000000c1".into(),
             event: "Security Hub Findings - Imported".into(),
             payload: json!({"detail-type": "Security Hub Findings - Imported",
@@ -477,7 +485,7 @@ pub fn world(config: &Config) -> Old {
         },
         // What the pending `github-event` is for: carol added `in-progress` on #2 (64600c1
         // stored GitHub's payload; these are the fields it reads).
-        Delivery {
+        OldDelivery {
             id: delivery,
             event: "issues.labeled".into(),
             payload: json!({

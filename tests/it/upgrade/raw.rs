@@ -152,6 +152,41 @@ impl Raw {
             .collect()
     }
 
+    /// What 691e1c2 did when it opened 64600c1's database: this version's migrations up to
+    /// 0002 (the files 691e1c2 shipped, unchanged since), applied by sqlx's migrator.
+    pub async fn migrate_like_691e1c2(&self) {
+        let dir = root().join("migrations").join(self.backend());
+        let mut migrator = sqlx::migrate::Migrator::new(dir.as_path())
+            .await
+            .expect("this version's migrations");
+        let upto_0002: Vec<_> = (migrator.iter())
+            .filter(|m| m.version <= 2)
+            .cloned()
+            .collect();
+        assert_eq!(upto_0002.len(), 2, "691e1c2 shipped 0001 and 0002");
+        migrator.migrations = upto_0002.into();
+        match self {
+            Raw::Sqlite(p) => migrator.run(p).await,
+            Raw::Postgres(p) => migrator.run(p).await,
+        }
+        .expect("691e1c2's schema");
+        assert_eq!(self.count("_sqlx_migrations").await, 2);
+    }
+
+    /// The bytes each delivery stores in its own columns, by id (`payload` before 0003;
+    /// `body_sha256`, `body` after).
+    pub async fn delivery_bytes(&self, columns: &str) -> BTreeMap<String, i64> {
+        let sql = AssertSqlSafe(format!(
+            "SELECT id, CAST(COALESCE({columns}, 0) AS BIGINT) FROM deliveries"
+        ));
+        let rows: Vec<(String, i64)> = match self {
+            Raw::Sqlite(p) => sqlx::query_as(sql).fetch_all(p).await,
+            Raw::Postgres(p) => sqlx::query_as(sql).fetch_all(p).await,
+        }
+        .unwrap_or_else(|e| panic!("{}: delivery sizes: {e}", self.backend()));
+        rows.into_iter().collect()
+    }
+
     /// 64600c1's schema, made as 64600c1 made it: its one migration (a frozen copy in
     /// `upgrade/64600c1/<backend>/`) applied by sqlx's migrator, which records it in
     /// `_sqlx_migrations` with its checksum.
