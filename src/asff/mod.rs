@@ -112,10 +112,16 @@ pub fn parse_value(value: &serde_json::Value, catalog: &Catalog) -> Result<Intak
 /// missing, blank or not a string; no usable severity (field `Severity`); no resource with a
 /// non-empty `Id` (field `Resources`, `Resources[i]` or `Resources[i].Id`); not an object at all
 /// (field [`WHOLE_FINDING`]). See the module's submodules for the fallbacks of every field.
+///
+/// A NUL character anywhere in the finding (legal in JSON, refused by PostgreSQL in text and
+/// JSONB) becomes U+FFFD, so every store keeps the same finding.
 pub fn parse_finding(
     value: &serde_json::Value,
     index: usize,
     catalog: &Catalog,
 ) -> Result<Finding, FindingError> {
+    if crate::domain::nul::has_nul(value) {
+        return finding::parse(&crate::domain::nul::without_nul(value), index, catalog);
+    }
     finding::parse(value, index, catalog)
 }

@@ -4,6 +4,7 @@ pub mod calendar;
 mod codes;
 pub mod keys;
 pub mod lifecycle;
+pub mod nul;
 pub mod oncall;
 pub mod sample;
 

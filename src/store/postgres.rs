@@ -145,11 +145,17 @@ impl Dialect for Postgres {
         q.bind(t)
     }
 
+    /// JSONB refuses NUL characters (`\u0000`): a document holding one is stored with
+    /// U+FFFD in its place instead of failing its whole transaction.
     fn bind_json<'q, T: Serialize + ?Sized>(
         q: Query<'q, Postgres>,
         value: &T,
     ) -> Query<'q, Postgres> {
-        q.bind(Json(value))
+        let has_nul = serde_json::to_string(value).is_ok_and(|s| s.contains("\\u0000"));
+        match serde_json::to_value(value) {
+            Ok(v) if has_nul => q.bind(Json(crate::domain::nul::without_nul(&v))),
+            _ => q.bind(Json(value)),
+        }
     }
 
     fn get_ts(row: &PgRow, at: &At, col: &'static str) -> Result<Option<DateTime<Utc>>> {

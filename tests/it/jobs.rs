@@ -346,3 +346,44 @@ async fn lever_jobs_shows_the_queue_and_the_backlog_of_issues_to_open() {
     assert!(ok);
     assert!(text.contains("issue(s) waiting to open"), "{text}");
 }
+
+#[tokio::test]
+async fn a_nul_character_in_a_finding_does_not_fail_its_batch_on_postgres() {
+    let Some(url) = crate::support::pg::or_skip(
+        "a_nul_character_in_a_finding_does_not_fail_its_batch_on_postgres",
+    )
+    .await
+    else {
+        return;
+    };
+    let t = TestApp::builder().postgres(url).start().await;
+    let text = std::fs::read_to_string(root().join(LEDGER_FINDING)).unwrap();
+    let mut f: Value = serde_json::from_str(&text).unwrap();
+    f["Title"] = "RDS snapshot public\u{0}ly restorable".into();
+    f["Description"] = "text with a NUL \u{0} inside".into();
+    f["Resources"][0]["Tags"]["note\u{0}"] = "x\u{0}y".into();
+    let (status, body) = t.post_event(&f).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["accepted"], 1, "{body}");
+    let reports = t.drain().await;
+    assert!(
+        reports
+            .iter()
+            .any(|r| r.kind == "open-issue" && r.result == "done"),
+        "{reports:#?}"
+    );
+    let issues = t.gh.issues("acme/ledger");
+    assert_eq!(issues.len(), 1, "the issue opens");
+    let group = &t.app.store.list_groups(None).await.unwrap()[0];
+    let stored = t
+        .app
+        .store
+        .findings_in_group(&group.group_key)
+        .await
+        .unwrap();
+    assert!(
+        stored[0].finding.title.contains('\u{FFFD}'),
+        "{}",
+        stored[0].finding.title
+    );
+}
