@@ -49,11 +49,27 @@ pub struct SyncSettings {
     pub webhooks: Option<Duration>,
 }
 
+/// How long finished work is kept (`[retention]`). The audit trail is kept forever.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RetentionSettings {
+    /// Finished (`done`) jobs are deleted this long after they finished. Parked jobs stay until
+    /// an operator re-queues them.
+    pub jobs: Duration,
+    /// Deliveries (ids and body digests, for deduplication) are deleted this long after they
+    /// arrived; never less than [`MIN_DELIVERY_RETENTION`], so a redelivery is always known.
+    pub deliveries: Duration,
+}
+
+/// GitHub keeps an App's deliveries 3 days and redelivers on request; EventBridge retries for
+/// up to 24 h: 8 days covers both with room to spare.
+pub const MIN_DELIVERY_RETENTION: Duration = Duration::days(8);
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LifecycleSettings {
     pub exceptions: ExceptionSettings,
     pub verification: VerificationSettings,
     pub sync: SyncSettings,
+    pub retention: RetentionSettings,
 }
 
 impl Default for LifecycleSettings {
@@ -75,6 +91,10 @@ impl Default for LifecycleSettings {
                 interval: Some(Duration::hours(1)),
                 overlap: Duration::minutes(15),
                 webhooks: Some(Duration::minutes(15)),
+            },
+            retention: RetentionSettings {
+                jobs: Duration::days(30),
+                deliveries: Duration::days(14),
             },
         }
     }
@@ -109,6 +129,27 @@ fn days(d: Duration) -> String {
 
 pub(super) fn parse(d: &mut Diag, root: &mut Table) -> LifecycleSettings {
     let mut out = LifecycleSettings::default();
+    if let Some(mut t) = root.table(d, "retention") {
+        if let Some(v) = duration(d, &mut t, "jobs", true) {
+            out.retention.jobs = v;
+        }
+        let span = t.get("deliveries").map(|v| v.span());
+        if let Some(v) = duration(d, &mut t, "deliveries", true) {
+            if v < MIN_DELIVERY_RETENTION {
+                d.error(
+                    span.unwrap_or_default(),
+                    format!(
+                        "retention.deliveries must be at least {} (GitHub's 3-day redelivery window and EventBridge's retries), found {}",
+                        days(MIN_DELIVERY_RETENTION),
+                        days(v)
+                    ),
+                );
+            } else {
+                out.retention.deliveries = v;
+            }
+        }
+        t.finish(d);
+    }
     if let Some(mut t) = root.table(d, "exceptions") {
         if let Some(b) = t.boolean(d, "allow_self_approval") {
             out.exceptions.allow_self_approval = b.into_inner();

@@ -543,3 +543,33 @@ fn exception_maximum_is_read_and_checked() {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
 }
+
+#[test]
+fn retention_defaults_reads_and_never_goes_below_the_redelivery_window() {
+    let cfg = |extra: &str| {
+        let dir = write_dir(
+            &format!("{MINIMAL}\n[retention]\n{extra}"),
+            "* acme/security @sam\n",
+        );
+        Config::load(dir.path())
+    };
+    let defaults = cfg("").unwrap().settings.lifecycle.retention;
+    assert_eq!(
+        (defaults.jobs, defaults.deliveries),
+        (Duration::days(30), Duration::days(14))
+    );
+    let set = cfg("jobs = \"7d\"\ndeliveries = \"8d\"\n")
+        .unwrap()
+        .settings
+        .lifecycle
+        .retention;
+    assert_eq!(
+        (set.jobs, set.deliveries),
+        (Duration::days(7), Duration::days(8))
+    );
+    let text = ConfigErrors(cfg("deliveries = \"3d\"\n").unwrap_err().0).to_string();
+    assert!(
+        text.contains(":5: retention.deliveries must be at least 8d") && text.contains("found 3d"),
+        "{text}"
+    );
+}

@@ -156,6 +156,17 @@ pub(super) const JOB_DEAD: &str = "UPDATE jobs SET
         state = 'dead', lease_owner = NULL, lease_expires = NULL, last_error = $3, updated_at = $4
      WHERE id = $1 AND state = 'pending' AND lease_owner = $2";
 
+/// Finished jobs older than the retention (parked and pending ones are never pruned).
+pub(super) const PRUNE_JOBS: &str = "DELETE FROM jobs WHERE state = 'done' AND updated_at < $1";
+
+/// Deliveries older than the retention, unless a job still needs one.
+pub(super) const PRUNE_DELIVERIES: &str = "DELETE FROM deliveries
+     WHERE received_at < $1
+       AND NOT EXISTS (
+           SELECT 1 FROM jobs
+           WHERE jobs.kind = 'github-event' AND jobs.subject = deliveries.id
+             AND jobs.state IN ('pending', 'dead'))";
+
 pub(super) const RENEW_LEASE: &str = "UPDATE jobs SET lease_expires = $3, updated_at = $4
      WHERE id = $1 AND state = 'pending' AND lease_owner = $2";
 

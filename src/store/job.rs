@@ -51,6 +51,8 @@ pub enum Job {
     Sync,
     /// Ask GitHub for the App's recent webhook deliveries that failed and have them sent again.
     Redeliver,
+    /// Delete finished jobs and old deliveries past `[retention]` (daily).
+    Prune,
     /// A kind this version does not know: written by a newer replica during a rolling upgrade.
     /// Never leased by this version (see [`Store::lease_job`](super::Store::lease_job)); listed
     /// for operators as it is.
@@ -72,6 +74,7 @@ const DIGEST: &str = "digest";
 const ENSURE_LABELS: &str = "ensure-labels";
 const SYNC: &str = "sync";
 const REDELIVER: &str = "redeliver";
+const PRUNE: &str = "prune";
 
 /// Every kind this version runs: the lease query takes only these, so a replica of an older
 /// version leaves the kinds it does not know to the others instead of failing them.
@@ -91,6 +94,7 @@ pub const KNOWN_KINDS: &[&str] = &[
     ENSURE_LABELS,
     SYNC,
     REDELIVER,
+    PRUNE,
 ];
 
 fn timer_kind(t: Timer) -> &'static str {
@@ -118,6 +122,7 @@ impl Job {
             Job::EnsureLabels(_) => ENSURE_LABELS,
             Job::Sync => SYNC,
             Job::Redeliver => REDELIVER,
+            Job::Prune => PRUNE,
             Job::Unknown { kind, .. } => kind,
         }
     }
@@ -135,6 +140,7 @@ impl Job {
             Job::Digest => "digest",
             Job::Sync => "securityhub",
             Job::Redeliver => "github",
+            Job::Prune => "store",
             Job::Unknown { subject, .. } => subject,
             Job::OpenIssue(_)
             | Job::NotifyFindings(_)
@@ -165,6 +171,7 @@ impl Job {
             ENSURE_LABELS => Job::EnsureLabels(subject.to_string()),
             SYNC => Job::Sync,
             REDELIVER => Job::Redeliver,
+            PRUNE => Job::Prune,
             _ => Job::Unknown {
                 kind: kind.to_string(),
                 subject: subject.to_string(),
@@ -172,7 +179,7 @@ impl Job {
         }
     }
 
-    /// Jobs that schedule their own next run (`sync`, `handoffs`, `digest`, `redeliver`).
+    /// Jobs that schedule their own next run (`sync`, `handoffs`, `digest`, `redeliver`, `prune`).
     pub fn is_periodic(&self) -> bool {
         matches!(
             self,
@@ -223,6 +230,7 @@ mod tests {
             Job::EnsureLabels("acme/web".into()),
             Job::Sync,
             Job::Redeliver,
+            Job::Prune,
         ];
         assert_eq!(
             jobs.len(),

@@ -420,6 +420,13 @@ impl ChangeSet {
     }
 }
 
+/// What [`Store::prune`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    pub jobs: u64,
+    pub deliveries: u64,
+}
+
 /// Filter for [`Store::audit`]; entries come back in ascending `seq`.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
@@ -507,6 +514,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool>;
+
+    /// Deletes finished (`done`) jobs last updated before `jobs_before` and deliveries received
+    /// before `deliveries_before` that no pending or parked job needs; the audit trail is
+    /// never pruned.
+    async fn prune(
+        &self,
+        jobs_before: DateTime<Utc>,
+        deliveries_before: DateTime<Utc>,
+    ) -> Result<Pruned>;
 
     /// Jobs in the given state (all states when `None`), oldest first. For operators and tests.
     async fn jobs(&self, state: Option<JobState>) -> Result<Vec<JobRecord>>;

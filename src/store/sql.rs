@@ -464,6 +464,29 @@ impl<D: Dialect> Store for SqlStore<D> {
         common::finish(tx, result).await
     }
 
+    async fn prune(
+        &self,
+        jobs_before: DateTime<Utc>,
+        deliveries_before: DateTime<Utc>,
+    ) -> Result<Pruned> {
+        let (_guard, mut tx) = self.write_tx().await?;
+        let result = async {
+            let jobs =
+                D::execute(&mut *tx, sqlx::query(common::PRUNE_JOBS).ts(jobs_before)).await?;
+            let deliveries = D::execute(
+                &mut *tx,
+                sqlx::query(common::PRUNE_DELIVERIES).ts(deliveries_before),
+            )
+            .await?;
+            Ok(Pruned {
+                jobs: D::rows_affected(&jobs),
+                deliveries: D::rows_affected(&deliveries),
+            })
+        }
+        .await;
+        common::finish(tx, result).await
+    }
+
     async fn jobs(&self, state: Option<JobState>) -> Result<Vec<JobRecord>> {
         let q = sqlx::query(common::SELECT_JOBS_BY_STATE).arg(state.map(JobState::as_str));
         let rows = self.fetch_all(q).await?;

@@ -185,6 +185,7 @@ pub async fn schedule_periodic(app: &App) -> Result<(), StoreError> {
     if settings.lifecycle.sync.webhooks.is_some() {
         jobs.push(NewJob::new(Job::Redeliver, now));
     }
+    jobs.push(NewJob::new(Job::Prune, now + PRUNE_EVERY));
     app.store
         .apply(
             ChangeSet {
@@ -194,6 +195,30 @@ pub async fn schedule_periodic(app: &App) -> Result<(), StoreError> {
             now,
         )
         .await
+}
+
+/// How often finished work is pruned.
+pub const PRUNE_EVERY: Duration = Duration::days(1);
+
+/// `prune`: finished jobs and old deliveries go, as `[retention]` says; the next run is
+/// scheduled a day later.
+async fn prune(app: &App) -> Result<JobOutput, JobError> {
+    let now = app.now();
+    let keep = &app.config.settings.lifecycle.retention;
+    let pruned = app
+        .store
+        .prune(now - keep.jobs, now - keep.deliveries)
+        .await?;
+    tracing::info!(
+        jobs = pruned.jobs,
+        deliveries = pruned.deliveries,
+        "pruned finished work"
+    );
+    let mut changes = ChangeSet::default();
+    changes
+        .jobs
+        .push(NewJob::new(Job::Prune, now + PRUNE_EVERY));
+    Ok(JobOutput::done(changes))
 }
 
 /// `ensure-labels`: the label vocabulary, created in the repository if missing. The
@@ -310,6 +335,7 @@ impl Worker {
             Job::EnsureLabels(repo) => labels(app, repo).await,
             Job::Sync => sync::job(app).await,
             Job::Redeliver => redeliver::run(app).await,
+            Job::Prune => prune(app).await,
             // Never leased (the lease query takes known kinds only); should one get here, it is
             // left for a replica that knows it, never failed.
             Job::Unknown { kind, .. } => Err(JobError {

@@ -233,6 +233,7 @@ suite!(
     kv_roundtrip,
     corrupt_rows_are_reported_not_panicked,
     unknown_job_kinds_are_left_to_newer_replicas,
+    prune_keeps_what_work_and_deduplication_still_need,
 );
 
 // =============================================================================================
@@ -2344,4 +2345,122 @@ async fn postgres_schema_name_is_validated() {
             other => panic!("{schema:?}: expected InvalidUrl, got {other:?}"),
         }
     }
+}
+
+/// Leases the job with this subject at `at`, putting the others leased before it back for
+/// much later.
+async fn lease_subject(store: &dyn Store, subject: &str, at: DateTime<Utc>) -> JobRecord {
+    loop {
+        let l = lease(store, "w", at).await.expect("the job is due");
+        if l.job.subject() == subject {
+            return l;
+        }
+        outcome(
+            store,
+            JobOutcome::Retry {
+                id: l.id,
+                lease_owner: "w".into(),
+                retry_at: t(10_000),
+                error: "later".into(),
+            },
+            at,
+        )
+        .await
+        .unwrap();
+    }
+}
+
+/// `[retention]`: finished jobs and old deliveries go; pending and parked jobs, the deliveries
+/// they need, recent ones and the audit trail stay.
+async fn prune_keeps_what_work_and_deduplication_still_need(db: Arc<Db>) {
+    use DeliveryOutcome::{Tracked, Untracked};
+    let store = db.store().await;
+    store
+        .apply(
+            ChangeSet {
+                groups: vec![GroupWrite::InsertIfAbsent(group(
+                    "G1",
+                    "acme/web",
+                    Some(1),
+                    GroupStatus::Open,
+                ))],
+                audit: vec![audit_entry(t(0), "issue-opened", "G1", None)],
+                ..Default::default()
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    let needed = Incoming::new("github:needed", Some(("acme/web", 1)), t(5));
+    let old = Incoming::new("github:old", None, t(6));
+    let recent = Incoming::new("github:recent", None, t(200));
+    assert_eq!(
+        record(store.as_ref(), &[&needed, &old, &recent])
+            .await
+            .unwrap(),
+        [Tracked, Untracked, Untracked]
+    );
+    // Three other jobs: finished long ago, finished recently, parked long ago.
+    enqueue(
+        store.as_ref(),
+        vec![
+            new_job("sync-group", "finished-old", t(0)),
+            new_job("sync-group", "parked", t(0)),
+        ],
+        t(0),
+    )
+    .await;
+    enqueue(
+        store.as_ref(),
+        vec![new_job("sync-group", "finished-new", t(300))],
+        t(300),
+    )
+    .await;
+    for (subject, at, dead) in [
+        ("finished-old", t(10), false),
+        ("parked", t(11), true),
+        ("finished-new", t(300), false),
+    ] {
+        let leased = lease_subject(store.as_ref(), subject, at).await;
+        let o = if dead {
+            JobOutcome::Dead {
+                id: leased.id,
+                lease_owner: "w".into(),
+                error: "gone".into(),
+            }
+        } else {
+            JobOutcome::Done {
+                id: leased.id,
+                lease_owner: "w".into(),
+            }
+        };
+        outcome(store.as_ref(), o, at).await.unwrap();
+    }
+
+    let pruned = store.prune(t(100), t(100)).await.unwrap();
+    assert_eq!((pruned.jobs, pruned.deliveries), (1, 1), "{pruned:?}");
+    let left: Vec<String> = store
+        .jobs(None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.job.subject().to_string())
+        .collect();
+    assert!(!left.contains(&"finished-old".to_string()), "{left:?}");
+    for kept in ["parked", "finished-new", "github:needed"] {
+        assert!(left.contains(&kept.to_string()), "{kept} kept: {left:?}");
+    }
+    assert!(store.delivery("github:old").await.unwrap().is_none());
+    assert!(
+        store.delivery("github:needed").await.unwrap().is_some(),
+        "its job needs it"
+    );
+    assert!(store.delivery("github:recent").await.unwrap().is_some());
+    assert_eq!(
+        store.audit(&AuditFilter::default()).await.unwrap().len(),
+        1,
+        "the audit trail is never pruned"
+    );
+    // Idempotent.
+    assert_eq!(store.prune(t(100), t(100)).await.unwrap().jobs, 0);
 }

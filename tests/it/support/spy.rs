@@ -160,6 +160,13 @@ impl Store for Spy {
     ) -> Result<bool> {
         self.inner.renew_lease(id, owner, until, now).await
     }
+    async fn prune(
+        &self,
+        jobs_before: DateTime<Utc>,
+        deliveries_before: DateTime<Utc>,
+    ) -> Result<lever::store::Pruned> {
+        self.inner.prune(jobs_before, deliveries_before).await
+    }
     async fn jobs(&self, state: Option<JobState>) -> Result<Vec<JobRecord>> {
         self.inner.jobs(state).await
     }
