@@ -35,8 +35,15 @@ pub(super) fn run(
                 .map_err(Failure::failed)?
                 .map_err(|e| Failure::failed(format!("the store failed while working: {e}")))?;
         }
-        let done = jobs.iter().filter(|j| j.result == "done").count();
-        let retry = jobs.iter().filter(|j| j.result != "done").count();
+        let count = |result: &str| jobs.iter().filter(|j| j.result == result).count();
+        let (done, retrying, postponed, parked) =
+            (count("done"), count("retry"), count("postponed"), count("dead"));
+        // Security Hub refused a write (a NOTIFIED / SUPPRESSED update that did not go through):
+        // the run did not converge, whatever else it did.
+        let refused = jobs
+            .iter()
+            .filter(|j| j.kind == "notify-findings" && j.result != "done" && j.result != "postponed")
+            .count();
         // What waits for GitHub's limits (or for a worker, after --record-only).
         let backlog = pacing::backlog(app.store.as_ref(), &app.github.pacer().budget(), app.now())
             .await
@@ -44,7 +51,16 @@ pub(super) fn run(
         match format {
             Format::Json => println!(
                 "{}",
-                json!({ "sync": report, "jobs_done": done, "jobs_to_retry": retry, "backlog": backlog })
+                json!({
+                    "sync": report,
+                    "jobs_done": done,
+                    "jobs_to_retry": retrying + postponed,
+                    "jobs_retrying": retrying,
+                    "jobs_postponed": postponed,
+                    "jobs_parked": parked,
+                    "securityhub_writes_refused": refused,
+                    "backlog": backlog
+                })
             ),
             Format::Text => {
                 println!(
@@ -52,10 +68,19 @@ pub(super) fn run(
                     report.query, report.pages, report.findings, report.rejected, report.repeats, report.issues_to_open
                 );
                 if !record_only {
-                    println!("work: {done} job(s) done, {retry} to retry later (run `lever serve` or `lever sync` again)");
+                    println!(
+                        "work: {done} job(s) done, {retrying} retrying later, {postponed} postponed for GitHub's limits, \
+                         {parked} parked (see `lever jobs --failed`); run `lever serve` or `lever sync` again"
+                    );
                 }
                 println!("backlog: {}", backlog.summary());
             }
+        }
+        if refused > 0 || parked > 0 {
+            return Err(Failure::failed(format!(
+                "{refused} Security Hub write(s) refused and {parked} job(s) parked: the run did not converge \
+                 (see `lever jobs --failed` and the log)"
+            )));
         }
         Ok(())
     })

@@ -118,6 +118,10 @@ pub struct SecurityHubSettings {
     pub updated_by: String,
     /// Whether Lever writes workflow status and notes back to Security Hub.
     pub writeback: bool,
+    /// How long a refused write (NOTIFIED, SUPPRESSED: throttling, a missing IAM permission)
+    /// keeps being retried with backoff before its job is parked (`retry_writes_for`).
+    #[serde(skip)]
+    pub retry_writes_for: chrono::Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -312,6 +316,7 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
     let mut securityhub = SecurityHubSettings {
         updated_by: "lever".into(),
         writeback: true,
+        retry_writes_for: chrono::Duration::days(7),
     };
     if let Some(mut t) = root.table(&mut d, "securityhub") {
         if let Some(s) = t.string(&mut d, "updated_by") {
@@ -326,6 +331,16 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
         }
         if let Some(b) = t.boolean(&mut d, "writeback") {
             securityhub.writeback = b.into_inner();
+        }
+        if let Some(s) = t.string(&mut d, "retry_writes_for") {
+            match super::parse_duration(s.get_ref()) {
+                Ok(v) if v > chrono::Duration::zero() => securityhub.retry_writes_for = v,
+                Ok(_) => d.error(
+                    s.span(),
+                    "securityhub.retry_writes_for must be longer than zero",
+                ),
+                Err(e) => d.error(s.span(), format!("securityhub.retry_writes_for: {e}")),
+            }
         }
         t.finish(&mut d);
     }

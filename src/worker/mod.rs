@@ -401,7 +401,16 @@ impl Worker {
             // Periodic jobs (sync, handoffs, digest) are never parked: each replica schedules
             // them only once at start-up, so a parked one would stop until a restart. They
             // retry with backoff (capped at an hour) for as long as they fail.
-            Some(e) if (e.retryable && job.attempts < MAX_ATTEMPTS) || job.job.is_periodic() => {
+            // Security Hub writes converge: a refused write (throttled, or an IAM permission
+            // missing until someone adds it) retries with backoff for `[securityhub]
+            // retry_writes_for` since the job was queued, whatever the error, before parking.
+            Some(e)
+                if (e.retryable && job.attempts < MAX_ATTEMPTS)
+                    || job.job.is_periodic()
+                    || (matches!(job.job, Job::NotifyFindings(_))
+                        && now - job.created_at
+                            < self.app.config.settings.securityhub.retry_writes_for) =>
+            {
                 let retry_at = e
                     .retry_at
                     .filter(|t| *t > now)

@@ -387,3 +387,111 @@ async fn a_nul_character_in_a_finding_does_not_fail_its_batch_on_postgres() {
         stored[0].finding.title
     );
 }
+
+#[tokio::test]
+async fn a_refused_security_hub_write_is_retried_until_it_goes_through() {
+    let t = TestApp::start().await;
+    t.sh.seed_file(&root().join(LEDGER_FINDING));
+    // The IAM permission is missing: Security Hub refuses, again and again, until fixed.
+    t.sh.fail_next(
+        "BatchUpdateFindings",
+        403,
+        "AccessDeniedException",
+        "not authorized to perform securityhub:BatchUpdateFindings",
+        3,
+    );
+    t.ingest_file(&root().join(LEDGER_FINDING)).await;
+    for _ in 0..3 {
+        let reports = t.drain().await;
+        let notify = reports
+            .iter()
+            .find(|r| r.kind == "notify-findings")
+            .expect("the writeback ran");
+        assert_eq!(
+            notify.result, "retry",
+            "never parked while refused: {reports:#?}"
+        );
+        let next = t
+            .app
+            .store
+            .jobs(Some(lever::store::JobState::Pending))
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|j| j.job.kind() == "notify-findings")
+            .expect("still queued");
+        t.clock.set(next.run_at);
+    }
+    // The permission was granted: the next attempt goes through.
+    let reports = t.drain().await;
+    assert!(
+        reports
+            .iter()
+            .any(|r| r.kind == "notify-findings" && r.result == "done"),
+        "{reports:#?}"
+    );
+    assert_eq!(t.workflow(), ["NOTIFIED"]);
+}
+
+#[tokio::test]
+async fn lever_sync_exits_1_when_security_hub_refuses_its_writes() {
+    let t = TestApp::start().await;
+    t.sh.seed_file(&root().join(LEDGER_FINDING));
+    t.sh.fail_next(
+        "BatchUpdateFindings",
+        403,
+        "AccessDeniedException",
+        "not authorized to perform securityhub:BatchUpdateFindings",
+        100,
+    );
+    let (db, gh_url, sh_url) = (t.database_url.clone(), t.gh.url(), t.sh.url());
+    let config = crate::support::app::demo_config_with_budget(crate::support::app::GENEROUS_BUDGET);
+    let dir = config.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lever"))
+            .args([
+                "sync",
+                "--config",
+                dir.to_str().unwrap(),
+                "--format",
+                "json",
+            ])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &db)
+            .env(
+                "GITHUB_APP_ID",
+                crate::fakes::github::TEST_APP_ID.to_string(),
+            )
+            .env(
+                "GITHUB_PRIVATE_KEY",
+                crate::fakes::github::TEST_APP_PRIVATE_KEY_PEM,
+            )
+            .env("GITHUB_API_URL", &gh_url)
+            .env("AWS_ENDPOINT_URL_SECURITYHUB", &sh_url)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            )
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    drop(config);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Security Hub write(s) refused"), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["securityhub_writes_refused"], 1, "{report}");
+    assert_eq!(report["jobs_retrying"], 1, "{report}");
+    assert_eq!(report["jobs_parked"], 0, "{report}");
+    assert_eq!(
+        t.gh.issues("acme/ledger").len(),
+        1,
+        "the issue opened all the same"
+    );
+}
