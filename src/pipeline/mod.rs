@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::config::Config;
-use crate::domain::{Finding, GroupKey, StableKey};
+use crate::domain::{Finding, GroupKey, StableKey, WorkflowStatus};
 use crate::policy::{self, Change, Decision, Previous, Verdict};
 use crate::routing::{self, Route};
 use crate::store::{
@@ -156,6 +156,24 @@ pub fn plan(
                 changes
                     .jobs
                     .push(NewJob::new(Job::SyncGroup(group_key.clone()), now));
+            }
+            // Writebacks converge: a failing finding of an open, tracked issue still NEW in
+            // Security Hub (Lever's NOTIFIED never went through, or was reset) is notified
+            // again, unless that is already queued.
+            let open_tracked = groups.get(&group_key).is_some_and(|g| {
+                let state = g.state();
+                g.issue_number.is_some() && state.open && state.exception.is_none()
+            });
+            if open_tracked
+                && change != Change::Stale
+                && f.workflow == WorkflowStatus::New
+                && crate::domain::lifecycle::is_failing(f)
+                && config.settings.securityhub.writeback
+            {
+                changes.jobs.push(NewJob::if_absent(
+                    Job::NotifyFindings(group_key.clone()),
+                    now,
+                ));
             }
             // A group still waiting for its issue (its opening may have been parked after
             // failing for good): a later finding re-queues the opening, unless it is already

@@ -254,10 +254,15 @@ fn update_by_someone_else_signed_as_lever_is_news() {
         prev.values().next().unwrap().lever_writes,
         "what Lever wrote is kept"
     );
+    // The issue hears of it, and Lever's NOTIFIED is written again (writebacks converge).
     assert_eq!(
         changes.jobs.iter().map(|j| &j.job).collect::<Vec<_>>(),
-        [&crate::store::Job::SyncGroup(out[0].group_key.clone())]
+        [
+            &crate::store::Job::SyncGroup(out[0].group_key.clone()),
+            &crate::store::Job::NotifyFindings(out[0].group_key.clone())
+        ]
     );
+    assert!(changes.jobs[1].if_absent, "never cuts a backoff short");
 }
 
 #[test]

@@ -495,3 +495,40 @@ async fn lever_sync_exits_1_when_security_hub_refuses_its_writes() {
         "the issue opened all the same"
     );
 }
+
+#[tokio::test]
+async fn a_parked_writeback_is_driven_again_by_the_next_report_of_its_finding() {
+    let dir = crate::support::app::demo_config_with("");
+    let path = dir.path().join("lever.toml");
+    let toml = std::fs::read_to_string(&path).unwrap().replacen(
+        "[securityhub]\n",
+        "[securityhub]\nretry_writes_for = \"1m\"\n",
+        1,
+    );
+    std::fs::write(&path, toml).unwrap();
+    let t = TestApp::builder().config(dir.path()).start().await;
+    t.sh.seed_file(&root().join(LEDGER_FINDING));
+    t.sh.fail_next(
+        "BatchUpdateFindings",
+        403,
+        "AccessDeniedException",
+        "not authorized to perform securityhub:BatchUpdateFindings",
+        2,
+    );
+    t.ingest_file(&root().join(LEDGER_FINDING)).await;
+    t.drain().await;
+    t.clock.advance(chrono::Duration::minutes(5));
+    let reports = t.drain().await;
+    assert!(
+        reports
+            .iter()
+            .any(|r| r.kind == "notify-findings" && r.result == "dead"),
+        "parked past the ceiling: {reports:#?}"
+    );
+    assert_eq!(t.workflow(), ["NEW"]);
+    // Security Hub reports the finding again (still failing, still NEW): Lever writes again.
+    let (status, _) = t.post_event(&updated_ledger_finding()).await;
+    assert_eq!(status, 202);
+    t.drain().await;
+    assert_eq!(t.workflow(), ["NOTIFIED"]);
+}
