@@ -99,6 +99,14 @@ pub struct Caches {
         tokio::sync::Mutex<std::collections::HashMap<String, (bool, std::time::Instant)>>,
     /// When the GitHub backlog was last logged (`worker::pacing::report_backlog`).
     pub backlog_logged_at: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
+    /// Per repository (lower case): the issues the App had made there when this process first
+    /// opened one, by group marker (`worker::open_issue`).
+    pub markers: tokio::sync::Mutex<
+        std::collections::HashMap<
+            String,
+            std::collections::HashMap<crate::domain::GroupKey, crate::github::Issue>,
+        >,
+    >,
 }
 
 impl App {

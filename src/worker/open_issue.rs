@@ -8,6 +8,8 @@
 //! the state machine decides who is next (`AssigneeRefused`, the same decision as for any
 //! refused assignment) and the issue is created with that person, its body saying why.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
@@ -99,10 +101,13 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<JobOutpu
     let mut state = lifecycle::State::opened(route.chain.first().cloned(), view, &[]);
     state.ack_deadline = ctx.ack_deadline;
     state.due = due;
-    if run.is_retry()
-        && let Some(issue) = find_by_marker(app, &repo, &key).await?
-    {
-        tracing::info!(group = %key, issue = issue.number, "adopting the issue an earlier attempt created");
+    let existing = if run.is_retry() {
+        find_by_marker(app, &repo, &key).await?
+    } else {
+        made_before_this_process(app, &repo, &group).await?
+    };
+    if let Some(issue) = existing {
+        tracing::info!(group = %key, issue = issue.number, "adopting the issue an earlier attempt (or a store restored from backup) did not record");
         let state = lifecycle::State {
             assignee: issue.assignees.first().map(|u| u.login.clone()),
             ..state
@@ -195,7 +200,14 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<JobOutpu
 
 /// The issue carrying the group's marker among the App's own recent issues in `repo`.
 async fn find_by_marker(app: &App, repo: &str, key: &GroupKey) -> Result<Option<Issue>, JobError> {
+    Ok(scan_markers(app, repo).await?.remove(key))
+}
+
+/// The issues the App's bot created in `repo` (its most recent [`ADOPT_PAGES`] pages), by the
+/// group marker in their body. Issues a person wrote with a pasted marker are not trusted.
+async fn scan_markers(app: &App, repo: &str) -> Result<HashMap<GroupKey, Issue>, JobError> {
     let bot = app.github.bot_login().await?;
+    let mut found = HashMap::new();
     for page in 1..=ADOPT_PAGES {
         let issues = app
             .github
@@ -207,15 +219,40 @@ async fn find_by_marker(app: &App, repo: &str, key: &GroupKey) -> Result<Option<
                 .user
                 .as_ref()
                 .is_some_and(|u| u.login.eq_ignore_ascii_case(&bot));
-            if by_app && issue.body.as_deref().and_then(parse_marker).as_ref() == Some(key) {
-                return Ok(Some(issue));
+            if let Some(key) = issue.body.as_deref().and_then(parse_marker)
+                && by_app
+            {
+                found.entry(key).or_insert(issue);
             }
         }
         if n < 100 {
             break;
         }
     }
-    Ok(None)
+    Ok(found)
+}
+
+/// Before this process creates its first issue in `repo`, the issues the App already made
+/// there are read once (a few requests per repository per process): a store restored from an
+/// older backup does not know the issues made since, and adopts them instead of opening
+/// duplicates.
+/// An issue found so is used once (taken from the cache), and never the deleted issue a group
+/// is being recreated for.
+async fn made_before_this_process(
+    app: &App,
+    repo: &str,
+    group: &GroupRecord,
+) -> Result<Option<Issue>, JobError> {
+    let lower = repo.to_ascii_lowercase();
+    let mut cache = app.caches.markers.lock().await;
+    if !cache.contains_key(&lower) {
+        let scanned = scan_markers(app, repo).await?;
+        cache.insert(lower.clone(), scanned);
+    }
+    let found = cache
+        .get_mut(&lower)
+        .and_then(|known| known.remove(&group.group_key));
+    Ok(found.filter(|i| group.data.recreated_from.as_deref() != Some(i.html_url.as_str())))
 }
 
 /// What to commit for the created (or adopted) issue: the group with the issue and its

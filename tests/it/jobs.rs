@@ -532,3 +532,69 @@ async fn a_parked_writeback_is_driven_again_by_the_next_report_of_its_finding() 
     t.drain().await;
     assert_eq!(t.workflow(), ["NOTIFIED"]);
 }
+
+#[tokio::test]
+async fn after_a_restore_from_backup_lever_adopts_the_issues_it_made_since() {
+    let t = TestApp::start().await;
+    t.ingest_file(&root().join(LEDGER_FINDING)).await;
+    t.drain().await;
+    assert_eq!(t.gh.issues("acme/ledger").len(), 1);
+    // The backup predates the issue: the group waits for its issue to be opened.
+    let store = t.app.store.clone();
+    let mut group = store.list_groups(None).await.unwrap().remove(0);
+    let version = group.version;
+    group.issue_number = None;
+    group.issue_url = None;
+    group.status = lever::store::GroupStatus::Pending;
+    group.data.lifecycle = None;
+    let now = t.app.now();
+    store
+        .apply(
+            lever::store::ChangeSet {
+                groups: vec![lever::store::GroupWrite::Update {
+                    record: group.clone(),
+                    expected_version: version,
+                }],
+                jobs: vec![lever::store::NewJob::new(
+                    lever::store::Job::OpenIssue(group.group_key.clone()),
+                    now,
+                )],
+                ..Default::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    // Lever restarts on the restored store.
+    let restarted = crate::support::app::app_on(
+        &root().join("examples/demo"),
+        store.clone(),
+        &t.gh,
+        &t.sh,
+        t.clock.clone(),
+        crate::fakes::github::TEST_APP_PRIVATE_KEY_PEM,
+    )
+    .await;
+    let reports = lever::worker::Worker::new(restarted, "after-restore")
+        .run_until_idle()
+        .await
+        .unwrap();
+    assert!(
+        reports
+            .iter()
+            .any(|r| r.kind == "open-issue" && r.result == "done"),
+        "{reports:#?}"
+    );
+    assert_eq!(
+        t.gh.issues("acme/ledger").len(),
+        1,
+        "adopted, not duplicated"
+    );
+    let group = store.group(&group.group_key).await.unwrap().unwrap();
+    assert_eq!(group.issue_number, Some(1));
+    let audit = store.audit(&Default::default()).await.unwrap();
+    assert!(
+        audit.iter().any(|a| a.action == "issue-adopted"),
+        "{audit:#?}"
+    );
+}
