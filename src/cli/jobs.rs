@@ -33,6 +33,21 @@ pub struct JobLine<'a> {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A parked effect in `lever jobs --failed --format json` (`kind` is always `effect`).
+#[derive(Debug, Serialize)]
+pub struct EffectLine<'a> {
+    pub kind: &'static str,
+    pub effect_id: &'a str,
+    /// What it would do: `comment`, `label`, `close`, `reopen`, `assign`, `update-findings`, …
+    pub action: &'a serde_json::Value,
+    /// The group whose issue it is for.
+    pub subject: &'a str,
+    pub state: &'static str,
+    pub last_error: &'a str,
+    /// The event that caused it.
+    pub source: &'a str,
+}
+
 pub fn state_name(s: JobState) -> &'static str {
     match s {
         JobState::Pending => "pending",
@@ -75,10 +90,31 @@ pub(super) fn list(
         if !failed {
             jobs.sort_by_key(|j| (j.run_at, j.id));
         }
+        let effects = if failed {
+            store.parked_effects().await.map_err(Failure::failed)?
+        } else {
+            Vec::new()
+        };
+        let actions: Vec<serde_json::Value> = effects
+            .iter()
+            .map(|(e, _)| serde_json::to_value(&e.action).unwrap_or_default())
+            .collect();
         match format {
             Format::Json => {
                 for j in &jobs {
                     println!("{}", json!(JobLine::of(j)));
+                }
+                for ((e, error), action) in effects.iter().zip(&actions) {
+                    let line = EffectLine {
+                        kind: "effect",
+                        effect_id: &e.id,
+                        action,
+                        subject: e.group_key.as_str(),
+                        state: "parked",
+                        last_error: error,
+                        source: &e.source,
+                    };
+                    println!("{}", json!(line));
                 }
             }
             Format::Text => {
@@ -108,7 +144,15 @@ pub(super) fn list(
                 );
                 let what = if failed { "parked" } else { "pending" };
                 println!("{} {what} job(s)", jobs.len());
-                if failed && !jobs.is_empty() {
+                for ((e, error), action) in effects.iter().zip(&actions) {
+                    println!(
+                        "parked effect {} ({}) for {}: {error}",
+                        e.id,
+                        action["kind"].as_str().unwrap_or("?"),
+                        e.group_key
+                    );
+                }
+                if failed && !(jobs.is_empty() && effects.is_empty()) {
                     println!("re-queue with `lever jobs retry ID` or `lever jobs retry --all`");
                 }
             }
@@ -143,6 +187,34 @@ pub(super) fn retry(settings: &ProcessSettings, id: Option<i64>, by: &str) -> Re
         let now = Utc::now();
         let actor = by.to_string();
         let mut changes = ChangeSet::default();
+        // `--all` also hands parked effects back to their outboxes.
+        let effects = if id.is_none() {
+            store.parked_effects().await.map_err(Failure::failed)?
+        } else {
+            Vec::new()
+        };
+        let mut groups = std::collections::BTreeSet::new();
+        for (e, error) in &effects {
+            changes.outbox.push(crate::store::OutboxWrite::Unpark(e.id.clone()));
+            groups.insert(e.group_key.clone());
+            changes.audit.push(AuditEntry {
+                seq: 0,
+                at: now,
+                actor: actor.clone(),
+                action: "effect-retried".into(),
+                group_key: Some(e.group_key.clone()),
+                issue: None,
+                source: Some(e.source.clone()),
+                detail: json!({ "effect": e.action, "error": error }),
+            });
+        }
+        for g in groups {
+            // Due at once, whatever clock the workers keep.
+            changes.jobs.push(NewJob::new(
+                crate::store::Job::ApplyEffects(g),
+                DateTime::<Utc>::UNIX_EPOCH,
+            ));
+        }
         for j in &chosen {
             changes.job_outcomes.push(JobOutcome::Requeued { id: j.id });
             // Due at once: when it was parked (never later than now).
@@ -162,6 +234,9 @@ pub(super) fn retry(settings: &ProcessSettings, id: Option<i64>, by: &str) -> Re
         }
         store.apply(changes, now).await.map_err(Failure::failed)?;
         println!("{} parked job(s) re-queued", chosen.len());
+        if !effects.is_empty() {
+            println!("{} parked effect(s) handed back", effects.len());
+        }
         Ok(())
     })
 }

@@ -256,7 +256,15 @@ pub(super) const DELETE_EFFECT: &str = "DELETE FROM outbox WHERE effect_id = $1"
 pub(super) const CLEAR_OUTBOX: &str = "DELETE FROM outbox WHERE group_key = $1";
 
 pub(super) const SELECT_OUTBOX: &str = "SELECT effect_id, group_key, action, source
-     FROM outbox WHERE group_key = $1 ORDER BY seq";
+     FROM outbox WHERE group_key = $1 AND parked_error IS NULL ORDER BY seq";
+
+pub(super) const SELECT_PARKED_EFFECTS: &str =
+    "SELECT effect_id, group_key, action, source, parked_error
+     FROM outbox WHERE parked_error IS NOT NULL ORDER BY seq";
+
+pub(super) const PARK_EFFECT: &str = "UPDATE outbox SET parked_error = $2 WHERE effect_id = $1";
+
+pub(super) const UNPARK_EFFECT: &str = "UPDATE outbox SET parked_error = NULL WHERE effect_id = $1";
 
 /// The kinds this version leases, as an SQL list (`'open-issue', 'sync', ...`): constants
 /// without quotes, so formatting them into the query is safe.

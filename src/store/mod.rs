@@ -191,6 +191,11 @@ pub enum OutboxWrite {
     Remove(String),
     /// Drop every waiting effect of a group (its issue is being recreated).
     Clear(GroupKey),
+    /// An effect that cannot be performed: kept aside with the reason (listed by
+    /// `lever jobs --failed`), out of the group's outbox, so the effects after it still run.
+    Park { id: String, error: String },
+    /// A parked effect handed back to its group's outbox (in its old place).
+    Unpark(String),
 }
 
 /// How a change set writes a group.
@@ -480,8 +485,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn group(&self, key: &GroupKey) -> Result<Option<GroupRecord>>;
 
-    /// The effects waiting in a group's outbox, oldest first.
+    /// The effects waiting in a group's outbox, oldest first (parked ones aside).
     async fn outbox(&self, group: &GroupKey) -> Result<Vec<Effect>>;
+
+    /// Parked effects with the reason they could not be performed, oldest first.
+    async fn parked_effects(&self) -> Result<Vec<(Effect, String)>>;
 
     async fn groups(&self, keys: &[GroupKey]) -> Result<Vec<GroupRecord>>;
 

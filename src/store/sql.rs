@@ -215,6 +215,10 @@ async fn apply_in<D: Dialect>(
                 .ts(now),
             OutboxWrite::Remove(id) => sqlx::query(common::DELETE_EFFECT).arg(id.as_str()),
             OutboxWrite::Clear(key) => sqlx::query(common::CLEAR_OUTBOX).arg(key.as_str()),
+            OutboxWrite::Park { id, error } => sqlx::query(common::PARK_EFFECT)
+                .arg(id.as_str())
+                .arg(error.as_str()),
+            OutboxWrite::Unpark(id) => sqlx::query(common::UNPARK_EFFECT).arg(id.as_str()),
         };
         D::execute(conn, q).await?;
     }
@@ -405,6 +409,18 @@ impl<D: Dialect> Store for SqlStore<D> {
         let q = sqlx::query(common::SELECT_OUTBOX).arg(group.as_str());
         let rows = self.fetch_all(q).await?;
         common::decode_all(&rows, common::effect_from_row)
+    }
+
+    async fn parked_effects(&self) -> Result<Vec<(Effect, String)>> {
+        let rows = self
+            .fetch_all(sqlx::query(common::SELECT_PARKED_EFFECTS))
+            .await?;
+        common::decode_all(&rows, |row| {
+            let effect = common::effect_from_row(row)?;
+            let at = common::At::new("outbox", format!("{:?}", effect.id));
+            let error = row.text(&at, "parked_error")?;
+            Ok((effect, error))
+        })
     }
 
     async fn groups(&self, keys: &[GroupKey]) -> Result<Vec<GroupRecord>> {

@@ -339,6 +339,27 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<JobOutpu
                 decision = Some(step);
                 "-refused"
             }
+            // This effect can never be performed as it is (the repository was archived or
+            // renamed, GitHub refuses for good): it is parked on its own, with its reason, and
+            // the effects after it still run (a "back to NOTIFIED" after a failed reopen).
+            Err(e) if !e.retryable && e.paced.is_none() => {
+                tracing::error!(error = %e, effect = %effect.id, "effect parked (see `lever jobs --failed`)");
+                changes.outbox.push(OutboxWrite::Park {
+                    id: effect.id.clone(),
+                    error: e.message.clone(),
+                });
+                changes.audit.push(AuditEntry {
+                    seq: 0,
+                    at: app.now(),
+                    actor: "lever".into(),
+                    action: format!("effect-{}-parked", action_name(&effect.action)),
+                    group_key: Some(key.clone()),
+                    issue: group.issue_number.map(|n| format!("{}#{n}", group.repo)),
+                    source: Some(effect.source.clone()),
+                    detail: json!({ "effect": effect.action, "job": run.id, "error": e.message }),
+                });
+                continue;
+            }
             Err(mut e) => {
                 if let Some(partial) = e.partial.take() {
                     changes.merge(*partial);

@@ -598,3 +598,93 @@ async fn after_a_restore_from_backup_lever_adopts_the_issues_it_made_since() {
         "{audit:#?}"
     );
 }
+
+#[tokio::test]
+async fn an_effect_that_cannot_be_performed_is_parked_alone_and_the_next_ones_run() {
+    let t = TestApp::start().await;
+    t.ingest_file(&root().join(LEDGER_FINDING)).await;
+    t.drain().await;
+    t.deliver(t.gh.drain_webhooks()).await;
+    let group = t.app.store.list_groups(None).await.unwrap().remove(0);
+    let effect = |id: &str, action: lever::domain::lifecycle::Action| lever::store::Effect {
+        id: id.into(),
+        group_key: group.group_key.clone(),
+        action,
+        source: "test".into(),
+    };
+    let now = t.app.now();
+    t.app
+        .store
+        .apply(
+            lever::store::ChangeSet {
+                outbox: vec![
+                    lever::store::OutboxWrite::Add(effect(
+                        "e-comment",
+                        lever::domain::lifecycle::Action::Comment {
+                            body: "A note from Lever.".into(),
+                        },
+                    )),
+                    lever::store::OutboxWrite::Add(effect(
+                        "e-label",
+                        lever::domain::lifecycle::Action::AddLabel {
+                            label: "overdue".into(),
+                        },
+                    )),
+                ],
+                jobs: vec![lever::store::NewJob::new(
+                    lever::store::Job::ApplyEffects(group.group_key.clone()),
+                    now,
+                )],
+                ..Default::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    // GitHub refuses the comment for good (403: the repository was archived).
+    t.gh.fail_next("POST", "/repos/acme/ledger/issues/1/comments", 403, 1);
+    let reports = t.drain().await;
+    assert!(
+        reports
+            .iter()
+            .any(|r| r.kind == "apply-effects" && r.result == "done"),
+        "{reports:#?}"
+    );
+    assert!(
+        t.labels("acme/ledger", 1).contains(&"overdue".to_string()),
+        "the next effect ran"
+    );
+    assert!(
+        !t.comments_by_bot("acme/ledger", 1)
+            .iter()
+            .any(|c| c.contains("A note from Lever."))
+    );
+    let (ok, out, err) = lever(&t, &["jobs", "--failed", "--format", "json"]);
+    assert!(ok, "{err}");
+    let lines = json_lines(&out);
+    let parked: Vec<&Value> = lines.iter().filter(|l| l["kind"] == "effect").collect();
+    assert_eq!(parked.len(), 1, "{out}");
+    assert_eq!(parked[0]["effect_id"], "e-comment");
+    assert_eq!(parked[0]["action"]["kind"], "comment");
+    assert_eq!(parked[0]["state"], "parked");
+    assert!(
+        parked[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("forbidden"),
+        "{out}"
+    );
+
+    // Fixed (the repository unarchived): the operator hands it back.
+    let (ok, out, err) = lever(&t, &["jobs", "retry", "--all"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("1 parked effect(s) handed back"), "{out}");
+    t.drain().await;
+    assert!(
+        t.comments_by_bot("acme/ledger", 1)
+            .iter()
+            .any(|c| c.contains("A note from Lever."))
+    );
+    let (_, out, _) = lever(&t, &["jobs", "--failed", "--format", "json"]);
+    assert!(json_lines(&out).is_empty(), "{out}");
+}

@@ -151,6 +151,9 @@ impl Store for Spy {
     ) -> Result<Option<JobRecord>> {
         self.inner.lease_job(owner, now, lease_for).await
     }
+    async fn parked_effects(&self) -> Result<Vec<(lever::store::Effect, String)>> {
+        self.inner.parked_effects().await
+    }
     async fn renew_lease(
         &self,
         id: i64,
