@@ -79,9 +79,9 @@ async fn upgrade(db: Fresh, from: From) {
     let payload_bytes = raw.delivery_bytes("length(CAST(payload AS TEXT))").await;
 
     // --- `lever serve` of this version opens it: migrations 0002 (unless 691e1c2 ran it)
-    // and 0003 run.
+    // 0003 and 0004 run.
     let store = lever::store::open(&db.url).await.expect("open + migrate");
-    assert_eq!(raw.count("_sqlx_migrations").await, 3);
+    assert_eq!(raw.count("_sqlx_migrations").await, 4);
     assert_eq!(raw.counts().await, before, "no row lost or added");
     let effects: usize = old.groups.iter().map(|g| g.outbox.len()).sum();
     assert_eq!(
