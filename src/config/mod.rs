@@ -12,6 +12,8 @@ mod lifecycle;
 mod oncall;
 mod owners;
 pub mod process;
+#[cfg(test)]
+mod proptests;
 mod settings;
 mod spanned;
 #[cfg(test)]

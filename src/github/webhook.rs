@@ -406,4 +406,6 @@ where
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
