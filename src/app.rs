@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use tokio::sync::Notify;
 
 use crate::clock::{Clock, SystemClock};
@@ -23,8 +23,9 @@ use crate::store::{OpenOptions, Store};
 pub struct Secrets {
     /// `GITHUB_WEBHOOK_SECRET`, split on commas (several during a rotation).
     pub webhook_secrets: Vec<SecretString>,
-    /// `LEVER_INGEST_TOKEN`: the bearer token EventBridge sends.
-    pub ingest_token: Option<SecretString>,
+    /// `LEVER_INGEST_TOKEN`, split on commas: the bearer tokens EventBridge may send
+    /// (several during a rotation).
+    pub ingest_tokens: Vec<SecretString>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -34,7 +35,10 @@ impl std::fmt::Debug for Secrets {
                 "webhook_secrets",
                 &format!("{} configured", self.webhook_secrets.len()),
             )
-            .field("ingest_token", &self.ingest_token.as_ref().map(|_| "<set>"))
+            .field(
+                "ingest_tokens",
+                &format!("{} configured", self.ingest_tokens.len()),
+            )
             .finish()
     }
 }
@@ -44,7 +48,7 @@ impl Secrets {
     pub fn from_settings(settings: &ProcessSettings) -> Secrets {
         Secrets {
             webhook_secrets: settings.webhook_secrets().cloned().collect(),
-            ingest_token: settings.ingest_token().cloned(),
+            ingest_tokens: settings.ingest_tokens().cloned().collect(),
         }
     }
 
@@ -55,7 +59,7 @@ impl Secrets {
                 "GITHUB_WEBHOOK_SECRET is not set (the GitHub App's webhook secret; comma-separate several while rotating)"
             );
         }
-        if self.ingest_token.is_none() {
+        if self.ingest_tokens.is_empty() {
             anyhow::bail!(
                 "LEVER_INGEST_TOKEN is not set (the bearer token EventBridge sends to POST /events/securityhub)"
             );
@@ -63,9 +67,9 @@ impl Secrets {
         Ok(())
     }
 
-    /// The ingest token, to compare a bearer token with.
-    pub fn ingest_token(&self) -> Option<&str> {
-        self.ingest_token.as_ref().map(|t| t.expose_secret())
+    /// Whether ingest is configured (at least one token).
+    pub fn ingest_configured(&self) -> bool {
+        !self.ingest_tokens.is_empty()
     }
 }
 

@@ -18,3 +18,6 @@ pub mod securityhub;
 pub mod server;
 pub mod store;
 pub mod worker;
+
+#[cfg(test)]
+mod proptest_support;

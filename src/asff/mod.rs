@@ -19,6 +19,8 @@ mod source;
 mod value;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 pub use document::{DETAIL_TYPE_CUSTOM_ACTION, DETAIL_TYPE_IMPORTED};

@@ -46,7 +46,8 @@ async fn serve(settings: &ProcessSettings, config: Config, listen: &str) -> Resu
             Worker::new(app.clone(), id).run(stop_rx.clone()),
         ));
     }
-    let served = crate::server::serve(listener, app.clone(), shutdown_signal()).await;
+    let served =
+        crate::server::edge::serve(listener, app.clone(), &settings.edge, shutdown_signal()).await;
     // Every request has been answered; commit whatever is still waiting in a batch.
     app.intake.close().await;
     let _ = stop_tx.send(true);

@@ -6,11 +6,14 @@
 //! The process's own settings (environment variables) are [`process::ProcessSettings`].
 
 mod duration;
+pub mod edge;
 mod escalation;
 mod lifecycle;
 mod oncall;
 mod owners;
 pub mod process;
+#[cfg(test)]
+mod proptests;
 mod settings;
 mod spanned;
 #[cfg(test)]
@@ -22,6 +25,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use duration::{format_duration, parse_duration};
+pub use edge::EdgeSettings;
 pub use escalation::{
     Deadline, DigestSettings, EscalationPolicy, EscalationSettings, FollowHandoffs, SlaSettings,
 };

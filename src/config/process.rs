@@ -102,16 +102,18 @@ pub struct ProcessSettings {
     )]
     pub github_webhook_secrets: Vec<SecretString>,
 
-    /// The bearer token EventBridge must send to `POST /events/securityhub`.
+    /// The bearer token EventBridge must send to `POST /events/securityhub`; several,
+    /// comma-separated, while rotating it (any of them is accepted).
     #[arg(
-        long,
+        long = "ingest-token",
         env = "LEVER_INGEST_TOKEN",
         global = true,
         hide_env_values = true,
-        value_name = "TOKEN",
+        value_name = "TOKEN[,TOKEN]",
+        value_delimiter = ',',
         value_parser = secret
     )]
-    pub ingest_token: Option<SecretString>,
+    pub ingest_tokens: Vec<SecretString>,
 
     /// The database: `sqlite://FILE`, or `postgres://...` for several replicas.
     #[arg(
@@ -181,6 +183,10 @@ pub struct ProcessSettings {
         value_parser = log_format
     )]
     pub log_format: LogFormat,
+
+    /// Limits at the HTTP edge (`lever serve`).
+    #[command(flatten)]
+    pub edge: super::EdgeSettings,
 }
 
 /// What an empty environment gives: every default, no App, no secrets. Tests and the
@@ -193,13 +199,14 @@ impl Default for ProcessSettings {
             github_private_key_path: None,
             github_api_url: DEFAULT_GITHUB_API_URL.to_string(),
             github_webhook_secrets: Vec::new(),
-            ingest_token: None,
+            ingest_tokens: Vec::new(),
             database_url: DatabaseUrl(DEFAULT_DATABASE_URL.to_string()),
             sqlite_synchronous: SqliteSynchronous::Full,
             workers: DEFAULT_WORKERS,
             hostname: DEFAULT_HOSTNAME.to_string(),
             log_filter: DEFAULT_LOG_FILTER.to_string(),
             log_format: LogFormat::Text,
+            edge: super::EdgeSettings::default(),
         }
     }
 }
@@ -215,13 +222,17 @@ impl fmt::Debug for ProcessSettings {
                 "github_webhook_secrets",
                 &format_args!("{} configured", self.webhook_secrets().count()),
             )
-            .field("ingest_token", &self.ingest_token)
+            .field(
+                "ingest_tokens",
+                &format_args!("{} configured", self.ingest_tokens().count()),
+            )
             .field("database_url", &self.database_url)
             .field("sqlite_synchronous", &self.sqlite_synchronous)
             .field("workers", &self.workers)
             .field("hostname", &self.hostname)
             .field("log_filter", &self.log_filter)
             .field("log_format", &self.log_format)
+            .field("edge", &self.edge)
             .finish()
     }
 }
@@ -234,10 +245,10 @@ impl ProcessSettings {
             .filter(|s| !s.expose_secret().is_empty())
     }
 
-    /// The ingest token, when set and not blank.
-    pub fn ingest_token(&self) -> Option<&SecretString> {
-        self.ingest_token
-            .as_ref()
+    /// The ingest tokens that are set (blanks between commas are ignored).
+    pub fn ingest_tokens(&self) -> impl Iterator<Item = &SecretString> {
+        self.ingest_tokens
+            .iter()
             .filter(|t| !t.expose_secret().is_empty())
     }
 
@@ -290,9 +301,12 @@ impl DatabaseUrl {
         &self.0
     }
 
-    /// The URL without its password, for messages.
+    /// The URL without its password, for messages: the userinfo's password and the value of
+    /// every query parameter whose name holds `password` (`?password=`, `sslpassword=`) are
+    /// masked. When in doubt (an `@` that is not percent-encoded), more is masked, never less.
     pub fn redacted(&self) -> String {
-        let url = &self.0;
+        let url = mask_password_params(&self.0);
+        let url = &url;
         match (url.find("://"), url.rfind('@')) {
             (Some(scheme), Some(at)) if at > scheme => {
                 let creds = &url[scheme + 3..at];
@@ -304,6 +318,21 @@ impl DatabaseUrl {
             _ => url.to_string(),
         }
     }
+}
+
+/// `url` with the value of every `…password…=` parameter replaced by `***`.
+fn mask_password_params(url: &str) -> String {
+    let Some(q) = url.find('?') else {
+        return url.to_string();
+    };
+    let params: Vec<String> = url[q + 1..]
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((k, _)) if k.to_ascii_lowercase().contains("password") => format!("{k}=***"),
+            _ => p.to_string(),
+        })
+        .collect();
+    format!("{}?{}", &url[..q], params.join("&"))
 }
 
 impl fmt::Display for DatabaseUrl {
@@ -400,10 +429,18 @@ mod tests {
     #[test]
     fn blank_secrets_count_as_unset() {
         let s = parse(&["--ingest-token", "  ", "--github-webhook-secret", " , "]).unwrap();
-        assert!(s.ingest_token().is_none());
+        assert_eq!(s.ingest_tokens().count(), 0);
         assert_eq!(s.webhook_secrets().count(), 0);
         let s = parse(&["--ingest-token", " tok\n"]).unwrap();
-        assert_eq!(s.ingest_token().unwrap().expose_secret(), "tok");
+        let tokens: Vec<&str> = s.ingest_tokens().map(|t| t.expose_secret()).collect();
+        assert_eq!(tokens, ["tok"]);
+    }
+
+    #[test]
+    fn ingest_tokens_are_split_on_commas_and_trimmed() {
+        let s = parse(&["--ingest-token", " old\n, ,new "]).unwrap();
+        let tokens: Vec<&str> = s.ingest_tokens().map(|t| t.expose_secret()).collect();
+        assert_eq!(tokens, ["old", "new"]);
     }
 
     #[test]
@@ -519,5 +556,27 @@ mod tests {
             DatabaseUrl::new("sqlite://lever.db").to_string(),
             "sqlite://lever.db"
         );
+        for (url, shown) in [
+            (
+                "postgres://db/lever?user=lever&password=s3cret&sslmode=require",
+                "postgres://db/lever?user=lever&password=***&sslmode=require",
+            ),
+            (
+                "postgres://lever:s3cret@db/lever?sslpassword=k3y",
+                "postgres://lever:***@db/lever?sslpassword=***",
+            ),
+            (
+                "postgres://lever:a@b?c@db/lever",
+                "postgres://lever:***@db/lever",
+            ),
+            ("postgres://lever:p@ss@db/l?x=@", "postgres://lever:***@"),
+        ] {
+            let redacted = DatabaseUrl::new(url).to_string();
+            assert!(
+                !redacted.contains("s3cret") && !redacted.contains("k3y"),
+                "{redacted}"
+            );
+            assert!(redacted.starts_with(shown), "{url}: {redacted}");
+        }
     }
 }

@@ -97,6 +97,10 @@ pub struct WebhookIssue {
     pub state_reason: Option<String>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub labels: Vec<Label>,
+    /// When the issue last changed, as of this delivery: orders deliveries about one issue
+    /// (a delivery older than the last one applied changes nothing).
+    #[serde(default)]
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl WebhookIssue {
@@ -149,6 +153,9 @@ pub enum WebhookError {
     },
     #[error("{event} webhook body must be a JSON object")]
     NotObject { event: String },
+    /// The body is another event's payload (`X-GitHub-Event` is not signed, the body is).
+    #[error("X-GitHub-Event is {event} but the body is {found}")]
+    Mismatch { event: String, found: &'static str },
     /// The payload is JSON but not what GitHub sends for this event: `path` is the field
     /// (`.` for the payload itself), `message` what serde found there.
     #[error("{event} webhook payload is malformed at `{path}`: {message}")]
@@ -210,6 +217,15 @@ struct CommentPayload {
     sender: WebhookUser,
 }
 
+/// The members that tell the events Lever reacts to apart.
+#[derive(Deserialize)]
+struct Shape {
+    #[serde(default)]
+    issue: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    comment: Option<serde::de::IgnoredAny>,
+}
+
 /// The `action` of any delivery (`ping` has none).
 #[derive(Deserialize)]
 struct ActionOnly {
@@ -219,7 +235,18 @@ struct ActionOnly {
 
 impl WebhookEvent {
     /// Parses a delivery from its `X-GitHub-Event` header and body bytes.
+    ///
+    /// The header is not covered by the signature, so the body's shape must agree with it:
+    /// an `issue_comment` payload (it has `issue` and `comment`) is refused under any other
+    /// name, so a captured `issue_comment.deleted` body cannot be replayed as `issues.deleted`.
     pub fn parse(event: &str, body: &[u8]) -> Result<WebhookEvent, WebhookError> {
+        let shape: Shape = read(event, body)?;
+        if event != "issue_comment" && shape.issue.is_some() && shape.comment.is_some() {
+            return Err(WebhookError::Mismatch {
+                event: event.to_string(),
+                found: "an issue_comment payload (it has `issue` and `comment`)",
+            });
+        }
         match event {
             "issues" => {
                 let p: IssuesPayload = read(event, body)?;
@@ -378,5 +405,7 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;

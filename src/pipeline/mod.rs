@@ -73,6 +73,7 @@ pub fn new_group(
             reason: verdict.detail.clone(),
             lifecycle: None,
             recreated_from: None,
+            last_event_at: None,
         },
         created_at: now,
         updated_at: now,

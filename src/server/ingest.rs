@@ -18,13 +18,13 @@ use crate::pipeline::Disposition;
 
 pub(super) async fn receive(State(app): State<App>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let Some(expected) = app.secrets.ingest_token() else {
+    if !app.secrets.ingest_configured() {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "ingest is not configured (LEVER_INGEST_TOKEN)",
         );
-    };
-    if !bearer_ok(&parts.headers, expected) {
+    }
+    if !bearer_ok(&parts.headers, &app.secrets.ingest_tokens) {
         let mut r = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
         r.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -32,7 +32,7 @@ pub(super) async fn receive(State(app): State<App>, req: Request) -> Response {
         );
         return r;
     }
-    let bytes = match read_body(&parts.headers, body, MAX_INGEST_BYTES).await {
+    let (bytes, _slot) = match read_body(&parts, body, MAX_INGEST_BYTES).await {
         Ok(b) => b,
         Err(r) => return r,
     };

@@ -3,20 +3,21 @@
 //! batches ([`batch`], [`intake`]): many requests, one transaction, and every answer only
 //! after its batch committed.
 
-use std::net::SocketAddr;
-
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use crate::app::App;
+use crate::config::EdgeSettings;
 
 pub mod batch;
+pub mod edge;
 mod ingest;
 pub mod intake;
 mod webhook;
@@ -37,25 +38,32 @@ pub fn router(app: App) -> Router {
         .with_state(app)
 }
 
-/// Serves until `shutdown` resolves.
+/// Serves until `shutdown` resolves, with the default limits at the edge (see [`edge`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: App,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let addr: Option<SocketAddr> = listener.local_addr().ok();
-    tracing::info!(?addr, "listening");
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
-        .await
+    edge::serve(listener, app, &EdgeSettings::default(), shutdown).await
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({ "error": message.into() }))).into_response()
 }
 
-/// Reads the body, refusing more than `limit` bytes (413), by Content-Length first.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Response> {
+/// A body read under a large-body slot, held until the request is answered.
+pub type BodySlot = Option<tokio::sync::OwnedSemaphorePermit>;
+
+/// Reads the body, refusing more than `limit` bytes (413), by Content-Length first. A body
+/// larger than [`edge::SMALL_BODY_BYTES`], or of unknown length, needs one of the edge's
+/// large-body slots (503 with `Retry-After` when none is free); keep the slot until the
+/// request is answered, as the body is parsed.
+async fn read_body(
+    parts: &axum::http::request::Parts,
+    body: Body,
+    limit: usize,
+) -> Result<(Bytes, BodySlot), Response> {
+    let headers = &parts.headers;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -69,12 +77,32 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, limit)
+    let small = declared.is_some_and(|n| n <= edge::SMALL_BODY_BYTES);
+    let slot = match parts.extensions.get::<edge::LargeBodies>() {
+        Some(edge::LargeBodies(slots)) if !small => match slots.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                tracing::warn!("large body refused: LEVER_MAX_LARGE_BODIES are being read");
+                let mut r = error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many large requests at once; retry later",
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+                return Err(r);
+            }
+        },
+        _ => None,
+    };
+    let bytes = axum::body::to_bytes(body, limit)
         .await
-        .map_err(|_| too_large())
+        .map_err(|_| too_large())?;
+    Ok((bytes, slot))
 }
 
-fn bearer_ok(headers: &HeaderMap, expected: &str) -> bool {
+/// Whether `Authorization: Bearer <token>` carries one of `expected` (compared in constant
+/// time, every one of them tried so the time does not say which matched).
+fn bearer_ok(headers: &HeaderMap, expected: &[SecretString]) -> bool {
     let Some(value) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -84,27 +112,29 @@ fn bearer_ok(headers: &HeaderMap, expected: &str) -> bool {
     let Some((scheme, token)) = value.trim().split_once(' ') else {
         return false;
     };
-    scheme.eq_ignore_ascii_case("bearer")
-        && bool::from(token.trim().as_bytes().ct_eq(expected.as_bytes()))
+    let token = token.trim().as_bytes();
+    let matched = expected.iter().fold(subtle::Choice::from(0), |any, t| {
+        any | token.ct_eq(t.expose_secret().as_bytes())
+    });
+    scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && bool::from(matched)
 }
 
 async fn healthz() -> Response {
     (StatusCode::OK, axum::Json(json!({ "status": "ok" }))).into_response()
 }
 
+/// Ready or not ready, nothing more: anyone can ask, so the reason (database error text,
+/// which may name hosts and users) goes to the log only.
 async fn readyz(State(app): State<App>) -> Response {
     match app.store.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            axum::Json(json!({ "status": "ready", "database": app.store.backend() })),
-        )
-            .into_response(),
+        Ok(()) => (StatusCode::OK, axum::Json(json!({ "status": "ready" }))).into_response(),
         Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            error(
+            tracing::warn!(error = %e, database = app.store.backend(), "readiness check failed");
+            (
                 StatusCode::SERVICE_UNAVAILABLE,
-                format!("database unreachable: {e}"),
+                axum::Json(json!({ "status": "not ready" })),
             )
+                .into_response()
         }
     }
 }
@@ -116,7 +146,8 @@ mod tests {
     #[test]
     fn bearer_table() {
         let mut h = HeaderMap::new();
-        assert!(!bearer_ok(&h, "t0ken"));
+        let one = [SecretString::from("t0ken")];
+        assert!(!bearer_ok(&h, &one));
         for (value, want) in [
             ("Bearer t0ken", true),
             ("bearer t0ken", true),
@@ -126,7 +157,24 @@ mod tests {
             ("Bearer t0ken2", false),
         ] {
             h.insert(header::AUTHORIZATION, value.parse().unwrap());
-            assert_eq!(bearer_ok(&h, "t0ken"), want, "{value}");
+            assert_eq!(bearer_ok(&h, &one), want, "{value}");
         }
+    }
+
+    #[test]
+    fn bearer_accepts_any_configured_token() {
+        let two = [SecretString::from("old"), SecretString::from("new")];
+        let mut h = HeaderMap::new();
+        for (value, want) in [
+            ("Bearer old", true),
+            ("Bearer new", true),
+            ("Bearer  new ", true),
+            ("Bearer oldnew", false),
+            ("Bearer ", false),
+        ] {
+            h.insert(header::AUTHORIZATION, value.parse().unwrap());
+            assert_eq!(bearer_ok(&h, &two), want, "{value}");
+        }
+        assert!(!bearer_ok(&h, &[]));
     }
 }

@@ -31,6 +31,8 @@ pub struct VerifiedWebhook {
     pub event: WebhookEvent,
     /// The verified body, as sent.
     pub body: Bytes,
+    /// The large-body slot the body was read under, held until the request is answered.
+    pub slot: super::BodySlot,
 }
 
 impl VerifiedWebhook {
@@ -40,7 +42,7 @@ impl VerifiedWebhook {
     /// parses as that event (400).
     pub async fn verify(req: Request, secrets: &[SecretString]) -> Result<Self, Response> {
         let (parts, body) = req.into_parts();
-        let body = read_body(&parts.headers, body, MAX_WEBHOOK_BYTES).await?;
+        let (body, slot) = read_body(&parts, body, MAX_WEBHOOK_BYTES).await?;
         if !signature_ok(
             secrets,
             &body,
@@ -73,6 +75,7 @@ impl VerifiedWebhook {
             delivery: delivery.to_string(),
             event,
             body,
+            slot,
         })
     }
 }
@@ -120,6 +123,7 @@ pub(super) async fn receive(State(app): State<App>, hook: VerifiedWebhook) -> Re
         delivery,
         event,
         body,
+        slot: _slot,
     } = hook;
     let issue = match (event.is_lifecycle(), event.repo(), event.issue_number()) {
         (true, Some(repo), Some(number)) => Some((repo.to_string(), number)),

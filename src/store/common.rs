@@ -187,7 +187,7 @@ pub(super) const UPSERT_KV: &str = "INSERT INTO kv (key, value, updated_at) VALU
 pub(super) const INSERT_DELIVERY: &str = "INSERT INTO deliveries
         (id, event, body_sha256, body, received_at)
      VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (id) DO NOTHING";
+     ON CONFLICT DO NOTHING";
 
 pub(super) const SELECT_DELIVERY: &str =
     "SELECT id, event, body_sha256, body, received_at FROM deliveries WHERE id = $1";

@@ -155,6 +155,10 @@ pub struct GroupData {
     /// The URL of a deleted issue this group's next issue replaces.
     #[serde(default)]
     pub recreated_from: Option<String>,
+    /// The issue's `updated_at` in the latest webhook applied to it: a delivery about the
+    /// issue that is older changes nothing (late or replayed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event_at: Option<DateTime<Utc>>,
 }
 
 impl GroupRecord {
@@ -384,8 +388,8 @@ pub enum DeliveryOutcome {
     Tracked,
     /// Recorded without its body (id, event, digest, time: enough to deduplicate).
     Untracked,
-    /// A delivery with this id was recorded before (or earlier in the same batch): nothing
-    /// changed.
+    /// A delivery with this id, or with this body (its SHA-256), was recorded before (or
+    /// earlier in the same batch): nothing changed.
     Duplicate,
 }
 
@@ -468,8 +472,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// with one query for the whole batch, so a group another replica committed just before
     /// counts. A tracked delivery keeps its body and gets a `github-event` job due at its
     /// `received_at`; an untracked one keeps only its id, event, digest and time. A delivery
-    /// whose id was recorded before, or earlier in the same batch, is a
-    /// [`DeliveryOutcome::Duplicate`] and changes nothing (the first one wins). All or nothing:
+    /// whose id or body digest was recorded before, or earlier in the same batch, is a
+    /// [`DeliveryOutcome::Duplicate`] and changes nothing (the first one wins): a signed body
+    /// replayed under a fresh `X-GitHub-Delivery` is a duplicate. All or nothing:
     /// on error none of the batch is recorded.
     async fn record_deliveries(
         &self,

@@ -420,6 +420,18 @@ pub(super) async fn github_event(
     let Some(group) = app.store.group_by_issue(repo, number).await? else {
         return Ok(JobOutput::default());
     };
+    // GitHub does not promise delivery order, and a signed body can be replayed: a delivery
+    // older than the last one applied to the issue changes nothing.
+    let event_at = hook.issue().and_then(|i| i.updated_at);
+    if let (Some(at), Some(last)) = (event_at, group.data.last_event_at)
+        && at < last
+    {
+        tracing::info!(
+            delivery = %delivery.id, %at, %last,
+            "webhook older than the last one applied to its issue: ignored"
+        );
+        return Ok(JobOutput::default());
+    }
     let bot = app.github.bot_login().await?;
     let sender = hook.sender().unwrap_or("");
     let is_bot = sender.eq_ignore_ascii_case(&bot);
@@ -500,11 +512,15 @@ pub(super) async fn github_event(
         },
         _ => return Ok(JobOutput::default()),
     };
-    Ok(JobOutput::done(step(
-        &app.config,
-        &group,
-        &event,
-        &delivery.id,
-        app.now(),
-    )))
+    let mut changes = step(&app.config, &group, &event, &delivery.id, app.now());
+    if let Some(at) = event_at {
+        for write in &mut changes.groups {
+            if let GroupWrite::Update { record, .. } = write
+                && record.group_key == group.group_key
+            {
+                record.data.last_event_at = record.data.last_event_at.max(Some(at));
+            }
+        }
+    }
+    Ok(JobOutput::done(changes))
 }

@@ -280,6 +280,7 @@ mod tests {
             reason: String::new(),
             lifecycle: None,
             recreated_from: None,
+            last_event_at: None,
         }
     }
 

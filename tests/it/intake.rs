@@ -318,11 +318,15 @@ async fn an_untracked_webhook_delivery_stores_at_most_1_kb() {
         .unwrap();
         bytes
     };
-    let signature = crate::fakes::github::sign(crate::support::app::WEBHOOK_SECRET, &body);
     let before = size().await;
     const N: i64 = 500;
     let url = format!("{}/webhooks/github", t.url);
-    for _ in 0..N {
+    for i in 0..N {
+        // Each a different body (the same one again would be a replay, a duplicate): the
+        // same JSON with `i` spaces after it.
+        let mut body = body.clone();
+        body.extend(std::iter::repeat_n(b' ', i as usize));
+        let signature = crate::fakes::github::sign(crate::support::app::WEBHOOK_SECRET, &body);
         let res = t
             .http
             .post(&url)
@@ -330,7 +334,7 @@ async fn an_untracked_webhook_delivery_stores_at_most_1_kb() {
             .header("x-github-delivery", uuid::Uuid::new_v4().to_string())
             .header("x-hub-signature-256", &signature)
             .header("content-type", "application/json")
-            .body(body.clone())
+            .body(body)
             .send()
             .await
             .unwrap();

@@ -3,6 +3,7 @@
 
 mod asff_conformance;
 mod cli;
+mod edge;
 mod escalation;
 mod fakes;
 mod fakes_selftest;

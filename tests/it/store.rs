@@ -228,6 +228,7 @@ suite!(
     a_group_another_replica_committed_makes_a_delivery_tracked,
     record_deliveries_is_all_or_nothing,
     untracked_deliveries_store_at_most_1_kb,
+    a_body_recorded_under_another_id_is_a_duplicate,
     concurrent_record_deliveries_same_id_exactly_one_wins,
     audit_filters,
     kv_roundtrip,
@@ -354,6 +355,7 @@ fn group_data(chain: &[&str]) -> GroupData {
         reason: "test".into(),
         lifecycle: None,
         recreated_from: None,
+        last_event_at: None,
     }
 }
 
@@ -1843,15 +1845,18 @@ async fn untracked_deliveries_store_at_most_1_kb(db: Arc<Db>) {
          FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()"
     };
     let before = db.count(size).await;
-    let body = serde_json::to_vec(&json!({ "filler": "x".repeat(12 * 1024) })).unwrap();
+    let filler = "x".repeat(12 * 1024);
     const N: usize = 2000;
     for chunk in 0..N / 100 {
         let batch: Vec<Incoming> = (0..100)
             .map(|i| {
                 // A GUID, as GitHub sends.
                 let id = format!("github:{}", uuid::Uuid::new_v4());
-                let issue = Some(("acme/web", (chunk * 100 + i) as u64));
-                Incoming::with_body(&id, issue, t(1), body.clone())
+                let n = chunk * 100 + i;
+                let issue = Some(("acme/web", n as u64));
+                // Distinct bodies: the same body again is a duplicate.
+                let body = serde_json::to_vec(&json!({ "n": n, "filler": filler })).unwrap();
+                Incoming::with_body(&id, issue, t(1), body)
             })
             .collect();
         let refs: Vec<&Incoming> = batch.iter().collect();
@@ -1868,6 +1873,32 @@ async fn untracked_deliveries_store_at_most_1_kb(db: Arc<Db>) {
         .count("SELECT COUNT(*) FROM deliveries WHERE body IS NULL")
         .await;
     assert_eq!(rows, N as i64);
+}
+
+/// A signed body replayed under a fresh delivery id (the header is not signed) is a duplicate,
+/// in a later batch and in the same batch; a different body is not.
+async fn a_body_recorded_under_another_id_is_a_duplicate(db: Arc<Db>) {
+    let store = db.store().await;
+    let body = br#"{"action":"closed"}"#.to_vec();
+    let first = Incoming::with_body("github:a", None, t(1), body.clone());
+    let replay = Incoming::with_body("github:b", None, t(2), body.clone());
+    let again = Incoming::with_body("github:c", None, t(2), body.clone());
+    let other = Incoming::with_body("github:d", None, t(2), br#"{"action":"reopened"}"#.into());
+    let outcomes = record(store.as_ref(), &[&first]).await.unwrap();
+    assert_eq!(outcomes, [DeliveryOutcome::Untracked]);
+    let outcomes = record(store.as_ref(), &[&replay, &other, &again])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            DeliveryOutcome::Duplicate,
+            DeliveryOutcome::Untracked,
+            DeliveryOutcome::Duplicate
+        ]
+    );
+    assert!(store.delivery("github:b").await.unwrap().is_none());
+    assert!(store.delivery("github:d").await.unwrap().is_some());
 }
 
 async fn concurrent_record_deliveries_same_id_exactly_one_wins(db: Arc<Db>) {

@@ -79,7 +79,7 @@ async fn upgrade(db: Fresh, from: From) {
     let payload_bytes = raw.delivery_bytes("length(CAST(payload AS TEXT))").await;
 
     // --- `lever serve` of this version opens it: migrations 0002 (unless 691e1c2 ran it)
-    // and 0003 run.
+    // 0003 and 0004 run.
     let store = lever::store::open(&db.url).await.expect("open + migrate");
     assert_eq!(
         raw.count("_sqlx_migrations").await,

@@ -215,7 +215,7 @@ pub fn settings_for(gh: &FakeGitHub, private_key: &str) -> ProcessSettings {
         github_private_key: Some(SecretString::from(private_key)),
         github_api_url: gh.url(),
         github_webhook_secrets: vec![SecretString::from(WEBHOOK_SECRET)],
-        ingest_token: Some(SecretString::from(INGEST_TOKEN)),
+        ingest_tokens: vec![SecretString::from(INGEST_TOKEN)],
         ..ProcessSettings::default()
     }
 }

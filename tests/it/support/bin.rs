@@ -27,6 +27,17 @@ impl Served {
         work: &std::path::Path,
         database_url: Option<&str>,
     ) -> Served {
+        Self::start_with(gh, sh, work, database_url, &[]).await
+    }
+
+    /// [`Served::start`] with more environment variables (`env` wins).
+    pub async fn start_with(
+        gh: &crate::fakes::github::FakeGitHub,
+        sh: &crate::fakes::securityhub::FakeSecurityHub,
+        work: &std::path::Path,
+        database_url: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Served {
         use crate::support::app::{INGEST_TOKEN, WEBHOOK_SECRET, root};
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -69,6 +80,7 @@ impl Served {
         if let Some(url) = database_url {
             cmd.env("DATABASE_URL", url);
         }
+        cmd.envs(env.iter().copied());
         let child = cmd.spawn().expect("spawn lever serve");
         let served = Served {
             child,

@@ -28,6 +28,8 @@ pub struct Probe {
     release: Semaphore,
     /// Writes still to fail.
     failing: AtomicUsize,
+    /// `ping` fails with this error text (a database that went away).
+    pub ping_error: Mutex<Option<String>>,
 }
 
 impl Probe {
@@ -85,6 +87,7 @@ impl Spy {
                 entered: Semaphore::new(0),
                 release: Semaphore::new(0),
                 failing: AtomicUsize::new(0),
+                ping_error: Mutex::default(),
             }),
         }
     }
@@ -99,6 +102,9 @@ impl Store for Spy {
         self.inner.migrate().await
     }
     async fn ping(&self) -> Result<()> {
+        if let Some(text) = self.probe.ping_error.lock().unwrap().clone() {
+            return Err(StoreError::Database(sqlx::Error::Protocol(text)));
+        }
         self.inner.ping().await
     }
     async fn apply(&self, changes: ChangeSet, now: DateTime<Utc>) -> Result<()> {
