@@ -77,8 +77,16 @@ start_lever() {
     wait_http "http://127.0.0.1:$LEVER_PORT/readyz" 200
 }
 
+# stop PID: SIGTERM, then SIGKILL after 10 s (a server whose workers retry thousands of jobs
+# against the closed GitHub port may take longer to finish shutting down).
 stop() {
+    local i
     kill "$1" 2>/dev/null || true
+    for i in $(seq 1 100); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -9 "$1" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
 }
 
