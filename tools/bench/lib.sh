@@ -1,0 +1,142 @@
+# Shared by the benchmark scripts of tools/bench (sourced, not run). Loopback only; every load
+# loop is bounded in time. See docs/PERFORMANCE.md.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+LEVER=$TARGET/release/lever
+SCRATCH=${LEVER_BENCH_DIR:-/tmp/lever-bench}
+PROBOT_DIR=${PROBOT_BENCH_DIR:-/tmp/probot-bench}
+PG_URL=${LEVER_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
+SECRET=bench-webhook-secret
+TOKEN=bench-ingest-token
+LEVER_PORT=${LEVER_BENCH_PORT:-18080}
+PROBOT_PORT=${PROBOT_BENCH_PORT:-18081}
+DURATION=${BENCH_DURATION:-10s}
+CONNECTIONS=${BENCH_CONNECTIONS:-32}
+WEBHOOK_SAMPLE=${WEBHOOK_SAMPLE:-$ROOT/../shared/conformance/webhooks/issues.labeled.0.json}
+CLK_TCK=$(getconf CLK_TCK)
+PIDS=()
+
+mkdir -p "$SCRATCH"
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]:-}"; do
+        [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+
+need() {
+    command -v "$1" >/dev/null || { echo "missing tool: $1 ($2)" >&2; exit 2; }
+}
+
+machine() {
+    echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -m | awk '/Mem:/{print $2}') MiB RAM, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
+    echo "== lever $(git -C "$ROOT" rev-parse --short HEAD)"
+}
+
+build_lever() {
+    (cd "$ROOT" && cargo build --release --bin lever --quiet)
+}
+
+# The demo configuration with the scheduled Security Hub sync and webhook redelivery off, so the
+# server does only what the benchmark sends it.
+config_dir() {
+    rm -rf "$SCRATCH/config"
+    cp -r "$ROOT/examples/demo" "$SCRATCH/config"
+    printf '\n[sync]\ninterval = "off"\nwebhooks = "off"\n' >>"$SCRATCH/config/lever.toml"
+    echo "$SCRATCH/config"
+}
+
+# The compact sample body, its signature (the HMAC covers only the body, so one signature serves
+# every request whatever its delivery id).
+webhook_body() {
+    python3 -c 'import json,sys; sys.stdout.write(json.dumps(json.load(open(sys.argv[1])), separators=(",", ":")))' \
+        "$WEBHOOK_SAMPLE" >"$SCRATCH/webhook.json"
+    SIG="sha256=$(openssl dgst -sha256 -hmac "$SECRET" -r "$SCRATCH/webhook.json" | cut -d' ' -f1)"
+    export BENCH_BODY=$SCRATCH/webhook.json BENCH_SIG=$SIG
+}
+
+# start_lever DATABASE_URL: `lever serve` on LEVER_PORT; GitHub and Security Hub point at a closed
+# loopback port (untracked deliveries make no call). Sets LEVER_PID.
+start_lever() {
+    local url=$1 cfg
+    cfg=$(config_dir)
+    (cd "$SCRATCH" && exec env -i PATH="$PATH" \
+        GITHUB_APP_ID=1 \
+        GITHUB_PRIVATE_KEY_PATH="$ROOT/tests/fixtures/github-app-test-key.TEST-ONLY.pem" \
+        GITHUB_API_URL=http://127.0.0.1:9 \
+        GITHUB_WEBHOOK_SECRET=$SECRET LEVER_INGEST_TOKEN=$TOKEN \
+        AWS_ENDPOINT_URL_SECURITYHUB=http://127.0.0.1:9 AWS_REGION=us-east-1 \
+        AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=bench AWS_EC2_METADATA_DISABLED=true \
+        DATABASE_URL="$url" RUST_LOG=warn \
+        "$LEVER" serve --config "$cfg" --listen "127.0.0.1:$LEVER_PORT" >>"$SCRATCH/lever.log" 2>&1) &
+    LEVER_PID=$!
+    PIDS+=("$LEVER_PID")
+    wait_http "http://127.0.0.1:$LEVER_PORT/readyz" 200
+}
+
+# stop PID: SIGTERM, then SIGKILL after 10 s (a server whose workers retry thousands of jobs
+# against the closed GitHub port may take longer to finish shutting down).
+stop() {
+    local i
+    kill "$1" 2>/dev/null || true
+    for i in $(seq 1 100); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -9 "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+# wait_http URL [STATUS]: poll (at most 30 s) until URL answers (with STATUS when given).
+wait_http() {
+    local i code
+    for i in $(seq 1 600); do
+        code=$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)
+        if [ "$code" != "000" ] && { [ -z "${2:-}" ] || [ "$code" = "$2" ]; }; then return 0; fi
+        sleep 0.05
+    done
+    echo "not ready: $1" >&2
+    exit 1
+}
+
+# CPU ticks (user + system, all threads) of PID.
+ticks() {
+    awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
+rss_kib() {
+    awk '/^VmRSS:/{print $2}' "/proc/$1/status"
+}
+
+# Probot 14 from the npm registry in a scratch folder (never in the project): one
+# app.on("issues.labeled") handler that does nothing, as in issue 8.
+probot_install() {
+    need node "Node.js"
+    mkdir -p "$PROBOT_DIR"
+    if [ ! -d "$PROBOT_DIR/node_modules/probot" ]; then
+        (cd "$PROBOT_DIR" && printf '{"name":"probot-bench","private":true,"type":"module"}\n' >package.json &&
+            npm install --no-audit --no-fund --silent probot@14 >/dev/null)
+    fi
+    cat >"$PROBOT_DIR/app.js" <<'JS'
+import { run } from "probot";
+run((app) => {
+  app.on("issues.labeled", async () => {});
+});
+JS
+    PROBOT_VERSION=$(node -p 'require(process.argv[1]).version' "$PROBOT_DIR/node_modules/probot/package.json")
+}
+
+start_probot() {
+    (cd "$PROBOT_DIR" && exec env -i PATH="$PATH" NODE_ENV=production LOG_LEVEL=warn \
+        APP_ID=1 PRIVATE_KEY="$(cat "$ROOT/tests/fixtures/github-app-test-key.TEST-ONLY.pem")" \
+        WEBHOOK_SECRET=$SECRET HOST=127.0.0.1 PORT=$PROBOT_PORT \
+        node app.js >>"$SCRATCH/probot.log" 2>&1) &
+    PROBOT_PID=$!
+    PIDS+=("$PROBOT_PID")
+    wait_http "http://127.0.0.1:$PROBOT_PORT/api/github/webhooks"
+}
+
+# The server's main process: `( cd; exec … ) &` keeps the pid of the subshell that exec'd.
