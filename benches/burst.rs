@@ -20,7 +20,7 @@ use lever::worker::Worker;
 use serde_json::{Value, json};
 
 #[path = "../tests/it/fakes/mod.rs"]
-#[allow(unused_imports, dead_code)]
+#[allow(unused_imports)]
 mod fakes;
 #[path = "../tests/it/support/mod.rs"]
 #[allow(dead_code, unused_imports)]

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 #[path = "../tests/it/fakes/mod.rs"]
-#[allow(unused_imports, dead_code)]
+#[allow(unused_imports)]
 mod fakes;
 #[path = "../tests/it/support/mod.rs"]
 #[allow(dead_code, unused_imports)]
@@ -67,10 +67,18 @@ fn get_status(port: u16, path: &str) -> Option<u16> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = [0u8; 16];
     let n = s.read(&mut buf).ok()?;
-    std::str::from_utf8(&buf[..n]).ok()?.get(9..12)?.parse().ok()
+    std::str::from_utf8(&buf[..n])
+        .ok()?
+        .get(9..12)?
+        .parse()
+        .ok()
 }
 
 fn stop(mut child: Child) {
@@ -111,7 +119,12 @@ fn startup(sh_url: &str) {
             .port();
         let listen = format!("127.0.0.1:{port}");
         let t0 = Instant::now();
-        let mut child = lever(&["serve", "--listen", &listen], work.path(), sh_url, &config);
+        let mut child = lever(
+            &["serve", "--listen", &listen],
+            work.path(),
+            sh_url,
+            &config,
+        );
         let ready = loop {
             if get_status(port, "/readyz") == Some(200) {
                 break t0.elapsed();
@@ -131,8 +144,7 @@ fn startup(sh_url: &str) {
     sorted.sort();
     println!(
         "memory: start-up to the first 200 on /readyz (fresh SQLite database, migrations included), 5 runs: {:?}; median {:.1?}",
-        times,
-        sorted[2]
+        times, sorted[2]
     );
     println!(
         "memory: resident set idle (3 s after ready), 5 runs: {:?} KiB; max {:.1} MiB",
@@ -153,7 +165,10 @@ fn sync(sh: &fakes::securityhub::FakeSecurityHub, sh_url: &str) {
     // The demo findings, each repeated with its own id and resource, in the fake.
     let dir = root().join("examples/demo/findings");
     let mut templates = Vec::new();
-    let mut paths: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     paths.sort();
     for p in paths {
         let v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
