@@ -40,6 +40,12 @@ pub use pace::{
 pub use query::{FindingQuery, MAX_FILTER_VALUES, timestamp};
 pub use read::{PAGE_SIZE, Page, Pager, PagerPosition, RUNTIME_THREAD_STACK};
 
+/// The per-call override that switches the SDK's own retries off: every attempt goes through
+/// Lever's pacers and retry policy, so no retry can bypass a pacer or multiply the attempts.
+fn without_sdk_retries() -> aws_sdk_securityhub::config::Builder {
+    aws_sdk_securityhub::config::Builder::default().retry_config(RetryConfig::disabled())
+}
+
 /// BatchUpdateFindings accepts at most 100 finding identifiers per request.
 pub const MAX_BATCH: usize = 100;
 /// `Note.Text` holds at most 512 characters.
@@ -272,10 +278,7 @@ impl SecurityHub {
                                 .build(),
                         )
                         .customize()
-                        .config_override(
-                            aws_sdk_securityhub::config::Builder::default()
-                                .retry_config(RetryConfig::disabled()),
-                        )
+                        .config_override(without_sdk_retries())
                         .send()
                 })
                 .await?;

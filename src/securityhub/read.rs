@@ -19,7 +19,6 @@
 //! the time the run *started* (with some overlap), not from the newest `UpdatedAt` it saw;
 //! repeats cost nothing downstream (an unchanged finding changes nothing).
 
-use aws_sdk_securityhub::config::retry::RetryConfig;
 use aws_sdk_securityhub::types::AwsSecurityFindingFilters;
 use serde_json::Value;
 
@@ -63,10 +62,7 @@ impl SecurityHub {
                     .set_next_token(next_token.clone())
                     .max_results(PAGE_SIZE)
                     .customize()
-                    .config_override(
-                        aws_sdk_securityhub::config::Builder::default()
-                            .retry_config(RetryConfig::disabled()),
-                    )
+                    .config_override(super::without_sdk_retries())
                     .send()
             })
             .await?;
