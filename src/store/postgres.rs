@@ -151,10 +151,18 @@ impl Dialect for Postgres {
         q: Query<'q, Postgres>,
         value: &T,
     ) -> Query<'q, Postgres> {
-        let has_nul = serde_json::to_string(value).is_ok_and(|s| s.contains("\\u0000"));
-        match serde_json::to_value(value) {
-            Ok(v) if has_nul => q.bind(Json(crate::domain::nul::without_nul(&v))),
-            _ => q.bind(Json(value)),
+        // Serialized once: the text is checked, then bound as it is.
+        let Ok(text) = serde_json::to_string(value) else {
+            return q.bind(Json(value)); // the encoder reports the error
+        };
+        if text.contains("\\u0000")
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+        {
+            return q.bind(Json(crate::domain::nul::without_nul(&v)));
+        }
+        match serde_json::value::RawValue::from_string(text) {
+            Ok(raw) => q.bind(Json(raw)),
+            Err(_) => q.bind(Json(value)),
         }
     }
 
