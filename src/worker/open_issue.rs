@@ -244,10 +244,17 @@ async fn made_before_this_process(
     group: &GroupRecord,
 ) -> Result<Option<Issue>, JobError> {
     let lower = repo.to_ascii_lowercase();
+    let known = app.caches.markers.lock().await.contains_key(&lower);
+    // The scan runs without holding the cache: other repositories' jobs do not wait for it
+    // (two jobs of one repository may both scan; the first result is kept).
+    let scanned = if known {
+        None
+    } else {
+        Some(scan_markers(app, repo).await?)
+    };
     let mut cache = app.caches.markers.lock().await;
-    if !cache.contains_key(&lower) {
-        let scanned = scan_markers(app, repo).await?;
-        cache.insert(lower.clone(), scanned);
+    if let Some(scanned) = scanned {
+        cache.entry(lower.clone()).or_insert(scanned);
     }
     let found = cache
         .get_mut(&lower)
