@@ -502,9 +502,22 @@ impl Worker {
             if *shutdown.borrow() {
                 return;
             }
-            match self.run_until_idle().await {
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "worker cannot reach the store"),
+            // Drain due jobs, but look at the stop signal between two jobs: a stopping
+            // process finishes the job in hand and leaves the rest queued for the next start
+            // (with thousands due, draining first kept a SIGTERM'd `lever serve` alive for
+            // minutes).
+            loop {
+                if *shutdown.borrow() {
+                    return;
+                }
+                match self.run_once().await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::error!(error = %e, "worker cannot reach the store");
+                        break;
+                    }
+                }
             }
             let sleep = match self.app.store.next_job_at().await {
                 Ok(Some(at)) => (at - self.app.now())
