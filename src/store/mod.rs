@@ -548,6 +548,32 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
 
     async fn kv_get(&self, key: &str) -> Result<Option<String>>;
+
+    /// GitHub pacing shared by every replica on this database (`github::pacing`): takes one
+    /// permit of `installation`'s content budget, a GCRA with `period` and `burst`, unless the
+    /// installation is paused at `now`. `None` when the permit is taken; otherwise the earliest
+    /// time one could be (the pause's end, or the next permit).
+    async fn take_github_permit(
+        &self,
+        installation: u64,
+        now: DateTime<Utc>,
+        period: std::time::Duration,
+        burst: u32,
+    ) -> Result<Option<NotBefore>>;
+
+    /// Pauses every replica's calls for `installation` until `until` (a later pause wins).
+    async fn pause_github(&self, installation: u64, until: DateTime<Utc>) -> Result<()>;
+
+    /// Until when `installation` is paused, as any replica recorded it (possibly in the past).
+    async fn github_paused_until(&self, installation: u64) -> Result<Option<DateTime<Utc>>>;
+}
+
+/// Why and until when a shared GitHub permit was refused ([`Store::take_github_permit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotBefore {
+    pub at: DateTime<Utc>,
+    /// The installation is paused after a rate-limit answer (else the budget is spent).
+    pub paused: bool,
 }
 
 /// How [`open_with`] opens a database, beyond its URL.

@@ -188,4 +188,21 @@ impl Store for Spy {
     async fn kv_get(&self, key: &str) -> Result<Option<String>> {
         self.inner.kv_get(key).await
     }
+    async fn take_github_permit(
+        &self,
+        installation: u64,
+        now: DateTime<Utc>,
+        period: std::time::Duration,
+        burst: u32,
+    ) -> Result<Option<lever::store::NotBefore>> {
+        self.inner
+            .take_github_permit(installation, now, period, burst)
+            .await
+    }
+    async fn pause_github(&self, installation: u64, until: DateTime<Utc>) -> Result<()> {
+        self.inner.pause_github(installation, until).await
+    }
+    async fn github_paused_until(&self, installation: u64) -> Result<Option<DateTime<Utc>>> {
+        self.inner.github_paused_until(installation).await
+    }
 }
