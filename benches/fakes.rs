@@ -9,7 +9,7 @@
 use std::io::Write;
 
 #[path = "../tests/it/fakes/mod.rs"]
-#[allow(unused_imports, dead_code)]
+#[allow(unused_imports)]
 mod fakes;
 #[path = "../tests/it/support/mod.rs"]
 #[allow(dead_code, unused_imports)]
