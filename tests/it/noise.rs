@@ -312,3 +312,50 @@ async fn a_noisy_product_opens_at_most_its_cap_per_hour_on_postgres() {
         .await;
     burst_over_two_products(app).await;
 }
+
+/// The summary's creation succeeds at GitHub but its answer is lost (502 after the effect):
+/// the retry finds the summary by its hidden marker and adopts it; there is never a second
+/// summary, and it still closes once everything held back has opened.
+#[tokio::test]
+async fn a_lost_answer_when_opening_the_summary_is_adopted_not_duplicated() {
+    let dir = demo_config_with("[noise]\nmax_new_issues_per_product_per_hour = 1\n");
+    let t = TestApp::builder().config(dir.path()).start().await;
+    let second = Worker::new(t.app.clone(), "test-worker-2");
+    let start = crate::support::app::t(NOW);
+    t.gh.fail_after_effect("POST", "/repos/acme/security/issues", 1);
+    post(
+        &t,
+        (1..=3)
+            .map(|i| finding(&format!("i-{i}"), "HIGH", false))
+            .collect(),
+    )
+    .await;
+    let reports = drain_two(&t, &second).await;
+    let failed: Vec<&JobReport> = reports
+        .iter()
+        .filter(|r| r.kind == "noise-summary" && r.result == "retry")
+        .collect();
+    assert_eq!(failed.len(), 1, "the lost answer is retried: {reports:#?}");
+    assert_eq!(summaries(&t).len(), 1, "GitHub made it once");
+    assert_eq!(opened(&t, NOISY).await.len(), 1);
+
+    // The retry (after its backoff) adopts the summary and lists both held issues.
+    advance_to(&t, start + Duration::minutes(5), &second).await;
+    let s = summaries(&t);
+    assert_eq!(s.len(), 1, "adopted, not duplicated: {s:#?}");
+    let body = s[0]["body"].as_str().unwrap();
+    assert!(body.contains("2 issue(s) are waiting"), "{body}");
+
+    // Two hours later everything has opened and the one summary is closed.
+    advance_to(
+        &t,
+        start + Duration::hours(2) + Duration::minutes(5),
+        &second,
+    )
+    .await;
+    assert_eq!(opened(&t, NOISY).await.len(), 3);
+    let s = summaries(&t);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0]["state"], "closed");
+    t.gh.assert_conformant();
+}
