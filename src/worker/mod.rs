@@ -172,8 +172,7 @@ pub struct JobReport {
     pub kind: String,
     pub subject: String,
     /// `done`, `retry`, `postponed` (GitHub's limits or the noise cap: run later, no attempt
-    /// counted) or
-    /// `dead`.
+    /// counted) or `dead`.
     pub result: &'static str,
     pub error: Option<String>,
 }
