@@ -523,6 +523,38 @@ impl<D: Dialect> Store for SqlStore<D> {
         common::decode_all(&rows, common::audit_from_row)
     }
 
+    async fn take_issue_slot(
+        &self,
+        product: &str,
+        group: &GroupKey,
+        limit: u32,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<IssueSlot> {
+        let (_guard, mut tx) = self.write_tx().await?;
+        let result =
+            super::noise::take_slot_in::<D>(&mut *tx, product, group, limit, window, now).await;
+        common::finish(tx, result).await
+    }
+
+    async fn noise_ledger(&self, product: &str, since: DateTime<Utc>) -> Result<NoiseLedger> {
+        let opened = self
+            .fetch_all(super::noise::opened_query::<D>(product, since))
+            .await?;
+        let held = self
+            .fetch_all(super::noise::held_query::<D>(product))
+            .await?;
+        Ok(NoiseLedger {
+            opened: common::decode_all(&opened, super::noise::entry_from_row::<D>)?,
+            held: common::decode_all(&held, super::noise::entry_from_row::<D>)?,
+        })
+    }
+
+    async fn noise_held(&self) -> Result<Vec<NoiseEntry>> {
+        let rows = self.fetch_all(super::noise::all_held_query::<D>()).await?;
+        common::decode_all(&rows, super::noise::entry_from_row::<D>)
+    }
+
     async fn kv_get(&self, key: &str) -> Result<Option<String>> {
         let row = self
             .fetch_optional(sqlx::query(common::SELECT_KV).arg(key))

@@ -185,6 +185,28 @@ impl Store for Spy {
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         self.inner.audit(filter).await
     }
+    async fn take_issue_slot(
+        &self,
+        product: &str,
+        group: &GroupKey,
+        limit: u32,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<lever::store::IssueSlot> {
+        self.inner
+            .take_issue_slot(product, group, limit, window, now)
+            .await
+    }
+    async fn noise_ledger(
+        &self,
+        product: &str,
+        since: DateTime<Utc>,
+    ) -> Result<lever::store::NoiseLedger> {
+        self.inner.noise_ledger(product, since).await
+    }
+    async fn noise_held(&self) -> Result<Vec<lever::store::NoiseEntry>> {
+        self.inner.noise_held().await
+    }
     async fn kv_get(&self, key: &str) -> Result<Option<String>> {
         self.inner.kv_get(key).await
     }
