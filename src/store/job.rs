@@ -53,6 +53,13 @@ pub enum Job {
     Redeliver,
     /// Delete finished jobs and old deliveries past `[retention]` (daily).
     Prune,
+    /// Reconcile the tracked issues with GitHub (state, labels, assignees): the differences
+    /// are the webhooks Lever missed, beyond the 3 days GitHub keeps deliveries.
+    Reconcile,
+    /// The App lost or regained access to a repository (`owner/repo`: uninstalled, suspended,
+    /// unsuspended, added back): its groups' issues and waiting effects follow (see
+    /// `worker::reroute`).
+    RepoAccess(String),
     /// A kind this version does not know: written by a newer replica during a rolling upgrade.
     /// Never leased by this version (see [`Store::lease_job`](super::Store::lease_job)); listed
     /// for operators as it is.
@@ -75,6 +82,8 @@ const ENSURE_LABELS: &str = "ensure-labels";
 const SYNC: &str = "sync";
 const REDELIVER: &str = "redeliver";
 const PRUNE: &str = "prune";
+const RECONCILE: &str = "reconcile";
+const REPO_ACCESS: &str = "repo-access";
 
 /// Every kind this version runs: the lease query takes only these, so a replica of an older
 /// version leaves the kinds it does not know to the others instead of failing them.
@@ -95,6 +104,8 @@ pub const KNOWN_KINDS: &[&str] = &[
     SYNC,
     REDELIVER,
     PRUNE,
+    RECONCILE,
+    REPO_ACCESS,
 ];
 
 fn timer_kind(t: Timer) -> &'static str {
@@ -123,6 +134,8 @@ impl Job {
             Job::Sync => SYNC,
             Job::Redeliver => REDELIVER,
             Job::Prune => PRUNE,
+            Job::Reconcile => RECONCILE,
+            Job::RepoAccess(_) => REPO_ACCESS,
             Job::Unknown { kind, .. } => kind,
         }
     }
@@ -141,6 +154,8 @@ impl Job {
             Job::Sync => "securityhub",
             Job::Redeliver => "github",
             Job::Prune => "store",
+            Job::Reconcile => "issues",
+            Job::RepoAccess(repo) => repo,
             Job::Unknown { subject, .. } => subject,
             Job::OpenIssue(_)
             | Job::NotifyFindings(_)
@@ -172,6 +187,8 @@ impl Job {
             SYNC => Job::Sync,
             REDELIVER => Job::Redeliver,
             PRUNE => Job::Prune,
+            RECONCILE => Job::Reconcile,
+            REPO_ACCESS => Job::RepoAccess(subject.to_string()),
             _ => Job::Unknown {
                 kind: kind.to_string(),
                 subject: subject.to_string(),
@@ -179,11 +196,12 @@ impl Job {
         }
     }
 
-    /// Jobs that schedule their own next run (`sync`, `handoffs`, `digest`, `redeliver`, `prune`).
+    /// Jobs that schedule their own next run (`sync`, `handoffs`, `digest`, `redeliver`,
+    /// `reconcile`, `prune`).
     pub fn is_periodic(&self) -> bool {
         matches!(
             self,
-            Job::Sync | Job::Handoffs | Job::Digest | Job::Redeliver
+            Job::Sync | Job::Handoffs | Job::Digest | Job::Redeliver | Job::Reconcile
         )
     }
 
@@ -231,6 +249,8 @@ mod tests {
             Job::Sync,
             Job::Redeliver,
             Job::Prune,
+            Job::Reconcile,
+            Job::RepoAccess("acme/web".into()),
         ];
         assert_eq!(
             jobs.len(),

@@ -13,6 +13,8 @@ mod jobs;
 mod lifecycle;
 mod oncall;
 mod pacing;
+mod reconcile;
+mod reroute;
 mod serve;
 mod store;
 mod support;
