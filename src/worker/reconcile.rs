@@ -122,7 +122,7 @@ pub fn differences(state: &State, issue: &Issue) -> Vec<Difference> {
         out.push(Difference::Unassigned(a.to_string()));
     }
     if let Some(first) = assignees.first()
-        && !state.assignee.as_deref().is_some_and(|a| holds(a))
+        && !state.assignee.as_deref().is_some_and(holds)
     {
         out.push(Difference::Assigned(first.clone()));
     }

@@ -134,9 +134,7 @@ pub async fn refused_for_effects(app: &App, repo: &str) -> Result<Option<String>
     Ok(None)
 }
 
-/// Why a new issue cannot open in `repo`: the reason and the note for the issue body. The App's
-/// webhooks are believed first; otherwise the repository is looked up (one cached read, which
-/// also tells whether it is public: `Ok(None)` then returns that).
+/// Whether a new issue can open in a repository.
 pub(super) enum Probe {
     /// The repository takes the issue; whether it is public.
     Usable { public: bool },
@@ -144,6 +142,8 @@ pub(super) enum Probe {
     Refused(String),
 }
 
+/// Whether a new issue can open in `repo`: the App's webhooks are believed first; otherwise the
+/// repository is looked up (one cached read, which also tells whether it is public or archived).
 pub(super) async fn probe(app: &App, repo: &str) -> Result<Probe, JobError> {
     if let Some(access) = lost(app, repo).await? {
         return Ok(Probe::Refused(access.reason));

@@ -227,22 +227,23 @@ pub(super) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) 
     // (https://docs.github.com/rest/using-the-rest-api/best-practices-for-using-the-rest-api).
     // The 200 it stands for was validated above.
     let mut not_modified = false;
-    if method == "GET" && reply.status == 200 {
-        if let Some(b) = &reply.body {
-            use sha2::Digest;
-            let etag = format!(
-                "W/\"{}\"",
-                hex::encode(sha2::Sha256::digest(serde_json::to_vec(b).unwrap()))
-            );
-            let matches = if_none_match
-                .as_deref()
-                .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-            if matches {
-                not_modified = true;
-                reply = Reply::empty(304);
-            }
-            reply = reply.header("etag", etag);
+    if method == "GET"
+        && reply.status == 200
+        && let Some(b) = &reply.body
+    {
+        use sha2::Digest;
+        let etag = format!(
+            "W/\"{}\"",
+            hex::encode(sha2::Sha256::digest(serde_json::to_vec(b).unwrap()))
+        );
+        let matches = if_none_match
+            .as_deref()
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+        if matches {
+            not_modified = true;
+            reply = Reply::empty(304);
         }
+        reply = reply.header("etag", etag);
     }
     // Rate-limit bookkeeping headers like GitHub's, for installation tokens.
     if let auth::Auth::Installation { installation, .. } = &auth {
