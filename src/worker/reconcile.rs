@@ -426,8 +426,8 @@ mod tests {
         use Difference::*;
         #[rustfmt::skip]
         let rows: Vec<(&str, State, Issue, Vec<Difference>)> = vec![
-            ("same", state(true, &["acknowledged"], Some("bob")), issue("open", &["security-finding", "acknowledged", "severity:high"], &["bob"]), vec![]),
-            ("label removed", state(true, &["acknowledged"], Some("bob")), issue("open", &["security-finding"], &["bob"]), vec![Unlabeled("acknowledged".into())]),
+            ("same", state(true, &["security-finding", "acknowledged"], Some("bob")), issue("open", &["security-finding", "acknowledged", "severity:high"], &["bob"]), vec![]),
+            ("label removed", state(true, &["security-finding", "acknowledged"], Some("bob")), issue("open", &["security-finding"], &["bob"]), vec![Unlabeled("acknowledged".into())]),
             ("non-vocabulary labels do not count", state(true, &[], Some("bob")), issue("open", &["wontfix"], &["bob"]), vec![]),
             ("approval last among labels, before the close", state(true, &[], Some("bob")), issue("closed", &["cto-approved", "acknowledged"], &["bob"]),
                 vec![Labeled("acknowledged".into()), Labeled("cto-approved".into()), Closed { state_reason: Some("completed".into()) }]),
