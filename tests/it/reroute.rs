@@ -165,8 +165,13 @@ async fn the_app_removed_from_a_repository_moves_its_open_issues_to_the_fallback
         .as_str()
         .unwrap()
         .to_string();
-    t.deliver(vec![t.gh.remove_repo_from_installation(LEDGER, "admin")])
-        .await;
+    let removed = t.gh.remove_repo_from_installation(LEDGER, "admin");
+    // The delivery is shaped as GitHub's description says.
+    if let Some(spec) = crate::fakes::openapi::spec() {
+        let errors = spec.validate_webhook(&removed.schema_name(), &removed.payload);
+        assert!(errors.is_empty(), "{errors:#?}");
+    }
+    t.deliver(vec![removed]).await;
     t.settle().await;
     let text = body(&t, SECURITY, 1);
     assert!(
