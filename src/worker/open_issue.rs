@@ -64,45 +64,9 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<JobOutpu
         ));
     }
 
-    // A repository that refuses Lever (see `reroute`): the issue opens in the fallback
-    // repository, saying why. Public repositories never receive finding details (unless the
-    // config allows it).
-    let gh = &app.config.settings.github;
-    let repo_name = route.repo.to_string();
-    let fallback = gh.fallback_repo.to_string();
-    let mut rerouted: Option<crate::store::Reroute> = None;
-    if !route.repo.same_as(&fallback) {
-        let refused = match group.data.reroute.clone() {
-            Some(r) => Some(r),
-            None => match super::reroute::probe(app, &repo_name).await? {
-                super::reroute::Probe::Refused(reason) => Some(crate::store::Reroute {
-                    repo: repo_name.clone(),
-                    previous: None,
-                    reason,
-                }),
-                super::reroute::Probe::Usable { public } => {
-                    if public && !gh.public_repos.allows(&repo_name) {
-                        let warning = format!(
-                            "The owning repository {repo_name} is public, so this issue was opened in {} to keep finding details private \
-                             (set github.allow_public_repos to allow it).",
-                            gh.fallback_repo
-                        );
-                        tracing::warn!(group = %key, repo = %repo_name, "owner repository is public; using the fallback repository");
-                        super::reroute::to_fallback(&app.config, &mut route, &warning, now);
-                        notes.push(warning);
-                    }
-                    None
-                }
-            },
-        };
-        if let Some(r) = refused {
-            let warning = super::reroute::note(&fallback, &r);
-            tracing::warn!(group = %key, repo = %r.repo, reason = %r.reason, "owner repository refuses Lever; using the fallback repository");
-            super::reroute::to_fallback(&app.config, &mut route, &warning, now);
-            notes.push(warning);
-            rerouted = Some(r);
-        }
-    }
+    // A repository that refuses Lever, or a public one: the issue opens in the fallback
+    // repository, saying why (see `reroute::choose_repo`).
+    let rerouted = super::reroute::choose_repo(app, &group, &mut route, &mut notes, now).await?;
     let repo = route.repo.to_string();
     let ensure_labels = app
         .store

@@ -162,6 +162,52 @@ pub(super) async fn probe(app: &App, repo: &str) -> Result<Probe, JobError> {
     }
 }
 
+/// Where a new issue of `group` opens: `route`'s repository, unless it refuses Lever (the
+/// group's recorded [`Reroute`], the App's webhooks, or GitHub's answer to the repository
+/// look-up) or is public without `github.allow_public_repos`: then the fallback repository,
+/// with the reason added to `notes` and to the route's warnings. Returns why it refused.
+pub(super) async fn choose_repo(
+    app: &App,
+    group: &GroupRecord,
+    route: &mut Route,
+    notes: &mut Vec<String>,
+    now: DateTime<Utc>,
+) -> Result<Option<Reroute>, JobError> {
+    let gh = &app.config.settings.github;
+    let repo = route.repo.to_string();
+    let fallback = gh.fallback_repo.to_string();
+    if route.repo.same_as(&fallback) {
+        return Ok(None);
+    }
+    let refused = match group.data.reroute.clone() {
+        Some(r) => r,
+        None => match probe(app, &repo).await? {
+            Probe::Refused(reason) => Reroute {
+                repo: repo.clone(),
+                previous: None,
+                reason,
+            },
+            Probe::Usable { public } => {
+                if public && !gh.public_repos.allows(&repo) {
+                    let warning = format!(
+                        "The owning repository {repo} is public, so this issue was opened in {fallback} to keep finding \
+                         details private (set github.allow_public_repos to allow it)."
+                    );
+                    tracing::warn!(group = %group.group_key, %repo, "owner repository is public; using the fallback repository");
+                    to_fallback(&app.config, route, &warning, now);
+                    notes.push(warning);
+                }
+                return Ok(None);
+            }
+        },
+    };
+    let warning = note(&fallback, &refused);
+    tracing::warn!(group = %group.group_key, repo = %refused.repo, reason = %refused.reason, "owner repository refuses Lever; using the fallback repository");
+    to_fallback(&app.config, route, &warning, now);
+    notes.push(warning);
+    Ok(Some(refused))
+}
+
 /// The note an issue opened in the fallback repository carries.
 pub fn note(fallback: &str, reroute: &Reroute) -> String {
     let previous = reroute
