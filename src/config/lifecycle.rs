@@ -47,6 +47,9 @@ pub struct SyncSettings {
     /// sent again (`None`: never). GitHub keeps deliveries for 3 days and never redelivers by
     /// itself.
     pub webhooks: Option<Duration>,
+    /// How often `lever serve` reconciles its tracked issues with GitHub (state, labels,
+    /// assignees), beyond the 3 days GitHub keeps deliveries (`None`: never).
+    pub reconcile: Option<Duration>,
 }
 
 /// How long finished work is kept (`[retention]`). The audit trail is kept forever.
@@ -91,6 +94,7 @@ impl Default for LifecycleSettings {
                 interval: Some(Duration::hours(1)),
                 overlap: Duration::minutes(15),
                 webhooks: Some(Duration::minutes(15)),
+                reconcile: Some(Duration::hours(6)),
             },
             retention: RetentionSettings {
                 jobs: Duration::days(30),
@@ -240,7 +244,7 @@ pub(super) fn parse(d: &mut Diag, root: &mut Table) -> LifecycleSettings {
         t.finish(d);
     }
     if let Some(mut t) = root.table(d, "sync") {
-        for key in ["interval", "webhooks"] {
+        for key in ["interval", "webhooks", "reconcile"] {
             let Some(s) = t.string(d, key) else { continue };
             let value = match s.get_ref().trim() {
                 "off" | "never" => Some(None),
@@ -261,6 +265,7 @@ pub(super) fn parse(d: &mut Diag, root: &mut Table) -> LifecycleSettings {
             };
             match (key, value) {
                 ("interval", Some(v)) => out.sync.interval = v,
+                ("reconcile", Some(v)) => out.sync.reconcile = v,
                 (_, Some(v)) => out.sync.webhooks = v,
                 (_, None) => {}
             }

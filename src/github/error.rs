@@ -54,6 +54,20 @@ impl GitHubError {
         )
     }
 
+    /// The repository refuses Lever for good, whatever the request: the App is not installed
+    /// on it (uninstalled, or the repository renamed or transferred to an owner without the
+    /// App: 404 "Not Found"), the App may not write there (403 "Resource not accessible by
+    /// integration"), the repository is archived (403 "Repository was archived so is
+    /// read-only.") or its issues are gone or disabled (410). Rate limits are not refusals.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            GitHubError::NotFound(_)
+                | GitHubError::Forbidden(_)
+                | GitHubError::Other { status: 410, .. }
+        )
+    }
+
     /// 422 on the `assignees` field: GitHub will not assign that person here.
     pub fn is_unassignable(&self) -> bool {
         match self {

@@ -32,7 +32,9 @@ use tokio::sync::Mutex;
 
 pub use deliveries::HookDelivery;
 pub use models::{Comment, Issue, IssueEvent, Label, User};
-pub use webhook::{CommentAction, IssuesAction, WebhookError, WebhookEvent, WebhookUser};
+pub use webhook::{
+    AccessChange, CommentAction, IssuesAction, WebhookError, WebhookEvent, WebhookUser,
+};
 
 pub use auth::GitHubConfig;
 use auth::{CachedToken, LOOKUP_TTL};
@@ -69,13 +71,35 @@ pub struct EventsPage {
     pub last_page: Option<u32>,
 }
 
+/// What Lever needs to know about a repository before it opens an issue there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RepoInfo {
+    pub public: bool,
+    /// Archived repositories are read-only: every write answers 403.
+    pub archived: bool,
+}
+
+/// The answer to a conditional list of issues (see [`GitHub::issues_changed`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Changed {
+    /// 304: nothing changed since the request that returned this ETag (free: GitHub does not
+    /// count a 304 against the rate limit).
+    NotModified,
+    /// The issues updated since the cursor, the response's ETag, and whether more pages follow.
+    Issues {
+        issues: Vec<Issue>,
+        etag: Option<String>,
+        more: bool,
+    },
+}
+
 /// The GitHub App, as Lever uses it.
 pub struct GitHub {
     cfg: GitHubConfig,
     key: EncodingKey,
     installations: Mutex<HashMap<String, (u64, Instant)>>,
     tokens: Mutex<HashMap<u64, CachedToken>>,
-    visibility: Mutex<HashMap<String, (bool, Instant)>>,
+    visibility: Mutex<HashMap<String, (RepoInfo, Instant)>>,
     bot_login: Mutex<Option<String>>,
     pacer: Pacer,
 }
@@ -187,14 +211,20 @@ impl GitHub {
 
     /// Whether `repo` is public (cached for a few minutes).
     pub async fn is_public(&self, repo: &str) -> Result<bool> {
+        Ok(self.repo_info(repo).await?.public)
+    }
+
+    /// Whether `repo` is public and whether it is archived (cached for a few minutes). A
+    /// repository the App cannot reach answers [`GitHubError::is_refusal`].
+    pub async fn repo_info(&self, repo: &str) -> Result<RepoInfo> {
         let k = repo.to_ascii_lowercase();
-        if let Some((public, at)) = self.visibility.lock().await.get(&k)
+        if let Some((info, at)) = self.visibility.lock().await.get(&k)
             && at.elapsed() < LOOKUP_TTL
         {
-            return Ok(*public);
+            return Ok(*info);
         }
         let (o, r) = split(repo);
-        let info: models::Repository = self
+        let found: models::Repository = self
             .read(
                 repo,
                 format!("/repos/{}/{}", seg(o), seg(r)),
@@ -202,12 +232,90 @@ impl GitHub {
                 repo,
             )
             .await?;
-        let public = !info.private && info.visibility.as_deref().unwrap_or("public") == "public";
+        let info = RepoInfo {
+            public: !found.private && found.visibility.as_deref().unwrap_or("public") == "public",
+            archived: found.archived,
+        };
         self.visibility
             .lock()
             .await
-            .insert(k, (public, Instant::now()));
-        Ok(public)
+            .insert(k, (info, Instant::now()));
+        Ok(info)
+    }
+
+    /// Whether the App is installed on `repo` (`false` when GitHub answers 404 for its
+    /// installation).
+    pub async fn has_app(&self, repo: &str) -> Result<bool> {
+        match self.installation_id(repo).await {
+            Ok(_) => Ok(true),
+            Err(GitHubError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One page (1-based, 100 per page) of the repository's issues carrying `label`, in any
+    /// state, updated at or after `since` (all of them without it), oldest update first. With
+    /// `etag` (the one the same request returned before) GitHub answers 304 when nothing
+    /// changed, which does not count against the rate limit.
+    pub async fn issues_changed(
+        &self,
+        repo: &str,
+        label: &str,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        etag: Option<&str>,
+        page: u32,
+    ) -> Result<Changed> {
+        let (o, r) = split(repo);
+        let mut route = format!(
+            "/repos/{}/{}/issues?labels={}&state=all&sort=updated&direction=asc&per_page=100&page={page}",
+            seg(o),
+            seg(r),
+            seg(label)
+        );
+        if let Some(since) = since {
+            route.push_str("&since=");
+            route.push_str(&seg(
+                &since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ));
+        }
+        let mut headers = http::HeaderMap::new();
+        if let Some(v) = etag.and_then(|e| http::HeaderValue::from_str(e).ok()) {
+            headers.insert(http::header::IF_NONE_MATCH, v);
+        }
+        let what = format!("issues changed in {repo}");
+        // (the body as text, its ETag, whether a next page exists); `None` for 304
+        type Raw = Option<(String, Option<String>, bool)>;
+        let raw: Raw = self
+            .as_installation(repo, Call::Read, &what, |c: Octocrab| async move {
+                let res = c._get_with_headers(route.as_str(), Some(headers)).await?;
+                let rate = RateHeaders::from_headers(res.headers());
+                if res.status() == http::StatusCode::NOT_MODIFIED {
+                    return Ok(Headed { body: None, rate });
+                }
+                let res = octocrab::map_github_error(res).await?;
+                let header = |name: http::HeaderName| {
+                    res.headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                };
+                let etag = header(http::header::ETAG);
+                let more = header(http::header::LINK).is_some_and(|l| l.contains("rel=\"next\""));
+                let text = c.body_to_string(res).await?;
+                Ok(Headed {
+                    body: Some((text, etag, more)),
+                    rate,
+                })
+            })
+            .await?;
+        let Some((text, etag, more)) = raw else {
+            return Ok(Changed::NotModified);
+        };
+        let issues: Vec<Issue> = serde_json::from_str(&text).map_err(|e| GitHubError::Other {
+            status: 200,
+            message: format!("{what}: unexpected answer: {e}"),
+        })?;
+        Ok(Changed::Issues { issues, etag, more })
     }
 
     pub async fn create_issue(

@@ -35,6 +35,8 @@ pub struct Issue {
     pub assignees: Vec<User>,
     #[serde(default)]
     pub created_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 impl Issue {
@@ -96,6 +98,8 @@ pub(super) struct Repository {
     pub private: bool,
     #[serde(default)]
     pub visibility: Option<String>,
+    #[serde(default)]
+    pub archived: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

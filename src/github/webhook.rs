@@ -2,9 +2,11 @@
 //!
 //! [`WebhookEvent::parse`] turns the `X-GitHub-Event` header and the body bytes into the events
 //! Lever reacts to: `issues` ([`IssuesAction`], tagged by the payload's `action`) and
-//! `issue_comment` ([`CommentAction`]). Every other event (`ping`, `installation`,
-//! `installation_repositories`, …) and every action Lever does not model becomes
-//! [`WebhookEvent::Other`], which keeps the event and action names and nothing else.
+//! `issue_comment` ([`CommentAction`]), and the App losing or regaining repositories
+//! ([`WebhookEvent::Access`]: `installation` deleted, suspend, unsuspend, created, and
+//! `installation_repositories` removed, added). Every other event (`ping`, …) and every action
+//! Lever does not model becomes [`WebhookEvent::Other`], which keeps the event and action names
+//! and nothing else.
 //!
 //! Only the fields Lever reads are modelled; everything else is ignored, and fields GitHub may
 //! omit or send as `null` default. A body that is not a JSON object, or an `issues` /
@@ -37,12 +39,50 @@ pub enum WebhookEvent {
         repository: WebhookRepository,
         sender: WebhookUser,
     },
-    /// Anything else: `ping`, `installation`, `installation_repositories`, or an action Lever
-    /// does not model. `action` is the payload's `action`, when it has one.
+    /// The App lost or regained access to `repos` (`owner/name`): `installation` deleted,
+    /// suspend, unsuspend, created; `installation_repositories` removed, added. `event` and
+    /// `action` are as GitHub sent them.
+    Access {
+        event: String,
+        action: String,
+        change: AccessChange,
+        repos: Vec<String>,
+    },
+    /// Anything else: `ping`, or an action Lever does not model. `action` is the payload's
+    /// `action`, when it has one.
     Other {
         event: String,
         action: Option<String>,
     },
+}
+
+/// What an `installation` or `installation_repositories` delivery means for the repositories
+/// it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AccessChange {
+    /// The App was uninstalled, or the repositories removed from its installation.
+    Uninstalled,
+    /// The installation was suspended (temporarily: its calls are refused until unsuspended).
+    Suspended,
+    /// Unsuspended, installed again, or the repositories added back.
+    Restored,
+}
+
+impl AccessChange {
+    /// The change an event and action mean, if it is one.
+    pub fn of(event: &str, action: &str) -> Option<AccessChange> {
+        match (event, action) {
+            ("installation", "deleted") | ("installation_repositories", "removed") => {
+                Some(AccessChange::Uninstalled)
+            }
+            ("installation", "suspend") => Some(AccessChange::Suspended),
+            ("installation", "unsuspend" | "created") | ("installation_repositories", "added") => {
+                Some(AccessChange::Restored)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// What happened to an issue (`issues` event), with the fields each action carries.
@@ -226,6 +266,17 @@ struct Shape {
     comment: Option<serde::de::IgnoredAny>,
 }
 
+/// The repositories an `installation` / `installation_repositories` delivery names.
+#[derive(Deserialize)]
+struct AccessPayload {
+    #[serde(default, deserialize_with = "null_as_default")]
+    repositories: Vec<WebhookRepository>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    repositories_removed: Vec<WebhookRepository>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    repositories_added: Vec<WebhookRepository>,
+}
+
 /// The `action` of any delivery (`ping` has none).
 #[derive(Deserialize)]
 struct ActionOnly {
@@ -273,6 +324,28 @@ impl WebhookEvent {
                     sender: p.sender,
                 })
             }
+            "installation" | "installation_repositories" => {
+                let ActionOnly { action } = read(event, body)?;
+                let Some((action, change)) =
+                    action.and_then(|a| AccessChange::of(event, &a).map(|c| (a, c)))
+                else {
+                    return other(event, body);
+                };
+                let p: AccessPayload = read(event, body)?;
+                let repos = match (event, change) {
+                    ("installation_repositories", AccessChange::Uninstalled) => {
+                        p.repositories_removed
+                    }
+                    ("installation_repositories", _) => p.repositories_added,
+                    _ => p.repositories,
+                };
+                Ok(WebhookEvent::Access {
+                    event: event.to_string(),
+                    action,
+                    change,
+                    repos: repos.into_iter().map(|r| r.full_name).collect(),
+                })
+            }
             _ => other(event, body),
         }
     }
@@ -292,10 +365,11 @@ impl WebhookEvent {
             WebhookEvent::IssueComment { action, .. } => {
                 format!("issue_comment.{}", action.name())
             }
-            WebhookEvent::Other {
+            WebhookEvent::Access { event, action, .. }
+            | WebhookEvent::Other {
                 event,
-                action: Some(a),
-            } => format!("{event}.{a}"),
+                action: Some(action),
+            } => format!("{event}.{action}"),
             WebhookEvent::Other {
                 event,
                 action: None,
@@ -319,7 +393,7 @@ impl WebhookEvent {
                     | IssuesAction::Transferred { .. }
             ),
             WebhookEvent::IssueComment { action, .. } => *action == CommentAction::Created,
-            WebhookEvent::Other { .. } => false,
+            WebhookEvent::Access { .. } | WebhookEvent::Other { .. } => false,
         }
     }
 
@@ -328,7 +402,7 @@ impl WebhookEvent {
         match self {
             WebhookEvent::Issues { repository, .. }
             | WebhookEvent::IssueComment { repository, .. } => Some(&repository.full_name),
-            WebhookEvent::Other { .. } => None,
+            WebhookEvent::Access { .. } | WebhookEvent::Other { .. } => None,
         }
     }
 
@@ -338,7 +412,7 @@ impl WebhookEvent {
             WebhookEvent::Issues { issue, .. } | WebhookEvent::IssueComment { issue, .. } => {
                 Some(issue)
             }
-            WebhookEvent::Other { .. } => None,
+            WebhookEvent::Access { .. } | WebhookEvent::Other { .. } => None,
         }
     }
 
@@ -353,7 +427,7 @@ impl WebhookEvent {
             WebhookEvent::Issues { sender, .. } | WebhookEvent::IssueComment { sender, .. } => {
                 Some(&sender.login)
             }
-            WebhookEvent::Other { .. } => None,
+            WebhookEvent::Access { .. } | WebhookEvent::Other { .. } => None,
         }
     }
 }

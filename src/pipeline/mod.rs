@@ -74,6 +74,7 @@ pub fn new_group(
             lifecycle: None,
             recreated_from: None,
             last_event_at: None,
+            reroute: None,
         },
         created_at: now,
         updated_at: now,

@@ -125,6 +125,39 @@ pub(super) async fn receive(State(app): State<App>, hook: VerifiedWebhook) -> Re
         body,
         slot: _slot,
     } = hook;
+    // The App lost or regained repositories: what that means is recorded (and its job
+    // queued) before the delivery, so a crash in between is repaired by GitHub's redelivery;
+    // a delivery already recorded is not applied again.
+    if let WebhookEvent::Access { change, repos, .. } = &event {
+        let id = format!("github:{delivery}");
+        let known = match app.store.delivery(&id).await {
+            Ok(found) => found.is_some(),
+            Err(e) => {
+                tracing::warn!(error = %e, delivery, "webhook not recorded");
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "could not record the delivery; GitHub may redeliver it",
+                );
+            }
+        };
+        if !known {
+            let changes = crate::worker::reroute::access_changed(*change, repos, &id, app.now());
+            if let Err(e) = app.store.apply(changes, app.now()).await {
+                tracing::warn!(error = %e, delivery, "webhook not recorded");
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "could not record the delivery; GitHub may redeliver it",
+                );
+            }
+            tracing::warn!(
+                delivery,
+                ?change,
+                ?repos,
+                "the App's access to repositories changed"
+            );
+            app.jobs_ready.notify_waiters();
+        }
+    }
     let issue = match (event.is_lifecycle(), event.repo(), event.issue_number()) {
         (true, Some(repo), Some(number)) => Some((repo.to_string(), number)),
         _ => None,

@@ -56,6 +56,13 @@ pub enum Job {
     /// Create, update or close the noise cap's summary issue of a product (a repository,
     /// lowercase) in the security repository.
     NoiseSummary(String),
+    /// Reconcile the tracked issues with GitHub (state, labels, assignees): the differences
+    /// are the webhooks Lever missed, beyond the 3 days GitHub keeps deliveries.
+    Reconcile,
+    /// The App lost or regained access to a repository (`owner/repo`: uninstalled, suspended,
+    /// unsuspended, added back): its groups' issues and waiting effects follow (see
+    /// `worker::reroute`).
+    RepoAccess(String),
     /// A kind this version does not know: written by a newer replica during a rolling upgrade.
     /// Never leased by this version (see [`Store::lease_job`](super::Store::lease_job)); listed
     /// for operators as it is.
@@ -79,6 +86,8 @@ const SYNC: &str = "sync";
 const REDELIVER: &str = "redeliver";
 const PRUNE: &str = "prune";
 const NOISE_SUMMARY: &str = "noise-summary";
+const RECONCILE: &str = "reconcile";
+const REPO_ACCESS: &str = "repo-access";
 
 /// Every kind this version runs: the lease query takes only these, so a replica of an older
 /// version leaves the kinds it does not know to the others instead of failing them.
@@ -100,6 +109,8 @@ pub const KNOWN_KINDS: &[&str] = &[
     REDELIVER,
     PRUNE,
     NOISE_SUMMARY,
+    RECONCILE,
+    REPO_ACCESS,
 ];
 
 fn timer_kind(t: Timer) -> &'static str {
@@ -129,6 +140,8 @@ impl Job {
             Job::Redeliver => REDELIVER,
             Job::Prune => PRUNE,
             Job::NoiseSummary(_) => NOISE_SUMMARY,
+            Job::Reconcile => RECONCILE,
+            Job::RepoAccess(_) => REPO_ACCESS,
             Job::Unknown { kind, .. } => kind,
         }
     }
@@ -148,6 +161,8 @@ impl Job {
             Job::Redeliver => "github",
             Job::Prune => "store",
             Job::NoiseSummary(product) => product,
+            Job::Reconcile => "issues",
+            Job::RepoAccess(repo) => repo,
             Job::Unknown { subject, .. } => subject,
             Job::OpenIssue(_)
             | Job::NotifyFindings(_)
@@ -180,6 +195,8 @@ impl Job {
             REDELIVER => Job::Redeliver,
             PRUNE => Job::Prune,
             NOISE_SUMMARY => Job::NoiseSummary(subject.to_string()),
+            RECONCILE => Job::Reconcile,
+            REPO_ACCESS => Job::RepoAccess(subject.to_string()),
             _ => Job::Unknown {
                 kind: kind.to_string(),
                 subject: subject.to_string(),
@@ -187,11 +204,12 @@ impl Job {
         }
     }
 
-    /// Jobs that schedule their own next run (`sync`, `handoffs`, `digest`, `redeliver`, `prune`).
+    /// Jobs that schedule their own next run (`sync`, `handoffs`, `digest`, `redeliver`,
+    /// `reconcile`, `prune`).
     pub fn is_periodic(&self) -> bool {
         matches!(
             self,
-            Job::Sync | Job::Handoffs | Job::Digest | Job::Redeliver
+            Job::Sync | Job::Handoffs | Job::Digest | Job::Redeliver | Job::Reconcile
         )
     }
 
@@ -240,6 +258,8 @@ mod tests {
             Job::Redeliver,
             Job::Prune,
             Job::NoiseSummary("acme/web".into()),
+            Job::Reconcile,
+            Job::RepoAccess("acme/web".into()),
         ];
         assert_eq!(
             jobs.len(),

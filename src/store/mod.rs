@@ -160,6 +160,24 @@ pub struct GroupData {
     /// issue that is older changes nothing (late or replayed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_event_at: Option<DateTime<Utc>>,
+    /// Why the group's next issue opens in the fallback repository: the App can no longer
+    /// reach the repository its issue lived in (see `worker::reroute`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reroute: Option<Reroute>,
+}
+
+/// The repository of a group's issue refuses Lever (the App uninstalled or suspended there, the
+/// issue transferred to a repository without the App): the next issue opens in the fallback
+/// repository, its body saying why and linking the issue Lever can no longer reach.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reroute {
+    /// The repository (`owner/repo`) that refuses Lever.
+    pub repo: String,
+    /// The issue Lever can no longer reach (its URL), when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+    /// Why, in words (what GitHub answered, or what its webhook said).
+    pub reason: String,
 }
 
 impl GroupRecord {

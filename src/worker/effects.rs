@@ -303,7 +303,41 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<JobOutpu
     let last_refresh = outbox
         .iter()
         .rposition(|e| matches!(e.action, Action::RefreshBody));
+    // A repository that refuses Lever (the App uninstalled or suspended there, or not
+    // installed): its GitHub effects are parked with the reason, not attempted (nor dropped as
+    // if the issue were gone); the Security Hub writes still run.
+    let refusal = match group.issue_number {
+        Some(_)
+            if outbox
+                .iter()
+                .any(|e| super::reroute::is_github_effect(&e.action)) =>
+        {
+            super::reroute::refused_for_effects(app, &group.repo).await?
+        }
+        _ => None,
+    };
     for (i, effect) in outbox.iter().enumerate() {
+        if let Some(reason) = refusal
+            .as_ref()
+            .filter(|_| super::reroute::is_github_effect(&effect.action))
+        {
+            tracing::error!(reason, effect = %effect.id, "effect parked: the repository refuses Lever");
+            changes.outbox.push(OutboxWrite::Park {
+                id: effect.id.clone(),
+                error: reason.clone(),
+            });
+            changes.audit.push(AuditEntry {
+                seq: 0,
+                at: app.now(),
+                actor: "lever".into(),
+                action: format!("effect-{}-parked", action_name(&effect.action)),
+                group_key: Some(key.clone()),
+                issue: group.issue_number.map(|n| format!("{}#{n}", group.repo)),
+                source: Some(effect.source.clone()),
+                detail: json!({ "effect": effect.action, "job": run.id, "error": reason }),
+            });
+            continue;
+        }
         // What the state machine decided about a refusal, committed after the effect's entry.
         let mut decision = None;
         let coalesced = matches!(effect.action, Action::RefreshBody) && Some(i) != last_refresh;

@@ -513,6 +513,40 @@ pub(super) async fn github_event(
         _ => return Ok(JobOutput::default()),
     };
     let mut changes = step(&app.config, &group, &event, &delivery.id, app.now());
+    // Transferred to a repository without the App: Lever could not follow it there (no
+    // webhooks, every call refused), so the group falls back like a refused repository.
+    if let Event::Transferred { repo: to, .. } = &event
+        && !app.github.has_app(to).await?
+    {
+        let outbox = app.store.outbox(&group.group_key).await?;
+        let previous = match &hook {
+            WebhookEvent::Issues {
+                action: IssuesAction::Transferred { changes },
+                ..
+            } if !changes.new_issue.html_url.is_empty() => Some(changes.new_issue.html_url.clone()),
+            _ => None,
+        };
+        let reroute = crate::store::Reroute {
+            repo: to.clone(),
+            previous,
+            reason: format!("the issue was transferred to {to}, where the App is not installed"),
+        };
+        let mut detached = ChangeSet::default();
+        for write in &mut changes.groups {
+            if let GroupWrite::Update { record, .. } = write
+                && record.group_key == group.group_key
+            {
+                detached = super::reroute::detach(
+                    record,
+                    &outbox,
+                    reroute.clone(),
+                    &delivery.id,
+                    app.now(),
+                );
+            }
+        }
+        changes.merge(detached);
+    }
     if let Some(at) = event_at {
         for write in &mut changes.groups {
             if let GroupWrite::Update { record, .. } = write

@@ -11,7 +11,9 @@ pub mod noise;
 mod notify;
 mod open_issue;
 pub mod pacing;
+pub mod reconcile;
 mod redeliver;
+pub mod reroute;
 pub mod sync;
 
 use std::time::Duration as StdDuration;
@@ -178,8 +180,9 @@ pub struct JobReport {
 }
 
 /// Makes sure the periodic jobs are pending: the Security Hub sync (`[sync] interval`, due
-/// now), the next rotation handoff, the next digest, and the webhook redelivery (`[sync]
-/// webhooks`, due now). Safe from every replica at every
+/// now), the next rotation handoff, the next digest, the webhook redelivery (`[sync]
+/// webhooks`, due now) and the reconciliation of tracked issues (`[sync] reconcile`, due
+/// now). Safe from every replica at every
 /// start: at most one pending job of each exists.
 pub async fn schedule_periodic(app: &App) -> Result<(), StoreError> {
     let now = app.now();
@@ -196,6 +199,9 @@ pub async fn schedule_periodic(app: &App) -> Result<(), StoreError> {
     }
     if settings.lifecycle.sync.webhooks.is_some() {
         jobs.push(NewJob::new(Job::Redeliver, now));
+    }
+    if settings.lifecycle.sync.reconcile.is_some() {
+        jobs.push(NewJob::new(Job::Reconcile, now));
     }
     jobs.push(NewJob::new(Job::Prune, now + PRUNE_EVERY));
     app.store
@@ -349,6 +355,8 @@ impl Worker {
             Job::Redeliver => redeliver::run(app).await,
             Job::Prune => prune(app).await,
             Job::NoiseSummary(product) => noise::summary(app, &run, product).await,
+            Job::Reconcile => reconcile::run(app, &run).await,
+            Job::RepoAccess(repo) => reroute::run(app, &run, repo).await,
             // Never leased (the lease query takes known kinds only); should one get here, it is
             // left for a replica that knows it, never failed.
             Job::Unknown { kind, .. } => Err(JobError {

@@ -64,26 +64,9 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<JobOutpu
         ));
     }
 
-    // Public repositories never receive finding details (unless the config allows it).
-    let gh = &app.config.settings.github;
-    let repo_name = route.repo.to_string();
-    if !route.repo.same_as(&gh.fallback_repo.to_string())
-        && !gh.public_repos.allows(&repo_name)
-        && app.github.is_public(&repo_name).await?
-    {
-        let warning = format!(
-            "The owning repository {repo_name} is public, so this issue was opened in {} to keep finding details private \
-             (set github.allow_public_repos to allow it).",
-            gh.fallback_repo
-        );
-        tracing::warn!(group = %key, repo = %repo_name, "owner repository is public; using the fallback repository");
-        route.repo = gh.fallback_repo.clone();
-        route.chain.clear();
-        route.assignees = gh.fallback_assignees.clone();
-        crate::routing::resolve(&app.config, &gh.fallback_assignees, now, &mut route.chain);
-        route.warnings.push(warning.clone());
-        notes.push(warning);
-    }
+    // A repository that refuses Lever, or a public one: the issue opens in the fallback
+    // repository, saying why (see `reroute::choose_repo`).
+    let rerouted = super::reroute::choose_repo(app, &group, &mut route, &mut notes, now).await?;
     let repo = route.repo.to_string();
     let ensure_labels = app
         .store
@@ -166,6 +149,13 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<JobOutpu
         let user = match (created, owner) {
             (Ok(issue), _) => break issue,
             (Err(e), Some(user)) if e.is_unassignable() => user,
+            (Err(e), _) if e.is_refusal() && rerouted.is_some() => {
+                let r = rerouted.as_ref().expect("checked");
+                return Err(JobError::permanent(format!(
+                    "{} refuses Lever ({}), and the fallback repository {repo} refused too: {e}",
+                    r.repo, r.reason
+                )));
+            }
             (Err(e), _) => return Err(e.into()),
         };
         // GitHub refused the owner: the state machine names the next person (or nobody).
@@ -190,7 +180,7 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<JobOutpu
         state = out.state;
     };
     tracing::info!(group = %key, issue = issue.number, repo = %repo, owner = ?state.assignee, "issue opened");
-    Ok(JobOutput::done(record(
+    let mut changes = record(
         app,
         &group,
         &route,
@@ -200,7 +190,20 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<JobOutpu
         ensure_labels,
         now,
         run,
-    )))
+    );
+    if let Some(r) = rerouted {
+        changes.audit.push(AuditEntry {
+            seq: 0,
+            at: now,
+            actor: "lever".into(),
+            action: "issue-rerouted".into(),
+            group_key: Some(key.clone()),
+            issue: Some(format!("{repo}#{}", issue.number)),
+            source: Some(run.source()),
+            detail: json!({ "from": r.repo, "to": repo, "reason": r.reason, "previous": r.previous }),
+        });
+    }
+    Ok(JobOutput::done(changes))
 }
 
 /// The issue carrying the group's marker among the App's own recent issues in `repo`.
@@ -302,6 +305,7 @@ fn record(
     state.open = issue.state != "closed";
     data.lifecycle = Some(state.clone());
     data.recreated_from = None;
+    data.reroute = None;
     updated.data = data;
     updated.updated_at = now;
     let mut changes = ChangeSet::default();

@@ -311,6 +311,7 @@ mod tests {
             lifecycle: None,
             recreated_from: None,
             last_event_at: None,
+            reroute: None,
         }
     }
 

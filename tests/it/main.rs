@@ -14,6 +14,8 @@ mod lifecycle;
 mod noise;
 mod oncall;
 mod pacing;
+mod reconcile;
+mod reroute;
 mod serve;
 mod store;
 mod support;

@@ -357,6 +357,7 @@ fn group_data(chain: &[&str]) -> GroupData {
         lifecycle: None,
         recreated_from: None,
         last_event_at: None,
+        reroute: None,
     }
 }
 

@@ -242,3 +242,45 @@ fn stored_deliveries_parse_by_their_recorded_name() {
     let ping = WebhookEvent::from_stored("ping", br#"{ "zen": "z" }"#).unwrap();
     assert_eq!(ping.name(), "ping");
 }
+
+#[test]
+fn the_app_losing_or_regaining_repositories_is_typed() {
+    let repos = json!([{ "full_name": "acme/ledger" }, { "full_name": "acme/web" }]);
+    let both = vec!["acme/ledger".to_string(), "acme/web".to_string()];
+    let body = |v: Value| serde_json::to_vec(&v).unwrap();
+    #[rustfmt::skip]
+    let cases = [
+        ("installation", body(json!({"action": "deleted", "repositories": repos})), Some((AccessChange::Uninstalled, both.clone()))),
+        ("installation", body(json!({"action": "suspend", "repositories": repos})), Some((AccessChange::Suspended, both.clone()))),
+        ("installation", body(json!({"action": "unsuspend", "repositories": repos})), Some((AccessChange::Restored, both.clone()))),
+        ("installation", body(json!({"action": "created", "repositories": repos})), Some((AccessChange::Restored, both.clone()))),
+        ("installation_repositories", body(json!({"action": "removed", "repositories_removed": repos, "repositories_added": []})), Some((AccessChange::Uninstalled, both.clone()))),
+        ("installation_repositories", body(json!({"action": "added", "repositories_added": repos, "repositories_removed": []})), Some((AccessChange::Restored, both.clone()))),
+        // Repositories GitHub leaves out (or sends as null) are none.
+        ("installation", body(json!({"action": "suspend", "repositories": null})), Some((AccessChange::Suspended, vec![]))),
+        // Actions that change no access stay `Other`.
+        ("installation", body(json!({"action": "new_permissions_accepted"})), None),
+    ];
+    for (event, body, want) in cases {
+        let got = WebhookEvent::parse(event, &body).unwrap();
+        let typed = match &got {
+            WebhookEvent::Access { change, repos, .. } => Some((*change, repos.clone())),
+            _ => None,
+        };
+        assert_eq!(typed, want, "{event} {}", String::from_utf8_lossy(&body));
+        assert!(!got.is_lifecycle());
+        assert_eq!(got.repo(), None);
+        let action = serde_json::from_slice::<Value>(&body).unwrap()["action"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(got.name(), format!("{event}.{action}"));
+    }
+    // A repository without its name is an error that names the field.
+    let e = WebhookEvent::parse(
+        "installation_repositories",
+        &body(json!({"action": "removed", "repositories_removed": [{"id": 1}]})),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("repositories_removed[0]"), "{e}");
+}

@@ -10,6 +10,7 @@ mod search;
 mod server;
 
 use server::Reply;
+mod access;
 mod hooks;
 mod state;
 mod webhooks;
@@ -366,6 +367,7 @@ impl FakeGitHub {
                 id: installation_id,
                 account_login: account_login.to_string(),
                 created_at: now,
+                suspended: None,
             },
         );
     }
@@ -391,6 +393,7 @@ impl FakeGitHub {
                 name: name.to_string(),
                 private,
                 installation: installation_id,
+                archived: false,
                 created_at: now,
                 labels: vec![],
                 collaborators: Default::default(),

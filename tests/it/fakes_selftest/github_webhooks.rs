@@ -359,6 +359,14 @@ fn assert_typed_matches_json(what: &str, event: &str, typed: &WebhookEvent, json
             );
             (issue, repository, sender)
         }
+        WebhookEvent::Access { repos, .. } => {
+            assert!(
+                matches!(event, "installation" | "installation_repositories"),
+                "{what}: access change from {event}"
+            );
+            assert!(!repos.is_empty(), "{what}: the repositories it names");
+            return;
+        }
         WebhookEvent::Other { .. } => {
             assert!(
                 !matches!(event, "issues" | "issue_comment"),

@@ -95,6 +95,15 @@ impl Ctx<'_> {
                 Some(r) if !r.private => Err(Reply::error(401, "Requires authentication", DOC)),
                 _ => Err(Reply::not_found()),
             },
+            Auth::Installation { installation, .. }
+                if self
+                    .st
+                    .installations
+                    .get(installation)
+                    .is_some_and(|i| i.suspended.is_some()) =>
+            {
+                Err(Reply::error(403, super::access::SUSPENDED, DOC))
+            }
             Auth::Installation {
                 installation,
                 repositories,
@@ -104,6 +113,9 @@ impl Ctx<'_> {
                     if r.installation == Some(*installation)
                         && repositories.as_ref().is_none_or(|rs| rs.contains(&key)) =>
                 {
+                    if write && r.archived {
+                        return Err(Reply::error(403, super::access::ARCHIVED, DOC));
+                    }
                     Ok((
                         key,
                         Some(
@@ -302,6 +314,9 @@ fn create_token(ctx: &mut Ctx, id: &str) -> Result<Reply, Reply> {
     let inst_id = id.parse::<u64>().map_err(|_| Reply::not_found())?;
     if !ctx.st.installations.contains_key(&inst_id) {
         return Err(Reply::error(404, "Not Found", doc));
+    }
+    if ctx.st.installations[&inst_id].suspended.is_some() {
+        return Err(Reply::error(403, super::access::SUSPENDED, doc));
     }
     let covered: Vec<String> = ctx
         .st

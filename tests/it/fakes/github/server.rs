@@ -58,6 +58,11 @@ pub(super) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) 
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let if_none_match = req
+        .headers()
+        .get("if-none-match")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let body = axum::body::to_bytes(req.into_body(), 16 * 1024 * 1024)
         .await
         .unwrap_or_default();
@@ -216,11 +221,37 @@ pub(super) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) 
     };
 
     let mut reply = reply;
+    // Conditional requests, as GitHub answers every GET: a 200 carries an `ETag` (a digest of
+    // its body); the same request with that ETag in `If-None-Match` gets 304 with no body
+    // while the answer is unchanged, and a 304 does not count against the rate limit
+    // (https://docs.github.com/rest/using-the-rest-api/best-practices-for-using-the-rest-api).
+    // The 200 it stands for was validated above.
+    let mut not_modified = false;
+    if method == "GET"
+        && reply.status == 200
+        && let Some(b) = &reply.body
+    {
+        use sha2::Digest;
+        let etag = format!(
+            "W/\"{}\"",
+            hex::encode(sha2::Sha256::digest(serde_json::to_vec(b).unwrap()))
+        );
+        let matches = if_none_match
+            .as_deref()
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+        if matches {
+            not_modified = true;
+            reply = Reply::empty(304);
+        }
+        reply = reply.header("etag", etag);
+    }
     // Rate-limit bookkeeping headers like GitHub's, for installation tokens.
     if let auth::Auth::Installation { installation, .. } = &auth {
         let used = {
             let u = st.rate_used.entry(*installation).or_insert(0);
-            *u += 1;
+            if !not_modified {
+                *u += 1;
+            }
             *u
         };
         if !reply

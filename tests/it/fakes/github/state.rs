@@ -68,6 +68,8 @@ pub(crate) struct InstallationRec {
     pub id: u64,
     pub account_login: String,
     pub created_at: DateTime<Utc>,
+    /// Suspended by this login at this instant: tokens and calls answer 403.
+    pub suspended: Option<(String, DateTime<Utc>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -133,6 +135,8 @@ pub(crate) struct RepoRec {
     pub name: String,
     pub private: bool,
     pub installation: Option<u64>,
+    /// Archived: read-only, every write answers 403.
+    pub archived: bool,
     pub created_at: DateTime<Utc>,
     pub labels: Vec<LabelRec>,
     /// lower-case login -> role name (admin, maintain, write, triage, read)
@@ -380,8 +384,8 @@ impl State {
             "single_file_name": null,
             "has_multiple_single_files": false,
             "single_file_paths": [],
-            "suspended_by": null,
-            "suspended_at": null,
+            "suspended_by": inst.suspended.as_ref().map(|(by, _)| self.user_json(b, by)),
+            "suspended_at": inst.suspended.as_ref().map(|(_, at)| ts(*at)),
         })
     }
 
@@ -435,7 +439,7 @@ impl State {
             "has_pages": false,
             "has_downloads": true,
             "has_discussions": false,
-            "archived": false,
+            "archived": repo.archived,
             "disabled": false,
             "visibility": if repo.private { "private" } else { "public" },
             "pushed_at": ts(repo.created_at),
