@@ -14,6 +14,7 @@ mod lifecycle;
 mod oncall;
 mod pacing;
 mod serve;
+mod setup;
 mod store;
 mod support;
 mod sync_source;

@@ -4,6 +4,7 @@
 mod api;
 mod auth;
 mod issues;
+mod manifests;
 pub mod markdown;
 mod ops;
 mod search;
@@ -20,6 +21,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
 use crate::fakes::openapi;
+pub use manifests::check_manifest;
 use state::{AccountKind, AppRec, Bases, InstallationRec, RepoRec, State, TeamMember};
 pub use webhooks::{WebhookDelivery, sign};
 
@@ -330,6 +332,16 @@ impl FakeGitHub {
         });
         let bot = format!("{slug}[bot]");
         st.ensure_account(&bot, AccountKind::Bot);
+    }
+
+    /// The manifests of the Apps created through the manifest flow, oldest first.
+    pub fn created_manifests(&self) -> Vec<Value> {
+        self.st().created_manifests.clone()
+    }
+
+    /// The App's id, once one is registered.
+    pub fn app_id(&self) -> Option<u64> {
+        self.st().app.as_ref().map(|a| a.id)
     }
 
     /// The App's bot login, `<slug>[bot]`.

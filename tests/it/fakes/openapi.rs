@@ -384,6 +384,11 @@ impl OpenApi {
         }
     }
 
+    /// A component schema by name (e.g. `app-permissions`), converted to JSON Schema.
+    pub fn schema_component(&self, name: &str) -> Option<&Value> {
+        self.components.get("schemas").and_then(|s| s.get(name))
+    }
+
     /// Validate `value` against a component schema by name (e.g. `issue`).
     pub fn validate_component(&self, name: &str, value: &Value) -> Vec<String> {
         self.validate_value(

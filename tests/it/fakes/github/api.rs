@@ -267,6 +267,10 @@ pub(crate) fn route(ctx: &mut Ctx) -> Reply {
                 .ok_or_else(Reply::not_found)?;
             Ok(Reply::json(200, ctx.st.installation_json(ctx.b, inst)))
         }),
+        ("POST", ["app-manifests", code, "conversions"]) => {
+            let code = code.to_string();
+            super::manifests::convert(ctx, &code)
+        }
         ("GET", ["search", "issues"]) => search_issues(ctx),
         ("GET", ["orgs", org, "teams", team, "memberships", user]) => {
             team_membership(ctx, org, team, user)

@@ -211,6 +211,10 @@ pub(crate) struct State {
     pub sightings: Vec<super::Sighting>,
     /// when set, the secondary limits on content-creating requests are enforced
     pub limits: Option<super::Enforcer>,
+    /// manifests posted through the website's form, by the code that exchanges them
+    pub pending_manifests: BTreeMap<String, super::manifests::PendingManifest>,
+    /// manifests whose code was exchanged (the Apps created), oldest first
+    pub created_manifests: Vec<Value>,
 }
 
 impl State {
