@@ -49,13 +49,20 @@ pub struct OpenApi {
     cache: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
 }
 
-/// Path of the shared conformance data: `<CARGO_MANIFEST_DIR>/../shared/conformance`, or
-/// `LEVER_CONFORMANCE_DIR` when set (e.g. to check the skip path with a missing directory).
+/// Path of the conformance data: `LEVER_CONFORMANCE_DIR` when set (e.g. to check the skip
+/// path with a missing directory); else `<CARGO_MANIFEST_DIR>/../shared/conformance` when it
+/// exists (the shared, fuller copy: the whole botocore model, among others); else the
+/// redistributable extract committed in `tests/fixtures/conformance` (see its `README.md`),
+/// so a fresh clone runs every suite.
 pub fn conformance_dir() -> std::path::PathBuf {
-    match std::env::var_os("LEVER_CONFORMANCE_DIR") {
-        Some(d) => d.into(),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance"),
+    if let Some(d) = std::env::var_os("LEVER_CONFORMANCE_DIR") {
+        return d.into();
     }
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance");
+    if shared.is_dir() {
+        return shared;
+    }
+    fixtures_dir().join("conformance")
 }
 
 /// Path of this crate's own fixtures (`tests/fixtures`).
@@ -63,7 +70,7 @@ pub fn fixtures_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// The process-wide description, or `None` when `../shared/conformance` is absent.
+/// The process-wide description, or `None` when the conformance data is absent.
 /// Panics when the files exist but cannot be read or parsed (that is a broken checkout).
 pub fn spec() -> Option<&'static OpenApi> {
     static SPEC: OnceLock<Option<OpenApi>> = OnceLock::new();
