@@ -323,6 +323,31 @@ pub(crate) fn load_config(dir: &std::path::Path) -> Result<Config, Failure> {
     })
 }
 
+/// `lever config check` on a configuration directory.
+fn check_config(config: &std::path::Path) -> Result<(), Failure> {
+    match Config::load(config) {
+        Ok(cfg) => {
+            println!(
+                "{}: valid ({} accounts, {} OWNERS rules, {} rotations)",
+                config.display(),
+                cfg.settings.accounts.len(),
+                cfg.owners.rules.len(),
+                cfg.settings.rotations.len()
+            );
+            Ok(())
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                println!("{e}");
+            }
+            Err(Failure::failed(format!(
+                "{} configuration error(s)",
+                errors.0.len()
+            )))
+        }
+    }
+}
+
 /// Lever's runtime: SDK GetFindings needs a deep stack in debug builds
 /// (see `securityhub::RUNTIME_THREAD_STACK`).
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
@@ -400,26 +425,34 @@ fn execute(cli: Cli) -> Result<(), Failure> {
         } => oncall::run(&config, now, rotation.as_deref(), format),
         Command::Config {
             command: ConfigCommand::Check { config },
-        } => match Config::load(&config) {
-            Ok(cfg) => {
+        } => match crate::config::source::read_bootstrap(&config) {
+            Ok(Some(source)) => {
                 println!(
-                    "{}: valid ({} accounts, {} OWNERS rules, {} rotations)",
+                    "{}: valid bootstrap: the configuration is read from {}{}{} (check a checkout of it with `lever config check --config DIR`)",
                     config.display(),
-                    cfg.settings.accounts.len(),
-                    cfg.owners.rules.len(),
-                    cfg.settings.rotations.len()
+                    source.repo,
+                    source
+                        .git_ref
+                        .map(|r| format!(" at {r}"))
+                        .unwrap_or_default(),
+                    if source.path.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", folder {}", source.path)
+                    },
                 );
                 Ok(())
             }
             Err(errors) => {
-                for e in &errors.0 {
+                for e in &errors {
                     println!("{e}");
                 }
                 Err(Failure::failed(format!(
                     "{} configuration error(s)",
-                    errors.0.len()
+                    errors.len()
                 )))
             }
+            Ok(None) => check_config(&config),
         },
         Command::Serve { config, listen } => serve::run(settings, &config, &listen),
         Command::Sync {

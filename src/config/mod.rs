@@ -34,8 +34,8 @@ pub use lifecycle::{ExceptionSettings, LifecycleSettings, SyncSettings, Verifica
 pub use owners::{Assignee, Matcher, OwnerRule, Owners};
 pub use process::ProcessSettings;
 pub use settings::{
-    AccountPolicy, Approver, GitHubSettings, IgnoreTags, Mode, PolicySettings, PublicRepos,
-    SecurityHubSettings, Settings,
+    AccountPolicy, Approver, DEFAULT_CONTENT_PER_HOUR, DEFAULT_CONTENT_PER_MINUTE, GitHubSettings,
+    IgnoreTags, Mode, PolicySettings, PublicRepos, SecurityHubSettings, Settings,
 };
 pub(crate) use settings::{is_login, unknown_rotation};
 

@@ -3,6 +3,7 @@
 
 mod asff_conformance;
 mod cli;
+mod config_source;
 mod edge;
 mod escalation;
 mod fakes;

@@ -3,6 +3,7 @@
 
 mod api;
 mod auth;
+mod contents;
 mod issues;
 mod manifests;
 pub mod markdown;
@@ -332,6 +333,23 @@ impl FakeGitHub {
         });
         let bot = format!("{slug}[bot]");
         st.ensure_account(&bot, AccountKind::Bot);
+    }
+
+    /// Commits `files` (path, text; `None` deletes the file) on `branch` of `repo` and moves
+    /// the branch; returns the commit's sha.
+    pub fn commit_files(&self, repo: &str, branch: &str, files: &[(&str, Option<&str>)]) -> String {
+        contents::commit(&mut self.st(), repo, branch, files)
+    }
+
+    /// The check runs created on `repo`, as requested (oldest first).
+    pub fn check_runs(&self, repo: &str) -> Vec<Value> {
+        let key = repo.to_ascii_lowercase();
+        self.st()
+            .check_runs
+            .iter()
+            .filter(|(r, _)| *r == key)
+            .map(|(_, b)| b.clone())
+            .collect()
     }
 
     /// The manifests of the Apps created through the manifest flow, oldest first.

@@ -485,6 +485,10 @@ fn repo_endpoint(
             let r = ctx.st.repo(&key).unwrap();
             Ok(Reply::json(200, ctx.st.repo_json(&b, r)))
         }
+        ("GET", ["contents", path @ ..]) if !path.is_empty() => {
+            super::contents::get(ctx, &key, path)
+        }
+        ("POST", ["check-runs"]) => super::contents::create_check_run(ctx, &key),
         ("GET", ["issues"]) => Ok(list_issues(ctx, &key)),
         ("POST", ["issues"]) => create_issue(ctx, &key, &actor_login),
         ("GET", ["issues", "comments", id]) => {
