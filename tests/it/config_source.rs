@@ -205,3 +205,67 @@ fn the_push_fixture_is_a_push_webhook() {
         Vec::<String>::new()
     );
 }
+
+/// `lever serve --config DIR` with a bootstrap `lever.toml`: the configuration comes from the
+/// repository through the App; an invalid one stops the start with every error located.
+#[tokio::test]
+async fn serve_reads_its_configuration_from_the_repository_named_by_the_bootstrap_file() {
+    use crate::fakes::github::FakeGitHub;
+    use crate::fakes::securityhub::FakeSecurityHub;
+    use crate::support::bin::Served;
+    let gh = FakeGitHub::start_with_test_app().await;
+    crate::support::app::demo_github(&gh);
+    gh.add_repo(CONFIG_REPO, true, Some(crate::support::app::INSTALLATION));
+    let sh = FakeSecurityHub::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let bootstrap = tempfile::tempdir().unwrap();
+    std::fs::write(
+        bootstrap.path().join("lever.toml"),
+        format!("[source]\nrepo = \"{CONFIG_REPO}\"\nref = \"prod\"\npath = \"lever\"\n"),
+    )
+    .unwrap();
+
+    // Invalid on the followed branch: the start fails, naming the repository's files.
+    let bad_toml = demo("lever.toml").replace("[github]\n", "[github]\nno_such_key = 1\n");
+    gh.commit_files(
+        CONFIG_REPO,
+        "prod",
+        &[
+            ("lever/lever.toml", Some(&bad_toml)),
+            ("lever/OWNERS", Some(&demo("OWNERS"))),
+        ],
+    );
+    let served = Served::spawn(&gh, &sh, work.path(), None, &[], bootstrap.path(), true);
+    let out = served.child.wait_with_output().await.unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = bad_toml
+        .lines()
+        .position(|l| l.contains("no_such_key"))
+        .unwrap()
+        + 1;
+    assert!(
+        stderr.contains(&format!(
+            "{CONFIG_REPO}: lever/lever.toml:{line}: unknown key \"no_such_key\" in [github]"
+        )),
+        "{stderr}"
+    );
+
+    // Valid: it serves, and read the files at the followed branch.
+    gh.commit_files(
+        CONFIG_REPO,
+        "prod",
+        &[("lever/lever.toml", Some(&demo("lever.toml")))],
+    );
+    let served = Served::spawn(&gh, &sh, work.path(), None, &[], bootstrap.path(), false);
+    served.until_ready().await;
+    let reads: Vec<_> = gh
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("/contents/"))
+        .collect();
+    assert!(reads.iter().all(|r| r.query == "ref=prod"), "{reads:?}");
+    assert_eq!(reads.len(), 4);
+    served.kill9().await;
+    gh.assert_conformant();
+}

@@ -238,7 +238,21 @@ impl OpenApi {
             .collect();
         let mut best: Option<(&Operation, BTreeMap<String, String>, usize)> = None;
         for op in &self.operations {
-            if !op.method.eq_ignore_ascii_case(method) || op.segments.len() != parts.len() {
+            if !op.method.eq_ignore_ascii_case(method) {
+                continue;
+            }
+            // GitHub's repository file paths (`/contents/{path}`) span segments: a final
+            // `{path}` takes the rest of the path, slashes included.
+            let parts: Vec<String> = match op.segments.last() {
+                Some(Segment::Param(name)) if name == "path" && parts.len() > op.segments.len() => {
+                    let n = op.segments.len() - 1;
+                    let mut head = parts[..n].to_vec();
+                    head.push(parts[n..].join("/"));
+                    head
+                }
+                _ => parts.clone(),
+            };
+            if op.segments.len() != parts.len() {
                 continue;
             }
             let mut params = BTreeMap::new();
