@@ -208,20 +208,23 @@ impl Application {
         let gh = &config.settings.github;
         let budget = ContentBudget::new(gh.content_per_minute, gh.content_per_hour)
             .context("[github] content budget")?;
-        let github = GitHub::new(
-            GitHubConfig {
-                app_id: settings.app_id().map_err(anyhow::Error::msg)?,
-                private_key_pem: settings.private_key_pem().map_err(anyhow::Error::msg)?,
-                api_url: settings.github_api_url.clone(),
-            },
-            Pacer::new(budget, clock.clone()),
-        )?;
+        let app_id = settings.app_id().map_err(anyhow::Error::msg)?;
+        let private_key_pem = settings.private_key_pem().map_err(anyhow::Error::msg)?;
         let renderer =
             Renderer::new(config.templates_dir().as_deref()).context("issue templates")?;
         let store = match deps.store {
             Some(store) => store,
             None => open_store(settings).await?,
         };
+        // Replicas on one database share GitHub's pause and content budget through it.
+        let github = GitHub::new(
+            GitHubConfig {
+                app_id,
+                private_key_pem,
+                api_url: settings.github_api_url.clone(),
+            },
+            Pacer::new(budget, clock.clone()).with_shared(Arc::new(StorePacing(store.clone()))),
+        )?;
         let securityhub = match deps.securityhub {
             Some(client) => SecurityHub::from_client(client),
             None => SecurityHub::from_sdk_defaults().await,
@@ -260,4 +263,46 @@ pub async fn open_store(settings: &ProcessSettings) -> anyhow::Result<Arc<dyn St
     crate::store::open_with(url.expose(), options)
         .await
         .with_context(|| format!("opening DATABASE_URL {url}"))
+}
+
+/// [`SharedPacing`](crate::github::SharedPacing) over the store: every replica on the database
+/// takes GitHub permits from, and records pauses in, the same rows.
+struct StorePacing(Arc<dyn Store>);
+
+#[async_trait::async_trait]
+impl crate::github::SharedPacing for StorePacing {
+    async fn take_permit(
+        &self,
+        installation: u64,
+        now: chrono::DateTime<chrono::Utc>,
+        period: std::time::Duration,
+        burst: u32,
+    ) -> Result<Option<(chrono::DateTime<chrono::Utc>, bool)>, String> {
+        self.0
+            .take_github_permit(installation, now, period, burst)
+            .await
+            .map(|n| n.map(|n| (n.at, n.paused)))
+            .map_err(|e| e.to_string())
+    }
+
+    async fn pause(
+        &self,
+        installation: u64,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), String> {
+        self.0
+            .pause_github(installation, until)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn paused_until(
+        &self,
+        installation: u64,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+        self.0
+            .github_paused_until(installation)
+            .await
+            .map_err(|e| e.to_string())
+    }
 }

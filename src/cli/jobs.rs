@@ -271,6 +271,11 @@ pub(super) fn backlog(
                             i.repo.clone(),
                             i.group.to_string(),
                             i.opens_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                            if i.held_by_noise_cap {
+                                "noise cap".to_string()
+                            } else {
+                                String::new()
+                            },
                         ]
                     })
                     .collect();
@@ -281,6 +286,7 @@ pub(super) fn backlog(
                         "REPOSITORY",
                         "GROUP",
                         "OPENS AT (UTC)",
+                        "HELD BY",
                     ],
                     &rows,
                 );

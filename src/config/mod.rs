@@ -9,6 +9,7 @@ mod duration;
 pub mod edge;
 mod escalation;
 mod lifecycle;
+pub mod noise;
 mod oncall;
 mod owners;
 pub mod process;
@@ -31,6 +32,7 @@ pub use escalation::{
     Deadline, DigestSettings, EscalationPolicy, EscalationSettings, FollowHandoffs, SlaSettings,
 };
 pub use lifecycle::{ExceptionSettings, LifecycleSettings, SyncSettings, VerificationSettings};
+pub use noise::NoiseSettings;
 pub use owners::{Assignee, Matcher, OwnerRule, Owners};
 pub use process::ProcessSettings;
 pub use settings::{

@@ -148,6 +148,8 @@ pub struct Settings {
     pub lifecycle: super::lifecycle::LifecycleSettings,
     /// Acknowledgement deadlines, backups, fix deadlines (SLA), the digest.
     pub escalation: super::escalation::EscalationSettings,
+    /// The noise cap (`[noise]`).
+    pub noise: super::noise::NoiseSettings,
 }
 
 pub(crate) fn is_login(s: &str) -> bool {
@@ -411,6 +413,7 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
 
     let lifecycle = super::lifecycle::parse(&mut d, &mut root);
     let escalation = super::escalation::parse(&mut d, &mut root, &rotations, &calendars);
+    let noise = super::noise::parse(&mut d, &mut root);
 
     // [templates]
     let mut templates_dir = None;
@@ -488,6 +491,7 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
         templates_dir,
         lifecycle,
         escalation,
+        noise,
     })
 }
 

@@ -573,3 +573,36 @@ fn retention_defaults_reads_and_never_goes_below_the_redelivery_window() {
         "{text}"
     );
 }
+
+#[test]
+fn noise_cap_is_off_by_default_reads_overrides_and_names_bad_input() {
+    let cfg = |extra: &str| {
+        let dir = write_dir(&format!("{MINIMAL}\n{extra}"), "* acme/security @sam\n");
+        Config::load(dir.path())
+    };
+    let off = cfg("").unwrap().settings.noise;
+    assert_eq!(off.limit_for("acme/payments"), None);
+    let set = cfg(
+        "[noise]\nmax_new_issues_per_product_per_hour = 20\n[noise.products]\n\"Acme/Payments\" = 50\n\"acme/ledger\" = 0\n",
+    )
+    .unwrap()
+    .settings
+    .noise;
+    assert_eq!(set.limit_for("acme/payments"), Some(50));
+    assert_eq!(set.limit_for("acme/ledger"), None);
+    assert_eq!(set.limit_for("acme/platform"), Some(20));
+    let text = ConfigErrors(
+        cfg("[noise]\nmax_new_issues_per_product_per_hour = -1\nper_day = 3\n[noise.products]\n\"not a repo\" = 5\n\"acme/web\" = \"many\"\n")
+            .unwrap_err()
+            .0,
+    )
+    .to_string();
+    for want in [
+        ":5: noise.max_new_issues_per_product_per_hour must be a whole number from 0 to 100000, found -1",
+        ":6: unknown key \"per_day\" in [noise]",
+        ":8: noise.products: \"not a repo\" is not a repository",
+        ":9: noise.products.acme/web must be a whole number, found",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+}

@@ -134,7 +134,10 @@ impl GitHub {
         }
         let id = self.installation_id(repo).await?;
         self.pacer.learn_owner(owner, id);
-        self.pacer.admit(id, call).map_err(GitHubError::Paced)?;
+        self.pacer
+            .admit_shared(id, call)
+            .await
+            .map_err(GitHubError::Paced)?;
         let client = self.installation_client(id).await?;
         let e = match f(client).await {
             Ok(Headed { body, rate }) => {
@@ -155,7 +158,7 @@ impl GitHub {
         }
         if let Some(until) = err.rate_limited_until(self.pacer.now()) {
             tracing::warn!(repo, error = %err, "GitHub answered with a rate limit");
-            return Err(GitHubError::Paced(self.pacer.pause(id, until)));
+            return Err(GitHubError::Paced(self.pacer.pause_shared(id, until).await));
         }
         Err(err)
     }

@@ -38,7 +38,7 @@ pub use auth::GitHubConfig;
 use auth::{CachedToken, LOOKUP_TTL};
 pub use error::GitHubError;
 use pacing::RateHeaders;
-pub use pacing::{Call, ContentBudget, Gate, Paced, Pacer, Priority};
+pub use pacing::{Call, ContentBudget, Gate, Paced, Pacer, Priority, SharedPacing};
 
 pub type Result<T, E = GitHubError> = std::result::Result<T, E>;
 

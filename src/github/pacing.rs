@@ -26,8 +26,13 @@
 //! scarce a new CRITICAL issue in production goes before queued checklist refreshes, while a
 //! backlog of thousands of jobs is leased about once per job instead of once per permit.
 //!
-//! Budgets live in the process: workers of one process share them; replicas each keep their own
-//! (see `docs/DESIGN.md`, "Pacing").
+//! Replicas share the pause and the content budget through [`SharedPacing`] (the store, in
+//! `lever serve`: one GCRA per installation in the database, taken atomically): with it, the
+//! content gate is the shared budget rather than the process's own limiter, so two processes
+//! on one database together stay within the budget, and a rate-limit answer seen by one pauses
+//! every replica. Without it (unit tests, a bare `GitHub` client) the process's limiter paces
+//! alone. The primary budget needs no sharing: GitHub reports what remains for the whole
+//! installation in every answer, to every replica. See `docs/DESIGN.md`, "Pacing".
 
 use std::collections::HashMap;
 use std::fmt;
@@ -248,11 +253,36 @@ struct Installation {
     waiting: Vec<(Priority, DateTime<Utc>)>,
 }
 
+/// Where every replica's pacing meets: the content budget's permits and the pause after a
+/// rate-limit answer, shared by the processes on one database (implemented over the store by
+/// the composition root). Errors are the backend's, as text: the pacer then fails closed.
+#[async_trait::async_trait]
+pub trait SharedPacing: Send + Sync {
+    /// Takes a content permit (GCRA with `period` and `burst`) unless paused: `None` when
+    /// taken, else until when not, and whether because of a pause.
+    async fn take_permit(
+        &self,
+        installation: u64,
+        now: DateTime<Utc>,
+        period: Duration,
+        burst: u32,
+    ) -> Result<Option<(DateTime<Utc>, bool)>, String>;
+    /// Pauses every replica's calls until `until` (a later pause wins).
+    async fn pause(&self, installation: u64, until: DateTime<Utc>) -> Result<(), String>;
+    /// Until when the installation is paused, if a replica paused it.
+    async fn paused_until(&self, installation: u64) -> Result<Option<DateTime<Utc>>, String>;
+}
+
+/// How long a call waits when the shared pacing cannot be read (the database is unreachable):
+/// failing closed, so that a replica never writes beyond a budget it cannot see.
+pub const SHARED_UNAVAILABLE_WAIT: chrono::Duration = chrono::Duration::seconds(5);
+
 /// Per-installation pacing of one process (shared by its workers through the `GitHub`
-/// client).
+/// client), and of every replica through [`SharedPacing`] when it has one.
 pub struct Pacer {
     clock: Arc<dyn Clock>,
     budget: ContentBudget,
+    shared: Option<Arc<dyn SharedPacing>>,
     installations: Mutex<HashMap<u64, Installation>>,
     /// Account login (lower case) → its installation.
     owners: Mutex<HashMap<String, u64>>,
@@ -271,9 +301,16 @@ impl Pacer {
         Pacer {
             clock,
             budget,
+            shared: None,
             installations: Mutex::default(),
             owners: Mutex::default(),
         }
+    }
+
+    /// Shares the pause and the content budget with every replica through `shared`.
+    pub fn with_shared(mut self, shared: Arc<dyn SharedPacing>) -> Pacer {
+        self.shared = Some(shared);
+        self
     }
 
     pub fn budget(&self) -> ContentBudget {
@@ -351,12 +388,62 @@ impl Pacer {
     }
 
     /// Whether a call may be made now; a write takes a permit of the content budget. A refusal
-    /// says until when (a refused call takes nothing).
+    /// says until when (a refused call takes nothing). The process's own gates only: see
+    /// [`Pacer::admit_shared`] for what the GitHub client calls.
     pub fn admit(&self, installation: u64, call: Call) -> Result<(), Paced> {
+        self.admit_local(installation, call, true)
+    }
+
+    /// [`Pacer::admit`] across replicas: the local pause and primary budget first (no round
+    /// trip when they refuse), then the shared pause, and for a write a permit of the shared
+    /// content budget instead of the process's own. Without [`SharedPacing`], `admit`.
+    pub async fn admit_shared(&self, installation: u64, call: Call) -> Result<(), Paced> {
+        let Some(shared) = self.shared.clone() else {
+            return self.admit_local(installation, call, true);
+        };
+        self.admit_local(installation, call, false)?;
+        let now = self.now();
+        let refused = |until, gate| Paced {
+            installation,
+            until,
+            gate,
+        };
+        let unavailable = |e: String| {
+            tracing::warn!(installation, error = %e, "shared GitHub pacing unreadable; waiting");
+            refused(now + SHARED_UNAVAILABLE_WAIT, Gate::Paused)
+        };
+        match call {
+            Call::Write => {
+                match shared
+                    .take_permit(installation, now, self.budget.period(), self.budget.burst())
+                    .await
+                {
+                    Ok(None) => Ok(()),
+                    Ok(Some((until, true))) => {
+                        self.pause_local(installation, until);
+                        Err(refused(until, Gate::Paused))
+                    }
+                    Ok(Some((until, false))) => Err(refused(until, Gate::Content)),
+                    Err(e) => Err(unavailable(e)),
+                }
+            }
+            Call::Read => match shared.paused_until(installation).await {
+                Ok(Some(until)) if until > now => {
+                    self.pause_local(installation, until);
+                    Err(refused(until, Gate::Paused))
+                }
+                Ok(_) => Ok(()),
+                Err(e) => Err(unavailable(e)),
+            },
+        }
+    }
+
+    fn admit_local(&self, installation: u64, call: Call, content: bool) -> Result<(), Paced> {
         let now = self.now();
         self.with(installation, |st| {
             Pacer::open(st, installation, now)?;
-            if call == Call::Write
+            if content
+                && call == Call::Write
                 && let Err(not_until) = st.content.check()
             {
                 return Err(Paced {
@@ -379,19 +466,34 @@ impl Pacer {
         }
     }
 
-    /// Pauses every call of `installation` until `until` (a later pause wins).
+    /// Pauses every call of `installation` until `until` (a later pause wins), in this process.
     pub fn pause(&self, installation: u64, until: DateTime<Utc>) -> Paced {
-        let until = self.with(installation, |st| {
-            let until = st.paused_until.map_or(until, |p| p.max(until));
-            st.paused_until = Some(until);
-            until
-        });
+        let until = self.pause_local(installation, until);
         tracing::warn!(installation, until = %until.to_rfc3339(), "GitHub rate limit answered; pausing the installation");
         Paced {
             installation,
             until,
             gate: Gate::Paused,
         }
+    }
+
+    /// [`Pacer::pause`], and in every replica through [`SharedPacing`] when there is one.
+    pub async fn pause_shared(&self, installation: u64, until: DateTime<Utc>) -> Paced {
+        let paced = self.pause(installation, until);
+        if let Some(shared) = &self.shared
+            && let Err(e) = shared.pause(installation, paced.until).await
+        {
+            tracing::warn!(installation, error = %e, "could not share the pause with the other replicas");
+        }
+        paced
+    }
+
+    fn pause_local(&self, installation: u64, until: DateTime<Utc>) -> DateTime<Utc> {
+        self.with(installation, |st| {
+            let until = st.paused_until.map_or(until, |p| p.max(until));
+            st.paused_until = Some(until);
+            until
+        })
     }
 
     /// When a job refused by `paced` should run again. For the content budget: after the

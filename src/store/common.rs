@@ -567,3 +567,31 @@ pub(super) async fn finish<DB: sqlx::Database, T>(
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// GitHub pacing shared by the replicas (`github_pacing`): a GCRA in integer microseconds.
+
+pub(super) const PACING_ROW: &str = "INSERT INTO github_pacing (installation, tat_us)
+     VALUES ($1, 0) ON CONFLICT (installation) DO NOTHING";
+
+/// `$2` now, `$3` the period, `$4` burst × period (all µs). Takes a permit when the
+/// installation is not paused and the next theoretical arrival time, less the burst's
+/// tolerance, is not in the future.
+pub(super) const PACING_TAKE: &str = "UPDATE github_pacing
+     SET tat_us = (CASE WHEN tat_us > $2 THEN tat_us ELSE $2 END) + $3
+     WHERE installation = $1
+       AND (CASE WHEN tat_us > $2 THEN tat_us ELSE $2 END) + $3 - $4 <= $2
+       AND (paused_until_us IS NULL OR paused_until_us <= $2)";
+
+pub(super) const PACING_SELECT: &str =
+    "SELECT tat_us, paused_until_us FROM github_pacing WHERE installation = $1";
+
+/// A later pause wins.
+pub(super) const PACING_PAUSE: &str = "INSERT INTO github_pacing (installation, tat_us, paused_until_us)
+     VALUES ($1, 0, $2)
+     ON CONFLICT (installation) DO UPDATE SET paused_until_us =
+         CASE WHEN github_pacing.paused_until_us > $2 THEN github_pacing.paused_until_us ELSE $2 END";
+
+pub(super) fn from_micros(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}

@@ -59,6 +59,10 @@ pub trait Dialect:
     /// ascending order.
     const SELECT_TRACKED_ISSUES: &'static str;
 
+    /// Serializes the noise cap's slot decisions for one product (`$1`) until the transaction
+    /// ends, across processes; `None` when write transactions are serialized already.
+    const LOCK_NOISE_PRODUCT: Option<&'static str>;
+
     /// The lease statement (`common::lease_job_sql` with this dialect's row lock).
     fn lease_job_sql() -> &'static str;
 

@@ -53,6 +53,9 @@ pub enum Job {
     Redeliver,
     /// Delete finished jobs and old deliveries past `[retention]` (daily).
     Prune,
+    /// Create, update or close the noise cap's summary issue of a product (a repository,
+    /// lowercase) in the security repository.
+    NoiseSummary(String),
     /// A kind this version does not know: written by a newer replica during a rolling upgrade.
     /// Never leased by this version (see [`Store::lease_job`](super::Store::lease_job)); listed
     /// for operators as it is.
@@ -75,6 +78,7 @@ const ENSURE_LABELS: &str = "ensure-labels";
 const SYNC: &str = "sync";
 const REDELIVER: &str = "redeliver";
 const PRUNE: &str = "prune";
+const NOISE_SUMMARY: &str = "noise-summary";
 
 /// Every kind this version runs: the lease query takes only these, so a replica of an older
 /// version leaves the kinds it does not know to the others instead of failing them.
@@ -95,6 +99,7 @@ pub const KNOWN_KINDS: &[&str] = &[
     SYNC,
     REDELIVER,
     PRUNE,
+    NOISE_SUMMARY,
 ];
 
 fn timer_kind(t: Timer) -> &'static str {
@@ -123,6 +128,7 @@ impl Job {
             Job::Sync => SYNC,
             Job::Redeliver => REDELIVER,
             Job::Prune => PRUNE,
+            Job::NoiseSummary(_) => NOISE_SUMMARY,
             Job::Unknown { kind, .. } => kind,
         }
     }
@@ -141,6 +147,7 @@ impl Job {
             Job::Sync => "securityhub",
             Job::Redeliver => "github",
             Job::Prune => "store",
+            Job::NoiseSummary(product) => product,
             Job::Unknown { subject, .. } => subject,
             Job::OpenIssue(_)
             | Job::NotifyFindings(_)
@@ -172,6 +179,7 @@ impl Job {
             SYNC => Job::Sync,
             REDELIVER => Job::Redeliver,
             PRUNE => Job::Prune,
+            NOISE_SUMMARY => Job::NoiseSummary(subject.to_string()),
             _ => Job::Unknown {
                 kind: kind.to_string(),
                 subject: subject.to_string(),
@@ -231,6 +239,7 @@ mod tests {
             Job::Sync,
             Job::Redeliver,
             Job::Prune,
+            Job::NoiseSummary("acme/web".into()),
         ];
         assert_eq!(
             jobs.len(),

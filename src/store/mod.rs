@@ -15,6 +15,7 @@
 mod common;
 mod dialect;
 mod job;
+mod noise;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -548,6 +549,81 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
 
     async fn kv_get(&self, key: &str) -> Result<Option<String>>;
+
+    /// GitHub pacing shared by every replica on this database (`github::pacing`): takes one
+    /// permit of `installation`'s content budget, a GCRA with `period` and `burst`, unless the
+    /// installation is paused at `now`. `None` when the permit is taken; otherwise the earliest
+    /// time one could be (the pause's end, or the next permit).
+    async fn take_github_permit(
+        &self,
+        installation: u64,
+        now: DateTime<Utc>,
+        period: std::time::Duration,
+        burst: u32,
+    ) -> Result<Option<NotBefore>>;
+
+    /// Pauses every replica's calls for `installation` until `until` (a later pause wins).
+    async fn pause_github(&self, installation: u64, until: DateTime<Utc>) -> Result<()>;
+
+    /// Until when `installation` is paused, as any replica recorded it (possibly in the past).
+    async fn github_paused_until(&self, installation: u64) -> Result<Option<DateTime<Utc>>>;
+
+    /// The noise cap: asks for a slot to open a new issue of `group` for `product` (the
+    /// repository it opens in, lowercase) at `now`, when at most `limit` new issues of a
+    /// product may open per `window`. In one transaction, serialized per product across
+    /// processes: rows of issues opened before `now - window` are forgotten; a group that took
+    /// a slot within the window keeps it (a retry is not counted twice); otherwise, with fewer
+    /// than `limit` issues opened within the window, the group takes a slot
+    /// ([`IssueSlot::Granted`], counted from `now`); else it is recorded as held (since its
+    /// first refusal) and [`IssueSlot::Held`] lists when the issues in the window opened.
+    async fn take_issue_slot(
+        &self,
+        product: &str,
+        group: &GroupKey,
+        limit: u32,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<IssueSlot>;
+
+    /// What the noise cap knows of `product`: the issues opened since `since` and the groups
+    /// held back (those the cap ever refused and that have not taken a slot since).
+    async fn noise_ledger(&self, product: &str, since: DateTime<Utc>) -> Result<NoiseLedger>;
+
+    /// Every group held back by the noise cap, of every product (for `lever jobs backlog`).
+    async fn noise_held(&self) -> Result<Vec<NoiseEntry>>;
+}
+
+/// Why and until when a shared GitHub permit was refused ([`Store::take_github_permit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotBefore {
+    pub at: DateTime<Utc>,
+    /// The installation is paused after a rate-limit answer (else the budget is spent).
+    pub paused: bool,
+}
+
+/// The noise cap's answer to [`Store::take_issue_slot`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IssueSlot {
+    /// Open the issue now: it counts against the product's cap for the window.
+    Granted,
+    /// Not now: the product opened its `limit` within the window; these are when (ascending).
+    Held { opened: Vec<DateTime<Utc>> },
+}
+
+/// One group in the noise cap's ledger: when its issue opened, or since when it is held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NoiseEntry {
+    pub product: String,
+    pub group_key: GroupKey,
+    pub at: DateTime<Utc>,
+}
+
+/// [`Store::noise_ledger`]: a product's recent openings and its held-back groups, both by
+/// ascending time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NoiseLedger {
+    pub opened: Vec<NoiseEntry>,
+    pub held: Vec<NoiseEntry>,
 }
 
 /// How [`open_with`] opens a database, beyond its URL.

@@ -97,6 +97,12 @@ impl Dialect for Postgres {
         ") ORDER BY k"
     );
 
+    /// A transaction-scoped advisory lock on the product's name (two-key form, class 0x6e6f6973
+    /// "nois", apart from sqlx's single-key migration lock): two replicas deciding a slot of
+    /// the same product take turns, so the count they read is the count they write against.
+    const LOCK_NOISE_PRODUCT: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock(1852795251, hashtext($1))");
+
     /// The inner `SELECT ... FOR UPDATE SKIP LOCKED` locks the chosen row (rows other leasers
     /// hold are skipped, rows they just leased fail the recheck), the outer `UPDATE` writes
     /// the lease.

@@ -523,11 +523,119 @@ impl<D: Dialect> Store for SqlStore<D> {
         common::decode_all(&rows, common::audit_from_row)
     }
 
+    async fn take_issue_slot(
+        &self,
+        product: &str,
+        group: &GroupKey,
+        limit: u32,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<IssueSlot> {
+        let (_guard, mut tx) = self.write_tx().await?;
+        let result =
+            super::noise::take_slot_in::<D>(&mut *tx, product, group, limit, window, now).await;
+        common::finish(tx, result).await
+    }
+
+    async fn noise_ledger(&self, product: &str, since: DateTime<Utc>) -> Result<NoiseLedger> {
+        let opened = self
+            .fetch_all(super::noise::opened_query::<D>(product, since))
+            .await?;
+        let held = self
+            .fetch_all(super::noise::held_query::<D>(product))
+            .await?;
+        Ok(NoiseLedger {
+            opened: common::decode_all(&opened, super::noise::entry_from_row::<D>)?,
+            held: common::decode_all(&held, super::noise::entry_from_row::<D>)?,
+        })
+    }
+
+    async fn noise_held(&self) -> Result<Vec<NoiseEntry>> {
+        let rows = self.fetch_all(super::noise::all_held_query::<D>()).await?;
+        common::decode_all(&rows, super::noise::entry_from_row::<D>)
+    }
+
     async fn kv_get(&self, key: &str) -> Result<Option<String>> {
         let row = self
             .fetch_optional(sqlx::query(common::SELECT_KV).arg(key))
             .await?;
         row.map(|r| r.text(&At::new("kv", format!("{key:?}")), "value"))
             .transpose()
+    }
+
+    async fn take_github_permit(
+        &self,
+        installation: u64,
+        now: DateTime<Utc>,
+        period: std::time::Duration,
+        burst: u32,
+    ) -> Result<Option<NotBefore>> {
+        let id = i64::try_from(installation).unwrap_or(i64::MAX);
+        let now_us = common::micros(now);
+        let period_us = i64::try_from(period.as_micros())
+            .unwrap_or(i64::MAX / 4)
+            .max(1);
+        let tolerance_us = period_us.saturating_mul(i64::from(burst.max(1)));
+        let (_guard, mut tx) = self.write_tx().await?;
+        let result = async {
+            D::execute(&mut *tx, sqlx::query(common::PACING_ROW).arg(id)).await?;
+            let q = sqlx::query(common::PACING_TAKE)
+                .arg(id)
+                .arg(now_us)
+                .arg(period_us)
+                .arg(tolerance_us);
+            if execute_one::<D>(&mut *tx, q).await? {
+                return Ok(None);
+            }
+            let row = D::fetch_optional(&mut *tx, sqlx::query(common::PACING_SELECT).arg(id))
+                .await?
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "github_pacing: no row for installation {installation}"
+                    ))
+                })?;
+            let at = At::new("github_pacing", installation.to_string());
+            let tat = row.int(&at, "tat_us")?;
+            let paused = row.opt_int(&at, "paused_until_us")?.filter(|p| *p > now_us);
+            let next = tat.max(now_us) + period_us - tolerance_us;
+            Ok(Some(match paused {
+                Some(p) => NotBefore {
+                    at: common::from_micros(p.max(next)),
+                    paused: true,
+                },
+                None => NotBefore {
+                    at: common::from_micros(next),
+                    paused: false,
+                },
+            }))
+        }
+        .await;
+        common::finish(tx, result).await
+    }
+
+    async fn pause_github(&self, installation: u64, until: DateTime<Utc>) -> Result<()> {
+        let id = i64::try_from(installation).unwrap_or(i64::MAX);
+        let (_guard, mut tx) = self.write_tx().await?;
+        let q = sqlx::query(common::PACING_PAUSE)
+            .arg(id)
+            .arg(common::micros(until));
+        let result = D::execute(&mut *tx, q)
+            .await
+            .map(|_| ())
+            .map_err(Into::into);
+        common::finish(tx, result).await
+    }
+
+    async fn github_paused_until(&self, installation: u64) -> Result<Option<DateTime<Utc>>> {
+        let id = i64::try_from(installation).unwrap_or(i64::MAX);
+        let row = self
+            .fetch_optional(sqlx::query(common::PACING_SELECT).arg(id))
+            .await?;
+        let at = At::new("github_pacing", installation.to_string());
+        Ok(row
+            .map(|r| r.opt_int(&at, "paused_until_us"))
+            .transpose()?
+            .flatten()
+            .map(common::from_micros))
     }
 }

@@ -118,6 +118,9 @@ impl Dialect for Sqlite {
         ") ORDER BY k"
     );
 
+    /// Nothing: every write transaction holds SQLite's write lock (`BEGIN IMMEDIATE`).
+    const LOCK_NOISE_PRODUCT: Option<&'static str> = None;
+
     fn lease_job_sql() -> &'static str {
         static SQL: LazyLock<String> = LazyLock::new(|| common::lease_job_sql(""));
         &SQL

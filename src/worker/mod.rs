@@ -7,6 +7,7 @@ mod digest;
 mod effects;
 mod history;
 pub mod lifecycle;
+pub mod noise;
 mod notify;
 mod open_issue;
 pub mod pacing;
@@ -142,6 +143,16 @@ impl From<SecurityHubError> for JobError {
 pub struct JobOutput {
     pub changes: ChangeSet,
     pub again: Option<JobError>,
+    /// Not now, for a reason outside the job (the noise cap): `changes` commit and the job is
+    /// postponed to this time without counting the attempt (never parked for it).
+    pub postpone: Option<Postponed>,
+}
+
+/// See [`JobOutput::postpone`].
+#[derive(Debug, Clone)]
+pub struct Postponed {
+    pub run_at: DateTime<Utc>,
+    pub reason: String,
 }
 
 impl JobOutput {
@@ -149,6 +160,7 @@ impl JobOutput {
         JobOutput {
             changes,
             again: None,
+            postpone: None,
         }
     }
 }
@@ -159,8 +171,8 @@ pub struct JobReport {
     pub id: i64,
     pub kind: String,
     pub subject: String,
-    /// `done`, `retry`, `postponed` (GitHub's limits: run later, no attempt counted) or
-    /// `dead`.
+    /// `done`, `retry`, `postponed` (GitHub's limits or the noise cap: run later, no attempt
+    /// counted) or `dead`.
     pub result: &'static str,
     pub error: Option<String>,
 }
@@ -337,6 +349,7 @@ impl Worker {
             Job::Sync => sync::job(app).await,
             Job::Redeliver => redeliver::run(app).await,
             Job::Prune => prune(app).await,
+            Job::NoiseSummary(product) => noise::summary(app, &run, product).await,
             // Never leased (the lease query takes known kinds only); should one get here, it is
             // left for a replica that knows it, never failed.
             Job::Unknown { kind, .. } => Err(JobError {
@@ -361,11 +374,36 @@ impl Worker {
         let result = self.execute_leased(&job).await;
         let now = self.app.now();
         let owner = self.id.clone();
-        let (mut changes, failure) = match result {
-            Ok(JobOutput { changes, again }) => (changes, again),
-            Err(mut e) => (e.partial.take().map(|p| *p).unwrap_or_default(), Some(e)),
+        let (mut changes, failure, postponed) = match result {
+            Ok(JobOutput {
+                changes,
+                again,
+                postpone,
+            }) => (changes, again, postpone),
+            Err(mut e) => (
+                e.partial.take().map(|p| *p).unwrap_or_default(),
+                Some(e),
+                None,
+            ),
         };
         let report = match failure {
+            None if postponed.is_some() => {
+                let Postponed { run_at, reason } = postponed.expect("checked");
+                tracing::info!(%run_at, %reason, "job postponed");
+                changes.job_outcomes.push(JobOutcome::Postpone {
+                    id: job.id,
+                    lease_owner: owner,
+                    run_at,
+                    reason: reason.clone(),
+                });
+                JobReport {
+                    id: job.id,
+                    kind: job.job.kind().to_string(),
+                    subject: job.job.subject().to_string(),
+                    result: "postponed",
+                    error: Some(reason),
+                }
+            }
             None => {
                 changes.job_outcomes.push(JobOutcome::Done {
                     id: job.id,
@@ -509,9 +547,22 @@ impl Worker {
             if *shutdown.borrow() {
                 return;
             }
-            match self.run_until_idle().await {
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "worker cannot reach the store"),
+            // Drain due jobs, but look at the stop signal between two jobs: a stopping
+            // process finishes the job in hand and leaves the rest queued for the next start
+            // (with thousands due, draining first kept a SIGTERM'd `lever serve` alive for
+            // minutes).
+            loop {
+                if *shutdown.borrow() {
+                    return;
+                }
+                match self.run_once().await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::error!(error = %e, "worker cannot reach the store");
+                        break;
+                    }
+                }
             }
             let sleep = match self.app.store.next_job_at().await {
                 Ok(Some(at)) => (at - self.app.now())

@@ -125,6 +125,11 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<JobOutpu
         )));
     }
 
+    // The noise cap: a new issue of a product that opened its quota within the hour waits.
+    if let Some(held) = super::noise::admit(app, &planned, &repo, now).await? {
+        return Ok(held);
+    }
+
     let account = app.config.account(&findings[0].account_id);
     let render = |owner: Option<&str>, notes: &[String]| -> Result<RenderedIssue, JobError> {
         app.renderer

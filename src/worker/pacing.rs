@@ -38,6 +38,7 @@ fn rank(s: Severity) -> u8 {
 /// |---|---|
 /// | jobs that decide (webhooks, timers, sync, handoffs, Security Hub updates) | 90 |
 /// | `open-issue` | 40 + 10 × severity (INFORMATIONAL 0 … CRITICAL 4) + 5 in production: 40 … 85 |
+/// | `noise-summary` (the noise cap's summary issue of a product) | 60 |
 /// | `apply-effects` with a comment, label, assignment, close or reopen | 30 + the same: 30 … 75 |
 /// | `ensure-labels`, `digest` | 20 |
 /// | `apply-effects` with only checklist refreshes (and Security Hub updates, or nothing) | 10 |
@@ -51,6 +52,7 @@ pub fn priority_of(job: &Job, group: Option<&GroupData>, outbox: &[Effect]) -> P
     };
     Priority::new(match job {
         Job::OpenIssue(_) => 40 + weight(),
+        Job::NoiseSummary(_) => 60,
         // Security Hub updates wait in the same outbox but spend no GitHub budget.
         Job::ApplyEffects(_)
             if outbox.iter().all(|e| {
@@ -103,6 +105,9 @@ pub struct WaitingIssue {
     pub due: DateTime<Utc>,
     /// When it should open at the earliest, given the budget and the writes before it.
     pub opens_at: DateTime<Utc>,
+    /// Held back by the noise cap (`[noise]`): its product opened its quota within the hour;
+    /// `due` is when the hour has room again.
+    pub held_by_noise_cap: bool,
 }
 
 /// The issues waiting to open and when they should, for operators (`lever sync`, the log,
@@ -119,6 +124,8 @@ pub struct Backlog {
     pub other_writes: usize,
     /// When the last waiting issue should open, at the earliest.
     pub last_opens_at: Option<DateTime<Utc>>,
+    /// How many of `issues` the noise cap holds back.
+    pub held_by_noise_cap: usize,
 }
 
 impl Backlog {
@@ -127,7 +134,8 @@ impl Backlog {
         match (self.issues.first(), &self.last_opens_at) {
             (Some(first), Some(last)) => format!(
                 "{} issue(s) waiting to open (next: {} in {}, {}), the last at about {} \
-                 (budget {}/min, {}/h per installation); {} other GitHub write job(s) pending",
+                 (budget {}/min, {}/h per installation); {} held by the noise cap; {} other GitHub \
+                 write job(s) pending",
                 self.issues.len(),
                 first.severity.slug().to_uppercase(),
                 first.environment,
@@ -135,6 +143,7 @@ impl Backlog {
                 last.to_rfc3339(),
                 self.content_per_minute,
                 self.content_per_hour,
+                self.held_by_noise_cap,
                 self.other_writes
             ),
             _ => format!(
@@ -148,7 +157,11 @@ impl Backlog {
 fn writes_to_github(job: &Job) -> bool {
     matches!(
         job,
-        Job::OpenIssue(_) | Job::ApplyEffects(_) | Job::EnsureLabels(_) | Job::Digest
+        Job::OpenIssue(_)
+            | Job::ApplyEffects(_)
+            | Job::EnsureLabels(_)
+            | Job::Digest
+            | Job::NoiseSummary(_)
     )
 }
 
@@ -156,7 +169,8 @@ fn writes_to_github(job: &Job) -> bool {
 /// them go (priority, then due time), and when each waiting issue should open if `budget`
 /// starts full at `now` and each job makes one write. An estimate: jobs making several writes
 /// (labels, several effects) and earlier writes push it later; issues spread over several
-/// installations (each with its own budget) open sooner.
+/// installations (each with its own budget) open sooner. Issues held by the noise cap are
+/// flagged; their due time is when their product's hour has room again.
 pub async fn backlog(
     store: &dyn Store,
     budget: &ContentBudget,
@@ -174,6 +188,12 @@ pub async fn backlog(
         .await?
         .into_iter()
         .map(|g| (g.group_key.clone(), g))
+        .collect();
+    let held: std::collections::HashSet<GroupKey> = store
+        .noise_held()
+        .await?
+        .into_iter()
+        .map(|e| e.group_key)
         .collect();
     let mut ranked = Vec::with_capacity(jobs.len());
     for j in jobs {
@@ -197,8 +217,16 @@ pub async fn backlog(
     let mut issues = Vec::new();
     let mut other_writes = 0;
     for (priority, j, group) in ranked {
-        let at = j.run_at.max(now).max(tat - tolerance);
-        tat = tat.max(at) + period;
+        let noise_held = matches!(&j.job, Job::OpenIssue(key) if held.contains(key));
+        // An issue the noise cap holds waits for its product's hour, not for the writes
+        // before it: it does not push the others back.
+        let at = if noise_held {
+            j.run_at.max(now)
+        } else {
+            let at = j.run_at.max(now).max(tat - tolerance);
+            tat = tat.max(at) + period;
+            at
+        };
         match (&j.job, group) {
             (Job::OpenIssue(key), Some(g)) => issues.push(WaitingIssue {
                 group: key.clone(),
@@ -208,6 +236,7 @@ pub async fn backlog(
                 priority: priority.get(),
                 due: j.run_at,
                 opens_at: at,
+                held_by_noise_cap: noise_held,
             }),
             _ => other_writes += 1,
         }
@@ -217,6 +246,7 @@ pub async fn backlog(
         content_per_minute: budget.per_minute(),
         content_per_hour: budget.per_hour(),
         last_opens_at: issues.iter().map(|i| i.opens_at).max(),
+        held_by_noise_cap: issues.iter().filter(|i| i.held_by_noise_cap).count(),
         issues,
         other_writes,
     })
@@ -375,6 +405,13 @@ mod tests {
                 20,
             ),
             ("digest", Job::Digest, None, &[], 20),
+            (
+                "noise summary",
+                Job::NoiseSummary("acme/web".into()),
+                None,
+                &[],
+                60,
+            ),
             (
                 "webhook",
                 Job::GithubEvent(crate::store::DeliveryId("d".into())),

@@ -688,3 +688,55 @@ async fn an_effect_that_cannot_be_performed_is_parked_alone_and_the_next_ones_ru
     let (_, out, _) = lever(&t, &["jobs", "--failed", "--format", "json"]);
     assert!(json_lines(&out).is_empty(), "{out}");
 }
+
+/// `lever serve` stopping (SIGTERM) while many jobs are due: each worker finishes the job in
+/// hand and stops, leaving the rest queued for the next start, instead of draining the whole
+/// queue first (which, with thousands of jobs failing against an unreachable GitHub, kept a
+/// stopping process alive for minutes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_worker_finishes_the_job_in_hand_and_leaves_the_rest_queued() {
+    let t = TestApp::start().await;
+    t.ingest_demo().await;
+    let due = |t: &TestApp| {
+        let store = t.app.store.clone();
+        async move {
+            store
+                .jobs(Some(lever::store::JobState::Pending))
+                .await
+                .unwrap()
+                .iter()
+                .filter(|j| j.job.kind() == "open-issue")
+                .count()
+        }
+    };
+    let queued = due(&t).await;
+    assert!(queued >= 3, "the demo queues several issues: {queued}");
+    // Every issue creation is slow, so the worker is inside its first job when told to stop.
+    t.gh.delay_next("POST", "/repos/*/issues", 300, 100);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = lever::worker::Worker::new(t.app.clone(), "stopping-worker");
+    let running = tokio::spawn(worker.run(stop_rx));
+    let store = t.app.store.clone();
+    eventually("the worker holds a job", || {
+        let store = store.clone();
+        async move {
+            store
+                .jobs(None)
+                .await
+                .unwrap()
+                .iter()
+                .any(|j| j.lease_owner.as_deref() == Some("stopping-worker"))
+        }
+    })
+    .await;
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(30), running)
+        .await
+        .expect("the worker stops")
+        .unwrap();
+    let left = due(&t).await;
+    assert!(
+        left >= queued - 1,
+        "a stopping worker finishes at most the job in hand: {queued} queued, {left} left"
+    );
+}

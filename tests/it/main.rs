@@ -12,6 +12,7 @@ mod inert;
 mod intake;
 mod jobs;
 mod lifecycle;
+mod noise;
 mod oncall;
 mod pacing;
 mod serve;

@@ -235,6 +235,154 @@ async fn two_workers_drain_a_burst_within_the_secondary_limits() {
     t.gh.assert_conformant();
 }
 
+/// A second replica: another process's `App` on the same database (its own pool, GitHub client
+/// and pacer), wired to the same fakes and clock, with the same content budget.
+async fn replica(t: &TestApp, dir: &tempfile::TempDir, budget: (u32, u32)) -> Worker {
+    let app = crate::support::app::app_on_with_budget(
+        dir.path(),
+        t.replica_store().await,
+        &t.gh,
+        &t.sh,
+        t.clock.clone(),
+        crate::fakes::github::TEST_APP_PRIVATE_KEY_PEM,
+        budget,
+    )
+    .await;
+    Worker::new(app, "replica-2")
+}
+
+/// Two replicas drain a burst side by side: each process has its own GitHub client and pacer,
+/// yet together they stay within the installation's secondary limits (the budget is taken from
+/// the database they share), use it, and open every issue once.
+async fn two_replicas_share_the_installation_budget(t: TestApp, dir: tempfile::TempDir) {
+    const PER_MINUTE: u32 = 10;
+    const PER_HOUR: u32 = 40;
+    const GROUPS: usize = 50;
+    enforce(&t, PER_MINUTE, PER_HOUR);
+    labels_exist(&t).await;
+    let start_at = t.clock.now();
+    let burst: Vec<Value> = (0..GROUPS)
+        .map(|i| {
+            finding(
+                "111111111111",
+                &format!("i-replica{i:04}"),
+                "HIGH",
+                None,
+                false,
+            )
+        })
+        .collect();
+    post(&t, burst).await;
+    let workers = [
+        t.worker.clone(),
+        replica(&t, &dir, (PER_MINUTE, PER_HOUR)).await,
+    ];
+    let reports = run_until(&t, &workers, start_at + TimeDelta::hours(3)).await;
+    assert_eq!(
+        t.gh.breaches(),
+        vec![],
+        "two replicas together stay within the limits"
+    );
+    assert_eq!(t.gh.issues("acme/payments").len(), GROUPS);
+    assert_eq!(t.gh.count("POST", "/repos/*/*/issues"), GROUPS);
+    let accepted = t.gh.content_requests(INSTALLATION);
+    let first_hour = accepted
+        .iter()
+        .filter(|at| **at < start_at + TimeDelta::hours(1))
+        .count();
+    assert!(
+        first_hour * 100 >= PER_HOUR as usize * 95,
+        "{first_hour} writes in the first hour, budget {PER_HOUR}"
+    );
+    for (worker, reports) in reports.iter().enumerate() {
+        assert!(
+            reports
+                .iter()
+                .any(|r| r.kind == "open-issue" && r.result == "done"),
+            "replica {worker} took part"
+        );
+    }
+    t.gh.assert_conformant();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_sqlite_share_the_installation_budget() {
+    let dir = config();
+    let t = start(&dir, 10, 40).await;
+    two_replicas_share_the_installation_budget(t, dir).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_postgres_share_the_installation_budget() {
+    let Some(url) =
+        crate::support::pg::or_skip("two_replicas_on_postgres_share_the_installation_budget").await
+    else {
+        return;
+    };
+    let dir = config();
+    let t = TestApp::builder()
+        .config(dir.path())
+        .content_budget(10, 40)
+        .postgres(url)
+        .start()
+        .await;
+    two_replicas_share_the_installation_budget(t, dir).await;
+}
+
+/// A rate-limit answer seen by one replica pauses the other: its jobs are postponed to the
+/// pause's end without a single call made with the installation's token.
+#[tokio::test]
+async fn a_rate_limit_answer_pauses_every_replica_of_the_installation() {
+    let dir = config();
+    let t = start(&dir, 1_000_000, 60_000_000).await;
+    labels_exist(&t).await;
+    for f in [
+        "03-payments-prod-ledger-rds.2.json",
+        "04-payments-prod-logs-bucket-s3.5.json",
+        "02-payments-prod-checkout-asg-ec2.8.json",
+    ] {
+        t.ingest_file(&root().join("examples/demo/findings").join(f))
+            .await;
+    }
+    t.gh.inject(
+        "POST",
+        "/repos/*/*/issues",
+        FaultKind::SecondaryRateLimit {
+            status: 403,
+            retry_after_secs: 120,
+        },
+        1,
+    );
+    let paused_at = t.clock.now();
+    let first = t.worker.run_once().await.unwrap().unwrap();
+    assert_eq!(first.result, "postponed", "{first:?}");
+    let installation_calls = |t: &TestApp| {
+        t.gh.requests()
+            .iter()
+            .filter(|r| matches!(r.token, TokenKind::Installation { .. }))
+            .count()
+    };
+    let before = installation_calls(&t);
+    let other = replica(&t, &dir, (1_000_000, 60_000_000)).await;
+    let reports = other.run_until_idle().await.unwrap();
+    assert!(
+        reports.len() == 2 && reports.iter().all(|r| r.result == "postponed"),
+        "{reports:#?}"
+    );
+    assert_eq!(
+        installation_calls(&t),
+        before,
+        "the other replica made no call with the installation's token during the pause"
+    );
+    t.clock.set(paused_at + TimeDelta::seconds(121));
+    let reports = other.run_until_idle().await.unwrap();
+    assert!(
+        reports.iter().all(|r| r.result == "done") && reports.len() == 3,
+        "{reports:#?}"
+    );
+    t.gh.assert_conformant();
+}
+
 /// The control experiment: the same kind of burst without Lever's content budget breaches the
 /// limits the fake enforces (so the zero above is not the fake's doing), once: the breach's
 /// `Retry-After` pauses the installation, and the other jobs wait instead of calling.

@@ -235,6 +235,7 @@ suite!(
     corrupt_rows_are_reported_not_panicked,
     unknown_job_kinds_are_left_to_newer_replicas,
     prune_keeps_what_work_and_deduplication_still_need,
+    noise_cap_slots_hold_across_replicas,
 );
 
 // =============================================================================================
@@ -2515,4 +2516,85 @@ async fn prune_keeps_what_work_and_deduplication_still_need(db: Arc<Db>) {
     );
     // Idempotent.
     assert_eq!(store.prune(t(100), t(100)).await.unwrap().jobs, 0);
+}
+
+/// The noise cap's count is the store's: 4 replicas asking at once for 20 slots of one product
+/// with a cap of 5 get exactly 5; a retry keeps its slot; the hour frees them; another product
+/// has its own count.
+async fn noise_cap_slots_hold_across_replicas(db: Arc<Db>) {
+    use lever::store::IssueSlot;
+    let store = db.store().await;
+    let mut replicas = vec![store.clone()];
+    for _ in 0..3 {
+        replicas.push(db.replica().await);
+    }
+    let hour = chrono::Duration::hours(1);
+    let now = t(0);
+    let key = |i: usize| GroupKey(format!("EC2.8|arn:aws:ec2:::instance/i-{i}|1|r"));
+    let asks = join_all((0..20).map(|i| {
+        let r = replicas[i % replicas.len()].clone();
+        tokio::spawn(async move { r.take_issue_slot("acme/web", &key(i), 5, hour, now).await })
+    }))
+    .await;
+    let answers: Vec<IssueSlot> = asks
+        .into_iter()
+        .map(|a| a.expect("task").expect("slot"))
+        .collect();
+    let granted: Vec<usize> = (0..20)
+        .filter(|i| answers[*i] == IssueSlot::Granted)
+        .collect();
+    assert_eq!(granted.len(), 5, "{answers:?}");
+    for a in &answers {
+        if let IssueSlot::Held { opened } = a {
+            assert_eq!(opened.len(), 5, "{a:?}");
+        }
+    }
+    // A retry of a group that took a slot keeps it, and is not counted twice.
+    let later = now + chrono::Duration::minutes(10);
+    assert_eq!(
+        store
+            .take_issue_slot("acme/web", &key(granted[0]), 5, hour, later)
+            .await
+            .unwrap(),
+        IssueSlot::Granted
+    );
+    let ledger = store.noise_ledger("acme/web", later - hour).await.unwrap();
+    assert_eq!(ledger.opened.len(), 5);
+    assert_eq!(ledger.held.len(), 15);
+    // A held group keeps the time it was first held.
+    let held = (0..20).find(|i| !granted.contains(i)).unwrap();
+    assert!(matches!(
+        store
+            .take_issue_slot("acme/web", &key(held), 5, hour, later)
+            .await
+            .unwrap(),
+        IssueSlot::Held { .. }
+    ));
+    let ledger = store.noise_ledger("acme/web", later - hour).await.unwrap();
+    assert!(ledger.held.iter().all(|e| e.at == now), "{ledger:?}");
+    assert_eq!(store.noise_held().await.unwrap().len(), 15);
+    // Another product counts on its own.
+    assert_eq!(
+        store
+            .take_issue_slot("acme/other", &key(0), 5, hour, later)
+            .await
+            .unwrap(),
+        IssueSlot::Granted
+    );
+    // An hour later the slots are free again; the held group that takes one leaves the held.
+    let next_hour = now + hour + chrono::Duration::seconds(1);
+    assert_eq!(
+        store
+            .take_issue_slot("acme/web", &key(held), 5, hour, next_hour)
+            .await
+            .unwrap(),
+        IssueSlot::Granted
+    );
+    let ledger = store
+        .noise_ledger("acme/web", next_hour - hour)
+        .await
+        .unwrap();
+    assert_eq!(ledger.opened.len(), 1);
+    assert_eq!(ledger.held.len(), 14);
+    assert!(!ledger.held.iter().any(|e| e.group_key == key(held)));
 }

@@ -2,13 +2,17 @@
 # Intake, closed loop: single-finding EventBridge "Security Hub Findings - Imported" events through
 # POST /events/securityhub (bearer token), each a new finding of a new group (HIGH, production:
 # a ticket), accepted durably (202 after the commit) by Lever on SQLite and on PostgreSQL.
-# wrk -t1 -c32 -d10s after a 2 s warm-up; Lever's CPU µs per event from /proc.
+# wrk -t1 -c32 -d10s after a 2 s warm-up; Lever's CPU µs per event from /proc. Lever's workers
+# run against the suite's fake GitHub (benches/fakes.rs, GitHub's secondary limits enforced), as
+# in production during a flood: a few issues open within the limits, the rest wait their turn.
 #
 #   tools/bench/intake.sh              (docs/PERFORMANCE.md, "Intake")
 source "$(dirname "$0")/lib.sh"
 need wrk "apt-get install wrk"; need curl curl; need sqlite3 sqlite3; need psql postgresql-client
 machine
 build_lever
+start_fake_github
+echo "== fake GitHub at $BENCH_GITHUB_URL"
 
 # The demo's payments-prod S3.5 finding in an EventBridge envelope; __N__ varies per request.
 python3 - "$ROOT/examples/demo/findings/04-payments-prod-logs-bucket-s3.5.json" >"$SCRATCH/event.json" <<'PY'

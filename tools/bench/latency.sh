@@ -1,38 +1,41 @@
 #!/usr/bin/env bash
 # Latency, open loop: p50/p99 of the signed issues.labeled webhook at a fixed 2,000 requests/s
-# (oha -q 2000 -z 10s, 32 connections, after a 2 s warm-up at the same rate), Lever on SQLite,
-# Lever on PostgreSQL and Probot 14 in one run. oha sends the same headers on every request,
-# so every request after Lever's first is a redelivery of one delivery id (answered 200
-# "duplicate" after the same batched commit path; see docs/PERFORMANCE.md).
+# for 10 s (after a 2 s warm-up at the same rate), 32 connections at most, Lever on SQLite, Lever
+# on PostgreSQL and Probot 14 in one run. The generator is benches/openloop.rs: each request
+# carries a fresh X-GitHub-Delivery (oha cannot vary a header, so with oha every request after
+# the first was a duplicate that wrote nothing), and a request's latency counts from when it was
+# due, not from when a connection was free (no coordinated omission).
 #
 #   tools/bench/latency.sh             (docs/PERFORMANCE.md, "Latency")
 source "$(dirname "$0")/lib.sh"
-need oha "cargo install oha"; need curl curl; need openssl openssl; need psql postgresql-client
+need curl curl; need openssl openssl; need psql postgresql-client
 RATE=${BENCH_RATE:-2000}
 machine
 build_lever
+OPENLOOP=$(bench_bin openloop)
+[ -x "$OPENLOOP" ] || { echo "could not build benches/openloop.rs" >&2; exit 2; }
 probot_install
 webhook_body
-echo "== body $(wc -c <"$BENCH_BODY") bytes; Probot $PROBOT_VERSION; $(oha --version); oha -q $RATE -z $DURATION -c $CONNECTIONS"
+SECONDS_MEASURED=${DURATION%s}
+echo "== body $(wc -c <"$BENCH_BODY") bytes; Probot $PROBOT_VERSION; open loop at $RATE/s for ${SECONDS_MEASURED}s, $CONNECTIONS connections, a fresh delivery id per request"
 
 ROWS=()
 measure() {
     local name=$1 pid=$2 port=$3 path=$4 t0 t1
-    local args=(--no-tui -m POST -T application/json -c "$CONNECTIONS" -q "$RATE"
-        -H "X-GitHub-Event: issues" -H "X-GitHub-Delivery: 72d3162e-cc78-11e3-81ab-4c9367dc$(printf %04x $((RANDOM % 65536)))"
-        -H "X-Hub-Signature-256: $BENCH_SIG" -H "User-Agent: GitHub-Hookshot/bench" -D "$BENCH_BODY")
-    oha "${args[@]}" -z 2s "http://127.0.0.1:$port$path" >/dev/null
     t0=$(ticks "$pid")
-    oha "${args[@]}" -z "$DURATION" --output-format json "http://127.0.0.1:$port$path" >"$SCRATCH/oha.json"
+    OPENLOOP_URL="http://127.0.0.1:$port$path" OPENLOOP_BODY="$BENCH_BODY" \
+        OPENLOOP_HEADERS=$'Content-Type: application/json\nX-GitHub-Event: issues\nUser-Agent: GitHub-Hookshot/bench\n'"X-Hub-Signature-256: $BENCH_SIG" \
+        OPENLOOP_FRESH_HEADER=X-GitHub-Delivery OPENLOOP_RATE="$RATE" OPENLOOP_SECONDS="$SECONDS_MEASURED" \
+        OPENLOOP_WARMUP=2 OPENLOOP_CONNECTIONS="$CONNECTIONS" "$OPENLOOP" --bench >"$SCRATCH/openloop.out"
     t1=$(ticks "$pid")
-    ROWS+=("$(python3 - "$name" "$SCRATCH/oha.json" $((t1 - t0)) "$CLK_TCK" <<'PY'
+    ROWS+=("$(python3 - "$name" "$SCRATCH/openloop.out" $((t1 - t0)) "$CLK_TCK" <<'PY'
 import json, sys
 name, path, ticks, hz = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-r = json.load(open(path))
-s, p = r["summary"], r["latencyPercentiles"]
-codes = r.get("statusCodeDistribution", {})
-n = sum(codes.values())
-print(f"| {name} | {s['requestsPerSec']:.0f} | {p['p50'] * 1000:.2f} | {p['p99'] * 1000:.2f} | {(p.get('p99.9') or 0) * 1000:.2f} | {ticks / hz * 1e6 / max(n, 1):.0f} | {json.dumps(codes)} |")
+line = [l for l in open(path) if l.startswith("openloop: ")][-1]
+r = json.loads(line[len("openloop: "):])
+# Server CPU over warm-up and measurement, per request sent in both.
+sent = r["requests"] + r["rate"] * 2
+print(f"| {name} | {r['achieved']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['p999_ms']:.2f} | {r['max_ms']:.2f} | {ticks / hz * 1e6 / max(sent, 1):.0f} | {json.dumps(r['statuses'])} |")
 PY
 )")
     echo "-- $name: ${ROWS[-1]}"
@@ -56,6 +59,6 @@ stop "$LEVER_PID"
 psql "$PG_URL" -qc "DROP SCHEMA $SCHEMA CASCADE"
 
 echo
-echo "| server | achieved requests/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/request | status codes |"
-echo "|---|---|---|---|---|---|---|"
+echo "| server | achieved requests/s | p50 ms | p99 ms | p99.9 ms | max ms | server CPU µs/request | status codes |"
+echo "|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"

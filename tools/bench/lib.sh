@@ -58,15 +58,16 @@ webhook_body() {
     export BENCH_BODY=$SCRATCH/webhook.json BENCH_SIG=$SIG
 }
 
-# start_lever DATABASE_URL: `lever serve` on LEVER_PORT; GitHub and Security Hub point at a closed
-# loopback port (untracked deliveries make no call). Sets LEVER_PID.
+# start_lever DATABASE_URL: `lever serve` on LEVER_PORT; GitHub points at BENCH_GITHUB_URL (see
+# start_fake_github) or else, like Security Hub, at a closed loopback port (untracked deliveries
+# make no call). Sets LEVER_PID.
 start_lever() {
     local url=$1 cfg
     cfg=$(config_dir)
     (cd "$SCRATCH" && exec env -i PATH="$PATH" \
         GITHUB_APP_ID=1 \
         GITHUB_PRIVATE_KEY_PATH="$ROOT/tests/fixtures/github-app-test-key.TEST-ONLY.pem" \
-        GITHUB_API_URL=http://127.0.0.1:9 \
+        GITHUB_API_URL="${BENCH_GITHUB_URL:-http://127.0.0.1:9}" \
         GITHUB_WEBHOOK_SECRET=$SECRET LEVER_INGEST_TOKEN=$TOKEN \
         AWS_ENDPOINT_URL_SECURITYHUB=http://127.0.0.1:9 AWS_REGION=us-east-1 \
         AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=bench AWS_EC2_METADATA_DISABLED=true \
@@ -140,3 +141,30 @@ start_probot() {
 }
 
 # The server's main process: `( cd; exec … ) &` keeps the pid of the subshell that exec'd.
+
+# bench_bin NAME: build the bench binary NAME (bench profile) and print its path.
+bench_bin() {
+    (cd "$ROOT" && cargo bench --bench "$1" --no-run --message-format=json 2>/dev/null) |
+        python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == sys.argv[1]:
+        print(m["executable"])' "$1" | tail -1
+}
+
+# start_fake_github: the suite's fake GitHub (benches/fakes.rs: the demo installation and
+# repositories, secondary limits enforced in real time) on a free port. Sets BENCH_GITHUB_URL.
+start_fake_github() {
+    local bin i
+    bin=$(bench_bin fakes)
+    [ -x "$bin" ] || { echo "could not build benches/fakes.rs" >&2; exit 2; }
+    "$bin" --bench >"$SCRATCH/fakes.out" 2>>"$SCRATCH/fakes.log" &
+    PIDS+=("$!")
+    for i in $(seq 1 200); do
+        BENCH_GITHUB_URL=$(sed -n 's/^fake-github: //p' "$SCRATCH/fakes.out")
+        [ -n "$BENCH_GITHUB_URL" ] && break
+        sleep 0.05
+    done
+    [ -n "$BENCH_GITHUB_URL" ] || { echo "the fake GitHub did not start" >&2; exit 2; }
+    export BENCH_GITHUB_URL
+}

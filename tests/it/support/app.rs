@@ -264,9 +264,31 @@ pub async fn app_on(
     clock: Arc<ManualClock>,
     private_key: &str,
 ) -> App {
+    app_on_with_budget(
+        config_dir,
+        store,
+        gh,
+        sh,
+        clock,
+        private_key,
+        GENEROUS_BUDGET,
+    )
+    .await
+}
+
+/// [`app_on`] with `[github] content_per_minute` and `content_per_hour` set to `budget`.
+pub async fn app_on_with_budget(
+    config_dir: &Path,
+    store: Arc<dyn Store>,
+    gh: &FakeGitHub,
+    sh: &FakeSecurityHub,
+    clock: Arc<ManualClock>,
+    private_key: &str,
+    budget: (u32, u32),
+) -> App {
     let config = with_budget(
         Config::load(config_dir).expect("test config is valid"),
-        GENEROUS_BUDGET,
+        budget,
     );
     let deps = Deps::default()
         .clock(clock)

@@ -185,7 +185,46 @@ impl Store for Spy {
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         self.inner.audit(filter).await
     }
+    async fn take_issue_slot(
+        &self,
+        product: &str,
+        group: &GroupKey,
+        limit: u32,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<lever::store::IssueSlot> {
+        self.inner
+            .take_issue_slot(product, group, limit, window, now)
+            .await
+    }
+    async fn noise_ledger(
+        &self,
+        product: &str,
+        since: DateTime<Utc>,
+    ) -> Result<lever::store::NoiseLedger> {
+        self.inner.noise_ledger(product, since).await
+    }
+    async fn noise_held(&self) -> Result<Vec<lever::store::NoiseEntry>> {
+        self.inner.noise_held().await
+    }
     async fn kv_get(&self, key: &str) -> Result<Option<String>> {
         self.inner.kv_get(key).await
+    }
+    async fn take_github_permit(
+        &self,
+        installation: u64,
+        now: DateTime<Utc>,
+        period: std::time::Duration,
+        burst: u32,
+    ) -> Result<Option<lever::store::NotBefore>> {
+        self.inner
+            .take_github_permit(installation, now, period, burst)
+            .await
+    }
+    async fn pause_github(&self, installation: u64, until: DateTime<Utc>) -> Result<()> {
+        self.inner.pause_github(installation, until).await
+    }
+    async fn github_paused_until(&self, installation: u64) -> Result<Option<DateTime<Utc>>> {
+        self.inner.github_paused_until(installation).await
     }
 }

@@ -1,0 +1,177 @@
+//! An open-loop load generator (`cargo bench --bench openloop`), used by
+//! `tools/bench/latency.sh`; numbers recorded in docs/PERFORMANCE.md.
+//!
+//! Sends one POST every 1/rate seconds whatever the server does (open loop, like wrk2 or
+//! `oha -q`), each with a fresh value in one header (`X-GitHub-Delivery` by default), which
+//! `oha` cannot do: with one repeated delivery id every request after the first is a duplicate
+//! that writes nothing. At most `OPENLOOP_CONNECTIONS` requests are in flight; a request that
+//! waits for a connection is late, and its latency counts from when it was *due*, not from when
+//! it was sent (no coordinated omission).
+//!
+//! Environment (all but the URL and body have defaults):
+//! - `OPENLOOP_URL`: the endpoint.
+//! - `OPENLOOP_BODY`: a file whose bytes are every request's body.
+//! - `OPENLOOP_HEADERS`: `Name: value` lines (newline-separated) sent with every request.
+//! - `OPENLOOP_FRESH_HEADER`: the header given a new UUID per request (default
+//!   `X-GitHub-Delivery`; empty for none).
+//! - `OPENLOOP_RATE` (requests/s, default 2000), `OPENLOOP_SECONDS` (measured, default 10),
+//!   `OPENLOOP_WARMUP` (seconds at the same rate before measuring, default 2),
+//!   `OPENLOOP_CONNECTIONS` (default 32).
+//!
+//! Prints a human summary and one JSON line (`openloop: {...}`) for the scripts.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a valid number")),
+        _ => default,
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    /// Microseconds from due time to the end of the response, measured requests only.
+    latencies: Vec<u64>,
+    statuses: BTreeMap<String, u64>,
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1000.0
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; this binary takes no arguments.
+    let url = std::env::var("OPENLOOP_URL").expect("OPENLOOP_URL: the endpoint to load");
+    let body_path = std::env::var("OPENLOOP_BODY").expect("OPENLOOP_BODY: the request body file");
+    let body = bytes::Bytes::from(
+        std::fs::read(&body_path).unwrap_or_else(|e| panic!("OPENLOOP_BODY {body_path}: {e}")),
+    );
+    let mut headers = HeaderMap::new();
+    for line in std::env::var("OPENLOOP_HEADERS")
+        .unwrap_or_default()
+        .lines()
+    {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let (name, value) = line
+            .split_once(':')
+            .unwrap_or_else(|| panic!("OPENLOOP_HEADERS line {line:?} is not `Name: value`"));
+        headers.insert(
+            HeaderName::from_bytes(name.trim().as_bytes()).expect("header name"),
+            HeaderValue::from_str(value.trim()).expect("header value"),
+        );
+    }
+    let fresh =
+        std::env::var("OPENLOOP_FRESH_HEADER").unwrap_or_else(|_| "X-GitHub-Delivery".to_string());
+    let fresh = (!fresh.trim().is_empty())
+        .then(|| HeaderName::from_bytes(fresh.trim().as_bytes()).expect("fresh header name"));
+    let rate: f64 = env_or("OPENLOOP_RATE", 2000.0);
+    let seconds: f64 = env_or("OPENLOOP_SECONDS", 10.0);
+    let warmup: f64 = env_or("OPENLOOP_WARMUP", 2.0);
+    let connections: usize = env_or("OPENLOOP_CONNECTIONS", 32);
+    assert!(rate > 0.0 && seconds > 0.0 && connections > 0);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(connections)
+            .http1_only()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let slots = Arc::new(Semaphore::new(connections));
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let total = ((warmup + seconds) * rate).round() as u64;
+        let warm = (warmup * rate).round() as u64;
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        let start = Instant::now() + Duration::from_millis(50);
+        let mut tasks = Vec::with_capacity(total as usize);
+        for i in 0..total {
+            let due = start + interval.mul_f64(i as f64);
+            tokio::time::sleep_until(due.into()).await;
+            let client = client.clone();
+            let slots = slots.clone();
+            let tally = tally.clone();
+            let mut headers = headers.clone();
+            if let Some(name) = &fresh {
+                headers.insert(
+                    name.clone(),
+                    HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap(),
+                );
+            }
+            let body = body.clone();
+            let url = url.clone();
+            tasks.push(tokio::spawn(async move {
+                let _slot = slots.acquire_owned().await.unwrap();
+                let status = match client.post(&url).headers(headers).body(body).send().await {
+                    Ok(r) => {
+                        let status = r.status().as_u16().to_string();
+                        let _ = r.bytes().await;
+                        status
+                    }
+                    Err(e) if e.is_timeout() => "timeout".to_string(),
+                    Err(_) => "error".to_string(),
+                };
+                let micros = due.elapsed().as_micros() as u64;
+                if i >= warm {
+                    let mut t = tally.lock().unwrap();
+                    t.latencies.push(micros);
+                    *t.statuses.entry(status).or_default() += 1;
+                }
+            }));
+        }
+        let sent_in = start.elapsed();
+        for t in tasks {
+            let _ = t.await;
+        }
+        let mut t = Arc::try_unwrap(tally)
+            .ok()
+            .expect("all tasks done")
+            .into_inner()
+            .unwrap();
+        t.latencies.sort_unstable();
+        let measured = t.latencies.len() as f64;
+        let achieved = measured / (sent_in.as_secs_f64() - warmup).max(f64::MIN_POSITIVE);
+        let summary = json!({
+            "rate": rate,
+            "achieved": (achieved * 10.0).round() / 10.0,
+            "requests": t.latencies.len(),
+            "p50_ms": percentile(&t.latencies, 50.0),
+            "p90_ms": percentile(&t.latencies, 90.0),
+            "p99_ms": percentile(&t.latencies, 99.0),
+            "p999_ms": percentile(&t.latencies, 99.9),
+            "max_ms": percentile(&t.latencies, 100.0),
+            "statuses": t.statuses,
+            "fresh_header": fresh.as_ref().map(|h| h.as_str().to_string()),
+        });
+        println!(
+            "open loop at {rate}/s for {seconds}s (after {warmup}s warm-up), {connections} connections: \
+             p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms; statuses {:?}",
+            percentile(&t.latencies, 50.0),
+            percentile(&t.latencies, 99.0),
+            percentile(&t.latencies, 99.9),
+            percentile(&t.latencies, 100.0),
+            t.statuses
+        );
+        println!("openloop: {summary}");
+    });
+}
