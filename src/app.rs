@@ -73,11 +73,40 @@ impl Secrets {
     }
 }
 
+/// The configuration in force, replaced while the process runs when it comes from a
+/// repository (`[source]`, see [`crate::config_repo`]): a job or an intake batch takes the
+/// current one when it starts ([`App::refreshed`]) and keeps it to its end.
+#[derive(Debug, Clone)]
+pub struct LiveConfig(Arc<std::sync::RwLock<Arc<Config>>>);
+
+impl LiveConfig {
+    pub fn new(config: Arc<Config>) -> LiveConfig {
+        LiveConfig(Arc::new(std::sync::RwLock::new(config)))
+    }
+
+    /// The configuration in force now.
+    pub fn current(&self) -> Arc<Config> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Puts `config` in force; returns the one it replaces.
+    pub fn replace(&self, config: Arc<Config>) -> Arc<Config> {
+        let mut slot = self.0.write().unwrap_or_else(|e| e.into_inner());
+        std::mem::replace(&mut *slot, config)
+    }
+}
+
 /// Everything a request handler or a job needs.
 #[derive(Debug, Clone)]
 pub struct App {
     pub store: Arc<dyn Store>,
+    /// The configuration this clone of the App works with (a job's snapshot; see
+    /// [`App::refreshed`]).
     pub config: Arc<Config>,
+    /// The configuration in force, shared by every clone.
+    pub live_config: LiveConfig,
+    /// The configuration repository followed, when the configuration comes from one.
+    pub config_repo: Option<Arc<crate::config_repo::ConfigRepo>>,
     pub renderer: Arc<Renderer>,
     pub catalog: &'static Catalog,
     pub github: Arc<GitHub>,
@@ -116,6 +145,19 @@ pub struct Caches {
 impl App {
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
+    }
+
+    /// This App with the configuration in force now (what a job starts with).
+    pub fn refreshed(&self) -> App {
+        let mut app = self.clone();
+        app.config = self.live_config.current();
+        app
+    }
+
+    /// Follows `repo`: a push to its configuration branch reloads the configuration.
+    pub fn with_config_repo(mut self, repo: crate::config_repo::ConfigRepo) -> App {
+        self.config_repo = Some(Arc::new(repo));
+        self
     }
 }
 
@@ -188,10 +230,13 @@ impl Application {
             None => SecurityHub::from_sdk_defaults().await,
         };
         let config = Arc::new(config);
-        let intake = Intake::start(store.clone(), config.clone(), clock.clone());
+        let live_config = LiveConfig::new(config.clone());
+        let intake = Intake::start(store.clone(), live_config.clone(), clock.clone());
         Ok(App {
             store,
             config,
+            live_config,
+            config_repo: None,
             renderer: Arc::new(renderer),
             catalog: Catalog::embedded(),
             github,

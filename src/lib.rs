@@ -7,6 +7,7 @@ pub mod asff;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod config_repo;
 pub mod controls;
 pub mod domain;
 pub mod explain;

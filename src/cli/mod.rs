@@ -1,15 +1,18 @@
-//! Command line: `lever serve | plan | sync | audit | jobs | explain | oncall | config check`.
+//! Command line: `lever serve | plan | sync | audit | jobs | explain | oncall | config check |
+//! app manifest | setup`.
 //!
 //! Every command returns `Result<(), Failure>`; [`run`] prints the failure and turns it into
 //! the exit code, for all commands in one place: 0 success, 1 the command ran and failed (or
 //! found problems in its input), 2 usage, configuration or start-up errors.
 
+pub mod app_manifest;
 mod audit;
 mod explain;
 mod jobs;
 mod oncall;
 mod plan;
 mod serve;
+pub mod setup;
 mod sync;
 
 use std::path::PathBuf;
@@ -187,6 +190,63 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// The GitHub App.
+    App {
+        #[command(subcommand)]
+        command: AppCommand,
+    },
+    /// Create the GitHub App from its manifest: a local page posts it to GitHub
+    /// (GITHUB_WEB_URL), and the App's id, key and secrets are written to a .env file (0600).
+    Setup {
+        /// Lever's public base URL; webhooks go to URL/webhooks/github.
+        #[arg(long, value_name = "URL")]
+        url: String,
+        /// The App's name (unique on the GitHub host).
+        #[arg(long, default_value = app_manifest::DEFAULT_APP_NAME, value_name = "NAME")]
+        name: String,
+        /// The App's homepage; default: --url.
+        #[arg(long, value_name = "URL")]
+        homepage: Option<String>,
+        /// Create the App in this organization (default: the signed-in user's account).
+        #[arg(long, value_name = "ORG")]
+        org: Option<String>,
+        /// Where to write the App's credentials (mode 0600).
+        #[arg(long, default_value = ".env", value_name = "FILE")]
+        env_file: PathBuf,
+        /// Overwrite an existing file (its mode is kept, narrowed to 0600).
+        #[arg(long)]
+        force: bool,
+        /// The local setup page's address (loopback only).
+        #[arg(long, default_value = "127.0.0.1:3000", value_name = "ADDR")]
+        listen: String,
+        /// Configuration directory: with [source] in its lever.toml, the App also gets
+        /// contents read, checks write and the push event.
+        #[arg(long, value_name = "DIR")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Print the GitHub App manifest (JSON): the events and permissions Lever uses.
+    Manifest {
+        /// Lever's public base URL; webhooks go to URL/webhooks/github.
+        #[arg(long, value_name = "URL")]
+        url: String,
+        /// The App's name (unique on the GitHub host).
+        #[arg(long, default_value = app_manifest::DEFAULT_APP_NAME, value_name = "NAME")]
+        name: String,
+        /// The App's homepage; default: --url.
+        #[arg(long, value_name = "URL")]
+        homepage: Option<String>,
+        /// Where GitHub sends the browser with the code once the App exists.
+        #[arg(long, value_name = "URL")]
+        redirect_url: Option<String>,
+        /// Configuration directory: with [source] in its lever.toml, the App also gets
+        /// contents read, checks write and the push event.
+        #[arg(long, value_name = "DIR")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -263,6 +323,31 @@ pub(crate) fn load_config(dir: &std::path::Path) -> Result<Config, Failure> {
     })
 }
 
+/// `lever config check` on a configuration directory.
+fn check_config(config: &std::path::Path) -> Result<(), Failure> {
+    match Config::load(config) {
+        Ok(cfg) => {
+            println!(
+                "{}: valid ({} accounts, {} OWNERS rules, {} rotations)",
+                config.display(),
+                cfg.settings.accounts.len(),
+                cfg.owners.rules.len(),
+                cfg.settings.rotations.len()
+            );
+            Ok(())
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                println!("{e}");
+            }
+            Err(Failure::failed(format!(
+                "{} configuration error(s)",
+                errors.0.len()
+            )))
+        }
+    }
+}
+
 /// Lever's runtime: SDK GetFindings needs a deep stack in debug builds
 /// (see `securityhub::RUNTIME_THREAD_STACK`).
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
@@ -295,6 +380,10 @@ impl Command {
             Command::Config {
                 command: ConfigCommand::Check { .. },
             } => "config check",
+            Command::App {
+                command: AppCommand::Manifest { .. },
+            } => "app manifest",
+            Command::Setup { .. } => "setup",
         }
     }
 }
@@ -336,26 +425,34 @@ fn execute(cli: Cli) -> Result<(), Failure> {
         } => oncall::run(&config, now, rotation.as_deref(), format),
         Command::Config {
             command: ConfigCommand::Check { config },
-        } => match Config::load(&config) {
-            Ok(cfg) => {
+        } => match crate::config::source::read_bootstrap(&config) {
+            Ok(Some(source)) => {
                 println!(
-                    "{}: valid ({} accounts, {} OWNERS rules, {} rotations)",
+                    "{}: valid bootstrap: the configuration is read from {}{}{} (check a checkout of it with `lever config check --config DIR`)",
                     config.display(),
-                    cfg.settings.accounts.len(),
-                    cfg.owners.rules.len(),
-                    cfg.settings.rotations.len()
+                    source.repo,
+                    source
+                        .git_ref
+                        .map(|r| format!(" at {r}"))
+                        .unwrap_or_default(),
+                    if source.path.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", folder {}", source.path)
+                    },
                 );
                 Ok(())
             }
             Err(errors) => {
-                for e in &errors.0 {
+                for e in &errors {
                     println!("{e}");
                 }
                 Err(Failure::failed(format!(
                     "{} configuration error(s)",
-                    errors.0.len()
+                    errors.len()
                 )))
             }
+            Ok(None) => check_config(&config),
         },
         Command::Serve { config, listen } => serve::run(settings, &config, &listen),
         Command::Sync {
@@ -382,5 +479,41 @@ fn execute(cli: Cli) -> Result<(), Failure> {
             command: Some(JobsCommand::Backlog { config, format }),
             ..
         } => jobs::backlog(settings, &config, format),
+        Command::App {
+            command:
+                AppCommand::Manifest {
+                    url,
+                    name,
+                    homepage,
+                    redirect_url,
+                    config,
+                },
+        } => app_manifest::run(
+            &url,
+            &name,
+            homepage.as_deref(),
+            redirect_url.as_deref(),
+            config.as_deref(),
+        ),
+        Command::Setup {
+            url,
+            name,
+            homepage,
+            org,
+            env_file,
+            force,
+            listen,
+            config,
+        } => setup::run(
+            settings,
+            &url,
+            &name,
+            homepage.as_deref(),
+            org.as_deref(),
+            &env_file,
+            force,
+            &listen,
+            config.as_deref(),
+        ),
     }
 }

@@ -2,11 +2,18 @@
 
 use std::path::Path;
 
+use std::sync::Arc;
+
 use tokio::sync::watch;
 
 use super::{Failure, load_config, runtime};
 use crate::app::{Application, Deps, Secrets};
-use crate::config::{Config, ProcessSettings};
+use crate::clock::SystemClock;
+use crate::config::{
+    Config, DEFAULT_CONTENT_PER_HOUR, DEFAULT_CONTENT_PER_MINUTE, ProcessSettings,
+};
+use crate::config_repo::{ConfigRepo, LoadError};
+use crate::github::{ContentBudget, GitHub, GitHubConfig, Pacer};
 use crate::worker::Worker;
 
 pub(super) fn run(
@@ -14,17 +21,78 @@ pub(super) fn run(
     config_dir: &Path,
     listen: &str,
 ) -> Result<(), Failure> {
-    let config = load_config(config_dir)?;
+    let source = crate::config::source::read_bootstrap(config_dir).map_err(|errors| {
+        for e in &errors {
+            eprintln!("{e}");
+        }
+        Failure::usage(format!("{} configuration error(s)", errors.len()))
+    })?;
+    let config = match &source {
+        Some(_) => None,
+        None => Some(load_config(config_dir)?),
+    };
     Secrets::from_settings(settings)
         .require_all()
         .map_err(Failure::startup)?;
-    runtime()?.block_on(serve(settings, config, listen))
+    runtime()?.block_on(async move {
+        let (config, repo) = match (config, source) {
+            (Some(config), _) => (config, None),
+            (None, Some(source)) => {
+                let repo = ConfigRepo::new(source, config_dir);
+                (from_repository(settings, &repo).await?, Some(repo))
+            }
+            (None, None) => unreachable!("a configuration or a source"),
+        };
+        serve(settings, config, repo, listen).await
+    })
 }
 
-async fn serve(settings: &ProcessSettings, config: Config, listen: &str) -> Result<(), Failure> {
-    let app = Application::build(settings, config, Deps::default())
+/// The configuration read from the repository `[source]` names, through the App, before the
+/// application exists (its pacing budget is the configuration's: the default budget is used
+/// for these two reads).
+async fn from_repository(settings: &ProcessSettings, repo: &ConfigRepo) -> Result<Config, Failure> {
+    let budget = ContentBudget::new(DEFAULT_CONTENT_PER_MINUTE, DEFAULT_CONTENT_PER_HOUR)
+        .ok_or_else(|| Failure::usage("the default content budget is invalid"))?;
+    let github = GitHub::new(
+        GitHubConfig {
+            app_id: settings.app_id().map_err(Failure::usage)?,
+            private_key_pem: settings.private_key_pem().map_err(Failure::usage)?,
+            api_url: settings.github_api_url.clone(),
+        },
+        Pacer::new(budget, Arc::new(SystemClock)),
+    )
+    .map_err(Failure::startup)?;
+    match repo.load(&github, None).await {
+        Ok(config) => {
+            tracing::info!(repo = %repo.source.repo, "configuration read from the repository");
+            Ok(config)
+        }
+        Err(LoadError::Invalid(errors)) => {
+            for e in &errors {
+                eprintln!("{}: {e}", repo.source.repo);
+            }
+            Err(Failure::usage(format!(
+                "{} configuration error(s) in {}",
+                errors.len(),
+                repo.source.repo
+            )))
+        }
+        Err(e) => Err(Failure::usage(format!("{}: {e}", repo.source.repo))),
+    }
+}
+
+async fn serve(
+    settings: &ProcessSettings,
+    config: Config,
+    repo: Option<ConfigRepo>,
+    listen: &str,
+) -> Result<(), Failure> {
+    let mut app = Application::build(settings, config, Deps::default())
         .await
         .map_err(Failure::startup)?;
+    if let Some(repo) = repo {
+        app = app.with_config_repo(repo);
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| Failure::usage(format!("cannot listen on {listen}: {e}")))?;

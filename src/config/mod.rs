@@ -16,6 +16,7 @@ pub mod process;
 #[cfg(test)]
 mod proptests;
 mod settings;
+pub mod source;
 mod spanned;
 #[cfg(test)]
 mod tests;
@@ -35,8 +36,8 @@ pub use noise::NoiseSettings;
 pub use owners::{Assignee, Matcher, OwnerRule, Owners};
 pub use process::ProcessSettings;
 pub use settings::{
-    AccountPolicy, Approver, GitHubSettings, IgnoreTags, Mode, PolicySettings, PublicRepos,
-    SecurityHubSettings, Settings,
+    AccountPolicy, Approver, DEFAULT_CONTENT_PER_HOUR, DEFAULT_CONTENT_PER_MINUTE, GitHubSettings,
+    IgnoreTags, Mode, PolicySettings, PublicRepos, SecurityHubSettings, Settings,
 };
 pub(crate) use settings::{is_login, unknown_rotation};
 
@@ -172,7 +173,18 @@ impl Config {
         let mut errors = Vec::new();
         let settings_src = read(SETTINGS_FILE).map_err(|e| errors.push(e)).ok();
         let owners_src = read(OWNERS_FILE).map_err(|e| errors.push(e)).ok();
+        Config::from_texts(dir, settings_src, owners_src, errors)
+    }
 
+    /// Validates the texts of `lever.toml` and `OWNERS` (each as `(file name shown in
+    /// errors, text)`; `None` when it could not be read, with the reason in `errors`), e.g.
+    /// read from a configuration repository. `dir` is where `templates.dir` resolves.
+    pub fn from_texts(
+        dir: &Path,
+        settings_src: Option<(String, String)>,
+        owners_src: Option<(String, String)>,
+        mut errors: Vec<ConfigError>,
+    ) -> Result<Config, ConfigErrors> {
         let settings =
             settings_src
                 .as_ref()

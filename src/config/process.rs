@@ -20,6 +20,8 @@ use secrecy::{ExposeSecret, SecretString};
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://lever.db";
 /// `GITHUB_API_URL` when unset.
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+/// `GITHUB_WEB_URL` when unset.
+pub const DEFAULT_GITHUB_WEB_URL: &str = "https://github.com";
 /// `LEVER_WORKERS` when unset.
 pub const DEFAULT_WORKERS: u8 = 2;
 /// At most this many worker tasks per process.
@@ -89,6 +91,18 @@ pub struct ProcessSettings {
         value_parser = trimmed
     )]
     pub github_api_url: String,
+
+    /// GitHub's web host, where `lever setup` creates the App; GitHub Enterprise Server:
+    /// `https://HOST`.
+    #[arg(
+        long,
+        env = "GITHUB_WEB_URL",
+        global = true,
+        value_name = "URL",
+        default_value = DEFAULT_GITHUB_WEB_URL,
+        value_parser = trimmed
+    )]
+    pub github_web_url: String,
 
     /// The App's webhook secret; several, comma-separated, while rotating it.
     #[arg(
@@ -198,6 +212,7 @@ impl Default for ProcessSettings {
             github_private_key: None,
             github_private_key_path: None,
             github_api_url: DEFAULT_GITHUB_API_URL.to_string(),
+            github_web_url: DEFAULT_GITHUB_WEB_URL.to_string(),
             github_webhook_secrets: Vec::new(),
             ingest_tokens: Vec::new(),
             database_url: DatabaseUrl(DEFAULT_DATABASE_URL.to_string()),
@@ -218,6 +233,7 @@ impl fmt::Debug for ProcessSettings {
             .field("github_private_key", &self.github_private_key)
             .field("github_private_key_path", &self.github_private_key_path)
             .field("github_api_url", &self.github_api_url)
+            .field("github_web_url", &self.github_web_url)
             .field(
                 "github_webhook_secrets",
                 &format_args!("{} configured", self.webhook_secrets().count()),

@@ -432,6 +432,16 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
         t.finish(&mut d);
     }
 
+    // [source] names a configuration repository; only a local bootstrap file may (see
+    // `config::source`), a repository's own lever.toml cannot move the configuration.
+    if let Some(v) = root.get("source") {
+        d.error(
+            v.span(),
+            "[source] is read only from the local lever.toml given to --config, where it stands \
+             alone; a configuration repository cannot name another source",
+        );
+    }
+
     root.finish(&mut d);
 
     let Some((

@@ -26,8 +26,8 @@ use std::time::Instant;
 use jsonwebtoken::EncodingKey;
 use octocrab::{FromResponse, Octocrab};
 use secrecy::ExposeSecret;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 pub use deliveries::HookDelivery;
@@ -207,6 +207,88 @@ impl GitHub {
             }
         })
         .await
+    }
+
+    /// The text of the file at `path` in `repo` at `git_ref` (a branch or a commit; `None`:
+    /// the default branch), read as the installation covering `repo` (contents: read).
+    /// `Ok(None)` when there is no such file.
+    pub async fn file_text(
+        &self,
+        repo: &str,
+        path: &str,
+        git_ref: Option<&str>,
+    ) -> Result<Option<String>> {
+        #[derive(Deserialize)]
+        struct FileContent {
+            #[serde(rename = "type")]
+            kind: String,
+            #[serde(default)]
+            encoding: Option<String>,
+            #[serde(default)]
+            content: Option<String>,
+        }
+        let (o, r) = split(repo);
+        let route = format!(
+            "/repos/{}/{}/contents/{}",
+            seg(o),
+            seg(r),
+            path.split('/').map(seg).collect::<Vec<_>>().join("/")
+        );
+        let params = git_ref.map(|r| [("ref", r)]);
+        let what = format!("{repo}:{path}");
+        let file: FileContent = match self.read(repo, route, params.as_ref(), &what).await {
+            Ok(f) => f,
+            Err(GitHubError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if file.kind != "file" || file.encoding.as_deref() != Some("base64") {
+            return Err(GitHubError::Other {
+                status: 200,
+                message: format!(
+                    "{what} is a {} (encoding {:?}), not a file Lever can read",
+                    file.kind, file.encoding
+                ),
+            });
+        }
+        use base64::Engine;
+        let packed: String = file
+            .content
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(packed)
+            .map_err(|e| GitHubError::Other {
+                status: 200,
+                message: format!("{what}: content is not base64: {e}"),
+            })?;
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| GitHubError::Other {
+                status: 200,
+                message: format!("{what} is not UTF-8 text"),
+            })
+    }
+
+    /// Creates a check run on a commit of `repo` (checks: write); `body` as GitHub's
+    /// `POST /repos/{owner}/{repo}/check-runs` takes it.
+    pub async fn create_check_run(&self, repo: &str, body: &serde_json::Value) -> Result<u64> {
+        #[derive(Deserialize)]
+        struct Created {
+            id: u64,
+        }
+        let (o, r) = split(repo);
+        let created: Created = self
+            .write(
+                repo,
+                http::Method::POST,
+                format!("/repos/{}/{}/check-runs", seg(o), seg(r)),
+                Some(body),
+                &format!("check run on {repo}"),
+            )
+            .await?;
+        Ok(created.id)
     }
 
     /// Whether `repo` is public (cached for a few minutes).

@@ -21,6 +21,26 @@ use serde::de::DeserializeOwned;
 
 use super::Label;
 
+/// The webhook events Lever handles (a [`WebhookEvent`] variant other than `Other`), as the
+/// names the App subscribes to (`default_events` of the App manifest, see `lever app
+/// manifest`). `installation*` events reach every App without a subscription and are not
+/// listed (GitHub refuses them in a manifest); `ping` needs none either.
+///
+/// [`WebhookEvent::subscription`] maps every variant to one of these (a test checks both
+/// directions); [`EVENT_PERMISSIONS`] names the permission each needs.
+pub const HANDLED_EVENTS: &[&str] = &["issues", "issue_comment", "push"];
+
+/// The events of [`HANDLED_EVENTS`] that only matter when the configuration lives in a
+/// repository (`[source]`): `push` reloads it.
+pub const CONFIG_SOURCE_EVENTS: &[&str] = &["push"];
+
+/// The App permission that subscribing to each of [`HANDLED_EVENTS`] requires.
+pub const EVENT_PERMISSIONS: &[(&str, &str)] = &[
+    ("issues", "issues"),
+    ("issue_comment", "issues"),
+    ("push", "contents"),
+];
+
 /// A webhook delivery as Lever sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WebhookEvent {
@@ -48,6 +68,9 @@ pub enum WebhookEvent {
         change: AccessChange,
         repos: Vec<String>,
     },
+    /// `push`: commits (or a new branch or tag) reached a repository. Lever reads it for its
+    /// configuration repository (`[source]`), to reload the configuration.
+    Push(PushEvent),
     /// Anything else: `ping`, or an action Lever does not model. `action` is the payload's
     /// `action`, when it has one.
     Other {
@@ -126,6 +149,35 @@ pub enum CommentAction {
     Deleted,
     #[serde(other)]
     Other,
+}
+
+/// The members of a `push` delivery Lever reads.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PushEvent {
+    /// The full ref pushed: `refs/heads/main`, `refs/tags/v1`.
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    /// The commit the ref points to now (all zeros when the ref was deleted).
+    pub after: String,
+    #[serde(default)]
+    pub deleted: bool,
+    pub repository: PushRepository,
+}
+
+/// The repository of a `push` delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PushRepository {
+    /// `owner/name`.
+    pub full_name: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub default_branch: String,
+}
+
+impl PushEvent {
+    /// The branch pushed (`main` for `refs/heads/main`); `None` for a tag.
+    pub fn branch(&self) -> Option<&str> {
+        self.git_ref.strip_prefix("refs/heads/")
+    }
 }
 
 /// The issue of an `issues` or `issue_comment` delivery.
@@ -346,6 +398,7 @@ impl WebhookEvent {
                     repos: repos.into_iter().map(|r| r.full_name).collect(),
                 })
             }
+            "push" => Ok(WebhookEvent::Push(read(event, body)?)),
             _ => other(event, body),
         }
     }
@@ -365,6 +418,7 @@ impl WebhookEvent {
             WebhookEvent::IssueComment { action, .. } => {
                 format!("issue_comment.{}", action.name())
             }
+            WebhookEvent::Push(_) => "push".to_string(),
             WebhookEvent::Access { event, action, .. }
             | WebhookEvent::Other {
                 event,
@@ -374,6 +428,18 @@ impl WebhookEvent {
                 event,
                 action: None,
             } => event.clone(),
+        }
+    }
+
+    /// The subscription (an entry of [`HANDLED_EVENTS`]) that brings this delivery; `None` for
+    /// [`WebhookEvent::Other`]. Exhaustive on purpose: a new variant must name its event.
+    pub fn subscription(&self) -> Option<&'static str> {
+        match self {
+            WebhookEvent::Issues { .. } => Some("issues"),
+            WebhookEvent::IssueComment { .. } => Some("issue_comment"),
+            WebhookEvent::Push(_) => Some("push"),
+            // `installation*` reach every App without a subscription.
+            WebhookEvent::Access { .. } | WebhookEvent::Other { .. } => None,
         }
     }
 
@@ -393,7 +459,7 @@ impl WebhookEvent {
                     | IssuesAction::Transferred { .. }
             ),
             WebhookEvent::IssueComment { action, .. } => *action == CommentAction::Created,
-            WebhookEvent::Access { .. } | WebhookEvent::Other { .. } => false,
+            WebhookEvent::Access { .. } | WebhookEvent::Push(_) | WebhookEvent::Other { .. } => false,
         }
     }
 
@@ -402,6 +468,7 @@ impl WebhookEvent {
         match self {
             WebhookEvent::Issues { repository, .. }
             | WebhookEvent::IssueComment { repository, .. } => Some(&repository.full_name),
+            WebhookEvent::Push(push) => Some(&push.repository.full_name),
             WebhookEvent::Access { .. } | WebhookEvent::Other { .. } => None,
         }
     }
@@ -412,7 +479,7 @@ impl WebhookEvent {
             WebhookEvent::Issues { issue, .. } | WebhookEvent::IssueComment { issue, .. } => {
                 Some(issue)
             }
-            WebhookEvent::Access { .. } | WebhookEvent::Other { .. } => None,
+            WebhookEvent::Access { .. } | WebhookEvent::Push(_) | WebhookEvent::Other { .. } => None,
         }
     }
 
@@ -427,7 +494,7 @@ impl WebhookEvent {
             WebhookEvent::Issues { sender, .. } | WebhookEvent::IssueComment { sender, .. } => {
                 Some(&sender.login)
             }
-            WebhookEvent::Access { .. } | WebhookEvent::Other { .. } => None,
+            WebhookEvent::Access { .. } | WebhookEvent::Push(_) | WebhookEvent::Other { .. } => None,
         }
     }
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use axum::body::Bytes;
 
 use super::batch::{Commit, GroupCommit};
+use crate::app::LiveConfig;
 use crate::clock::Clock;
-use crate::config::Config;
 use crate::domain::Finding;
 use crate::pipeline::{self, Arrival, FindingOutcome};
 use crate::store::{DeliveryOutcome, IssueRef, NewDelivery, Store, StoreError};
@@ -28,7 +28,7 @@ pub struct Intake {
 
 impl Intake {
     /// Starts both writers on the current tokio runtime.
-    pub fn start(store: Arc<dyn Store>, config: Arc<Config>, clock: Arc<dyn Clock>) -> Intake {
+    pub fn start(store: Arc<dyn Store>, config: LiveConfig, clock: Arc<dyn Clock>) -> Intake {
         Intake {
             webhooks: GroupCommit::start(
                 Deliveries {
@@ -112,7 +112,8 @@ pub struct FindingsItem {
 #[derive(Debug)]
 pub struct Findings {
     store: Arc<dyn Store>,
-    config: Arc<Config>,
+    /// The configuration in force when a batch is planned.
+    config: LiveConfig,
     clock: Arc<dyn Clock>,
 }
 
@@ -131,7 +132,7 @@ impl Commit for Findings {
             .collect();
         let store = self.store.as_ref();
         let (changes, outcomes) =
-            pipeline::prepare_many(store, &self.config, &arrivals, now).await?;
+            pipeline::prepare_many(store, &self.config.current(), &arrivals, now).await?;
         if !changes.is_empty() {
             store.apply(changes, now).await?;
         }

@@ -175,6 +175,16 @@ pub(super) async fn receive(State(app): State<App>, hook: VerifiedWebhook) -> Re
         Ok(outcome @ (DeliveryOutcome::Tracked | DeliveryOutcome::Untracked)) => {
             let tracked = outcome == DeliveryOutcome::Tracked;
             tracing::info!(delivery, event = %event_name, tracked, "webhook recorded");
+            // A push to the configuration repository reloads the configuration (once per
+            // delivery: a redelivery is a duplicate and does not get here).
+            if let WebhookEvent::Push(push) = event
+                && app.config_repo.is_some()
+            {
+                let app = app.clone();
+                tokio::spawn(async move {
+                    crate::config_repo::on_push(&app, &push).await;
+                });
+            }
             if tracked {
                 app.jobs_ready.notify_waiters();
             }

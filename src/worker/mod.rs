@@ -334,7 +334,8 @@ impl Worker {
     /// Runs one job: every arm loads what it needs, decides (pure), performs its calls, and
     /// returns one change set that is committed together with the job's outcome.
     async fn execute(&self, rec: &JobRecord) -> Result<JobOutput, JobError> {
-        let app = &self.app;
+        // The configuration in force when the job starts, for the whole job.
+        let app = &self.app.refreshed();
         let run = Run {
             id: rec.id,
             attempts: rec.attempts,
@@ -455,7 +456,13 @@ impl Worker {
                     || job.job.is_periodic()
                     || (matches!(job.job, Job::NotifyFindings(_))
                         && now - job.created_at
-                            < self.app.config.settings.securityhub.retry_writes_for) =>
+                            < self
+                                .app
+                                .live_config
+                                .current()
+                                .settings
+                                .securityhub
+                                .retry_writes_for) =>
             {
                 let retry_at = e
                     .retry_at

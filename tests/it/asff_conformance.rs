@@ -1,10 +1,11 @@
 //! ASFF intake against data nobody on this project wrote — 165 real files (167 findings) of
-//! `../shared/conformance/asff` from AWS documentation and open-source projects — and against
-//! the project's own fixtures in `tests/fixtures/asff`.
+//! `conformance/asff` from AWS documentation and open-source projects — and against the
+//! project's own fixtures in `tests/fixtures/asff`.
 //!
-//! The conformance folder sits beside the worktree. When it is absent these tests print a loud
-//! `SKIPPED` line and pass, unless `LEVER_REQUIRE_CONFORMANCE=1` (CI), which makes absence a
-//! failure. The fixture tests always run.
+//! The conformance folder is `../shared/conformance` when it sits beside the worktree, else
+//! the copy committed in `tests/fixtures/conformance` (see `fakes::openapi::conformance_dir`).
+//! Should neither be there, these tests print a loud `SKIPPED` line and pass, unless
+//! `LEVER_REQUIRE_CONFORMANCE=1` (CI), which makes absence a failure.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
@@ -39,7 +40,7 @@ fn catalog() -> &'static Catalog {
 }
 
 fn conformance_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/asff");
+    let dir = crate::fakes::openapi::conformance_dir().join("asff");
     if dir.join("findings").is_dir() {
         return Some(dir);
     }
@@ -53,7 +54,7 @@ fn conformance_dir() -> Option<PathBuf> {
     // passing tests, and a skip must be seen.
     let _ = writeln!(
         std::io::stderr(),
-        "SKIPPED: ../shared/conformance not present ({})",
+        "SKIPPED: conformance data not present ({})",
         dir.display()
     );
     None

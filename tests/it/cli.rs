@@ -294,7 +294,7 @@ fn explain_prints_the_issue_for_a_control() {
 /// file with its reason (none of the real files is rejected today).
 #[test]
 fn plan_over_the_whole_conformance_corpus() {
-    let dir = root().join("../shared/conformance/asff/findings");
+    let dir = crate::fakes::openapi::conformance_dir().join("asff/findings");
     if !dir.is_dir() {
         assert!(
             std::env::var("LEVER_REQUIRE_CONFORMANCE").as_deref() != Ok("1"),

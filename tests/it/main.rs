@@ -3,6 +3,7 @@
 
 mod asff_conformance;
 mod cli;
+mod config_source;
 mod edge;
 mod escalation;
 mod fakes;
@@ -17,6 +18,7 @@ mod pacing;
 mod reconcile;
 mod reroute;
 mod serve;
+mod setup;
 mod store;
 mod support;
 mod sync_source;

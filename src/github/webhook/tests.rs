@@ -284,3 +284,53 @@ fn the_app_losing_or_regaining_repositories_is_typed() {
     .unwrap_err();
     assert!(e.to_string().contains("repositories_removed[0]"), "{e}");
 }
+
+/// `HANDLED_EVENTS` is exactly the set of events some [`WebhookEvent`] variant other than
+/// `Other` comes from: each listed event parses to a variant whose subscription is that event,
+/// and events Lever ignores (`installation*`, `ping`, ones it never asked for) parse to `Other`.
+#[test]
+fn handled_events_are_the_variants_the_parser_produces() {
+    let comment = {
+        let mut p: Value = serde_json::from_slice(&issues("opened", json!({}))).unwrap();
+        p["action"] = json!("created");
+        p["comment"] = json!({ "body": "hello" });
+        serde_json::to_vec(&p).unwrap()
+    };
+    let samples: Vec<(&str, Vec<u8>)> = vec![
+        ("issues", issues("labeled", json!({ "label": { "name": "x" } }))),
+        ("issue_comment", comment),
+        (
+            "push",
+            br#"{"ref":"refs/heads/main","after":"0123","repository":{"full_name":"acme/c","default_branch":"main"}}"#.to_vec(),
+        ),
+        ("installation", br#"{"action":"created","installation":{"id":1}}"#.to_vec()),
+        (
+            "installation_repositories",
+            br#"{"action":"added","installation":{"id":1}}"#.to_vec(),
+        ),
+        ("ping", br#"{"zen":"Keep it logically awesome.","hook_id":1}"#.to_vec()),
+        ("pull_request", br#"{"action":"opened","number":1}"#.to_vec()),
+    ];
+    let mut produced = std::collections::BTreeSet::new();
+    for (event, body) in &samples {
+        let parsed = WebhookEvent::parse(event, body).unwrap();
+        if let Some(sub) = parsed.subscription() {
+            assert_eq!(sub, *event, "{event} parsed as {parsed:?}");
+            produced.insert(sub);
+        } else {
+            assert!(
+                !HANDLED_EVENTS.contains(event),
+                "{event} is handled but parsed as Other"
+            );
+        }
+    }
+    let listed: std::collections::BTreeSet<&str> = HANDLED_EVENTS.iter().copied().collect();
+    assert_eq!(produced, listed);
+    assert!(!HANDLED_EVENTS.iter().any(|e| e.starts_with("installation")));
+    for event in HANDLED_EVENTS {
+        assert!(
+            EVENT_PERMISSIONS.iter().any(|(e, _)| e == event),
+            "{event} has no permission in EVENT_PERMISSIONS"
+        );
+    }
+}

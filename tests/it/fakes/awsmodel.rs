@@ -58,13 +58,18 @@ pub struct AwsModel {
     patterns: Mutex<HashMap<String, jsonschema::Validator>>,
 }
 
-/// The process-wide model, or `None` when `../shared/conformance` is absent.
+/// The process-wide model, or `None` when the conformance data is absent.
 pub fn model() -> Option<&'static AwsModel> {
     static MODEL: OnceLock<Option<AwsModel>> = OnceLock::new();
     MODEL
         .get_or_init(|| {
-            let path =
-                crate::fakes::openapi::conformance_dir().join("securityhub-model/service-2.json");
+            // The whole model when the shared copy has it; the committed fixtures hold only
+            // the operations the fake serves, with their shapes (`ops-subset.json`).
+            let dir = crate::fakes::openapi::conformance_dir().join("securityhub-model");
+            let path = ["service-2.json", "ops-subset.json"]
+                .iter()
+                .map(|f| dir.join(f))
+                .find(|p| p.is_file())?;
             let text = std::fs::read_to_string(&path).ok()?;
             let doc: Value =
                 serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

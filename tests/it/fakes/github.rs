@@ -3,7 +3,9 @@
 
 mod api;
 mod auth;
+mod contents;
 mod issues;
+mod manifests;
 pub mod markdown;
 mod ops;
 mod search;
@@ -21,6 +23,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
 use crate::fakes::openapi;
+pub use manifests::check_manifest;
 use state::{AccountKind, AppRec, Bases, InstallationRec, RepoRec, State, TeamMember};
 pub use webhooks::{WebhookDelivery, sign};
 
@@ -331,6 +334,33 @@ impl FakeGitHub {
         });
         let bot = format!("{slug}[bot]");
         st.ensure_account(&bot, AccountKind::Bot);
+    }
+
+    /// Commits `files` (path, text; `None` deletes the file) on `branch` of `repo` and moves
+    /// the branch; returns the commit's sha.
+    pub fn commit_files(&self, repo: &str, branch: &str, files: &[(&str, Option<&str>)]) -> String {
+        contents::commit(&mut self.st(), repo, branch, files)
+    }
+
+    /// The check runs created on `repo`, as requested (oldest first).
+    pub fn check_runs(&self, repo: &str) -> Vec<Value> {
+        let key = repo.to_ascii_lowercase();
+        self.st()
+            .check_runs
+            .iter()
+            .filter(|(r, _)| *r == key)
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
+    /// The manifests of the Apps created through the manifest flow, oldest first.
+    pub fn created_manifests(&self) -> Vec<Value> {
+        self.st().created_manifests.clone()
+    }
+
+    /// The App's id, once one is registered.
+    pub fn app_id(&self) -> Option<u64> {
+        self.st().app.as_ref().map(|a| a.id)
     }
 
     /// The App's bot login, `<slug>[bot]`.

@@ -49,13 +49,20 @@ pub struct OpenApi {
     cache: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
 }
 
-/// Path of the shared conformance data: `<CARGO_MANIFEST_DIR>/../shared/conformance`, or
-/// `LEVER_CONFORMANCE_DIR` when set (e.g. to check the skip path with a missing directory).
+/// Path of the conformance data: `LEVER_CONFORMANCE_DIR` when set (e.g. to check the skip
+/// path with a missing directory); else `<CARGO_MANIFEST_DIR>/../shared/conformance` when it
+/// exists (the shared, fuller copy: the whole botocore model, among others); else the
+/// redistributable extract committed in `tests/fixtures/conformance` (see its `README.md`),
+/// so a fresh clone runs every suite.
 pub fn conformance_dir() -> std::path::PathBuf {
-    match std::env::var_os("LEVER_CONFORMANCE_DIR") {
-        Some(d) => d.into(),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance"),
+    if let Some(d) = std::env::var_os("LEVER_CONFORMANCE_DIR") {
+        return d.into();
     }
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance");
+    if shared.is_dir() {
+        return shared;
+    }
+    fixtures_dir().join("conformance")
 }
 
 /// Path of this crate's own fixtures (`tests/fixtures`).
@@ -63,7 +70,7 @@ pub fn fixtures_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// The process-wide description, or `None` when `../shared/conformance` is absent.
+/// The process-wide description, or `None` when the conformance data is absent.
 /// Panics when the files exist but cannot be read or parsed (that is a broken checkout).
 pub fn spec() -> Option<&'static OpenApi> {
     static SPEC: OnceLock<Option<OpenApi>> = OnceLock::new();
@@ -231,7 +238,21 @@ impl OpenApi {
             .collect();
         let mut best: Option<(&Operation, BTreeMap<String, String>, usize)> = None;
         for op in &self.operations {
-            if !op.method.eq_ignore_ascii_case(method) || op.segments.len() != parts.len() {
+            if !op.method.eq_ignore_ascii_case(method) {
+                continue;
+            }
+            // GitHub's repository file paths (`/contents/{path}`) span segments: a final
+            // `{path}` takes the rest of the path, slashes included.
+            let parts: Vec<String> = match op.segments.last() {
+                Some(Segment::Param(name)) if name == "path" && parts.len() > op.segments.len() => {
+                    let n = op.segments.len() - 1;
+                    let mut head = parts[..n].to_vec();
+                    head.push(parts[n..].join("/"));
+                    head
+                }
+                _ => parts.clone(),
+            };
+            if op.segments.len() != parts.len() {
                 continue;
             }
             let mut params = BTreeMap::new();
@@ -382,6 +403,11 @@ impl OpenApi {
             Some(schema) => self.validate_value(schema, payload),
             None => vec![format!("no webhook definition `{name}`")],
         }
+    }
+
+    /// A component schema by name (e.g. `app-permissions`), converted to JSON Schema.
+    pub fn schema_component(&self, name: &str) -> Option<&Value> {
+        self.components.get("schemas").and_then(|s| s.get(name))
     }
 
     /// Validate `value` against a component schema by name (e.g. `issue`).

@@ -367,9 +367,20 @@ fn assert_typed_matches_json(what: &str, event: &str, typed: &WebhookEvent, json
             assert!(!repos.is_empty(), "{what}: the repositories it names");
             return;
         }
+        WebhookEvent::Push(push) => {
+            assert_eq!(event, "push", "{what}");
+            assert_eq!(Some(push.git_ref.as_str()), str_at("/ref"), "{what}");
+            assert_eq!(Some(push.after.as_str()), str_at("/after"), "{what}");
+            assert_eq!(
+                Some(push.repository.full_name.as_str()),
+                str_at("/repository/full_name"),
+                "{what}"
+            );
+            return;
+        }
         WebhookEvent::Other { .. } => {
             assert!(
-                !matches!(event, "issues" | "issue_comment"),
+                !matches!(event, "issues" | "issue_comment" | "push"),
                 "{what}: an {event} delivery Lever does not model"
             );
             assert_eq!(

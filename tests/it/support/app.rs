@@ -85,9 +85,18 @@ pub struct Builder {
     private_key: String,
     now: DateTime<Utc>,
     spy: bool,
+    /// `[source] repo` (and `ref`): the configuration is committed there on the fake GitHub
+    /// and read from it, as `lever serve` does with a bootstrap `lever.toml`.
+    config_repo: Option<(String, Option<String>)>,
 }
 
 impl Builder {
+    /// Read the configuration from `repo` (on branch `git_ref`, default `main`): the
+    /// configuration directory's `lever.toml` and `OWNERS` are committed there first.
+    pub fn config_repo(mut self, repo: &str, git_ref: Option<&str>) -> Self {
+        self.config_repo = Some((repo.to_string(), git_ref.map(str::to_string)));
+        self
+    }
     /// Put a [`Spy`] in front of the store (see [`TestApp::probe`]).
     pub fn spy(mut self) -> Self {
         self.spy = true;
@@ -169,9 +178,33 @@ impl Builder {
             Config::load(&self.config_dir).expect("test config is valid"),
             self.content_budget,
         );
-        let app = Application::build(&settings, config, deps)
+        let mut app = Application::build(&settings, config, deps)
             .await
             .expect("the test app builds");
+        if let Some((repo, git_ref)) = &self.config_repo {
+            gh.add_repo(repo, true, Some(INSTALLATION));
+            let text = |f: &str| std::fs::read_to_string(self.config_dir.join(f)).unwrap();
+            let (toml, owners) = (text("lever.toml"), text("OWNERS"));
+            gh.commit_files(
+                repo,
+                git_ref.as_deref().unwrap_or("main"),
+                &[("lever.toml", Some(&toml)), ("OWNERS", Some(&owners))],
+            );
+            let source = lever::config::source::SourceSettings {
+                repo: lever::config::RepoName::parse(repo).unwrap(),
+                git_ref: git_ref.clone(),
+                path: String::new(),
+            };
+            let followed = lever::config_repo::ConfigRepo::new(source, &self.config_dir);
+            let config = followed
+                .load(&app.github, None)
+                .await
+                .expect("the committed configuration is valid");
+            let config = Arc::new(with_budget(config, self.content_budget));
+            app.live_config.replace(config.clone());
+            app.config = config;
+            app = app.with_config_repo(followed);
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let served = app.clone();
@@ -276,6 +309,7 @@ impl TestApp {
             private_key: TEST_APP_PRIVATE_KEY_PEM.to_string(),
             now: t(NOW),
             spy: false,
+            config_repo: None,
         }
     }
 

@@ -38,6 +38,31 @@ impl Served {
         database_url: Option<&str>,
         env: &[(&str, &str)],
     ) -> Served {
+        let served = Self::spawn(
+            gh,
+            sh,
+            work,
+            database_url,
+            env,
+            &crate::support::app::root().join("examples/demo"),
+            false,
+        );
+        served.until_ready().await;
+        served
+    }
+
+    /// `lever serve --config CONFIG_DIR` as [`Served::start_with`] runs it, not waited for;
+    /// with `pipe_stderr`, its standard error is kept for `wait_with_output` (for a start
+    /// expected to fail: a server's logs would fill the pipe).
+    pub fn spawn(
+        gh: &crate::fakes::github::FakeGitHub,
+        sh: &crate::fakes::securityhub::FakeSecurityHub,
+        work: &std::path::Path,
+        database_url: Option<&str>,
+        env: &[(&str, &str)],
+        config_dir: &std::path::Path,
+        pipe_stderr: bool,
+    ) -> Served {
         use crate::support::app::{INGEST_TOKEN, WEBHOOK_SECRET, root};
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -49,7 +74,7 @@ impl Served {
         cmd.args([
             "serve",
             "--config",
-            root().join("examples/demo").to_str().unwrap(),
+            config_dir.to_str().unwrap(),
             "--listen",
             &listen,
         ])
@@ -81,17 +106,18 @@ impl Served {
             cmd.env("DATABASE_URL", url);
         }
         cmd.envs(env.iter().copied());
+        if pipe_stderr {
+            cmd.stderr(std::process::Stdio::piped());
+        }
         let child = cmd.spawn().expect("spawn lever serve");
-        let served = Served {
+        Served {
             child,
             base: format!("http://{listen}"),
-        };
-        served.until_ready().await;
-        served
+        }
     }
 
     /// Polls `/readyz` (with a deadline): the binary runs on real time.
-    async fn until_ready(&self) {
+    pub async fn until_ready(&self) {
         let http = reqwest::Client::new();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {

@@ -279,6 +279,10 @@ pub(crate) fn route(ctx: &mut Ctx) -> Reply {
                 .ok_or_else(Reply::not_found)?;
             Ok(Reply::json(200, ctx.st.installation_json(ctx.b, inst)))
         }),
+        ("POST", ["app-manifests", code, "conversions"]) => {
+            let code = code.to_string();
+            super::manifests::convert(ctx, &code)
+        }
         ("GET", ["search", "issues"]) => search_issues(ctx),
         ("GET", ["orgs", org, "teams", team, "memberships", user]) => {
             team_membership(ctx, org, team, user)
@@ -496,6 +500,10 @@ fn repo_endpoint(
             let r = ctx.st.repo(&key).unwrap();
             Ok(Reply::json(200, ctx.st.repo_json(&b, r)))
         }
+        ("GET", ["contents", path @ ..]) if !path.is_empty() => {
+            super::contents::get(ctx, &key, path)
+        }
+        ("POST", ["check-runs"]) => super::contents::create_check_run(ctx, &key),
         ("GET", ["issues"]) => Ok(list_issues(ctx, &key)),
         ("POST", ["issues"]) => create_issue(ctx, &key, &actor_login),
         ("GET", ["issues", "comments", id]) => {

@@ -98,6 +98,23 @@ pub(super) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) 
     let canonical_path = api::canonical_path(&st, &path);
     let label = format!("#{seq} {method} {path}");
 
+    // GitHub's website, not its API: the App manifest form (`lever setup`).
+    if let Some(reply) = super::manifests::web(&mut st, &method, &path, &query, &body) {
+        let token = auth::authenticate(&st, authorization.as_deref()).kind();
+        st.log.push(RecordedRequest {
+            seq,
+            method,
+            path,
+            query,
+            body: None,
+            token,
+            status: reply.status,
+            operation_id: None,
+        });
+        drop(st);
+        return respond(seq, reply);
+    }
+
     // GitHub still accepts POST on its PATCH endpoints (a legacy alias from API v3); the
     // description documents only PATCH, so such a request is served as PATCH but recorded.
     let method = if method == "POST" && api::is_patch_endpoint(&canonical_path) {
@@ -290,7 +307,10 @@ pub(super) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) 
         operation_id: op.map(|o| o.operation_id.clone()),
     });
     drop(st);
+    respond(seq, reply)
+}
 
+fn respond(seq: usize, reply: Reply) -> Response {
     let mut builder = Response::builder()
         .status(reply.status)
         .header("x-github-api-version-selected", "2022-11-28")

@@ -215,6 +215,14 @@ pub(crate) struct State {
     pub sightings: Vec<super::Sighting>,
     /// when set, the secondary limits on content-creating requests are enforced
     pub limits: Option<super::Enforcer>,
+    /// manifests posted through the website's form, by the code that exchanges them
+    pub pending_manifests: BTreeMap<String, super::manifests::PendingManifest>,
+    /// manifests whose code was exchanged (the Apps created), oldest first
+    pub created_manifests: Vec<Value>,
+    /// lower-case repository full name -> its files (commits and branches)
+    pub trees: BTreeMap<String, super::contents::Tree>,
+    /// check runs created: (lower-case repository, request body), oldest first
+    pub check_runs: Vec<(String, Value)>,
 }
 
 impl State {
