@@ -1,4 +1,4 @@
-//! Command line: `lever serve | plan | sync | audit | jobs | explain | oncall | config check`.
+//! Command line: `lever serve | healthcheck | plan | sync | audit | jobs | explain | oncall | config check`.
 //!
 //! Every command returns `Result<(), Failure>`; [`run`] prints the failure and turns it into
 //! the exit code, for all commands in one place: 0 success, 1 the command ran and failed (or
@@ -6,6 +6,7 @@
 
 mod audit;
 mod explain;
+mod healthcheck;
 mod jobs;
 mod oncall;
 mod plan;
@@ -106,9 +107,29 @@ pub enum Command {
         /// Configuration directory (lever.toml, OWNERS).
         #[arg(long, value_name = "DIR")]
         config: PathBuf,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+        /// Address to listen on (0.0.0.0:8080 to accept connections from other machines).
+        #[arg(
+            long,
+            env = "LEVER_LISTEN",
+            default_value = "127.0.0.1:8080",
+            value_name = "ADDR"
+        )]
         listen: String,
+    },
+    /// Exit 0 when the `lever serve` on this machine answers GET /healthz with 200, else 1
+    /// (for container health checks).
+    Healthcheck {
+        /// The address `lever serve` listens on; a wildcard (0.0.0.0, [::]) is asked on loopback.
+        #[arg(
+            long,
+            env = "LEVER_LISTEN",
+            default_value = "127.0.0.1:8080",
+            value_name = "ADDR"
+        )]
+        listen: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 5, value_name = "SECONDS")]
+        timeout: u64,
     },
     /// Show what Lever would do with findings, without GitHub or Security Hub.
     Plan {
@@ -278,6 +299,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Serve { .. } => "serve",
+            Command::Healthcheck { .. } => "healthcheck",
             Command::Plan { .. } => "plan",
             Command::Explain { .. } => "explain",
             Command::Oncall { .. } => "oncall",
@@ -358,6 +380,9 @@ fn execute(cli: Cli) -> Result<(), Failure> {
             }
         },
         Command::Serve { config, listen } => serve::run(settings, &config, &listen),
+        Command::Healthcheck { listen, timeout } => {
+            healthcheck::run(&listen, std::time::Duration::from_secs(timeout))
+        }
         Command::Sync {
             config,
             format,

@@ -3,6 +3,7 @@
 
 mod asff_conformance;
 mod cli;
+mod deploy;
 mod edge;
 mod escalation;
 mod fakes;
