@@ -103,7 +103,10 @@ fn condition(c: &Value, values: &[&Value]) -> bool {
             assert_eq!(op.len(), 1, "one operator per condition: {c}");
             let (name, arg) = op.iter().next().unwrap();
             match name.as_str() {
-                "exists" => arg.as_bool().expect("exists takes a boolean") == !values.is_empty(),
+                "exists" => {
+                    let present = !values.is_empty();
+                    arg.as_bool().expect("exists takes a boolean") == present
+                }
                 "prefix" => {
                     let p = arg.as_str().expect("prefix takes a string");
                     values
@@ -370,10 +373,10 @@ fn events_of(doc: &Value) -> Vec<Value> {
         Value::Array(items) => items.iter().collect(),
         Value::Object(map) if map.contains_key("detail-type") => {
             let mut out = vec![doc.clone()];
-            if let Some(Value::Array(items)) = doc["detail"].get("findings") {
-                if map["detail-type"] != IMPORTED || items.len() > 1 {
-                    out.extend(items.iter().map(imported));
-                }
+            if let Some(Value::Array(items)) = doc["detail"].get("findings")
+                && (map["detail-type"] != IMPORTED || items.len() > 1)
+            {
+                out.extend(items.iter().map(imported));
             }
             return out;
         }
