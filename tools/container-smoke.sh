@@ -9,14 +9,12 @@
 # passes inside the container. The release image itself is built by
 # .github/workflows/release.yml from ./Dockerfile (musl, distroless/static).
 #
-# Usage: tools/container-smoke.sh [--release]   (default: the debug binary, already built by
-# `cargo test`). Needs podman (apt-get install podman, and runc where crun cannot run).
+# Usage: tools/container-smoke.sh [--release]   (default: the debug binary `cargo test` builds). Needs podman (apt-get install podman, and runc where crun cannot run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 profile=debug
-cargo_args=()
-if [ "${1:-}" = "--release" ]; then profile=release; cargo_args=(--release); fi
+if [ "${1:-}" = "--release" ]; then profile=release; fi
 
 command -v podman >/dev/null || { echo "container-smoke: podman is not installed" >&2; exit 1; }
 # Sandboxes (like the project's machines) may refuse crun's cgroup setup and raising rlimits:
@@ -25,7 +23,13 @@ runtime=()
 if command -v runc >/dev/null 2>&1; then runtime=(--runtime runc); fi
 pod() { podman "${runtime[@]}" "$@"; }
 
-cargo build "${cargo_args[@]}" --bin lever
+if [ "$profile" = release ]; then
+  cargo build --release --bin lever
+else
+  # The binary the integration tests run, built with their features: `cargo build` would
+  # rebuild every dependency with other features, and the next `cargo test` again.
+  cargo test --test it --no-run
+fi
 bin="target/$profile/lever"
 
 ctx=$(mktemp -d)
