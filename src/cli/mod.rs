@@ -1,5 +1,5 @@
-//! Command line: `lever serve | plan | sync | audit | jobs | explain | oncall | config check |
-//! app manifest | setup`.
+//! Command line: `lever serve | healthcheck | plan | sync | audit | jobs | explain | oncall |
+//! config check | app manifest | setup`.
 //!
 //! Every command returns `Result<(), Failure>`; [`run`] prints the failure and turns it into
 //! the exit code, for all commands in one place: 0 success, 1 the command ran and failed (or
@@ -8,6 +8,7 @@
 pub mod app_manifest;
 mod audit;
 mod explain;
+mod healthcheck;
 mod jobs;
 mod oncall;
 mod plan;
@@ -109,9 +110,29 @@ pub enum Command {
         /// Configuration directory (lever.toml, OWNERS).
         #[arg(long, value_name = "DIR")]
         config: PathBuf,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+        /// Address to listen on (0.0.0.0:8080 to accept connections from other machines).
+        #[arg(
+            long,
+            env = "LEVER_LISTEN",
+            default_value = "127.0.0.1:8080",
+            value_name = "ADDR"
+        )]
         listen: String,
+    },
+    /// Exit 0 when the `lever serve` on this machine answers GET /healthz with 200, else 1
+    /// (for container health checks).
+    Healthcheck {
+        /// The address `lever serve` listens on; a wildcard (0.0.0.0, [::]) is asked on loopback.
+        #[arg(
+            long,
+            env = "LEVER_LISTEN",
+            default_value = "127.0.0.1:8080",
+            value_name = "ADDR"
+        )]
+        listen: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 5, value_name = "SECONDS")]
+        timeout: u64,
     },
     /// Show what Lever would do with findings, without GitHub or Security Hub.
     Plan {
@@ -363,6 +384,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Serve { .. } => "serve",
+            Command::Healthcheck { .. } => "healthcheck",
             Command::Plan { .. } => "plan",
             Command::Explain { .. } => "explain",
             Command::Oncall { .. } => "oncall",
@@ -455,6 +477,9 @@ fn execute(cli: Cli) -> Result<(), Failure> {
             Ok(None) => check_config(&config),
         },
         Command::Serve { config, listen } => serve::run(settings, &config, &listen),
+        Command::Healthcheck { listen, timeout } => {
+            healthcheck::run(&listen, std::time::Duration::from_secs(timeout))
+        }
         Command::Sync {
             config,
             format,

@@ -2,8 +2,10 @@
 //! variable is also a global command-line option (`lever serve --help` lists them with the
 //! variable's name); a value on the command line wins over the environment.
 //!
-//! This is the only place Lever reads its environment. The AWS SDK reads its own settings
-//! (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL_SECURITYHUB`) through its configuration chain.
+//! This is the only place Lever reads its environment, but for `LEVER_LISTEN` (the address of
+//! `lever serve --listen` and `lever healthcheck --listen`, options of those commands). The AWS
+//! SDK reads its own settings (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL_SECURITYHUB`) through
+//! its configuration chain.
 //!
 //! Secrets (the App's private key, the webhook secrets, the ingest token) are
 //! [`SecretString`]s: `Debug` prints `[REDACTED]`, `--help` never shows their values, and the

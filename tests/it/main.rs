@@ -4,6 +4,7 @@
 mod asff_conformance;
 mod cli;
 mod config_source;
+mod deploy;
 mod edge;
 mod escalation;
 mod fakes;
