@@ -459,7 +459,9 @@ impl WebhookEvent {
                     | IssuesAction::Transferred { .. }
             ),
             WebhookEvent::IssueComment { action, .. } => *action == CommentAction::Created,
-            WebhookEvent::Access { .. } | WebhookEvent::Push(_) | WebhookEvent::Other { .. } => false,
+            WebhookEvent::Access { .. } | WebhookEvent::Push(_) | WebhookEvent::Other { .. } => {
+                false
+            }
         }
     }
 
@@ -479,7 +481,9 @@ impl WebhookEvent {
             WebhookEvent::Issues { issue, .. } | WebhookEvent::IssueComment { issue, .. } => {
                 Some(issue)
             }
-            WebhookEvent::Access { .. } | WebhookEvent::Push(_) | WebhookEvent::Other { .. } => None,
+            WebhookEvent::Access { .. } | WebhookEvent::Push(_) | WebhookEvent::Other { .. } => {
+                None
+            }
         }
     }
 
@@ -494,7 +498,9 @@ impl WebhookEvent {
             WebhookEvent::Issues { sender, .. } | WebhookEvent::IssueComment { sender, .. } => {
                 Some(&sender.login)
             }
-            WebhookEvent::Access { .. } | WebhookEvent::Push(_) | WebhookEvent::Other { .. } => None,
+            WebhookEvent::Access { .. } | WebhookEvent::Push(_) | WebhookEvent::Other { .. } => {
+                None
+            }
         }
     }
 }

@@ -14,8 +14,8 @@
 //!   `installation_repositories.removed`), or **an issue transferred** to a repository without
 //!   the App: every open issue of the repository Lever tracked is replaced by one in the
 //!   fallback repository (the same as a new issue, its body linking the old one), so its later
-//!   effects and its escalation go on there; the effects waiting for the old issue are parked
-//!   with the reason ("App uninstalled from owner/repo"). Closed issues stay closed; an effect
+//!   effects and its escalation go on there; the effects waiting for the old issue are dropped
+//!   (the `issue-unreachable` audit row names them: retried, they would land on the new issue). Closed issues stay closed; an effect
 //!   decided for one later (a reopen when an exception expires) is parked with the reason.
 //! - **The App suspended** (`installation.suspend`): the effects of the repository's issues are
 //!   parked with "App suspended on owner/repo" (the issues stay where they are; new issues open
@@ -245,8 +245,11 @@ pub fn is_github_effect(action: &Action) -> bool {
 
 /// The group's issue is out of Lever's reach (`reroute` says why): its next issue opens in the
 /// fallback repository, linking this one, and the GitHub effects waiting for the old issue are
-/// parked with the reason. Store-only; `record` is the group as it will be written (its
-/// compare-and-swap version is the caller's). Pure.
+/// dropped, the audit naming them (kinds, in order). Not parked: an effect handed back by
+/// `lever jobs retry` applies to the group's issue of the moment, which will be the new one,
+/// and a close, reopen or comment meant for the old issue must not land there; the new issue
+/// starts from the group's state. Security Hub writes stay. Store-only; `record` is the group as
+/// it will be written (its compare-and-swap version is the caller's). Pure.
 pub fn detach(
     record: &mut GroupRecord,
     outbox: &[Effect],
@@ -255,11 +258,15 @@ pub fn detach(
     now: DateTime<Utc>,
 ) -> ChangeSet {
     let mut changes = ChangeSet::default();
+    let mut dropped = Vec::new();
     for e in outbox.iter().filter(|e| is_github_effect(&e.action)) {
-        changes.outbox.push(OutboxWrite::Park {
-            id: e.id.clone(),
-            error: reroute.reason.clone(),
-        });
+        changes.outbox.push(OutboxWrite::Remove(e.id.clone()));
+        dropped.push(
+            serde_json::to_value(&e.action)
+                .ok()
+                .and_then(|v| v["kind"].as_str().map(str::to_string))
+                .unwrap_or_default(),
+        );
     }
     changes.audit.push(AuditEntry {
         seq: 0,
@@ -273,7 +280,7 @@ pub fn detach(
             "repo": reroute.repo,
             "reason": reroute.reason,
             "previous": reroute.previous,
-            "parked_effects": changes.outbox.len(),
+            "dropped_effects": dropped,
         }),
     });
     record.issue_number = None;

@@ -226,3 +226,71 @@ async fn a_suspension_parks_effects_and_lifting_it_runs_them() {
         t.comments_by_bot(LEDGER, 1)
     );
 }
+
+/// When the group's issue is out of reach and its next issue will open in the fallback
+/// repository, the GitHub effects that were waiting for the old issue are dropped (the audit
+/// says which), not parked: a parked effect handed back by `lever jobs retry` would be applied
+/// to the group's *new* issue (a close, a reopen, a comment meant for the old one). Security Hub
+/// writes stay in the outbox and still run.
+#[tokio::test]
+async fn effects_waiting_for_an_unreachable_issue_are_dropped_not_parked() {
+    use lever::domain::WorkflowStatus;
+    use lever::domain::lifecycle::Action;
+    use lever::store::{Effect, OutboxWrite, Reroute};
+    let t = TestApp::start().await;
+    ingest_ledger(&t).await;
+    let group = t
+        .app
+        .store
+        .list_groups(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|g| g.repo == LEDGER)
+        .expect("the ledger group");
+    let effect = |id: &str, action: Action| Effect {
+        id: id.into(),
+        group_key: group.group_key.clone(),
+        action,
+        source: "test".into(),
+    };
+    let outbox = vec![
+        effect("reopen-old", Action::Reopen),
+        effect(
+            "notified",
+            Action::UpdateFindings {
+                workflow: WorkflowStatus::Notified,
+                note: "back to NOTIFIED".into(),
+                resources: None,
+            },
+        ),
+        effect("refresh-old", Action::RefreshBody),
+    ];
+    let mut record = group.clone();
+    let changes = lever::worker::reroute::detach(
+        &mut record,
+        &outbox,
+        Reroute {
+            repo: LEDGER.into(),
+            previous: group.issue_url.clone(),
+            reason: "App uninstalled from acme/ledger".into(),
+        },
+        "test",
+        t.app.now(),
+    );
+    assert_eq!(
+        changes.outbox,
+        vec![
+            OutboxWrite::Remove("reopen-old".into()),
+            OutboxWrite::Remove("refresh-old".into()),
+        ],
+        "GitHub effects for the old issue are dropped; the Security Hub write stays"
+    );
+    let audit = &changes.audit[0];
+    assert_eq!(audit.action, "issue-unreachable");
+    assert_eq!(
+        audit.detail["dropped_effects"],
+        serde_json::json!(["reopen", "refresh-body"]),
+        "{audit:#?}"
+    );
+}
