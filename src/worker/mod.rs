@@ -62,6 +62,10 @@ pub struct JobError {
     pub retryable: bool,
     /// When to retry, if the failure says (rate limits).
     pub retry_at: Option<DateTime<Utc>>,
+    /// How long to wait before retrying, if the failure says so relative to when it happened
+    /// (a rate limit of the App's own calls: `Retry-After`, or the reset as GitHub's clock
+    /// tells it): counted from the worker's clock when the outcome is recorded.
+    pub retry_in: Option<Duration>,
     /// Progress made before the failure, committed with the retry.
     pub partial: Option<Box<ChangeSet>>,
     /// GitHub was not called (or answered with a rate limit): the job is postponed to its
@@ -75,6 +79,7 @@ impl JobError {
             message: message.into(),
             retryable: false,
             retry_at: None,
+            retry_in: None,
             partial: None,
             paced: None,
         }
@@ -84,6 +89,7 @@ impl JobError {
             message: message.into(),
             retryable: true,
             retry_at: None,
+            retry_in: None,
             partial: None,
             paced: None,
         }
@@ -97,6 +103,7 @@ impl From<StoreError> for JobError {
             message: e.to_string(),
             retryable,
             retry_at: None,
+            retry_in: None,
             partial: None,
             paced: None,
         }
@@ -107,7 +114,15 @@ impl From<GitHubError> for JobError {
     fn from(e: GitHubError) -> Self {
         // Calls as an installation come back rate limited as `Paced` (with the App's clock);
         // only the App's own calls (installation lookup, token) can be `RateLimited` here.
-        let retry_at = e.rate_limited_until(Utc::now());
+        // `Retry-After` and the reset are GitHub's, on the wall clock: kept as a wait, so the
+        // retry is scheduled on the App's clock (`Worker::finish`).
+        let wall = Utc::now();
+        let (retry_at, retry_in) = match &e {
+            GitHubError::RateLimited { .. } => {
+                (None, e.rate_limited_until(wall).map(|until| until - wall))
+            }
+            _ => (e.rate_limited_until(wall), None),
+        };
         let paced = match &e {
             GitHubError::Paced(p) => Some(*p),
             _ => None,
@@ -118,6 +133,7 @@ impl From<GitHubError> for JobError {
             message: e.to_string(),
             retryable,
             retry_at,
+            retry_in,
             partial: None,
             paced,
         }
@@ -130,6 +146,7 @@ impl From<SecurityHubError> for JobError {
             message: e.to_string(),
             retryable: e.is_retryable(),
             retry_at: None,
+            retry_in: None,
             partial: None,
             paced: None,
         }
@@ -413,6 +430,7 @@ impl Worker {
             {
                 let retry_at = e
                     .retry_at
+                    .or(e.retry_in.map(|wait| now + wait))
                     .filter(|t| *t > now)
                     .unwrap_or_else(|| backoff(job.attempts, now));
                 tracing::warn!(error = %e, %retry_at, "job failed; will retry");

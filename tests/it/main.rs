@@ -7,6 +7,7 @@ mod edge;
 mod escalation;
 mod fakes;
 mod fakes_selftest;
+mod faults;
 mod inert;
 mod intake;
 mod jobs;
