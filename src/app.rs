@@ -131,6 +131,9 @@ pub struct Deps {
     /// Default: the AWS SDK's configuration chain (`AWS_REGION`, credentials,
     /// `AWS_ENDPOINT_URL_SECURITYHUB`).
     pub securityhub: Option<aws_sdk_securityhub::Client>,
+    /// Default: [`crate::github::DEFAULT_READ_TIMEOUT`] (the fault tests shorten it so a
+    /// GitHub that does not answer fails in milliseconds).
+    pub github_timeout: Option<std::time::Duration>,
 }
 
 impl Deps {
@@ -144,6 +147,10 @@ impl Deps {
     }
     pub fn securityhub(mut self, client: aws_sdk_securityhub::Client) -> Deps {
         self.securityhub = Some(client);
+        self
+    }
+    pub fn github_timeout(mut self, timeout: std::time::Duration) -> Deps {
+        self.github_timeout = Some(timeout);
         self
     }
 }
@@ -171,6 +178,9 @@ impl Application {
                 app_id: settings.app_id().map_err(anyhow::Error::msg)?,
                 private_key_pem: settings.private_key_pem().map_err(anyhow::Error::msg)?,
                 api_url: settings.github_api_url.clone(),
+                read_timeout: deps
+                    .github_timeout
+                    .unwrap_or(crate::github::DEFAULT_READ_TIMEOUT),
             },
             Pacer::new(budget, clock.clone()),
         )?;

@@ -34,8 +34,8 @@ pub use deliveries::HookDelivery;
 pub use models::{Comment, Issue, IssueEvent, Label, User};
 pub use webhook::{CommentAction, IssuesAction, WebhookError, WebhookEvent, WebhookUser};
 
-pub use auth::GitHubConfig;
 use auth::{CachedToken, LOOKUP_TTL};
+pub use auth::{DEFAULT_READ_TIMEOUT, GitHubConfig};
 pub use error::GitHubError;
 use pacing::RateHeaders;
 pub use pacing::{Call, ContentBudget, Gate, Paced, Pacer, Priority};

@@ -85,6 +85,7 @@ pub struct Builder {
     private_key: String,
     now: DateTime<Utc>,
     spy: bool,
+    github_timeout: Option<std::time::Duration>,
 }
 
 impl Builder {
@@ -116,6 +117,11 @@ impl Builder {
         self.content_budget = (per_minute, per_hour);
         self
     }
+    /// How long Lever's GitHub calls wait for an answer (default: production's 30 s).
+    pub fn github_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.github_timeout = Some(timeout);
+        self
+    }
     pub fn private_key(mut self, pem: &str) -> Self {
         self.private_key = pem.to_string();
         self
@@ -129,6 +135,9 @@ impl Builder {
         let mut deps = Deps::default()
             .clock(clock.clone())
             .securityhub(sh.client());
+        if let Some(timeout) = self.github_timeout {
+            deps = deps.github_timeout(timeout);
+        }
         let (db, database_url) = match self.postgres {
             // A database the test made: opened by the composition root from DATABASE_URL,
             // as `lever serve` opens it (pending migrations run).
@@ -254,6 +263,7 @@ impl TestApp {
             private_key: TEST_APP_PRIVATE_KEY_PEM.to_string(),
             now: t(NOW),
             spy: false,
+            github_timeout: None,
         }
     }
 

@@ -38,6 +38,19 @@ impl Served {
         database_url: Option<&str>,
         env: &[(&str, &str)],
     ) -> Served {
+        let demo = super::app::root().join("examples/demo");
+        Self::start_in(gh, sh, work, database_url, &demo, env).await
+    }
+
+    /// [`Served::start_with`] with the configuration directory `config`.
+    pub async fn start_in(
+        gh: &crate::fakes::github::FakeGitHub,
+        sh: &crate::fakes::securityhub::FakeSecurityHub,
+        work: &std::path::Path,
+        database_url: Option<&str>,
+        config: &std::path::Path,
+        env: &[(&str, &str)],
+    ) -> Served {
         use crate::support::app::{INGEST_TOKEN, WEBHOOK_SECRET, root};
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -49,7 +62,7 @@ impl Served {
         cmd.args([
             "serve",
             "--config",
-            root().join("examples/demo").to_str().unwrap(),
+            config.to_str().unwrap(),
             "--listen",
             &listen,
         ])

@@ -211,6 +211,8 @@ pub(crate) struct State {
     pub sightings: Vec<super::Sighting>,
     /// when set, the secondary limits on content-creating requests are enforced
     pub limits: Option<super::Enforcer>,
+    /// when set, random faults on a share of the requests
+    pub chaos: Option<super::Chaos>,
 }
 
 impl State {
