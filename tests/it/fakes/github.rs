@@ -133,6 +133,8 @@ impl ChaosKind {
 pub(crate) struct Chaos {
     rng: rand::rngs::StdRng,
     percent: u32,
+    /// The kind of the first fault.
+    first: usize,
     /// How long a [`ChaosKind::Timeout`] request waits before it is served.
     pub(crate) stall: std::time::Duration,
     pub(crate) hits: std::collections::BTreeMap<ChaosKind, usize>,
@@ -145,7 +147,9 @@ impl Chaos {
         if self.rng.random_range(0..100) >= self.percent {
             return None;
         }
-        let kind = ChaosKind::ALL[self.rng.random_range(0..ChaosKind::ALL.len())];
+        // The kinds take turns (from a seeded start), so that any six faults show them all.
+        let turn = self.hits.values().sum::<usize>();
+        let kind = ChaosKind::ALL[(self.first + turn) % ChaosKind::ALL.len()];
         *self.hits.entry(kind).or_default() += 1;
         Some(kind)
     }
@@ -675,15 +679,18 @@ impl FakeGitHub {
     }
 
     /// From now on, `percent` % of all requests (chosen by a random generator seeded with
-    /// `seed`, so a run replays) get a fault of a random [`ChaosKind`]: 500, 502, an answer
+    /// `seed`, so a run replays) get a fault, the [`ChaosKind`]s taking turns: 500, 502, an answer
     /// only after `client_timeout` (plus a margin), a connection closed without an answer
     /// (before or after the effect), or a secondary-limit 403 with `Retry-After`. Faults
     /// injected with [`FakeGitHub::inject`] still come first. Until [`FakeGitHub::calm`].
     pub fn chaos(&self, seed: u64, percent: u32, client_timeout: std::time::Duration) {
         use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let first = rand::Rng::random_range(&mut rng, 0..ChaosKind::ALL.len());
         self.st().chaos = Some(Chaos {
-            rng: rand::rngs::StdRng::seed_from_u64(seed),
+            rng,
             percent,
+            first,
             stall: client_timeout + std::time::Duration::from_millis(200),
             hits: Default::default(),
         });
