@@ -48,8 +48,10 @@ impl Run {
     }
 }
 
-/// How long a job is leased for; a job still running after this may be taken over.
-pub const LEASE: Duration = Duration::minutes(5);
+/// How long a job is leased for; a job still running after this may be taken over. A running
+/// job renews its lease every [`HEARTBEAT`], so the lease only bounds how long the jobs of a
+/// process that died (SIGKILL, OOM, lost host) wait before another worker takes them over.
+pub const LEASE: Duration = Duration::minutes(1);
 /// After this many attempts (about a day and a half of backoff) a job is given up (state
 /// `dead`, kept for operators and listed by `lever audit`).
 pub const MAX_ATTEMPTS: i32 = 36;
@@ -282,7 +284,7 @@ pub struct Worker {
 }
 
 /// The lease is renewed three times per lease period while a job runs.
-pub const HEARTBEAT: StdDuration = StdDuration::from_secs(100);
+pub const HEARTBEAT: StdDuration = StdDuration::from_secs(20);
 
 impl Worker {
     pub fn new(app: App, id: impl Into<String>) -> Worker {

@@ -3,6 +3,7 @@
 
 mod asff_conformance;
 mod cli;
+mod crash;
 mod edge;
 mod escalation;
 mod fakes;
