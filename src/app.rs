@@ -173,6 +173,9 @@ pub struct Deps {
     /// Default: the AWS SDK's configuration chain (`AWS_REGION`, credentials,
     /// `AWS_ENDPOINT_URL_SECURITYHUB`).
     pub securityhub: Option<aws_sdk_securityhub::Client>,
+    /// Default: [`crate::github::DEFAULT_READ_TIMEOUT`] (the fault tests shorten it so a
+    /// GitHub that does not answer fails in milliseconds).
+    pub github_timeout: Option<std::time::Duration>,
 }
 
 impl Deps {
@@ -186,6 +189,10 @@ impl Deps {
     }
     pub fn securityhub(mut self, client: aws_sdk_securityhub::Client) -> Deps {
         self.securityhub = Some(client);
+        self
+    }
+    pub fn github_timeout(mut self, timeout: std::time::Duration) -> Deps {
+        self.github_timeout = Some(timeout);
         self
     }
 }
@@ -222,6 +229,9 @@ impl Application {
                 app_id,
                 private_key_pem,
                 api_url: settings.github_api_url.clone(),
+                read_timeout: deps
+                    .github_timeout
+                    .unwrap_or(crate::github::DEFAULT_READ_TIMEOUT),
             },
             Pacer::new(budget, clock.clone()).with_shared(Arc::new(StorePacing(store.clone()))),
         )?;

@@ -58,6 +58,7 @@ async fn from_repository(settings: &ProcessSettings, repo: &ConfigRepo) -> Resul
             app_id: settings.app_id().map_err(Failure::usage)?,
             private_key_pem: settings.private_key_pem().map_err(Failure::usage)?,
             api_url: settings.github_api_url.clone(),
+            read_timeout: crate::github::DEFAULT_READ_TIMEOUT,
         },
         Pacer::new(budget, Arc::new(SystemClock)),
     )

@@ -21,7 +21,13 @@ pub struct GitHubConfig {
     /// PEM text; `Debug` shows `[REDACTED]`.
     pub private_key_pem: SecretString,
     pub api_url: String,
+    /// How long a call may wait for GitHub's answer before it fails (and is retried like a
+    /// 5xx): [`DEFAULT_READ_TIMEOUT`] unless a test puts a shorter one.
+    pub read_timeout: StdDuration,
 }
+
+/// How long a call waits for GitHub's answer by default.
+pub const DEFAULT_READ_TIMEOUT: StdDuration = StdDuration::from_secs(30);
 
 #[derive(Debug, Clone, Serialize)]
 struct JwtClaims {
@@ -50,7 +56,7 @@ impl GitHub {
             .personal_token(token)
             .add_retry_config(RetryConfig::None)
             .set_connect_timeout(Some(StdDuration::from_secs(10)))
-            .set_read_timeout(Some(StdDuration::from_secs(30)))
+            .set_read_timeout(Some(self.cfg.read_timeout))
             .add_header(
                 http::header::ACCEPT,
                 "application/vnd.github+json".to_string(),

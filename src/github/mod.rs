@@ -36,8 +36,8 @@ pub use webhook::{
     AccessChange, CommentAction, IssuesAction, WebhookError, WebhookEvent, WebhookUser,
 };
 
-pub use auth::GitHubConfig;
 use auth::{CachedToken, LOOKUP_TTL};
+pub use auth::{DEFAULT_READ_TIMEOUT, GitHubConfig};
 pub use error::GitHubError;
 use pacing::RateHeaders;
 pub use pacing::{Call, ContentBudget, Gate, Paced, Pacer, Priority, SharedPacing};

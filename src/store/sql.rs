@@ -94,12 +94,20 @@ async fn enqueue<D: Dialect>(
     Ok(())
 }
 
+/// How many times a change set is applied when PostgreSQL picks it as a deadlock victim.
+const DEADLOCK_ATTEMPTS: u32 = 5;
+
+/// PostgreSQL's `deadlock_detected` (SQLSTATE 40P01).
+fn is_deadlock(e: &StoreError) -> bool {
+    matches!(e, StoreError::Database(sqlx::Error::Database(d)) if d.code().as_deref() == Some("40P01"))
+}
+
 async fn apply_in<D: Dialect>(
     conn: &mut D::Connection,
-    mut changes: ChangeSet,
+    changes: &mut ChangeSet,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    common::sorted_for_locking(&mut changes);
+    common::sorted_for_locking(changes);
     for f in &changes.findings {
         let q = sqlx::query(common::UPSERT_FINDING)
             .arg(f.product_arn.as_str())
@@ -359,9 +367,29 @@ impl<D: Dialect> Store for SqlStore<D> {
         if changes.is_empty() {
             return Ok(());
         }
-        let (_guard, mut tx) = self.write_tx().await?;
-        let result = apply_in::<D>(&mut *tx, changes, now).await;
-        common::finish(tx, result).await
+        let mut changes = changes;
+        let mut attempt = 1;
+        loop {
+            let (_guard, mut tx) = self.write_tx().await?;
+            let result = apply_in::<D>(&mut *tx, &mut changes, now).await;
+            match common::finish(tx, result).await {
+                // PostgreSQL chose this transaction as a deadlock victim: another process's
+                // change set (another replica's intake batch) enqueued some of the same jobs in
+                // another order. Nothing was written; the change set is applied again. (Jobs
+                // are enqueued in the order given: ties among due jobs run in that order.)
+                Err(e) if attempt < DEADLOCK_ATTEMPTS && is_deadlock(&e) => {
+                    tracing::info!(
+                        attempt,
+                        "store: deadlock victim; applying the change set again"
+                    );
+                    // After a random pause, so that the two do not meet again.
+                    let pause = rand::random_range(10..=50 * u64::from(attempt));
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
     }
 
     async fn record_deliveries(

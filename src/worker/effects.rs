@@ -269,6 +269,7 @@ pub(super) async fn update_findings(
             ),
             retryable: true,
             retry_at: None,
+            retry_in: None,
             partial: Some(Box::new(changes)),
             paced: None,
         });

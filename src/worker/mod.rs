@@ -51,8 +51,10 @@ impl Run {
     }
 }
 
-/// How long a job is leased for; a job still running after this may be taken over.
-pub const LEASE: Duration = Duration::minutes(5);
+/// How long a job is leased for; a job still running after this may be taken over. A running
+/// job renews its lease every [`HEARTBEAT`], so the lease only bounds how long the jobs of a
+/// process that died (SIGKILL, OOM, lost host) wait before another worker takes them over.
+pub const LEASE: Duration = Duration::minutes(1);
 /// After this many attempts (about a day and a half of backoff) a job is given up (state
 /// `dead`, kept for operators and listed by `lever audit`).
 pub const MAX_ATTEMPTS: i32 = 36;
@@ -65,6 +67,10 @@ pub struct JobError {
     pub retryable: bool,
     /// When to retry, if the failure says (rate limits).
     pub retry_at: Option<DateTime<Utc>>,
+    /// How long to wait before retrying, if the failure says so relative to when it happened
+    /// (a rate limit of the App's own calls: `Retry-After`, or the reset as GitHub's clock
+    /// tells it): counted from the worker's clock when the outcome is recorded.
+    pub retry_in: Option<Duration>,
     /// Progress made before the failure, committed with the retry.
     pub partial: Option<Box<ChangeSet>>,
     /// GitHub was not called (or answered with a rate limit): the job is postponed to its
@@ -78,6 +84,7 @@ impl JobError {
             message: message.into(),
             retryable: false,
             retry_at: None,
+            retry_in: None,
             partial: None,
             paced: None,
         }
@@ -87,6 +94,7 @@ impl JobError {
             message: message.into(),
             retryable: true,
             retry_at: None,
+            retry_in: None,
             partial: None,
             paced: None,
         }
@@ -100,6 +108,7 @@ impl From<StoreError> for JobError {
             message: e.to_string(),
             retryable,
             retry_at: None,
+            retry_in: None,
             partial: None,
             paced: None,
         }
@@ -110,7 +119,15 @@ impl From<GitHubError> for JobError {
     fn from(e: GitHubError) -> Self {
         // Calls as an installation come back rate limited as `Paced` (with the App's clock);
         // only the App's own calls (installation lookup, token) can be `RateLimited` here.
-        let retry_at = e.rate_limited_until(Utc::now());
+        // `Retry-After` and the reset are GitHub's, on the wall clock: kept as a wait, so the
+        // retry is scheduled on the App's clock (`Worker::finish`).
+        let wall = Utc::now();
+        let (retry_at, retry_in) = match &e {
+            GitHubError::RateLimited { .. } => {
+                (None, e.rate_limited_until(wall).map(|until| until - wall))
+            }
+            _ => (e.rate_limited_until(wall), None),
+        };
         let paced = match &e {
             GitHubError::Paced(p) => Some(*p),
             _ => None,
@@ -121,6 +138,7 @@ impl From<GitHubError> for JobError {
             message: e.to_string(),
             retryable,
             retry_at,
+            retry_in,
             partial: None,
             paced,
         }
@@ -133,6 +151,7 @@ impl From<SecurityHubError> for JobError {
             message: e.to_string(),
             retryable: e.is_retryable(),
             retry_at: None,
+            retry_in: None,
             partial: None,
             paced: None,
         }
@@ -283,7 +302,7 @@ pub struct Worker {
 }
 
 /// The lease is renewed three times per lease period while a job runs.
-pub const HEARTBEAT: StdDuration = StdDuration::from_secs(100);
+pub const HEARTBEAT: StdDuration = StdDuration::from_secs(20);
 
 impl Worker {
     pub fn new(app: App, id: impl Into<String>) -> Worker {
@@ -466,6 +485,7 @@ impl Worker {
             {
                 let retry_at = e
                     .retry_at
+                    .or(e.retry_in.map(|wait| now + wait))
                     .filter(|t| *t > now)
                     .unwrap_or_else(|| backoff(job.attempts, now));
                 tracing::warn!(error = %e, %retry_at, "job failed; will retry");

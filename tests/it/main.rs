@@ -4,11 +4,13 @@
 mod asff_conformance;
 mod cli;
 mod config_source;
+mod crash;
 mod deploy;
 mod edge;
 mod escalation;
 mod fakes;
 mod fakes_selftest;
+mod faults;
 mod inert;
 mod intake;
 mod jobs;

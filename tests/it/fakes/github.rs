@@ -105,6 +105,60 @@ pub enum FaultKind {
     Delay { millis: u64 },
 }
 
+/// What a random fault of [`FakeGitHub::chaos`] does to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ChaosKind {
+    /// 500, no effect.
+    ServerError,
+    /// 502, no effect.
+    BadGateway,
+    /// Served only after the client's timeout has passed (GitHub may still act).
+    Timeout,
+    /// The connection is closed without an answer, before anything happens.
+    Reset,
+    /// The request's effect happens, then the connection is closed without an answer.
+    ResetAfterEffect,
+    /// Secondary rate limit: 403 with `Retry-After: 60`, no effect.
+    SecondaryLimit,
+}
+
+impl ChaosKind {
+    const ALL: [ChaosKind; 6] = [
+        ChaosKind::ServerError,
+        ChaosKind::BadGateway,
+        ChaosKind::Timeout,
+        ChaosKind::Reset,
+        ChaosKind::ResetAfterEffect,
+        ChaosKind::SecondaryLimit,
+    ];
+}
+
+/// Seeded random faults on a share of the requests (see [`FakeGitHub::chaos`]).
+pub(crate) struct Chaos {
+    rng: rand::rngs::StdRng,
+    percent: u32,
+    /// The kind of the first fault.
+    first: usize,
+    /// How long a [`ChaosKind::Timeout`] request waits before it is served.
+    pub(crate) stall: std::time::Duration,
+    pub(crate) hits: std::collections::BTreeMap<ChaosKind, usize>,
+}
+
+impl Chaos {
+    /// Whether this request gets a fault, and which.
+    pub(crate) fn roll(&mut self) -> Option<ChaosKind> {
+        use rand::Rng;
+        if self.rng.random_range(0..100) >= self.percent {
+            return None;
+        }
+        // The kinds take turns (from a seeded start), so that any six faults show them all.
+        let turn = self.hits.values().sum::<usize>();
+        let kind = ChaosKind::ALL[(self.first + turn) % ChaosKind::ALL.len()];
+        *self.hits.entry(kind).or_default() += 1;
+        Some(kind)
+    }
+}
+
 /// An injected fault, matched on method and path pattern (see [`FakeGitHub::inject`]).
 #[derive(Debug, Clone)]
 pub struct Fault {
@@ -655,6 +709,29 @@ impl FakeGitHub {
             .as_ref()
             .and_then(|e| e.accepted.get(&installation).cloned())
             .unwrap_or_default()
+    }
+
+    /// From now on, `percent` % of all requests (chosen by a random generator seeded with
+    /// `seed`, so a run replays) get a fault, the [`ChaosKind`]s taking turns: 500, 502, an answer
+    /// only after `client_timeout` (plus a margin), a connection closed without an answer
+    /// (before or after the effect), or a secondary-limit 403 with `Retry-After`. Faults
+    /// injected with [`FakeGitHub::inject`] still come first. Until [`FakeGitHub::calm`].
+    pub fn chaos(&self, seed: u64, percent: u32, client_timeout: std::time::Duration) {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let first = rand::Rng::random_range(&mut rng, 0..ChaosKind::ALL.len());
+        self.st().chaos = Some(Chaos {
+            rng,
+            percent,
+            first,
+            stall: client_timeout + std::time::Duration::from_millis(200),
+            hits: Default::default(),
+        });
+    }
+
+    /// Stops [`FakeGitHub::chaos`]; returns how many faults of each kind it caused.
+    pub fn calm(&self) -> std::collections::BTreeMap<ChaosKind, usize> {
+        self.st().chaos.take().map(|c| c.hits).unwrap_or_default()
     }
 
     /// Remove all pending faults.

@@ -76,7 +76,41 @@ struct State {
     unsupported: Vec<String>,
     events: Vec<Value>,
     home_account: Option<String>,
+    /// Random faults on a share of calls ([`FakeSecurityHub::chaos`]).
+    chaos: Option<Chaos>,
 }
+
+/// Seeded random faults: a share of calls throttled or failed, a share of the findings of
+/// BatchUpdateFindings left unprocessed.
+pub(crate) struct Chaos {
+    rng: rand::rngs::StdRng,
+    /// Percent of calls answered with an error, and of findings left unprocessed.
+    percent: u32,
+}
+
+impl Chaos {
+    pub(crate) fn hit(&mut self) -> bool {
+        use rand::Rng;
+        self.rng.random_range(0..100) < self.percent
+    }
+    fn pick<'a, T>(&mut self, of: &'a [T]) -> &'a T {
+        use rand::Rng;
+        &of[self.rng.random_range(0..of.len())]
+    }
+}
+
+/// The model's errors of GetFindings and BatchUpdateFindings a busy Security Hub answers
+/// (`service-2.json`): `LimitExceededException` (429, the operations' declared throttling
+/// error), `ThrottlingException` (429, the service's request-rate error) and
+/// `InternalException` (500). `TooManyRequestsException` is not in the model.
+const CHAOS_ERRORS: &[(u16, &str, &str)] = &[
+    (429, "LimitExceededException", "Rate exceeded"),
+    (429, "ThrottlingException", "Rate exceeded"),
+    (500, "InternalException", "Internal server error"),
+];
+
+/// `UnprocessedFindings` error codes a busy Security Hub gives (documented codes).
+pub(crate) const CHAOS_UNPROCESSED: &[&str] = &["ConcurrentUpdateError", "InternalFailure"];
 
 impl State {
     fn now(&self) -> DateTime<Utc> {
@@ -268,6 +302,23 @@ impl FakeSecurityHub {
             .insert(id.to_string(), (error_code.to_string(), times));
     }
 
+    /// From now on `percent` % of the calls (seeded by `seed`, so a run replays) are answered
+    /// with a throttling or internal error of the model, and `percent` % of the findings of
+    /// each other BatchUpdateFindings call are left in `UnprocessedFindings`
+    /// (`ConcurrentUpdateError`, `InternalFailure`). Until [`FakeSecurityHub::calm`].
+    pub fn chaos(&self, seed: u64, percent: u32) {
+        use rand::SeedableRng;
+        self.st().chaos = Some(Chaos {
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
+            percent,
+        });
+    }
+
+    /// Stops [`FakeSecurityHub::chaos`].
+    pub fn calm(&self) {
+        self.st().chaos = None;
+    }
+
     // ---- observation --------------------------------------------------------------------------
 
     pub fn requests(&self) -> Vec<ShRequest> {
@@ -355,6 +406,21 @@ fn upsert(st: &mut State, mut f: Value) {
         for owned in ["Note", "UserDefinedFields", "VerificationState", "Workflow"] {
             if let Some(v) = old.get(owned) {
                 f[owned] = v.clone();
+            }
+        }
+        // Security Hub's own workflow changes for control findings: a finding that passes
+        // again is RESOLVED (unless suppressed); a RESOLVED one that fails again is NEW.
+        let compliance = |v: &Value| v["Compliance"]["Status"].as_str().map(str::to_string);
+        let (was, now) = (compliance(old), compliance(&f));
+        let status = f["Workflow"]["Status"]
+            .as_str()
+            .unwrap_or("NEW")
+            .to_string();
+        if was.is_some() && was != now {
+            if now.as_deref() == Some("PASSED") && matches!(status.as_str(), "NEW" | "NOTIFIED") {
+                f["Workflow"] = json!({"Status": "RESOLVED"});
+            } else if was.as_deref() == Some("PASSED") && status == "RESOLVED" {
+                f["Workflow"] = json!({"Status": "NEW"});
             }
         }
     }
@@ -497,6 +563,12 @@ async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Response
             let a = error(f.status, &f.error_type.clone(), &f.message.clone());
             st.faults.retain(|f| f.remaining > 0);
             break 'answer a;
+        }
+        if let Some(c) = st.chaos.as_mut()
+            && c.hit()
+        {
+            let (status, error_type, message) = *c.pick(CHAOS_ERRORS);
+            break 'answer error(status, error_type, message);
         }
         let Some(body) = body.clone().or_else(|| bytes.is_empty().then(|| json!({}))) else {
             st.violations.push(ShViolation {

@@ -88,6 +88,7 @@ pub struct Builder {
     /// `[source] repo` (and `ref`): the configuration is committed there on the fake GitHub
     /// and read from it, as `lever serve` does with a bootstrap `lever.toml`.
     config_repo: Option<(String, Option<String>)>,
+    github_timeout: Option<std::time::Duration>,
 }
 
 impl Builder {
@@ -125,6 +126,11 @@ impl Builder {
         self.content_budget = (per_minute, per_hour);
         self
     }
+    /// How long Lever's GitHub calls wait for an answer (default: production's 30 s).
+    pub fn github_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.github_timeout = Some(timeout);
+        self
+    }
     pub fn private_key(mut self, pem: &str) -> Self {
         self.private_key = pem.to_string();
         self
@@ -138,6 +144,9 @@ impl Builder {
         let mut deps = Deps::default()
             .clock(clock.clone())
             .securityhub(sh.client());
+        if let Some(timeout) = self.github_timeout {
+            deps = deps.github_timeout(timeout);
+        }
         let (db, database_url) = match self.postgres {
             // A database the test made: opened by the composition root from DATABASE_URL,
             // as `lever serve` opens it (pending migrations run).
@@ -310,6 +319,7 @@ impl TestApp {
             now: t(NOW),
             spy: false,
             config_repo: None,
+            github_timeout: None,
         }
     }
 

@@ -51,6 +51,20 @@ impl Served {
         served
     }
 
+    /// [`Served::start_with`] with the configuration directory `config`.
+    pub async fn start_in(
+        gh: &crate::fakes::github::FakeGitHub,
+        sh: &crate::fakes::securityhub::FakeSecurityHub,
+        work: &std::path::Path,
+        database_url: Option<&str>,
+        config: &std::path::Path,
+        env: &[(&str, &str)],
+    ) -> Served {
+        let served = Self::spawn(gh, sh, work, database_url, env, config, false);
+        served.until_ready().await;
+        served
+    }
+
     /// `lever serve --config CONFIG_DIR` as [`Served::start_with`] runs it, not waited for;
     /// with `pipe_stderr`, its standard error is kept for `wait_with_output` (for a start
     /// expected to fail: a server's logs would fill the pipe).

@@ -8,7 +8,9 @@ use axum::extract::{Request, State as AxState};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{FaultKind, RecordedRequest, Shared, Violation, api, auth, glob, method_matches};
+use super::{
+    ChaosKind, FaultKind, RecordedRequest, Shared, Violation, api, auth, glob, method_matches,
+};
 use crate::fakes::openapi;
 
 /// A response under construction.
@@ -84,11 +86,24 @@ pub(super) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) 
                 f.kind.clone()
             });
         st.faults.retain(|f| f.remaining > 0);
-        found
+        // Random faults apply to requests no injected fault is about.
+        let injected = st.faults.iter().any(|f| {
+            f.remaining > 0 && method_matches(&f.method, &method) && glob(&f.path_pattern, &path)
+        });
+        let chaos = match st.chaos.as_mut() {
+            Some(c) if found.is_none() && !injected => c.roll().map(|k| (k, c.stall)),
+            _ => None,
+        };
+        (found, chaos)
     };
+    let (delay, chaos) = delay;
     if let Some(FaultKind::Delay { millis }) = delay {
         tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
     }
+    if let Some((ChaosKind::Timeout, stall)) = chaos {
+        tokio::time::sleep(stall).await;
+    }
+    let chaos = chaos.map(|(k, _)| k);
 
     let mut st = shared.state.lock().unwrap();
     let bases = shared.bases.clone();
@@ -159,6 +174,29 @@ pub(super) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) 
             f.kind.clone()
         });
     st.faults.retain(|f| f.remaining > 0);
+    let fault = fault.or(match chaos {
+        Some(ChaosKind::ServerError) => Some(FaultKind::Status(500)),
+        Some(ChaosKind::BadGateway) => Some(FaultKind::Status(502)),
+        Some(ChaosKind::SecondaryLimit) => Some(FaultKind::SecondaryRateLimit {
+            status: 403,
+            retry_after_secs: 60,
+        }),
+        _ => None,
+    });
+    if chaos == Some(ChaosKind::Reset) {
+        st.log.push(RecordedRequest {
+            seq,
+            method: method.clone(),
+            path: path.clone(),
+            query: query.clone(),
+            body: json_body,
+            token: token_kind,
+            status: 0,
+            operation_id: op.map(|o| o.operation_id.clone()),
+        });
+        drop(st);
+        reset_connection();
+    }
 
     // The secondary limits, when enforced: a content-creating request over them is refused
     // before it does anything (faults answer first, like a failing front end).
@@ -236,6 +274,21 @@ pub(super) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) 
             }
         }
     };
+
+    if chaos == Some(ChaosKind::ResetAfterEffect) {
+        st.log.push(RecordedRequest {
+            seq,
+            method: method.clone(),
+            path: path.clone(),
+            query: query.clone(),
+            body: json_body,
+            token: token_kind,
+            status: 0,
+            operation_id: op.map(|o| o.operation_id.clone()),
+        });
+        drop(st);
+        reset_connection();
+    }
 
     let mut reply = reply;
     // Conditional requests, as GitHub answers every GET: a 200 carries an `ETag` (a digest of
@@ -339,4 +392,10 @@ fn fault_reply(code: u16) -> Reply {
         _ => "Injected fault",
     };
     Reply::error(code, message, "https://docs.github.com/rest")
+}
+
+/// Closes the connection without an answer: the handler unwinds, so the server drops the
+/// connection (`resume_unwind` skips the panic hook: nothing is printed). No lock is held.
+fn reset_connection() -> ! {
+    std::panic::resume_unwind(Box::new("injected connection reset"))
 }

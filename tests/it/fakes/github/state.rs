@@ -223,6 +223,8 @@ pub(crate) struct State {
     pub trees: BTreeMap<String, super::contents::Tree>,
     /// check runs created: (lower-case repository, request body), oldest first
     pub check_runs: Vec<(String, Value)>,
+    /// when set, random faults on a share of the requests
+    pub chaos: Option<super::Chaos>,
 }
 
 impl State {

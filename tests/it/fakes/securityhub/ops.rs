@@ -93,6 +93,13 @@ pub(super) fn batch_update(st: &mut State, body: &Value) -> Answer {
             failed.push(unprocessed(ident, &code));
             continue;
         }
+        if let Some(c) = st.chaos.as_mut()
+            && c.hit()
+        {
+            let code = *c.pick(super::CHAOS_UNPROCESSED);
+            failed.push(unprocessed(ident, code));
+            continue;
+        }
         let Some((_, f)) = st.findings.get_mut(&key) else {
             failed.push(unprocessed(ident, "FindingNotFound"));
             continue;
