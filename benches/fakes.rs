@@ -26,6 +26,7 @@ fn main() {
         let gh = FakeGitHub::start_with_test_app().await;
         support::app::demo_github(&gh);
         gh.enforce_secondary_limits(SecondaryLimits::github(), chrono::Utc::now);
+        println!("fake-github-app-id: {}", fakes::github::TEST_APP_ID);
         println!("fake-github: {}", gh.url());
         std::io::stdout().flush().unwrap();
         std::future::pending::<()>().await;

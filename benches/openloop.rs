@@ -18,12 +18,24 @@
 //!   `OPENLOOP_WARMUP` (seconds at the same rate before measuring, default 2),
 //!   `OPENLOOP_CONNECTIONS` (default 32).
 //!
+//! - `OPENLOOP_MODE`: `open` (the default: one request every 1/rate s) or `closed` (each of the
+//!   connections sends its next request when the previous one is answered, like `wrk -c N`).
+//! - `OPENLOOP_SIGN_SECRET` and `OPENLOOP_VARY`: make every body unique and sign it as GitHub
+//!   does. Each request's body is the file's with the first occurrence of `OPENLOOP_VARY` (a
+//!   run of digits, e.g. a label id of `999999999999`) replaced by `1` and the request's number
+//!   zero-padded to the same width (the length never changes; no leading zero), and `X-Hub-Signature-256` is the
+//!   HMAC-SHA-256 of that body with the secret. Lever deduplicates replays by the body's
+//!   SHA-256 as well as by delivery id, so a benchmark that repeats one body measures only the
+//!   duplicate path after its first request. `OPENLOOP_FIRST` is the first request number
+//!   (default 0): a second run against the same server starts where the first cannot reach.
+//!
 //! Prints a human summary and one JSON line (`openloop: {...}`) for the scripts.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hmac::{KeyInit, Mac};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -81,6 +93,13 @@ fn main() {
         std::env::var("OPENLOOP_FRESH_HEADER").unwrap_or_else(|_| "X-GitHub-Delivery".to_string());
     let fresh = (!fresh.trim().is_empty())
         .then(|| HeaderName::from_bytes(fresh.trim().as_bytes()).expect("fresh header name"));
+    let vary = Vary::from_env(&body);
+    let first: u64 = env_or("OPENLOOP_FIRST", 0);
+    let closed = match std::env::var("OPENLOOP_MODE").unwrap_or_default().trim() {
+        "" | "open" => false,
+        "closed" => true,
+        other => panic!("OPENLOOP_MODE={other:?}: expected open or closed"),
+    };
     let rate: f64 = env_or("OPENLOOP_RATE", 2000.0);
     let seconds: f64 = env_or("OPENLOOP_SECONDS", 10.0);
     let warmup: f64 = env_or("OPENLOOP_WARMUP", 2.0);
@@ -91,6 +110,19 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    if closed {
+        runtime.block_on(closed_loop(
+            url,
+            body,
+            headers,
+            fresh,
+            vary,
+            seconds,
+            warmup,
+            connections,
+        ));
+        return;
+    }
     runtime.block_on(async move {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(connections)
@@ -118,7 +150,10 @@ fn main() {
                     HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap(),
                 );
             }
-            let body = body.clone();
+            let body = match &vary {
+                Some(v) => v.apply(first + i, &mut headers),
+                None => body.clone(),
+            };
             let url = url.clone();
             tasks.push(tokio::spawn(async move {
                 let _slot = slots.acquire_owned().await.unwrap();
@@ -162,6 +197,7 @@ fn main() {
             "max_ms": percentile(&t.latencies, 100.0),
             "statuses": t.statuses,
             "fresh_header": fresh.as_ref().map(|h| h.as_str().to_string()),
+            "unique_bodies": vary.is_some(),
         });
         println!(
             "open loop at {rate}/s for {seconds}s (after {warmup}s warm-up), {connections} connections: \
@@ -174,4 +210,159 @@ fn main() {
         );
         println!("openloop: {summary}");
     });
+}
+
+/// Unique, signed bodies (`OPENLOOP_SIGN_SECRET`, `OPENLOOP_VARY`).
+#[derive(Clone)]
+struct Vary {
+    body: Vec<u8>,
+    at: usize,
+    width: usize,
+    secret: Vec<u8>,
+}
+
+impl Vary {
+    fn from_env(body: &[u8]) -> Option<Vary> {
+        let secret = std::env::var("OPENLOOP_SIGN_SECRET").ok()?;
+        let marker = std::env::var("OPENLOOP_VARY")
+            .expect("OPENLOOP_VARY: the digits of the body to replace by a request number");
+        assert!(
+            !marker.is_empty() && marker.bytes().all(|b| b.is_ascii_digit()),
+            "OPENLOOP_VARY={marker:?} must be digits (it stands where a number goes)"
+        );
+        let at = body
+            .windows(marker.len())
+            .position(|w| w == marker.as_bytes())
+            .unwrap_or_else(|| panic!("OPENLOOP_VARY={marker:?} is not in the body"));
+        Some(Vary {
+            body: body.to_vec(),
+            at,
+            width: marker.len(),
+            secret: secret.into_bytes(),
+        })
+    }
+
+    /// Request `n`'s body, and its signature in `headers`.
+    fn apply(&self, n: u64, headers: &mut HeaderMap) -> bytes::Bytes {
+        let mut body = self.body.clone();
+        // 1 followed by the number, zero-padded: the same width, and a valid JSON number (no
+        // leading zero).
+        let digits = format!("1{n:0width$}", width = self.width - 1);
+        assert!(
+            digits.len() == self.width,
+            "request number {n} overflows OPENLOOP_VARY"
+        );
+        body[self.at..self.at + self.width].copy_from_slice(digits.as_bytes());
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.secret).expect("any key");
+        mac.update(&body);
+        let sig = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        headers.insert(
+            HeaderName::from_static("x-hub-signature-256"),
+            HeaderValue::from_str(&sig).unwrap(),
+        );
+        bytes::Bytes::from(body)
+    }
+}
+
+/// `connections` loops, each sending its next request when the previous one is answered, for
+/// `warmup` then `seconds`; latency from send to answer.
+#[allow(clippy::too_many_arguments)]
+async fn closed_loop(
+    url: String,
+    body: bytes::Bytes,
+    headers: HeaderMap,
+    fresh: Option<HeaderName>,
+    vary: Option<Vary>,
+    seconds: f64,
+    warmup: f64,
+    connections: usize,
+) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .http1_only()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let first: u64 = env_or("OPENLOOP_FIRST", 0);
+    let counter = Arc::new(std::sync::atomic::AtomicU64::new(first));
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs_f64(warmup);
+    let end = measure_from + Duration::from_secs_f64(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (client, url, body, headers, fresh, vary, counter) = (
+            client.clone(),
+            url.clone(),
+            body.clone(),
+            headers.clone(),
+            fresh.clone(),
+            vary.clone(),
+            counter.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut tally = Tally::default();
+            loop {
+                let sent = Instant::now();
+                if sent >= end {
+                    break;
+                }
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let mut headers = headers.clone();
+                if let Some(name) = &fresh {
+                    headers.insert(
+                        name.clone(),
+                        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap(),
+                    );
+                }
+                let body = match &vary {
+                    Some(v) => v.apply(n, &mut headers),
+                    None => body.clone(),
+                };
+                let status = match client.post(&url).headers(headers).body(body).send().await {
+                    Ok(r) => {
+                        let status = r.status().as_u16().to_string();
+                        let _ = r.bytes().await;
+                        status
+                    }
+                    Err(e) if e.is_timeout() => "timeout".to_string(),
+                    Err(_) => "error".to_string(),
+                };
+                if sent >= measure_from && Instant::now() <= end {
+                    tally.latencies.push(sent.elapsed().as_micros() as u64);
+                    *tally.statuses.entry(status).or_default() += 1;
+                }
+            }
+            tally
+        }));
+    }
+    let mut all = Tally::default();
+    for t in tasks {
+        let t = t.await.unwrap();
+        all.latencies.extend(t.latencies);
+        for (k, v) in t.statuses {
+            *all.statuses.entry(k).or_default() += v;
+        }
+    }
+    all.latencies.sort_unstable();
+    let achieved = all.latencies.len() as f64 / seconds;
+    let summary = json!({
+        "mode": "closed",
+        "connections": connections,
+        "achieved": (achieved * 10.0).round() / 10.0,
+        "requests": all.latencies.len(),
+        "p50_ms": percentile(&all.latencies, 50.0),
+        "p99_ms": percentile(&all.latencies, 99.0),
+        "p999_ms": percentile(&all.latencies, 99.9),
+        "max_ms": percentile(&all.latencies, 100.0),
+        "statuses": all.statuses,
+        "unique_bodies": vary.is_some(),
+    });
+    println!(
+        "closed loop, {connections} connections, {seconds}s after {warmup}s warm-up: {achieved:.0} requests/s, \
+         p50 {:.2} ms, p99 {:.2} ms; statuses {:?}",
+        percentile(&all.latencies, 50.0),
+        percentile(&all.latencies, 99.0),
+        all.statuses
+    );
+    println!("openloop: {summary}");
 }

@@ -1,7 +1,8 @@
 //! Lever's benchmark (`cargo bench --bench pipeline`), numbers recorded in docs/PERFORMANCE.md.
 //!
 //! 1. Throughput on one core: findings per second through parse → policy → route → render,
-//!    over the demo findings and the real ASFF corpus of `../shared/conformance` (when present).
+//!    over the demo findings and the real ASFF corpus of `../shared/conformance` (or its copy in
+//!    `tests/fixtures/conformance`).
 //! 2. GitHub calls per finding through the real server, store and octocrab client against the
 //!    fake GitHub: for new groups (target 1) and for repeats (target 0).
 
@@ -94,7 +95,11 @@ fn throughput(c: &mut Criterion) {
     let config = Config::load(&root().join("examples/demo")).unwrap();
     let renderer = Renderer::new(None).unwrap();
     let mut docs = json_files(&root().join("examples/demo/findings"));
-    let corpus = json_files(&root().join("../shared/conformance/asff/findings"));
+    // ../shared/conformance beside the checkout, else the copy in tests/fixtures.
+    let mut corpus = json_files(&root().join("../shared/conformance/asff/findings"));
+    if corpus.is_empty() {
+        corpus = json_files(&root().join("tests/fixtures/conformance/asff/findings"));
+    }
     if corpus.is_empty() {
         eprintln!("SKIPPED: the conformance corpus is absent; measuring the demo findings only");
     }

@@ -223,7 +223,13 @@ impl Application {
             Some(store) => store,
             None => open_store(settings).await?,
         };
-        // Replicas on one database share GitHub's pause and content budget through it.
+        // Replicas on one PostgreSQL database share GitHub's pause and content budget through
+        // it. SQLite is one process (never two writers), whose own pacer is exact and keeps the
+        // virtual queue's priority order without a round trip per call.
+        let mut pacer = Pacer::new(budget, clock.clone());
+        if store.backend() == "postgres" {
+            pacer = pacer.with_shared(Arc::new(StorePacing(store.clone())));
+        }
         let github = GitHub::new(
             GitHubConfig {
                 app_id,
@@ -233,7 +239,7 @@ impl Application {
                     .github_timeout
                     .unwrap_or(crate::github::DEFAULT_READ_TIMEOUT),
             },
-            Pacer::new(budget, clock.clone()).with_shared(Arc::new(StorePacing(store.clone()))),
+            pacer,
         )?;
         let securityhub = match deps.securityhub {
             Some(client) => SecurityHub::from_client(client),

@@ -253,7 +253,8 @@ async fn replica(t: &TestApp, dir: &tempfile::TempDir, budget: (u32, u32)) -> Wo
 
 /// Two replicas drain a burst side by side: each process has its own GitHub client and pacer,
 /// yet together they stay within the installation's secondary limits (the budget is taken from
-/// the database they share), use it, and open every issue once.
+/// the database they share), use it, and open every issue once. PostgreSQL only: replicas need
+/// it (SQLite is one process, paced by its own pacer).
 async fn two_replicas_share_the_installation_budget(t: TestApp, dir: tempfile::TempDir) {
     const PER_MINUTE: u32 = 10;
     const PER_HOUR: u32 = 40;
@@ -306,13 +307,6 @@ async fn two_replicas_share_the_installation_budget(t: TestApp, dir: tempfile::T
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_replicas_on_sqlite_share_the_installation_budget() {
-    let dir = config();
-    let t = start(&dir, 10, 40).await;
-    two_replicas_share_the_installation_budget(t, dir).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_postgres_share_the_installation_budget() {
     let Some(url) =
         crate::support::pg::or_skip("two_replicas_on_postgres_share_the_installation_budget").await
@@ -333,8 +327,19 @@ async fn two_replicas_on_postgres_share_the_installation_budget() {
 /// pause's end without a single call made with the installation's token.
 #[tokio::test]
 async fn a_rate_limit_answer_pauses_every_replica_of_the_installation() {
+    let Some(url) =
+        crate::support::pg::or_skip("a_rate_limit_answer_pauses_every_replica_of_the_installation")
+            .await
+    else {
+        return;
+    };
     let dir = config();
-    let t = start(&dir, 1_000_000, 60_000_000).await;
+    let t = TestApp::builder()
+        .config(dir.path())
+        .content_budget(1_000_000, 60_000_000)
+        .postgres(url)
+        .start()
+        .await;
     labels_exist(&t).await;
     for f in [
         "03-payments-prod-ledger-rds.2.json",

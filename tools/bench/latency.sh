@@ -2,8 +2,8 @@
 # Latency, open loop: p50/p99 of the signed issues.labeled webhook at a fixed 2,000 requests/s
 # for 10 s (after a 2 s warm-up at the same rate), 32 connections at most, Lever on SQLite, Lever
 # on PostgreSQL and Probot 14 in one run. The generator is benches/openloop.rs: each request
-# carries a fresh X-GitHub-Delivery (oha cannot vary a header, so with oha every request after
-# the first was a duplicate that wrote nothing), and a request's latency counts from when it was
+# carries a fresh X-GitHub-Delivery and a unique signed body (oha cannot vary either, so with oha
+# every request after the first was a duplicate that wrote nothing), and a request's latency counts from when it was
 # due, not from when a connection was free (no coordinated omission).
 #
 #   tools/bench/latency.sh             (docs/PERFORMANCE.md, "Latency")
@@ -24,8 +24,9 @@ measure() {
     local name=$1 pid=$2 port=$3 path=$4 t0 t1
     t0=$(ticks "$pid")
     OPENLOOP_URL="http://127.0.0.1:$port$path" OPENLOOP_BODY="$BENCH_BODY" \
-        OPENLOOP_HEADERS=$'Content-Type: application/json\nX-GitHub-Event: issues\nUser-Agent: GitHub-Hookshot/bench\n'"X-Hub-Signature-256: $BENCH_SIG" \
-        OPENLOOP_FRESH_HEADER=X-GitHub-Delivery OPENLOOP_RATE="$RATE" OPENLOOP_SECONDS="$SECONDS_MEASURED" \
+        OPENLOOP_HEADERS=$'Content-Type: application/json\nX-GitHub-Event: issues\nUser-Agent: GitHub-Hookshot/bench' \
+        OPENLOOP_FRESH_HEADER=X-GitHub-Delivery OPENLOOP_SIGN_SECRET="$SECRET" OPENLOOP_VARY="$BENCH_VARY" \
+        OPENLOOP_RATE="$RATE" OPENLOOP_SECONDS="$SECONDS_MEASURED" \
         OPENLOOP_WARMUP=2 OPENLOOP_CONNECTIONS="$CONNECTIONS" "$OPENLOOP" --bench >"$SCRATCH/openloop.out"
     t1=$(ticks "$pid")
     ROWS+=("$(python3 - "$name" "$SCRATCH/openloop.out" $((t1 - t0)) "$CLK_TCK" <<'PY'
@@ -48,7 +49,7 @@ stop "$PROBOT_PID"
 DB=$SCRATCH/latency.db
 rm -f "$DB" "$DB-wal" "$DB-shm"
 start_lever "sqlite://$DB"
-measure "Lever, SQLite (synchronous=full)" "$LEVER_PID" "$LEVER_PORT" /webhooks/github
+measure "Lever, SQLite (synchronous=${LEVER_SQLITE_SYNCHRONOUS:-full})" "$LEVER_PID" "$LEVER_PORT" /webhooks/github
 stop "$LEVER_PID"
 
 SCHEMA=lever_bench_$$

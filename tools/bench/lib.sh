@@ -14,7 +14,10 @@ LEVER_PORT=${LEVER_BENCH_PORT:-18080}
 PROBOT_PORT=${PROBOT_BENCH_PORT:-18081}
 DURATION=${BENCH_DURATION:-10s}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
-WEBHOOK_SAMPLE=${WEBHOOK_SAMPLE:-$ROOT/../shared/conformance/webhooks/issues.labeled.0.json}
+# The conformance data: ../shared/conformance beside the checkout, else the copy in the repository.
+CONFORMANCE=${LEVER_CONFORMANCE_DIR:-$ROOT/../shared/conformance}
+[ -d "$CONFORMANCE" ] || CONFORMANCE=$ROOT/tests/fixtures/conformance
+WEBHOOK_SAMPLE=${WEBHOOK_SAMPLE:-$CONFORMANCE/webhooks/issues.labeled.0.json}
 CLK_TCK=$(getconf CLK_TCK)
 PIDS=()
 
@@ -49,13 +52,15 @@ config_dir() {
     echo "$SCRATCH/config"
 }
 
-# The compact sample body, its signature (the HMAC covers only the body, so one signature serves
-# every request whatever its delivery id).
+# The compact sample body with its label id set to BENCH_VARY, and the signature of that body.
+# benches/openloop.rs replaces BENCH_VARY by each request's number and signs each body (Lever
+# deduplicates replays by the body's SHA-256, so one repeated body would be a duplicate after
+# the first request); BENCH_SIG is the signature of the body as written.
 webhook_body() {
-    python3 -c 'import json,sys; sys.stdout.write(json.dumps(json.load(open(sys.argv[1])), separators=(",", ":")))' \
+    python3 -c 'import json,sys; d = json.load(open(sys.argv[1])); d["label"]["id"] = 999999999999; sys.stdout.write(json.dumps(d, separators=(",", ":")))' \
         "$WEBHOOK_SAMPLE" >"$SCRATCH/webhook.json"
     SIG="sha256=$(openssl dgst -sha256 -hmac "$SECRET" -r "$SCRATCH/webhook.json" | cut -d' ' -f1)"
-    export BENCH_BODY=$SCRATCH/webhook.json BENCH_SIG=$SIG
+    export BENCH_BODY=$SCRATCH/webhook.json BENCH_SIG=$SIG BENCH_VARY=999999999999
 }
 
 # start_lever DATABASE_URL: `lever serve` on LEVER_PORT; GitHub points at BENCH_GITHUB_URL (see
@@ -65,13 +70,13 @@ start_lever() {
     local url=$1 cfg
     cfg=$(config_dir)
     (cd "$SCRATCH" && exec env -i PATH="$PATH" \
-        GITHUB_APP_ID=1 \
+        GITHUB_APP_ID="${BENCH_GITHUB_APP_ID:-1}" \
         GITHUB_PRIVATE_KEY_PATH="$ROOT/tests/fixtures/github-app-test-key.TEST-ONLY.pem" \
         GITHUB_API_URL="${BENCH_GITHUB_URL:-http://127.0.0.1:9}" \
         GITHUB_WEBHOOK_SECRET=$SECRET LEVER_INGEST_TOKEN=$TOKEN \
         AWS_ENDPOINT_URL_SECURITYHUB=http://127.0.0.1:9 AWS_REGION=us-east-1 \
         AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=bench AWS_EC2_METADATA_DISABLED=true \
-        DATABASE_URL="$url" RUST_LOG=warn \
+        DATABASE_URL="$url" RUST_LOG=warn LEVER_SQLITE_SYNCHRONOUS="${LEVER_SQLITE_SYNCHRONOUS:-full}" \
         "$LEVER" serve --config "$cfg" --listen "127.0.0.1:$LEVER_PORT" >>"$SCRATCH/lever.log" 2>&1) &
     LEVER_PID=$!
     PIDS+=("$LEVER_PID")
@@ -166,5 +171,6 @@ start_fake_github() {
         sleep 0.05
     done
     [ -n "$BENCH_GITHUB_URL" ] || { echo "the fake GitHub did not start" >&2; exit 2; }
-    export BENCH_GITHUB_URL
+    BENCH_GITHUB_APP_ID=$(sed -n 's/^fake-github-app-id: //p' "$SCRATCH/fakes.out")
+    export BENCH_GITHUB_URL BENCH_GITHUB_APP_ID
 }
