@@ -143,29 +143,11 @@ fn main() {
             let client = client.clone();
             let slots = slots.clone();
             let tally = tally.clone();
-            let mut headers = headers.clone();
-            if let Some(name) = &fresh {
-                headers.insert(
-                    name.clone(),
-                    HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap(),
-                );
-            }
-            let body = match &vary {
-                Some(v) => v.apply(first + i, &mut headers),
-                None => body.clone(),
-            };
+            let (headers, body) = request(&headers, fresh.as_ref(), vary.as_ref(), &body, first + i);
             let url = url.clone();
             tasks.push(tokio::spawn(async move {
                 let _slot = slots.acquire_owned().await.unwrap();
-                let status = match client.post(&url).headers(headers).body(body).send().await {
-                    Ok(r) => {
-                        let status = r.status().as_u16().to_string();
-                        let _ = r.bytes().await;
-                        status
-                    }
-                    Err(e) if e.is_timeout() => "timeout".to_string(),
-                    Err(_) => "error".to_string(),
-                };
+                let status = send(&client, &url, headers, body).await;
                 let micros = due.elapsed().as_micros() as u64;
                 if i >= warm {
                     let mut t = tally.lock().unwrap();
@@ -307,26 +289,8 @@ async fn closed_loop(
                     break;
                 }
                 let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let mut headers = headers.clone();
-                if let Some(name) = &fresh {
-                    headers.insert(
-                        name.clone(),
-                        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap(),
-                    );
-                }
-                let body = match &vary {
-                    Some(v) => v.apply(n, &mut headers),
-                    None => body.clone(),
-                };
-                let status = match client.post(&url).headers(headers).body(body).send().await {
-                    Ok(r) => {
-                        let status = r.status().as_u16().to_string();
-                        let _ = r.bytes().await;
-                        status
-                    }
-                    Err(e) if e.is_timeout() => "timeout".to_string(),
-                    Err(_) => "error".to_string(),
-                };
+                let (headers, body) = request(&headers, fresh.as_ref(), vary.as_ref(), &body, n);
+                let status = send(&client, &url, headers, body).await;
                 if sent >= measure_from && Instant::now() <= end {
                     tally.latencies.push(sent.elapsed().as_micros() as u64);
                     *tally.statuses.entry(status).or_default() += 1;
@@ -365,4 +329,45 @@ async fn closed_loop(
         all.statuses
     );
     println!("openloop: {summary}");
+}
+
+/// Request `n`'s headers and body: a fresh value in the `fresh` header, and with `vary` a
+/// unique signed body.
+fn request(
+    headers: &HeaderMap,
+    fresh: Option<&HeaderName>,
+    vary: Option<&Vary>,
+    body: &bytes::Bytes,
+    n: u64,
+) -> (HeaderMap, bytes::Bytes) {
+    let mut headers = headers.clone();
+    if let Some(name) = fresh {
+        headers.insert(
+            name.clone(),
+            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap(),
+        );
+    }
+    let body = match vary {
+        Some(v) => v.apply(n, &mut headers),
+        None => body.clone(),
+    };
+    (headers, body)
+}
+
+/// POSTs one request and reads the answer: its status code, `timeout` or `error`.
+async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> String {
+    match client.post(url).headers(headers).body(body).send().await {
+        Ok(r) => {
+            let status = r.status().as_u16().to_string();
+            let _ = r.bytes().await;
+            status
+        }
+        Err(e) if e.is_timeout() => "timeout".to_string(),
+        Err(_) => "error".to_string(),
+    }
 }

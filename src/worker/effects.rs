@@ -11,6 +11,7 @@
 
 use std::collections::BTreeSet;
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{JobError, JobOutput, Run};
@@ -323,20 +324,7 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<JobOutpu
             .filter(|_| super::reroute::is_github_effect(&effect.action))
         {
             tracing::error!(reason, effect = %effect.id, "effect parked: the repository refuses Lever");
-            changes.outbox.push(OutboxWrite::Park {
-                id: effect.id.clone(),
-                error: reason.clone(),
-            });
-            changes.audit.push(AuditEntry {
-                seq: 0,
-                at: app.now(),
-                actor: "lever".into(),
-                action: format!("effect-{}-parked", action_name(&effect.action)),
-                group_key: Some(key.clone()),
-                issue: group.issue_number.map(|n| format!("{}#{n}", group.repo)),
-                source: Some(effect.source.clone()),
-                detail: json!({ "effect": effect.action, "job": run.id, "error": reason }),
-            });
+            park(&mut changes, app.now(), &group, effect, run.id, reason);
             continue;
         }
         // What the state machine decided about a refusal, committed after the effect's entry.
@@ -379,20 +367,7 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<JobOutpu
             // the effects after it still run (a "back to NOTIFIED" after a failed reopen).
             Err(e) if !e.retryable && e.paced.is_none() => {
                 tracing::error!(error = %e, effect = %effect.id, "effect parked (see `lever jobs --failed`)");
-                changes.outbox.push(OutboxWrite::Park {
-                    id: effect.id.clone(),
-                    error: e.message.clone(),
-                });
-                changes.audit.push(AuditEntry {
-                    seq: 0,
-                    at: app.now(),
-                    actor: "lever".into(),
-                    action: format!("effect-{}-parked", action_name(&effect.action)),
-                    group_key: Some(key.clone()),
-                    issue: group.issue_number.map(|n| format!("{}#{n}", group.repo)),
-                    source: Some(effect.source.clone()),
-                    detail: json!({ "effect": effect.action, "job": run.id, "error": e.message }),
-                });
+                park(&mut changes, app.now(), &group, effect, run.id, &e.message);
                 continue;
             }
             Err(mut e) => {
@@ -437,6 +412,32 @@ fn finish(changes: &mut ChangeSet, group: &GroupRecord, decided: Option<GroupRec
             expected_version: group.version,
         });
     }
+}
+
+/// Parks `effect` with its reason: out of the group's outbox (the effects after it still run),
+/// listed by `lever jobs --failed`, and audited.
+fn park(
+    changes: &mut ChangeSet,
+    now: DateTime<Utc>,
+    group: &GroupRecord,
+    effect: &Effect,
+    job: i64,
+    error: &str,
+) {
+    changes.outbox.push(OutboxWrite::Park {
+        id: effect.id.clone(),
+        error: error.to_string(),
+    });
+    changes.audit.push(AuditEntry {
+        seq: 0,
+        at: now,
+        actor: "lever".into(),
+        action: format!("effect-{}-parked", action_name(&effect.action)),
+        group_key: Some(group.group_key.clone()),
+        issue: group.issue_number.map(|n| format!("{}#{n}", group.repo)),
+        source: Some(effect.source.clone()),
+        detail: json!({ "effect": effect.action, "job": job, "error": error }),
+    });
 }
 
 fn action_name(a: &Action) -> &'static str {
