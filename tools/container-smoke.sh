@@ -97,7 +97,9 @@ fi
 curl -fsS "http://127.0.0.1:$port/readyz"; echo
 pod exec "$name" /lever healthcheck
 pod healthcheck run "$name" && echo "container-smoke: HEALTHCHECK healthy"
-# JSON logs: every line of the container's log is a JSON object.
-pod logs "$name" 2>&1 | head -3 | python3 -c 'import json,sys; [json.loads(l) for l in sys.stdin if l.strip()]' \
+# JSON logs: every line of the container's log is a JSON object. podman's own diagnostics
+# (`time="…" level=error msg="unable to get systemd connection…"` on hosts without systemd)
+# also go to standard error and are not the container's: --log-level=fatal keeps them out.
+podman --log-level=fatal "${runtime[@]}" logs "$name" 2>&1 | head -3 | python3 -c 'import json,sys; [json.loads(l) for l in sys.stdin if l.strip()]' \
   || { echo "container-smoke: logs are not JSON" >&2; exit 1; }
 echo "container-smoke: ok (image $(podman image inspect --format '{{.Size}}' "$image") bytes)"
