@@ -265,6 +265,24 @@ fn apply(
 /// One run: every repository with tracked issues, then the next run is scheduled.
 pub async fn run(app: &App, run: &Run) -> Result<JobOutput, JobError> {
     let now = app.now();
+    // Webhooks accepted but not applied yet: what GitHub shows already includes them, so
+    // reconciling now would apply the same change a second time (the crash test saw a
+    // non-approver's `cto-approved` refused twice). Wait until they are applied.
+    if app
+        .store
+        .jobs(Some(crate::store::JobState::Pending))
+        .await?
+        .iter()
+        .any(|j| j.job.kind() == "github-event")
+    {
+        return Ok(JobOutput {
+            postpone: Some(super::Postponed {
+                run_at: now + chrono::Duration::minutes(1),
+                reason: "webhooks accepted but not applied yet".into(),
+            }),
+            ..JobOutput::default()
+        });
+    }
     let source = run.source();
     let mut by_repo: BTreeMap<String, Vec<GroupRecord>> = BTreeMap::new();
     for g in app.store.list_groups(None).await? {
