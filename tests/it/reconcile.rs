@@ -158,3 +158,41 @@ async fn an_approval_applied_while_lever_was_down_counts_only_from_an_approver()
     assert_eq!(t.workflow(), ["SUPPRESSED"]);
     t.gh.assert_conformant();
 }
+
+/// Found by the crash test on PostgreSQL: a reconcile run that came due while a webhook was
+/// accepted but not applied yet saw the webhook's change on GitHub and applied it too, so a
+/// non-approver's `cto-approved` was refused twice (two comments). Reconcile now waits until
+/// accepted webhooks are applied.
+#[tokio::test]
+async fn a_reconcile_run_does_not_apply_a_change_whose_webhook_is_still_queued() {
+    let t = started().await;
+    t.deliver(vec![t.gh.human_add_label(
+        LEDGER,
+        1,
+        "exception-requested",
+        "carol",
+    )])
+    .await;
+    let refusals = |t: &TestApp| {
+        t.comments_by_bot(LEDGER, 1)
+            .iter()
+            .filter(|c| c.contains("not an approver"))
+            .count()
+    };
+    assert_eq!(refusals(&t), 0);
+
+    // The reconcile run comes due; a moment later mallory's label arrives and is accepted, so
+    // its job is queued behind the reconcile run (jobs run in due order).
+    t.clock.advance(Duration::hours(6) + Duration::seconds(1));
+    let d = t.gh.human_add_label(LEDGER, 1, "cto-approved", "mallory");
+    let (status, body) = t.post_webhook(&d).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    t.settle().await;
+    t.clock.advance(Duration::minutes(2));
+    t.settle().await;
+
+    assert_eq!(refusals(&t), 1, "{:#?}", t.comments_by_bot(LEDGER, 1));
+    assert!(!t.labels(LEDGER, 1).contains(&"cto-approved".to_string()));
+    assert!(group(&t).await.state().approved_by.is_none());
+    t.gh.assert_conformant();
+}
