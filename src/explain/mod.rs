@@ -1,6 +1,7 @@
 //! Explanation issues: title, body and labels for an issue group, rendered with tera from
 //! `issue-templates/` (compiled in, overridable from the configuration directory).
 
+pub mod curated;
 pub mod inert;
 
 use std::collections::BTreeMap;
@@ -14,6 +15,7 @@ use crate::controls::Catalog;
 use crate::domain::keys::slugify;
 use crate::domain::lifecycle::{Verdict, verdict};
 use crate::domain::{Finding, GroupKey, Source};
+use curated::CuratedSet;
 
 /// GitHub rejects issue bodies longer than 65,536 characters; Lever stays below this.
 pub const MAX_BODY_CHARS: usize = 65_000;
@@ -92,18 +94,29 @@ pub struct RenderedIssue {
 pub struct Renderer {
     tera: Tera,
     catalog: &'static Catalog,
+    curated: CuratedSet,
 }
 
 impl Renderer {
-    /// The built-in templates, with files from `override_dir` replacing or adding to them.
+    /// The built-in templates and curated explanations, with files from `override_dir`
+    /// replacing or adding to them (`controls/<ID>.toml` adds or replaces a control's curated
+    /// explanation; a `controls/<ID>.md` template, when there is one, takes precedence).
     pub fn new(override_dir: Option<&Path>) -> Result<Renderer, TemplateError> {
+        let catalog = Catalog::embedded();
         let mut templates: BTreeMap<String, String> = BUILTIN
             .iter()
             .map(|(n, c)| (n.to_string(), c.to_string()))
             .collect();
+        let mut curated = CuratedSet::builtin(catalog).map_err(curated_error)?;
         if let Some(dir) = override_dir {
-            for (name, text) in read_overrides(dir)? {
-                templates.insert(name, text);
+            for o in read_overrides(dir)? {
+                if o.name.starts_with("controls/") && o.name.ends_with(".toml") {
+                    curated
+                        .add(&o.path.display().to_string(), &o.text, catalog)
+                        .map_err(curated_error)?;
+                } else {
+                    templates.insert(o.name, o.text);
+                }
             }
         }
         let mut tera = Tera::new();
@@ -126,7 +139,8 @@ impl Renderer {
         tera.autoescape_on([".md"]);
         let r = Renderer {
             tera,
-            catalog: Catalog::embedded(),
+            catalog,
+            curated,
         };
         // Fail at start-up, not on the first finding: render a sample through every template.
         let sample =
@@ -140,8 +154,12 @@ impl Renderer {
             mode: Mode::Enforce,
             ignore_tags: Default::default(),
         };
-        for name in templates.keys().filter(|n| n.starts_with("controls/")) {
-            let id = name.trim_start_matches("controls/").trim_end_matches(".md");
+        let ids: std::collections::BTreeSet<&str> = templates
+            .keys()
+            .filter_map(|n| n.strip_prefix("controls/")?.strip_suffix(".md"))
+            .chain(r.curated.all().map(|c| c.id.as_str()))
+            .collect();
+        for id in ids {
             let mut f = sample.clone();
             f.source = Source::Control(crate::domain::Control {
                 id: id.to_string(),
@@ -161,6 +179,11 @@ impl Renderer {
             })?;
         }
         Ok(r)
+    }
+
+    /// The curated explanations in use (built in, with the override directory's).
+    pub fn curated(&self) -> &CuratedSet {
+        &self.curated
     }
 
     /// Renders the issue for a group.
@@ -389,7 +412,27 @@ fn flatten_error(e: &tera::Error) -> String {
     msg
 }
 
-fn read_overrides(dir: &Path) -> Result<Vec<(String, String)>, TemplateError> {
+/// A curated file that breaks the format, as a start-up error naming the file and fields.
+fn curated_error(e: curated::CuratedError) -> TemplateError {
+    TemplateError::Invalid {
+        file: e.file.clone(),
+        message: e
+            .problems
+            .iter()
+            .map(|p| format!("{}: {}", p.field, p.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
+/// A file of the override directory: its name relative to it (`controls/S3.1.toml`).
+struct OverrideFile {
+    name: String,
+    path: std::path::PathBuf,
+    text: String,
+}
+
+fn read_overrides(dir: &Path) -> Result<Vec<OverrideFile>, TemplateError> {
     let mut out = Vec::new();
     let mut stack = vec![(dir.to_path_buf(), String::new())];
     while let Some((path, prefix)) = stack.pop() {
@@ -402,12 +445,19 @@ fn read_overrides(dir: &Path) -> Result<Vec<(String, String)>, TemplateError> {
             let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
             if p.is_dir() {
                 stack.push((p, format!("{name}/")));
-            } else if name.ends_with(".md") || name.ends_with(".txt") {
+            } else if name.ends_with(".md")
+                || name.ends_with(".txt")
+                || (name.starts_with("controls/") && name.ends_with(".toml"))
+            {
                 let text = std::fs::read_to_string(&p).map_err(|e| TemplateError::Invalid {
                     file: p.display().to_string(),
                     message: format!("cannot read: {e}"),
                 })?;
-                out.push((name, text));
+                out.push(OverrideFile {
+                    name,
+                    path: p,
+                    text,
+                });
             }
         }
     }

@@ -369,6 +369,62 @@ fn override_directory_replaces_and_adds_templates() {
     assert!(err.contains("issue.md"), "{err}");
 }
 
+/// A small valid curated file for `id`, with the given `why`.
+fn curated_toml(id: &str, why: &str) -> String {
+    format!(
+        r#"id = "{id}"
+why = "{why}"
+matters_less = "Never."
+[fix]
+summary = "Fix it."
+no_iac = "Console only."
+cli = "aws lambda remove-permission --function-name <function-name> --region <region>"
+side_effects = "None."
+[verify]
+how = "It is gone."
+command = "aws lambda get-policy --function-name <function-name> --region <region>"
+[exception]
+reasons = ["A reason."]
+evidence = ["Some evidence."]
+"#
+    )
+}
+
+#[test]
+fn override_directory_adds_curated_explanations_and_names_a_bad_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("controls")).unwrap();
+    let file = dir.path().join("controls/Lambda.1.toml");
+    std::fs::write(&file, curated_toml("Lambda.1", "Our own words.")).unwrap();
+    let r = Renderer::new(Some(dir.path())).unwrap();
+    assert_eq!(
+        r.curated().get("Lambda.1").map(|c| c.why.as_str()),
+        Some("Our own words.")
+    );
+    // Every built-in explanation is still there.
+    let builtin = Renderer::new(None).unwrap();
+    for c in builtin.curated().all() {
+        assert!(r.curated().get(&c.id).is_some(), "{} lost", c.id);
+    }
+
+    std::fs::write(
+        &file,
+        curated_toml("Lambda.1", "x").replace("[verify]", "[verfy]"),
+    )
+    .unwrap();
+    let err = Renderer::new(Some(dir.path())).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("{}: verfy: unknown field", file.display())),
+        "{err}"
+    );
+    std::fs::write(&file, curated_toml("Lambda.1", "ask @alice")).unwrap();
+    let err = Renderer::new(Some(dir.path())).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("{}: why: prose may not hold '@'", file.display())),
+        "{err}"
+    );
+}
+
 #[test]
 fn marker_round_trip_rejects_forgeries() {
     assert_eq!(
