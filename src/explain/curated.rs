@@ -298,6 +298,109 @@ impl Curated {
     }
 }
 
+/// A curated explanation as the issue template shows it: prose trimmed (list items on one
+/// line), snippets trimmed with `<account-id>` and `<region>` replaced by the finding's (as
+/// [`inert::shell_word`](super::inert::shell_word), safe in a code block), CloudFormation
+/// under `Resources:`. Absent optional parts are empty strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CuratedView {
+    pub why: String,
+    pub matters_less: String,
+    pub summary: String,
+    pub terraform: String,
+    pub terraform_broken: String,
+    pub cloudformation: String,
+    pub cloudformation_broken: String,
+    pub cdk: String,
+    pub cli: String,
+    pub side_effects: String,
+    pub no_iac: String,
+    pub how: String,
+    pub command: String,
+    pub reasons: Vec<String>,
+    pub evidence: Vec<String>,
+    pub links: Vec<LinkView>,
+}
+
+/// A link of [`Curated::links`]: its text (host and path) and its destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkView {
+    pub text: String,
+    pub url: String,
+}
+
+impl Curated {
+    /// The explanation for a finding of `account_id` in `region`.
+    pub fn view(&self, account_id: &str, region: &str) -> CuratedView {
+        let account = super::inert::shell_word(account_id);
+        let region = super::inert::shell_word(region);
+        let snippet = |s: &str| {
+            let mut s = s.trim_matches('\n').trim_end().to_string();
+            if !account.is_empty() {
+                s = s.replace("<account-id>", &account);
+            }
+            if !region.is_empty() {
+                s = s.replace("<region>", &region);
+            }
+            s
+        };
+        let opt = |s: &Option<String>| s.as_deref().map(snippet).unwrap_or_default();
+        let cfn = |s: &Option<String>| {
+            s.as_deref()
+                .map(|y| {
+                    let body = snippet(y)
+                        .lines()
+                        .map(|l| {
+                            if l.trim().is_empty() {
+                                String::new()
+                            } else {
+                                format!("  {l}")
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    format!("Resources:\n{body}")
+                })
+                .unwrap_or_default()
+        };
+        let line = |s: &String| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        CuratedView {
+            why: self.why.trim().to_string(),
+            matters_less: self.matters_less.trim().to_string(),
+            summary: self.fix.summary.trim().to_string(),
+            terraform: opt(&self.fix.terraform),
+            terraform_broken: opt(&self.fix.terraform_broken),
+            cloudformation: cfn(&self.fix.cloudformation),
+            cloudformation_broken: cfn(&self.fix.cloudformation_broken),
+            cdk: opt(&self.fix.cdk),
+            cli: snippet(&self.fix.cli),
+            side_effects: self.fix.side_effects.trim().to_string(),
+            no_iac: self
+                .fix
+                .no_iac
+                .as_deref()
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_string(),
+            how: self.verify.how.trim().to_string(),
+            command: snippet(&self.verify.command),
+            reasons: self.exception.reasons.iter().map(line).collect(),
+            evidence: self.exception.evidence.iter().map(line).collect(),
+            links: self
+                .links
+                .iter()
+                .map(|u| LinkView {
+                    text: u
+                        .trim_start_matches("https://")
+                        .trim_end_matches('/')
+                        .to_string(),
+                    url: u.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// What is wrong with a piece of prose, if anything (the rules of the module doc).
 pub fn prose_problems(text: &str) -> Vec<&'static str> {
     let mut out = Vec::new();

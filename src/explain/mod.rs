@@ -29,18 +29,6 @@ pub const RESOURCES_END: &str = "<!-- lever:resources:end -->";
 const BUILTIN: &[(&str, &str)] = &[
     ("title.txt", include_str!("../../issue-templates/title.txt")),
     ("issue.md", include_str!("../../issue-templates/issue.md")),
-    (
-        "controls/S3.1.md",
-        include_str!("../../issue-templates/controls/S3.1.md"),
-    ),
-    (
-        "controls/IAM.6.md",
-        include_str!("../../issue-templates/controls/IAM.6.md"),
-    ),
-    (
-        "controls/EC2.19.md",
-        include_str!("../../issue-templates/controls/EC2.19.md"),
-    ),
 ];
 
 /// The hidden marker that ties an issue to its group.
@@ -242,6 +230,12 @@ impl Renderer {
             .unwrap_or_else(|| lead.title.clone());
         ctx.insert("title", &title);
         ctx.insert("control_id", &lead.control_id().unwrap_or(""));
+        // Lever's own, checked text (see `curated`): the template writes it with `| safe`.
+        let curated = lead
+            .control_id()
+            .and_then(|id| self.curated.get(id))
+            .map(|c| c.view(&lead.account_id, &lead.region));
+        ctx.insert("curated", &curated);
         let reported: Vec<String> = input
             .findings
             .iter()

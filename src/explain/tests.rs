@@ -266,7 +266,8 @@ fn long_resource_lists_end_with_and_n_more_and_fit_github() {
         );
         f.resources[0].id = format!(
             "arn:aws:ec2:us-east-1:111111111111:security-group/sg-{i:08}{}",
-            "x".repeat(200)
+            // 200 lines of ~170 characters fit beside EC2.19's curated explanation.
+            "x".repeat(100)
         );
         findings.push(f);
     }
@@ -286,7 +287,7 @@ fn long_resource_lists_end_with_and_n_more_and_fit_github() {
 
     // Even longer lines force the list to shrink further.
     for f in findings.iter_mut() {
-        f.resources[0].id.push_str(&"y".repeat(800));
+        f.resources[0].id.push_str(&"y".repeat(900));
     }
     let issue = render(&findings, Mode::Enforce, Some("alice"));
     assert!(issue.body.chars().count() <= MAX_BODY_CHARS);
@@ -406,6 +407,38 @@ fn override_directory_adds_curated_explanations_and_names_a_bad_file() {
     for c in builtin.curated().all() {
         assert!(r.curated().get(&c.id).is_some(), "{} lost", c.id);
     }
+
+    let f = control_finding("Lambda.1", "t", Severity::High);
+    let key = GroupKey("k".into());
+    let input = IssueInput {
+        group_key: &key,
+        findings: std::slice::from_ref(&f),
+        account: &account(Mode::Enforce),
+        owner: None,
+        approvers: &[],
+        ignore_tag: "lever:ignore",
+        notes: &[],
+        due: None,
+    };
+    let body = r.render(&input).unwrap().body;
+    assert!(body.contains("Our own words."), "{body}");
+    assert!(
+        body.contains("aws lambda get-policy --function-name <function-name> --region us-east-1")
+    );
+    // A controls/<ID>.md template takes precedence for the blocks it overrides.
+    std::fs::write(
+        dir.path().join("controls/Lambda.1.md"),
+        "{% extends \"issue.md\" %}{% block why %}The runbook says so.{% endblock why %}",
+    )
+    .unwrap();
+    let r = Renderer::new(Some(dir.path())).unwrap();
+    let body = r.render(&input).unwrap().body;
+    assert!(body.contains("The runbook says so."), "{body}");
+    assert!(!body.contains("Our own words."), "{body}");
+    assert!(
+        body.contains("It is gone."),
+        "the other curated blocks stay: {body}"
+    );
 
     std::fs::write(
         &file,
