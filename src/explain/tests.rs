@@ -566,3 +566,6 @@ fn mentions_and_references(text: &str) -> Vec<String> {
     }
     found
 }
+
+#[path = "quality_tests.rs"]
+mod quality;
