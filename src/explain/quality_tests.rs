@@ -104,7 +104,7 @@ fn render_with(r: &Renderer, findings: &[Finding]) -> RenderedIssue {
 /// What is wrong with a rendered body (empty when nothing): empty sections, curated parts
 /// missing, mentions, issue references, HTML Lever's template does not write, links off the
 /// allowed hosts, too long.
-fn body_problems(view: &CuratedView, body: &str) -> Vec<String> {
+fn body_problems(view: Option<&CuratedView>, body: &str) -> Vec<String> {
     let mut out = Vec::new();
     if body.chars().count() > MAX_BODY_CHARS {
         out.push(format!("{} characters", body.chars().count()));
@@ -133,25 +133,27 @@ fn body_problems(view: &CuratedView, body: &str) -> Vec<String> {
             Some(_) => {}
         }
     }
-    let mut parts: Vec<(&str, &str)> = vec![
-        ("why", &view.why),
-        ("matters_less", &view.matters_less),
-        ("summary", &view.summary),
-        ("terraform", &view.terraform),
-        ("cloudformation", &view.cloudformation),
-        ("cdk", &view.cdk),
-        ("cli", &view.cli),
-        ("side_effects", &view.side_effects),
-        ("no_iac", &view.no_iac),
-        ("how", &view.how),
-        ("command", &view.command),
-    ];
-    parts.extend(view.reasons.iter().map(|r| ("reasons", r.as_str())));
-    parts.extend(view.evidence.iter().map(|e| ("evidence", e.as_str())));
-    parts.extend(view.links.iter().map(|l| ("links", l.url.as_str())));
-    for (name, text) in parts {
-        if !text.is_empty() && !body.contains(text) {
-            out.push(format!("{name} is not shown"));
+    if let Some(view) = view {
+        let mut parts: Vec<(&str, &str)> = vec![
+            ("why", &view.why),
+            ("matters_less", &view.matters_less),
+            ("summary", &view.summary),
+            ("terraform", &view.terraform),
+            ("cloudformation", &view.cloudformation),
+            ("cdk", &view.cdk),
+            ("cli", &view.cli),
+            ("side_effects", &view.side_effects),
+            ("no_iac", &view.no_iac),
+            ("how", &view.how),
+            ("command", &view.command),
+        ];
+        parts.extend(view.reasons.iter().map(|r| ("reasons", r.as_str())));
+        parts.extend(view.evidence.iter().map(|e| ("evidence", e.as_str())));
+        parts.extend(view.links.iter().map(|l| ("links", l.url.as_str())));
+        for (name, text) in parts {
+            if !text.is_empty() && !body.contains(text) {
+                out.push(format!("{name} is not shown"));
+            }
         }
     }
     let prose = outside_code(body);
@@ -171,7 +173,12 @@ fn body_problems(view: &CuratedView, body: &str) -> Vec<String> {
     if !found.is_empty() {
         out.push(format!("GitHub would find {found:?}"));
     }
-    for (i, _) in read.match_indices("http") {
+    let lower = read.to_ascii_lowercase();
+    let starts = lower
+        .match_indices("http://")
+        .chain(lower.match_indices("https://"))
+        .chain(lower.match_indices("www."));
+    for (i, _) in starts {
         let at = &read[i..];
         if !ALLOWED_LINK_HOSTS
             .iter()
@@ -243,7 +250,7 @@ fn every_curated_control_renders_complete_inert_and_parsable() {
         };
         let view = c.view(&f.account_id, &f.region);
         let issue = render_with(&r, std::slice::from_ref(&f));
-        for p in body_problems(&view, &issue.body) {
+        for p in body_problems(Some(&view), &issue.body) {
             problems.push(format!("{} ({origin}): {p}", c.id));
         }
         for p in hcl_problems(c, &view) {
@@ -263,7 +270,7 @@ fn every_curated_control_renders_complete_inert_and_parsable() {
             })
             .collect();
         let long = render_with(&r, &many);
-        for p in body_problems(&view, &long.body) {
+        for p in body_problems(Some(&view), &long.body) {
             problems.push(format!("{} (many resources): {p}", c.id));
         }
     }
@@ -285,7 +292,7 @@ fn the_body_checks_catch_each_defect() {
     let view = c.view("111111111111", "us-east-1");
     let f = control_finding(&c.id, "generated", Severity::High);
     let good = render_with(&r, &[f]).body;
-    assert_eq!(body_problems(&view, &good), Vec::<String>::new());
+    assert_eq!(body_problems(Some(&view), &good), Vec::<String>::new());
     let cases: Vec<(&str, String, &str)> = vec![
         (
             "empty section",
@@ -330,7 +337,7 @@ fn the_body_checks_catch_each_defect() {
         ),
     ];
     for (what, body, want) in cases {
-        let found = body_problems(&view, &body);
+        let found = body_problems(Some(&view), &body);
         assert!(
             found.iter().any(|p| p.contains(want)),
             "{what}: {want:?} not in {found:?}"
@@ -373,4 +380,37 @@ fn placeholders_become_the_findings_account_and_region_made_code_safe() {
         .replace("<region>", "eu-west-1rm-rf/x");
     assert_eq!(cli, want);
     assert!(body.contains(&cli), "{body}");
+}
+
+/// Controls without a curated explanation get the catalog's: severity, category, schedule,
+/// the remediation link; every section has something to say.
+#[test]
+fn every_catalog_control_renders_with_the_catalogs_defaults() {
+    let r = Renderer::new(None).unwrap();
+    let mut problems = Vec::new();
+    for c in Catalog::embedded().all() {
+        let f = control_finding(&c.id, &c.title, c.severity.unwrap_or(Severity::Medium));
+        let body = render_with(&r, &[f]).body;
+        let mut found = body_problems(None, &body);
+        if let Some(url) = &c.remediation_url
+            && !body.contains(&format!("]({url})"))
+        {
+            found.push(format!("no link to {url}"));
+        }
+        if let Some(cat) = &c.category
+            && !body.contains(&format!("*{}*", super::super::inert::prose(cat)))
+        {
+            found.push(format!("no category {cat:?}"));
+        }
+        let timing = if c.schedule_type.as_deref() == Some("Periodic") {
+            "periodically"
+        } else {
+            "when the resource changes"
+        };
+        if !body.contains(timing) {
+            found.push(format!("no timing {timing:?}"));
+        }
+        problems.extend(found.into_iter().map(|p| format!("{}: {p}", c.id)));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
