@@ -388,6 +388,36 @@ fn explain_all_renders_every_curated_control_as_markdown_and_json() {
     assert_eq!(neither.status.code(), Some(2));
 }
 
+/// The README's rendered S3.8 issue is what `lever explain S3.8` prints today.
+#[test]
+fn readme_shows_the_issue_lever_explain_renders() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = readme
+        .split_once("### What a developer sees")
+        .expect("README section \"What a developer sees\"")
+        .1;
+    let shown = section
+        .split_once("````markdown\n")
+        .and_then(|(_, rest)| rest.split_once("\n````"))
+        .expect("a ````markdown block")
+        .0;
+    let out = lever(&[
+        "explain",
+        "S3.8",
+        "--config",
+        "examples/demo",
+        "--now",
+        "2026-11-23T12:00:00Z",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let body = text.split_once("\n\n").unwrap().1.trim_end();
+    assert_eq!(
+        shown, body,
+        "README.md's rendered S3.8 issue is out of date: paste the body printed by `lever explain S3.8 --config examples/demo --now 2026-11-23T12:00:00Z`"
+    );
+}
+
 /// `lever plan` over every file of the conformance corpus finishes, reporting each rejected
 /// file with its reason (none of the real files is rejected today).
 #[test]
