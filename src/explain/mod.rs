@@ -2,6 +2,7 @@
 //! `issue-templates/` (compiled in, overridable from the configuration directory).
 
 pub mod curated;
+pub mod guardduty;
 pub mod inert;
 
 use std::collections::BTreeMap;
@@ -236,6 +237,16 @@ impl Renderer {
             .and_then(|id| self.curated.get(id))
             .map(|c| c.view(&lead.account_id, &lead.region));
         ctx.insert("curated", &curated);
+        // Lever's own text for the GuardDuty finding type's family (see `guardduty`).
+        let family = match &lead.source {
+            Source::GuardDuty { finding_type } => guardduty::family(finding_type),
+            _ => None,
+        };
+        ctx.insert("guardduty", &family);
+        ctx.insert_value(
+            "vulnerabilities_section",
+            tera::Value::safe_string(&vulnerabilities_section(&lead.vulnerabilities)),
+        );
         let reported: Vec<String> = input
             .findings
             .iter()
@@ -511,6 +522,63 @@ pub fn replace_checklist(body: &str, section: &str) -> Option<String> {
     let start = body.find(RESOURCES_START)?;
     let end = body[start..].find(RESOURCES_END)? + start + RESOURCES_END.len();
     Some(format!("{}{}{}", &body[..start], section, &body[end..]))
+}
+
+/// Most vulnerable packages listed before "and N more".
+const MAX_LISTED_PACKAGES: usize = 50;
+
+/// The vulnerabilities of a finding (Inspector and other scanners) as a table of packages to
+/// upgrade, every value from the finding in an escaped code span; empty when there are none.
+fn vulnerabilities_section(vulnerabilities: &[crate::domain::Vulnerability]) -> String {
+    let cell = |s: &str| format!("`{}`", inert::code(s).replace('|', "\\|"));
+    let mut rows = Vec::new();
+    for v in vulnerabilities {
+        let cvss = match (&v.cvss_score, &v.cvss_version) {
+            (Some(s), Some(ver)) => format!("{} (CVSS {})", cell(s), cell(ver)),
+            (Some(s), None) => cell(s),
+            _ => "not given".to_string(),
+        };
+        let id = if v.id.is_empty() {
+            "not given".to_string()
+        } else {
+            cell(&v.id)
+        };
+        let no_fix = v.fix_available.as_deref() == Some("NO");
+        if v.packages.is_empty() {
+            rows.push(format!("| {id} | {cvss} | not given | | |"));
+        }
+        for p in &v.packages {
+            let fixed = match &p.fixed_in_version {
+                Some(f) => cell(f),
+                None if no_fix => "no fix yet".to_string(),
+                None => "not given".to_string(),
+            };
+            let name = match &p.package_manager {
+                Some(m) => format!("{} ({})", cell(&p.name), cell(m)),
+                None => cell(&p.name),
+            };
+            let installed = p.installed_version.as_deref().map(cell).unwrap_or_default();
+            rows.push(format!(
+                "| {id} | {cvss} | {name} | {installed} | {fixed} |"
+            ));
+        }
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    let more = rows.len().saturating_sub(MAX_LISTED_PACKAGES);
+    rows.truncate(MAX_LISTED_PACKAGES);
+    let mut s = String::from(
+        "**Vulnerable packages:** upgrade each to its fixed version or later, then rebuild and redeploy what uses it (image, function or instance).\n\n| Vulnerability | Score | Package | Installed | Fixed in |\n|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        s.push_str(&r);
+        s.push('\n');
+    }
+    if more > 0 {
+        s.push_str(&format!("\nand {more} more.\n"));
+    }
+    s
 }
 
 /// The bot-owned checklist of resources, between hidden markers.

@@ -180,9 +180,15 @@ fn body_problems(view: Option<&CuratedView>, body: &str) -> Vec<String> {
         .chain(lower.match_indices("www."));
     for (i, _) in starts {
         let at = &read[i..];
+        // Curated links' hosts, or the AWS hosts Lever links a finding's console page on.
+        let url: String = at
+            .chars()
+            .take_while(|c| !c.is_whitespace() && !matches!(c, ')' | '|'))
+            .collect();
         if !ALLOWED_LINK_HOSTS
             .iter()
             .any(|h| at.starts_with(&format!("https://{h}/")))
+            && super::super::inert::aws_link(&url).is_none()
         {
             out.push(format!(
                 "a link off the allowed hosts: {:?}",
@@ -413,4 +419,125 @@ fn every_catalog_control_renders_with_the_catalogs_defaults() {
         problems.extend(found.into_iter().map(|p| format!("{}: {p}", c.id)));
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Real GuardDuty findings of the corpus: their type's family is explained with the first
+/// response, and the body stays complete and inert.
+#[test]
+fn guardduty_findings_explain_their_family_and_first_response() {
+    let Some(all) = conformance_findings() else {
+        return;
+    };
+    let r = Renderer::new(None).unwrap();
+    let mut seen = 0;
+    for (file, f) in &all {
+        let crate::domain::Source::GuardDuty { finding_type } = &f.source else {
+            continue;
+        };
+        seen += 1;
+        let family = super::super::guardduty::family(finding_type)
+            .unwrap_or_else(|| panic!("{file}: no family for {finding_type:?}"));
+        let body = render_with(&r, std::slice::from_ref(f)).body;
+        assert!(body.contains(family.meaning), "{file}:\n{body}");
+        assert!(
+            body.contains(&format!(
+                "**Recommended first response:** {}",
+                family.first_response
+            )),
+            "{file}:\n{body}"
+        );
+        assert_eq!(body_problems(None, &body), Vec::<String>::new(), "{file}");
+    }
+    assert!(seen > 0, "the corpus has GuardDuty findings");
+}
+
+/// Real Inspector findings of the corpus: packages, installed and fixed versions and the CVSS
+/// score are shown; hostile values cannot break the table or ping anyone.
+#[test]
+fn inspector_findings_show_packages_versions_and_cvss() {
+    let r = Renderer::new(None).unwrap();
+    if let Some(all) = conformance_findings() {
+        let log4j = all
+            .iter()
+            .find(|(file, _)| file == "c7n-placebo-test_ecr_image_filter_security_finding.securityhub.GetFindings_1.json")
+            .map(|(_, f)| f)
+            .expect("the log4j finding of the corpus");
+        let body = render_with(&r, std::slice::from_ref(log4j)).body;
+        assert!(
+            body.contains("| `CVE-2021-44228` | `10` (CVSS `3.1`) | `org.apache.logging.log4j:log4j-core` | `2.14.1` |"),
+            "{body}"
+        );
+        let mut seen = 0;
+        for (file, f) in &all {
+            if f.vulnerabilities.is_empty() {
+                continue;
+            }
+            seen += 1;
+            let body = render_with(&r, std::slice::from_ref(f)).body;
+            for v in &f.vulnerabilities {
+                assert!(body.contains(&format!("`{}`", v.id)), "{file}");
+                for p in &v.packages {
+                    assert!(body.contains(&format!("`{}`", p.name)), "{file}");
+                }
+            }
+            assert_eq!(body_problems(None, &body), Vec::<String>::new(), "{file}");
+        }
+        assert!(
+            seen > 1,
+            "the corpus has Inspector findings with vulnerabilities"
+        );
+    }
+
+    let mut f = control_finding("X", "hostile", Severity::High);
+    f.source = crate::domain::Source::Inspector {
+        vulnerability_id: "CVE-1".into(),
+    };
+    f.vulnerabilities = vec![crate::domain::Vulnerability {
+        id: "CVE-1 | @alice".into(),
+        packages: vec![crate::domain::VulnerablePackage {
+            name: "evil`|`<img src=x> acme/x#1".into(),
+            installed_version: Some("1.0 | 2".into()),
+            fixed_in_version: None,
+            package_manager: Some("NPM".into()),
+        }],
+        cvss_score: Some("9.8".into()),
+        cvss_version: None,
+        fix_available: Some("NO".into()),
+    }];
+    let body = render_with(&r, &[f]).body;
+    let row = body
+        .lines()
+        .find(|l| l.starts_with("| `CVE-1"))
+        .unwrap_or_else(|| panic!("{body}"));
+    // Five cells: every pipe of the finding's values is escaped.
+    assert_eq!(row.replace("\\|", "").matches('|').count(), 6, "{row}");
+    assert!(row.ends_with("| no fix yet |"), "{row}");
+    assert_eq!(body_problems(None, &body), Vec::<String>::new());
+}
+
+/// Third-party findings show their own remediation text, escaped.
+#[test]
+fn third_party_findings_show_their_own_remediation_text() {
+    let Some(all) = conformance_findings() else {
+        return;
+    };
+    let r = Renderer::new(None).unwrap();
+    let mut seen = 0;
+    for (file, f) in &all {
+        let crate::domain::Source::Product { .. } = &f.source else {
+            continue;
+        };
+        let Some(text) = &f.remediation_text else {
+            continue;
+        };
+        seen += 1;
+        let body = render_with(&r, std::slice::from_ref(f)).body;
+        let shown = super::super::inert::prose(text);
+        assert!(body.contains(shown.trim()), "{file}: {shown}\n{body}");
+        assert_eq!(body_problems(None, &body), Vec::<String>::new(), "{file}");
+    }
+    assert!(
+        seen > 0,
+        "the corpus has third-party findings with remediation text"
+    );
 }
