@@ -408,10 +408,11 @@ fn every_catalog_control_renders_with_the_catalogs_defaults() {
         {
             found.push(format!("no category {cat:?}"));
         }
-        let timing = if c.schedule_type.as_deref() == Some("Periodic") {
-            "periodically"
-        } else {
-            "when the resource changes"
+        // A schedule the catalog does not know is not guessed.
+        let timing = match c.schedule_type.as_deref() {
+            Some("Periodic") => "periodically (about every 12 hours)",
+            Some(_) => "when the resource changes (change-triggered)",
+            None => "on the control's own schedule",
         };
         if !body.contains(timing) {
             found.push(format!("no timing {timing:?}"));
