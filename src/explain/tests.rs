@@ -101,19 +101,20 @@ fn body_has_every_section_marker_and_labels() {
 
 #[test]
 fn default_template_serves_any_control_and_other_products() {
+    // ACM.1 has no curated explanation: the finding's own description stands in.
     let f = control_finding(
-        "Lambda.1",
-        "Lambda function policies should prohibit public access",
-        Severity::Critical,
+        "ACM.1",
+        "Imported and ACM-issued certificates should be renewed after a specified time period",
+        Severity::Medium,
     );
     let issue = render(&[f], Mode::Enforce, None);
     assert!(issue.body.contains("Nobody could be assigned yet"));
     assert!(
-        issue.body.contains("Sample finding for Lambda.1"),
+        issue.body.contains("Sample finding for ACM.1"),
         "{}",
         issue.body
     );
-    assert!(issue.labels.contains(&"control:lambda.1".to_string()));
+    assert!(issue.labels.contains(&"control:acm.1".to_string()));
 
     let mut gd = control_finding("X", "SSH brute force against i-123", Severity::High);
     gd.source = Source::GuardDuty {
