@@ -1,0 +1,456 @@
+//! The tag audit: which resources carry the ignore tag (`[policy] ignore_tag`), with their
+//! reasons, owners and first-seen dates, and what appeared, changed or disappeared since the
+//! previous audit. `lever tags audit` runs it once; `lever serve` runs it every `[tags]
+//! audit_every` as the `tag-audit` job.
+//!
+//! The job's shape: load (the previous snapshot from the store) → read (GetResources in every
+//! configured account × region, through the assumed member role, paced) → decide (the pure
+//! [`crate::domain::tags::diff`], routing for owners) → perform (one comment per new or changed
+//! ignore tag in the security repository's audit issue, mentioning the owning team's engineer
+//! on call and asking why) → commit (the new snapshot, then the job's outcome).
+//!
+//! The audit issue carries the hidden marker [`ISSUE_MARKER`]; a retry whose earlier attempt
+//! may have opened it adopts it. Each comment carries a marker of its resource and reason, and
+//! a retry skips the comments an earlier attempt already wrote. The snapshot is recorded only
+//! after the comments, so a failure never loses a question.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{JobError, JobOutput, Run};
+use crate::app::App;
+use crate::config::Config;
+use crate::domain::tags::{IgnoredResource, Observed, TagChange, TagDiff, diff};
+use crate::domain::{Finding, Resource, Source};
+use crate::explain::inert;
+use crate::github::IssueUpdate;
+use crate::securityhub::Tagging;
+use crate::store::{ChangeSet, Job, NewJob, Store};
+
+/// What the audit cannot tell, said wherever it reports.
+pub const WHO_NOTE: &str = "Who added a tag is not something the Resource Groups Tagging API knows; \
+     AWS CloudTrail does (TagResource, CreateTags, PutBucketTagging, ... events in the member account).";
+/// The hidden marker of the audit issue in the security repository.
+pub const ISSUE_MARKER: &str = "<!-- lever:tag-audit -->";
+/// The label of the audit issue.
+pub const ISSUE_LABEL: &str = "lever-tag-audit";
+/// Where the audit issue is, in the key/value table (`owner/repo#N`).
+const ISSUE_KEY: &str = "tags.audit_issue";
+/// Pages of recent issues and comments looked through on a retry.
+const ADOPT_PAGES: u32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("{0}")]
+    Config(String),
+    #[error("the store failed: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// One ignored resource, as the audit lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditRow {
+    pub arn: String,
+    pub account_id: String,
+    pub region: String,
+    /// The tag's value as written (untrusted).
+    pub reason: String,
+    /// `false` for a blank value: the tag does not count and is flagged.
+    pub has_reason: bool,
+    pub first_seen: DateTime<Utc>,
+    pub reason_since: DateTime<Utc>,
+    /// The repository OWNERS routes the resource to.
+    pub owner_repo: String,
+    /// The owning team's engineer on call at the audit.
+    pub on_call: Option<String>,
+}
+
+/// One change since the previous audit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeRow {
+    /// `appeared`, `changed` or `disappeared`.
+    pub change: &'static str,
+    #[serde(flatten)]
+    pub resource: AuditRow,
+    /// The reason before, for `changed`.
+    pub previous_reason: Option<String>,
+}
+
+/// A scope the audit could not read: its resources are carried over unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScopeError {
+    pub account_id: String,
+    pub region: String,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditReport {
+    pub tag_key: String,
+    pub audited_at: DateTime<Utc>,
+    pub previous_audit_at: Option<DateTime<Utc>>,
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+    pub resources: Vec<AuditRow>,
+    pub changes: Vec<ChangeRow>,
+    pub without_reason: usize,
+    pub unread: Vec<ScopeError>,
+    pub note: &'static str,
+}
+
+/// An audit read and decided, not yet recorded.
+#[derive(Debug, Clone)]
+pub struct Audit {
+    pub diff: TagDiff,
+    pub report: AuditReport,
+}
+
+/// The accounts the audit reads: `[tags] accounts`, else every `[accounts.ID]`.
+pub fn accounts(config: &Config) -> Vec<String> {
+    let t = &config.settings.tags;
+    if t.accounts.is_empty() {
+        config.settings.accounts.keys().cloned().collect()
+    } else {
+        t.accounts.clone()
+    }
+}
+
+/// A finding-shaped view of a resource, for routing by account, resource and tag (OWNERS
+/// lines about controls match no resource of the audit).
+fn routing_view(r: &IgnoredResource, tags: BTreeMap<String, String>) -> Finding {
+    let mut f = crate::domain::sample::control_finding(
+        "TagAudit",
+        "ignore tag",
+        crate::domain::Severity::Low,
+    );
+    f.account_id = r.account_id.clone();
+    f.region = r.region.clone();
+    f.resources = vec![Resource {
+        id: r.arn.clone(),
+        kind: None,
+        region: Some(r.region.clone()),
+        tags,
+    }];
+    f.source = Source::Product {
+        product: "lever/tag-audit".into(),
+        generator_id: "tag-audit".into(),
+    };
+    f
+}
+
+fn row(
+    r: &IgnoredResource,
+    tags: &BTreeMap<String, BTreeMap<String, String>>,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> AuditRow {
+    let mut t = tags.get(&r.arn).cloned().unwrap_or_default();
+    t.entry(config.settings.policy.ignore_tag.clone())
+        .or_insert_with(|| r.reason.clone());
+    let f = routing_view(r, t);
+    let route = crate::routing::route(&f, config, now, &|_| None);
+    AuditRow {
+        arn: r.arn.clone(),
+        account_id: r.account_id.clone(),
+        region: r.region.clone(),
+        reason: r.reason.clone(),
+        has_reason: r.has_reason(),
+        first_seen: r.first_seen,
+        reason_since: r.reason_since,
+        owner_repo: route.repo.to_string(),
+        on_call: route.on_call(config, now),
+    }
+}
+
+/// Reads every configured account × region and compares with the store's snapshot; nothing is
+/// recorded (see [`record`]).
+pub async fn observe(
+    store: &dyn Store,
+    config: &Config,
+    tagging: &Tagging,
+    now: DateTime<Utc>,
+) -> Result<Audit, AuditError> {
+    let settings = &config.settings.tags;
+    let key = &config.settings.policy.ignore_tag;
+    let accounts = accounts(config);
+    if settings.regions.is_empty() {
+        return Err(AuditError::Config(
+            "lever.toml: [tags] regions is empty: name the regions the tag audit reads (e.g. regions = [\"eu-west-1\"])"
+                .into(),
+        ));
+    }
+    if accounts.is_empty() {
+        return Err(AuditError::Config(
+            "lever.toml: no account to audit: list them in [tags] accounts or as [accounts.ID]"
+                .into(),
+        ));
+    }
+    let (previous, previous_audit_at) = store.ignore_tags().await?;
+    let mut observed: Vec<Observed> = Vec::new();
+    let mut unread = Vec::new();
+    for account in &accounts {
+        let role = settings.role_arn(account);
+        for region in &settings.regions {
+            match tagging.ignore_tagged(&role, account, region, key).await {
+                Ok(found) => observed.extend(found),
+                Err(e) => {
+                    tracing::warn!(%account, %region, error = %e, "tag audit: scope not read");
+                    unread.push(ScopeError {
+                        account_id: account.clone(),
+                        region: region.clone(),
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    let unread_set: BTreeSet<(String, String)> = unread
+        .iter()
+        .map(|s| (s.account_id.clone(), s.region.clone()))
+        .collect();
+    let d = diff(&previous, &observed, &unread_set, now);
+    let tags: BTreeMap<String, BTreeMap<String, String>> = observed
+        .iter()
+        .map(|o| (o.arn.clone(), o.tags.clone()))
+        .collect();
+    let resources: Vec<AuditRow> = d
+        .current
+        .iter()
+        .map(|r| row(r, &tags, config, now))
+        .collect();
+    let changes = d
+        .changes
+        .iter()
+        .map(|c| ChangeRow {
+            change: c.kind(),
+            resource: row(c.resource(), &tags, config, now),
+            previous_reason: match c {
+                TagChange::Changed { before, .. } => Some(before.reason.clone()),
+                _ => None,
+            },
+        })
+        .collect();
+    let report = AuditReport {
+        tag_key: key.clone(),
+        audited_at: now,
+        previous_audit_at,
+        accounts,
+        regions: settings.regions.clone(),
+        without_reason: resources.iter().filter(|r| !r.has_reason).count(),
+        resources,
+        changes,
+        unread,
+        note: WHO_NOTE,
+    };
+    Ok(Audit { diff: d, report })
+}
+
+/// Records the audit's snapshot (and when it ran) for the next audit to compare with.
+pub async fn record(store: &dyn Store, audit: &Audit) -> Result<(), AuditError> {
+    store
+        .record_ignore_tags(&audit.diff.current, audit.report.audited_at)
+        .await?;
+    Ok(())
+}
+
+/// The hidden marker of the comment about `row`'s current reason.
+pub fn comment_marker(row: &AuditRow) -> String {
+    let mut h = Sha256::new();
+    h.update(row.arn.as_bytes());
+    h.update([0]);
+    h.update(row.reason.as_bytes());
+    h.update([0]);
+    h.update(row.reason_since.to_rfc3339().as_bytes());
+    format!(
+        "<!-- lever:tag-audit-comment={} -->",
+        hex::encode(&h.finalize()[..12])
+    )
+}
+
+/// The comment asking why a tag appeared or changed. Pure; the reason and ARN are inert.
+pub fn render_comment(c: &ChangeRow, tag_key: &str) -> String {
+    let r = &c.resource;
+    let who = match &r.on_call {
+        Some(login) if crate::config::is_login(login) => format!("@{login}"),
+        _ => format!("the owners of {}", inert::prose(&r.owner_repo)),
+    };
+    let what = match (c.change, &c.previous_reason) {
+        ("changed", Some(before)) => format!(
+            "The ignore tag `{}` on `{}` changed its reason from {} to:",
+            inert::code(tag_key),
+            inert::code(&r.arn),
+            quoted(before)
+        ),
+        _ => format!(
+            "A new ignore tag `{}` appeared on `{}`:",
+            inert::code(tag_key),
+            inert::code(&r.arn)
+        ),
+    };
+    let reason = if r.has_reason {
+        format!("> {}", inert::prose(&r.reason).replace('\n', "\n> "))
+    } else {
+        "> (no reason: a blank value does not count, and Lever keeps tracking the resource)"
+            .to_string()
+    };
+    format!(
+        "{who}, {what}\n\n{reason}\n\n\
+         Account {}, region {}, owned by {} (OWNERS). First seen by Lever {}; this reason since {}.\n\n\
+         Why was it added? Please answer here. {WHO_NOTE}\n\n{}\n",
+        inert::prose(&r.account_id),
+        inert::prose(&r.region),
+        inert::prose(&r.owner_repo),
+        r.first_seen.to_rfc3339(),
+        r.reason_since.to_rfc3339(),
+        comment_marker(r)
+    )
+}
+
+fn quoted(s: &str) -> String {
+    if s.trim().is_empty() {
+        "(no reason)".into()
+    } else {
+        format!("\"{}\"", inert::prose(s))
+    }
+}
+
+fn issue_body(tag_key: &str) -> String {
+    format!(
+        "Lever's tag audit posts a comment here for every new or changed ignore tag (`{}`) it finds \
+         through the Resource Groups Tagging API, mentioning the owning team's engineer on call and \
+         asking why. `lever tags audit` lists them all.\n\n{WHO_NOTE}\n\n{ISSUE_MARKER}\n",
+        inert::code(tag_key)
+    )
+}
+
+/// `tag-audit`: reads, asks why in the audit issue, records, and schedules the next run.
+pub(super) async fn run(app: &App, run: &Run) -> Result<JobOutput, JobError> {
+    let now = app.now();
+    let config = &app.config;
+    let audit = observe(app.store.as_ref(), config, &app.tagging, now)
+        .await
+        .map_err(|e| match e {
+            AuditError::Config(m) => JobError::permanent(m),
+            AuditError::Store(s) => s.into(),
+        })?;
+    let ask: Vec<&ChangeRow> = audit
+        .report
+        .changes
+        .iter()
+        .filter(|c| c.change != "disappeared")
+        .collect();
+    let mut changes = ChangeSet::default();
+    if !ask.is_empty() {
+        let (repo, number) = audit_issue(app, run).await?;
+        changes
+            .kv
+            .push((ISSUE_KEY.to_string(), format!("{repo}#{number}")));
+        let written = if run.is_retry() {
+            written_markers(app, &repo, number).await?
+        } else {
+            BTreeSet::new()
+        };
+        for c in ask {
+            let body = render_comment(c, &audit.report.tag_key);
+            if written.contains(&comment_marker(&c.resource)) {
+                continue;
+            }
+            app.github.create_comment(&repo, number, &body).await?;
+        }
+    }
+    tracing::info!(
+        resources = audit.report.resources.len(),
+        changes = audit.report.changes.len(),
+        unread = audit.report.unread.len(),
+        "tag audit done"
+    );
+    record(app.store.as_ref(), &audit)
+        .await
+        .map_err(|e| JobError::retry(e.to_string()))?;
+    if let Some(every) = config.settings.tags.audit_every {
+        changes.jobs.push(NewJob::new(Job::TagAudit, now + every));
+    }
+    Ok(JobOutput::done(changes))
+}
+
+/// The audit issue: recorded in the kv table, else (on a retry) found by its marker, else opened.
+async fn audit_issue(app: &App, run: &Run) -> Result<(String, u64), JobError> {
+    if let Some(v) = app.store.kv_get(ISSUE_KEY).await?
+        && let Some((repo, n)) = v.rsplit_once('#')
+        && let Ok(n) = n.parse::<u64>()
+    {
+        let issue = app.github.get_issue(repo, n).await?;
+        if issue.state != "open" {
+            app.github
+                .update_issue(
+                    repo,
+                    n,
+                    &IssueUpdate {
+                        state: Some("open".into()),
+                        ..IssueUpdate::default()
+                    },
+                )
+                .await?;
+        }
+        return Ok((repo.to_string(), n));
+    }
+    let repo = app.config.settings.github.fallback_repo.to_string();
+    if run.is_retry() {
+        let bot = app.github.bot_login().await?;
+        for page in 1..=ADOPT_PAGES {
+            let issues = app
+                .github
+                .list_issues(&repo, None, Some(&bot), page, 100)
+                .await?;
+            let n = issues.len();
+            if let Some(i) = issues
+                .into_iter()
+                .find(|i| i.body.as_deref().is_some_and(|b| b.contains(ISSUE_MARKER)))
+            {
+                tracing::info!(
+                    issue = i.number,
+                    "adopting the tag audit issue an earlier attempt opened"
+                );
+                return Ok((repo, i.number));
+            }
+            if n < 100 {
+                break;
+            }
+        }
+    }
+    let issue = app
+        .github
+        .create_issue(
+            &repo,
+            "Lever tag audit: new ignore tags",
+            &issue_body(&app.config.settings.policy.ignore_tag),
+            &[ISSUE_LABEL.to_string()],
+            &[],
+        )
+        .await?;
+    Ok((repo, issue.number))
+}
+
+/// The comment markers already in the audit issue (its recent pages).
+async fn written_markers(app: &App, repo: &str, number: u64) -> Result<BTreeSet<String>, JobError> {
+    let mut out = BTreeSet::new();
+    for page in 1..=ADOPT_PAGES {
+        let comments = app.github.list_comments(repo, number, page).await?;
+        let n = comments.len();
+        for c in comments {
+            if let Some(body) = c.body.as_deref()
+                && let Some(start) = body.find("<!-- lever:tag-audit-comment=")
+                && let Some(len) = body[start..].find("-->")
+            {
+                out.insert(body[start..start + len + 3].to_string());
+            }
+        }
+        if n < 100 {
+            break;
+        }
+    }
+    Ok(out)
+}

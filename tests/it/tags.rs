@@ -1,0 +1,238 @@
+//! The tag audit (issue 12, item 3) against moto's Tagging API: Lever's real SDK client assumes
+//! the member role and pages GetResources in two regions; tags added, changed and removed
+//! between two audits are reported; a tag without a reason is flagged; in `lever serve` the
+//! `tag-audit` job asks why in the security repository's audit issue, mentioning the owning
+//! team's engineer on call, and a run with nothing new asks nothing.
+
+use chrono::Duration;
+
+use lever::store::{ChangeSet, Job, NewJob};
+use lever::worker::tag_audit::{self, WHO_NOTE};
+
+use crate::support::app::{TestApp, demo_config_with};
+use crate::support::moto::{ACCOUNT, Moto};
+
+const KEY: &str = "lever:ignore";
+
+/// The demo configuration reading moto's account in two regions; OWNERS gives moto's account
+/// to the payments team (bob is on call at the demo's instant).
+fn config() -> tempfile::TempDir {
+    let dir = demo_config_with(&format!(
+        "[tags]\nregions = [\"eu-west-1\", \"us-east-1\"]\naccounts = [\"{ACCOUNT}\"]\n"
+    ));
+    let owners = dir.path().join("OWNERS");
+    let mut text = std::fs::read_to_string(&owners).unwrap();
+    text.push_str(&format!(
+        "account:{ACCOUNT}                    acme/payments   @rotation:payments\n"
+    ));
+    std::fs::write(owners, text).unwrap();
+    dir
+}
+
+/// `change arn reason` lines of an audit's changes.
+fn changes(r: &tag_audit::AuditReport) -> Vec<String> {
+    let mut out: Vec<String> = r
+        .changes
+        .iter()
+        .map(|c| format!("{} {} {:?}", c.change, c.resource.arn, c.resource.reason))
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn tag_audit_against_moto_reports_what_changed_and_asks_why() {
+    let Some(moto) = Moto::start("tag_audit_against_moto_reports_what_changed_and_asks_why").await
+    else {
+        return;
+    };
+    let dir = config();
+    let t = TestApp::builder()
+        .config(dir.path())
+        .tagging(moto.tagging().await)
+        .start()
+        .await;
+    let legacy = moto.security_group("eu-west-1", "legacy").await;
+    let blank = moto.security_group("us-east-1", "blank").await;
+    let temporary = moto.security_group("eu-west-1", "temporary").await;
+    let untagged = moto.security_group("eu-west-1", "untagged").await;
+    moto.tag(
+        "eu-west-1",
+        &legacy.id,
+        KEY,
+        "legacy; @everyone <b>see #1</b>",
+    )
+    .await;
+    moto.tag("us-east-1", &blank.id, KEY, "   ").await;
+    moto.tag("eu-west-1", &temporary.id, KEY, "load test").await;
+    moto.tag("eu-west-1", &untagged.id, "team", "payments")
+        .await;
+
+    // The first audit: everything appeared; the blank reason is flagged.
+    let first_at = t.app.now();
+    let first = tag_audit::observe(
+        t.app.store.as_ref(),
+        &t.app.config,
+        &t.app.tagging,
+        first_at,
+    )
+    .await
+    .expect("the audit reads moto");
+    assert!(first.report.unread.is_empty(), "{:?}", first.report.unread);
+    assert_eq!(first.report.previous_audit_at, None);
+    assert_eq!(changes(&first.report), {
+        let mut want = vec![
+            format!(
+                "appeared {} \"legacy; @everyone <b>see #1</b>\"",
+                legacy.arn
+            ),
+            format!("appeared {} \"   \"", blank.arn),
+            format!("appeared {} \"load test\"", temporary.arn),
+        ];
+        want.sort();
+        want
+    });
+    assert_eq!(first.report.without_reason, 1);
+    let flagged: Vec<&str> = first
+        .report
+        .resources
+        .iter()
+        .filter(|r| !r.has_reason)
+        .map(|r| r.arn.as_str())
+        .collect();
+    assert_eq!(flagged, vec![blank.arn.as_str()]);
+    for r in &first.report.resources {
+        assert_eq!(r.owner_repo, "acme/payments", "{}", r.arn);
+        assert_eq!(r.account_id, ACCOUNT);
+        assert_eq!(r.first_seen, first_at);
+    }
+    let regions: Vec<(&str, &str)> = first
+        .report
+        .resources
+        .iter()
+        .map(|r| (r.arn.as_str(), r.region.as_str()))
+        .collect();
+    assert!(
+        regions.contains(&(blank.arn.as_str(), "us-east-1")),
+        "{regions:?}"
+    );
+    assert_eq!(first.report.note, WHO_NOTE);
+    tag_audit::record(t.app.store.as_ref(), &first)
+        .await
+        .unwrap();
+
+    // Between the audits: one reason changes, one tag is removed, one appears.
+    t.clock.advance(Duration::days(1));
+    moto.tag("eu-west-1", &legacy.id, KEY, "decommissioned in January")
+        .await;
+    moto.untag("eu-west-1", &temporary.id, KEY).await;
+    moto.tag("eu-west-1", &untagged.id, KEY, "shared with ledger")
+        .await;
+    let second_at = t.app.now();
+    let second = tag_audit::observe(
+        t.app.store.as_ref(),
+        &t.app.config,
+        &t.app.tagging,
+        second_at,
+    )
+    .await
+    .unwrap();
+    assert_eq!(second.report.previous_audit_at, Some(first_at));
+    assert_eq!(changes(&second.report), {
+        let mut want = vec![
+            format!("changed {} \"decommissioned in January\"", legacy.arn),
+            format!("disappeared {} \"load test\"", temporary.arn),
+            format!("appeared {} \"shared with ledger\"", untagged.arn),
+        ];
+        want.sort();
+        want
+    });
+    let changed = second
+        .report
+        .changes
+        .iter()
+        .find(|c| c.change == "changed")
+        .unwrap();
+    assert_eq!(
+        changed.previous_reason.as_deref(),
+        Some("legacy; @everyone <b>see #1</b>")
+    );
+    assert_eq!(changed.resource.first_seen, first_at, "first seen is kept");
+    assert_eq!(changed.resource.reason_since, second_at);
+    // Not recorded: `lever serve`'s job audits the same difference next.
+
+    // The `tag-audit` job: one comment per new or changed tag in acme/security's audit issue,
+    // mentioning the payments engineer on call; the removal asks nothing.
+    t.app
+        .store
+        .apply(
+            ChangeSet {
+                jobs: vec![NewJob::new(Job::TagAudit, second_at)],
+                ..ChangeSet::default()
+            },
+            second_at,
+        )
+        .await
+        .unwrap();
+    let ran = t.drain().await;
+    assert!(
+        ran.iter()
+            .any(|r| r.kind == "tag-audit" && r.result == "done"),
+        "{ran:?}"
+    );
+    let issues = t.gh.issues("acme/security");
+    let audit_issues: Vec<_> = issues
+        .iter()
+        .filter(|i| {
+            i["body"]
+                .as_str()
+                .is_some_and(|b| b.contains(tag_audit::ISSUE_MARKER))
+        })
+        .collect();
+    assert_eq!(audit_issues.len(), 1, "{issues:#?}");
+    let number = audit_issues[0]["number"].as_u64().unwrap();
+    let comments = t.comments_by_bot("acme/security", number);
+    assert_eq!(comments.len(), 2, "{comments:#?}");
+    for c in &comments {
+        assert!(c.starts_with("@bob, "), "{c}");
+        assert!(c.contains("Why was it added?"), "{c}");
+        assert!(c.contains("CloudTrail"), "{c}");
+    }
+    let on_changed = comments
+        .iter()
+        .find(|c| c.contains("decommissioned in January"))
+        .expect("a comment about the changed reason");
+    // The previous reason is quoted inert: no mention, no HTML, no issue reference.
+    assert!(!on_changed.contains("@everyone"), "{on_changed}");
+    assert!(!on_changed.contains("<b>"), "{on_changed}");
+    assert!(!on_changed.contains("#1"), "{on_changed}");
+    assert!(
+        comments.iter().any(|c| c.contains("shared with ledger")),
+        "{comments:#?}"
+    );
+
+    // Nothing new: the next run writes nothing.
+    t.clock.advance(Duration::hours(1));
+    let again_at = t.app.now();
+    t.app
+        .store
+        .apply(
+            ChangeSet {
+                jobs: vec![NewJob::new(Job::TagAudit, again_at)],
+                ..ChangeSet::default()
+            },
+            again_at,
+        )
+        .await
+        .unwrap();
+    let writes = t.github_writes();
+    t.drain().await;
+    assert_eq!(
+        t.github_writes(),
+        writes,
+        "a run with nothing new writes nothing"
+    );
+    let (snapshot, at) = t.app.store.ignore_tags().await.unwrap();
+    assert_eq!(at, Some(again_at));
+    assert_eq!(snapshot.len(), 3, "{snapshot:#?}");
+}
