@@ -129,6 +129,33 @@ pub fn reported_ignore_tags(findings: &[Finding], config: &Config) -> BTreeMap<S
     out
 }
 
+/// Resources of `findings` (failing ones, any of their resources) whose ignore tag, with a
+/// reason, their account honours ([`IgnoreTag::Honoured`]), with the tag as written
+/// (`key=reason`): taken off an open issue's checklist. Pure.
+pub fn honoured_ignore_tags(findings: &[Finding], config: &Config) -> BTreeMap<String, String> {
+    let tag = &config.settings.policy.ignore_tag;
+    let mut out = BTreeMap::new();
+    for f in findings
+        .iter()
+        .filter(|f| crate::domain::lifecycle::is_failing(f))
+    {
+        let account = config.account(&f.account_id);
+        for r in &f.resources {
+            let Some(reason) = tag_reason(&r.tags, tag).filter(|r| !r.is_empty()) else {
+                continue;
+            };
+            let honoured = matches!(
+                (account.ignore_tags, account.mode),
+                (IgnoreTags::Always, _) | (IgnoreTags::RampUp, Mode::RampUp)
+            );
+            if honoured {
+                out.insert(r.id.clone(), format!("{tag}={reason}"));
+            }
+        }
+    }
+    out
+}
+
 /// Whether a finding with no issue yet opens one in `account`.
 ///
 /// Checks, in order: account mode `off`; `RecordState` ARCHIVED; `Compliance.Status` PASSED or

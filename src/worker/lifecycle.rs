@@ -243,11 +243,14 @@ pub fn step(
 
 /// What Security Hub says about a group's findings, with the ignore tags the account does not
 /// honour (reported on the issue when they appear). Pure.
+/// Resources whose ignore tag the account honours are taken out of the failing ones
+/// (`FindingsView::ignored`).
 pub fn findings_view(config: &Config, findings: &[Finding]) -> FindingsView {
     FindingsView {
         ignore_tagged: crate::policy::reported_ignore_tags(findings, config),
         ..FindingsView::of(findings)
     }
+    .with_ignored(crate::policy::honoured_ignore_tags(findings, config))
 }
 
 pub(super) async fn group_findings(app: &App, key: &GroupKey) -> Result<Vec<Finding>, JobError> {

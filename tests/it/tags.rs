@@ -236,3 +236,123 @@ async fn tag_audit_against_moto_reports_what_changed_and_asks_why() {
     assert_eq!(at, Some(again_at));
     assert_eq!(snapshot.len(), 3, "{snapshot:#?}");
 }
+
+/// An EC2.8 finding of ramp-up account 444444444444 on instance `i` of Auto Scaling group
+/// checkout-web (the group's instances fold into one issue), with the ignore tag `tag` on the
+/// instance, updated at `at`.
+fn ramp_up_finding(i: &str, tag: Option<&str>, at: &str) -> serde_json::Value {
+    let doc: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            crate::support::app::root()
+                .join("examples/demo/findings/02-payments-prod-checkout-asg-ec2.8.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut f = doc["Findings"][0].clone();
+    f["AwsAccountId"] = "444444444444".into();
+    f["Id"] =
+        format!("arn:aws:securityhub:us-east-1:444444444444:security-control/EC2.8/finding/{i}")
+            .into();
+    f["Resources"][0]["Id"] = format!("arn:aws:ec2:us-east-1:444444444444:instance/{i}").into();
+    if let Some(reason) = tag {
+        f["Resources"][0]["Tags"][KEY] = reason.into();
+    }
+    f["UpdatedAt"] = at.into();
+    f
+}
+
+/// Point 2: in a ramp-up account an ignore tag (with a reason) added to a resource of an open
+/// issue takes it off the checklist with a comment, and closes the issue when it was the last
+/// one; a blank value takes nothing off.
+#[tokio::test]
+async fn an_ignore_tag_added_after_the_issue_opened_takes_the_resource_off_and_closes_it_last() {
+    let dir = demo_config_with(
+        "[accounts.444444444444]\nname = \"checkout-rampup\"\nenvironment = \"production\"\nmin_severity = \"LOW\"\nmode = \"ramp-up\"\n",
+    );
+    let t = TestApp::builder().config(dir.path()).start().await;
+    let before = "2026-11-23T10:00:00.000Z";
+    let post = |body: Vec<serde_json::Value>| {
+        let t = &t;
+        async move {
+            // Security Hub holds what it sends (Lever writes NOTIFIED back).
+            for f in &body {
+                t.sh.seed(f.clone());
+            }
+            let (status, resp) = t.post_event(&serde_json::Value::Array(body)).await;
+            assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{resp}");
+            t.settle().await;
+        }
+    };
+    post(vec![
+        ramp_up_finding("i-1", None, before),
+        ramp_up_finding("i-2", None, before),
+    ])
+    .await;
+    let issues = t.gh.issues("acme/security");
+    assert_eq!(issues.len(), 1, "{issues:#?}");
+    let n = issues[0]["number"].as_u64().unwrap();
+    let arn = |i: &str| format!("arn:aws:ec2:us-east-1:444444444444:instance/{i}");
+    let body = || {
+        t.gh.issue("acme/security", n).unwrap()["body"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        body().contains(&format!("- [ ] `{}`", arn("i-1"))),
+        "{}",
+        body()
+    );
+
+    // A blank reason: nothing is taken off.
+    post(vec![ramp_up_finding(
+        "i-1",
+        Some("  "),
+        "2026-11-23T10:30:00.000Z",
+    )])
+    .await;
+    assert!(
+        body().contains(&format!("- [ ] `{}`", arn("i-1"))),
+        "{}",
+        body()
+    );
+    assert_eq!(t.gh.issue("acme/security", n).unwrap()["state"], "open");
+
+    // i-1 tagged with a reason: off the checklist, a comment, still open for i-2.
+    post(vec![ramp_up_finding(
+        "i-1",
+        Some("canary @mallory #1"),
+        "2026-11-23T11:00:00.000Z",
+    )])
+    .await;
+    let b = body();
+    assert!(b.contains(&format!("- [x] ~~`{}`~~", arn("i-1"))), "{b}");
+    assert!(b.contains(&format!("- [ ] `{}`", arn("i-2"))), "{b}");
+    let said = t.comments_by_bot("acme/security", n);
+    let about = said
+        .iter()
+        .find(|c| c.contains("taken off"))
+        .expect("a comment about the tag");
+    assert!(about.contains(&arn("i-1")), "{about}");
+    // The reason is inert: inside a code span, where GitHub neither mentions nor references.
+    assert!(
+        about.contains("is tagged `lever:ignore=canary @mallory #1`"),
+        "{about}"
+    );
+    assert_eq!(t.gh.issue("acme/security", n).unwrap()["state"], "open");
+
+    // i-2 tagged as well: nothing left, the issue closes.
+    post(vec![ramp_up_finding(
+        "i-2",
+        Some("canary"),
+        "2026-11-23T11:30:00.000Z",
+    )])
+    .await;
+    assert_eq!(t.gh.issue("acme/security", n).unwrap()["state"], "closed");
+    let said = t.comments_by_bot("acme/security", n);
+    assert!(
+        said.iter().any(|c| c.contains("Nothing is left to fix")),
+        "{said:#?}"
+    );
+}
