@@ -218,6 +218,19 @@ impl Tagging {
         }
     }
 
+    /// Puts what the tag audit just read in the cache (a resource's whole tag set), so tags read
+    /// by ARN do not wait for `cache_ttl` to see a change the audit saw.
+    pub fn remember(&self, arn: &str, tags: BTreeMap<String, String>) {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.insert(arn.to_string(), (tags, Instant::now()));
+    }
+
+    /// Forgets what the cache holds for `arn` (its tag went away).
+    pub fn forget(&self, arn: &str) {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.remove(arn);
+    }
+
     /// The tags of `arns` (all in `region` of the account `role_arn` is in), from the cache
     /// when read less than `ttl` ago, else from GetResources by ARN (at most [`MAX_ARNS`] a
     /// call). A resource the Tagging API does not list (no tags, or gone) has no tags.

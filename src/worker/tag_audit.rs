@@ -106,6 +106,8 @@ pub struct AuditReport {
 pub struct Audit {
     pub diff: TagDiff,
     pub report: AuditReport,
+    /// Every tag of each resource read (ARN → tags).
+    pub tags: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// The accounts the audit reads: `[tags] accounts`, else every `[accounts.ID]`.
@@ -245,7 +247,11 @@ pub async fn observe(
         unread,
         note: WHO_NOTE,
     };
-    Ok(Audit { diff: d, report })
+    Ok(Audit {
+        diff: d,
+        report,
+        tags,
+    })
 }
 
 /// Records the audit's snapshot (and when it ran) for the next audit to compare with.
@@ -359,6 +365,40 @@ pub(super) async fn run(app: &App, run: &Run) -> Result<JobOutput, JobError> {
                 continue;
             }
             app.github.create_comment(&repo, number, &body).await?;
+        }
+    }
+    // Open issues whose resources' ignore tags changed look again (their findings may not
+    // carry tags: the Tagging API's answer, just read, is what they see).
+    let changed: BTreeSet<&str> = audit
+        .report
+        .changes
+        .iter()
+        .map(|c| c.resource.arn.as_str())
+        .collect();
+    for arn in &changed {
+        match audit.tags.get(*arn) {
+            Some(tags) => app.tagging.remember(arn, tags.clone()),
+            None => app.tagging.forget(arn),
+        }
+    }
+    if !changed.is_empty() {
+        for g in app
+            .store
+            .list_groups(Some(crate::store::GroupStatus::Open))
+            .await?
+        {
+            let findings = app.store.findings_in_group(&g.group_key).await?;
+            let touches = findings.iter().any(|f| {
+                f.finding
+                    .resources
+                    .iter()
+                    .any(|r| changed.contains(r.id.as_str()))
+            });
+            if touches {
+                changes
+                    .jobs
+                    .push(NewJob::new(Job::SyncGroup(g.group_key.clone()), now));
+            }
         }
     }
     tracing::info!(

@@ -356,3 +356,87 @@ async fn an_ignore_tag_added_after_the_issue_opened_takes_the_resource_off_and_c
         "{said:#?}"
     );
 }
+
+/// Point 2 against moto: a finding that carries no tags opens its issue in a ramp-up account;
+/// the ignore tag is then added to the resource in AWS. The tag audit sees it, asks why, and
+/// has the issue look again: the tags read through the Tagging API take the resource off, and
+/// as it was the issue's last one, the issue closes.
+#[tokio::test]
+async fn an_ignore_tag_added_in_aws_after_the_issue_opened_closes_it_through_the_tagging_api() {
+    let Some(moto) = Moto::start(
+        "an_ignore_tag_added_in_aws_after_the_issue_opened_closes_it_through_the_tagging_api",
+    )
+    .await
+    else {
+        return;
+    };
+    let dir = demo_config_with(&format!(
+        "[tags]\nregions = [\"eu-west-1\"]\naccounts = [\"{ACCOUNT}\"]\n\n\
+         [accounts.{ACCOUNT}]\nname = \"sandbox\"\nenvironment = \"staging\"\nmin_severity = \"LOW\"\nmode = \"ramp-up\"\n"
+    ));
+    let t = TestApp::builder()
+        .config(dir.path())
+        .tagging(moto.tagging().await)
+        .start()
+        .await;
+    let sg = moto.security_group("eu-west-1", "web").await;
+    let mut f = ramp_up_finding("i-1", None, "2026-11-23T10:00:00.000Z");
+    f["AwsAccountId"] = ACCOUNT.into();
+    f["Region"] = "eu-west-1".into();
+    f["Id"] =
+        format!("arn:aws:securityhub:eu-west-1:{ACCOUNT}:security-control/EC2.18/finding/1").into();
+    f["Resources"][0] = serde_json::json!({
+        "Type": "AwsEc2SecurityGroup",
+        "Id": sg.arn,
+        "Partition": "aws",
+        "Region": "eu-west-1"
+    });
+    t.sh.seed(f.clone());
+    let (status, resp) = t.post_event(&serde_json::Value::Array(vec![f])).await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{resp}");
+    t.settle().await;
+    let issues = t.gh.issues("acme/security");
+    assert_eq!(issues.len(), 1, "{issues:#?}");
+    let n = issues[0]["number"].as_u64().unwrap();
+    assert_eq!(issues[0]["state"], "open");
+
+    moto.tag("eu-west-1", &sg.id, KEY, "sandbox, torn down nightly")
+        .await;
+    let now = t.app.now();
+    t.app
+        .store
+        .apply(
+            ChangeSet {
+                jobs: vec![NewJob::new(Job::TagAudit, now)],
+                ..ChangeSet::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    t.settle().await;
+
+    let issue = t.gh.issue("acme/security", n).unwrap();
+    assert_eq!(issue["state"], "closed", "{issue:#}");
+    let body = issue["body"].as_str().unwrap();
+    assert!(body.contains(&format!("- [x] ~~`{}`~~", sg.arn)), "{body}");
+    let said = t.comments_by_bot("acme/security", n);
+    assert!(
+        said.iter().any(|c| c.contains("Nothing is left to fix")
+            && c.contains("lever:ignore=sandbox, torn down nightly")),
+        "{said:#?}"
+    );
+    // The audit issue asked why.
+    let audit_issue =
+        t.gh.issues("acme/security")
+            .into_iter()
+            .find(|i| {
+                i["body"]
+                    .as_str()
+                    .is_some_and(|b| b.contains(tag_audit::ISSUE_MARKER))
+            })
+            .expect("the audit issue");
+    let asked = t.comments_by_bot("acme/security", audit_issue["number"].as_u64().unwrap());
+    assert_eq!(asked.len(), 1, "{asked:#?}");
+    assert!(asked[0].contains(&sg.arn), "{}", asked[0]);
+}
