@@ -440,3 +440,90 @@ async fn an_ignore_tag_added_in_aws_after_the_issue_opened_closes_it_through_the
     assert_eq!(asked.len(), 1, "{asked:#?}");
     assert!(asked[0].contains(&sg.arn), "{}", asked[0]);
 }
+
+/// `lever tags audit`, the binary, configured the standard AWS way (environment) against moto:
+/// JSON lists the tag with its owner and first-seen date; a second run reports the change and
+/// prints the CloudTrail note; a configuration without regions is a usage error naming the key.
+#[tokio::test]
+async fn the_lever_tags_audit_command_reads_moto_and_keeps_the_previous_audit() {
+    let Some(moto) =
+        Moto::start("the_lever_tags_audit_command_reads_moto_and_keeps_the_previous_audit").await
+    else {
+        return;
+    };
+    let dir = config();
+    let work = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", work.path().join("lever.db").display());
+    let env = [
+        ("DATABASE_URL", db.as_str()),
+        ("AWS_ENDPOINT_URL", moto.url.as_str()),
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKEFAKE"),
+        ("AWS_SECRET_ACCESS_KEY", "fake-secret-access-key"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("HOME", work.path().to_str().unwrap()),
+    ];
+    let run = |format: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lever"))
+            .args([
+                "tags",
+                "audit",
+                "--config",
+                dir.path().to_str().unwrap(),
+                "--format",
+                format,
+            ])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().copied())
+            .output()
+            .expect("run lever")
+    };
+    let sg = moto.security_group("us-east-1", "db").await;
+    moto.tag("us-east-1", &sg.id, KEY, "migrating to RDS").await;
+
+    let out = run("json");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["resources"].as_array().unwrap().len(),
+        1,
+        "{report:#}"
+    );
+    let r = &report["resources"][0];
+    assert_eq!(r["arn"], sg.arn.as_str());
+    assert_eq!(r["reason"], "migrating to RDS");
+    assert_eq!(r["owner_repo"], "acme/payments");
+    assert_eq!(r["region"], "us-east-1");
+    assert!(r["first_seen"].is_string());
+    assert_eq!(report["changes"][0]["change"], "appeared");
+    assert!(report["previous_audit_at"].is_null());
+
+    moto.tag("us-east-1", &sg.id, KEY, "").await;
+    let out = run("text");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("previous audit: 20"), "{text}");
+    assert!(text.contains("NO REASON"), "{text}");
+    assert!(text.contains(&format!("changed     {}", sg.arn)), "{text}");
+    assert!(text.contains("CloudTrail"), "{text}");
+
+    let bare = demo_config_with("");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lever"))
+        .args(["tags", "audit", "--config", bare.path().to_str().unwrap()])
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("[tags] regions is empty"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
