@@ -382,11 +382,17 @@ pub(super) async fn run(app: &App, run: &Run) -> Result<JobOutput, JobError> {
         }
     }
     if !changed.is_empty() {
-        for g in app
+        let mut groups = app
             .store
             .list_groups(Some(crate::store::GroupStatus::Open))
-            .await?
-        {
+            .await?;
+        // Groups whose issue did not open because every resource was ignored.
+        groups.extend(
+            app.store
+                .list_groups(Some(crate::store::GroupStatus::Pending))
+                .await?,
+        );
+        for g in groups {
             let findings = app.store.findings_in_group(&g.group_key).await?;
             let touches = findings.iter().any(|f| {
                 f.finding
@@ -395,9 +401,12 @@ pub(super) async fn run(app: &App, run: &Run) -> Result<JobOutput, JobError> {
                     .any(|r| changed.contains(r.id.as_str()))
             });
             if touches {
-                changes
-                    .jobs
-                    .push(NewJob::new(Job::SyncGroup(g.group_key.clone()), now));
+                let job = if g.issue_number.is_some() {
+                    Job::SyncGroup(g.group_key.clone())
+                } else {
+                    Job::OpenIssue(g.group_key.clone())
+                };
+                changes.jobs.push(NewJob::new(job, now));
             }
         }
     }

@@ -527,3 +527,78 @@ async fn the_lever_tags_audit_command_reads_moto_and_keeps_the_previous_audit() 
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A finding without tags on a resource already tagged in AWS (ramp-up): no issue opens; once
+/// the tag is removed, the tag audit sees it go and the issue opens.
+#[tokio::test]
+async fn a_resource_already_tagged_in_aws_opens_no_issue_until_its_tag_goes() {
+    let Some(moto) =
+        Moto::start("a_resource_already_tagged_in_aws_opens_no_issue_until_its_tag_goes").await
+    else {
+        return;
+    };
+    let dir = demo_config_with(&format!(
+        "[tags]\nregions = [\"eu-west-1\"]\naccounts = [\"{ACCOUNT}\"]\n\n\
+         [accounts.{ACCOUNT}]\nname = \"sandbox\"\nenvironment = \"staging\"\nmin_severity = \"LOW\"\nmode = \"ramp-up\"\n"
+    ));
+    let t = TestApp::builder()
+        .config(dir.path())
+        .tagging(moto.tagging().await)
+        .start()
+        .await;
+    let sg = moto.security_group("eu-west-1", "scratch").await;
+    moto.tag("eu-west-1", &sg.id, KEY, "scratch space").await;
+    let mut f = ramp_up_finding("i-1", None, "2026-11-23T10:00:00.000Z");
+    f["AwsAccountId"] = ACCOUNT.into();
+    f["Region"] = "eu-west-1".into();
+    f["Id"] =
+        format!("arn:aws:securityhub:eu-west-1:{ACCOUNT}:security-control/EC2.18/finding/2").into();
+    f["Resources"][0] = serde_json::json!({
+        "Type": "AwsEc2SecurityGroup", "Id": sg.arn, "Partition": "aws", "Region": "eu-west-1"
+    });
+    t.sh.seed(f.clone());
+    let (status, resp) = t.post_event(&serde_json::Value::Array(vec![f])).await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{resp}");
+    t.settle().await;
+    let finding_issues = |t: &TestApp| {
+        t.gh.issues("acme/security")
+            .into_iter()
+            .filter(|i| {
+                !i["body"]
+                    .as_str()
+                    .is_some_and(|b| b.contains(tag_audit::ISSUE_MARKER))
+            })
+            .count()
+    };
+    assert_eq!(
+        finding_issues(&t),
+        0,
+        "the tag read through the Tagging API kept it closed"
+    );
+
+    let audit_job = |t: &TestApp| {
+        let now = t.app.now();
+        let store = t.app.store.clone();
+        async move {
+            store
+                .apply(
+                    ChangeSet {
+                        jobs: vec![NewJob::new(Job::TagAudit, now)],
+                        ..ChangeSet::default()
+                    },
+                    now,
+                )
+                .await
+                .unwrap();
+        }
+    };
+    audit_job(&t).await;
+    t.settle().await;
+    assert_eq!(finding_issues(&t), 0);
+
+    moto.untag("eu-west-1", &sg.id, KEY).await;
+    t.clock.advance(Duration::hours(1));
+    audit_job(&t).await;
+    t.settle().await;
+    assert_eq!(finding_issues(&t), 1, "the tag went, the issue opens");
+}
