@@ -161,8 +161,18 @@ pub(super) fn parse(d: &mut Diag, root: &mut Table) -> TagSettings {
             }
         }
     }
+    let every_span = t.get("audit_every").map(|v| v.span());
     if let Some(v) = duration(d, &mut t, "audit_every", true) {
         out.audit_every = v;
+    }
+    if let Some(span) = every_span
+        && out.audit_every.is_some()
+        && out.regions.is_empty()
+    {
+        d.error(
+            span,
+            "tags.audit_every: the tag audit needs tags.regions (the regions it reads, e.g. regions = [\"eu-west-1\"])",
+        );
     }
     if let Some(Some(v)) = duration(d, &mut t, "cache_ttl", false) {
         out.cache_ttl = v;

@@ -660,4 +660,17 @@ fn tags_settings_parse_with_defaults_and_every_error_is_located() {
         errs[0].message,
         "tags.regions: \"eu-west\" is not an AWS region (e.g. eu-west-1)"
     );
+
+    // A scheduled audit without regions would fail every run: refused at load, located.
+    let bad = format!("{MINIMAL}\n[tags]\naudit_every = \"1d\"\n");
+    let dir = write_dir(&bad, "* acme/security @sam\n");
+    let errs = Config::load(dir.path()).unwrap_err().0;
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].line, 5);
+    assert!(
+        errs[0]
+            .message
+            .starts_with("tags.audit_every: the tag audit needs tags.regions"),
+        "{errs:#?}"
+    );
 }
