@@ -39,6 +39,9 @@ pub const ISSUE_MARKER: &str = "<!-- lever:tag-audit -->";
 pub const ISSUE_LABEL: &str = "lever-tag-audit";
 /// Where the audit issue is, in the key/value table (`owner/repo#N`).
 const ISSUE_KEY: &str = "tags.audit_issue";
+/// Until when the scheduled audit has asked about tags (RFC 3339), in the key/value table: a
+/// tag recorded meanwhile by `lever tags audit` is still asked about.
+const ASKED_KEY: &str = "tags.asked_until";
 /// Pages of recent issues and comments looked through on a retry.
 const ADOPT_PAGES: u32 = 3;
 
@@ -290,6 +293,11 @@ pub fn render_comment(c: &ChangeRow, tag_key: &str) -> String {
             inert::code(&r.arn),
             quoted(before)
         ),
+        ("changed", None) => format!(
+            "The ignore tag `{}` on `{}` has a new reason:",
+            inert::code(tag_key),
+            inert::code(&r.arn)
+        ),
         _ => format!(
             "A new ignore tag `{}` appeared on `{}`:",
             inert::code(tag_key),
@@ -332,6 +340,38 @@ fn issue_body(tag_key: &str) -> String {
     )
 }
 
+/// What the scheduled audit asks about: every ignored resource whose current reason Lever first
+/// saw after `asked_until` (the previous scheduled run), so a tag a hand-run `lever tags audit`
+/// recorded meanwhile is asked about too; without a previous run, only this audit's appeared
+/// and changed tags (a first run does not ask about every tag that already existed). Pure.
+pub fn to_ask(report: &AuditReport, asked_until: Option<DateTime<Utc>>) -> Vec<ChangeRow> {
+    let Some(since) = asked_until else {
+        return report
+            .changes
+            .iter()
+            .filter(|c| c.change != "disappeared")
+            .cloned()
+            .collect();
+    };
+    report
+        .resources
+        .iter()
+        .filter(|r| r.reason_since > since)
+        .map(|r| {
+            let diffed = report.changes.iter().find(|c| c.resource.arn == r.arn);
+            ChangeRow {
+                change: if r.first_seen == r.reason_since {
+                    "appeared"
+                } else {
+                    "changed"
+                },
+                resource: r.clone(),
+                previous_reason: diffed.and_then(|c| c.previous_reason.clone()),
+            }
+        })
+        .collect()
+}
+
 /// `tag-audit`: reads, asks why in the audit issue, records, and schedules the next run.
 pub(super) async fn run(app: &App, run: &Run) -> Result<JobOutput, JobError> {
     let now = app.now();
@@ -342,13 +382,15 @@ pub(super) async fn run(app: &App, run: &Run) -> Result<JobOutput, JobError> {
             AuditError::Config(m) => JobError::permanent(m),
             AuditError::Store(s) => s.into(),
         })?;
-    let ask: Vec<&ChangeRow> = audit
-        .report
-        .changes
-        .iter()
-        .filter(|c| c.change != "disappeared")
-        .collect();
+    let asked_until = app
+        .store
+        .kv_get(ASKED_KEY)
+        .await?
+        .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
+        .map(|t| t.with_timezone(&Utc));
+    let ask = to_ask(&audit.report, asked_until);
     let mut changes = ChangeSet::default();
+    changes.kv.push((ASKED_KEY.to_string(), now.to_rfc3339()));
     if !ask.is_empty() {
         let (repo, number) = audit_issue(app, run).await?;
         changes
@@ -359,7 +401,7 @@ pub(super) async fn run(app: &App, run: &Run) -> Result<JobOutput, JobError> {
         } else {
             BTreeSet::new()
         };
-        for c in ask {
+        for c in &ask {
             let body = render_comment(c, &audit.report.tag_key);
             if written.contains(&comment_marker(&c.resource)) {
                 continue;
@@ -502,4 +544,140 @@ async fn written_markers(app: &App, repo: &str, number: u64) -> Result<BTreeSet<
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn row(arn: &str, first: &str, since: &str) -> AuditRow {
+        AuditRow {
+            arn: arn.into(),
+            account_id: "111111111111".into(),
+            region: "eu-west-1".into(),
+            reason: "why".into(),
+            has_reason: true,
+            first_seen: t(first),
+            reason_since: t(since),
+            owner_repo: "acme/payments".into(),
+            on_call: Some("bob".into()),
+        }
+    }
+
+    /// Day 1: a scheduled run; day 2: `lever tags audit` by hand records `b` (new) and `c`
+    /// (changed); day 3: the scheduled run finds `d` new and `e` changed from "old".
+    fn report() -> AuditReport {
+        let d1 = "2026-11-01T00:00:00Z";
+        let d2 = "2026-11-02T00:00:00Z";
+        let d3 = "2026-11-03T00:00:00Z";
+        let resources = vec![
+            row("a", d1, d1),
+            row("b", d2, d2),
+            row("c", d1, d2),
+            row("d", d3, d3),
+            row("e", d1, d3),
+        ];
+        let change = |kind: &'static str, r: &AuditRow, before: Option<&str>| ChangeRow {
+            change: kind,
+            resource: r.clone(),
+            previous_reason: before.map(str::to_string),
+        };
+        AuditReport {
+            tag_key: "lever:ignore".into(),
+            audited_at: t(d3),
+            previous_audit_at: Some(t(d2)),
+            accounts: vec![],
+            regions: vec![],
+            changes: vec![
+                change("appeared", &resources[3], None),
+                change("changed", &resources[4], Some("old")),
+                change("disappeared", &row("z", d1, d1), None),
+            ],
+            resources,
+            without_reason: 0,
+            unread: vec![],
+            note: WHO_NOTE,
+        }
+    }
+
+    #[test]
+    fn to_ask_table() {
+        let r = report();
+        type Case<'a> = (&'a str, Option<DateTime<Utc>>, Vec<&'a str>);
+        let cases: Vec<Case> = vec![
+            (
+                "no scheduled run before: this audit's appeared and changed only",
+                None,
+                vec!["appeared d -", "changed e old"],
+            ),
+            (
+                "after day 1's run: what the hand-run recorded too",
+                Some(t("2026-11-01T00:00:00Z")),
+                vec![
+                    "appeared b -",
+                    "changed c -",
+                    "appeared d -",
+                    "changed e old",
+                ],
+            ),
+            (
+                "after day 3's run: nothing",
+                Some(t("2026-11-03T00:00:00Z")),
+                vec![],
+            ),
+        ];
+        let mut wrong = Vec::new();
+        for (name, since, want) in cases {
+            let got: Vec<String> = to_ask(&r, since)
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {} {}",
+                        c.change,
+                        c.resource.arn,
+                        c.previous_reason.as_deref().unwrap_or("-")
+                    )
+                })
+                .collect();
+            if got != want {
+                wrong.push(format!("{name}: {got:?}, expected {want:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    #[test]
+    fn a_comment_asks_the_person_on_call_and_renders_the_reason_inert() {
+        let mut r = row(
+            "arn:aws:s3:::b",
+            "2026-11-01T00:00:00Z",
+            "2026-11-01T00:00:00Z",
+        );
+        r.reason = "legacy @org/team <img src=x> #12 https://evil.example".into();
+        let c = ChangeRow {
+            change: "appeared",
+            resource: r,
+            previous_reason: None,
+        };
+        let body = render_comment(&c, "lever:ignore");
+        assert!(body.starts_with("@bob, A new ignore tag"), "{body}");
+        assert!(!body.contains("@org/team"), "{body}");
+        assert!(!body.contains("<img"), "{body}");
+        assert!(!body.contains(" #12"), "{body}");
+        assert!(body.contains("CloudTrail"), "{body}");
+        assert!(body.contains(&comment_marker(&c.resource)), "{body}");
+        let blank = ChangeRow {
+            resource: AuditRow {
+                reason: "  ".into(),
+                has_reason: false,
+                ..c.resource.clone()
+            },
+            ..c
+        };
+        assert!(render_comment(&blank, "lever:ignore").contains("no reason"));
+    }
 }
