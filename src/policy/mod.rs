@@ -129,31 +129,43 @@ pub fn reported_ignore_tags(findings: &[Finding], config: &Config) -> BTreeMap<S
     out
 }
 
-/// Resources of `findings` (failing ones, any of their resources) whose ignore tag, with a
-/// reason, their account honours ([`IgnoreTag::Honoured`]), with the tag as written
-/// (`key=reason`): taken off an open issue's checklist. Pure.
+/// Resources of `findings` taken off an issue by an ignore tag their account honours, with the
+/// tag as written (`key=reason`, untrusted), by the rule [`decide`] applies to a new finding: a
+/// failing finding whose ignore tag ([`ignore_tag`], any of its resources) is
+/// [`IgnoreTag::Honoured`] ignores every resource it names (the tag's own resource first named
+/// as such: `key=reason (on ARN)` for the others), unless another failing finding that is not
+/// ignored names the resource too. Pure.
 pub fn honoured_ignore_tags(findings: &[Finding], config: &Config) -> BTreeMap<String, String> {
     let tag = &config.settings.policy.ignore_tag;
-    let mut out = BTreeMap::new();
+    let mut ignored: BTreeMap<String, String> = BTreeMap::new();
+    let mut kept = std::collections::BTreeSet::new();
     for f in findings
         .iter()
         .filter(|f| crate::domain::lifecycle::is_failing(f))
     {
         let account = config.account(&f.account_id);
-        for r in &f.resources {
-            let Some(reason) = tag_reason(&r.tags, tag).filter(|r| !r.is_empty()) else {
-                continue;
-            };
-            let honoured = matches!(
-                (account.ignore_tags, account.mode),
-                (IgnoreTags::Always, _) | (IgnoreTags::RampUp, Mode::RampUp)
-            );
-            if honoured {
-                out.insert(r.id.clone(), format!("{tag}={reason}"));
+        match ignore_tag(f, account, &config.settings.policy) {
+            IgnoreTag::Honoured { reason } => {
+                let carrier = f
+                    .resources
+                    .iter()
+                    .find(|r| tag_reason(&r.tags, tag).as_deref() == Some(reason.as_str()))
+                    .map(|r| r.id.clone())
+                    .unwrap_or_default();
+                for r in &f.resources {
+                    let text = if r.id == carrier {
+                        format!("{tag}={reason}")
+                    } else {
+                        format!("{tag}={reason} (on {carrier})")
+                    };
+                    ignored.entry(r.id.clone()).or_insert(text);
+                }
             }
+            _ => kept.extend(f.resources.iter().map(|r| r.id.clone())),
         }
     }
-    out
+    ignored.retain(|r, _| !kept.contains(r));
+    ignored
 }
 
 /// Whether a finding with no issue yet opens one in `account`.

@@ -173,6 +173,65 @@ fn reported_ignore_tags_lists_every_tagged_resource() {
     );
 }
 
+/// Honoured tags take resources off an issue by the rule `decide` applies: a finding ignored by
+/// a tag on any of its resources ignores all of them, unless a finding that is not ignored names
+/// the resource too; tags not honoured, blank ones and passed findings take nothing off.
+#[test]
+fn honoured_ignore_tags_follow_the_finding_rule() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo");
+    let mut config = crate::config::Config::load(&dir).unwrap();
+    config
+        .settings
+        .accounts
+        .get_mut("111111111111")
+        .unwrap()
+        .mode = Mode::RampUp;
+    let finding = |ids: &[&str], tags: &[(usize, &str)]| {
+        let mut f = control_finding("EC2.18", "t", Severity::Critical);
+        let first = f.resources[0].clone();
+        f.resources = ids
+            .iter()
+            .map(|id| {
+                let mut r = first.clone();
+                r.id = id.to_string();
+                r
+            })
+            .collect();
+        for (i, v) in tags {
+            f.resources[*i]
+                .tags
+                .insert("lever:ignore".into(), v.to_string());
+        }
+        f
+    };
+    let passed = {
+        let mut f = finding(&["p"], &[(0, "x")]);
+        f.compliance = Some(ComplianceStatus::Passed);
+        f
+    };
+    let got = honoured_ignore_tags(
+        &[
+            finding(&["i", "sg"], &[(1, "shared sg")]),
+            finding(&["sg2", "j"], &[(0, "legacy")]),
+            finding(&["j"], &[]),
+            finding(&["k"], &[(0, "  ")]),
+            passed,
+        ],
+        &config,
+    );
+    let want: BTreeMap<String, String> = [
+        ("i", "lever:ignore=shared sg (on sg)"),
+        ("sg", "lever:ignore=shared sg"),
+        ("sg2", "lever:ignore=legacy"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(got, want);
+    let enforce = crate::config::Config::load(&dir).unwrap();
+    assert!(honoured_ignore_tags(&[finding(&["sg"], &[(0, "x")])], &enforce).is_empty());
+}
+
 #[test]
 fn a_tag_not_honoured_says_so_and_how_to_stop_tracking() {
     let mut f = control_finding("S3.1", "t", Severity::Critical);

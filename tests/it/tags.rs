@@ -337,7 +337,7 @@ async fn an_ignore_tag_added_after_the_issue_opened_takes_the_resource_off_and_c
     assert!(about.contains(&arn("i-1")), "{about}");
     // The reason is inert: inside a code span, where GitHub neither mentions nor references.
     assert!(
-        about.contains("is tagged `lever:ignore=canary @mallory #1`"),
+        about.contains("i-1`: `lever:ignore=canary @mallory #1`"),
         "{about}"
     );
     assert_eq!(t.gh.issue("acme/security", n).unwrap()["state"], "open");

@@ -61,7 +61,7 @@ impl Machine<'_> {
         let lines: Vec<String> = newly
             .iter()
             .take(20)
-            .map(|(r, t)| format!("- {} is tagged {}", code_span(r), code_span(t)))
+            .map(|(r, t)| format!("- {}: {}", code_span(r), code_span(t)))
             .collect();
         let more = if newly.len() > 20 {
             format!("\n- and {} more", newly.len() - 20)

@@ -2473,7 +2473,7 @@ fn an_honoured_ignore_tag_takes_the_resource_off_and_closes_when_nothing_is_left
     let said = comments(&o);
     assert_eq!(said.len(), 1, "{o:#?}");
     assert!(
-        said[0].contains("`r1` is tagged `lever:ignore='legacy' @mallory #1`"),
+        said[0].contains("`r1`: `lever:ignore='legacy' @mallory #1`"),
         "{}",
         said[0]
     );
@@ -2521,7 +2521,7 @@ fn an_honoured_ignore_tag_takes_the_resource_off_and_closes_when_nothing_is_left
     assert!(!last.state.open);
     let said = comments(&last);
     assert!(
-        said.iter().any(|c| c.contains("`r2` is tagged")),
+        said.iter().any(|c| c.contains("`r2`: `lever:ignore=")),
         "{said:#?}"
     );
     assert!(
