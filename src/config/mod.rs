@@ -18,6 +18,7 @@ mod proptests;
 mod settings;
 pub mod source;
 mod spanned;
+pub mod tags;
 #[cfg(test)]
 mod tests;
 
@@ -40,6 +41,7 @@ pub use settings::{
     IgnoreTags, Mode, PolicySettings, PublicRepos, SecurityHubSettings, Settings,
 };
 pub(crate) use settings::{is_login, unknown_rotation};
+pub use tags::TagSettings;
 
 /// One configuration problem, located.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

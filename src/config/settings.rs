@@ -150,6 +150,8 @@ pub struct Settings {
     pub escalation: super::escalation::EscalationSettings,
     /// The noise cap (`[noise]`).
     pub noise: super::noise::NoiseSettings,
+    /// The tag audit and tag reads (`[tags]`).
+    pub tags: super::tags::TagSettings,
 }
 
 pub(crate) fn is_login(s: &str) -> bool {
@@ -414,6 +416,7 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
     let lifecycle = super::lifecycle::parse(&mut d, &mut root);
     let escalation = super::escalation::parse(&mut d, &mut root, &rotations, &calendars);
     let noise = super::noise::parse(&mut d, &mut root);
+    let tags = super::tags::parse(&mut d, &mut root);
 
     // [templates]
     let mut templates_dir = None;
@@ -492,6 +495,7 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
         lifecycle,
         escalation,
         noise,
+        tags,
     })
 }
 

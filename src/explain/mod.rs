@@ -486,6 +486,8 @@ struct ResourceLine {
     kind: Option<String>,
     region: Option<String>,
     fixed: bool,
+    /// An honoured ignore tag as written (`key=reason`, untrusted): taken off the checklist.
+    ignored: Option<String>,
 }
 
 /// Every resource of the group, once, in first-seen order; a resource is ticked only when
@@ -503,6 +505,7 @@ fn collect_resources(findings: &[Finding]) -> Vec<ResourceLine> {
                     kind: r.kind.clone(),
                     region: r.region.clone(),
                     fixed,
+                    ignored: None,
                 }),
             }
         }
@@ -512,7 +515,20 @@ fn collect_resources(findings: &[Finding]) -> Vec<ResourceLine> {
 
 /// The bot-owned resource checklist of a group's findings, between its hidden markers.
 pub fn resource_checklist(findings: &[Finding]) -> String {
-    let resources = collect_resources(findings);
+    resource_checklist_ignoring(findings, &std::collections::BTreeMap::new())
+}
+
+/// [`resource_checklist`] with the resources of `ignored` (resource → `key=reason`, the ignore
+/// tags the account honours) ticked and struck through with their tag (rendered inert): they
+/// are taken off the list of what to fix.
+pub fn resource_checklist_ignoring(
+    findings: &[Finding],
+    ignored: &std::collections::BTreeMap<String, String>,
+) -> String {
+    let mut resources = collect_resources(findings);
+    for r in &mut resources {
+        r.ignored = ignored.get(&r.id).cloned();
+    }
     resources_section(&resources, resources.len().min(MAX_LISTED_RESOURCES))
 }
 
@@ -598,11 +614,18 @@ fn resources_section(resources: &[ResourceLine], listed: usize) -> String {
         } else {
             format!(" ({})", extra.join(", "))
         };
-        s.push_str(&format!(
-            "- [{}] `{}`{extra}\n",
-            if r.fixed { "x" } else { " " },
-            inert::code(&r.id)
-        ));
+        match &r.ignored {
+            Some(tag) if !r.fixed => s.push_str(&format!(
+                "- [x] ~~`{}`~~{extra}: ignored, tagged `{}`\n",
+                inert::code(&r.id),
+                inert::code(tag)
+            )),
+            _ => s.push_str(&format!(
+                "- [{}] `{}`{extra}\n",
+                if r.fixed { "x" } else { " " },
+                inert::code(&r.id)
+            )),
+        }
     }
     if resources.len() > listed {
         s.push_str(&format!("- and {} more\n", resources.len() - listed));

@@ -63,6 +63,9 @@ pub enum Job {
     /// unsuspended, added back): its groups' issues and waiting effects follow (see
     /// `worker::reroute`).
     RepoAccess(String),
+    /// The tag audit (`[tags] audit_every`): new ignore tags are asked about in the security
+    /// repository's audit issue.
+    TagAudit,
     /// A kind this version does not know: written by a newer replica during a rolling upgrade.
     /// Never leased by this version (see [`Store::lease_job`](super::Store::lease_job)); listed
     /// for operators as it is.
@@ -88,6 +91,7 @@ const PRUNE: &str = "prune";
 const NOISE_SUMMARY: &str = "noise-summary";
 const RECONCILE: &str = "reconcile";
 const REPO_ACCESS: &str = "repo-access";
+const TAG_AUDIT: &str = "tag-audit";
 
 /// Every kind this version runs: the lease query takes only these, so a replica of an older
 /// version leaves the kinds it does not know to the others instead of failing them.
@@ -111,6 +115,7 @@ pub const KNOWN_KINDS: &[&str] = &[
     NOISE_SUMMARY,
     RECONCILE,
     REPO_ACCESS,
+    TAG_AUDIT,
 ];
 
 fn timer_kind(t: Timer) -> &'static str {
@@ -142,6 +147,7 @@ impl Job {
             Job::NoiseSummary(_) => NOISE_SUMMARY,
             Job::Reconcile => RECONCILE,
             Job::RepoAccess(_) => REPO_ACCESS,
+            Job::TagAudit => TAG_AUDIT,
             Job::Unknown { kind, .. } => kind,
         }
     }
@@ -163,6 +169,7 @@ impl Job {
             Job::NoiseSummary(product) => product,
             Job::Reconcile => "issues",
             Job::RepoAccess(repo) => repo,
+            Job::TagAudit => "tags",
             Job::Unknown { subject, .. } => subject,
             Job::OpenIssue(_)
             | Job::NotifyFindings(_)
@@ -197,6 +204,7 @@ impl Job {
             NOISE_SUMMARY => Job::NoiseSummary(subject.to_string()),
             RECONCILE => Job::Reconcile,
             REPO_ACCESS => Job::RepoAccess(subject.to_string()),
+            TAG_AUDIT => Job::TagAudit,
             _ => Job::Unknown {
                 kind: kind.to_string(),
                 subject: subject.to_string(),
@@ -205,11 +213,16 @@ impl Job {
     }
 
     /// Jobs that schedule their own next run (`sync`, `handoffs`, `digest`, `redeliver`,
-    /// `reconcile`, `prune`).
+    /// `reconcile`, `prune`, `tag-audit`).
     pub fn is_periodic(&self) -> bool {
         matches!(
             self,
-            Job::Sync | Job::Handoffs | Job::Digest | Job::Redeliver | Job::Reconcile
+            Job::Sync
+                | Job::Handoffs
+                | Job::Digest
+                | Job::Redeliver
+                | Job::Reconcile
+                | Job::TagAudit
         )
     }
 
@@ -260,6 +273,7 @@ mod tests {
             Job::NoiseSummary("acme/web".into()),
             Job::Reconcile,
             Job::RepoAccess("acme/web".into()),
+            Job::TagAudit,
         ];
         assert_eq!(
             jobs.len(),

@@ -169,9 +169,13 @@ async fn perform(
                 }
             };
             let body = issue.body.unwrap_or_default();
-            if let Some(new_body) =
-                explain::replace_checklist(&body, &explain::resource_checklist(&findings))
-                && new_body != body
+            if let Some(new_body) = explain::replace_checklist(
+                &body,
+                &explain::resource_checklist_ignoring(
+                    &findings,
+                    &crate::policy::honoured_ignore_tags(&findings, &app.config),
+                ),
+            ) && new_body != body
             {
                 let update = IssueUpdate {
                     body: Some(new_body),

@@ -15,6 +15,7 @@ pub mod reconcile;
 mod redeliver;
 pub mod reroute;
 pub mod sync;
+pub mod tag_audit;
 
 use std::time::Duration as StdDuration;
 
@@ -222,6 +223,9 @@ pub async fn schedule_periodic(app: &App) -> Result<(), StoreError> {
     if settings.lifecycle.sync.reconcile.is_some() {
         jobs.push(NewJob::new(Job::Reconcile, now));
     }
+    if settings.tags.audit_every.is_some() {
+        jobs.push(NewJob::new(Job::TagAudit, now));
+    }
     jobs.push(NewJob::new(Job::Prune, now + PRUNE_EVERY));
     app.store
         .apply(
@@ -377,6 +381,7 @@ impl Worker {
             Job::NoiseSummary(product) => noise::summary(app, &run, product).await,
             Job::Reconcile => reconcile::run(app, &run).await,
             Job::RepoAccess(repo) => reroute::run(app, &run, repo).await,
+            Job::TagAudit => tag_audit::run(app, &run).await,
             // Never leased (the lease query takes known kinds only); should one get here, it is
             // left for a replica that knows it, never failed.
             Job::Unknown { kind, .. } => Err(JobError {

@@ -25,5 +25,6 @@ mod setup;
 mod store;
 mod support;
 mod sync_source;
+mod tags;
 mod trust;
 mod upgrade;
