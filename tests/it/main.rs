@@ -16,6 +16,7 @@ mod intake;
 mod jobs;
 mod lifecycle;
 mod noise;
+mod ocsf_conformance;
 mod oncall;
 mod pacing;
 mod reconcile;
