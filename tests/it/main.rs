@@ -17,6 +17,7 @@ mod jobs;
 mod lifecycle;
 mod noise;
 mod ocsf_conformance;
+mod ocsf_intake;
 mod oncall;
 mod pacing;
 mod reconcile;
