@@ -145,3 +145,65 @@ fn lever_plan_reads_ocsf_files_and_keys_the_twins_alike() {
     assert_eq!(ocsf["decision"], "ticket");
     assert_eq!(ocsf["repo"], "acme/ledger");
 }
+
+/// Closing an issue Lever opened for an OCSF finding starts the fix verification as for ASFF.
+/// GetFindings cannot see OCSF findings (and GetFindingsV2 is not built), so Lever judges the
+/// finding on the state its last event recorded: still failing, never "gone"; the next V2 event
+/// saying the control passes confirms the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ocsf_issue_closed_by_hand_is_verified_on_its_recorded_state_not_taken_for_gone() {
+    let t = TestApp::builder().start().await;
+    let (status, body) = t.post_event(&v2_event(read(OCSF))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    t.settle().await;
+    let issues = t.gh.issues("acme/ledger");
+    assert_eq!(issues.len(), 1);
+    let n = issues[0]["number"].as_u64().unwrap();
+
+    let asked_before = t.sh.count("GetFindings");
+    t.deliver(vec![t.gh.human_close(
+        "acme/ledger",
+        n,
+        "completed",
+        "carol",
+    )])
+    .await;
+    t.clock.advance(chrono::Duration::minutes(16));
+    t.settle().await;
+    assert_eq!(
+        t.sh.count("GetFindings"),
+        asked_before,
+        "an OCSF finding is not looked up through GetFindings"
+    );
+    assert!(
+        t.labels("acme/ledger", n)
+            .contains(&"needs-verification".to_string()),
+        "still failing as recorded, not gone"
+    );
+    let said = t.comments_by_bot("acme/ledger", n);
+    assert!(
+        said.last().unwrap().contains("still reports this problem"),
+        "{said:#?}"
+    );
+
+    // Security Hub v2 now says the control passes (Resolved, compliance Pass).
+    let mut fixed = read(OCSF);
+    fixed["status"] = json!("Resolved");
+    fixed["status_id"] = json!(4);
+    fixed["compliance"]["status"] = json!("Pass");
+    fixed["compliance"]["status_id"] = json!(1);
+    fixed["severity"] = json!("Informational");
+    fixed["severity_id"] = json!(1);
+    fixed["finding_info"]["modified_time_dt"] = json!("2026-11-23T12:30:00.000Z");
+    let (status, body) = t.post_event(&v2_event(fixed)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    t.settle().await;
+    t.clock.advance(chrono::Duration::days(2));
+    t.settle().await;
+    assert_eq!(t.gh.issue("acme/ledger", n).unwrap()["state"], "closed");
+    assert!(
+        !t.labels("acme/ledger", n)
+            .contains(&"needs-verification".to_string()),
+        "the fix is confirmed"
+    );
+}
