@@ -154,27 +154,30 @@ fn sqs_url(url: &str) -> Option<(&str, &str, &str)> {
     (ok(account) && ok(name)).then_some((region, account, name))
 }
 
-/// `AWS::EC2::Instance` → `AwsEc2Instance`, `AWS::::Account` → `AwsAccount`: each segment
-/// capitalised, an all-capitals segment (`EC2`, `IAM`, `SQS`) lower-cased after its first letter,
-/// as ASFF spells its types. A type without `::` (already ASFF-style) is kept.
+/// `AWS::EC2::Instance` → `AwsEc2Instance`, `AWS::RDS::DBInstance` → `AwsRdsDbInstance`,
+/// `AWS::::Account` → `AwsAccount`: segments joined, each run of capitals lower-cased after its
+/// first letter except a last capital that starts a word (`DBInstance` → `DbInstance`), as ASFF
+/// spells its types. A type without `::` (already ASFF-style) is kept. Types ASFF renames
+/// outright (`AWS::ElasticLoadBalancingV2::LoadBalancer`, ASFF `AwsElbv2LoadBalancer`) stay
+/// approximate; the type is shown, not keyed on.
 pub(crate) fn asff_type(kind: &str) -> String {
     if !kind.contains("::") {
         return kind.to_string();
     }
-    kind.split("::")
-        .filter(|s| !s.is_empty())
-        .map(|seg| {
-            let all_caps = seg
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-            let mut chars = seg.chars();
-            let first = chars.next().map(|c| c.to_ascii_uppercase());
-            let rest: String = if all_caps {
-                chars.as_str().to_ascii_lowercase()
+    let mut out = String::with_capacity(kind.len());
+    for seg in kind.split("::").filter(|s| !s.is_empty()) {
+        let chars: Vec<char> = seg.chars().collect();
+        for (i, &c) in chars.iter().enumerate() {
+            let prev_upper = i > 0 && chars[i - 1].is_ascii_uppercase();
+            let next_lower = chars.get(i + 1).is_some_and(char::is_ascii_lowercase);
+            if i == 0 {
+                out.push(c.to_ascii_uppercase());
+            } else if c.is_ascii_uppercase() && prev_upper && !next_lower {
+                out.push(c.to_ascii_lowercase());
             } else {
-                chars.as_str().to_string()
-            };
-            first.into_iter().collect::<String>() + &rest
-        })
-        .collect()
+                out.push(c);
+            }
+        }
+    }
+    out
 }

@@ -361,6 +361,11 @@ fn type_and_tags_table() {
         ("AWS::SQS::Queue", "AwsSqsQueue"),
         ("AWS::Lambda::Function", "AwsLambdaFunction"),
         ("AwsLambdaFunction", "AwsLambdaFunction"),
+        ("AWS::RDS::DBInstance", "AwsRdsDbInstance"),
+        ("AWS::DynamoDB::Table", "AwsDynamoDbTable"),
+        ("AWS::S3::Bucket", "AwsS3Bucket"),
+        ("AWS::KMS::Key", "AwsKmsKey"),
+        ("AWS::ECS::TaskDefinition", "AwsEcsTaskDefinition"),
     ];
     for (input, want) in types {
         assert_eq!(asff_type(input), want, "{input}");

@@ -61,6 +61,22 @@ async fn an_ocsf_finding_opens_the_issue_and_its_asff_twin_does_not_open_another
     assert_eq!(titles(&t, "acme/ledger").len(), 1);
     let groups = t.app.store.list_groups(None).await.unwrap();
     assert_eq!(groups.len(), 1, "one group for both formats: {groups:?}");
+    // One resource in the checklist, spelled as the ASFF twin spells it.
+    let body = t.gh.issues("acme/ledger")[0]["body"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lines: Vec<&str> = body
+        .lines()
+        .filter(|l| l.starts_with("- [") && l.contains("ledger-primary"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "- [ ] `arn:aws:rds:us-east-1:111111111111:db:ledger-primary` (AwsRdsDbInstance, us-east-1)"
+        ],
+        "{body}"
+    );
 
     // Lever does not write the OCSF finding back through the ASFF API (BatchUpdateFindings does
     // not know a `productv2` finding; BatchUpdateFindingsV2 is not built yet). The ASFF twin
