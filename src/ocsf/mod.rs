@@ -25,6 +25,8 @@ mod finding;
 mod resource;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 /// EventBridge `detail-type` of findings the OCSF Security Hub imported (new or updated).
