@@ -32,13 +32,7 @@ mod tests;
 /// EventBridge `detail-type` of findings the OCSF Security Hub imported (new or updated).
 pub const DETAIL_TYPE_IMPORTED_V2: &str = "Findings Imported V2";
 
-/// Whether a product ARN is Security Hub v2's (`…::productv2/aws/guardduty`): the finding came
-/// as OCSF, and only the V2 API (`BatchUpdateFindingsV2`, `GetFindingsV2`) knows it. Lever does
-/// not call that API yet, so such findings are neither written back nor looked up through the
-/// ASFF API (which would not find them and so take them for gone).
-pub fn is_v2_product(product_arn: &str) -> bool {
-    product_arn.contains(":productv2/")
-}
+pub use crate::domain::is_v2_product_arn as is_v2_product;
 
 /// Whether a JSON value is an OCSF finding: an object with `class_uid` and `metadata`.
 pub fn looks_like_ocsf(value: &serde_json::Value) -> bool {
