@@ -1,5 +1,6 @@
 //! The outer shapes findings arrive in: a single finding, an array, a GetFindings response and
-//! a Security Hub EventBridge event.
+//! a Security Hub EventBridge event. Each finding in them is ASFF or OCSF, told apart by
+//! [`crate::ocsf::looks_like_ocsf`] and parsed by the parser of its format.
 
 use serde_json::Value;
 
@@ -13,9 +14,10 @@ pub const DETAIL_TYPE_IMPORTED: &str = "Security Hub Findings - Imported";
 /// EventBridge `detail-type` of findings sent to a custom action.
 pub const DETAIL_TYPE_CUSTOM_ACTION: &str = "Security Hub Findings - Custom Action";
 
-const EXPECTED: &str = "a finding object, an array of findings, a GetFindings response \
-    ({\"Findings\": [...]}) or a Security Hub EventBridge event (detail-type \
-    \"Security Hub Findings - Imported\" or \"Security Hub Findings - Custom Action\")";
+const EXPECTED: &str = "a finding object (ASFF, or OCSF with class_uid and metadata), an array \
+    of findings, a GetFindings or GetFindingsV2 response ({\"Findings\": [...]}) or a Security \
+    Hub EventBridge event (detail-type \"Security Hub Findings - Imported\", \"Security Hub \
+    Findings - Custom Action\" or \"Findings Imported V2\")";
 
 /// Top-level keys that only an ASFF finding has; one of them makes an object a finding.
 const FINDING_KEYS: [&str; 8] = [
@@ -77,8 +79,10 @@ pub(crate) fn parse_value(value: &Value, catalog: &Catalog) -> Result<Intake, Do
                     ))),
                 };
             }
-            if FINDING_KEYS.iter().any(|k| map.contains_key(*k)) {
-                let entries = vec![finding::parse(value, 0, catalog)];
+            if crate::ocsf::looks_like_ocsf(value)
+                || FINDING_KEYS.iter().any(|k| map.contains_key(*k))
+            {
+                let entries = vec![parse_any(value, 0, catalog)];
                 return Ok(Intake {
                     shape: Shape::Single,
                     event_id: None,
@@ -112,8 +116,22 @@ fn intake(
         entries: items
             .iter()
             .enumerate()
-            .map(|(i, v)| finding::parse(v, i, catalog))
+            .map(|(i, v)| parse_any(v, i, catalog))
             .collect(),
+    }
+}
+
+/// One finding in whichever format it is: OCSF when it has `class_uid` and `metadata`, else
+/// ASFF.
+fn parse_any(
+    v: &Value,
+    index: usize,
+    catalog: &Catalog,
+) -> Result<crate::domain::Finding, super::FindingError> {
+    if crate::ocsf::looks_like_ocsf(v) {
+        crate::ocsf::parse_finding(v, index, catalog)
+    } else {
+        finding::parse(v, index, catalog)
     }
 }
 
@@ -125,11 +143,15 @@ fn event(map: &Obj, detail_type: &Value, catalog: &Catalog) -> Result<Intake, Do
             describe(detail_type)
         )));
     };
-    if dt != DETAIL_TYPE_IMPORTED && dt != DETAIL_TYPE_CUSTOM_ACTION {
+    if dt != DETAIL_TYPE_IMPORTED
+        && dt != DETAIL_TYPE_CUSTOM_ACTION
+        && dt != crate::ocsf::DETAIL_TYPE_IMPORTED_V2
+    {
         return Err(doc_error(format!(
-            "unsupported EventBridge detail-type {:?}: expected \"{DETAIL_TYPE_IMPORTED}\" or \
-             \"{DETAIL_TYPE_CUSTOM_ACTION}\" (events that carry findings)",
-            cut(dt, 80)
+            "unsupported EventBridge detail-type {:?}: expected \"{DETAIL_TYPE_IMPORTED}\", \
+             \"{DETAIL_TYPE_CUSTOM_ACTION}\" or \"{}\" (events that carry findings)",
+            cut(dt, 80),
+            crate::ocsf::DETAIL_TYPE_IMPORTED_V2
         )));
     }
     let findings = match map.get("detail") {

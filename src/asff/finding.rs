@@ -29,7 +29,7 @@ fn reject(index: usize, field: impl Into<String>, message: impl Into<String>) ->
 }
 
 /// What is wrong with a value that should be a non-blank string, or `None` when nothing is.
-fn string_problem(v: Option<&Value>) -> Option<String> {
+pub(crate) fn string_problem(v: Option<&Value>) -> Option<String> {
     match v {
         None => Some("missing (a non-empty string is required)".into()),
         Some(Value::String(s)) if s.trim().is_empty() => Some(format!(
@@ -447,6 +447,6 @@ fn vulnerabilities(f: &Obj) -> Vec<Vulnerability> {
 }
 
 /// `3.1` → `[3, 1]`, for comparing CVSS versions.
-fn version_key(v: &str) -> Vec<u32> {
+pub(crate) fn version_key(v: &str) -> Vec<u32> {
     v.split('.').map(|p| p.parse().unwrap_or(0)).collect()
 }

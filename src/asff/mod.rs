@@ -7,6 +7,11 @@
 //! a finding is rejected, with a reason naming the field and its position, only when it lacks
 //! what Lever needs: `Id`, `ProductArn`, `AwsAccountId`, a severity, a title and at least one
 //! resource `Id`. One bad finding never drops the others.
+//!
+//! The same outer shapes may carry OCSF findings (Security Hub v2): an object with `class_uid`
+//! and `metadata` is handed to [`crate::ocsf::parse_finding`], and an EventBridge event of
+//! detail-type `Findings Imported V2` is accepted too, so every caller of [`parse_document`]
+//! (intake, `lever plan`) reads both formats.
 
 use std::fmt;
 
@@ -14,9 +19,9 @@ use crate::controls::Catalog;
 use crate::domain::Finding;
 
 mod document;
-mod finding;
-mod source;
-mod value;
+pub(crate) mod finding;
+pub(crate) mod source;
+pub(crate) mod value;
 
 #[cfg(test)]
 mod proptests;

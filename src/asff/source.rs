@@ -228,6 +228,37 @@ fn canonical(id: &str, catalog: &Catalog) -> String {
     }
 }
 
+/// Resolves a control from its consolidated id (`security_control_id`, e.g. OCSF
+/// `compliance.control`) and a control GeneratorId-style path (`security-control/S3.1`,
+/// `subscription/cis-aws-foundations-benchmark/v/1.2.0/2.5`, with or without an `arn:` prefix),
+/// the same way [`control`] resolves an ASFF finding; used by the OCSF parser so both formats
+/// give one id for one control.
+pub(crate) fn control_from_ids(
+    security_control_id: Option<&str>,
+    generator_path: Option<&str>,
+    catalog: &Catalog,
+) -> Option<Control> {
+    let standard = generator_path.and_then(from_generator);
+    let Some(std) = standard else {
+        return security_control_id.map(|id| Control {
+            id: canonical(id.trim(), catalog),
+            reported_id: None,
+            standard: CONSOLIDATED.into(),
+        });
+    };
+    let id = match security_control_id {
+        Some(id) => canonical(id.trim(), catalog),
+        None => {
+            consolidated_id(&std, catalog).unwrap_or_else(|| format!("{}/{}", std.short, std.rule))
+        }
+    };
+    Some(Control {
+        reported_id: (!std.rule.eq_ignore_ascii_case(&id)).then(|| std.rule.to_string()),
+        id,
+        standard: std.short,
+    })
+}
+
 /// Resolves a Security Hub control finding. Order: `Compliance.SecurityControlId`, then the
 /// GeneratorId, then `ProductFields`. The standard and the reported id come from the GeneratorId
 /// (or `ProductFields`) even when `SecurityControlId` decides the id.

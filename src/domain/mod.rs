@@ -199,7 +199,9 @@ impl LeverWrite {
     }
 }
 
-/// A Security Hub finding, as much of ASFF as Lever uses. Built by [`crate::asff`].
+/// A Security Hub finding, as much of ASFF as Lever uses. Built by [`crate::asff`] from ASFF and
+/// by [`crate::ocsf`] from OCSF (Security Hub v2); the field docs name the ASFF source, the OCSF
+/// mapping is in `src/ocsf/finding.rs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     /// ASFF `Id` (volatile, per product/standard).
@@ -263,7 +265,20 @@ pub struct VulnerablePackage {
     pub package_manager: Option<String>,
 }
 
+/// Whether a product ARN is Security Hub v2's (`…::productv2/aws/guardduty`): the finding came
+/// as OCSF ([`crate::ocsf`]), and only the V2 API (`BatchUpdateFindingsV2`, `GetFindingsV2`)
+/// knows it. Lever does not call that API yet, so such findings are neither written back nor
+/// looked up through the ASFF API (which would not find them and so take them for gone).
+pub fn is_v2_product_arn(product_arn: &str) -> bool {
+    product_arn.contains(":productv2/")
+}
+
 impl Finding {
+    /// Whether this finding came from Security Hub v2 as OCSF (see [`is_v2_product_arn`]).
+    pub fn is_ocsf(&self) -> bool {
+        is_v2_product_arn(&self.product_arn)
+    }
+
     /// The control id, for control findings.
     pub fn control_id(&self) -> Option<&str> {
         match &self.source {

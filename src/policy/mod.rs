@@ -358,6 +358,11 @@ pub fn classify(prev: Option<Previous<'_>>, f: &Finding, updated_by: &str) -> Ch
             // Someone else changed the workflow or the note (console, another tool), whatever
             // `UpdatedBy` they wrote.
             Some(_) => return Change::Changed,
+            // Security Hub v2 (OCSF): Lever writes nothing back there yet, so a status changed
+            // without a comment is someone else's change, not a replay of Lever's write. V2
+            // status updates keep `modified_time`, so it cannot be told from an older event by
+            // time either.
+            None if f.is_ocsf() => return Change::Changed,
             // No note at all: an event older than the note Lever wrote (EventBridge redelivers
             // and reorders events). What matters is unchanged; judge by `UpdatedAt` alone.
             None => {}

@@ -363,6 +363,8 @@ fn suppressed(r: &mut Recorded) {
     r.writes.push(write(WorkflowStatus::Suppressed, EXCEPTION));
 }
 
+const V2: &str = "arn:aws:securityhub:us-east-1::productv2/aws/securityhub";
+
 type ClassifyCase = (&'static str, fn(&mut Recorded), fn(&mut Finding), Change);
 
 #[test]
@@ -413,6 +415,11 @@ fn classify_table() {
             f.note = note("accepted risk", "arn:aws:iam::1:user/alice");
         }, Change::Changed),
         ("stale replay: workflow differs, no note", fresh, |f| f.workflow = WorkflowStatus::Notified, Change::Repeat),
+        ("OCSF: status changed without a comment, same modified_time", |r| r.finding.product_arn = V2.into(), |f| {
+            f.product_arn = V2.into();
+            f.workflow = WorkflowStatus::Suppressed;
+        }, Change::Changed),
+        ("OCSF: nothing changed", |r| r.finding.product_arn = V2.into(), |f| f.product_arn = V2.into(), Change::Repeat),
         ("stale replay with a newer UpdatedAt", fresh, |f| { f.workflow = WorkflowStatus::Notified; f.updated_at = Some("2026-11-21T00:00:00Z".into()); }, Change::Refreshed),
         // Order: an update older than the recorded one never changes state.
         ("FAILED older than a recorded PASSED", |r| {

@@ -225,7 +225,10 @@ pub(super) async fn update_findings(
         .filter(|r| {
             let note_differs =
                 r.finding.note.as_ref().map(|n| n.text.as_str()) != Some(text.as_str());
-            is_failing(&r.finding)
+            // OCSF findings (Security Hub v2) go back only through BatchUpdateFindingsV2,
+            // which Lever does not call yet: BatchUpdateFindings would not find them.
+            !crate::ocsf::is_v2_product(&r.product_arn)
+                && is_failing(&r.finding)
                 && (r.workflow != workflow
                     || (workflow == WorkflowStatus::Suppressed && note_differs))
                 && !(workflow == WorkflowStatus::Notified && r.workflow == WorkflowStatus::Resolved)

@@ -745,11 +745,12 @@ fn the_rule_drops_an_active_failed_new_finding_below_the_minimum_and_nothing_els
 }
 
 #[test]
-fn findings_v2_go_only_to_their_own_rule_which_is_off_by_default_while_lever_rejects_them() {
-    // Lever reads ASFF only: a `Findings Imported V2` (OCSF) event is answered 400, which would
-    // put every one of them in the dead-letter queue. The main rule never forwards them; the V2
-    // rule (parameter ForwardFindingsV2, default false) forwards all of them, unfiltered. When
-    // Lever learns OCSF this test fails: then filter them like ASFF and turn the rule on.
+fn findings_v2_go_only_to_their_own_rule_which_is_off_by_default_and_lever_reads_them() {
+    // Lever reads OCSF (issue 14): every `Findings Imported V2` event of the samples is
+    // accepted. The main rule never forwards them; the V2 rule (parameter ForwardFindingsV2,
+    // default false) forwards all of them, unfiltered. The rule stays off by default while the
+    // V2 write-back (BatchUpdateFindingsV2) and `[securityhub] api` are not built; filtering V2
+    // events by severity like ASFF ones is left for then.
     let t = template();
     assert_eq!(t["Parameters"]["ForwardFindingsV2"]["Default"], "false");
     assert_eq!(t["Resources"]["FindingsV2Rule"]["Condition"], "ForwardV2");
@@ -786,9 +787,12 @@ fn findings_v2_go_only_to_their_own_rule_which_is_off_by_default_while_lever_rej
                 !matches(&main, &event),
                 "{name}: the main rule forwards no V2 event"
             );
-            assert!(
-                lever::asff::parse_value(&event, Catalog::embedded()).is_err(),
-                "{name}: Lever now reads OCSF; filter V2 events like ASFF ones and enable the rule"
+            let intake = lever::asff::parse_value(&event, Catalog::embedded())
+                .unwrap_or_else(|e| panic!("{name}: Lever reads V2 events: {e}"));
+            assert_eq!(
+                intake.rejections().count(),
+                0,
+                "{name}: every sample finding is accepted"
             );
         }
     }

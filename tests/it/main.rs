@@ -16,6 +16,8 @@ mod intake;
 mod jobs;
 mod lifecycle;
 mod noise;
+mod ocsf_conformance;
+mod ocsf_intake;
 mod oncall;
 mod pacing;
 mod reconcile;
