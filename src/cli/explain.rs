@@ -43,17 +43,18 @@ pub(super) fn run(
     let route = routing::route(&f, &config, now, &|_| None);
     let key = GroupKey::for_finding(&f, &config.settings.grouping);
     let findings = [f];
+    let policy = config.account_at(account, now);
     let issue = match renderer.render(&IssueInput {
         group_key: &key,
         findings: &findings,
-        account: config.account(account),
+        account: &policy,
         owner: route.owner(),
         approvers: &config.settings.approvers,
         ignore_tag: &config.settings.policy.ignore_tag,
         notes: &route.warnings,
-        due: (config.account(account).mode == crate::config::Mode::Enforce)
+        due: (policy.mode == crate::config::Mode::Enforce)
             .then(|| {
-                let environment = &config.account(account).environment;
+                let environment = &policy.environment;
                 config
                     .settings
                     .escalation

@@ -60,6 +60,9 @@ pub struct AccountPolicy {
     pub mode: Mode,
     /// When the ignore tag is honoured in this account.
     pub ignore_tags: IgnoreTags,
+    /// When the mode and the minimum severity change (`enforce_from`, `min_severity_from`):
+    /// see [`AccountPolicy::at`].
+    pub schedule: super::rampup::RampSchedule,
 }
 
 /// Who may approve an exception (`cto-approved`).
@@ -208,6 +211,7 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
             min_severity: Severity::Critical,
             mode: Mode::Enforce,
             ignore_tags: IgnoreTags::RampUp,
+            schedule: Default::default(),
         });
     let mut accounts = BTreeMap::new();
     if let Some(mut t) = root.table(&mut d, "accounts") {
@@ -514,7 +518,9 @@ fn account_policy(d: &mut Diag, t: &mut Table, defaults: Option<&AccountPolicy>)
         .map(|s| s.into_inner())
         .or_else(|| defaults.map(|p| p.environment.clone()))
         .unwrap_or_else(|| "unknown".into());
-    let min_severity = match t.string(d, "min_severity") {
+    let min_text = t.string(d, "min_severity");
+    let sets_min = min_text.is_some();
+    let min_severity = match min_text {
         Some(s) => match s.get_ref().parse::<Severity>() {
             Ok(sev) => sev,
             Err(e) => {
@@ -526,7 +532,9 @@ fn account_policy(d: &mut Diag, t: &mut Table, defaults: Option<&AccountPolicy>)
             .map(|p| p.min_severity)
             .unwrap_or(Severity::Critical),
     };
-    let mode = match t.string(d, "mode") {
+    let mode_text = t.string(d, "mode");
+    let sets_mode = mode_text.is_some();
+    let mode = match mode_text {
         Some(s) => match Mode::parse(s.get_ref()) {
             Some(m) => m,
             None => {
@@ -560,6 +568,13 @@ fn account_policy(d: &mut Diag, t: &mut Table, defaults: Option<&AccountPolicy>)
         },
         None => defaults.map(|p| p.ignore_tags).unwrap_or_default(),
     };
+    let schedule = super::rampup::parse(
+        d,
+        t,
+        mode,
+        min_severity,
+        defaults.map(|p| (&p.schedule, sets_mode, sets_min)),
+    );
     AccountPolicy {
         id: None,
         name,
@@ -567,5 +582,6 @@ fn account_policy(d: &mut Diag, t: &mut Table, defaults: Option<&AccountPolicy>)
         min_severity,
         mode,
         ignore_tags,
+        schedule,
     }
 }

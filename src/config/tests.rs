@@ -606,3 +606,72 @@ fn noise_cap_is_off_by_default_reads_overrides_and_names_bad_input() {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
 }
+
+#[test]
+fn ramp_up_schedule_is_read_and_inherited() {
+    let toml = format!(
+        r#"{MINIMAL}
+[defaults]
+mode = "ramp-up"
+enforce_from = "2027-01-04"
+min_severity = "CRITICAL"
+min_severity_from = {{ "2027-02-01" = "HIGH", "2027-04-01" = "MEDIUM" }}
+
+[accounts.111111111111]
+name = "payments-prod"
+
+[accounts.222222222222]
+mode = "enforce"
+min_severity = "HIGH"
+"#
+    );
+    let dir = write_dir(&toml, "* acme/security @sam\n");
+    let cfg = Config::load(dir.path()).unwrap();
+    let date = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    let inherited = &cfg.account("111111111111").schedule;
+    assert_eq!(inherited.enforce_from, Some(date("2027-01-04")));
+    assert_eq!(
+        inherited.min_severity_from.get(&date("2027-04-01")),
+        Some(&Severity::Medium)
+    );
+    // An account that sets its own mode and minimum keeps neither part of the defaults'.
+    assert!(cfg.account("222222222222").schedule.is_empty());
+    // A TOML date works as well as a string.
+    let toml = format!(
+        "{MINIMAL}\n[accounts.111111111111]\nmode = \"ramp-up\"\nenforce_from = 2027-01-04\n"
+    );
+    let dir = write_dir(&toml, "* acme/security @sam\n");
+    let cfg = Config::load(dir.path()).unwrap();
+    assert_eq!(
+        cfg.account("111111111111").schedule.enforce_from,
+        Some(date("2027-01-04"))
+    );
+}
+
+/// Bad schedules: every error names the file, the line and the key.
+#[test]
+#[rustfmt::skip]
+fn ramp_up_schedule_errors_table() {
+    let cases: [(&str, usize, &str); 6] = [
+        ("mode = \"ramp-up\"\nenforce_from = \"2027-13-01\"", 5,
+         "accounts.111111111111.enforce_from: \"2027-13-01\" is not a date such as 2027-01-04"),
+        ("mode = \"enforce\"\nenforce_from = \"2027-01-04\"", 5,
+         "accounts.111111111111.enforce_from needs mode = \"ramp-up\" (the mode is enforce)"),
+        ("min_severity = \"CRITICAL\"\nmin_severity_from = { \"next month\" = \"HIGH\" }", 5,
+         "accounts.111111111111.min_severity_from: \"next month\" is not a date such as 2027-02-01"),
+        ("min_severity = \"CRITICAL\"\nmin_severity_from = { \"2027-02-01\" = \"SEVERE\" }", 5,
+         "accounts.111111111111.min_severity_from.2027-02-01: unknown severity \"SEVERE\" (expected INFORMATIONAL, LOW, MEDIUM, HIGH or CRITICAL)"),
+        ("min_severity = \"HIGH\"\nmin_severity_from = { \"2027-02-01\" = \"MEDIUM\", \"2027-04-01\" = \"CRITICAL\" }", 5,
+         "accounts.111111111111.min_severity_from: steps only widen, but CRITICAL from 2027-04-01 is not below MEDIUM (the step of 2027-02-01)"),
+        ("min_severity = \"HIGH\"\nmin_severity_from = \"2027-02-01\"", 5,
+         "accounts.111111111111.min_severity_from must be a table of dates to severities such as { \"2027-02-01\" = \"HIGH\" }, found a string"),
+    ];
+    for (body, line, want) in cases {
+        let toml = format!("{MINIMAL}[accounts.111111111111]\n{body}\n");
+        let dir = write_dir(&toml, "* acme/security @sam\n");
+        let errs = Config::load(dir.path()).unwrap_err().0;
+        assert_eq!(errs.len(), 1, "{body}: {errs:#?}");
+        assert!(errs[0].file.ends_with("lever.toml"), "{:?}", errs[0]);
+        assert_eq!((errs[0].line, errs[0].message.as_str()), (line, want), "{body}");
+    }
+}

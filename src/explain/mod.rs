@@ -139,6 +139,7 @@ impl Renderer {
             min_severity: crate::domain::Severity::Critical,
             mode: Mode::Enforce,
             ignore_tags: Default::default(),
+            schedule: Default::default(),
         };
         for name in templates.keys().filter(|n| n.starts_with("controls/")) {
             let id = name.trim_start_matches("controls/").trim_end_matches(".md");

@@ -54,7 +54,7 @@ pub fn new_group(
     config: &Config,
     now: DateTime<Utc>,
 ) -> GroupRecord {
-    let account = config.account(&f.account_id);
+    let account = config.account_at(&f.account_id, now);
     GroupRecord {
         group_key: key.clone(),
         repo: route.repo.to_string(),
@@ -112,7 +112,11 @@ pub fn plan(
             f,
             updated_by,
         );
-        let verdict = policy::decide(f, config.account(&f.account_id), &config.settings.policy);
+        let verdict = policy::decide(
+            f,
+            &config.account_at(&f.account_id, now),
+            &config.settings.policy,
+        );
         let group_exists = groups.contains_key(&group_key) || opened.contains(&group_key);
         let mut route = None;
         let action = if change == Change::Stale {

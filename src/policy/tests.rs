@@ -11,6 +11,7 @@ fn account(mode: Mode, min: Severity) -> AccountPolicy {
         min_severity: min,
         mode,
         ignore_tags: Default::default(),
+        schedule: Default::default(),
     }
 }
 

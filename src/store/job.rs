@@ -63,6 +63,15 @@ pub enum Job {
     /// unsuspended, added back): its groups' issues and waiting effects follow (see
     /// `worker::reroute`).
     RepoAccess(String),
+    /// A date of the accounts' ramp-up schedules came (`enforce_from`, `min_severity_from`):
+    /// fans out one [`Job::Promote`] per open ramp-up issue of an account now enforced, opens
+    /// the groups of stored findings that now count (backfill), then schedules the next date.
+    Enforcement,
+    /// One informational (ramp-up) issue becomes enforced: owner, deadlines, one comment.
+    Promote(GroupKey),
+    /// A group's settle delay is over (`[settle]`): its findings are planned again, and the
+    /// issue opens only if they still count.
+    Settle(GroupKey),
     /// A kind this version does not know: written by a newer replica during a rolling upgrade.
     /// Never leased by this version (see [`Store::lease_job`](super::Store::lease_job)); listed
     /// for operators as it is.
@@ -88,6 +97,9 @@ const PRUNE: &str = "prune";
 const NOISE_SUMMARY: &str = "noise-summary";
 const RECONCILE: &str = "reconcile";
 const REPO_ACCESS: &str = "repo-access";
+const ENFORCEMENT: &str = "enforcement";
+const PROMOTE: &str = "promote";
+const SETTLE: &str = "settle";
 
 /// Every kind this version runs: the lease query takes only these, so a replica of an older
 /// version leaves the kinds it does not know to the others instead of failing them.
@@ -111,6 +123,9 @@ pub const KNOWN_KINDS: &[&str] = &[
     NOISE_SUMMARY,
     RECONCILE,
     REPO_ACCESS,
+    ENFORCEMENT,
+    PROMOTE,
+    SETTLE,
 ];
 
 fn timer_kind(t: Timer) -> &'static str {
@@ -142,6 +157,9 @@ impl Job {
             Job::NoiseSummary(_) => NOISE_SUMMARY,
             Job::Reconcile => RECONCILE,
             Job::RepoAccess(_) => REPO_ACCESS,
+            Job::Enforcement => ENFORCEMENT,
+            Job::Promote(_) => PROMOTE,
+            Job::Settle(_) => SETTLE,
             Job::Unknown { kind, .. } => kind,
         }
     }
@@ -163,13 +181,16 @@ impl Job {
             Job::NoiseSummary(product) => product,
             Job::Reconcile => "issues",
             Job::RepoAccess(repo) => repo,
+            Job::Enforcement => "accounts",
             Job::Unknown { subject, .. } => subject,
             Job::OpenIssue(_)
             | Job::NotifyFindings(_)
             | Job::ApplyEffects(_)
             | Job::SyncGroup(_)
             | Job::Timer(..)
-            | Job::Handoff(_) => unreachable!("group jobs answered above"),
+            | Job::Handoff(_)
+            | Job::Promote(_)
+            | Job::Settle(_) => unreachable!("group jobs answered above"),
         }
     }
 
@@ -197,6 +218,9 @@ impl Job {
             NOISE_SUMMARY => Job::NoiseSummary(subject.to_string()),
             RECONCILE => Job::Reconcile,
             REPO_ACCESS => Job::RepoAccess(subject.to_string()),
+            ENFORCEMENT => Job::Enforcement,
+            PROMOTE => Job::Promote(group()),
+            SETTLE => Job::Settle(group()),
             _ => Job::Unknown {
                 kind: kind.to_string(),
                 subject: subject.to_string(),
@@ -205,11 +229,16 @@ impl Job {
     }
 
     /// Jobs that schedule their own next run (`sync`, `handoffs`, `digest`, `redeliver`,
-    /// `reconcile`, `prune`).
+    /// `reconcile`, `prune`, `enforcement`).
     pub fn is_periodic(&self) -> bool {
         matches!(
             self,
-            Job::Sync | Job::Handoffs | Job::Digest | Job::Redeliver | Job::Reconcile
+            Job::Sync
+                | Job::Handoffs
+                | Job::Digest
+                | Job::Redeliver
+                | Job::Reconcile
+                | Job::Enforcement
         )
     }
 
@@ -221,7 +250,9 @@ impl Job {
             | Job::ApplyEffects(g)
             | Job::SyncGroup(g)
             | Job::Timer(_, g)
-            | Job::Handoff(g) => Some(g),
+            | Job::Handoff(g)
+            | Job::Promote(g)
+            | Job::Settle(g) => Some(g),
             _ => None,
         }
     }
@@ -260,6 +291,9 @@ mod tests {
             Job::NoiseSummary("acme/web".into()),
             Job::Reconcile,
             Job::RepoAccess("acme/web".into()),
+            Job::Enforcement,
+            Job::Promote(g.clone()),
+            Job::Settle(g.clone()),
         ];
         assert_eq!(
             jobs.len(),

@@ -427,6 +427,12 @@ impl<D: Dialect> Store for SqlStore<D> {
         common::decode_all(&rows, common::finding_from_row)
     }
 
+    async fn ungrouped_findings(&self, account_id: &str) -> Result<Vec<FindingRecord>> {
+        let q = sqlx::query(common::SELECT_UNGROUPED_FINDINGS).arg(account_id);
+        let rows = self.fetch_all(q).await?;
+        common::decode_all(&rows, common::finding_from_row)
+    }
+
     async fn group(&self, key: &GroupKey) -> Result<Option<GroupRecord>> {
         let q = sqlx::query(common::SELECT_GROUP).arg(key.as_str());
         let row = self.fetch_optional(q).await?;

@@ -42,7 +42,7 @@ pub fn ack_deadline(
     now: DateTime<Utc>,
 ) -> (Option<DateTime<Utc>>, String) {
     let account_id = group.data.account_id.as_str();
-    if config.account(account_id).mode != crate::config::Mode::Enforce {
+    if config.account_at(account_id, now).mode != crate::config::Mode::Enforce {
         return (None, String::new());
     }
     let policy = config.settings.escalation.policy(account_id);
@@ -65,7 +65,7 @@ pub fn ack_deadline(
 
 /// The fix deadline (SLA) of a group opened at `now`; none in ramp-up accounts.
 pub fn due_date(config: &Config, group: &GroupRecord, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let account = config.account(&group.data.account_id);
+    let account = config.account_at(&group.data.account_id, now);
     if account.mode != crate::config::Mode::Enforce {
         return None;
     }

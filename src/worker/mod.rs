@@ -11,6 +11,7 @@ pub mod noise;
 mod notify;
 mod open_issue;
 pub mod pacing;
+pub mod rampup;
 pub mod reconcile;
 mod redeliver;
 pub mod reroute;
@@ -201,8 +202,9 @@ pub struct JobReport {
 /// Makes sure the periodic jobs are pending: the Security Hub sync (`[sync] interval`, due
 /// now), the next rotation handoff, the next digest, the webhook redelivery (`[sync]
 /// webhooks`, due now) and the reconciliation of tracked issues (`[sync] reconcile`, due
-/// now). Safe from every replica at every
-/// start: at most one pending job of each exists.
+/// now), and the ramp-up schedule's next date (`enforcement`: now when a date passed that no
+/// run applied). Safe from every replica at every start: at most one pending job of each
+/// exists.
 pub async fn schedule_periodic(app: &App) -> Result<(), StoreError> {
     let now = app.now();
     let settings = &app.config.settings;
@@ -223,6 +225,15 @@ pub async fn schedule_periodic(app: &App) -> Result<(), StoreError> {
         jobs.push(NewJob::new(Job::Reconcile, now));
     }
     jobs.push(NewJob::new(Job::Prune, now + PRUNE_EVERY));
+    let last = app
+        .store
+        .kv_get(rampup::LAST_RUN)
+        .await?
+        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&Utc));
+    if let Some(at) = rampup::enforcement_due(&app.config, last, now) {
+        jobs.push(NewJob::new(Job::Enforcement, at));
+    }
     app.store
         .apply(
             ChangeSet {
@@ -377,6 +388,9 @@ impl Worker {
             Job::NoiseSummary(product) => noise::summary(app, &run, product).await,
             Job::Reconcile => reconcile::run(app, &run).await,
             Job::RepoAccess(repo) => reroute::run(app, &run, repo).await,
+            Job::Enforcement => rampup::enforcement(app, &run).await,
+            Job::Promote(key) => rampup::promote(app, &run, key).await,
+            Job::Settle(key) => rampup::settle(app, &run, key).await,
             // Never leased (the lease query takes known kinds only); should one get here, it is
             // left for a replica that knows it, never failed.
             Job::Unknown { kind, .. } => Err(JobError {

@@ -113,7 +113,9 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<JobOutpu
         return Ok(held);
     }
 
-    let account = app.config.account(&findings[0].account_id);
+    // The account as it is now: an issue opened after `enforce_from` is enforced.
+    let policy = app.config.account_at(&findings[0].account_id, now);
+    let account = &policy;
     let render = |owner: Option<&str>, notes: &[String]| -> Result<RenderedIssue, JobError> {
         app.renderer
             .render(&IssueInput {
@@ -306,6 +308,14 @@ fn record(
     data.lifecycle = Some(state.clone());
     data.recreated_from = None;
     data.reroute = None;
+    // The mode the issue opens in (a group planned during ramp-up may open after
+    // `enforce_from`): what the `enforcement` job reads to promote it, once.
+    data.mode = app
+        .config
+        .account_at(&data.account_id, now)
+        .mode
+        .as_str()
+        .to_string();
     updated.data = data;
     updated.updated_at = now;
     let mut changes = ChangeSet::default();

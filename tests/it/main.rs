@@ -18,6 +18,7 @@ mod lifecycle;
 mod noise;
 mod oncall;
 mod pacing;
+mod rampup;
 mod reconcile;
 mod reroute;
 mod serve;

@@ -1,0 +1,262 @@
+//! The ramp-up as the seed ran it, with an injected clock: an account in ramp-up until its
+//! `enforce_from` date, with a minimum severity that widens on set dates.
+
+use chrono::Duration;
+use reqwest::StatusCode;
+
+use crate::support::app::{TestApp, root};
+
+const PAYMENTS: &str = "acme/payments";
+const LEDGER: &str = "acme/ledger";
+
+/// The demo configuration with payments-prod (111111111111) in ramp-up at CRITICAL until
+/// Wednesday 2026-11-25, HIGH from Friday 2026-11-27; CRITICAL and HIGH must be acknowledged
+/// within 4 h and fixed within 14 and 30 days. `extra` is appended (tables only).
+pub fn ramp_up_config(extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root().join("examples/demo/OWNERS"),
+        dir.path().join("OWNERS"),
+    )
+    .unwrap();
+    let toml = std::fs::read_to_string(root().join("examples/demo/lever.toml")).unwrap();
+    let toml = toml.replacen(
+        "[accounts.111111111111]\nname = \"payments-prod\"\nenvironment = \"production\"\nmin_severity = \"HIGH\"\nmode = \"enforce\"\n",
+        "[accounts.111111111111]\nname = \"payments-prod\"\nenvironment = \"production\"\n\
+         mode = \"ramp-up\"\nenforce_from = \"2026-11-25\"\nmin_severity = \"CRITICAL\"\n\
+         min_severity_from = { \"2026-11-27\" = \"HIGH\" }\n",
+        1,
+    );
+    assert!(
+        toml.contains("enforce_from"),
+        "the demo's account table moved"
+    );
+    let toml = format!(
+        "{toml}\n[escalation.acknowledge]\ncritical = \"4h\"\nhigh = \"4h\"\n\
+         [sla.default]\ncritical = \"14d\"\nhigh = \"30d\"\n{extra}"
+    );
+    std::fs::write(dir.path().join("lever.toml"), toml).unwrap();
+    dir
+}
+
+async fn ingest(t: &TestApp, file: &str) {
+    let (status, body) = t
+        .ingest_file(&root().join("examples/demo/findings").join(file))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
+
+/// The issue numbers in `repo` whose title contains `needle`.
+fn issue_titled(t: &TestApp, repo: &str, needle: &str) -> Vec<u64> {
+    t.gh.issues(repo)
+        .into_iter()
+        .filter(|i| i["title"].as_str().unwrap_or("").contains(needle))
+        .map(|i| i["number"].as_u64().unwrap())
+        .collect()
+}
+
+async fn promotion_and_backfill(t: TestApp) {
+    lever::worker::schedule_periodic(&t.app).await.unwrap();
+    // Ramp-up at CRITICAL: the ledger's RDS.2 (CRITICAL) opens an informational issue; S3.1
+    // and EC2.8 (HIGH) are below the threshold.
+    ingest(&t, "03-payments-prod-ledger-rds.2.json").await;
+    ingest(&t, "01-payments-prod-s3.1-three-standards.json").await;
+    ingest(&t, "02-payments-prod-checkout-asg-ec2.8.json").await;
+    t.settle().await;
+    assert!(
+        t.gh.issues(PAYMENTS).is_empty(),
+        "HIGH is below the threshold"
+    );
+    let issues = t.gh.issues(LEDGER);
+    assert_eq!(issues.len(), 1, "only the CRITICAL finding opens an issue");
+    let n = issues[0]["number"].as_u64().unwrap();
+    assert!(t.labels(LEDGER, n).contains(&"ramp-up".to_string()));
+    let state = t.app.store.list_groups(None).await.unwrap();
+    let rds = state.iter().find(|g| g.issue_number == Some(n)).unwrap();
+    assert_eq!(rds.data.mode, "ramp-up");
+    assert_eq!(rds.state().due, None, "informational: no fix deadline");
+    assert_eq!(rds.state().ack_deadline, None);
+
+    // The day before: nothing changes.
+    t.clock.advance(Duration::hours(35)); // 2026-11-24T23:00Z
+    t.settle().await;
+    assert!(t.comments_by_bot(LEDGER, n).is_empty());
+
+    // 2026-11-25T00:00Z: enforcement starts. The issue is promoted: owned by the ledger's
+    // owner (carol), `ramp-up` removed, deadlines started, one comment saying why.
+    t.clock.advance(Duration::hours(1));
+    t.settle().await;
+    assert_eq!(t.assignees(LEDGER, n), ["carol"]);
+    assert!(!t.labels(LEDGER, n).contains(&"ramp-up".to_string()));
+    let said = t.comments_by_bot(LEDGER, n);
+    assert_eq!(said.len(), 1, "{said:#?}");
+    assert!(
+        said[0].contains("Ramp-up is over for this account: from 2026-11-25")
+            && said[0].contains("@carol owns it")
+            && said[0].contains("within 4h")
+            && said[0].contains("The fix is due by 2026-12-09"),
+        "{}",
+        said[0]
+    );
+    let rds = t.app.store.group(&rds.group_key).await.unwrap().unwrap();
+    assert_eq!(rds.data.mode, "enforce");
+    assert!(rds.state().ack_deadline.is_some() && rds.state().due.is_some());
+    assert!(t.gh.issues(PAYMENTS).is_empty(), "still CRITICAL only");
+
+    // Running the schedule again (a restart re-schedules it) promotes nothing twice.
+    lever::worker::schedule_periodic(&t.app).await.unwrap();
+    t.settle().await;
+    assert_eq!(t.comments_by_bot(LEDGER, n).len(), 1);
+
+    // The deadlines are real: unacknowledged after 4 h, the issue escalates.
+    t.clock.advance(Duration::hours(4));
+    t.settle().await;
+    assert!(
+        t.comments_by_bot(LEDGER, n)
+            .iter()
+            .any(|c| c.contains("did not acknowledge")),
+        "{:#?}",
+        t.comments_by_bot(LEDGER, n)
+    );
+
+    // 2026-11-27T00:00Z: HIGH counts. The stored HIGH findings are backfilled: S3.1 and
+    // EC2.8 (one issue for the Auto Scaling group) open enforced issues, without any new
+    // event from Security Hub.
+    t.clock.set(crate::support::app::t("2026-11-27T00:00:00Z"));
+    t.settle().await;
+    let s3 = issue_titled(&t, PAYMENTS, "S3");
+    let ec2 = issue_titled(&t, PAYMENTS, "EC2");
+    assert_eq!(
+        (s3.len(), ec2.len()),
+        (1, 1),
+        "{:#?}",
+        t.gh.issues(PAYMENTS)
+    );
+    assert_eq!(t.gh.issues(PAYMENTS).len(), 2);
+    for n in [s3[0], ec2[0]] {
+        assert!(!t.labels(PAYMENTS, n).contains(&"ramp-up".to_string()));
+        assert_eq!(t.assignees(PAYMENTS, n), ["bob"]);
+    }
+    let audit = t.app.store.audit(&Default::default()).await.unwrap();
+    assert_eq!(
+        audit.iter().filter(|a| a.action == "enforced").count(),
+        1,
+        "one promotion"
+    );
+    // Nothing more to come: no enforcement job left pending.
+    let pending = t
+        .app
+        .store
+        .jobs(Some(lever::store::JobState::Pending))
+        .await
+        .unwrap();
+    assert!(!pending.iter().any(|j| j.job.kind() == "enforcement"));
+    t.gh.assert_conformant();
+}
+
+#[tokio::test]
+async fn ramp_up_is_promoted_on_its_date_and_a_severity_step_backfills() {
+    let dir = ramp_up_config("");
+    promotion_and_backfill(TestApp::builder().config(dir.path()).start().await).await;
+}
+
+#[tokio::test]
+async fn ramp_up_is_promoted_on_its_date_and_a_severity_step_backfills_on_postgres() {
+    let Some(url) = crate::support::pg::or_skip(
+        "ramp_up_is_promoted_on_its_date_and_a_severity_step_backfills_on_postgres",
+    )
+    .await
+    else {
+        return;
+    };
+    let dir = ramp_up_config("");
+    promotion_and_backfill(
+        TestApp::builder()
+            .config(dir.path())
+            .postgres(url)
+            .start()
+            .await,
+    )
+    .await;
+}
+
+fn plan(config: &std::path::Path, now: &str, format: &str) -> std::process::Output {
+    crate::support::bin::lever(&[
+        "plan",
+        "--config",
+        config.to_str().unwrap(),
+        "--findings",
+        "examples/demo/findings",
+        "--format",
+        format,
+        "--now",
+        now,
+    ])
+}
+
+/// `lever plan` shows, for each date to come, what it will open or enforce; `--now DATE`
+/// evaluates the accounts as they will be then.
+#[test]
+fn plan_shows_each_date_and_plans_at_a_date() {
+    let dir = ramp_up_config("");
+    let out = plan(dir.path(), "2026-11-23", "text");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "On 2026-11-25: 0 finding(s) start to open issues, 1 informational issue(s) become enforced"
+        ) && text.contains(
+            "On 2026-11-27: 7 finding(s) start to open issues, 0 informational issue(s) become enforced"
+        ),
+        "{text}"
+    );
+    let rds = text
+        .lines()
+        .find(|l| l.starts_with("enforced") && l.contains("RDS.2"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(rds.contains("acme/ledger"), "{rds}");
+
+    // JSON: each row says its mode now and what is to come.
+    let out = plan(dir.path(), "2026-11-23T12:00:00Z", "json");
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let rds = rows.iter().find(|r| r["control_id"] == "RDS.2").unwrap();
+    assert_eq!(
+        (rds["decision"].as_str(), rds["mode"].as_str()),
+        (Some("ticket"), Some("ramp-up"))
+    );
+    assert_eq!(rds["upcoming"][0]["on"], "2026-11-25");
+    assert_eq!(rds["upcoming"][0]["change"], "enforced");
+    let s3 = rows.iter().find(|r| r["control_id"] == "S3.1").unwrap();
+    assert_eq!(s3["reason"], "below-threshold");
+    assert_eq!(s3["upcoming"][0]["on"], "2026-11-27");
+    assert_eq!(s3["upcoming"][0]["change"], "opens");
+
+    // Planned at the step's date: HIGH counts, in enforce mode, and nothing is left to come.
+    let out = plan(dir.path(), "2026-11-27", "json");
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let s3 = rows.iter().find(|r| r["control_id"] == "S3.1").unwrap();
+    assert_eq!(
+        (s3["decision"].as_str(), s3["mode"].as_str()),
+        (Some("ticket"), Some("enforce"))
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r["upcoming"].as_array().is_none_or(|u| u.is_empty()))
+    );
+
+    // A date that is not one is a usage error naming the flag's forms.
+    let out = plan(dir.path(), "2026-02-30", "text");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nor a date such as 2027-01-04"));
+}
