@@ -86,7 +86,14 @@ fn plan_rows(paths: &[PathBuf], config: &Config, now: DateTime<Utc>) -> Vec<Row>
                 }),
                 Ok(f) => {
                     let account = config.account_at(&f.account_id, now);
-                    let verdict = policy::decide(f, &account, &config.settings.policy);
+                    // Every finding is new to a plan: one with a settle delay waits it out.
+                    let (verdict, _) = policy::settle::apply(
+                        policy::decide_at(f, config, now),
+                        f,
+                        &config.settings.settle,
+                        now,
+                        now,
+                    );
                     let upcoming = upcoming(f, config, now, &verdict, account.mode);
                     let route = routing::route(f, config, now, &unknown);
                     rows.push(Row::Finding(json!({
@@ -130,7 +137,7 @@ fn upcoming(
     let mut before = (verdict.decision, mode);
     for at in config.account(&f.account_id).changes_after(now) {
         let account = config.account_at(&f.account_id, at);
-        let v = policy::decide(f, &account, &config.settings.policy);
+        let v = policy::decide_at(f, config, at);
         let after = (v.decision, account.mode);
         let change = match (before, after) {
             ((policy::Decision::Skip, _), (policy::Decision::Ticket, _)) => Some("opens"),

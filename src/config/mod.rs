@@ -8,6 +8,7 @@
 mod duration;
 pub mod edge;
 mod escalation;
+pub mod exclusions;
 mod lifecycle;
 pub mod noise;
 mod oncall;
@@ -17,6 +18,7 @@ pub mod process;
 mod proptests;
 pub mod rampup;
 mod settings;
+pub mod settle;
 pub mod source;
 mod spanned;
 #[cfg(test)]

@@ -153,6 +153,10 @@ pub struct Settings {
     pub escalation: super::escalation::EscalationSettings,
     /// The noise cap (`[noise]`).
     pub noise: super::noise::NoiseSettings,
+    /// Findings that never open an issue (`[exclusions]`).
+    pub exclusions: super::exclusions::Exclusions,
+    /// Settle delays (`[settle]`).
+    pub settle: super::settle::SettleSettings,
 }
 
 pub(crate) fn is_login(s: &str) -> bool {
@@ -418,6 +422,8 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
     let lifecycle = super::lifecycle::parse(&mut d, &mut root);
     let escalation = super::escalation::parse(&mut d, &mut root, &rotations, &calendars);
     let noise = super::noise::parse(&mut d, &mut root);
+    let exclusions = super::exclusions::parse(&mut d, &mut root);
+    let settle = super::settle::parse(&mut d, &mut root);
 
     // [templates]
     let mut templates_dir = None;
@@ -496,6 +502,8 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
         lifecycle,
         escalation,
         noise,
+        exclusions,
+        settle,
     })
 }
 

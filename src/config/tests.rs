@@ -675,3 +675,41 @@ fn ramp_up_schedule_errors_table() {
         assert_eq!((errs[0].line, errs[0].message.as_str()), (line, want), "{body}");
     }
 }
+
+/// Bad `[exclusions]` and `[settle]`: every error names the file, the line and the key.
+#[test]
+#[rustfmt::skip]
+fn exclusions_and_settle_errors_table() {
+    let cases: [(&str, usize, &str); 7] = [
+        ("[[exclusions.rules]]\ncontrol = \"EC2.8\"", 3,
+         "exclusions.rules[0] needs a reason = \"...\" (shown wherever the exclusion applies)"),
+        ("[[exclusions.rules]]\nreason = \"everything\"", 3,
+         "exclusions.rules[0] needs at least one of product, control, resource_type or arn (an exclusion of everything is mode = \"off\")"),
+        ("[[exclusions.rules]]\ncontrol = \"EC2.8\"\nreason = \" \"", 5,
+         "exclusions.rules[0].reason must not be empty"),
+        ("[[exclusions.rules]]\ncontrol = \"EC2.8\"\naccounts = [\"1234\"]\nreason = \"x\"", 5,
+         "exclusions.rules[0].accounts: \"1234\" must be 12 digits"),
+        ("[exclusions]\ncontrol_tower = \"no\"", 4,
+         "exclusions.control_tower must be true or false, found a string"),
+        ("[settle]\n\"AWS::EC2::Instance\" = \"soon\"", 4,
+         "settle.\"AWS::EC2::Instance\": invalid duration \"soon\": unit 's' without a number"),
+        ("[settle]\n\"EC2.8\" = \"30d\"", 4,
+         "settle.\"EC2.8\" must be longer than zero and at most 7d"),
+    ];
+    for (body, line, want) in cases {
+        let toml = format!("{MINIMAL}{body}\n");
+        let dir = write_dir(&toml, "* acme/security @sam\n");
+        let errs = Config::load(dir.path()).unwrap_err().0;
+        assert_eq!(errs.len(), 1, "{body}: {errs:#?}");
+        assert!(errs[0].file.ends_with("lever.toml"), "{:?}", errs[0]);
+        assert_eq!((errs[0].line, errs[0].message.as_str()), (line, want), "{body}");
+    }
+    let ok = format!("{MINIMAL}[settle]\n\"AWS::AutoScaling::AutoScalingGroup\" = \"15m\"\n[exclusions]\ncontrol_tower = false\n");
+    let dir = write_dir(&ok, "* acme/security @sam\n");
+    let cfg = Config::load(dir.path()).unwrap();
+    assert!(!cfg.settings.exclusions.control_tower);
+    assert_eq!(
+        cfg.settings.settle.delays.get("awsautoscalingautoscalinggroup"),
+        Some(&Duration::minutes(15))
+    );
+}

@@ -112,12 +112,21 @@ pub fn plan(
             f,
             updated_by,
         );
-        let verdict = policy::decide(
-            f,
-            &config.account_at(&f.account_id, now),
-            &config.settings.policy,
-        );
+        let mut verdict = policy::decide_at(f, config, now);
         let group_exists = groups.contains_key(&group_key) || opened.contains(&group_key);
+        // A finding that would open an issue waits out its settle delay first: the `settle`
+        // job plans it again when the delay ends.
+        if !group_exists && change != Change::Stale {
+            let first_seen = prev.map(|p| p.first_seen).unwrap_or(now);
+            let (settled, until) =
+                policy::settle::apply(verdict, f, &config.settings.settle, first_seen, now);
+            verdict = settled;
+            if let Some(until) = until {
+                changes
+                    .jobs
+                    .push(NewJob::new(Job::Settle(group_key.clone()), until));
+            }
+        }
         let mut route = None;
         let action = if change == Change::Stale {
             // Older than what Lever holds: it says nothing about now.

@@ -36,6 +36,13 @@ pub enum Reason {
     Suppressed,
     BelowThreshold,
     Ignored,
+    /// An `[[exclusions.rules]]` entry matches; the detail gives its reason.
+    Excluded,
+    /// The built-in exclusion: a resource AWS Control Tower manages.
+    ControlTower,
+    /// A settle delay (`[settle]`) is running: the issue opens when it ends, if the finding
+    /// still counts.
+    Settling,
 }
 
 string_codes!(Decision, Reason);
@@ -189,6 +196,22 @@ pub fn decide(f: &Finding, account: &AccountPolicy, policy: &PolicySettings) -> 
     }
 }
 
+/// [`decide`] for the account as it is at `now` (its ramp-up dates applied), then the
+/// exclusions (`[exclusions]`): a finding that would otherwise open an issue, or be skipped
+/// for any reason but the account's mode `off`, is `excluded` or `control-tower` when an
+/// exclusion matches. Pure.
+pub fn decide_at(f: &Finding, config: &Config, now: chrono::DateTime<chrono::Utc>) -> Verdict {
+    let verdict = decide(
+        f,
+        &config.account_at(&f.account_id, now),
+        &config.settings.policy,
+    );
+    if verdict.reason == Reason::AccountOff {
+        return verdict;
+    }
+    exclusions::excluded(f, &config.settings.exclusions).unwrap_or(verdict)
+}
+
 /// What an incoming finding is, compared with the last snapshot Lever stored for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -312,6 +335,9 @@ pub fn classify(prev: Option<Previous<'_>>, f: &Finding, updated_by: &str) -> Ch
         Change::Refreshed
     }
 }
+
+pub mod exclusions;
+pub mod settle;
 
 #[cfg(test)]
 mod tests;

@@ -260,3 +260,365 @@ fn plan_shows_each_date_and_plans_at_a_date() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nor a date such as 2027-01-04"));
 }
+
+// --- Settle delay -------------------------------------------------------------------------
+
+/// The demo's EC2.8 findings (three instances of the checkout Auto Scaling group), with
+/// `edit` applied to each.
+fn ec2_8(edit: impl Fn(&mut serde_json::Value)) -> serde_json::Value {
+    let path = root().join("examples/demo/findings/02-payments-prod-checkout-asg-ec2.8.json");
+    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    for f in doc["Findings"].as_array_mut().unwrap() {
+        edit(f);
+    }
+    doc
+}
+
+async fn post(t: &TestApp, doc: &serde_json::Value) {
+    t.sh.seed(doc.clone());
+    let (status, body) = t.post_event(doc).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
+
+const SETTLE: &str = "[settle]\n\"AWS::EC2::Instance\" = \"15m\"\n";
+
+async fn settle_that_resolves(t: TestApp) {
+    post(&t, &ec2_8(|_| {})).await;
+    t.settle().await;
+    assert!(t.gh.issues(PAYMENTS).is_empty(), "settling: no issue yet");
+    let settle = t
+        .app
+        .store
+        .jobs(Some(lever::store::JobState::Pending))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|j| j.job.kind() == "settle")
+        .expect("a settle timer in the store");
+    assert_eq!(
+        settle.run_at,
+        crate::support::app::t("2026-11-23T12:15:00Z")
+    );
+
+    // Ten minutes later the instances pass (they were replaced by compliant ones).
+    t.clock.advance(Duration::minutes(10));
+    post(
+        &t,
+        &ec2_8(|f| {
+            f["Compliance"]["Status"] = "PASSED".into();
+            f["UpdatedAt"] = "2026-11-23T12:10:00.000Z".into();
+        }),
+    )
+    .await;
+    t.settle().await;
+    t.clock.advance(Duration::minutes(10));
+    let ran = t.drain().await;
+    assert!(
+        ran.iter().any(|r| r.kind == "settle" && r.result == "done"),
+        "{ran:#?}"
+    );
+    t.settle().await;
+    assert!(
+        t.gh.issues(PAYMENTS).is_empty(),
+        "resolved while settling: nothing opens"
+    );
+    assert_eq!(t.github_writes(), 0);
+    assert!(t.app.store.list_groups(None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_settle_delay_that_resolves_opens_nothing() {
+    let dir = crate::support::app::demo_config_with(SETTLE);
+    settle_that_resolves(TestApp::builder().config(dir.path()).start().await).await;
+}
+
+#[tokio::test]
+async fn a_settle_delay_that_resolves_opens_nothing_on_postgres() {
+    let Some(url) =
+        crate::support::pg::or_skip("a_settle_delay_that_resolves_opens_nothing_on_postgres").await
+    else {
+        return;
+    };
+    let dir = crate::support::app::demo_config_with(SETTLE);
+    settle_that_resolves(
+        TestApp::builder()
+            .config(dir.path())
+            .postgres(url)
+            .start()
+            .await,
+    )
+    .await;
+}
+
+async fn settle_across_a_restart(t: TestApp, dir: &std::path::Path) {
+    post(&t, &ec2_8(|_| {})).await;
+    t.settle().await;
+    assert!(t.gh.issues(PAYMENTS).is_empty());
+    // "Restart": a new process on the same database; the old one is gone.
+    let restarted = crate::support::app::app_on(
+        dir,
+        t.replica_store().await,
+        &t.gh,
+        &t.sh,
+        t.clock.clone(),
+        crate::fakes::github::TEST_APP_PRIVATE_KEY_PEM,
+    )
+    .await;
+    lever::worker::schedule_periodic(&restarted).await.unwrap();
+    let worker = lever::worker::Worker::new(restarted, "after-restart");
+    t.clock
+        .advance(Duration::minutes(15) - Duration::seconds(1));
+    worker.run_until_idle().await.unwrap();
+    assert!(
+        t.gh.issues(PAYMENTS).is_empty(),
+        "not before the delay ends"
+    );
+    t.clock.advance(Duration::seconds(1));
+    worker.run_until_idle().await.unwrap();
+    worker.run_until_idle().await.unwrap();
+    let issues = t.gh.issues(PAYMENTS);
+    assert_eq!(
+        issues.len(),
+        1,
+        "still failing after the delay: one issue for the group"
+    );
+    assert!(
+        issues[0]["body"]
+            .as_str()
+            .unwrap()
+            .matches("i-0a1b2c3d4e5f6000")
+            .count()
+            >= 3,
+        "the three instances in one checklist"
+    );
+}
+
+#[tokio::test]
+async fn a_settle_delay_that_does_not_resolve_opens_after_it_across_a_restart() {
+    let dir = crate::support::app::demo_config_with(SETTLE);
+    let t = TestApp::builder().config(dir.path()).start().await;
+    settle_across_a_restart(t, dir.path()).await;
+}
+
+#[tokio::test]
+async fn a_settle_delay_that_does_not_resolve_opens_after_it_across_a_restart_on_postgres() {
+    let Some(url) = crate::support::pg::or_skip(
+        "a_settle_delay_that_does_not_resolve_opens_after_it_across_a_restart_on_postgres",
+    )
+    .await
+    else {
+        return;
+    };
+    let dir = crate::support::app::demo_config_with(SETTLE);
+    let t = TestApp::builder()
+        .config(dir.path())
+        .postgres(url)
+        .start()
+        .await;
+    settle_across_a_restart(t, dir.path()).await;
+}
+
+// --- Exclusions ---------------------------------------------------------------------------
+
+const EXCLUSIONS: &str = r#"
+[[exclusions.rules]]
+accounts = ["111111111111"]
+control = "EC2.8"
+reason = "IMDSv2 rollout tracked in PLAT-12"
+
+[[exclusions.rules]]
+resource_type = "AwsRdsDbInstance"
+reason = "RDS is reviewed by the DBA team"
+
+[[exclusions.rules]]
+arn = "arn:aws:ec2:*:*:security-group/sg-legacy*"
+reason = "legacy VPC, decommissioned in Q1"
+
+[[exclusions.rules]]
+product = "GuardDuty"
+reason = "GuardDuty goes to the SOC"
+"#;
+
+/// A findings directory: the demo's S3.1 (one account-level finding), EC2.8, RDS.2 and
+/// GuardDuty files, plus S3.1 on a legacy security group, a Control Tower bucket and a Control
+/// Tower role.
+fn exclusion_findings() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = root().join("examples/demo/findings");
+    for f in [
+        "02-payments-prod-checkout-asg-ec2.8.json",
+        "03-payments-prod-ledger-rds.2.json",
+        "08-eventbridge-guardduty-unknown-account.json",
+    ] {
+        std::fs::copy(demo.join(f), dir.path().join(f)).unwrap();
+    }
+    let s3: Vec<serde_json::Value> = serde_json::from_slice(
+        &std::fs::read(demo.join("01-payments-prod-s3.1-three-standards.json")).unwrap(),
+    )
+    .unwrap();
+    let base = s3[0].clone();
+    let on = |suffix: &str, kind: &str, id: &str| {
+        let mut f = base.clone();
+        f["Id"] = format!("{}-{suffix}", base["Id"].as_str().unwrap()).into();
+        f["Resources"] = serde_json::json!([{ "Type": kind, "Id": id, "Partition": "aws", "Region": "us-east-1" }]);
+        f
+    };
+    let findings = serde_json::json!([
+        base.clone(),
+        on(
+            "legacy",
+            "AwsEc2SecurityGroup",
+            "arn:aws:ec2:us-east-1:111111111111:security-group/sg-legacy01"
+        ),
+        on(
+            "ct-bucket",
+            "AwsS3Bucket",
+            "arn:aws:s3:::aws-controltower-logs-111111111111-us-east-1"
+        ),
+        on(
+            "ct-role",
+            "AwsIamRole",
+            "arn:aws:iam::111111111111:role/aws-controltower-AdministratorExecutionRole"
+        ),
+    ]);
+    std::fs::write(dir.path().join("01-s3.json"), findings.to_string()).unwrap();
+    dir
+}
+
+fn plan_rows(config: &std::path::Path, findings: &std::path::Path) -> Vec<serde_json::Value> {
+    let out = crate::support::bin::lever(&[
+        "plan",
+        "--config",
+        config.to_str().unwrap(),
+        "--findings",
+        findings.to_str().unwrap(),
+        "--format",
+        "json",
+        "--now",
+        crate::support::app::NOW,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `lever plan` names each exclusion with its reason code and reason: every matcher, the
+/// built-in Control Tower exclusion, and its override.
+#[test]
+fn plan_shows_each_exclusion_and_its_reason() {
+    let config = crate::support::app::demo_config_with(EXCLUSIONS);
+    let findings = exclusion_findings();
+    let rows = plan_rows(config.path(), findings.path());
+    let reason = |pred: &dyn Fn(&serde_json::Value) -> bool| -> (String, String) {
+        let r = rows
+            .iter()
+            .find(|r| pred(r))
+            .unwrap_or_else(|| panic!("{rows:#?}"));
+        (
+            r["reason"].as_str().unwrap().into(),
+            r["detail"].as_str().unwrap().into(),
+        )
+    };
+    let by_id = |suffix: &'static str| {
+        move |r: &serde_json::Value| r["finding_id"].as_str().unwrap().ends_with(suffix)
+    };
+    let cases: Vec<(&str, (String, String))> = vec![
+        ("control", reason(&|r| r["control_id"] == "EC2.8")),
+        ("resource type", reason(&|r| r["control_id"] == "RDS.2")),
+        ("arn glob", reason(&by_id("-legacy"))),
+        ("product", reason(&|r| r["account"] == "444444444444")),
+        ("control tower bucket", reason(&by_id("-ct-bucket"))),
+        ("control tower role", reason(&by_id("-ct-role"))),
+        ("not excluded", reason(&by_id("-demo"))),
+    ];
+    let want = [
+        ("excluded", "excluded: IMDSv2 rollout tracked in PLAT-12"),
+        ("excluded", "excluded: RDS is reviewed by the DBA team"),
+        ("excluded", "excluded: legacy VPC, decommissioned in Q1"),
+        ("excluded", "excluded: GuardDuty goes to the SOC"),
+        ("control-tower", "managed by Control Tower"),
+        ("control-tower", "managed by Control Tower"),
+        ("ticket", "severity HIGH meets the minimum HIGH"),
+    ];
+    for ((name, (got_reason, got_detail)), (want_reason, want_detail)) in cases.iter().zip(want) {
+        assert_eq!(got_reason, want_reason, "{name}: {got_detail}");
+        assert!(got_detail.starts_with(want_detail), "{name}: {got_detail}");
+    }
+
+    // The override: Control Tower's resources are tracked like any other.
+    let config = crate::support::app::demo_config_with("[exclusions]\ncontrol_tower = false\n");
+    let rows = plan_rows(config.path(), findings.path());
+    for suffix in ["-ct-bucket", "-ct-role"] {
+        let r = rows
+            .iter()
+            .find(|r| r["finding_id"].as_str().unwrap().ends_with(suffix))
+            .unwrap();
+        assert_eq!(r["reason"], "ticket", "{suffix}: {}", r["detail"]);
+    }
+}
+
+async fn exclusions_open_nothing(t: TestApp, findings: &std::path::Path) {
+    let mut files: Vec<_> = std::fs::read_dir(findings)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in files {
+        let (status, body) = t.ingest_file(&f).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    t.settle().await;
+    let mut opened: Vec<String> = [
+        "acme/payments",
+        "acme/ledger",
+        "acme/security",
+        "acme/platform",
+    ]
+    .iter()
+    .flat_map(|r| t.gh.issues(r))
+    .map(|i| i["title"].as_str().unwrap().to_string())
+    .collect();
+    opened.sort();
+    assert_eq!(
+        opened.len(),
+        1,
+        "only the account-level S3.1 opens: {opened:#?}"
+    );
+    assert!(opened[0].contains("S3"), "{opened:?}");
+    let audit = t.app.store.audit(&Default::default()).await.unwrap();
+    assert_eq!(
+        audit.iter().filter(|a| a.action == "group-created").count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn exclusions_open_no_issue() {
+    let config = crate::support::app::demo_config_with(EXCLUSIONS);
+    let findings = exclusion_findings();
+    let t = TestApp::builder().config(config.path()).start().await;
+    exclusions_open_nothing(t, findings.path()).await;
+}
+
+#[tokio::test]
+async fn exclusions_open_no_issue_on_postgres() {
+    let Some(url) = crate::support::pg::or_skip("exclusions_open_no_issue_on_postgres").await
+    else {
+        return;
+    };
+    let config = crate::support::app::demo_config_with(EXCLUSIONS);
+    let findings = exclusion_findings();
+    let t = TestApp::builder()
+        .config(config.path())
+        .postgres(url)
+        .start()
+        .await;
+    exclusions_open_nothing(t, findings.path()).await;
+}
