@@ -10,7 +10,7 @@ use toml::de::{DeTable, DeValue};
 use super::spanned::{Diag, Table, as_table, type_name};
 use super::{Assignee, ConfigError, RepoName, oncall};
 use crate::domain::calendar::Calendar;
-use crate::domain::keys::Grouping;
+use crate::domain::keys::{Grouping, VulnerabilityGrouping};
 use crate::domain::oncall::Rotation;
 use crate::domain::{Severity, string_codes};
 
@@ -400,6 +400,18 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
     if let Some(mut t) = root.table(&mut d, "grouping") {
         if let Some(tags) = t.string_list(&mut d, "family_tags") {
             grouping.family_tags = tags.into_iter().map(|s| s.into_inner()).collect();
+        }
+        if let Some(s) = t.string(&mut d, "vulnerabilities") {
+            match s.get_ref().as_str() {
+                "package" => grouping.vulnerabilities = VulnerabilityGrouping::Package,
+                "vulnerability" => grouping.vulnerabilities = VulnerabilityGrouping::Vulnerability,
+                other => d.error(
+                    s.span(),
+                    format!(
+                        "grouping.vulnerabilities: unknown value {other:?} (expected package or vulnerability)"
+                    ),
+                ),
+            }
         }
         t.finish(&mut d);
     }

@@ -55,6 +55,22 @@ pub struct Grouping {
     /// Resource tags that name a family of short-lived resources. The first tag found on the
     /// primary resource wins.
     pub family_tags: Vec<String>,
+    /// How per-vulnerability findings (Inspector) fold into issues.
+    #[serde(default)]
+    pub vulnerabilities: VulnerabilityGrouping,
+}
+
+/// How per-vulnerability findings (Inspector v2: one finding per CVE per resource) fold into
+/// issues (`[grouping] vulnerabilities`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum VulnerabilityGrouping {
+    /// One issue per vulnerable package and image or instance family, listing its CVEs (the
+    /// default).
+    #[default]
+    Package,
+    /// One issue per CVE per resource (or family), as for any other finding.
+    Vulnerability,
 }
 
 impl Default for Grouping {
@@ -65,7 +81,24 @@ impl Default for Grouping {
                 "eks:nodegroup-name".into(),
                 "aws:ecs:serviceName".into(),
             ],
+            vulnerabilities: VulnerabilityGrouping::Package,
         }
+    }
+}
+
+/// The family of a resource for package grouping: an ECR image's repository (every digest,
+/// every tag of the image: `arn:aws:ecr:REGION:ACCOUNT:repository/NAME`), else the resource id.
+fn image_family(resource_id: &str) -> &str {
+    match resource_id.find(":repository/") {
+        Some(i) if resource_id.starts_with("arn:") => {
+            let rest = &resource_id[i + ":repository/".len()..];
+            // The repository name may contain `/`; the digest starts at `/sha256:`.
+            match rest.find("/sha256:") {
+                Some(j) => &resource_id[..i + ":repository/".len() + j],
+                None => resource_id,
+            }
+        }
+        _ => resource_id,
     }
 }
 
@@ -130,7 +163,9 @@ fn problem(f: &Finding) -> (String, String) {
     match &f.source {
         Source::Control(c) => ("control".into(), c.id.clone()),
         Source::GuardDuty { finding_type } => ("guardduty".into(), finding_type.clone()),
-        Source::Inspector { vulnerability_id } => ("inspector".into(), vulnerability_id.clone()),
+        Source::Inspector {
+            vulnerability_id, ..
+        } => ("inspector".into(), vulnerability_id.clone()),
         Source::Product {
             product,
             generator_id,
@@ -162,6 +197,24 @@ impl GroupKey {
                 .filter(|v| !v.is_empty())
                 .map(|v| (t, v))
         });
+        // Per-vulnerability products: one issue per vulnerable package (the first name of the
+        // finding's sorted packages) and image or instance family.
+        if let Source::Inspector { packages, .. } = &f.source
+            && let Some(package) = packages.first()
+            && grouping.vulnerabilities == VulnerabilityGrouping::Package
+        {
+            let fam = match family {
+                Some((tag, value)) => format!("family:{tag}={value}"),
+                None => image_family(&primary.id).to_string(),
+            };
+            return GroupKey(join(&[
+                "inspector-package",
+                package,
+                &f.account_id,
+                &f.region,
+                &fam,
+            ]));
+        }
         match family {
             Some((tag, value)) => {
                 let (kind, what) = problem(f);
@@ -207,6 +260,87 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(slugify(input), want, "slugify({input:?})");
         }
+    }
+
+    #[test]
+    fn image_family_table() {
+        let cases = [
+            (
+                "arn:aws:ecr:us-east-1:644160558196:repository/jenkins/sha256:85942973eaeb",
+                "arn:aws:ecr:us-east-1:644160558196:repository/jenkins",
+            ),
+            (
+                "arn:aws:ecr:us-east-1:1:repository/team/app/sha256:abc",
+                "arn:aws:ecr:us-east-1:1:repository/team/app",
+            ),
+            (
+                "arn:aws:ec2:us-east-1:1:instance/i-0abc",
+                "arn:aws:ec2:us-east-1:1:instance/i-0abc",
+            ),
+            (
+                "arn:aws:ecr:us-east-1:1:repository/app",
+                "arn:aws:ecr:us-east-1:1:repository/app",
+            ),
+        ];
+        for (id, want) in cases {
+            assert_eq!(image_family(id), want, "{id}");
+        }
+    }
+
+    /// Several CVEs of one package on one image (any digest) → one group; another package,
+    /// another image, or `vulnerabilities = "vulnerability"` → another.
+    #[test]
+    fn inspector_findings_group_by_package_and_image() {
+        use crate::domain::Severity;
+        use crate::domain::sample::control_finding;
+        let finding = |cve: &str, packages: &[&str], resource: &str| {
+            let mut f = control_finding("X", "t", Severity::High);
+            f.source = Source::Inspector {
+                vulnerability_id: cve.into(),
+                packages: packages.iter().map(|p| p.to_string()).collect(),
+            };
+            f.resources[0].id = resource.into();
+            f.resources[0].tags.clear();
+            f
+        };
+        let image = "arn:aws:ecr:us-east-1:111111111111:repository/jenkins/sha256:aaa";
+        let rebuilt = "arn:aws:ecr:us-east-1:111111111111:repository/jenkins/sha256:bbb";
+        let other = "arn:aws:ecr:us-east-1:111111111111:repository/checkout/sha256:aaa";
+        let g = Grouping::default();
+        let key = |f: &Finding| GroupKey::for_finding(f, &g);
+        let a = key(&finding(
+            "CVE-2021-44228",
+            &["log4j-api", "log4j-core"],
+            image,
+        ));
+        assert_eq!(
+            a,
+            key(&finding(
+                "CVE-2021-45046",
+                &["log4j-api", "log4j-core"],
+                image
+            ))
+        );
+        assert_eq!(a, key(&finding("CVE-2021-45105", &["log4j-api"], rebuilt)));
+        assert!(
+            a.0.starts_with("inspector-package|log4j-api|111111111111|"),
+            "{a}"
+        );
+        assert!(GroupKey::is_well_formed(&a.0));
+        assert_ne!(a, key(&finding("CVE-2020-28196", &["krb5"], image)));
+        assert_ne!(a, key(&finding("CVE-2021-44228", &["log4j-api"], other)));
+        // Without packages (Inspector Classic): by stable key, as before.
+        let classic = finding("rules/x", &[], image);
+        assert_eq!(key(&classic).0, StableKey::for_finding(&classic).0);
+        let per_cve = Grouping {
+            vulnerabilities: VulnerabilityGrouping::Vulnerability,
+            ..Grouping::default()
+        };
+        let f = finding("CVE-2021-44228", &["log4j-api"], image);
+        assert_eq!(
+            GroupKey::for_finding(&f, &per_cve).0,
+            StableKey::for_finding(&f).0
+        );
     }
 
     #[test]

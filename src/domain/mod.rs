@@ -144,7 +144,13 @@ pub enum Source {
     /// Amazon GuardDuty: keyed by finding type.
     GuardDuty { finding_type: String },
     /// Amazon Inspector (v2 or Classic): keyed by vulnerability id (or rule when there is none).
-    Inspector { vulnerability_id: String },
+    Inspector {
+        vulnerability_id: String,
+        /// The names of the vulnerable packages (`Vulnerabilities[0].VulnerablePackages[].Name`),
+        /// sorted and deduplicated; empty for Inspector Classic and network findings.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        packages: Vec<String>,
+    },
     /// Any other product (AWS integrations and third parties): keyed by generator.
     Product {
         product: String,

@@ -432,6 +432,9 @@ struct ResourceLine {
     kind: Option<String>,
     region: Option<String>,
     fixed: bool,
+    /// For a per-vulnerability finding grouped by package: the vulnerability (CVE) and the
+    /// vulnerable packages; the line is one CVE on one resource.
+    vulnerability: Option<(String, Vec<String>)>,
 }
 
 /// Every resource of the group, once, in first-seen order; a resource is ticked only when
@@ -441,14 +444,28 @@ fn collect_resources(findings: &[Finding]) -> Vec<ResourceLine> {
     let mut out: Vec<ResourceLine> = Vec::new();
     for f in findings {
         let fixed = verdict(f) == Verdict::Fixed;
+        // Inspector findings with packages are listed by CVE: the issue is the package's.
+        let vulnerability = match &f.source {
+            Source::Inspector {
+                vulnerability_id,
+                packages,
+            } if !packages.is_empty() => Some((vulnerability_id.clone(), packages.clone())),
+            _ => None,
+        };
         for r in &f.resources {
-            match out.iter_mut().find(|x| x.id == r.id) {
+            let same = |x: &&mut ResourceLine| {
+                x.id == r.id
+                    && x.vulnerability.as_ref().map(|v| &v.0)
+                        == vulnerability.as_ref().map(|v| &v.0)
+            };
+            match out.iter_mut().find(same) {
                 Some(line) => line.fixed &= fixed,
                 None => out.push(ResourceLine {
                     id: r.id.clone(),
                     kind: r.kind.clone(),
                     region: r.region.clone(),
                     fixed,
+                    vulnerability: vulnerability.clone(),
                 }),
             }
         }
@@ -487,10 +504,18 @@ fn resources_section(resources: &[ResourceLine], listed: usize) -> String {
         } else {
             format!(" ({})", extra.join(", "))
         };
+        let what = match &r.vulnerability {
+            Some((id, packages)) => format!(
+                "`{}` in `{}` on `{}`",
+                inert::code(id),
+                inert::code(&packages.join(", ")),
+                inert::code(&r.id)
+            ),
+            None => format!("`{}`", inert::code(&r.id)),
+        };
         s.push_str(&format!(
-            "- [{}] `{}`{extra}\n",
+            "- [{}] {what}{extra}\n",
             if r.fixed { "x" } else { " " },
-            inert::code(&r.id)
         ));
     }
     if resources.len() > listed {

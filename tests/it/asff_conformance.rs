@@ -872,7 +872,8 @@ fn fixture_inspector_finding_is_keyed_by_vulnerability() {
     assert_eq!(
         f[0].source,
         Source::Inspector {
-            vulnerability_id: "CVE-2023-44487".into()
+            vulnerability_id: "CVE-2023-44487".into(),
+            packages: vec!["golang.org/x/net".into()],
         }
     );
     assert_eq!(

@@ -622,3 +622,71 @@ async fn exclusions_open_no_issue_on_postgres() {
         .await;
     exclusions_open_nothing(t, findings.path()).await;
 }
+
+// --- Inspector: one issue per package and image ---------------------------------------------
+
+/// The conformance corpus's Inspector v2 finding (Log4Shell, CVE-2021-44228, in log4j-api and
+/// log4j-core on an ECR image), and the same packages' two follow-up CVEs on the same image.
+fn log4j_findings() -> serde_json::Value {
+    let path = crate::fakes::openapi::conformance_dir().join(
+        "asff/findings/c7n-placebo-test_ecr_image_filter_security_finding.securityhub.GetFindings_1.json",
+    );
+    let real: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let mut out = vec![real.clone()];
+    for cve in ["CVE-2021-45046", "CVE-2021-45105"] {
+        let mut f = real.clone();
+        f["Id"] = format!("{}-{cve}", real["Id"].as_str().unwrap()).into();
+        f["Vulnerabilities"][0]["Id"] = cve.into();
+        f["Title"] = format!(
+            "{cve} - org.apache.logging.log4j:log4j-api, org.apache.logging.log4j:log4j-core"
+        )
+        .into();
+        out.push(f);
+    }
+    serde_json::Value::Array(out)
+}
+
+async fn inspector_issues(extra: &str) -> (TestApp, Vec<serde_json::Value>) {
+    let dir = crate::support::app::demo_config_with(extra);
+    let t = TestApp::builder().config(dir.path()).start().await;
+    post(&t, &log4j_findings()).await;
+    t.settle().await;
+    let issues = t.gh.issues("acme/security");
+    (t, issues)
+}
+
+#[tokio::test]
+async fn several_cves_of_one_package_on_one_image_are_one_issue_with_a_checklist() {
+    let (t, issues) = inspector_issues("").await;
+    assert_eq!(issues.len(), 1, "{issues:#?}");
+    let body = issues[0]["body"].as_str().unwrap();
+    let image = "arn:aws:ecr:us-east-1:644160558196:repository/sas-log4j-test/sha256:";
+    for cve in ["CVE-2021-44228", "CVE-2021-45046", "CVE-2021-45105"] {
+        let line = body
+            .lines()
+            .find(|l| l.contains(cve))
+            .unwrap_or_else(|| panic!("{cve} not listed:\n{body}"));
+        assert!(
+            line.starts_with(&format!(
+                "- [ ] `{cve}` in `org.apache.logging.log4j:log4j-api, org.apache.logging.log4j:log4j-core` on `{image}"
+            )),
+            "{line}"
+        );
+    }
+    let groups = t.app.store.list_groups(None).await.unwrap();
+    assert_eq!(groups.len(), 1);
+    assert!(
+        groups[0].group_key.0.starts_with(
+            "inspector-package|org.apache.logging.log4j:log4j-api|644160558196|us-east-1|"
+        ),
+        "{}",
+        groups[0].group_key
+    );
+    t.gh.assert_conformant();
+}
+
+#[tokio::test]
+async fn per_vulnerability_grouping_is_configurable() {
+    let (_t, issues) = inspector_issues("[grouping]\nvulnerabilities = \"vulnerability\"\n").await;
+    assert_eq!(issues.len(), 3, "one issue per CVE, as before");
+}
