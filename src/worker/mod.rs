@@ -225,15 +225,6 @@ pub async fn schedule_periodic(app: &App) -> Result<(), StoreError> {
         jobs.push(NewJob::new(Job::Reconcile, now));
     }
     jobs.push(NewJob::new(Job::Prune, now + PRUNE_EVERY));
-    let last = app
-        .store
-        .kv_get(rampup::LAST_RUN)
-        .await?
-        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-        .map(|t| t.with_timezone(&Utc));
-    if let Some(at) = rampup::enforcement_due(&app.config, last, now) {
-        jobs.push(NewJob::new(Job::Enforcement, at));
-    }
     app.store
         .apply(
             ChangeSet {
@@ -242,7 +233,8 @@ pub async fn schedule_periodic(app: &App) -> Result<(), StoreError> {
             },
             now,
         )
-        .await
+        .await?;
+    rampup::schedule(app.store.as_ref(), &app.config, now).await
 }
 
 /// How often finished work is pruned.

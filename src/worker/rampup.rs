@@ -53,6 +53,33 @@ pub fn enforcement_due(
     dates.into_iter().find(|d| *d > now)
 }
 
+/// Makes sure the `enforcement` job is pending for `config`'s schedule (when
+/// [`enforcement_due`] says; an earlier pending run is kept): at every start, and when a
+/// configuration change is in force.
+pub async fn schedule(
+    store: &dyn crate::store::Store,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Result<(), crate::store::StoreError> {
+    let last = store
+        .kv_get(LAST_RUN)
+        .await?
+        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&Utc));
+    let Some(at) = enforcement_due(config, last, now) else {
+        return Ok(());
+    };
+    store
+        .apply(
+            ChangeSet {
+                jobs: vec![NewJob::new(Job::Enforcement, at)],
+                ..ChangeSet::default()
+            },
+            now,
+        )
+        .await
+}
+
 /// The ids of the configured accounts whose schedule is not empty: the accounts a date can
 /// widen (accounts under `[defaults]` alone are not listed in the configuration, and are not
 /// backfilled: a sync brings their findings in again).

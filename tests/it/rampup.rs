@@ -690,3 +690,58 @@ async fn per_vulnerability_grouping_is_configurable() {
     let (_t, issues) = inspector_issues("[grouping]\nvulnerabilities = \"vulnerability\"\n").await;
     assert_eq!(issues.len(), 3, "one issue per CVE, as before");
 }
+
+/// A ramp-up date added by a configuration change (a push to the configuration repository)
+/// is scheduled at once, not at the next start.
+#[tokio::test]
+async fn a_date_added_by_a_configuration_push_is_scheduled() {
+    const CONFIG_REPO: &str = "acme/security-config";
+    let t = TestApp::builder()
+        .config_repo(CONFIG_REPO, None)
+        .start()
+        .await;
+    lever::worker::schedule_periodic(&t.app).await.unwrap();
+    let enforcement = |jobs: Vec<lever::store::JobRecord>| {
+        jobs.into_iter()
+            .find(|j| j.job.kind() == "enforcement")
+            .map(|j| j.run_at)
+    };
+    let pending = || async {
+        enforcement(
+            t.app
+                .store
+                .jobs(Some(lever::store::JobState::Pending))
+                .await
+                .unwrap(),
+        )
+    };
+    assert_eq!(pending().await, None, "the demo has no ramp-up dates");
+    let dir = ramp_up_config("");
+    let text = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+    let sha = t.gh.commit_files(
+        CONFIG_REPO,
+        "main",
+        &[
+            ("lever.toml", Some(&text("lever.toml"))),
+            ("OWNERS", Some(&text("OWNERS"))),
+        ],
+    );
+    let (status, _) = t
+        .post_webhook(&crate::config_source::push(
+            CONFIG_REPO,
+            "refs/heads/main",
+            &sha,
+        ))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    for _ in 0..200 {
+        if pending().await.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        pending().await,
+        Some(crate::support::app::t("2026-11-25T00:00:00Z"))
+    );
+}
