@@ -80,16 +80,18 @@ pub async fn schedule(
         .await
 }
 
-/// The ids of the configured accounts whose schedule is not empty: the accounts a date can
-/// widen (accounts under `[defaults]` alone are not listed in the configuration, and are not
-/// backfilled: a sync brings their findings in again).
-fn scheduled_accounts(config: &Config) -> Vec<String> {
+/// Which accounts a date can widen: every account (`None`) when `[defaults]` has a schedule
+/// (the accounts it covers are not listed anywhere), else the configured accounts with one.
+fn scheduled_accounts(config: &Config) -> Vec<Option<String>> {
+    if !config.settings.defaults.schedule.is_empty() {
+        return vec![None];
+    }
     config
         .settings
         .accounts
         .iter()
         .filter(|(_, a)| !a.schedule.is_empty())
-        .map(|(id, _)| id.clone())
+        .map(|(id, _)| Some(id.clone()))
         .collect()
 }
 
@@ -112,7 +114,7 @@ pub(super) async fn enforcement(app: &App, run: &Run) -> Result<JobOutput, JobEr
     for account in scheduled_accounts(config) {
         let findings: Vec<_> = app
             .store
-            .ungrouped_findings(&account)
+            .ungrouped_findings(account.as_deref())
             .await?
             .into_iter()
             .map(|r| r.finding)

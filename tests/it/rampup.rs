@@ -745,3 +745,55 @@ async fn a_date_added_by_a_configuration_push_is_scheduled() {
         Some(crate::support::app::t("2026-11-25T00:00:00Z"))
     );
 }
+
+/// Accounts covered by `[defaults]` alone are listed nowhere: a schedule there backfills the
+/// stored findings of every account.
+#[tokio::test]
+async fn a_defaults_schedule_backfills_accounts_not_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root().join("examples/demo/OWNERS"),
+        dir.path().join("OWNERS"),
+    )
+    .unwrap();
+    let toml = std::fs::read_to_string(root().join("examples/demo/lever.toml")).unwrap();
+    let toml = toml.replacen(
+        "[defaults]\nenvironment = \"unknown\"\nmin_severity = \"CRITICAL\"\nmode = \"enforce\"\n",
+        "[defaults]\nenvironment = \"unknown\"\nmin_severity = \"CRITICAL\"\n\
+         min_severity_from = { \"2026-11-27\" = \"HIGH\" }\nmode = \"enforce\"\n",
+        1,
+    );
+    assert!(
+        toml.contains("min_severity_from"),
+        "the demo's defaults moved"
+    );
+    std::fs::write(dir.path().join("lever.toml"), toml).unwrap();
+    let t = TestApp::builder().config(dir.path()).start().await;
+    lever::worker::schedule_periodic(&t.app).await.unwrap();
+    // S3.1 (HIGH) of an account no [accounts] table lists.
+    let path = root().join("examples/demo/findings/01-payments-prod-s3.1-three-standards.json");
+    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    for f in doc.as_array_mut().unwrap() {
+        f["AwsAccountId"] = "555555555555".into();
+        f["Id"] = f["Id"]
+            .as_str()
+            .unwrap()
+            .replace("111111111111", "555555555555")
+            .into();
+        f["Resources"][0]["Id"] = "AWS::::Account:555555555555".into();
+    }
+    post(&t, &doc).await;
+    t.settle().await;
+    assert!(
+        t.gh.issues("acme/security").is_empty(),
+        "HIGH is below CRITICAL"
+    );
+    t.clock.set(crate::support::app::t("2026-11-27T00:00:00Z"));
+    t.settle().await;
+    let issues = t.gh.issues("acme/security");
+    assert_eq!(
+        issues.len(),
+        1,
+        "backfilled on the step's date: {issues:#?}"
+    );
+}

@@ -695,20 +695,31 @@ async fn ungrouped_findings_are_those_of_the_account_without_a_group(db: Arc<Db>
         .await
         .unwrap();
     assert_eq!(
-        store.ungrouped_findings("111122223333").await.unwrap(),
-        vec![skipped_a, skipped_b],
+        store
+            .ungrouped_findings(Some("111122223333"))
+            .await
+            .unwrap(),
+        vec![skipped_a.clone(), skipped_b.clone()],
         "without a group, of that account, by (ProductArn, Id)"
     );
     assert_eq!(
-        store.ungrouped_findings("444455556666").await.unwrap(),
-        vec![elsewhere]
+        store
+            .ungrouped_findings(Some("444455556666"))
+            .await
+            .unwrap(),
+        vec![elsewhere.clone()]
     );
     assert!(
         store
-            .ungrouped_findings("999999999999")
+            .ungrouped_findings(Some("999999999999"))
             .await
             .unwrap()
             .is_empty()
+    );
+    assert_eq!(
+        store.ungrouped_findings(None).await.unwrap(),
+        vec![skipped_a, skipped_b, elsewhere],
+        "of every account"
     );
 }
 
