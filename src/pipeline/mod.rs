@@ -99,8 +99,16 @@ pub fn plan(
     let unknown_visibility = |_: &crate::config::RepoName| None;
     for f in findings {
         let stable_key = StableKey::for_finding(f);
-        let group_key = GroupKey::for_finding(f, &config.settings.grouping);
         let prev = previous.get(&(f.product_arn.clone(), f.id.clone()));
+        // A finding stays in the group it joined while that group exists (grouping may have
+        // changed since: a `[grouping]` edit, an upgrade that folds findings differently), so
+        // its issue keeps tracking it.
+        let group_key = match prev {
+            Some(p) if groups.contains_key(&p.group_key) || opened.contains(&p.group_key) => {
+                p.group_key.clone()
+            }
+            _ => GroupKey::for_finding(f, &config.settings.grouping),
+        };
         let change = policy::classify(
             prev.map(|p| Previous {
                 updated_at: p.updated_at.as_deref(),
@@ -309,9 +317,11 @@ pub async fn prepare_many(
         .into_iter()
         .map(|r| ((r.product_arn.clone(), r.finding_id.clone()), r))
         .collect();
+    // The groups the findings would join now, and the groups they joined before.
     let mut keys: Vec<GroupKey> = findings
         .iter()
         .map(|f| GroupKey::for_finding(f, &config.settings.grouping))
+        .chain(previous.values().map(|p| p.group_key.clone()))
         .collect();
     keys.sort();
     keys.dedup();
