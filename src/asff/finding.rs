@@ -7,7 +7,8 @@ use serde_json::Value;
 
 use crate::controls::Catalog;
 use crate::domain::{
-    ComplianceStatus, Finding, Note, RecordState, Resource, Severity, WorkflowStatus,
+    ComplianceStatus, Finding, Note, RecordState, Resource, Severity, Vulnerability,
+    VulnerablePackage, WorkflowStatus,
 };
 
 use super::FindingError;
@@ -117,6 +118,7 @@ pub(crate) fn parse(
         note: note(f),
         product,
         source,
+        vulnerabilities: vulnerabilities(f),
     })
 }
 
@@ -381,4 +383,70 @@ fn note(f: &Obj) -> Option<Note> {
         updated_by: opt_string(n, "UpdatedBy").unwrap_or_default(),
         updated_at: opt_string(n, "UpdatedAt"),
     })
+}
+
+/// `Vulnerabilities[]`, leniently: entries that are not objects are skipped, at most 20
+/// vulnerabilities of at most 50 packages each are kept, strings are cut to 200 characters.
+fn vulnerabilities(f: &Obj) -> Vec<Vulnerability> {
+    let text = |o: &Obj, key: &str| opt_str(o, key).map(|s| cut(s.trim(), 200));
+    let Some(list) = f.get("Vulnerabilities").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(Value::as_object)
+        .take(20)
+        .map(|v| {
+            let packages = v
+                .get("VulnerablePackages")
+                .and_then(Value::as_array)
+                .map(|ps| {
+                    ps.iter()
+                        .filter_map(Value::as_object)
+                        .filter_map(|p| {
+                            let installed =
+                                text(p, "Version").map(|ver| match text(p, "Release") {
+                                    Some(rel) => format!("{ver}-{rel}"),
+                                    None => ver,
+                                });
+                            Some(VulnerablePackage {
+                                name: text(p, "Name")?,
+                                installed_version: installed,
+                                fixed_in_version: text(p, "FixedInVersion"),
+                                package_manager: text(p, "PackageManager"),
+                            })
+                        })
+                        .take(50)
+                        .collect()
+                })
+                .unwrap_or_default();
+            // The score of the newest CVSS version given (3.1 over 3.0 over 2.0), first on ties.
+            let cvss = v
+                .get("Cvss")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_object)
+                .filter_map(|c| {
+                    let score = c.get("BaseScore")?.as_f64()?;
+                    let version = text(c, "Version").unwrap_or_default();
+                    Some((version, score))
+                })
+                .fold(None::<(String, f64)>, |best, (ver, score)| match best {
+                    Some((bv, bs)) if version_key(&bv) >= version_key(&ver) => Some((bv, bs)),
+                    _ => Some((ver, score)),
+                });
+            Vulnerability {
+                id: text(v, "Id").unwrap_or_default(),
+                packages,
+                cvss_score: cvss.as_ref().map(|(_, s)| format!("{s}")),
+                cvss_version: cvss.map(|(v, _)| v).filter(|v| !v.is_empty()),
+                fix_available: text(v, "FixAvailable"),
+            }
+        })
+        .collect()
+}
+
+/// `3.1` → `[3, 1]`, for comparing CVSS versions.
+fn version_key(v: &str) -> Vec<u32> {
+    v.split('.').map(|p| p.parse().unwrap_or(0)).collect()
 }

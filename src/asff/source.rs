@@ -41,7 +41,6 @@ pub(crate) fn source(
         },
         INSPECTOR => Source::Inspector {
             vulnerability_id: inspector_id(finding, generator_id, title),
-            packages: vulnerable_packages(finding),
         },
         _ => product_source(product, generator_id, title),
     }
@@ -87,28 +86,6 @@ pub(crate) fn inspector_id(finding: &Obj, generator_id: Option<&str>, title: &st
         Some(p) => format!("{p}/{title}"),
         None => title.to_string(),
     }
-}
-
-/// The names of `Vulnerabilities[0].VulnerablePackages[]`, sorted and deduplicated (blank
-/// names and non-objects skipped).
-pub(crate) fn vulnerable_packages(finding: &Obj) -> Vec<String> {
-    let mut out: Vec<String> = finding
-        .get("Vulnerabilities")
-        .and_then(|v| v.as_array())
-        .and_then(|a| a.first())
-        .and_then(|v| v.as_object())
-        .and_then(|v| v.get("VulnerablePackages"))
-        .and_then(|p| p.as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p.as_object())
-        .filter_map(|p| opt_str(p, "Name"))
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty())
-        .collect();
-    out.sort();
-    out.dedup();
-    out
 }
 
 /// The family a standard belongs to, which decides how its control ids map.

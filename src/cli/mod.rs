@@ -149,9 +149,18 @@ pub enum Command {
         now: Option<DateTime<Utc>>,
     },
     /// Print the explanation issue Lever would open for a control, with a sample finding.
+    ///
+    /// `lever explain S3.1` for one control (any control of the catalog); `lever explain
+    /// --all` for every control with a curated explanation.
     Explain {
         /// Control id, e.g. S3.1.
-        control_id: String,
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        control_id: Option<String>,
+        /// Every control with a curated explanation, instead of one control.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: explain::ExplainFormat,
         #[arg(long, value_name = "DIR")]
         config: PathBuf,
         /// Account the sample finding comes from.
@@ -444,10 +453,18 @@ fn execute(cli: Cli) -> Result<(), Failure> {
         } => plan::run(&config, &findings, format, now),
         Command::Explain {
             control_id,
+            all,
+            format,
             config,
             account,
             now,
-        } => explain::run(&control_id, &config, &account, now),
+        } => {
+            let which = match (&control_id, all) {
+                (Some(id), _) => explain::Which::One(id),
+                (None, _) => explain::Which::AllCurated,
+            };
+            explain::run(which, format, &config, &account, now)
+        }
         Command::Oncall {
             config,
             now,

@@ -60,8 +60,9 @@ pub struct Grouping {
     pub vulnerabilities: VulnerabilityGrouping,
 }
 
-/// How per-vulnerability findings (Inspector v2: one finding per CVE per resource) fold into
-/// issues (`[grouping] vulnerabilities`).
+/// How per-vulnerability findings (Inspector v2 and other scanners: one finding per CVE per
+/// resource, with `Vulnerabilities[].VulnerablePackages`) fold into issues (`[grouping]
+/// vulnerabilities`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum VulnerabilityGrouping {
@@ -84,6 +85,27 @@ impl Default for Grouping {
             vulnerabilities: VulnerabilityGrouping::Package,
         }
     }
+}
+
+/// The package a per-vulnerability finding is grouped by: the first name (in order) of its
+/// first vulnerability's packages; `None` without one (a control, Inspector Classic).
+pub fn vulnerable_package(f: &Finding) -> Option<&str> {
+    f.vulnerabilities
+        .first()?
+        .packages
+        .iter()
+        .map(|p| p.name.as_str())
+        .filter(|n| !n.trim().is_empty())
+        .min()
+}
+
+/// A package name as a key segment: its slug (readable) and 8 hex digits of its SHA-256 (the
+/// exact name, so `a:b` and `a/b` stay apart). The name comes from the scanned image: nothing
+/// of it but the slug reaches the key (and the issue's marker).
+fn package_segment(name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = hex::encode(&Sha256::digest(name.as_bytes())[..4]);
+    format!("{}~{hash}", slugify(name))
 }
 
 /// The family of a resource for package grouping: an ECR image's repository (every digest,
@@ -163,9 +185,7 @@ fn problem(f: &Finding) -> (String, String) {
     match &f.source {
         Source::Control(c) => ("control".into(), c.id.clone()),
         Source::GuardDuty { finding_type } => ("guardduty".into(), finding_type.clone()),
-        Source::Inspector {
-            vulnerability_id, ..
-        } => ("inspector".into(), vulnerability_id.clone()),
+        Source::Inspector { vulnerability_id } => ("inspector".into(), vulnerability_id.clone()),
         Source::Product {
             product,
             generator_id,
@@ -197,10 +217,9 @@ impl GroupKey {
                 .filter(|v| !v.is_empty())
                 .map(|v| (t, v))
         });
-        // Per-vulnerability products: one issue per vulnerable package (the first name of the
-        // finding's sorted packages) and image or instance family.
-        if let Source::Inspector { packages, .. } = &f.source
-            && let Some(package) = packages.first()
+        // Per-vulnerability products: one issue per product, vulnerable package and image or
+        // instance family.
+        if let Some(package) = vulnerable_package(f)
             && grouping.vulnerabilities == VulnerabilityGrouping::Package
         {
             let fam = match family {
@@ -208,8 +227,9 @@ impl GroupKey {
                 None => image_family(&primary.id).to_string(),
             };
             return GroupKey(join(&[
-                "inspector-package",
-                package,
+                "package",
+                &f.product,
+                &package_segment(package),
                 &f.account_id,
                 &f.region,
                 &fam,
@@ -295,10 +315,25 @@ mod tests {
         use crate::domain::sample::control_finding;
         let finding = |cve: &str, packages: &[&str], resource: &str| {
             let mut f = control_finding("X", "t", Severity::High);
+            f.product = "aws/inspector".into();
             f.source = Source::Inspector {
                 vulnerability_id: cve.into(),
-                packages: packages.iter().map(|p| p.to_string()).collect(),
             };
+            f.vulnerabilities = vec![crate::domain::Vulnerability {
+                id: cve.into(),
+                packages: packages
+                    .iter()
+                    .map(|p| crate::domain::VulnerablePackage {
+                        name: p.to_string(),
+                        installed_version: None,
+                        fixed_in_version: None,
+                        package_manager: None,
+                    })
+                    .collect(),
+                cvss_score: None,
+                cvss_version: None,
+                fix_available: None,
+            }];
             f.resources[0].id = resource.into();
             f.resources[0].tags.clear();
             f
@@ -310,7 +345,7 @@ mod tests {
         let key = |f: &Finding| GroupKey::for_finding(f, &g);
         let a = key(&finding(
             "CVE-2021-44228",
-            &["log4j-api", "log4j-core"],
+            &["log4j-core", "log4j-api"],
             image,
         ));
         assert_eq!(
@@ -322,13 +357,21 @@ mod tests {
             ))
         );
         assert_eq!(a, key(&finding("CVE-2021-45105", &["log4j-api"], rebuilt)));
-        assert!(
-            a.0.starts_with("inspector-package|log4j-api|111111111111|"),
-            "{a}"
-        );
+        assert!(a.0.starts_with("package|aws/inspector|log4j-api~"), "{a}");
         assert!(GroupKey::is_well_formed(&a.0));
         assert_ne!(a, key(&finding("CVE-2020-28196", &["krb5"], image)));
         assert_ne!(a, key(&finding("CVE-2021-44228", &["log4j-api"], other)));
+        // A package name is untrusted (it comes from the scanned image): only its slug and a
+        // hash reach the key.
+        let hostile = key(&finding("CVE-1", &["evil`|`<img> acme/x#1"], image));
+        assert!(
+            !hostile.0.contains("acme/x#1") && !hostile.0.contains('<'),
+            "{hostile}"
+        );
+        assert_ne!(
+            hostile,
+            key(&finding("CVE-1", &["evil'|'<img> acme/x#1"], image))
+        );
         // Without packages (Inspector Classic): by stable key, as before.
         let classic = finding("rules/x", &[], image);
         assert_eq!(key(&classic).0, StableKey::for_finding(&classic).0);

@@ -144,13 +144,7 @@ pub enum Source {
     /// Amazon GuardDuty: keyed by finding type.
     GuardDuty { finding_type: String },
     /// Amazon Inspector (v2 or Classic): keyed by vulnerability id (or rule when there is none).
-    Inspector {
-        vulnerability_id: String,
-        /// The names of the vulnerable packages (`Vulnerabilities[0].VulnerablePackages[].Name`),
-        /// sorted and deduplicated; empty for Inspector Classic and network findings.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        packages: Vec<String>,
-    },
+    Inspector { vulnerability_id: String },
     /// Any other product (AWS integrations and third parties): keyed by generator.
     Product {
         product: String,
@@ -239,6 +233,33 @@ pub struct Finding {
     pub resources: Vec<Resource>,
     pub note: Option<Note>,
     pub source: Source,
+    /// `Vulnerabilities[]` (Inspector and other vulnerability scanners): the packages to
+    /// upgrade and the CVSS score, shown in the issue.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vulnerabilities: Vec<Vulnerability>,
+}
+
+/// One entry of ASFF `Vulnerabilities[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vulnerability {
+    /// A CVE or GHSA id.
+    pub id: String,
+    pub packages: Vec<VulnerablePackage>,
+    /// The highest-version CVSS base score (`9.8`) with its version (`3.1`), if any.
+    pub cvss_score: Option<String>,
+    pub cvss_version: Option<String>,
+    /// `YES`, `NO` or `PARTIAL`: whether a fixed version exists.
+    pub fix_available: Option<String>,
+}
+
+/// `Vulnerabilities[].VulnerablePackages[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VulnerablePackage {
+    pub name: String,
+    /// `Version`, with `-Release` when there is one.
+    pub installed_version: Option<String>,
+    pub fixed_in_version: Option<String>,
+    pub package_manager: Option<String>,
 }
 
 impl Finding {

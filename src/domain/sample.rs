@@ -56,5 +56,6 @@ pub fn control_finding(control_id: &str, title: &str, severity: Severity) -> Fin
             reported_id: None,
             standard: "consolidated".into(),
         }),
+        vulnerabilities: Vec::new(),
     }
 }

@@ -1,6 +1,8 @@
 //! Explanation issues: title, body and labels for an issue group, rendered with tera from
 //! `issue-templates/` (compiled in, overridable from the configuration directory).
 
+pub mod curated;
+pub mod guardduty;
 pub mod inert;
 
 use std::collections::BTreeMap;
@@ -14,6 +16,7 @@ use crate::controls::Catalog;
 use crate::domain::keys::slugify;
 use crate::domain::lifecycle::{Verdict, verdict};
 use crate::domain::{Finding, GroupKey, Source};
+use curated::CuratedSet;
 
 /// GitHub rejects issue bodies longer than 65,536 characters; Lever stays below this.
 pub const MAX_BODY_CHARS: usize = 65_000;
@@ -27,18 +30,6 @@ pub const RESOURCES_END: &str = "<!-- lever:resources:end -->";
 const BUILTIN: &[(&str, &str)] = &[
     ("title.txt", include_str!("../../issue-templates/title.txt")),
     ("issue.md", include_str!("../../issue-templates/issue.md")),
-    (
-        "controls/S3.1.md",
-        include_str!("../../issue-templates/controls/S3.1.md"),
-    ),
-    (
-        "controls/IAM.6.md",
-        include_str!("../../issue-templates/controls/IAM.6.md"),
-    ),
-    (
-        "controls/EC2.19.md",
-        include_str!("../../issue-templates/controls/EC2.19.md"),
-    ),
 ];
 
 /// The hidden marker that ties an issue to its group.
@@ -92,18 +83,29 @@ pub struct RenderedIssue {
 pub struct Renderer {
     tera: Tera,
     catalog: &'static Catalog,
+    curated: CuratedSet,
 }
 
 impl Renderer {
-    /// The built-in templates, with files from `override_dir` replacing or adding to them.
+    /// The built-in templates and curated explanations, with files from `override_dir`
+    /// replacing or adding to them (`controls/<ID>.toml` adds or replaces a control's curated
+    /// explanation; a `controls/<ID>.md` template, when there is one, takes precedence).
     pub fn new(override_dir: Option<&Path>) -> Result<Renderer, TemplateError> {
+        let catalog = Catalog::embedded();
         let mut templates: BTreeMap<String, String> = BUILTIN
             .iter()
             .map(|(n, c)| (n.to_string(), c.to_string()))
             .collect();
+        let mut curated = CuratedSet::builtin(catalog).map_err(curated_error)?;
         if let Some(dir) = override_dir {
-            for (name, text) in read_overrides(dir)? {
-                templates.insert(name, text);
+            for o in read_overrides(dir)? {
+                if o.name.starts_with("controls/") && o.name.ends_with(".toml") {
+                    curated
+                        .add(&o.path.display().to_string(), &o.text, catalog)
+                        .map_err(curated_error)?;
+                } else {
+                    templates.insert(o.name, o.text);
+                }
             }
         }
         let mut tera = Tera::new();
@@ -126,7 +128,8 @@ impl Renderer {
         tera.autoescape_on([".md"]);
         let r = Renderer {
             tera,
-            catalog: Catalog::embedded(),
+            catalog,
+            curated,
         };
         // Fail at start-up, not on the first finding: render a sample through every template.
         let sample =
@@ -141,8 +144,12 @@ impl Renderer {
             ignore_tags: Default::default(),
             schedule: Default::default(),
         };
-        for name in templates.keys().filter(|n| n.starts_with("controls/")) {
-            let id = name.trim_start_matches("controls/").trim_end_matches(".md");
+        let ids: std::collections::BTreeSet<&str> = templates
+            .keys()
+            .filter_map(|n| n.strip_prefix("controls/")?.strip_suffix(".md"))
+            .chain(r.curated.all().map(|c| c.id.as_str()))
+            .collect();
+        for id in ids {
             let mut f = sample.clone();
             f.source = Source::Control(crate::domain::Control {
                 id: id.to_string(),
@@ -162,6 +169,11 @@ impl Renderer {
             })?;
         }
         Ok(r)
+    }
+
+    /// The curated explanations in use (built in, with the override directory's).
+    pub fn curated(&self) -> &CuratedSet {
+        &self.curated
     }
 
     /// Renders the issue for a group.
@@ -220,6 +232,22 @@ impl Renderer {
             .unwrap_or_else(|| lead.title.clone());
         ctx.insert("title", &title);
         ctx.insert("control_id", &lead.control_id().unwrap_or(""));
+        // Lever's own, checked text (see `curated`): the template writes it with `| safe`.
+        let curated = lead
+            .control_id()
+            .and_then(|id| self.curated.get(id))
+            .map(|c| c.view(&lead.account_id, &lead.region));
+        ctx.insert("curated", &curated);
+        // Lever's own text for the GuardDuty finding type's family (see `guardduty`).
+        let family = match &lead.source {
+            Source::GuardDuty { finding_type } => guardduty::family(finding_type),
+            _ => None,
+        };
+        ctx.insert("guardduty", &family);
+        ctx.insert_value(
+            "vulnerabilities_section",
+            tera::Value::safe_string(&vulnerabilities_section(&lead.vulnerabilities)),
+        );
         let reported: Vec<String> = input
             .findings
             .iter()
@@ -390,7 +418,27 @@ fn flatten_error(e: &tera::Error) -> String {
     msg
 }
 
-fn read_overrides(dir: &Path) -> Result<Vec<(String, String)>, TemplateError> {
+/// A curated file that breaks the format, as a start-up error naming the file and fields.
+fn curated_error(e: curated::CuratedError) -> TemplateError {
+    TemplateError::Invalid {
+        file: e.file.clone(),
+        message: e
+            .problems
+            .iter()
+            .map(|p| format!("{}: {}", p.field, p.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
+/// A file of the override directory: its name relative to it (`controls/S3.1.toml`).
+struct OverrideFile {
+    name: String,
+    path: std::path::PathBuf,
+    text: String,
+}
+
+fn read_overrides(dir: &Path) -> Result<Vec<OverrideFile>, TemplateError> {
     let mut out = Vec::new();
     let mut stack = vec![(dir.to_path_buf(), String::new())];
     while let Some((path, prefix)) = stack.pop() {
@@ -403,12 +451,19 @@ fn read_overrides(dir: &Path) -> Result<Vec<(String, String)>, TemplateError> {
             let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
             if p.is_dir() {
                 stack.push((p, format!("{name}/")));
-            } else if name.ends_with(".md") || name.ends_with(".txt") {
+            } else if name.ends_with(".md")
+                || name.ends_with(".txt")
+                || (name.starts_with("controls/") && name.ends_with(".toml"))
+            {
                 let text = std::fs::read_to_string(&p).map_err(|e| TemplateError::Invalid {
                     file: p.display().to_string(),
                     message: format!("cannot read: {e}"),
                 })?;
-                out.push((name, text));
+                out.push(OverrideFile {
+                    name,
+                    path: p,
+                    text,
+                });
             }
         }
     }
@@ -444,14 +499,18 @@ fn collect_resources(findings: &[Finding]) -> Vec<ResourceLine> {
     let mut out: Vec<ResourceLine> = Vec::new();
     for f in findings {
         let fixed = verdict(f) == Verdict::Fixed;
-        // Inspector findings with packages are listed by CVE: the issue is the package's.
-        let vulnerability = match &f.source {
-            Source::Inspector {
-                vulnerability_id,
-                packages,
-            } if !packages.is_empty() => Some((vulnerability_id.clone(), packages.clone())),
-            _ => None,
-        };
+        // Findings with vulnerable packages are listed by vulnerability: the issue is the
+        // package's (see `GroupKey::for_finding`).
+        let vulnerability = f
+            .vulnerabilities
+            .first()
+            .filter(|v| !v.packages.is_empty())
+            .map(|v| {
+                let mut names: Vec<String> = v.packages.iter().map(|p| p.name.clone()).collect();
+                names.sort();
+                names.dedup();
+                (v.id.clone(), names)
+            });
         for r in &f.resources {
             let same = |x: &&mut ResourceLine| {
                 x.id == r.id
@@ -485,6 +544,63 @@ pub fn replace_checklist(body: &str, section: &str) -> Option<String> {
     let start = body.find(RESOURCES_START)?;
     let end = body[start..].find(RESOURCES_END)? + start + RESOURCES_END.len();
     Some(format!("{}{}{}", &body[..start], section, &body[end..]))
+}
+
+/// Most vulnerable packages listed before "and N more".
+const MAX_LISTED_PACKAGES: usize = 50;
+
+/// The vulnerabilities of a finding (Inspector and other scanners) as a table of packages to
+/// upgrade, every value from the finding in an escaped code span; empty when there are none.
+fn vulnerabilities_section(vulnerabilities: &[crate::domain::Vulnerability]) -> String {
+    let cell = |s: &str| format!("`{}`", inert::code(s).replace('|', "\\|"));
+    let mut rows = Vec::new();
+    for v in vulnerabilities {
+        let cvss = match (&v.cvss_score, &v.cvss_version) {
+            (Some(s), Some(ver)) => format!("{} (CVSS {})", cell(s), cell(ver)),
+            (Some(s), None) => cell(s),
+            _ => "not given".to_string(),
+        };
+        let id = if v.id.is_empty() {
+            "not given".to_string()
+        } else {
+            cell(&v.id)
+        };
+        let no_fix = v.fix_available.as_deref() == Some("NO");
+        if v.packages.is_empty() {
+            rows.push(format!("| {id} | {cvss} | not given | | |"));
+        }
+        for p in &v.packages {
+            let fixed = match &p.fixed_in_version {
+                Some(f) => cell(f),
+                None if no_fix => "no fix yet".to_string(),
+                None => "not given".to_string(),
+            };
+            let name = match &p.package_manager {
+                Some(m) => format!("{} ({})", cell(&p.name), cell(m)),
+                None => cell(&p.name),
+            };
+            let installed = p.installed_version.as_deref().map(cell).unwrap_or_default();
+            rows.push(format!(
+                "| {id} | {cvss} | {name} | {installed} | {fixed} |"
+            ));
+        }
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    let more = rows.len().saturating_sub(MAX_LISTED_PACKAGES);
+    rows.truncate(MAX_LISTED_PACKAGES);
+    let mut s = String::from(
+        "**Vulnerable packages:** upgrade each to its fixed version or later, then rebuild and redeploy what uses it (image, function or instance).\n\n| Vulnerability | Score | Package | Installed | Fixed in |\n|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        s.push_str(&r);
+        s.push('\n');
+    }
+    if more > 0 {
+        s.push_str(&format!("\nand {more} more.\n"));
+    }
+    s
 }
 
 /// The bot-owned checklist of resources, between hidden markers.

@@ -102,19 +102,20 @@ fn body_has_every_section_marker_and_labels() {
 
 #[test]
 fn default_template_serves_any_control_and_other_products() {
+    // ACM.1 has no curated explanation: the finding's own description stands in.
     let f = control_finding(
-        "Lambda.1",
-        "Lambda function policies should prohibit public access",
-        Severity::Critical,
+        "ACM.1",
+        "Imported and ACM-issued certificates should be renewed after a specified time period",
+        Severity::Medium,
     );
     let issue = render(&[f], Mode::Enforce, None);
     assert!(issue.body.contains("Nobody could be assigned yet"));
     assert!(
-        issue.body.contains("Sample finding for Lambda.1"),
+        issue.body.contains("Sample finding for ACM.1"),
         "{}",
         issue.body
     );
-    assert!(issue.labels.contains(&"control:lambda.1".to_string()));
+    assert!(issue.labels.contains(&"control:acm.1".to_string()));
 
     let mut gd = control_finding("X", "SSH brute force against i-123", Severity::High);
     gd.source = Source::GuardDuty {
@@ -267,7 +268,8 @@ fn long_resource_lists_end_with_and_n_more_and_fit_github() {
         );
         f.resources[0].id = format!(
             "arn:aws:ec2:us-east-1:111111111111:security-group/sg-{i:08}{}",
-            "x".repeat(200)
+            // 200 lines of ~170 characters fit beside EC2.19's curated explanation.
+            "x".repeat(100)
         );
         findings.push(f);
     }
@@ -287,7 +289,7 @@ fn long_resource_lists_end_with_and_n_more_and_fit_github() {
 
     // Even longer lines force the list to shrink further.
     for f in findings.iter_mut() {
-        f.resources[0].id.push_str(&"y".repeat(800));
+        f.resources[0].id.push_str(&"y".repeat(900));
     }
     let issue = render(&findings, Mode::Enforce, Some("alice"));
     assert!(issue.body.chars().count() <= MAX_BODY_CHARS);
@@ -368,6 +370,94 @@ fn override_directory_replaces_and_adds_templates() {
     std::fs::write(dir.path().join("issue.md"), "{% if %}broken").unwrap();
     let err = Renderer::new(Some(dir.path())).unwrap_err().to_string();
     assert!(err.contains("issue.md"), "{err}");
+}
+
+/// A small valid curated file for `id`, with the given `why`.
+fn curated_toml(id: &str, why: &str) -> String {
+    format!(
+        r#"id = "{id}"
+why = "{why}"
+matters_less = "Never."
+[fix]
+summary = "Fix it."
+no_iac = "Console only."
+cli = "aws lambda remove-permission --function-name <function-name> --region <region>"
+side_effects = "None."
+[verify]
+how = "It is gone."
+command = "aws lambda get-policy --function-name <function-name> --region <region>"
+[exception]
+reasons = ["A reason."]
+evidence = ["Some evidence."]
+"#
+    )
+}
+
+#[test]
+fn override_directory_adds_curated_explanations_and_names_a_bad_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("controls")).unwrap();
+    let file = dir.path().join("controls/Lambda.1.toml");
+    std::fs::write(&file, curated_toml("Lambda.1", "Our own words.")).unwrap();
+    let r = Renderer::new(Some(dir.path())).unwrap();
+    assert_eq!(
+        r.curated().get("Lambda.1").map(|c| c.why.as_str()),
+        Some("Our own words.")
+    );
+    // Every built-in explanation is still there.
+    let builtin = Renderer::new(None).unwrap();
+    for c in builtin.curated().all() {
+        assert!(r.curated().get(&c.id).is_some(), "{} lost", c.id);
+    }
+
+    let f = control_finding("Lambda.1", "t", Severity::High);
+    let key = GroupKey("k".into());
+    let input = IssueInput {
+        group_key: &key,
+        findings: std::slice::from_ref(&f),
+        account: &account(Mode::Enforce),
+        owner: None,
+        approvers: &[],
+        ignore_tag: "lever:ignore",
+        notes: &[],
+        due: None,
+    };
+    let body = r.render(&input).unwrap().body;
+    assert!(body.contains("Our own words."), "{body}");
+    assert!(
+        body.contains("aws lambda get-policy --function-name <function-name> --region us-east-1")
+    );
+    // A controls/<ID>.md template takes precedence for the blocks it overrides.
+    std::fs::write(
+        dir.path().join("controls/Lambda.1.md"),
+        "{% extends \"issue.md\" %}{% block why %}The runbook says so.{% endblock why %}",
+    )
+    .unwrap();
+    let r = Renderer::new(Some(dir.path())).unwrap();
+    let body = r.render(&input).unwrap().body;
+    assert!(body.contains("The runbook says so."), "{body}");
+    assert!(!body.contains("Our own words."), "{body}");
+    assert!(
+        body.contains("It is gone."),
+        "the other curated blocks stay: {body}"
+    );
+
+    std::fs::write(
+        &file,
+        curated_toml("Lambda.1", "x").replace("[verify]", "[verfy]"),
+    )
+    .unwrap();
+    let err = Renderer::new(Some(dir.path())).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("{}: verfy: unknown field", file.display())),
+        "{err}"
+    );
+    std::fs::write(&file, curated_toml("Lambda.1", "ask @alice")).unwrap();
+    let err = Renderer::new(Some(dir.path())).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("{}: why: prose may not hold '@'", file.display())),
+        "{err}"
+    );
 }
 
 #[test]
@@ -478,3 +568,6 @@ fn mentions_and_references(text: &str) -> Vec<String> {
     }
     found
 }
+
+#[path = "quality_tests.rs"]
+mod quality;

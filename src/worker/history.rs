@@ -17,9 +17,11 @@ use crate::github::{GitHubError, IssueEvent};
 /// At most this many pages (100 events each) are read for one close: Lever's own cap.
 pub const MAX_PAGES: u32 = 100;
 
-/// A transient GitHub failure (5xx, rate limit, network) is retried with the job's backoff until
-/// this many attempts; after that the history counts as unreadable.
-pub const ATTEMPTS: i32 = 3;
+/// A transient GitHub failure (5xx, rate limit, network) is retried with the job's backoff as
+/// long as any job is (the attempt before [`super::MAX_ATTEMPTS`]: about a day); after that the
+/// history counts as unreadable. (It was 3 attempts, a few minutes: the fault test, with 30 % of
+/// GitHub calls failing, saw an approver's close become "not an approval".)
+pub const ATTEMPTS: i32 = super::MAX_ATTEMPTS - 1;
 
 /// The event that settles the question, the newest first.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -420,17 +420,31 @@ pub(super) async fn github_event(
     let Some(group) = app.store.group_by_issue(repo, number).await? else {
         return Ok(JobOutput::default());
     };
-    // GitHub does not promise delivery order, and a signed body can be replayed: a delivery
-    // older than the last one applied to the issue changes nothing.
+    // GitHub does not promise delivery order, and a job can be retried after later deliveries
+    // were applied: a delivery older than the last one applied to the issue counts only if
+    // GitHub still shows its change now (a close undone by a later reopen is not applied; a
+    // close whose job was retrying while Lever's own comment was applied is: found by the
+    // fault test, where such a close was dropped and the approved exception never started).
     let event_at = hook.issue().and_then(|i| i.updated_at);
     if let (Some(at), Some(last)) = (event_at, group.data.last_event_at)
         && at < last
     {
+        let holds = match stale_check(&hook) {
+            StaleCheck::Apply => true,
+            StaleCheck::Ignore => false,
+            StaleCheck::AskGitHub => still_holds(&hook, &app.github.get_issue(repo, number).await?),
+        };
+        if !holds {
+            tracing::info!(
+                delivery = %delivery.id, %at, %last,
+                "webhook older than the last one applied to its issue, and GitHub no longer shows its change: ignored"
+            );
+            return Ok(JobOutput::default());
+        }
         tracing::info!(
             delivery = %delivery.id, %at, %last,
-            "webhook older than the last one applied to its issue: ignored"
+            "webhook older than the last one applied to its issue, but GitHub still shows its change: applied"
         );
-        return Ok(JobOutput::default());
     }
     let bot = app.github.bot_login().await?;
     let sender = hook.sender().unwrap_or("");
@@ -548,13 +562,140 @@ pub(super) async fn github_event(
         changes.merge(detached);
     }
     if let Some(at) = event_at {
+        let mut written = false;
         for write in &mut changes.groups {
             if let GroupWrite::Update { record, .. } = write
                 && record.group_key == group.group_key
             {
                 record.data.last_event_at = record.data.last_event_at.max(Some(at));
+                written = true;
             }
+        }
+        // A person's delivery that changed nothing (a reopen of an issue Lever still thinks
+        // open) is still the newest thing GitHub says about the issue: a close older than it,
+        // arriving later, must be checked against GitHub. Lever's own echoes, the bulk of the
+        // deliveries, cost no write.
+        if !written && !is_bot && group.data.last_event_at.is_none_or(|last| at > last) {
+            let mut record = group.clone();
+            record.data.last_event_at = Some(at);
+            changes.groups.push(GroupWrite::Update {
+                record,
+                expected_version: group.version,
+            });
         }
     }
     Ok(JobOutput::done(changes))
+}
+
+/// What to do with a delivery older than the last one applied to its issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StaleCheck {
+    /// It cannot be undone (deleted, transferred): apply it.
+    Apply,
+    /// Not a state change GitHub can confirm (a comment, an edit): ignore it.
+    Ignore,
+    /// Apply it only if the issue GitHub shows now still carries its change.
+    AskGitHub,
+}
+
+fn stale_check(hook: &WebhookEvent) -> StaleCheck {
+    match hook {
+        WebhookEvent::Issues { action, .. } => match action {
+            IssuesAction::Labeled { .. }
+            | IssuesAction::Unlabeled { .. }
+            | IssuesAction::Closed
+            | IssuesAction::Reopened
+            | IssuesAction::Assigned { .. }
+            | IssuesAction::Unassigned { .. } => StaleCheck::AskGitHub,
+            IssuesAction::Deleted | IssuesAction::Transferred { .. } => StaleCheck::Apply,
+            IssuesAction::Opened | IssuesAction::Edited | IssuesAction::Other => StaleCheck::Ignore,
+        },
+        _ => StaleCheck::Ignore,
+    }
+}
+
+/// Whether `now` (the issue as GitHub shows it now) still carries the change of `hook`.
+fn still_holds(hook: &WebhookEvent, now: &crate::github::Issue) -> bool {
+    let assigned = |u: &Option<WebhookUser>| {
+        u.as_ref().is_some_and(|u| {
+            now.assignees
+                .iter()
+                .any(|a| a.login.eq_ignore_ascii_case(&u.login))
+        })
+    };
+    match hook {
+        WebhookEvent::Issues { action, .. } => match action {
+            IssuesAction::Labeled { label } => now.has_label(&label.name),
+            IssuesAction::Unlabeled { label } => !now.has_label(&label.name),
+            IssuesAction::Closed => now.state == "closed",
+            IssuesAction::Reopened => now.state == "open",
+            IssuesAction::Assigned { assignee } => assigned(assignee),
+            IssuesAction::Unassigned { assignee } => !assigned(assignee),
+            IssuesAction::Deleted | IssuesAction::Transferred { .. } => true,
+            IssuesAction::Opened | IssuesAction::Edited | IssuesAction::Other => false,
+        },
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod stale_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn hook(action: Value) -> WebhookEvent {
+        let mut body = json!({
+            "issue": {"number": 1, "title": "t", "state": "open", "html_url": "https://github.com/a/b/issues/1",
+                      "labels": [], "assignees": [], "updated_at": "2026-11-23T12:00:00Z"},
+            "repository": {"full_name": "a/b"},
+            "sender": {"login": "carol"}
+        });
+        for (k, v) in action.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        WebhookEvent::from_stored("issues", body.to_string().as_bytes()).unwrap()
+    }
+
+    fn issue(state: &str, labels: &[&str], assignees: &[&str]) -> crate::github::Issue {
+        serde_json::from_value(json!({
+            "number": 1, "title": "t", "state": state, "html_url": "https://github.com/a/b/issues/1",
+            "labels": labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>(),
+            "assignees": assignees.iter().map(|a| json!({"login": a})).collect::<Vec<_>>(),
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_stale_delivery_counts_only_while_github_still_shows_its_change() {
+        let label = |name: &str| json!({"name": name});
+        let user = |login: &str| json!({"login": login});
+        #[rustfmt::skip]
+        let table: Vec<(Value, crate::github::Issue, bool)> = vec![
+            (json!({"action": "closed"}), issue("closed", &[], &[]), true),
+            (json!({"action": "closed"}), issue("open", &[], &[]), false),
+            (json!({"action": "reopened"}), issue("open", &[], &[]), true),
+            (json!({"action": "reopened"}), issue("closed", &[], &[]), false),
+            (json!({"action": "labeled", "label": label("cto-approved")}), issue("open", &["CTO-approved"], &[]), true),
+            (json!({"action": "labeled", "label": label("cto-approved")}), issue("open", &["acknowledged"], &[]), false),
+            (json!({"action": "unlabeled", "label": label("acknowledged")}), issue("open", &[], &[]), true),
+            (json!({"action": "unlabeled", "label": label("acknowledged")}), issue("open", &["acknowledged"], &[]), false),
+            (json!({"action": "assigned", "assignee": user("sam")}), issue("open", &[], &["Sam"]), true),
+            (json!({"action": "assigned", "assignee": user("sam")}), issue("open", &[], &["bob"]), false),
+            (json!({"action": "unassigned", "assignee": user("sam")}), issue("open", &[], &["bob"]), true),
+            (json!({"action": "unassigned", "assignee": user("sam")}), issue("open", &[], &["sam"]), false),
+        ];
+        for (action, now, want) in table {
+            let h = hook(action.clone());
+            assert_eq!(stale_check(&h), StaleCheck::AskGitHub, "{action}");
+            assert_eq!(still_holds(&h, &now), want, "{action} with {now:?}");
+        }
+        assert_eq!(
+            stale_check(&hook(json!({"action": "deleted"}))),
+            StaleCheck::Apply
+        );
+        assert_eq!(
+            stale_check(&hook(json!({"action": "edited"}))),
+            StaleCheck::Ignore
+        );
+    }
 }

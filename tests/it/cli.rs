@@ -290,6 +290,134 @@ fn explain_prints_the_issue_for_a_control() {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown control"));
 }
 
+/// The curated control ids: the stems of `issue-templates/controls/*.toml`.
+fn curated_ids() -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(root().join("issue-templates/controls"))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".toml").map(str::to_string)
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn explain_all_renders_every_curated_control_as_markdown_and_json() {
+    let ids = curated_ids();
+    assert!(!ids.is_empty());
+    let md = lever(&[
+        "explain",
+        "--all",
+        "--config",
+        "examples/demo",
+        "--now",
+        NOW,
+    ]);
+    assert_eq!(
+        md.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&md.stderr)
+    );
+    let text = String::from_utf8_lossy(&md.stdout);
+    assert_eq!(
+        text.matches("\nTitle:      ").count() + usize::from(text.starts_with("Title:")),
+        ids.len(),
+        "{text}"
+    );
+    for id in &ids {
+        assert!(
+            text.contains(&format!("Title:      {id}: ")),
+            "{id} missing"
+        );
+    }
+
+    let js = lever(&[
+        "explain",
+        "--all",
+        "--format",
+        "json",
+        "--config",
+        "examples/demo",
+        "--now",
+        NOW,
+    ]);
+    assert_eq!(js.status.code(), Some(0));
+    let all: Vec<Value> = serde_json::from_slice(&js.stdout).expect("a JSON array");
+    let got: Vec<&str> = all
+        .iter()
+        .map(|e| e["control"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, ids);
+    for e in &all {
+        let id = e["control"]["id"].as_str().unwrap();
+        assert_eq!(e["curated"]["id"], id);
+        let why = e["curated"]["why"].as_str().unwrap().trim();
+        let body = e["issue"]["body"].as_str().unwrap();
+        assert!(body.contains(why), "{id}: the body does not show why");
+        assert!(e["issue"]["title"].as_str().unwrap().starts_with(id));
+    }
+
+    // Any control of the catalog, curated or not; JSON for one control is one object.
+    let one = lever(&[
+        "explain",
+        "Macie.1",
+        "--format",
+        "json",
+        "--config",
+        "examples/demo",
+        "--now",
+        NOW,
+    ]);
+    assert_eq!(one.status.code(), Some(0));
+    let one: Value = serde_json::from_slice(&one.stdout).unwrap();
+    assert_eq!(one["control"]["id"], "Macie.1");
+    assert!(one["curated"].is_null());
+    assert!(
+        one["issue"]["body"]
+            .as_str()
+            .unwrap()
+            .contains("## How to verify")
+    );
+
+    let both = lever(&["explain", "S3.1", "--all", "--config", "examples/demo"]);
+    assert_eq!(both.status.code(), Some(2));
+    let neither = lever(&["explain", "--config", "examples/demo"]);
+    assert_eq!(neither.status.code(), Some(2));
+}
+
+/// The README's rendered S3.8 issue is what `lever explain S3.8` prints today.
+#[test]
+fn readme_shows_the_issue_lever_explain_renders() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = readme
+        .split_once("### What a developer sees")
+        .expect("README section \"What a developer sees\"")
+        .1;
+    let shown = section
+        .split_once("````markdown\n")
+        .and_then(|(_, rest)| rest.split_once("\n````"))
+        .expect("a ````markdown block")
+        .0;
+    let out = lever(&[
+        "explain",
+        "S3.8",
+        "--config",
+        "examples/demo",
+        "--now",
+        "2026-11-23T12:00:00Z",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let body = text.split_once("\n\n").unwrap().1.trim_end();
+    assert_eq!(
+        shown, body,
+        "README.md's rendered S3.8 issue is out of date: paste the body printed by `lever explain S3.8 --config examples/demo --now 2026-11-23T12:00:00Z`"
+    );
+}
+
 /// `lever plan` over every file of the conformance corpus finishes, reporting each rejected
 /// file with its reason (none of the real files is rejected today).
 #[test]

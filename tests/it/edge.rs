@@ -92,22 +92,25 @@ async fn an_issue_comment_body_under_another_event_name_is_refused() {
     assert_eq!(t.post_webhook(&d).await.0, StatusCode::ACCEPTED);
 }
 
-/// A delivery older (`issue.updated_at`) than the last one applied to its issue changes
-/// nothing: a late or out-of-order close does not undo what came after it.
+/// A delivery older (`issue.updated_at`) than the last one applied to its issue, whose change
+/// GitHub no longer shows, changes nothing: a close that arrives after the reopen that undid it
+/// does not close the group again.
 #[tokio::test]
-async fn a_webhook_older_than_the_last_one_applied_changes_nothing() {
+async fn a_late_close_undone_by_a_later_reopen_changes_nothing() {
     let t = TestApp::start().await;
     ledger_opened(&t).await;
-    let comment = t.gh.human_comment(LEDGER, 1, "on it", "carol");
-    let applied_at: chrono::DateTime<chrono::Utc> =
-        serde_json::from_value(comment.payload["issue"]["updated_at"].clone()).unwrap();
-    assert_eq!(t.post_webhook(&comment).await.0, StatusCode::ACCEPTED);
+    let mut close = t.gh.human_close(LEDGER, 1, "not_planned", "mallory");
+    let reopen = t.gh.human_reopen(LEDGER, 1, "carol");
+    // GitHub's timestamps have whole seconds: the close came a minute before the reopen.
+    let reopened_at: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(reopen.payload["issue"]["updated_at"].clone()).unwrap();
+    close.payload["issue"]["updated_at"] = json!(reopened_at - chrono::Duration::minutes(1));
+    assert_eq!(t.post_webhook(&reopen).await.0, StatusCode::ACCEPTED);
     t.settle().await;
+    assert!(group_open(&t).await);
     let writes = t.github_writes();
-    // A close from an hour before that comment arrives now.
-    let mut late = t.gh.human_close(LEDGER, 1, "not_planned", "mallory");
-    late.payload["issue"]["updated_at"] = json!(applied_at - chrono::Duration::hours(1));
-    let (status, body) = t.post_webhook(&late).await;
+    // The close arrives only now.
+    let (status, body) = t.post_webhook(&close).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     t.drain().await;
     assert!(group_open(&t).await, "the stale close was applied");
@@ -116,6 +119,28 @@ async fn a_webhook_older_than_the_last_one_applied_changes_nothing() {
         writes,
         "the stale close caused GitHub writes"
     );
+}
+
+/// Found by the fault test: a close whose job was retrying while a later delivery about the
+/// issue (Lever's own comment) was applied was dropped as "older than the last one applied",
+/// so the approved exception never started. A stale delivery whose change GitHub still shows
+/// is applied.
+#[tokio::test]
+async fn a_late_close_that_github_still_shows_is_applied() {
+    let t = TestApp::start().await;
+    ledger_opened(&t).await;
+    let comment = t.gh.human_comment(LEDGER, 1, "on it", "carol");
+    let applied_at: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(comment.payload["issue"]["updated_at"].clone()).unwrap();
+    assert_eq!(t.post_webhook(&comment).await.0, StatusCode::ACCEPTED);
+    t.settle().await;
+    // A close from before that comment arrives now; the issue is closed on GitHub.
+    let mut late = t.gh.human_close(LEDGER, 1, "completed", "carol");
+    late.payload["issue"]["updated_at"] = json!(applied_at - chrono::Duration::hours(1));
+    let (status, body) = t.post_webhook(&late).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    t.settle().await;
+    assert!(!group_open(&t).await, "the close GitHub shows was dropped");
 }
 
 /// `/readyz` says ready or not ready, nothing else: the database error (which may name a

@@ -676,9 +676,10 @@ async fn several_cves_of_one_package_on_one_image_are_one_issue_with_a_checklist
     let groups = t.app.store.list_groups(None).await.unwrap();
     assert_eq!(groups.len(), 1);
     assert!(
-        groups[0].group_key.0.starts_with(
-            "inspector-package|org.apache.logging.log4j:log4j-api|644160558196|us-east-1|"
-        ),
+        groups[0]
+            .group_key
+            .0
+            .starts_with("package|aws/inspector|org.apache.logging.log4j-log4j-api~"),
         "{}",
         groups[0].group_key
     );

@@ -283,6 +283,7 @@ fn finding(arn: &str, id: &str, group: &str, severity: Severity) -> FindingRecor
             reported_id: None,
             standard: "fsbp".into(),
         }),
+        vulnerabilities: Vec::new(),
     };
     FindingRecord {
         product_arn: arn.to_string(),

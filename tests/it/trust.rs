@@ -390,8 +390,21 @@ async fn an_unreadable_history_is_not_an_approval() {
     t.gh.fail_next("GET", "/repos/acme/ledger/issues/1/events", 502, 1_000);
     t.deliver(vec![t.gh.human_close(LEDGER, 1, "not_planned", "carol")])
         .await;
-    for _ in 0..6 {
-        t.clock.advance(Duration::minutes(10));
+    // Retried with the job's backoff (up to 1 h 12 min apart) for about a day and a half, then
+    // given up on.
+    for _ in 0..60 {
+        let next = (t
+            .app
+            .store
+            .jobs(Some(lever::store::JobState::Pending))
+            .await
+            .unwrap())
+        .into_iter()
+        .filter(|j| j.job.kind() == "github-event")
+        .map(|j| j.run_at)
+        .min();
+        let Some(at) = next else { break };
+        t.clock.set(at.max(lever::clock::Clock::now(&*t.clock)));
         t.settle().await;
     }
     assert_eq!(t.workflow(), ["NOTIFIED"], "nothing suppressed");
@@ -409,6 +422,43 @@ async fn an_unreadable_history_is_not_an_approval() {
             .any(|a| a.contains("approval-unconfirmed")),
         "{:?}",
         audit_actions(&t, "acme/ledger#1").await
+    );
+    t.gh.clear_faults();
+}
+
+/// Found by the fault test (30 % of GitHub calls failing): three failed reads of the history in
+/// a row made an approver's close "not an approval". A transient failure is retried with the
+/// job's backoff as long as any job is (about a day), and the approval then counts.
+#[tokio::test]
+async fn a_history_that_fails_to_load_for_a_while_still_approves() {
+    let t = TestApp::start().await;
+    ledger_opened(&t).await;
+    t.deliver(vec![t.gh.human_add_label(
+        LEDGER,
+        1,
+        "cto-approved",
+        "cto-user",
+    )])
+    .await;
+    t.gh.fail_next("GET", "/repos/acme/ledger/issues/1/events", 502, 6);
+    t.deliver(vec![t.gh.human_close(LEDGER, 1, "not_planned", "carol")])
+        .await;
+    for _ in 0..12 {
+        t.clock.advance(Duration::minutes(30));
+        t.settle().await;
+    }
+    assert_eq!(
+        t.workflow(),
+        ["SUPPRESSED"],
+        "{:#?}",
+        t.comments_by_bot(LEDGER, 1)
+    );
+    assert!(
+        !t.comments_by_bot(LEDGER, 1)
+            .iter()
+            .any(|c| c.contains("could not read")),
+        "{:#?}",
+        t.comments_by_bot(LEDGER, 1)
     );
     t.gh.clear_faults();
 }
