@@ -14,7 +14,7 @@ use crate::config::{Config, ProcessSettings};
 use crate::controls::Catalog;
 use crate::explain::Renderer;
 use crate::github::{ContentBudget, GitHub, GitHubConfig, Pacer};
-use crate::securityhub::SecurityHub;
+use crate::securityhub::{SecurityHub, Tagging};
 use crate::server::intake::Intake;
 use crate::store::{OpenOptions, Store};
 
@@ -111,6 +111,8 @@ pub struct App {
     pub catalog: &'static Catalog,
     pub github: Arc<GitHub>,
     pub securityhub: SecurityHub,
+    /// The Resource Groups Tagging API (the tag audit, tags a finding does not carry).
+    pub tagging: Tagging,
     pub clock: Arc<dyn Clock>,
     pub secrets: Secrets,
     /// Wakes the workers when new jobs are recorded.
@@ -173,6 +175,9 @@ pub struct Deps {
     /// Default: the AWS SDK's configuration chain (`AWS_REGION`, credentials,
     /// `AWS_ENDPOINT_URL_SECURITYHUB`).
     pub securityhub: Option<aws_sdk_securityhub::Client>,
+    /// Default: the AWS SDK's configuration chain, loaded on first use, paced at `[tags]
+    /// requests_per_second`.
+    pub tagging: Option<Tagging>,
     /// Default: [`crate::github::DEFAULT_READ_TIMEOUT`] (the fault tests shorten it so a
     /// GitHub that does not answer fails in milliseconds).
     pub github_timeout: Option<std::time::Duration>,
@@ -189,6 +194,10 @@ impl Deps {
     }
     pub fn securityhub(mut self, client: aws_sdk_securityhub::Client) -> Deps {
         self.securityhub = Some(client);
+        self
+    }
+    pub fn tagging(mut self, tagging: Tagging) -> Deps {
+        self.tagging = Some(tagging);
         self
     }
     pub fn github_timeout(mut self, timeout: std::time::Duration) -> Deps {
@@ -245,6 +254,9 @@ impl Application {
             Some(client) => SecurityHub::from_client(client),
             None => SecurityHub::from_sdk_defaults().await,
         };
+        let tagging = deps.tagging.unwrap_or_else(|| {
+            Tagging::from_sdk_defaults(config.settings.tags.requests_per_second)
+        });
         let config = Arc::new(config);
         let live_config = LiveConfig::new(config.clone());
         let intake = Intake::start(store.clone(), live_config.clone(), clock.clone());
@@ -257,6 +269,7 @@ impl Application {
             catalog: Catalog::embedded(),
             github,
             securityhub,
+            tagging,
             clock,
             secrets: Secrets::from_settings(settings),
             jobs_ready: Arc::new(Notify::new()),

@@ -1,5 +1,5 @@
 //! Command line: `lever serve | healthcheck | plan | sync | audit | jobs | explain | oncall |
-//! config check | app manifest | setup`.
+//! tags audit | config check | app manifest | setup`.
 //!
 //! Every command returns `Result<(), Failure>`; [`run`] prints the failure and turns it into
 //! the exit code, for all commands in one place: 0 success, 1 the command ran and failed (or
@@ -15,6 +15,7 @@ mod plan;
 mod serve;
 pub mod setup;
 mod sync;
+mod tags;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -216,6 +217,11 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<JobsCommand>,
     },
+    /// The ignore tags on AWS resources (Resource Groups Tagging API).
+    Tags {
+        #[command(subcommand)]
+        command: TagsCommand,
+    },
     /// Configuration commands.
     Config {
         #[command(subcommand)]
@@ -297,6 +303,19 @@ pub enum JobsCommand {
     /// The issues waiting to open, in the order they will, and when the last should open
     /// within the content budget of `[github]` (from the configuration).
     Backlog {
+        #[arg(long, value_name = "DIR")]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TagsCommand {
+    /// Every resource carrying the ignore tag (`[policy] ignore_tag`) in the configured
+    /// accounts and regions, through the role assumed in each (`[tags]`), with what appeared,
+    /// changed or disappeared since the previous audit (kept in DATABASE_URL).
+    Audit {
         #[arg(long, value_name = "DIR")]
         config: PathBuf,
         #[arg(long, value_enum, default_value = "text")]
@@ -420,6 +439,9 @@ impl Command {
             Command::Config {
                 command: ConfigCommand::Check { .. },
             } => "config check",
+            Command::Tags {
+                command: TagsCommand::Audit { .. },
+            } => "tags audit",
             Command::App {
                 command: AppCommand::Manifest { .. },
             } => "app manifest",
@@ -471,6 +493,9 @@ fn execute(cli: Cli) -> Result<(), Failure> {
             rotation,
             format,
         } => oncall::run(&config, now, rotation.as_deref(), format),
+        Command::Tags {
+            command: TagsCommand::Audit { config, format },
+        } => tags::audit(settings, &config, format),
         Command::Config {
             command: ConfigCommand::Check { config },
         } => match crate::config::source::read_bootstrap(&config) {

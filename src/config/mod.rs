@@ -21,6 +21,7 @@ mod settings;
 pub mod settle;
 pub mod source;
 mod spanned;
+pub mod tags;
 #[cfg(test)]
 mod tests;
 
@@ -43,6 +44,7 @@ pub use settings::{
     IgnoreTags, Mode, PolicySettings, PublicRepos, SecurityHubSettings, Settings,
 };
 pub(crate) use settings::{is_login, unknown_rotation};
+pub use tags::TagSettings;
 
 /// One configuration problem, located.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

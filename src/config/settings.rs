@@ -157,6 +157,8 @@ pub struct Settings {
     pub exclusions: super::exclusions::Exclusions,
     /// Settle delays (`[settle]`).
     pub settle: super::settle::SettleSettings,
+    /// The tag audit and tag reads (`[tags]`).
+    pub tags: super::tags::TagSettings,
 }
 
 pub(crate) fn is_login(s: &str) -> bool {
@@ -436,6 +438,7 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
     let noise = super::noise::parse(&mut d, &mut root);
     let exclusions = super::exclusions::parse(&mut d, &mut root);
     let settle = super::settle::parse(&mut d, &mut root);
+    let tags = super::tags::parse(&mut d, &mut root);
 
     // [templates]
     let mut templates_dir = None;
@@ -516,6 +519,7 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
         noise,
         exclusions,
         settle,
+        tags,
     })
 }
 

@@ -608,6 +608,74 @@ fn noise_cap_is_off_by_default_reads_overrides_and_names_bad_input() {
 }
 
 #[test]
+fn tags_settings_parse_with_defaults_and_every_error_is_located() {
+    let dir = write_dir(MINIMAL, "* acme/security @sam\n");
+    let cfg = Config::load(dir.path()).unwrap();
+    assert_eq!(cfg.settings.tags, TagSettings::default());
+    assert_eq!(cfg.settings.tags.role_name, "LeverTagAuditReadOnly");
+
+    let good = format!(
+        "{MINIMAL}\n[tags]\nregions = [\"eu-west-1\", \"us-gov-west-1\"]\naccounts = [\"111111111111\"]\n\
+         role_name = \"Audit\"\npartition = \"aws-us-gov\"\naudit_every = \"1d\"\nrequests_per_second = 2\ncache_ttl = \"5m\"\n"
+    );
+    let dir = write_dir(&good, "* acme/security @sam\n");
+    let t = Config::load(dir.path()).unwrap().settings.tags;
+    assert_eq!(t.regions, vec!["eu-west-1", "us-gov-west-1"]);
+    assert_eq!(t.accounts, vec!["111111111111"]);
+    assert_eq!(
+        t.role_arn("111111111111"),
+        "arn:aws-us-gov:iam::111111111111:role/Audit"
+    );
+    assert_eq!(t.audit_every, Some(Duration::days(1)));
+    assert_eq!(t.requests_per_second, 2);
+    assert_eq!(t.cache_ttl, Duration::minutes(5));
+
+    // Lines 5.. of the [tags] table, one mistake each, each named (by key or table) and located.
+    let bad = format!(
+        "{MINIMAL}\n[tags]\nregions = [\"eu-west\"]\naccounts = [\"1111\"]\nrole_name = \"a b\"\n\
+         partition = \"aws-mars\"\naudit_every = \"soon\"\nrequests_per_second = 0\ncache_ttl = \"10s\"\nrole = \"x\"\n"
+    );
+    let dir = write_dir(&bad, "* acme/security @sam\n");
+    let errs = Config::load(dir.path()).unwrap_err().0;
+    let mut got: Vec<(usize, bool)> = errs
+        .iter()
+        .map(|e| (e.line, e.message.contains("tags")))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (5, true),
+            (6, true),
+            (7, true),
+            (8, true),
+            (9, true),
+            (10, true),
+            (11, true),
+            (12, true),
+        ],
+        "{errs:#?}"
+    );
+    assert_eq!(
+        errs[0].message,
+        "tags.regions: \"eu-west\" is not an AWS region (e.g. eu-west-1)"
+    );
+
+    // A scheduled audit without regions would fail every run: refused at load, located.
+    let bad = format!("{MINIMAL}\n[tags]\naudit_every = \"1d\"\n");
+    let dir = write_dir(&bad, "* acme/security @sam\n");
+    let errs = Config::load(dir.path()).unwrap_err().0;
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].line, 5);
+    assert!(
+        errs[0]
+            .message
+            .starts_with("tags.audit_every: the tag audit needs tags.regions"),
+        "{errs:#?}"
+    );
+}
+
+#[test]
 fn ramp_up_schedule_is_read_and_inherited() {
     let toml = format!(
         r#"{MINIMAL}

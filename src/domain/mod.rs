@@ -7,6 +7,7 @@ pub mod lifecycle;
 pub mod nul;
 pub mod oncall;
 pub mod sample;
+pub mod tags;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;

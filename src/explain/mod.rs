@@ -490,6 +490,8 @@ struct ResourceLine {
     /// For a per-vulnerability finding grouped by package: the vulnerability (CVE) and the
     /// vulnerable packages; the line is one CVE on one resource.
     vulnerability: Option<(String, Vec<String>)>,
+    /// An honoured ignore tag as written (`key=reason`, untrusted): taken off the checklist.
+    ignored: Option<String>,
 }
 
 /// Every resource of the group, once, in first-seen order; a resource is ticked only when
@@ -525,6 +527,7 @@ fn collect_resources(findings: &[Finding]) -> Vec<ResourceLine> {
                     region: r.region.clone(),
                     fixed,
                     vulnerability: vulnerability.clone(),
+                    ignored: None,
                 }),
             }
         }
@@ -534,7 +537,20 @@ fn collect_resources(findings: &[Finding]) -> Vec<ResourceLine> {
 
 /// The bot-owned resource checklist of a group's findings, between its hidden markers.
 pub fn resource_checklist(findings: &[Finding]) -> String {
-    let resources = collect_resources(findings);
+    resource_checklist_ignoring(findings, &std::collections::BTreeMap::new())
+}
+
+/// [`resource_checklist`] with the resources of `ignored` (resource → `key=reason`, the ignore
+/// tags the account honours) ticked and struck through with their tag (rendered inert): they
+/// are taken off the list of what to fix.
+pub fn resource_checklist_ignoring(
+    findings: &[Finding],
+    ignored: &std::collections::BTreeMap<String, String>,
+) -> String {
+    let mut resources = collect_resources(findings);
+    for r in &mut resources {
+        r.ignored = ignored.get(&r.id).cloned();
+    }
     resources_section(&resources, resources.len().min(MAX_LISTED_RESOURCES))
 }
 
@@ -629,10 +645,16 @@ fn resources_section(resources: &[ResourceLine], listed: usize) -> String {
             ),
             None => format!("`{}`", inert::code(&r.id)),
         };
-        s.push_str(&format!(
-            "- [{}] {what}{extra}\n",
-            if r.fixed { "x" } else { " " },
-        ));
+        match &r.ignored {
+            Some(tag) if !r.fixed => s.push_str(&format!(
+                "- [x] ~~{what}~~{extra}: ignored, tagged `{}`\n",
+                inert::code(tag)
+            )),
+            _ => s.push_str(&format!(
+                "- [{}] {what}{extra}\n",
+                if r.fixed { "x" } else { " " },
+            )),
+        }
     }
     if resources.len() > listed {
         s.push_str(&format!("- and {} more\n", resources.len() - listed));

@@ -63,7 +63,7 @@ fn skip(reason: Reason, detail: String) -> Verdict {
     }
 }
 
-/// What the ignore tag on a finding's primary resource means in its account.
+/// What the ignore tag on a finding's resources means in its account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IgnoreTag {
     /// Not tagged.
@@ -79,18 +79,30 @@ pub enum IgnoreTag {
     Disregarded,
 }
 
-/// What `policy.ignore_tag` on `f`'s primary resource means in `account`. Pure.
+/// The reason `tags` give under `key`: `None` untagged, `Some("")` tagged with a blank value
+/// (no reason), else the trimmed reason. Pure.
+pub fn tag_reason(tags: &BTreeMap<String, String>, key: &str) -> Option<String> {
+    tags.get(key).map(|v| v.trim().to_string())
+}
+
+/// What `policy.ignore_tag` on any of `f`'s resources means in `account`: the first resource
+/// (in the finding's order) whose tag has a reason gives the reason; a tag with a blank value
+/// on every tagged resource is [`IgnoreTag::NoReason`]. Pure.
 pub fn ignore_tag(f: &Finding, account: &AccountPolicy, policy: &PolicySettings) -> IgnoreTag {
-    let Some(value) = f.primary_resource().tags.get(&policy.ignore_tag) else {
+    let reasons: Vec<String> = f
+        .resources
+        .iter()
+        .filter_map(|r| tag_reason(&r.tags, &policy.ignore_tag))
+        .collect();
+    if reasons.is_empty() {
         return IgnoreTag::Absent;
-    };
+    }
     if account.ignore_tags == IgnoreTags::Never {
         return IgnoreTag::Disregarded;
     }
-    let reason = value.trim().to_string();
-    if reason.is_empty() {
+    let Some(reason) = reasons.into_iter().find(|r| !r.is_empty()) else {
         return IgnoreTag::NoReason;
-    }
+    };
     match (account.ignore_tags, account.mode) {
         (IgnoreTags::Always, _) | (IgnoreTags::RampUp, Mode::RampUp) => {
             IgnoreTag::Honoured { reason }
@@ -99,30 +111,87 @@ pub fn ignore_tag(f: &Finding, account: &AccountPolicy, policy: &PolicySettings)
     }
 }
 
-/// Resources of `findings` (failing ones, by their primary resource) whose ignore tag is
-/// [`IgnoreTag::Reported`] in their account, with the tag as written (`key=reason`): what an
-/// issue says about ignore tags that do not stop it. Pure.
-pub fn reported_ignore_tags(findings: &[Finding], config: &Config) -> BTreeMap<String, String> {
+/// Resources of `findings` (failing ones, any of their resources) whose ignore tag, with a
+/// reason, is [`IgnoreTag::Reported`] in their account, with the tag as written (`key=reason`):
+/// what an issue says about ignore tags that do not stop it. Pure.
+pub fn reported_ignore_tags(
+    findings: &[Finding],
+    config: &Config,
+    now: chrono::DateTime<chrono::Utc>,
+) -> BTreeMap<String, String> {
     let tag = &config.settings.policy.ignore_tag;
-    findings
+    let mut out = BTreeMap::new();
+    for f in findings
         .iter()
         .filter(|f| crate::domain::lifecycle::is_failing(f))
-        .filter_map(|f| {
-            match ignore_tag(f, config.account(&f.account_id), &config.settings.policy) {
-                IgnoreTag::Reported { reason } => {
-                    Some((f.primary_resource().id.clone(), format!("{tag}={reason}")))
-                }
-                _ => None,
+    {
+        if !matches!(
+            ignore_tag(
+                f,
+                &config.account_at(&f.account_id, now),
+                &config.settings.policy
+            ),
+            IgnoreTag::Reported { .. }
+        ) {
+            continue;
+        }
+        for r in &f.resources {
+            if let Some(reason) = tag_reason(&r.tags, tag).filter(|r| !r.is_empty()) {
+                out.insert(r.id.clone(), format!("{tag}={reason}"));
             }
-        })
-        .collect()
+        }
+    }
+    out
+}
+
+/// Resources of `findings` taken off an issue by an ignore tag their account honours, with the
+/// tag as written (`key=reason`, untrusted), by the rule [`decide`] applies to a new finding: a
+/// failing finding whose ignore tag ([`ignore_tag`], any of its resources) is
+/// [`IgnoreTag::Honoured`] ignores every resource it names (the tag's own resource first named
+/// as such: `key=reason (on ARN)` for the others), unless another failing finding that is not
+/// ignored names the resource too. Pure.
+pub fn honoured_ignore_tags(
+    findings: &[Finding],
+    config: &Config,
+    now: chrono::DateTime<chrono::Utc>,
+) -> BTreeMap<String, String> {
+    let tag = &config.settings.policy.ignore_tag;
+    let mut ignored: BTreeMap<String, String> = BTreeMap::new();
+    let mut kept = std::collections::BTreeSet::new();
+    for f in findings
+        .iter()
+        .filter(|f| crate::domain::lifecycle::is_failing(f))
+    {
+        let account = config.account_at(&f.account_id, now);
+        match ignore_tag(f, &account, &config.settings.policy) {
+            IgnoreTag::Honoured { reason } => {
+                let carrier = f
+                    .resources
+                    .iter()
+                    .find(|r| tag_reason(&r.tags, tag).as_deref() == Some(reason.as_str()))
+                    .map(|r| r.id.clone())
+                    .unwrap_or_default();
+                for r in &f.resources {
+                    let text = if r.id == carrier {
+                        format!("{tag}={reason}")
+                    } else {
+                        format!("{tag}={reason} (on {carrier})")
+                    };
+                    ignored.entry(r.id.clone()).or_insert(text);
+                }
+            }
+            _ => kept.extend(f.resources.iter().map(|r| r.id.clone())),
+        }
+    }
+    ignored.retain(|r, _| !kept.contains(r));
+    ignored
 }
 
 /// Whether a finding with no issue yet opens one in `account`.
 ///
 /// Checks, in order: account mode `off`; `RecordState` ARCHIVED; `Compliance.Status` PASSED or
 /// NOT_AVAILABLE; workflow SUPPRESSED; severity below the account minimum; an ignore tag with a
-/// reason on the primary resource, where the account honours it ([`ignore_tag`]). Otherwise:
+/// reason on any resource of the finding, where the account honours it ([`ignore_tag`]). Otherwise:
 /// ticket.
 pub fn decide(f: &Finding, account: &AccountPolicy, policy: &PolicySettings) -> Verdict {
     let who = match &account.name {

@@ -98,15 +98,147 @@ fn ignore_tag_table() {
         if let Some(v) = tag {
             f.resources[0].tags.insert("lever:ignore".into(), v.into());
         }
-        // A tag on another resource than the primary one is not read.
+        // A second, untagged resource changes nothing.
         f.resources.push(f.resources[0].clone());
         f.resources[1].id.push_str("-other");
-        f.resources[1].tags.insert("lever:ignore".into(), "other".into());
+        f.resources[1].tags.clear();
         let acct = AccountPolicy { ignore_tags, ..account(mode, Severity::Low) };
         assert_eq!(ignore_tag(&f, &acct, &policy()), want_tag, "{name}");
         let v = decide(&f, &acct, &policy());
         assert_eq!(v.reason, want, "{name}: {}", v.detail);
     }
+}
+
+/// The ignore tag counts on any resource of the finding, not only the primary one: the first
+/// resource (in the finding's order) with a reason gives it; a blank value anywhere is no reason.
+#[test]
+#[rustfmt::skip]
+fn ignore_tag_on_any_resource_table() {
+    type Case = (&'static str, IgnoreTags, Mode, [Option<&'static str>; 3], IgnoreTag);
+    let honoured = |r: &str| IgnoreTag::Honoured { reason: r.into() };
+    let reported = |r: &str| IgnoreTag::Reported { reason: r.into() };
+    let cases: Vec<Case> = vec![
+        ("primary only", IgnoreTags::RampUp, Mode::RampUp, [Some("a"), None, None], honoured("a")),
+        ("second resource only", IgnoreTags::RampUp, Mode::RampUp, [None, Some("b"), None], honoured("b")),
+        ("last resource only", IgnoreTags::RampUp, Mode::RampUp, [None, None, Some("c")], honoured("c")),
+        ("the first with a reason wins", IgnoreTags::RampUp, Mode::RampUp, [None, Some("b"), Some("c")], honoured("b")),
+        ("a blank primary does not hide a reason elsewhere", IgnoreTags::RampUp, Mode::RampUp, [Some(" "), Some("b"), None], honoured("b")),
+        ("blank everywhere is no reason", IgnoreTags::RampUp, Mode::RampUp, [Some(""), None, Some("  ")], IgnoreTag::NoReason),
+        ("outside ramp-up a secondary tag is reported", IgnoreTags::RampUp, Mode::Enforce, [None, Some("b"), None], reported("b")),
+        ("never: a secondary tag is not read", IgnoreTags::Never, Mode::RampUp, [None, Some("b"), None], IgnoreTag::Disregarded),
+        ("no tag anywhere", IgnoreTags::Always, Mode::Enforce, [None, None, None], IgnoreTag::Absent),
+    ];
+    let mut wrong = Vec::new();
+    for (name, ignore_tags, mode, tags, want) in cases {
+        let mut f = control_finding("EC2.18", "t", Severity::Critical);
+        let first = f.resources[0].clone();
+        f.resources = (0..3)
+            .map(|i| {
+                let mut r = first.clone();
+                r.id = format!("{}-{i}", first.id);
+                r.tags.clear();
+                if let Some(v) = tags[i] {
+                    r.tags.insert("lever:ignore".into(), v.into());
+                }
+                r
+            })
+            .collect();
+        let acct = AccountPolicy { ignore_tags, ..account(mode, Severity::Low) };
+        let got = ignore_tag(&f, &acct, &policy());
+        if got != want {
+            wrong.push(format!("{name}: {got:?}, expected {want:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Every resource whose ignore tag is reported (not honoured) is listed, not only the primary.
+#[test]
+fn reported_ignore_tags_lists_every_tagged_resource() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo");
+    let config = crate::config::Config::load(&dir).unwrap();
+    let mut f = control_finding("EC2.18", "t", Severity::Critical);
+    f.account_id = "111111111111".into(); // enforce: tags are reported
+    let mut second = f.resources[0].clone();
+    second.id.push_str("-2");
+    second.tags.insert("lever:ignore".into(), "shared".into());
+    let mut third = f.resources[0].clone();
+    third.id.push_str("-3");
+    third.tags.insert("lever:ignore".into(), " ".into());
+    f.resources.push(second.clone());
+    f.resources.push(third);
+    let got = reported_ignore_tags(&[f], &config, chrono::Utc::now());
+    assert_eq!(
+        got,
+        [(second.id.clone(), "lever:ignore=shared".to_string())].into()
+    );
+}
+
+/// Honoured tags take resources off an issue by the rule `decide` applies: a finding ignored by
+/// a tag on any of its resources ignores all of them, unless a finding that is not ignored names
+/// the resource too; tags not honoured, blank ones and passed findings take nothing off.
+#[test]
+fn honoured_ignore_tags_follow_the_finding_rule() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo");
+    let mut config = crate::config::Config::load(&dir).unwrap();
+    config
+        .settings
+        .accounts
+        .get_mut("111111111111")
+        .unwrap()
+        .mode = Mode::RampUp;
+    let finding = |ids: &[&str], tags: &[(usize, &str)]| {
+        let mut f = control_finding("EC2.18", "t", Severity::Critical);
+        let first = f.resources[0].clone();
+        f.resources = ids
+            .iter()
+            .map(|id| {
+                let mut r = first.clone();
+                r.id = id.to_string();
+                r
+            })
+            .collect();
+        for (i, v) in tags {
+            f.resources[*i]
+                .tags
+                .insert("lever:ignore".into(), v.to_string());
+        }
+        f
+    };
+    let passed = {
+        let mut f = finding(&["p"], &[(0, "x")]);
+        f.compliance = Some(ComplianceStatus::Passed);
+        f
+    };
+    let got = honoured_ignore_tags(
+        &[
+            finding(&["i", "sg"], &[(1, "shared sg")]),
+            finding(&["sg2", "j"], &[(0, "legacy")]),
+            finding(&["j"], &[]),
+            finding(&["k"], &[(0, "  ")]),
+            passed,
+        ],
+        &config,
+        chrono::Utc::now(),
+    );
+    let want: BTreeMap<String, String> = [
+        ("i", "lever:ignore=shared sg (on sg)"),
+        ("sg", "lever:ignore=shared sg"),
+        ("sg2", "lever:ignore=legacy"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(got, want);
+    let enforce = crate::config::Config::load(&dir).unwrap();
+    assert!(
+        honoured_ignore_tags(
+            &[finding(&["sg"], &[(0, "x")])],
+            &enforce,
+            chrono::Utc::now()
+        )
+        .is_empty()
+    );
 }
 
 #[test]
@@ -352,4 +484,31 @@ fn fingerprint_ignores_resource_order() {
     b.resources.reverse();
     assert_eq!(fingerprint(&a), fingerprint(&b));
     assert_eq!(fingerprint(&a).len(), 32);
+}
+
+/// After `enforce_from`, a ramp-up account is enforced: ignore tags on its open issues are
+/// reported, no longer honoured (they do not take resources off).
+#[test]
+fn ignore_tags_on_issues_follow_the_account_as_it_is_now() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo");
+    let mut config = crate::config::Config::load(&dir).unwrap();
+    let acct = config.settings.accounts.get_mut("111111111111").unwrap();
+    acct.mode = Mode::RampUp;
+    acct.schedule.enforce_from = chrono::NaiveDate::from_ymd_opt(2027, 1, 4);
+    let mut f = control_finding("EC2.18", "t", Severity::Critical);
+    f.resources[0]
+        .tags
+        .insert("lever:ignore".into(), "test data".into());
+    let at = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let before = at("2027-01-03T23:59:59Z");
+    let after = at("2027-01-04T00:00:00Z");
+    let fs = std::slice::from_ref(&f);
+    assert_eq!(honoured_ignore_tags(fs, &config, before).len(), 1);
+    assert!(reported_ignore_tags(fs, &config, before).is_empty());
+    assert!(honoured_ignore_tags(fs, &config, after).is_empty());
+    assert_eq!(reported_ignore_tags(fs, &config, after).len(), 1);
 }

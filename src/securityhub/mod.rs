@@ -18,6 +18,7 @@ mod asff_json;
 mod pace;
 mod query;
 mod read;
+pub mod tagging;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub use pace::{
 };
 pub use query::{FindingQuery, MAX_FILTER_VALUES, timestamp};
 pub use read::{PAGE_SIZE, Page, Pager, PagerPosition, RUNTIME_THREAD_STACK};
+pub use tagging::{Tagging, TaggingError};
 
 /// The per-call override that switches the SDK's own retries off: every attempt goes through
 /// Lever's pacers and retry policy, so no retry can bypass a pacer or multiply the attempts.

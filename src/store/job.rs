@@ -72,6 +72,9 @@ pub enum Job {
     /// A group's settle delay is over (`[settle]`): its findings are planned again, and the
     /// issue opens only if they still count.
     Settle(GroupKey),
+    /// The tag audit (`[tags] audit_every`): new ignore tags are asked about in the security
+    /// repository's audit issue.
+    TagAudit,
     /// A kind this version does not know: written by a newer replica during a rolling upgrade.
     /// Never leased by this version (see [`Store::lease_job`](super::Store::lease_job)); listed
     /// for operators as it is.
@@ -100,6 +103,7 @@ const REPO_ACCESS: &str = "repo-access";
 const ENFORCEMENT: &str = "enforcement";
 const PROMOTE: &str = "promote";
 const SETTLE: &str = "settle";
+const TAG_AUDIT: &str = "tag-audit";
 
 /// Every kind this version runs: the lease query takes only these, so a replica of an older
 /// version leaves the kinds it does not know to the others instead of failing them.
@@ -126,6 +130,7 @@ pub const KNOWN_KINDS: &[&str] = &[
     ENFORCEMENT,
     PROMOTE,
     SETTLE,
+    TAG_AUDIT,
 ];
 
 fn timer_kind(t: Timer) -> &'static str {
@@ -160,6 +165,7 @@ impl Job {
             Job::Enforcement => ENFORCEMENT,
             Job::Promote(_) => PROMOTE,
             Job::Settle(_) => SETTLE,
+            Job::TagAudit => TAG_AUDIT,
             Job::Unknown { kind, .. } => kind,
         }
     }
@@ -182,6 +188,7 @@ impl Job {
             Job::Reconcile => "issues",
             Job::RepoAccess(repo) => repo,
             Job::Enforcement => "accounts",
+            Job::TagAudit => "tags",
             Job::Unknown { subject, .. } => subject,
             Job::OpenIssue(_)
             | Job::NotifyFindings(_)
@@ -221,6 +228,7 @@ impl Job {
             ENFORCEMENT => Job::Enforcement,
             PROMOTE => Job::Promote(group()),
             SETTLE => Job::Settle(group()),
+            TAG_AUDIT => Job::TagAudit,
             _ => Job::Unknown {
                 kind: kind.to_string(),
                 subject: subject.to_string(),
@@ -229,7 +237,7 @@ impl Job {
     }
 
     /// Jobs that schedule their own next run (`sync`, `handoffs`, `digest`, `redeliver`,
-    /// `reconcile`, `prune`, `enforcement`).
+    /// `reconcile`, `prune`, `enforcement`, `tag-audit`).
     pub fn is_periodic(&self) -> bool {
         matches!(
             self,
@@ -239,6 +247,7 @@ impl Job {
                 | Job::Redeliver
                 | Job::Reconcile
                 | Job::Enforcement
+                | Job::TagAudit
         )
     }
 
@@ -294,6 +303,7 @@ mod tests {
             Job::Enforcement,
             Job::Promote(g.clone()),
             Job::Settle(g.clone()),
+            Job::TagAudit,
         ];
         assert_eq!(
             jobs.len(),

@@ -19,6 +19,7 @@ mod noise;
 mod postgres;
 mod sql;
 mod sqlite;
+mod tags;
 
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use strum::{Display, EnumString, IntoStaticStr};
 
 use crate::domain::lifecycle::{Action, State};
+use crate::domain::tags::IgnoredResource;
 use crate::domain::{
     ComplianceStatus, Finding, GroupKey, LeverWrite, RecordState, Severity, StableKey,
     WorkflowStatus, string_codes,
@@ -614,6 +616,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Every group held back by the noise cap, of every product (for `lever jobs backlog`).
     async fn noise_held(&self) -> Result<Vec<NoiseEntry>>;
+
+    /// The tag audit's snapshot as the last [`Store::record_ignore_tags`] left it (ordered by
+    /// ARN), and when that audit ran (`None`: no audit yet).
+    async fn ignore_tags(&self) -> Result<(Vec<IgnoredResource>, Option<DateTime<Utc>>)>;
+
+    /// Replaces the tag audit's snapshot with `resources` and records `now` as when the audit
+    /// ran, in one transaction (a failed write leaves the previous snapshot whole).
+    async fn record_ignore_tags(
+        &self,
+        resources: &[IgnoredResource],
+        now: DateTime<Utc>,
+    ) -> Result<()>;
 }
 
 /// Why and until when a shared GitHub permit was refused ([`Store::take_github_permit`]).

@@ -592,6 +592,33 @@ impl<D: Dialect> Store for SqlStore<D> {
         common::decode_all(&rows, super::noise::entry_from_row::<D>)
     }
 
+    async fn ignore_tags(&self) -> Result<(Vec<IgnoredResource>, Option<DateTime<Utc>>)> {
+        let rows = self.fetch_all(super::tags::select_query::<D>()).await?;
+        let resources = common::decode_all(&rows, super::tags::from_row::<D>)?;
+        let at = match self.kv_get(super::tags::AUDITED_AT).await? {
+            Some(v) => Some(
+                DateTime::parse_from_rfc3339(&v)
+                    .map_err(|e| {
+                        At::new("kv", format!("{:?}", super::tags::AUDITED_AT))
+                            .corrupt("value", format!("not an RFC 3339 instant: {e}"))
+                    })?
+                    .with_timezone(&Utc),
+            ),
+            None => None,
+        };
+        Ok((resources, at))
+    }
+
+    async fn record_ignore_tags(
+        &self,
+        resources: &[IgnoredResource],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let (_guard, mut tx) = self.write_tx().await?;
+        let result = super::tags::record_in::<D>(&mut *tx, resources, now).await;
+        common::finish(tx, result).await
+    }
+
     async fn kv_get(&self, key: &str) -> Result<Option<String>> {
         let row = self
             .fetch_optional(sqlx::query(common::SELECT_KV).arg(key))

@@ -123,7 +123,18 @@ async fn perform(
             )?;
         }
         Action::RemoveLabel { label } => {
-            unless_gone(app.github.remove_label(repo, number, label).await)?
+            // On a retry the first attempt may have removed it with its answer lost (found by
+            // the crash test: a refused `cto-approved` removed twice): remove it only if GitHub
+            // still shows it.
+            let present = !retry
+                || match app.github.get_issue(repo, number).await {
+                    Ok(issue) => issue.has_label(label),
+                    Err(GitHubError::NotFound(_)) => false,
+                    Err(e) => return Err(e.into()),
+                };
+            if present {
+                unless_gone(app.github.remove_label(repo, number, label).await)?
+            }
         }
         Action::Close { reason } => {
             let state_reason = match reason {
@@ -169,9 +180,13 @@ async fn perform(
                 }
             };
             let body = issue.body.unwrap_or_default();
-            if let Some(new_body) =
-                explain::replace_checklist(&body, &explain::resource_checklist(&findings))
-                && new_body != body
+            if let Some(new_body) = explain::replace_checklist(
+                &body,
+                &explain::resource_checklist_ignoring(
+                    &findings,
+                    &crate::policy::honoured_ignore_tags(&findings, &app.config, app.now()),
+                ),
+            ) && new_body != body
             {
                 let update = IssueUpdate {
                     body: Some(new_body),

@@ -243,21 +243,78 @@ pub fn step(
 
 /// What Security Hub says about a group's findings, with the ignore tags the account does not
 /// honour (reported on the issue when they appear). Pure.
-pub fn findings_view(config: &Config, findings: &[Finding]) -> FindingsView {
+/// Resources whose ignore tag the account honours are taken out of the failing ones
+/// (`FindingsView::ignored`). The accounts as they are at `now` (an account past its
+/// `enforce_from` no longer honours ignore tags by its ramp-up).
+pub fn findings_view(config: &Config, findings: &[Finding], now: DateTime<Utc>) -> FindingsView {
     FindingsView {
-        ignore_tagged: crate::policy::reported_ignore_tags(findings, config),
+        ignore_tagged: crate::policy::reported_ignore_tags(findings, config, now),
         ..FindingsView::of(findings)
     }
+    .with_ignored(crate::policy::honoured_ignore_tags(findings, config, now))
 }
 
+/// A group's findings, their resources' tags completed from the Tagging API where the finding
+/// carries none ([`with_tags`]).
 pub(super) async fn group_findings(app: &App, key: &GroupKey) -> Result<Vec<Finding>, JobError> {
-    Ok(app
+    let findings = app
         .store
         .findings_in_group(key)
         .await?
         .into_iter()
         .map(|r| r.finding)
-        .collect())
+        .collect();
+    Ok(with_tags(app, findings).await)
+}
+
+/// Resources that carry no tags in their finding (ASFF `Resources[].Tags` absent or empty) get
+/// them from the Tagging API (cached for `[tags] cache_ttl`), through the account's member
+/// role, when the tag audit reads the finding's region (`[tags] regions`) and the account reads
+/// ignore tags at all. A lookup that fails leaves the resources untagged (logged): the issue
+/// stays as it is until the next look.
+pub(super) async fn with_tags(app: &App, mut findings: Vec<Finding>) -> Vec<Finding> {
+    let settings = &app.config.settings.tags;
+    if settings.regions.is_empty() {
+        return findings;
+    }
+    let ttl = settings.cache_ttl.to_std().unwrap_or_default();
+    let mut wanted: std::collections::BTreeMap<(String, String), Vec<String>> =
+        std::collections::BTreeMap::new();
+    for f in &findings {
+        if app.config.account(&f.account_id).ignore_tags == crate::config::IgnoreTags::Never {
+            continue;
+        }
+        for r in f.resources.iter().filter(|r| r.tags.is_empty()) {
+            let region = r.region.clone().unwrap_or_else(|| f.region.clone());
+            if settings.regions.contains(&region) {
+                wanted
+                    .entry((f.account_id.clone(), region))
+                    .or_default()
+                    .push(r.id.clone());
+            }
+        }
+    }
+    let mut found = std::collections::BTreeMap::new();
+    for ((account, region), arns) in wanted {
+        match app
+            .tagging
+            .tags_of(&settings.role_arn(&account), &region, &arns, ttl)
+            .await
+        {
+            Ok(tags) => found.extend(tags),
+            Err(e) => {
+                tracing::warn!(%account, %region, error = %e, "reading resource tags failed; the finding's own tags stand")
+            }
+        }
+    }
+    for f in &mut findings {
+        for r in f.resources.iter_mut().filter(|r| r.tags.is_empty()) {
+            if let Some(tags) = found.get(&r.id) {
+                r.tags = tags.clone();
+            }
+        }
+    }
+    findings
 }
 
 /// Loads a group that has an issue; `None` when there is nothing to do.
@@ -293,7 +350,7 @@ pub(super) async fn group_news(
     };
     let event = match news {
         GroupNews::FindingsChanged => Event::Findings {
-            view: findings_view(&app.config, &group_findings(app, key).await?),
+            view: findings_view(&app.config, &group_findings(app, key).await?, app.now()),
         },
         GroupNews::Timer(Timer::Verify) => return verify_timer(app, run, key).await,
         GroupNews::Timer(Timer::ExceptionExpiry) => Event::ExceptionTimer,

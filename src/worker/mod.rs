@@ -16,6 +16,7 @@ pub mod reconcile;
 mod redeliver;
 pub mod reroute;
 pub mod sync;
+pub mod tag_audit;
 
 use std::time::Duration as StdDuration;
 
@@ -224,6 +225,9 @@ pub async fn schedule_periodic(app: &App) -> Result<(), StoreError> {
     if settings.lifecycle.sync.reconcile.is_some() {
         jobs.push(NewJob::new(Job::Reconcile, now));
     }
+    if settings.tags.audit_every.is_some() {
+        jobs.push(NewJob::new(Job::TagAudit, now));
+    }
     jobs.push(NewJob::new(Job::Prune, now + PRUNE_EVERY));
     app.store
         .apply(
@@ -383,6 +387,7 @@ impl Worker {
             Job::Enforcement => rampup::enforcement(app, &run).await,
             Job::Promote(key) => rampup::promote(app, &run, key).await,
             Job::Settle(key) => rampup::settle(app, &run, key).await,
+            Job::TagAudit => tag_audit::run(app, &run).await,
             // Never leased (the lease query takes known kinds only); should one get here, it is
             // left for a replica that knows it, never failed.
             Job::Unknown { kind, .. } => Err(JobError {

@@ -44,9 +44,28 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<JobOutpu
         return Err(JobError::permanent(format!("group {key} has no findings")));
     }
     let now = app.now();
+    // Tags the findings do not carry, from the Tagging API: a group whose every failing
+    // resource carries an ignore tag its account honours opens nothing (the tag audit has it
+    // look again when one of those tags changes).
+    let findings = super::lifecycle::with_tags(app, findings).await;
+    let view = super::lifecycle::findings_view(&app.config, &findings, now);
+    if view.failing.is_empty() && view.unconfirmed.is_empty() && !view.ignored.is_empty() {
+        tracing::info!(group = %key, "every resource carries an honoured ignore tag; no issue opens");
+        let mut changes = ChangeSet::default();
+        changes.audit.push(AuditEntry {
+            seq: 0,
+            at: now,
+            actor: "lever".into(),
+            action: "open-skipped-ignored".into(),
+            group_key: Some(key.clone()),
+            issue: None,
+            source: Some(run.source()),
+            detail: json!({ "ignored": view.ignored }),
+        });
+        return Ok(JobOutput::done(changes));
+    }
     let mut route: Route = group.data.route.clone();
     let mut notes = route.warnings.clone();
-    let view = super::lifecycle::findings_view(&app.config, &findings);
     if !view.ignore_tagged.is_empty() {
         let tags: std::collections::BTreeSet<&str> =
             view.ignore_tagged.values().map(String::as_str).collect();

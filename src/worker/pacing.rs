@@ -40,7 +40,7 @@ fn rank(s: Severity) -> u8 {
 /// | `open-issue` | 40 + 10 × severity (INFORMATIONAL 0 … CRITICAL 4) + 5 in production: 40 … 85 |
 /// | `noise-summary` (the noise cap's summary issue of a product) | 60 |
 /// | `apply-effects` with a comment, label, assignment, close or reopen | 30 + the same: 30 … 75 |
-/// | `ensure-labels`, `digest` | 20 |
+/// | `ensure-labels`, `digest`, `tag-audit` | 20 |
 /// | `apply-effects` with only checklist refreshes (and Security Hub updates, or nothing) | 10 |
 ///
 /// A group that is gone counts as INFORMATIONAL outside production.
@@ -65,7 +65,7 @@ pub fn priority_of(job: &Job, group: Option<&GroupData>, outbox: &[Effect]) -> P
             10
         }
         Job::ApplyEffects(_) => 30 + weight(),
-        Job::EnsureLabels(_) | Job::Digest => 20,
+        Job::EnsureLabels(_) | Job::Digest | Job::TagAudit => 20,
         _ => 90,
     })
 }

@@ -26,5 +26,6 @@ mod setup;
 mod store;
 mod support;
 mod sync_source;
+mod tags;
 mod trust;
 mod upgrade;

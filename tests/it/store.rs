@@ -237,6 +237,7 @@ suite!(
     prune_keeps_what_work_and_deduplication_still_need,
     noise_cap_slots_hold_across_replicas,
     ungrouped_findings_are_those_of_the_account_without_a_group,
+    ignore_tag_snapshot_is_replaced_whole,
 );
 
 // =============================================================================================
@@ -2168,6 +2169,36 @@ async fn kv_roundtrip(db: Arc<Db>) {
         None,
         "keys are exact"
     );
+}
+
+async fn ignore_tag_snapshot_is_replaced_whole(db: Arc<Db>) {
+    use lever::domain::tags::IgnoredResource;
+    let store = db.store().await;
+    assert_eq!(store.ignore_tags().await.unwrap(), (vec![], None));
+    let r = |arn: &str, reason: &str, first: i64| IgnoredResource {
+        arn: arn.into(),
+        account_id: "111122223333".into(),
+        region: "eu-west-1".into(),
+        reason: reason.into(),
+        first_seen: t(first),
+        reason_since: t(first + 1),
+    };
+    // Untrusted reasons (quotes, markup, blank) round-trip as written; rows come back by ARN.
+    let first = vec![
+        r("arn:b", "it's <b>legacy</b> \"ok\"", 1),
+        r("arn:a", "   ", 2),
+    ];
+    store.record_ignore_tags(&first, t(10)).await.unwrap();
+    let (rows, at) = store.ignore_tags().await.unwrap();
+    assert_eq!(at, Some(t(10)));
+    assert_eq!(rows, vec![first[1].clone(), first[0].clone()]);
+    // The next audit replaces the snapshot: a resource left out is gone.
+    let second = vec![r("arn:c", "new", 20)];
+    store.record_ignore_tags(&second, t(30)).await.unwrap();
+    assert_eq!(store.ignore_tags().await.unwrap(), (second, Some(t(30))));
+    // An empty audit empties it and still records when it ran.
+    store.record_ignore_tags(&[], t(40)).await.unwrap();
+    assert_eq!(store.ignore_tags().await.unwrap(), (vec![], Some(t(40))));
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -463,6 +463,38 @@ async fn a_history_that_fails_to_load_for_a_while_still_approves() {
     t.gh.clear_faults();
 }
 
+/// Found by the crash test: a refused `cto-approved` was removed twice when GitHub acted on the
+/// DELETE but its answer was lost (the process died, the connection reset): the retry sent the
+/// DELETE again. On a retry, a label already gone is not removed again.
+#[tokio::test]
+async fn a_refused_label_is_removed_once_when_the_first_answer_was_lost() {
+    use crate::fakes::github::FaultKind;
+    let t = TestApp::start().await;
+    ledger_opened(&t).await;
+    let path = "/repos/acme/ledger/issues/1/labels/cto-approved";
+    t.gh.inject("DELETE", path, FaultKind::AfterEffect(502), 1);
+    t.deliver(vec![t.gh.human_add_label(
+        LEDGER,
+        1,
+        "cto-approved",
+        "mallory",
+    )])
+    .await;
+    for _ in 0..6 {
+        t.clock.advance(Duration::minutes(5));
+        t.settle().await;
+    }
+    assert!(!t.labels(LEDGER, 1).contains(&"cto-approved".to_string()));
+    assert_eq!(t.gh.count("DELETE", path), 1, "the label removed once");
+    let refusals = t
+        .comments_by_bot(LEDGER, 1)
+        .iter()
+        .filter(|c| c.contains("not an approver"))
+        .count();
+    assert_eq!(refusals, 1);
+    t.gh.clear_faults();
+}
+
 // ---- 3. Self-approval ------------------------------------------------------------------------
 
 /// An approver who owned the issue in this period cannot approve it by unassigning themselves

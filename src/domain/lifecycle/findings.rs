@@ -15,6 +15,20 @@ impl Machine<'_> {
             .filter(|(r, t)| self.s.findings.ignore_tagged.get(*r) != Some(*t))
             .map(|(r, t)| (r.clone(), t.clone()))
             .collect();
+        let newly_ignored: BTreeMap<String, String> = view
+            .ignored
+            .iter()
+            .filter(|(r, _)| !self.s.findings.ignored.contains_key(*r))
+            .map(|(r, t)| (r.clone(), t.clone()))
+            .collect();
+        if !newly_ignored.is_empty()
+            && self.s.open
+            && !self.s.deleted
+            && self.s.closure != Some(Closure::Exception)
+        {
+            self.on_ignored(view, &newly_ignored);
+            return;
+        }
         self.on_findings_view(view);
         if tagged.is_empty() || self.s.deleted || self.s.closure == Some(Closure::Exception) {
             return;
@@ -37,6 +51,49 @@ impl Machine<'_> {
             labels::EXCEPTION_REQUESTED
         ));
         self.log("ignore-tag-reported");
+    }
+
+    /// Ignore tags the account honours appeared on resources of an open issue: those resources
+    /// are taken off the checklist (the body is refreshed), one comment names the tags; when
+    /// nothing is left to fix, the issue closes as completed (a resource that fails again once
+    /// its tag is gone reopens it, like any regression).
+    fn on_ignored(&mut self, view: FindingsView, newly: &BTreeMap<String, String>) {
+        let lines: Vec<String> = newly
+            .iter()
+            .take(20)
+            .map(|(r, t)| format!("- {}: {}", code_span(r), code_span(t)))
+            .collect();
+        let more = if newly.len() > 20 {
+            format!("\n- and {} more", newly.len() - 20)
+        } else {
+            String::new()
+        };
+        self.s.findings = view;
+        self.act(Action::RefreshBody);
+        let head = format!(
+            "Ignore tags with a reason, which this account honours during ramp-up, were added to resources of this \
+             issue; they are taken off its checklist:\n{}{more}",
+            lines.join("\n")
+        );
+        if self.s.findings.all_resolved() {
+            self.s.open = false;
+            self.s.closure = Some(Closure::Fixed);
+            let line = self.withdraw_approval("nothing is left to fix");
+            self.act(Action::Close {
+                reason: CloseReason::Completed,
+            });
+            self.comment(Self::with_line(
+                format!(
+                    "{head}\n\nNothing is left to fix: every resource is fixed or carries an honoured ignore tag. \
+                     Closing as completed; if a tag is removed and the problem is still there, this issue reopens."
+                ),
+                line,
+            ));
+            self.log("closed-ignored");
+        } else {
+            self.comment(head);
+            self.log("resources-ignored");
+        }
     }
 
     fn on_findings_view(&mut self, view: FindingsView) {

@@ -2458,3 +2458,125 @@ fn an_exception_covers_what_was_approved() {
     );
     assert!(o.state.exception.is_some(), "{o:#?}");
 }
+
+/// An ignore tag the account honours (ramp-up), added to a resource of an open issue: the
+/// resource is taken off the checklist with a comment naming the tag (inert); when nothing is
+/// left to fix, the issue closes. Tags already known say nothing again; a closed or deleted issue
+/// is not commented on.
+#[test]
+fn an_honoured_ignore_tag_takes_the_resource_off_and_closes_when_nothing_is_left() {
+    let c = ctx();
+    let open = State::opened(Some("bob".into()), failing(), &[]);
+    let ignored = |rs: &[&str]| {
+        failing().with_ignored(
+            rs.iter()
+                .map(|r| {
+                    (
+                        r.to_string(),
+                        "lever:ignore=`legacy` @mallory #1".to_string(),
+                    )
+                })
+                .collect(),
+        )
+    };
+    // One of two resources tagged: a comment, the body refreshed, the issue stays open.
+    let o = step(
+        &open,
+        Event::Findings {
+            view: ignored(&["r1"]),
+        },
+        now(),
+        &c,
+    );
+    let said = comments(&o);
+    assert_eq!(said.len(), 1, "{o:#?}");
+    assert!(
+        said[0].contains("`r1`: `lever:ignore='legacy' @mallory #1`"),
+        "{}",
+        said[0]
+    );
+    assert!(said[0].contains("taken off"), "{}", said[0]);
+    assert!(
+        o.actions.iter().any(|a| matches!(a, Action::RefreshBody)),
+        "{o:#?}"
+    );
+    assert!(
+        !o.actions.iter().any(|a| matches!(a, Action::Close { .. })),
+        "{o:#?}"
+    );
+    assert!(o.state.open);
+    // The same view again: nothing new.
+    let again = step(
+        &o.state,
+        Event::Findings {
+            view: ignored(&["r1"]),
+        },
+        now(),
+        &c,
+    );
+    assert!(comments(&again).is_empty(), "{again:#?}");
+    assert!(
+        !again
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Close { .. }))
+    );
+    // The last resource tagged too: closed, saying why (not "fixed").
+    let last = step(
+        &o.state,
+        Event::Findings {
+            view: ignored(&["r1", "r2"]),
+        },
+        now(),
+        &c,
+    );
+    assert!(
+        last.actions
+            .iter()
+            .any(|a| matches!(a, Action::Close { .. })),
+        "{last:#?}"
+    );
+    assert!(!last.state.open);
+    let said = comments(&last);
+    assert!(
+        said.iter().any(|c| c.contains("`r2`: `lever:ignore=")),
+        "{said:#?}"
+    );
+    assert!(
+        said.iter().any(|c| c.contains("Nothing is left to fix")),
+        "{said:#?}"
+    );
+    assert!(
+        !said
+            .iter()
+            .any(|c| c.contains("reports every resource fixed")),
+        "{said:#?}"
+    );
+    // Both tagged at once on a fresh issue: one comment listing both, then closed.
+    let both = step(
+        &open,
+        Event::Findings {
+            view: ignored(&["r1", "r2"]),
+        },
+        now(),
+        &c,
+    );
+    assert!(
+        both.actions
+            .iter()
+            .any(|a| matches!(a, Action::Close { .. })),
+        "{both:#?}"
+    );
+    // A deleted issue says nothing.
+    let mut deleted = open.clone();
+    deleted.deleted = true;
+    let o = step(
+        &deleted,
+        Event::Findings {
+            view: ignored(&["r1"]),
+        },
+        now(),
+        &c,
+    );
+    assert!(comments(&o).is_empty(), "{o:#?}");
+}

@@ -26,12 +26,31 @@ pub struct FindingsView {
     /// (`policy::reported_ignore_tags`), not by [`FindingsView::of`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub ignore_tagged: BTreeMap<String, String>,
+    /// Resources Security Hub reports failing whose ignore tag (with a reason) their account
+    /// honours (ramp-up, or `ignore_tags = "always"`), with the tag as written (`key=reason`,
+    /// untrusted): taken off the checklist, and out of [`FindingsView::failing`]. Filled
+    /// in by the caller (`policy::honoured_ignore_tags`), not by [`FindingsView::of`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ignored: BTreeMap<String, String>,
 }
 
 impl FindingsView {
     /// Every resource is fixed: nothing fails and nothing is merely unconfirmed.
     pub fn all_resolved(&self) -> bool {
         self.failing.is_empty() && self.unconfirmed.is_empty()
+    }
+
+    /// This view with `ignored` (resource → `key=reason`) taken out of `failing` (a resource
+    /// that is not failing is not ignored: nothing to take off).
+    pub fn with_ignored(mut self, ignored: BTreeMap<String, String>) -> FindingsView {
+        self.ignored = ignored
+            .into_iter()
+            .filter(|(r, _)| self.failing.contains(r))
+            .collect();
+        for r in self.ignored.keys() {
+            self.failing.remove(r);
+        }
+        self
     }
 
     /// The view of a group's findings: a resource is failing when any finding naming it fails,
@@ -72,6 +91,7 @@ impl FindingsView {
             unconfirmed,
             unnotified,
             ignore_tagged: BTreeMap::new(),
+            ignored: BTreeMap::new(),
         }
     }
 }

@@ -89,9 +89,16 @@ pub struct Builder {
     /// and read from it, as `lever serve` does with a bootstrap `lever.toml`.
     config_repo: Option<(String, Option<String>)>,
     github_timeout: Option<std::time::Duration>,
+    /// The Tagging API client (moto's server, see `support::moto`).
+    tagging: Option<lever::securityhub::Tagging>,
 }
 
 impl Builder {
+    /// Read tags through `tagging` (e.g. pointed at moto's server).
+    pub fn tagging(mut self, tagging: lever::securityhub::Tagging) -> Self {
+        self.tagging = Some(tagging);
+        self
+    }
     /// Read the configuration from `repo` (on branch `git_ref`, default `main`): the
     /// configuration directory's `lever.toml` and `OWNERS` are committed there first.
     pub fn config_repo(mut self, repo: &str, git_ref: Option<&str>) -> Self {
@@ -146,6 +153,9 @@ impl Builder {
             .securityhub(sh.client());
         if let Some(timeout) = self.github_timeout {
             deps = deps.github_timeout(timeout);
+        }
+        if let Some(tagging) = self.tagging {
+            deps = deps.tagging(tagging);
         }
         let (db, database_url) = match self.postgres {
             // A database the test made: opened by the composition root from DATABASE_URL,
@@ -320,6 +330,7 @@ impl TestApp {
             spy: false,
             config_repo: None,
             github_timeout: None,
+            tagging: None,
         }
     }
 

@@ -3,5 +3,6 @@
 
 pub mod app;
 pub mod bin;
+pub mod moto;
 pub mod pg;
 pub mod spy;

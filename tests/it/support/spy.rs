@@ -210,6 +210,21 @@ impl Store for Spy {
     async fn noise_held(&self) -> Result<Vec<lever::store::NoiseEntry>> {
         self.inner.noise_held().await
     }
+    async fn ignore_tags(
+        &self,
+    ) -> Result<(
+        Vec<lever::domain::tags::IgnoredResource>,
+        Option<DateTime<Utc>>,
+    )> {
+        self.inner.ignore_tags().await
+    }
+    async fn record_ignore_tags(
+        &self,
+        resources: &[lever::domain::tags::IgnoredResource],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.inner.record_ignore_tags(resources, now).await
+    }
     async fn kv_get(&self, key: &str) -> Result<Option<String>> {
         self.inner.kv_get(key).await
     }
