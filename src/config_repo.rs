@@ -166,8 +166,15 @@ pub async fn on_push(app: &App, push: &PushEvent) -> bool {
     let sha = push.after.as_str();
     let (changed, errors) = match repo.load(&app.github, Some(sha)).await {
         Ok(config) => {
-            app.live_config.replace(Arc::new(config));
+            let config = Arc::new(config);
+            app.live_config.replace(config.clone());
             tracing::info!(repo = %full, commit = sha, "configuration reloaded");
+            // A ramp-up date the change added is scheduled now, not at the next start.
+            if let Err(e) =
+                crate::worker::rampup::schedule(app.store.as_ref(), &config, app.now()).await
+            {
+                tracing::warn!(error = %e, "could not schedule the ramp-up dates of the new configuration; they are scheduled at the next start");
+            }
             (true, Vec::new())
         }
         Err(LoadError::Invalid(errors)) => {

@@ -144,7 +144,7 @@ fn explain<'a>(
     }
     let route = routing::route(&f, config, now, &|_| None);
     let key = GroupKey::for_finding(&f, &config.settings.grouping);
-    let policy = config.account(account);
+    let policy = &config.account_at(account, now);
     let due = (policy.mode == crate::config::Mode::Enforce)
         .then(|| {
             config

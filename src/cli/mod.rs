@@ -144,8 +144,9 @@ pub enum Command {
         findings: PathBuf,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
-        /// The instant to plan at (RFC 3339), e.g. to pin who is on call.
-        #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
+        /// The instant to plan at (RFC 3339, or a date for 00:00 UTC), e.g. to pin who is on
+        /// call, or to see an account after its ramp-up dates.
+        #[arg(long, value_name = "RFC3339|DATE", value_parser = parse_instant)]
         now: Option<DateTime<Utc>>,
     },
     /// Print the explanation issue Lever would open for a control, with a sample finding.
@@ -331,10 +332,18 @@ pub enum ConfigCommand {
     },
 }
 
+/// An RFC 3339 instant, or a date (`2027-01-04`: 00:00 UTC, when a ramp-up date starts).
 fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(crate::config::rampup::day_start(d));
+    }
     DateTime::parse_from_rfc3339(s)
         .map(|d| d.with_timezone(&Utc))
-        .map_err(|e| format!("{s:?} is not an RFC 3339 instant such as 2026-11-23T12:00:00Z ({e})"))
+        .map_err(|e| {
+            format!(
+                "{s:?} is not an RFC 3339 instant such as 2026-11-23T12:00:00Z, nor a date such as 2027-01-04 ({e})"
+            )
+        })
 }
 
 /// Prints a table: columns padded to their widest cell, two spaces apart, no trailing blanks.

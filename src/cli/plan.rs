@@ -85,8 +85,16 @@ fn plan_rows(paths: &[PathBuf], config: &Config, now: DateTime<Utc>) -> Vec<Row>
                     error: e.to_string(),
                 }),
                 Ok(f) => {
-                    let verdict =
-                        policy::decide(f, config.account(&f.account_id), &config.settings.policy);
+                    let account = config.account_at(&f.account_id, now);
+                    // Every finding is new to a plan: one with a settle delay waits it out.
+                    let (verdict, _) = policy::settle::apply(
+                        policy::decide_at(f, config, now),
+                        f,
+                        &config.settings.settle,
+                        now,
+                        now,
+                    );
+                    let upcoming = upcoming(f, config, now, &verdict, account.mode);
                     let route = routing::route(f, config, now, &unknown);
                     rows.push(Row::Finding(json!({
                         "finding_id": f.id,
@@ -103,14 +111,90 @@ fn plan_rows(paths: &[PathBuf], config: &Config, now: DateTime<Utc>) -> Vec<Row>
                         "title": f.title,
                         "file": file,
                         "index": index,
-                        "environment": config.account(&f.account_id).environment,
+                        "environment": account.environment,
+                        "mode": account.mode.as_str(),
                         "warnings": route.warnings,
+                        "upcoming": upcoming,
                     })));
                 }
             }
         }
     }
     rows
+}
+
+/// What the account's ramp-up dates after `now` change for `f`: one entry per date on which
+/// it starts to open an issue (`opens`) or its informational issue becomes enforced
+/// (`enforced`). Pure.
+fn upcoming(
+    f: &crate::domain::Finding,
+    config: &Config,
+    now: DateTime<Utc>,
+    verdict: &policy::Verdict,
+    mode: crate::config::Mode,
+) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut before = (verdict.decision, mode);
+    for at in config.account(&f.account_id).changes_after(now) {
+        let account = config.account_at(&f.account_id, at);
+        let v = policy::decide_at(f, config, at);
+        let after = (v.decision, account.mode);
+        let change = match (before, after) {
+            ((policy::Decision::Skip, _), (policy::Decision::Ticket, _)) => Some("opens"),
+            (
+                (policy::Decision::Ticket, crate::config::Mode::RampUp),
+                (policy::Decision::Ticket, crate::config::Mode::Enforce),
+            ) => Some("enforced"),
+            _ => None,
+        };
+        if let Some(change) = change {
+            out.push(json!({
+                "on": at.format("%Y-%m-%d").to_string(),
+                "change": change,
+                "mode": account.mode.as_str(),
+                "detail": v.detail,
+            }));
+        }
+        before = after;
+    }
+    out
+}
+
+/// The upcoming section of the text plan: per date, the findings that start to open an issue
+/// or whose informational issue becomes enforced.
+fn print_upcoming(findings: &[&Value]) {
+    let mut by_date: std::collections::BTreeMap<String, Vec<Vec<String>>> = Default::default();
+    for v in findings {
+        for u in v["upcoming"].as_array().into_iter().flatten() {
+            let s = |x: &Value| x.as_str().unwrap_or("-").to_string();
+            by_date.entry(s(&u["on"])).or_default().push(vec![
+                s(&u["change"]),
+                s(&v["severity"]),
+                s(&v["account"]),
+                s(&v["control_id"]),
+                s(&v["repo"]),
+                cut(&s(&v["title"]), 60),
+            ]);
+        }
+    }
+    if by_date.is_empty() {
+        return;
+    }
+    println!();
+    println!("Upcoming (the accounts' ramp-up dates):");
+    for (date, mut rows) in by_date {
+        rows.sort();
+        let opens = rows.iter().filter(|r| r[0] == "opens").count();
+        println!();
+        println!(
+            "On {date}: {opens} finding(s) start to open issues, {} informational issue(s) become enforced",
+            rows.len() - opens
+        );
+        super::print_table(
+            &["CHANGE", "SEVERITY", "ACCOUNT", "CONTROL", "REPO", "TITLE"],
+            &rows,
+        );
+    }
 }
 
 fn cut(s: &str, n: usize) -> String {
@@ -204,6 +288,7 @@ fn print_text(rows: &[Row]) {
             }
         }
     }
+    print_upcoming(&findings);
 }
 
 pub(super) fn run(

@@ -8,6 +8,7 @@
 mod duration;
 pub mod edge;
 mod escalation;
+pub mod exclusions;
 mod lifecycle;
 pub mod noise;
 mod oncall;
@@ -15,7 +16,9 @@ mod owners;
 pub mod process;
 #[cfg(test)]
 mod proptests;
+pub mod rampup;
 mod settings;
+pub mod settle;
 pub mod source;
 mod spanned;
 pub mod tags;
@@ -225,6 +228,15 @@ impl Config {
             .accounts
             .get(account_id)
             .unwrap_or(&self.settings.defaults)
+    }
+
+    /// The policy for an account as it is at `now` (its ramp-up schedule applied).
+    pub fn account_at(
+        &self,
+        account_id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> AccountPolicy {
+        self.account(account_id).at(now)
     }
 
     /// The issue-template override directory, if the configuration has one.

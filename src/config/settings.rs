@@ -10,7 +10,7 @@ use toml::de::{DeTable, DeValue};
 use super::spanned::{Diag, Table, as_table, type_name};
 use super::{Assignee, ConfigError, RepoName, oncall};
 use crate::domain::calendar::Calendar;
-use crate::domain::keys::Grouping;
+use crate::domain::keys::{Grouping, VulnerabilityGrouping};
 use crate::domain::oncall::Rotation;
 use crate::domain::{Severity, string_codes};
 
@@ -60,6 +60,9 @@ pub struct AccountPolicy {
     pub mode: Mode,
     /// When the ignore tag is honoured in this account.
     pub ignore_tags: IgnoreTags,
+    /// When the mode and the minimum severity change (`enforce_from`, `min_severity_from`):
+    /// see [`AccountPolicy::at`].
+    pub schedule: super::rampup::RampSchedule,
 }
 
 /// Who may approve an exception (`cto-approved`).
@@ -150,6 +153,10 @@ pub struct Settings {
     pub escalation: super::escalation::EscalationSettings,
     /// The noise cap (`[noise]`).
     pub noise: super::noise::NoiseSettings,
+    /// Findings that never open an issue (`[exclusions]`).
+    pub exclusions: super::exclusions::Exclusions,
+    /// Settle delays (`[settle]`).
+    pub settle: super::settle::SettleSettings,
     /// The tag audit and tag reads (`[tags]`).
     pub tags: super::tags::TagSettings,
 }
@@ -210,6 +217,7 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
             min_severity: Severity::Critical,
             mode: Mode::Enforce,
             ignore_tags: IgnoreTags::RampUp,
+            schedule: Default::default(),
         });
     let mut accounts = BTreeMap::new();
     if let Some(mut t) = root.table(&mut d, "accounts") {
@@ -395,6 +403,18 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
         if let Some(tags) = t.string_list(&mut d, "family_tags") {
             grouping.family_tags = tags.into_iter().map(|s| s.into_inner()).collect();
         }
+        if let Some(s) = t.string(&mut d, "vulnerabilities") {
+            match s.get_ref().as_str() {
+                "package" => grouping.vulnerabilities = VulnerabilityGrouping::Package,
+                "vulnerability" => grouping.vulnerabilities = VulnerabilityGrouping::Vulnerability,
+                other => d.error(
+                    s.span(),
+                    format!(
+                        "grouping.vulnerabilities: unknown value {other:?} (expected package or vulnerability)"
+                    ),
+                ),
+            }
+        }
         t.finish(&mut d);
     }
 
@@ -416,6 +436,8 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
     let lifecycle = super::lifecycle::parse(&mut d, &mut root);
     let escalation = super::escalation::parse(&mut d, &mut root, &rotations, &calendars);
     let noise = super::noise::parse(&mut d, &mut root);
+    let exclusions = super::exclusions::parse(&mut d, &mut root);
+    let settle = super::settle::parse(&mut d, &mut root);
     let tags = super::tags::parse(&mut d, &mut root);
 
     // [templates]
@@ -495,6 +517,8 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
         lifecycle,
         escalation,
         noise,
+        exclusions,
+        settle,
         tags,
     })
 }
@@ -518,7 +542,9 @@ fn account_policy(d: &mut Diag, t: &mut Table, defaults: Option<&AccountPolicy>)
         .map(|s| s.into_inner())
         .or_else(|| defaults.map(|p| p.environment.clone()))
         .unwrap_or_else(|| "unknown".into());
-    let min_severity = match t.string(d, "min_severity") {
+    let min_text = t.string(d, "min_severity");
+    let sets_min = min_text.is_some();
+    let min_severity = match min_text {
         Some(s) => match s.get_ref().parse::<Severity>() {
             Ok(sev) => sev,
             Err(e) => {
@@ -530,7 +556,9 @@ fn account_policy(d: &mut Diag, t: &mut Table, defaults: Option<&AccountPolicy>)
             .map(|p| p.min_severity)
             .unwrap_or(Severity::Critical),
     };
-    let mode = match t.string(d, "mode") {
+    let mode_text = t.string(d, "mode");
+    let sets_mode = mode_text.is_some();
+    let mode = match mode_text {
         Some(s) => match Mode::parse(s.get_ref()) {
             Some(m) => m,
             None => {
@@ -564,6 +592,13 @@ fn account_policy(d: &mut Diag, t: &mut Table, defaults: Option<&AccountPolicy>)
         },
         None => defaults.map(|p| p.ignore_tags).unwrap_or_default(),
     };
+    let schedule = super::rampup::parse(
+        d,
+        t,
+        mode,
+        min_severity,
+        defaults.map(|p| (&p.schedule, sets_mode, sets_min)),
+    );
     AccountPolicy {
         id: None,
         name,
@@ -571,5 +606,6 @@ fn account_policy(d: &mut Diag, t: &mut Table, defaults: Option<&AccountPolicy>)
         min_severity,
         mode,
         ignore_tags,
+        schedule,
     }
 }

@@ -674,3 +674,110 @@ fn tags_settings_parse_with_defaults_and_every_error_is_located() {
         "{errs:#?}"
     );
 }
+
+#[test]
+fn ramp_up_schedule_is_read_and_inherited() {
+    let toml = format!(
+        r#"{MINIMAL}
+[defaults]
+mode = "ramp-up"
+enforce_from = "2027-01-04"
+min_severity = "CRITICAL"
+min_severity_from = {{ "2027-02-01" = "HIGH", "2027-04-01" = "MEDIUM" }}
+
+[accounts.111111111111]
+name = "payments-prod"
+
+[accounts.222222222222]
+mode = "enforce"
+min_severity = "HIGH"
+"#
+    );
+    let dir = write_dir(&toml, "* acme/security @sam\n");
+    let cfg = Config::load(dir.path()).unwrap();
+    let date = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    let inherited = &cfg.account("111111111111").schedule;
+    assert_eq!(inherited.enforce_from, Some(date("2027-01-04")));
+    assert_eq!(
+        inherited.min_severity_from.get(&date("2027-04-01")),
+        Some(&Severity::Medium)
+    );
+    // An account that sets its own mode and minimum keeps neither part of the defaults'.
+    assert!(cfg.account("222222222222").schedule.is_empty());
+    // A TOML date works as well as a string.
+    let toml = format!(
+        "{MINIMAL}\n[accounts.111111111111]\nmode = \"ramp-up\"\nenforce_from = 2027-01-04\n"
+    );
+    let dir = write_dir(&toml, "* acme/security @sam\n");
+    let cfg = Config::load(dir.path()).unwrap();
+    assert_eq!(
+        cfg.account("111111111111").schedule.enforce_from,
+        Some(date("2027-01-04"))
+    );
+}
+
+/// Bad schedules: every error names the file, the line and the key.
+#[test]
+#[rustfmt::skip]
+fn ramp_up_schedule_errors_table() {
+    let cases: [(&str, usize, &str); 6] = [
+        ("mode = \"ramp-up\"\nenforce_from = \"2027-13-01\"", 5,
+         "accounts.111111111111.enforce_from: \"2027-13-01\" is not a date such as 2027-01-04"),
+        ("mode = \"enforce\"\nenforce_from = \"2027-01-04\"", 5,
+         "accounts.111111111111.enforce_from needs mode = \"ramp-up\" (the mode is enforce)"),
+        ("min_severity = \"CRITICAL\"\nmin_severity_from = { \"next month\" = \"HIGH\" }", 5,
+         "accounts.111111111111.min_severity_from: \"next month\" is not a date such as 2027-02-01"),
+        ("min_severity = \"CRITICAL\"\nmin_severity_from = { \"2027-02-01\" = \"SEVERE\" }", 5,
+         "accounts.111111111111.min_severity_from.2027-02-01: unknown severity \"SEVERE\" (expected INFORMATIONAL, LOW, MEDIUM, HIGH or CRITICAL)"),
+        ("min_severity = \"HIGH\"\nmin_severity_from = { \"2027-02-01\" = \"MEDIUM\", \"2027-04-01\" = \"CRITICAL\" }", 5,
+         "accounts.111111111111.min_severity_from: steps only widen, but CRITICAL from 2027-04-01 is not below MEDIUM (the step of 2027-02-01)"),
+        ("min_severity = \"HIGH\"\nmin_severity_from = \"2027-02-01\"", 5,
+         "accounts.111111111111.min_severity_from must be a table of dates to severities such as { \"2027-02-01\" = \"HIGH\" }, found a string"),
+    ];
+    for (body, line, want) in cases {
+        let toml = format!("{MINIMAL}[accounts.111111111111]\n{body}\n");
+        let dir = write_dir(&toml, "* acme/security @sam\n");
+        let errs = Config::load(dir.path()).unwrap_err().0;
+        assert_eq!(errs.len(), 1, "{body}: {errs:#?}");
+        assert!(errs[0].file.ends_with("lever.toml"), "{:?}", errs[0]);
+        assert_eq!((errs[0].line, errs[0].message.as_str()), (line, want), "{body}");
+    }
+}
+
+/// Bad `[exclusions]` and `[settle]`: every error names the file, the line and the key.
+#[test]
+#[rustfmt::skip]
+fn exclusions_and_settle_errors_table() {
+    let cases: [(&str, usize, &str); 7] = [
+        ("[[exclusions.rules]]\ncontrol = \"EC2.8\"", 3,
+         "exclusions.rules[0] needs a reason = \"...\" (shown wherever the exclusion applies)"),
+        ("[[exclusions.rules]]\nreason = \"everything\"", 3,
+         "exclusions.rules[0] needs at least one of product, control, resource_type or arn (an exclusion of everything is mode = \"off\")"),
+        ("[[exclusions.rules]]\ncontrol = \"EC2.8\"\nreason = \" \"", 5,
+         "exclusions.rules[0].reason must not be empty"),
+        ("[[exclusions.rules]]\ncontrol = \"EC2.8\"\naccounts = [\"1234\"]\nreason = \"x\"", 5,
+         "exclusions.rules[0].accounts: \"1234\" must be 12 digits"),
+        ("[exclusions]\ncontrol_tower = \"no\"", 4,
+         "exclusions.control_tower must be true or false, found a string"),
+        ("[settle]\n\"AWS::EC2::Instance\" = \"soon\"", 4,
+         "settle.\"AWS::EC2::Instance\": invalid duration \"soon\": unit 's' without a number"),
+        ("[settle]\n\"EC2.8\" = \"30d\"", 4,
+         "settle.\"EC2.8\" must be longer than zero and at most 7d"),
+    ];
+    for (body, line, want) in cases {
+        let toml = format!("{MINIMAL}{body}\n");
+        let dir = write_dir(&toml, "* acme/security @sam\n");
+        let errs = Config::load(dir.path()).unwrap_err().0;
+        assert_eq!(errs.len(), 1, "{body}: {errs:#?}");
+        assert!(errs[0].file.ends_with("lever.toml"), "{:?}", errs[0]);
+        assert_eq!((errs[0].line, errs[0].message.as_str()), (line, want), "{body}");
+    }
+    let ok = format!("{MINIMAL}[settle]\n\"AWS::AutoScaling::AutoScalingGroup\" = \"15m\"\n[exclusions]\ncontrol_tower = false\n");
+    let dir = write_dir(&ok, "* acme/security @sam\n");
+    let cfg = Config::load(dir.path()).unwrap();
+    assert!(!cfg.settings.exclusions.control_tower);
+    assert_eq!(
+        cfg.settings.settle.delays.get("awsautoscalingautoscalinggroup"),
+        Some(&Duration::minutes(15))
+    );
+}

@@ -120,6 +120,9 @@ mod tests {
             (Reason::Suppressed, "suppressed"),
             (Reason::BelowThreshold, "below-threshold"),
             (Reason::Ignored, "ignored"),
+            (Reason::Excluded, "excluded"),
+            (Reason::ControlTower, "control-tower"),
+            (Reason::Settling, "settling"),
         ]);
     }
 

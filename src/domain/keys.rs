@@ -55,6 +55,23 @@ pub struct Grouping {
     /// Resource tags that name a family of short-lived resources. The first tag found on the
     /// primary resource wins.
     pub family_tags: Vec<String>,
+    /// How per-vulnerability findings (Inspector) fold into issues.
+    #[serde(default)]
+    pub vulnerabilities: VulnerabilityGrouping,
+}
+
+/// How per-vulnerability findings (Inspector v2 and other scanners: one finding per CVE per
+/// resource, with `Vulnerabilities[].VulnerablePackages`) fold into issues (`[grouping]
+/// vulnerabilities`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum VulnerabilityGrouping {
+    /// One issue per vulnerable package and image or instance family, listing its CVEs (the
+    /// default).
+    #[default]
+    Package,
+    /// One issue per CVE per resource (or family), as for any other finding.
+    Vulnerability,
 }
 
 impl Default for Grouping {
@@ -65,7 +82,45 @@ impl Default for Grouping {
                 "eks:nodegroup-name".into(),
                 "aws:ecs:serviceName".into(),
             ],
+            vulnerabilities: VulnerabilityGrouping::Package,
         }
+    }
+}
+
+/// The package a per-vulnerability finding is grouped by: the first name (in order) of its
+/// first vulnerability's packages; `None` without one (a control, Inspector Classic).
+pub fn vulnerable_package(f: &Finding) -> Option<&str> {
+    f.vulnerabilities
+        .first()?
+        .packages
+        .iter()
+        .map(|p| p.name.as_str())
+        .filter(|n| !n.trim().is_empty())
+        .min()
+}
+
+/// A package name as a key segment: its slug (readable) and 8 hex digits of its SHA-256 (the
+/// exact name, so `a:b` and `a/b` stay apart). The name comes from the scanned image: nothing
+/// of it but the slug reaches the key (and the issue's marker).
+fn package_segment(name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = hex::encode(&Sha256::digest(name.as_bytes())[..4]);
+    format!("{}~{hash}", slugify(name))
+}
+
+/// The family of a resource for package grouping: an ECR image's repository (every digest,
+/// every tag of the image: `arn:aws:ecr:REGION:ACCOUNT:repository/NAME`), else the resource id.
+fn image_family(resource_id: &str) -> &str {
+    match resource_id.find(":repository/") {
+        Some(i) if resource_id.starts_with("arn:") => {
+            let rest = &resource_id[i + ":repository/".len()..];
+            // The repository name may contain `/`; the digest starts at `/sha256:`.
+            match rest.find("/sha256:") {
+                Some(j) => &resource_id[..i + ":repository/".len() + j],
+                None => resource_id,
+            }
+        }
+        _ => resource_id,
     }
 }
 
@@ -162,6 +217,24 @@ impl GroupKey {
                 .filter(|v| !v.is_empty())
                 .map(|v| (t, v))
         });
+        // Per-vulnerability products: one issue per product, vulnerable package and image or
+        // instance family.
+        if let Some(package) = vulnerable_package(f)
+            && grouping.vulnerabilities == VulnerabilityGrouping::Package
+        {
+            let fam = match family {
+                Some((tag, value)) => format!("family:{tag}={value}"),
+                None => image_family(&primary.id).to_string(),
+            };
+            return GroupKey(join(&[
+                "package",
+                &f.product,
+                &package_segment(package),
+                &f.account_id,
+                &f.region,
+                &fam,
+            ]));
+        }
         match family {
             Some((tag, value)) => {
                 let (kind, what) = problem(f);
@@ -207,6 +280,110 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(slugify(input), want, "slugify({input:?})");
         }
+    }
+
+    #[test]
+    fn image_family_table() {
+        let cases = [
+            (
+                "arn:aws:ecr:us-east-1:644160558196:repository/jenkins/sha256:85942973eaeb",
+                "arn:aws:ecr:us-east-1:644160558196:repository/jenkins",
+            ),
+            (
+                "arn:aws:ecr:us-east-1:1:repository/team/app/sha256:abc",
+                "arn:aws:ecr:us-east-1:1:repository/team/app",
+            ),
+            (
+                "arn:aws:ec2:us-east-1:1:instance/i-0abc",
+                "arn:aws:ec2:us-east-1:1:instance/i-0abc",
+            ),
+            (
+                "arn:aws:ecr:us-east-1:1:repository/app",
+                "arn:aws:ecr:us-east-1:1:repository/app",
+            ),
+        ];
+        for (id, want) in cases {
+            assert_eq!(image_family(id), want, "{id}");
+        }
+    }
+
+    /// Several CVEs of one package on one image (any digest) → one group; another package,
+    /// another image, or `vulnerabilities = "vulnerability"` → another.
+    #[test]
+    fn inspector_findings_group_by_package_and_image() {
+        use crate::domain::Severity;
+        use crate::domain::sample::control_finding;
+        let finding = |cve: &str, packages: &[&str], resource: &str| {
+            let mut f = control_finding("X", "t", Severity::High);
+            f.product = "aws/inspector".into();
+            f.source = Source::Inspector {
+                vulnerability_id: cve.into(),
+            };
+            f.vulnerabilities = vec![crate::domain::Vulnerability {
+                id: cve.into(),
+                packages: packages
+                    .iter()
+                    .map(|p| crate::domain::VulnerablePackage {
+                        name: p.to_string(),
+                        installed_version: None,
+                        fixed_in_version: None,
+                        package_manager: None,
+                    })
+                    .collect(),
+                cvss_score: None,
+                cvss_version: None,
+                fix_available: None,
+            }];
+            f.resources[0].id = resource.into();
+            f.resources[0].tags.clear();
+            f
+        };
+        let image = "arn:aws:ecr:us-east-1:111111111111:repository/jenkins/sha256:aaa";
+        let rebuilt = "arn:aws:ecr:us-east-1:111111111111:repository/jenkins/sha256:bbb";
+        let other = "arn:aws:ecr:us-east-1:111111111111:repository/checkout/sha256:aaa";
+        let g = Grouping::default();
+        let key = |f: &Finding| GroupKey::for_finding(f, &g);
+        let a = key(&finding(
+            "CVE-2021-44228",
+            &["log4j-core", "log4j-api"],
+            image,
+        ));
+        assert_eq!(
+            a,
+            key(&finding(
+                "CVE-2021-45046",
+                &["log4j-api", "log4j-core"],
+                image
+            ))
+        );
+        assert_eq!(a, key(&finding("CVE-2021-45105", &["log4j-api"], rebuilt)));
+        assert!(a.0.starts_with("package|aws/inspector|log4j-api~"), "{a}");
+        assert!(GroupKey::is_well_formed(&a.0));
+        assert_ne!(a, key(&finding("CVE-2020-28196", &["krb5"], image)));
+        assert_ne!(a, key(&finding("CVE-2021-44228", &["log4j-api"], other)));
+        // A package name is untrusted (it comes from the scanned image): only its slug and a
+        // hash reach the key.
+        let hostile = key(&finding("CVE-1", &["evil`|`<img> acme/x#1"], image));
+        assert!(
+            !hostile.0.contains("acme/x#1") && !hostile.0.contains('<'),
+            "{hostile}"
+        );
+        assert_ne!(
+            hostile,
+            key(&finding("CVE-1", &["evil'|'<img> acme/x#1"], image))
+        );
+        // Without packages (Inspector Classic): by stable key, as before.
+        let classic = finding("rules/x", &[], image);
+        assert_eq!(key(&classic).0, StableKey::for_finding(&classic).0);
+        let per_cve = Grouping {
+            vulnerabilities: VulnerabilityGrouping::Vulnerability,
+            ..Grouping::default()
+        };
+        let f = finding("CVE-2021-44228", &["log4j-api"], image);
+        assert_eq!(
+            GroupKey::for_finding(&f, &per_cve).0,
+            StableKey::for_finding(&f).0
+        );
     }
 
     #[test]

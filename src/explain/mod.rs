@@ -142,6 +142,7 @@ impl Renderer {
             min_severity: crate::domain::Severity::Critical,
             mode: Mode::Enforce,
             ignore_tags: Default::default(),
+            schedule: Default::default(),
         };
         let ids: std::collections::BTreeSet<&str> = templates
             .keys()
@@ -486,6 +487,9 @@ struct ResourceLine {
     kind: Option<String>,
     region: Option<String>,
     fixed: bool,
+    /// For a per-vulnerability finding grouped by package: the vulnerability (CVE) and the
+    /// vulnerable packages; the line is one CVE on one resource.
+    vulnerability: Option<(String, Vec<String>)>,
     /// An honoured ignore tag as written (`key=reason`, untrusted): taken off the checklist.
     ignored: Option<String>,
 }
@@ -497,14 +501,32 @@ fn collect_resources(findings: &[Finding]) -> Vec<ResourceLine> {
     let mut out: Vec<ResourceLine> = Vec::new();
     for f in findings {
         let fixed = verdict(f) == Verdict::Fixed;
+        // Findings with vulnerable packages are listed by vulnerability: the issue is the
+        // package's (see `GroupKey::for_finding`).
+        let vulnerability = f
+            .vulnerabilities
+            .first()
+            .filter(|v| !v.packages.is_empty())
+            .map(|v| {
+                let mut names: Vec<String> = v.packages.iter().map(|p| p.name.clone()).collect();
+                names.sort();
+                names.dedup();
+                (v.id.clone(), names)
+            });
         for r in &f.resources {
-            match out.iter_mut().find(|x| x.id == r.id) {
+            let same = |x: &&mut ResourceLine| {
+                x.id == r.id
+                    && x.vulnerability.as_ref().map(|v| &v.0)
+                        == vulnerability.as_ref().map(|v| &v.0)
+            };
+            match out.iter_mut().find(same) {
                 Some(line) => line.fixed &= fixed,
                 None => out.push(ResourceLine {
                     id: r.id.clone(),
                     kind: r.kind.clone(),
                     region: r.region.clone(),
                     fixed,
+                    vulnerability: vulnerability.clone(),
                     ignored: None,
                 }),
             }
@@ -614,16 +636,23 @@ fn resources_section(resources: &[ResourceLine], listed: usize) -> String {
         } else {
             format!(" ({})", extra.join(", "))
         };
+        let what = match &r.vulnerability {
+            Some((id, packages)) => format!(
+                "`{}` in `{}` on `{}`",
+                inert::code(id),
+                inert::code(&packages.join(", ")),
+                inert::code(&r.id)
+            ),
+            None => format!("`{}`", inert::code(&r.id)),
+        };
         match &r.ignored {
             Some(tag) if !r.fixed => s.push_str(&format!(
-                "- [x] ~~`{}`~~{extra}: ignored, tagged `{}`\n",
-                inert::code(&r.id),
+                "- [x] ~~{what}~~{extra}: ignored, tagged `{}`\n",
                 inert::code(tag)
             )),
             _ => s.push_str(&format!(
-                "- [{}] `{}`{extra}\n",
+                "- [{}] {what}{extra}\n",
                 if r.fixed { "x" } else { " " },
-                inert::code(&r.id)
             )),
         }
     }

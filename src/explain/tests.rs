@@ -11,6 +11,7 @@ fn account(mode: Mode) -> AccountPolicy {
         min_severity: Severity::High,
         mode,
         ignore_tags: Default::default(),
+        schedule: Default::default(),
     }
 }
 

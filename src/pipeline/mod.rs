@@ -54,7 +54,7 @@ pub fn new_group(
     config: &Config,
     now: DateTime<Utc>,
 ) -> GroupRecord {
-    let account = config.account(&f.account_id);
+    let account = config.account_at(&f.account_id, now);
     GroupRecord {
         group_key: key.clone(),
         repo: route.repo.to_string(),
@@ -99,8 +99,16 @@ pub fn plan(
     let unknown_visibility = |_: &crate::config::RepoName| None;
     for f in findings {
         let stable_key = StableKey::for_finding(f);
-        let group_key = GroupKey::for_finding(f, &config.settings.grouping);
         let prev = previous.get(&(f.product_arn.clone(), f.id.clone()));
+        // A finding stays in the group it joined while that group exists (grouping may have
+        // changed since: a `[grouping]` edit, an upgrade that folds findings differently), so
+        // its issue keeps tracking it.
+        let group_key = match prev {
+            Some(p) if groups.contains_key(&p.group_key) || opened.contains(&p.group_key) => {
+                p.group_key.clone()
+            }
+            _ => GroupKey::for_finding(f, &config.settings.grouping),
+        };
         let change = policy::classify(
             prev.map(|p| Previous {
                 updated_at: p.updated_at.as_deref(),
@@ -112,8 +120,21 @@ pub fn plan(
             f,
             updated_by,
         );
-        let verdict = policy::decide(f, config.account(&f.account_id), &config.settings.policy);
+        let mut verdict = policy::decide_at(f, config, now);
         let group_exists = groups.contains_key(&group_key) || opened.contains(&group_key);
+        // A finding that would open an issue waits out its settle delay first: the `settle`
+        // job plans it again when the delay ends.
+        if !group_exists && change != Change::Stale {
+            let first_seen = prev.map(|p| p.first_seen).unwrap_or(now);
+            let (settled, until) =
+                policy::settle::apply(verdict, f, &config.settings.settle, first_seen, now);
+            verdict = settled;
+            if let Some(until) = until {
+                changes
+                    .jobs
+                    .push(NewJob::new(Job::Settle(group_key.clone()), until));
+            }
+        }
         let mut route = None;
         let action = if change == Change::Stale {
             // Older than what Lever holds: it says nothing about now.
@@ -296,9 +317,11 @@ pub async fn prepare_many(
         .into_iter()
         .map(|r| ((r.product_arn.clone(), r.finding_id.clone()), r))
         .collect();
+    // The groups the findings would join now, and the groups they joined before.
     let mut keys: Vec<GroupKey> = findings
         .iter()
         .map(|f| GroupKey::for_finding(f, &config.settings.grouping))
+        .chain(previous.values().map(|p| p.group_key.clone()))
         .collect();
     keys.sort();
     keys.dedup();

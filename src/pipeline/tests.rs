@@ -311,3 +311,40 @@ fn accounts_off_and_passed_findings_never_open() {
     assert_eq!(out[0].verdict.reason, crate::policy::Reason::AccountOff);
     assert_eq!(out[1].verdict.reason, crate::policy::Reason::Passed);
 }
+
+/// A finding stays in the group it joined while that group exists, even when grouping now
+/// gives it another key (an upgrade that folds Inspector findings by package, a changed
+/// `[grouping]`): its issue keeps tracking it, and learns when it is fixed.
+#[test]
+fn a_finding_stays_in_the_group_it_joined() {
+    let cfg = demo();
+    let f = prod(Severity::High);
+    let (changes, out) = plan_fresh(std::slice::from_ref(&f), &cfg);
+    let (mut findings, mut groups) = stored(&changes);
+    // The finding was grouped under another key by an earlier version.
+    let old = GroupKey("control|S3.1|per-an-earlier-version".into());
+    let record = findings.values_mut().next().unwrap();
+    record.group_key = old.clone();
+    let mut group = groups.remove(&out[0].group_key).unwrap();
+    group.group_key = old.clone();
+    group.issue_number = Some(7);
+    groups.insert(old.clone(), group);
+    let mut passed = f.clone();
+    passed.compliance = Some(crate::domain::ComplianceStatus::Passed);
+    passed.updated_at = Some("2026-11-24T00:00:00Z".into());
+    let (changes, out) = plan(&[passed], &findings, &groups, &cfg, now(), "test");
+    assert_eq!(out[0].group_key, old, "the group it joined");
+    assert_eq!(changes.findings[0].group_key, old);
+    assert!(changes.groups.is_empty(), "no new group");
+    assert!(
+        changes
+            .jobs
+            .iter()
+            .any(|j| j.job == crate::store::Job::SyncGroup(old.clone())),
+        "its issue hears the news: {:?}",
+        changes.jobs
+    );
+    // Once that group is gone, grouping decides again.
+    let (_, out) = plan(&[f], &findings, &HashMap::new(), &cfg, now(), "test");
+    assert_ne!(out[0].group_key, old);
+}

@@ -36,6 +36,13 @@ pub enum Reason {
     Suppressed,
     BelowThreshold,
     Ignored,
+    /// An `[[exclusions.rules]]` entry matches; the detail gives its reason.
+    Excluded,
+    /// The built-in exclusion: a resource AWS Control Tower manages.
+    ControlTower,
+    /// A settle delay (`[settle]`) is running: the issue opens when it ends, if the finding
+    /// still counts.
+    Settling,
 }
 
 string_codes!(Decision, Reason);
@@ -107,7 +114,11 @@ pub fn ignore_tag(f: &Finding, account: &AccountPolicy, policy: &PolicySettings)
 /// Resources of `findings` (failing ones, any of their resources) whose ignore tag, with a
 /// reason, is [`IgnoreTag::Reported`] in their account, with the tag as written (`key=reason`):
 /// what an issue says about ignore tags that do not stop it. Pure.
-pub fn reported_ignore_tags(findings: &[Finding], config: &Config) -> BTreeMap<String, String> {
+pub fn reported_ignore_tags(
+    findings: &[Finding],
+    config: &Config,
+    now: chrono::DateTime<chrono::Utc>,
+) -> BTreeMap<String, String> {
     let tag = &config.settings.policy.ignore_tag;
     let mut out = BTreeMap::new();
     for f in findings
@@ -115,7 +126,11 @@ pub fn reported_ignore_tags(findings: &[Finding], config: &Config) -> BTreeMap<S
         .filter(|f| crate::domain::lifecycle::is_failing(f))
     {
         if !matches!(
-            ignore_tag(f, config.account(&f.account_id), &config.settings.policy),
+            ignore_tag(
+                f,
+                &config.account_at(&f.account_id, now),
+                &config.settings.policy
+            ),
             IgnoreTag::Reported { .. }
         ) {
             continue;
@@ -135,7 +150,11 @@ pub fn reported_ignore_tags(findings: &[Finding], config: &Config) -> BTreeMap<S
 /// [`IgnoreTag::Honoured`] ignores every resource it names (the tag's own resource first named
 /// as such: `key=reason (on ARN)` for the others), unless another failing finding that is not
 /// ignored names the resource too. Pure.
-pub fn honoured_ignore_tags(findings: &[Finding], config: &Config) -> BTreeMap<String, String> {
+pub fn honoured_ignore_tags(
+    findings: &[Finding],
+    config: &Config,
+    now: chrono::DateTime<chrono::Utc>,
+) -> BTreeMap<String, String> {
     let tag = &config.settings.policy.ignore_tag;
     let mut ignored: BTreeMap<String, String> = BTreeMap::new();
     let mut kept = std::collections::BTreeSet::new();
@@ -143,8 +162,8 @@ pub fn honoured_ignore_tags(findings: &[Finding], config: &Config) -> BTreeMap<S
         .iter()
         .filter(|f| crate::domain::lifecycle::is_failing(f))
     {
-        let account = config.account(&f.account_id);
-        match ignore_tag(f, account, &config.settings.policy) {
+        let account = config.account_at(&f.account_id, now);
+        match ignore_tag(f, &account, &config.settings.policy) {
             IgnoreTag::Honoured { reason } => {
                 let carrier = f
                     .resources
@@ -244,6 +263,22 @@ pub fn decide(f: &Finding, account: &AccountPolicy, policy: &PolicySettings) -> 
         reason: Reason::Ticket,
         detail,
     }
+}
+
+/// [`decide`] for the account as it is at `now` (its ramp-up dates applied), then the
+/// exclusions (`[exclusions]`): a finding that would otherwise open an issue, or be skipped
+/// for any reason but the account's mode `off`, is `excluded` or `control-tower` when an
+/// exclusion matches. Pure.
+pub fn decide_at(f: &Finding, config: &Config, now: chrono::DateTime<chrono::Utc>) -> Verdict {
+    let verdict = decide(
+        f,
+        &config.account_at(&f.account_id, now),
+        &config.settings.policy,
+    );
+    if verdict.reason == Reason::AccountOff {
+        return verdict;
+    }
+    exclusions::excluded(f, &config.settings.exclusions).unwrap_or(verdict)
 }
 
 /// What an incoming finding is, compared with the last snapshot Lever stored for it.
@@ -374,6 +409,9 @@ pub fn classify(prev: Option<Previous<'_>>, f: &Finding, updated_by: &str) -> Ch
         Change::Refreshed
     }
 }
+
+pub mod exclusions;
+pub mod settle;
 
 #[cfg(test)]
 mod tests;

@@ -11,6 +11,7 @@ fn account(mode: Mode, min: Severity) -> AccountPolicy {
         min_severity: min,
         mode,
         ignore_tags: Default::default(),
+        schedule: Default::default(),
     }
 }
 
@@ -166,7 +167,7 @@ fn reported_ignore_tags_lists_every_tagged_resource() {
     third.tags.insert("lever:ignore".into(), " ".into());
     f.resources.push(second.clone());
     f.resources.push(third);
-    let got = reported_ignore_tags(&[f], &config);
+    let got = reported_ignore_tags(&[f], &config, chrono::Utc::now());
     assert_eq!(
         got,
         [(second.id.clone(), "lever:ignore=shared".to_string())].into()
@@ -218,6 +219,7 @@ fn honoured_ignore_tags_follow_the_finding_rule() {
             passed,
         ],
         &config,
+        chrono::Utc::now(),
     );
     let want: BTreeMap<String, String> = [
         ("i", "lever:ignore=shared sg (on sg)"),
@@ -229,7 +231,14 @@ fn honoured_ignore_tags_follow_the_finding_rule() {
     .collect();
     assert_eq!(got, want);
     let enforce = crate::config::Config::load(&dir).unwrap();
-    assert!(honoured_ignore_tags(&[finding(&["sg"], &[(0, "x")])], &enforce).is_empty());
+    assert!(
+        honoured_ignore_tags(
+            &[finding(&["sg"], &[(0, "x")])],
+            &enforce,
+            chrono::Utc::now()
+        )
+        .is_empty()
+    );
 }
 
 #[test]
@@ -482,4 +491,31 @@ fn fingerprint_ignores_resource_order() {
     b.resources.reverse();
     assert_eq!(fingerprint(&a), fingerprint(&b));
     assert_eq!(fingerprint(&a).len(), 32);
+}
+
+/// After `enforce_from`, a ramp-up account is enforced: ignore tags on its open issues are
+/// reported, no longer honoured (they do not take resources off).
+#[test]
+fn ignore_tags_on_issues_follow_the_account_as_it_is_now() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo");
+    let mut config = crate::config::Config::load(&dir).unwrap();
+    let acct = config.settings.accounts.get_mut("111111111111").unwrap();
+    acct.mode = Mode::RampUp;
+    acct.schedule.enforce_from = chrono::NaiveDate::from_ymd_opt(2027, 1, 4);
+    let mut f = control_finding("EC2.18", "t", Severity::Critical);
+    f.resources[0]
+        .tags
+        .insert("lever:ignore".into(), "test data".into());
+    let at = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let before = at("2027-01-03T23:59:59Z");
+    let after = at("2027-01-04T00:00:00Z");
+    let fs = std::slice::from_ref(&f);
+    assert_eq!(honoured_ignore_tags(fs, &config, before).len(), 1);
+    assert!(reported_ignore_tags(fs, &config, before).is_empty());
+    assert!(honoured_ignore_tags(fs, &config, after).is_empty());
+    assert_eq!(reported_ignore_tags(fs, &config, after).len(), 1);
 }

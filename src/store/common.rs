@@ -198,6 +198,22 @@ pub(super) const SELECT_FINDINGS_IN_GROUP: &str = concat!(
     " FROM findings WHERE group_key = $1 ORDER BY product_arn, finding_id"
 );
 
+pub(super) const SELECT_ALL_UNGROUPED_FINDINGS: &str = concat!(
+    "SELECT ",
+    finding_cols!(),
+    " FROM findings WHERE NOT EXISTS \
+     (SELECT 1 FROM groups g WHERE g.group_key = findings.group_key) \
+     ORDER BY product_arn, finding_id"
+);
+
+pub(super) const SELECT_UNGROUPED_FINDINGS: &str = concat!(
+    "SELECT ",
+    finding_cols!(),
+    " FROM findings WHERE account_id = $1 AND NOT EXISTS \
+     (SELECT 1 FROM groups g WHERE g.group_key = findings.group_key) \
+     ORDER BY product_arn, finding_id"
+);
+
 pub(super) const SELECT_GROUP: &str = concat!(
     "SELECT ",
     group_cols!(),

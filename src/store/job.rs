@@ -63,6 +63,15 @@ pub enum Job {
     /// unsuspended, added back): its groups' issues and waiting effects follow (see
     /// `worker::reroute`).
     RepoAccess(String),
+    /// A date of the accounts' ramp-up schedules came (`enforce_from`, `min_severity_from`):
+    /// fans out one [`Job::Promote`] per open ramp-up issue of an account now enforced, opens
+    /// the groups of stored findings that now count (backfill), then schedules the next date.
+    Enforcement,
+    /// One informational (ramp-up) issue becomes enforced: owner, deadlines, one comment.
+    Promote(GroupKey),
+    /// A group's settle delay is over (`[settle]`): its findings are planned again, and the
+    /// issue opens only if they still count.
+    Settle(GroupKey),
     /// The tag audit (`[tags] audit_every`): new ignore tags are asked about in the security
     /// repository's audit issue.
     TagAudit,
@@ -91,6 +100,9 @@ const PRUNE: &str = "prune";
 const NOISE_SUMMARY: &str = "noise-summary";
 const RECONCILE: &str = "reconcile";
 const REPO_ACCESS: &str = "repo-access";
+const ENFORCEMENT: &str = "enforcement";
+const PROMOTE: &str = "promote";
+const SETTLE: &str = "settle";
 const TAG_AUDIT: &str = "tag-audit";
 
 /// Every kind this version runs: the lease query takes only these, so a replica of an older
@@ -115,6 +127,9 @@ pub const KNOWN_KINDS: &[&str] = &[
     NOISE_SUMMARY,
     RECONCILE,
     REPO_ACCESS,
+    ENFORCEMENT,
+    PROMOTE,
+    SETTLE,
     TAG_AUDIT,
 ];
 
@@ -147,6 +162,9 @@ impl Job {
             Job::NoiseSummary(_) => NOISE_SUMMARY,
             Job::Reconcile => RECONCILE,
             Job::RepoAccess(_) => REPO_ACCESS,
+            Job::Enforcement => ENFORCEMENT,
+            Job::Promote(_) => PROMOTE,
+            Job::Settle(_) => SETTLE,
             Job::TagAudit => TAG_AUDIT,
             Job::Unknown { kind, .. } => kind,
         }
@@ -169,6 +187,7 @@ impl Job {
             Job::NoiseSummary(product) => product,
             Job::Reconcile => "issues",
             Job::RepoAccess(repo) => repo,
+            Job::Enforcement => "accounts",
             Job::TagAudit => "tags",
             Job::Unknown { subject, .. } => subject,
             Job::OpenIssue(_)
@@ -176,7 +195,9 @@ impl Job {
             | Job::ApplyEffects(_)
             | Job::SyncGroup(_)
             | Job::Timer(..)
-            | Job::Handoff(_) => unreachable!("group jobs answered above"),
+            | Job::Handoff(_)
+            | Job::Promote(_)
+            | Job::Settle(_) => unreachable!("group jobs answered above"),
         }
     }
 
@@ -204,6 +225,9 @@ impl Job {
             NOISE_SUMMARY => Job::NoiseSummary(subject.to_string()),
             RECONCILE => Job::Reconcile,
             REPO_ACCESS => Job::RepoAccess(subject.to_string()),
+            ENFORCEMENT => Job::Enforcement,
+            PROMOTE => Job::Promote(group()),
+            SETTLE => Job::Settle(group()),
             TAG_AUDIT => Job::TagAudit,
             _ => Job::Unknown {
                 kind: kind.to_string(),
@@ -213,7 +237,7 @@ impl Job {
     }
 
     /// Jobs that schedule their own next run (`sync`, `handoffs`, `digest`, `redeliver`,
-    /// `reconcile`, `prune`, `tag-audit`).
+    /// `reconcile`, `prune`, `enforcement`, `tag-audit`).
     pub fn is_periodic(&self) -> bool {
         matches!(
             self,
@@ -222,6 +246,7 @@ impl Job {
                 | Job::Digest
                 | Job::Redeliver
                 | Job::Reconcile
+                | Job::Enforcement
                 | Job::TagAudit
         )
     }
@@ -234,7 +259,9 @@ impl Job {
             | Job::ApplyEffects(g)
             | Job::SyncGroup(g)
             | Job::Timer(_, g)
-            | Job::Handoff(g) => Some(g),
+            | Job::Handoff(g)
+            | Job::Promote(g)
+            | Job::Settle(g) => Some(g),
             _ => None,
         }
     }
@@ -273,6 +300,9 @@ mod tests {
             Job::NoiseSummary("acme/web".into()),
             Job::Reconcile,
             Job::RepoAccess("acme/web".into()),
+            Job::Enforcement,
+            Job::Promote(g.clone()),
+            Job::Settle(g.clone()),
             Job::TagAudit,
         ];
         assert_eq!(

@@ -509,6 +509,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn findings_in_group(&self, group: &GroupKey) -> Result<Vec<FindingRecord>>;
 
+    /// The snapshots of `account_id` (`None`: of every account) whose group does not exist
+    /// (findings policy skipped, or that are still settling), ordered by (`ProductArn`, `Id`):
+    /// what a widened policy may now open (the ramp-up backfill).
+    async fn ungrouped_findings(&self, account_id: Option<&str>) -> Result<Vec<FindingRecord>>;
+
     async fn group(&self, key: &GroupKey) -> Result<Option<GroupRecord>>;
 
     /// The effects waiting in a group's outbox, oldest first (parked ones aside).

@@ -427,6 +427,15 @@ impl<D: Dialect> Store for SqlStore<D> {
         common::decode_all(&rows, common::finding_from_row)
     }
 
+    async fn ungrouped_findings(&self, account_id: Option<&str>) -> Result<Vec<FindingRecord>> {
+        let q = match account_id {
+            Some(id) => sqlx::query(common::SELECT_UNGROUPED_FINDINGS).arg(id),
+            None => sqlx::query(common::SELECT_ALL_UNGROUPED_FINDINGS),
+        };
+        let rows = self.fetch_all(q).await?;
+        common::decode_all(&rows, common::finding_from_row)
+    }
+
     async fn group(&self, key: &GroupKey) -> Result<Option<GroupRecord>> {
         let q = sqlx::query(common::SELECT_GROUP).arg(key.as_str());
         let row = self.fetch_optional(q).await?;

@@ -184,7 +184,7 @@ async fn perform(
                 &body,
                 &explain::resource_checklist_ignoring(
                     &findings,
-                    &crate::policy::honoured_ignore_tags(&findings, &app.config),
+                    &crate::policy::honoured_ignore_tags(&findings, &app.config, app.now()),
                 ),
             ) && new_body != body
             {

@@ -42,7 +42,7 @@ pub fn ack_deadline(
     now: DateTime<Utc>,
 ) -> (Option<DateTime<Utc>>, String) {
     let account_id = group.data.account_id.as_str();
-    if config.account(account_id).mode != crate::config::Mode::Enforce {
+    if config.account_at(account_id, now).mode != crate::config::Mode::Enforce {
         return (None, String::new());
     }
     let policy = config.settings.escalation.policy(account_id);
@@ -65,7 +65,7 @@ pub fn ack_deadline(
 
 /// The fix deadline (SLA) of a group opened at `now`; none in ramp-up accounts.
 pub fn due_date(config: &Config, group: &GroupRecord, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let account = config.account(&group.data.account_id);
+    let account = config.account_at(&group.data.account_id, now);
     if account.mode != crate::config::Mode::Enforce {
         return None;
     }
@@ -244,13 +244,14 @@ pub fn step(
 /// What Security Hub says about a group's findings, with the ignore tags the account does not
 /// honour (reported on the issue when they appear). Pure.
 /// Resources whose ignore tag the account honours are taken out of the failing ones
-/// (`FindingsView::ignored`).
-pub fn findings_view(config: &Config, findings: &[Finding]) -> FindingsView {
+/// (`FindingsView::ignored`). The accounts as they are at `now` (an account past its
+/// `enforce_from` no longer honours ignore tags by its ramp-up).
+pub fn findings_view(config: &Config, findings: &[Finding], now: DateTime<Utc>) -> FindingsView {
     FindingsView {
-        ignore_tagged: crate::policy::reported_ignore_tags(findings, config),
+        ignore_tagged: crate::policy::reported_ignore_tags(findings, config, now),
         ..FindingsView::of(findings)
     }
-    .with_ignored(crate::policy::honoured_ignore_tags(findings, config))
+    .with_ignored(crate::policy::honoured_ignore_tags(findings, config, now))
 }
 
 /// A group's findings, their resources' tags completed from the Tagging API where the finding
@@ -349,7 +350,7 @@ pub(super) async fn group_news(
     };
     let event = match news {
         GroupNews::FindingsChanged => Event::Findings {
-            view: findings_view(&app.config, &group_findings(app, key).await?),
+            view: findings_view(&app.config, &group_findings(app, key).await?, app.now()),
         },
         GroupNews::Timer(Timer::Verify) => return verify_timer(app, run, key).await,
         GroupNews::Timer(Timer::ExceptionExpiry) => Event::ExceptionTimer,

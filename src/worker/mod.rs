@@ -11,6 +11,7 @@ pub mod noise;
 mod notify;
 mod open_issue;
 pub mod pacing;
+pub mod rampup;
 pub mod reconcile;
 mod redeliver;
 pub mod reroute;
@@ -202,8 +203,9 @@ pub struct JobReport {
 /// Makes sure the periodic jobs are pending: the Security Hub sync (`[sync] interval`, due
 /// now), the next rotation handoff, the next digest, the webhook redelivery (`[sync]
 /// webhooks`, due now) and the reconciliation of tracked issues (`[sync] reconcile`, due
-/// now). Safe from every replica at every
-/// start: at most one pending job of each exists.
+/// now), and the ramp-up schedule's next date (`enforcement`: now when a date passed that no
+/// run applied). Safe from every replica at every start: at most one pending job of each
+/// exists.
 pub async fn schedule_periodic(app: &App) -> Result<(), StoreError> {
     let now = app.now();
     let settings = &app.config.settings;
@@ -235,7 +237,8 @@ pub async fn schedule_periodic(app: &App) -> Result<(), StoreError> {
             },
             now,
         )
-        .await
+        .await?;
+    rampup::schedule(app.store.as_ref(), &app.config, now).await
 }
 
 /// How often finished work is pruned.
@@ -381,6 +384,9 @@ impl Worker {
             Job::NoiseSummary(product) => noise::summary(app, &run, product).await,
             Job::Reconcile => reconcile::run(app, &run).await,
             Job::RepoAccess(repo) => reroute::run(app, &run, repo).await,
+            Job::Enforcement => rampup::enforcement(app, &run).await,
+            Job::Promote(key) => rampup::promote(app, &run, key).await,
+            Job::Settle(key) => rampup::settle(app, &run, key).await,
             Job::TagAudit => tag_audit::run(app, &run).await,
             // Never leased (the lease query takes known kinds only); should one get here, it is
             // left for a replica that knows it, never failed.

@@ -48,7 +48,7 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<JobOutpu
     // resource carries an ignore tag its account honours opens nothing (the tag audit has it
     // look again when one of those tags changes).
     let findings = super::lifecycle::with_tags(app, findings).await;
-    let view = super::lifecycle::findings_view(&app.config, &findings);
+    let view = super::lifecycle::findings_view(&app.config, &findings, now);
     if view.failing.is_empty() && view.unconfirmed.is_empty() && !view.ignored.is_empty() {
         tracing::info!(group = %key, "every resource carries an honoured ignore tag; no issue opens");
         let mut changes = ChangeSet::default();
@@ -132,7 +132,9 @@ pub(super) async fn run(app: &App, run: &Run, key: &GroupKey) -> Result<JobOutpu
         return Ok(held);
     }
 
-    let account = app.config.account(&findings[0].account_id);
+    // The account as it is now: an issue opened after `enforce_from` is enforced.
+    let policy = app.config.account_at(&findings[0].account_id, now);
+    let account = &policy;
     let render = |owner: Option<&str>, notes: &[String]| -> Result<RenderedIssue, JobError> {
         app.renderer
             .render(&IssueInput {
@@ -325,6 +327,14 @@ fn record(
     data.lifecycle = Some(state.clone());
     data.recreated_from = None;
     data.reroute = None;
+    // The mode the issue opens in (a group planned during ramp-up may open after
+    // `enforce_from`): what the `enforcement` job reads to promote it, once.
+    data.mode = app
+        .config
+        .account_at(&data.account_id, now)
+        .mode
+        .as_str()
+        .to_string();
     updated.data = data;
     updated.updated_at = now;
     let mut changes = ChangeSet::default();

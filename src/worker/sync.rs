@@ -61,11 +61,18 @@ pub async fn fetch_by_id(app: &App, refs: &[(String, String)]) -> Result<Vec<Fin
 
 /// The lowest minimum severity over the accounts Lever acts in (defaults included).
 fn lowest_minimum(app: &App) -> Severity {
-    let s = &app.config.settings;
-    std::iter::once(&s.defaults)
-        .chain(s.accounts.values())
+    lowest_minimum_of(&app.config.settings)
+}
+
+/// [`lowest_minimum`] of `settings`, the ramp-up steps included (the lowest an account's
+/// minimum will be): what a step's date backfills from the store must be there. Pure.
+pub(crate) fn lowest_minimum_of(settings: &crate::config::Settings) -> Severity {
+    std::iter::once(&settings.defaults)
+        .chain(settings.accounts.values())
         .filter(|a| a.mode != Mode::Off)
-        .map(|a| a.min_severity)
+        .flat_map(|a| {
+            std::iter::once(a.min_severity).chain(a.schedule.min_severity_from.values().copied())
+        })
         .min()
         .unwrap_or(Severity::Critical)
 }
@@ -200,4 +207,37 @@ pub(super) async fn job(app: &App) -> Result<JobOutput, JobError> {
         }
     }
     Ok(JobOutput::done(changes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(toml: &str) -> crate::config::Settings {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("lever.toml"),
+            format!("[github]\nfallback_repo = \"acme/security\"\n{toml}"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("OWNERS"), "").unwrap();
+        crate::config::Config::load(dir.path()).unwrap().settings
+    }
+
+    /// The backfill fetches what any account counts now or will count after its ramp-up
+    /// steps: the store must hold what a step's date backfills.
+    #[test]
+    #[rustfmt::skip]
+    fn lowest_minimum_table() {
+        let cases = [
+            ("", Severity::Critical),
+            ("[accounts.111111111111]\nmin_severity = \"HIGH\"\n", Severity::High),
+            ("[accounts.111111111111]\nmin_severity = \"LOW\"\nmode = \"off\"\n", Severity::Critical),
+            ("[accounts.111111111111]\nmode = \"ramp-up\"\nmin_severity = \"CRITICAL\"\nmin_severity_from = { \"2027-02-01\" = \"HIGH\", \"2027-04-01\" = \"MEDIUM\" }\n", Severity::Medium),
+            ("[defaults]\nmin_severity = \"CRITICAL\"\nmin_severity_from = { \"2027-02-01\" = \"LOW\" }\n", Severity::Low),
+        ];
+        for (toml, want) in cases {
+            assert_eq!(lowest_minimum_of(&settings(toml)), want, "{toml}");
+        }
+    }
 }

@@ -15,7 +15,7 @@ const CONFIG_REPO: &str = "acme/security-config";
 
 /// The real `push` example (npm @octokit/webhooks-examples 7.6.1, see tests/fixtures/README.md)
 /// made to describe a push of `sha` to `git_ref` of `repo`.
-fn push(repo: &str, git_ref: &str, sha: &str) -> WebhookDelivery {
+pub(crate) fn push(repo: &str, git_ref: &str, sha: &str) -> WebhookDelivery {
     let text =
         std::fs::read_to_string(root().join("tests/fixtures/github-webhook-push.json")).unwrap();
     let mut payload: Value = serde_json::from_str(&text).unwrap();

@@ -20,6 +20,7 @@ mod ocsf_conformance;
 mod ocsf_intake;
 mod oncall;
 mod pacing;
+mod rampup;
 mod reconcile;
 mod reroute;
 mod serve;

@@ -236,6 +236,7 @@ suite!(
     unknown_job_kinds_are_left_to_newer_replicas,
     prune_keeps_what_work_and_deduplication_still_need,
     noise_cap_slots_hold_across_replicas,
+    ungrouped_findings_are_those_of_the_account_without_a_group,
     ignore_tag_snapshot_is_replaced_whole,
 );
 
@@ -664,6 +665,64 @@ async fn findings_upsert_and_read(db: Arc<Db>) {
     assert_eq!(store.findings(&[pair(&a)]).await.unwrap(), vec![a2]);
     assert_eq!(store.findings_in_group(&key("G")).await.unwrap(), vec![b]);
     assert_eq!(store.findings_in_group(&key("H")).await.unwrap().len(), 2);
+}
+
+async fn ungrouped_findings_are_those_of_the_account_without_a_group(db: Arc<Db>) {
+    let store = db.store().await;
+    let arn = "arn:aws:securityhub:eu-west-1::product/aws/securityhub";
+    let grouped = finding(arn, "f-grouped", "G", Severity::High);
+    let skipped_b = finding(arn, "f-b", "H", Severity::Low);
+    let skipped_a = finding(arn, "f-a", "I", Severity::Medium);
+    let mut elsewhere = finding(arn, "f-other", "J", Severity::Low);
+    elsewhere.account_id = "444455556666".into();
+    store
+        .apply(
+            ChangeSet {
+                findings: vec![
+                    skipped_b.clone(),
+                    grouped,
+                    elsewhere.clone(),
+                    skipped_a.clone(),
+                ],
+                groups: vec![GroupWrite::InsertIfAbsent(group(
+                    "G",
+                    "acme/web",
+                    None,
+                    GroupStatus::Pending,
+                ))],
+                ..Default::default()
+            },
+            t(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .ungrouped_findings(Some("111122223333"))
+            .await
+            .unwrap(),
+        vec![skipped_a.clone(), skipped_b.clone()],
+        "without a group, of that account, by (ProductArn, Id)"
+    );
+    assert_eq!(
+        store
+            .ungrouped_findings(Some("444455556666"))
+            .await
+            .unwrap(),
+        vec![elsewhere.clone()]
+    );
+    assert!(
+        store
+            .ungrouped_findings(Some("999999999999"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.ungrouped_findings(None).await.unwrap(),
+        vec![skipped_a, skipped_b, elsewhere],
+        "of every account"
+    );
 }
 
 async fn group_insert_if_absent_keeps_existing(db: Arc<Db>) {

@@ -144,6 +144,12 @@ pub enum Event {
     AssigneeRefused {
         user: String,
     },
+    /// The account left ramp-up (its `enforce_from` date came): the informational issue is
+    /// owed a fix from now on. `due` is the fix deadline counted from now (`None`: the
+    /// severity has none); the acknowledgement deadline is the context's.
+    Enforced {
+        due: Option<DateTime<Utc>>,
+    },
 }
 
 impl Event {
@@ -167,6 +173,7 @@ impl Event {
             Event::SlaTimer => "timer.sla",
             Event::Handoff => "rotation.handoff",
             Event::AssigneeRefused { .. } => "github.assignee-refused",
+            Event::Enforced { .. } => "account.enforced",
         }
     }
 
@@ -553,6 +560,7 @@ pub fn transition(state: &State, event: &Event, ctx: &Ctx, now: DateTime<Utc>) -
         Event::SlaTimer => m.on_sla_timer(),
         Event::Handoff => m.on_handoff(),
         Event::AssigneeRefused { user } => m.on_assignee_refused(user),
+        Event::Enforced { due } => m.on_enforced(*due),
     }
     if !matches!(event, Event::AssigneeRefused { .. })
         && !ownership::same_person(&state.assignee, &m.s.assignee)

@@ -207,6 +207,62 @@ impl Machine<'_> {
         self.log("handoff");
     }
 
+    /// The account left ramp-up. An open issue without an exception is owed a fix now: it goes
+    /// to the engineer on call (with the acknowledgement deadline; an issue acknowledged during
+    /// ramp-up keeps its owner and acknowledgement), its fix deadline starts, the `ramp-up` label
+    /// goes, and one comment says why. A closed issue changes nothing (a reopen brings the
+    /// deadlines of the day). Promoting twice is the caller's to avoid (the group remembers its
+    /// mode).
+    pub(super) fn on_enforced(&mut self, due: Option<DateTime<Utc>>) {
+        if !self.s.open || self.s.exception.is_some() {
+            return;
+        }
+        if self.s.acknowledged.is_none() {
+            match self.ctx.on_call.clone() {
+                Some(next) => self.new_owner(&next, 0),
+                None => {
+                    self.s.ack_deadline = self.ctx.ack_deadline;
+                    if let Some(at) = self.s.ack_deadline {
+                        self.act(Action::Schedule {
+                            timer: Timer::Escalation,
+                            at,
+                        });
+                    }
+                }
+            }
+        }
+        self.s.due = due;
+        self.s.reminded = false;
+        self.s.overdue = false;
+        self.schedule_sla();
+        self.act(Action::RemoveLabel {
+            label: "ramp-up".into(),
+        });
+        let owner = match &self.s.assignee {
+            Some(a) => format!("{} owns it", mention(a)),
+            None => "nobody could be assigned yet: the security team will find an owner".into(),
+        };
+        let mut text = format!(
+            "Ramp-up is over for this account: from {} this issue is no longer informational, and {owner}.",
+            date(self.now)
+        );
+        if let (Some(at), true) = (self.s.ack_deadline, self.s.acknowledged.is_none()) {
+            text.push_str(&format!(
+                " Please acknowledge it (label `acknowledged`) within {} (by {}).",
+                self.ctx.ack_within,
+                at.format("%Y-%m-%d %H:%M UTC")
+            ));
+        }
+        if let Some(d) = due {
+            text.push_str(&format!(" The fix is due by {}.", date(d)));
+        }
+        text.push_str(
+            " To keep the risk instead, ask for an exception (label `exception-requested`).",
+        );
+        self.comment(text);
+        self.log("enforced");
+    }
+
     /// Whether GitHub refused `login` in the current walk.
     fn was_refused(&self, login: &str) -> bool {
         self.s.refused.iter().any(|r| r.eq_ignore_ascii_case(login))

@@ -412,6 +412,12 @@ fn events() -> Vec<(&'static str, Event)> {
                 user: "dave".into(),
             },
         ),
+        (
+            "enforced",
+            Event::Enforced {
+                due: Some(now() + Duration::days(30)),
+            },
+        ),
     ]
 }
 
@@ -524,6 +530,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open", "handoff", "open @alice/L0 | assign:alice,timer:escalation,comment | handoff"),
     ("open", "github refuses bob", "open @alice/L0 refused:bob | assign:alice,comment | assignee-refused"),
     ("open", "github refuses dave", "open @bob/L0 |  | "),
+    ("open", "enforced", "open @alice/L0 | assign:alice,timer:escalation,timer:sla,-ramp-up,comment | enforced"),
     ("open, approver owned it earlier", "label cto-approved by approver", "open @bob/L0 | -cto-approved,comment | approval-rejected"),
     ("open, approver owned it earlier", "label cto-approved by non-approver", "open @bob/L0 | -cto-approved,comment | approval-rejected"),
     ("open, approver owned it earlier", "label cto-approved by the assignee-approver", "open @bob/L0 | -cto-approved,comment | approval-rejected"),
@@ -565,6 +572,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open, approver owned it earlier", "handoff", "open @alice/L0 | assign:alice,timer:escalation,comment | handoff"),
     ("open, approver owned it earlier", "github refuses bob", "open @alice/L0 refused:bob | assign:alice,comment | assignee-refused"),
     ("open, approver owned it earlier", "github refuses dave", "open @bob/L0 |  | "),
+    ("open, approver owned it earlier", "enforced", "open @alice/L0 | assign:alice,timer:escalation,timer:sla,-ramp-up,comment | enforced"),
     ("open+acknowledged", "label cto-approved by approver", "open+approved @bob/L0+ack | comment | approval-recorded"),
     ("open+acknowledged", "label cto-approved by non-approver", "open @bob/L0+ack | -cto-approved,comment | approval-rejected"),
     ("open+acknowledged", "label cto-approved by the assignee-approver", "open @bob/L0+ack | -cto-approved,comment | approval-rejected"),
@@ -606,6 +614,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open+acknowledged", "handoff", "open @bob/L0+ack |  | "),
     ("open+acknowledged", "github refuses bob", "open @alice/L0+ack refused:bob | assign:alice,comment | assignee-refused"),
     ("open+acknowledged", "github refuses dave", "open @bob/L0+ack |  | "),
+    ("open+acknowledged", "enforced", "open @bob/L0+ack | timer:sla,-ramp-up,comment | enforced"),
     ("open-at-backup", "label cto-approved by approver", "open+approved @dave/L1 | comment | approval-recorded"),
     ("open-at-backup", "label cto-approved by non-approver", "open @dave/L1 | -cto-approved,comment | approval-rejected"),
     ("open-at-backup", "label cto-approved by the assignee-approver", "open @dave/L1 | -cto-approved,comment | approval-rejected"),
@@ -647,6 +656,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open-at-backup", "handoff", "open @dave/L1 |  | "),
     ("open-at-backup", "github refuses bob", "open @dave/L1 |  | "),
     ("open-at-backup", "github refuses dave", "open @sam/L1 refused:dave | assign:sam,comment | assignee-refused"),
+    ("open-at-backup", "enforced", "open @alice/L0 | assign:alice,timer:escalation,timer:sla,-ramp-up,comment | enforced"),
     ("open-past-due", "label cto-approved by approver", "open+approved @bob/L0+ack | comment | approval-recorded"),
     ("open-past-due", "label cto-approved by non-approver", "open @bob/L0+ack | -cto-approved,comment | approval-rejected"),
     ("open-past-due", "label cto-approved by the assignee-approver", "open @bob/L0+ack | -cto-approved,comment | approval-rejected"),
@@ -688,6 +698,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open-past-due", "handoff", "open @bob/L0+ack |  | "),
     ("open-past-due", "github refuses bob", "open @alice/L0+ack refused:bob | assign:alice,comment | assignee-refused"),
     ("open-past-due", "github refuses dave", "open @bob/L0+ack |  | "),
+    ("open-past-due", "enforced", "open @bob/L0+ack | timer:sla,-ramp-up,comment | enforced"),
     ("open+approved", "label cto-approved by approver", "open+approved @bob/L0 | comment | approval-recorded"),
     ("open+approved", "label cto-approved by non-approver", "open @bob/L0 | -cto-approved,comment | approval-rejected"),
     ("open+approved", "label cto-approved by the assignee-approver", "open @bob/L0 | -cto-approved,comment | approval-rejected"),
@@ -729,6 +740,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("open+approved", "handoff", "open+approved @alice/L0 | assign:alice,timer:escalation,comment | handoff"),
     ("open+approved", "github refuses bob", "open+approved @alice/L0 refused:bob | assign:alice,comment | assignee-refused"),
     ("open+approved", "github refuses dave", "open+approved @bob/L0 |  | "),
+    ("open+approved", "enforced", "open+approved @alice/L0 | assign:alice,timer:escalation,timer:sla,-ramp-up,comment | enforced"),
     ("closed-fixed", "label cto-approved by approver", "closed/fixed @bob/L0 | -cto-approved,comment | approval-not-needed"),
     ("closed-fixed", "label cto-approved by non-approver", "closed/fixed @bob/L0 | -cto-approved,comment | approval-rejected"),
     ("closed-fixed", "label cto-approved by the assignee-approver", "closed/fixed @bob/L0 | -cto-approved,comment | approval-rejected"),
@@ -770,6 +782,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("closed-fixed", "handoff", "closed/fixed @bob/L0 |  | "),
     ("closed-fixed", "github refuses bob", "closed/fixed @-/L0 refused:bob |  | assignee-refused"),
     ("closed-fixed", "github refuses dave", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed", "enforced", "closed/fixed @bob/L0 |  | "),
     ("closed-fixed, label left on", "label cto-approved by approver", "closed/fixed @bob/L0 | -cto-approved,comment | approval-not-needed"),
     ("closed-fixed, label left on", "label cto-approved by non-approver", "closed/fixed @bob/L0 | -cto-approved,comment | approval-rejected"),
     ("closed-fixed, label left on", "label cto-approved by the assignee-approver", "closed/fixed @bob/L0 | -cto-approved,comment | approval-rejected"),
@@ -811,6 +824,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("closed-fixed, label left on", "handoff", "closed/fixed @bob/L0 |  | "),
     ("closed-fixed, label left on", "github refuses bob", "closed/fixed @-/L0 refused:bob |  | assignee-refused"),
     ("closed-fixed, label left on", "github refuses dave", "closed/fixed @bob/L0 |  | "),
+    ("closed-fixed, label left on", "enforced", "closed/fixed @bob/L0 |  | "),
     ("closed-exception", "label cto-approved by approver", "closed/exception+exception @bob/L0 |  | "),
     ("closed-exception", "label cto-approved by non-approver", "closed/exception+exception @bob/L0 |  | "),
     ("closed-exception", "label cto-approved by the assignee-approver", "closed/exception+exception @bob/L0 |  | "),
@@ -852,6 +866,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("closed-exception", "handoff", "closed/exception+exception @bob/L0 |  | "),
     ("closed-exception", "github refuses bob", "closed/exception+exception @-/L0 refused:bob |  | assignee-refused"),
     ("closed-exception", "github refuses dave", "closed/exception+exception @bob/L0 |  | "),
+    ("closed-exception", "enforced", "closed/exception+exception @bob/L0 |  | "),
     ("closed-unverified", "label cto-approved by approver", "closed/exception+exception @bob/L0 | sh:SUPPRESSED,timer:exception-expiry,comment | exception-approved"),
     ("closed-unverified", "label cto-approved by non-approver", "closed/unverified @bob/L0 | -cto-approved,comment | approval-rejected"),
     ("closed-unverified", "label cto-approved by the assignee-approver", "closed/unverified @bob/L0 | -cto-approved,comment | approval-rejected"),
@@ -893,6 +908,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("closed-unverified", "handoff", "closed/unverified @bob/L0 |  | "),
     ("closed-unverified", "github refuses bob", "closed/unverified @-/L0 refused:bob |  | assignee-refused"),
     ("closed-unverified", "github refuses dave", "closed/unverified @bob/L0 |  | "),
+    ("closed-unverified", "enforced", "closed/unverified @bob/L0 |  | "),
     ("closed-awaiting-grace", "label cto-approved by approver", "closed/exception+exception @bob/L0 | -needs-verification,sh:SUPPRESSED,timer:exception-expiry,comment | exception-approved"),
     ("closed-awaiting-grace", "label cto-approved by non-approver", "closed/unverified @bob/L0 | -cto-approved,comment | approval-rejected"),
     ("closed-awaiting-grace", "label cto-approved by the assignee-approver", "closed/unverified @bob/L0 | -cto-approved,comment | approval-rejected"),
@@ -934,6 +950,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("closed-awaiting-grace", "handoff", "closed/unverified @bob/L0 |  | "),
     ("closed-awaiting-grace", "github refuses bob", "closed/unverified @-/L0 refused:bob |  | assignee-refused"),
     ("closed-awaiting-grace", "github refuses dave", "closed/unverified @bob/L0 |  | "),
+    ("closed-awaiting-grace", "enforced", "closed/unverified @bob/L0 |  | "),
     ("deleted", "label cto-approved by approver", "deleted @bob/L0 |  | "),
     ("deleted", "label cto-approved by non-approver", "deleted @bob/L0 |  | "),
     ("deleted", "label cto-approved by the assignee-approver", "deleted @bob/L0 |  | "),
@@ -975,6 +992,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("deleted", "handoff", "deleted @bob/L0 |  | "),
     ("deleted", "github refuses bob", "deleted @bob/L0 |  | "),
     ("deleted", "github refuses dave", "deleted @bob/L0 |  | "),
+    ("deleted", "enforced", "deleted @bob/L0 |  | "),
 ];
 
 /// Every row as reviewed; a mismatch prints what the machine decides now, so a changed row is

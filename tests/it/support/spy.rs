@@ -134,6 +134,9 @@ impl Store for Spy {
     async fn findings_in_group(&self, group: &GroupKey) -> Result<Vec<FindingRecord>> {
         self.inner.findings_in_group(group).await
     }
+    async fn ungrouped_findings(&self, account_id: Option<&str>) -> Result<Vec<FindingRecord>> {
+        self.inner.ungrouped_findings(account_id).await
+    }
     async fn group(&self, key: &GroupKey) -> Result<Option<GroupRecord>> {
         self.inner.group(key).await
     }
