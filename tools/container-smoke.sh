@@ -100,6 +100,9 @@ pod healthcheck run "$name" && echo "container-smoke: HEALTHCHECK healthy"
 # JSON logs: every line of the container's log is a JSON object. podman's own diagnostics
 # (`time="…" level=error msg="unable to get systemd connection…"` on hosts without systemd)
 # also go to standard error and are not the container's: --log-level=fatal keeps them out.
-podman --log-level=fatal "${runtime[@]}" logs "$name" 2>&1 | head -3 | python3 -c 'import json,sys; [json.loads(l) for l in sys.stdin if l.strip()]' \
-  || { echo "container-smoke: logs are not JSON" >&2; exit 1; }
+# The whole log is read (no `| head`: under pipefail, podman killed by SIGPIPE when head has
+# its lines failed the check now and then) and its first lines checked.
+logs=$(podman --log-level=fatal "${runtime[@]}" logs "$name" 2>&1)
+python3 -c 'import json,sys; [json.loads(l) for l in [l for l in sys.argv[1].splitlines() if l.strip()][:3]]' "$logs" \
+  || { echo "container-smoke: logs are not JSON; the first lines:" >&2; printf '%s\n' "$logs" | sed -n 1,3p >&2; exit 1; }
 echo "container-smoke: ok (image $(podman image inspect --format '{{.Size}}' "$image") bytes)"
