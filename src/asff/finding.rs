@@ -20,7 +20,11 @@ use super::value::{
 /// Field path used when the finding itself is not a JSON object.
 pub const WHOLE_FINDING: &str = "(finding)";
 
-fn reject(index: usize, field: impl Into<String>, message: impl Into<String>) -> FindingError {
+pub(crate) fn reject(
+    index: usize,
+    field: impl Into<String>,
+    message: impl Into<String>,
+) -> FindingError {
     FindingError {
         index,
         field: field.into(),
@@ -314,7 +318,7 @@ fn resource(r: &Obj) -> Resource {
 }
 
 /// The non-blank strings of an array; anything else is skipped.
-fn string_list(v: Option<&Value>) -> Vec<String> {
+pub(crate) fn string_list(v: Option<&Value>) -> Vec<String> {
     match v {
         Some(Value::Array(a)) => a
             .iter()

@@ -23,7 +23,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::asff::FindingError;
-use crate::asff::finding::{string_problem, version_key};
+use crate::asff::finding::{reject, string_list, string_problem, version_key};
+
 use crate::asff::source::{GUARDDUTY, INSPECTOR, SECURITY_HUB, control_from_ids};
 use crate::asff::value::{Obj, cut, describe, looks_like_region, obj, opt_str, opt_string};
 use crate::asff::{WHOLE_FINDING, finding::region_of};
@@ -34,18 +35,6 @@ use crate::domain::{
 };
 
 use super::resource;
-
-pub(super) fn reject(
-    index: usize,
-    field: impl Into<String>,
-    message: impl Into<String>,
-) -> FindingError {
-    FindingError {
-        index,
-        field: field.into(),
-        message: message.into(),
-    }
-}
 
 /// A required non-blank string at `path` (dot-separated object keys).
 fn required<'a>(f: &'a Obj, path: &str, index: usize) -> Result<&'a str, FindingError> {
@@ -389,18 +378,6 @@ fn time(o: &Obj, key: &str) -> Option<String> {
     let ms = o.get(key)?.as_i64()?;
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-}
-
-fn string_list(v: Option<&Value>) -> Vec<String> {
-    match v {
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .filter(|s| !s.trim().is_empty())
-            .map(str::to_string)
-            .collect(),
-        _ => Vec::new(),
-    }
 }
 
 /// `vulnerabilities[]`, leniently and bounded as for ASFF: at most 20 vulnerabilities of at

@@ -22,7 +22,8 @@ use crate::asff::finding::string_problem;
 use crate::asff::value::{Obj, describe, looks_like_region, obj, opt_str};
 use crate::domain::Resource;
 
-use super::finding::{reject, tags};
+use super::finding::tags;
+use crate::asff::finding::reject;
 
 /// Every resource with a usable `uid`; at least one is required. When none is usable the error
 /// names the first problem (`resources`, `resources[0]`, `resources[0].uid`).
