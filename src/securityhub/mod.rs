@@ -42,7 +42,9 @@ pub use pace::{
 pub use query::{FindingQuery, MAX_FILTER_VALUES, timestamp};
 pub use read::{PAGE_SIZE, Page, Pager, PagerPosition, RUNTIME_THREAD_STACK};
 pub use tagging::{Tagging, TaggingError};
-pub use v2::{MAX_COMPOSITE_FILTERS, MAX_FILTERS_PER_TYPE, V2Ref, document_to_json, severity_id, status_id};
+pub use v2::{
+    MAX_COMPOSITE_FILTERS, MAX_FILTERS_PER_TYPE, V2Ref, document_to_json, severity_id, status_id,
+};
 
 /// The per-call override that switches the SDK's own retries off: every attempt goes through
 /// Lever's pacers and retry policy, so no retry can bypass a pacer or multiply the attempts.

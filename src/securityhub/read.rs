@@ -158,7 +158,11 @@ impl Pager<'_> {
             return Ok(None);
         };
         let page = match filters {
-            Request::Cspm(f) => self.hub.get_findings_page(f, self.next_token.clone()).await?,
+            Request::Cspm(f) => {
+                self.hub
+                    .get_findings_page(f, self.next_token.clone())
+                    .await?
+            }
             Request::V2(f) => {
                 self.hub
                     .get_findings_v2_page(f, self.next_token.clone())

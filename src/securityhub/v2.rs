@@ -158,7 +158,9 @@ impl FindingQuery {
         if let Some(min) = severities.first() {
             base.push(or(vec![number_filter(
                 OcsfNumberField::SeverityId,
-                NumberFilter::builder().gte(severity_id(*min) as f64).build(),
+                NumberFilter::builder()
+                    .gte(severity_id(*min) as f64)
+                    .build(),
             )]));
         }
         if since.is_some() || until.is_some() {
@@ -402,9 +404,7 @@ mod tests {
     #[test]
     fn updated_since_is_the_modified_time() {
         let since = chrono::Utc.with_ymd_and_hms(2026, 11, 20, 8, 0, 0).unwrap();
-        let f = FindingQuery::everything()
-            .updated_since(since)
-            .filters_v2();
+        let f = FindingQuery::everything().updated_since(since).filters_v2();
         let d = &f[0].composite_filters()[0].date_filters()[0];
         assert_eq!(
             d.field_name(),
@@ -450,12 +450,16 @@ mod tests {
         });
         fn to_doc(v: &Value) -> Document {
             match v {
-                Value::Object(m) => Document::Object(
-                    m.iter().map(|(k, v)| (k.clone(), to_doc(v))).collect(),
-                ),
+                Value::Object(m) => {
+                    Document::Object(m.iter().map(|(k, v)| (k.clone(), to_doc(v))).collect())
+                }
                 Value::Array(a) => Document::Array(a.iter().map(to_doc).collect()),
-                Value::Number(n) if n.is_u64() => Document::Number(Number::PosInt(n.as_u64().unwrap())),
-                Value::Number(n) if n.is_i64() => Document::Number(Number::NegInt(n.as_i64().unwrap())),
+                Value::Number(n) if n.is_u64() => {
+                    Document::Number(Number::PosInt(n.as_u64().unwrap()))
+                }
+                Value::Number(n) if n.is_i64() => {
+                    Document::Number(Number::NegInt(n.as_i64().unwrap()))
+                }
                 Value::Number(n) => Document::Number(Number::Float(n.as_f64().unwrap())),
                 Value::String(s) => Document::String(s.clone()),
                 Value::Bool(b) => Document::Bool(*b),

@@ -422,8 +422,7 @@ pub(super) async fn verify_timer(
     // not enabled is judged on the state its last event recorded, and its absence never means
     // it is gone.
     let api = app.config.settings.securityhub.api;
-    let (known, unknown): (Vec<_>, Vec<_>) =
-        refs.into_iter().partition(|(arn, _)| api.knows(arn));
+    let (known, unknown): (Vec<_>, Vec<_>) = refs.into_iter().partition(|(arn, _)| api.knows(arn));
     let fresh = if known.is_empty() {
         Vec::new()
     } else {

@@ -18,6 +18,7 @@ mod lifecycle;
 mod noise;
 mod ocsf_conformance;
 mod ocsf_intake;
+mod ocsf_v2;
 mod oncall;
 mod pacing;
 mod rampup;
