@@ -389,22 +389,27 @@ async fn lever_sync_reads_get_findings_v2_then_changes_nothing() {
     for f in files("examples/demo/findings-ocsf") {
         t.sh.seed_file(&f);
     }
-    // Page size 100 would fit everything in one page; more findings than a page exercise the
-    // paging too.
+    // More findings than a page of 100: 120 HIGH RDS.2 findings on other databases whose
+    // control passes (read by the backfill, skipped as passed, no issue).
     for i in 0..120 {
         let mut f = read(LEDGER_OCSF);
         f["finding_info"]["uid"] = json!(format!("{LEDGER_UID}-extra-{i}"));
         f["metadata"]["uid"] = json!(format!("extra-{i}"));
-        f["severity_id"] = json!(3);
-        f["severity"] = json!("Medium");
+        f["severity_id"] = json!(4);
+        f["severity"] = json!("High");
+        f["compliance"]["status"] = json!("Pass");
+        f["compliance"]["status_id"] = json!(1);
+        f["resources"][0]["uid"] = json!(format!("db-EXTRA{i}"));
+        f["resources"][0]["uid_alt"] =
+            json!(format!("arn:aws:rds:us-east-1:111111111111:db:extra-{i}"));
         t.sh.seed(f);
     }
     let t2 = &t;
     let report = tokio::task::block_in_place(|| sync(t2, dir.path()));
     assert_eq!(report["sync"]["query"], "backfill", "{report}");
     // The backfill reads New and In Progress findings at or above HIGH: 13 of the demo's 16
-    // (not the Medium, Archived or Suppressed ones), none of the 120 Medium extras.
-    assert_eq!(report["sync"]["findings"], 13, "{report}");
+    // (not the Medium, Archived or Suppressed ones) and the 120 extras, over two pages.
+    assert_eq!(report["sync"]["findings"], 133, "{report}");
     assert_eq!(report["sync"]["issues_to_open"], 6, "{report}");
     assert_eq!(total_issues(&t), 6);
     assert_eq!(
@@ -412,7 +417,7 @@ async fn lever_sync_reads_get_findings_v2_then_changes_nothing() {
         0,
         "api = v2 reads only GetFindingsV2"
     );
-    assert!(t.sh.count("GetFindingsV2") >= 1);
+    assert_eq!(t.sh.count("GetFindingsV2"), 2, "two pages");
     let bodies: Vec<String> =
         t.sh.requests()
             .into_iter()
