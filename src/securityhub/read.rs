@@ -96,7 +96,12 @@ impl SecurityHub {
     ) -> Pager<'_> {
         let mut requests = Vec::new();
         if api.cspm() {
-            requests.extend(query.filters().into_iter().map(Request::Cspm));
+            requests.extend(
+                query
+                    .filters()
+                    .into_iter()
+                    .map(|f| Request::Cspm(Box::new(f))),
+            );
         }
         if api.v2() {
             requests.extend(query.filters_v2().into_iter().map(Request::V2));
@@ -114,7 +119,8 @@ impl SecurityHub {
 /// One paged request of a [`Pager`]: its API and filters.
 #[derive(Debug, Clone)]
 enum Request {
-    Cspm(AwsSecurityFindingFilters),
+    /// Boxed: the CSPM filters are large (clippy `large_enum_variant`).
+    Cspm(Box<AwsSecurityFindingFilters>),
     V2(OcsfFindingFilters),
 }
 

@@ -379,13 +379,11 @@ pub fn check_documented_limits(operation: &str, body: &Value) -> Vec<String> {
                 }
             }
         }
-        "BatchUpdateFindingsV2" => {
-            if chars(&body["Comment"]) > 512 {
-                out.push(format!(
-                    "data.Comment should NOT be longer than 512 characters (documented limit, not in the model: {})",
-                    src("Comment")
-                ));
-            }
+        "BatchUpdateFindingsV2" if chars(&body["Comment"]) > 512 => {
+            out.push(format!(
+                "data.Comment should NOT be longer than 512 characters (documented limit, not in the model: {})",
+                src("Comment")
+            ));
         }
         "GetFindingsV2" => {
             let composites = body["Filters"]["CompositeFilters"]
