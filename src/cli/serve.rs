@@ -143,11 +143,10 @@ async fn serve(
     for h in handles {
         let _ = h.await;
     }
-    if let Some(h) = metrics_server {
-        match h.await {
-            Ok(Err(e)) => tracing::warn!(error = %e, "the metrics listener failed"),
-            Ok(Ok(())) | Err(_) => {}
-        }
+    if let Some(h) = metrics_server
+        && let Ok(Err(e)) = h.await
+    {
+        tracing::warn!(error = %e, "the metrics listener failed");
     }
     served.map_err(|e| Failure::failed(format!("HTTP server: {e}")))?;
     tracing::info!("stopped");

@@ -435,3 +435,70 @@ fn promtool_check(text: &str) {
         out.status
     );
 }
+
+/// The real `lever serve`, configured through its environment: the token on the main listener,
+/// the metrics address beside it, and a clean stop (SIGTERM) with both listening.
+#[tokio::test]
+async fn metrics_lever_serve_reads_its_environment() {
+    use crate::fakes::github::FakeGitHub;
+    use crate::fakes::securityhub::FakeSecurityHub;
+    use crate::support::bin::Served;
+    let gh = FakeGitHub::start_with_test_app().await;
+    crate::support::app::demo_github(&gh);
+    let sh = FakeSecurityHub::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let served = Served::start_with(
+        &gh,
+        &sh,
+        work.path(),
+        None,
+        &[
+            ("LEVER_METRICS_TOKEN", TOKEN),
+            ("LEVER_METRICS_ADDR", &addr),
+        ],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let main = format!("{}/metrics", served.base);
+    let r = http.get(&main).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = http.get(&main).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("lever_queue_jobs"));
+    let r = http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains(r#"lever_queue_jobs{kind="prune",state="pending"} 1"#),
+        "the periodic prune is queued: {text}"
+    );
+    promtool_check(&text);
+    assert!(served.terminate().await.success());
+}
+
+/// An address that does not parse stops `lever serve` with the usage code, naming the variable.
+#[test]
+fn metrics_a_bad_metrics_address_is_a_usage_error_naming_the_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_lever"))
+        .args(["serve", "--config", "examples/demo"])
+        .current_dir(root())
+        .env("LEVER_METRICS_ADDR", "metrics.internal")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("LEVER_METRICS_ADDR=\"metrics.internal\""),
+        "{err}"
+    );
+}
