@@ -502,3 +502,60 @@ fn metrics_a_bad_metrics_address_is_a_usage_error_naming_the_variable() {
         "{err}"
     );
 }
+
+/// Calls Lever's content budget holds back are counted with what they were told to wait.
+#[tokio::test]
+async fn metrics_count_the_github_calls_the_content_budget_holds_back() {
+    let t = TestApp::builder()
+        .metrics_token(TOKEN)
+        .content_budget(1, 60)
+        .start()
+        .await;
+    // Several issues to open at once: the budget lets one write through per minute.
+    let (status, _) = t
+        .ingest_file(
+            &root().join("examples/demo/findings/01-payments-prod-s3.1-three-standards.json"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, _) = t.ingest_file(&root().join(LEDGER_FINDING)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let reports = t.drain().await;
+    assert!(
+        reports.iter().any(|r| r.result == "postponed"),
+        "{reports:#?}"
+    );
+    let (_, s) = scrape(&t).await;
+    let waits = value(&s, r#"lever_github_rate_limit_waits_total{gate="content"}"#);
+    assert!(waits >= 1.0, "{waits}");
+    assert_eq!(
+        sum(&s, "lever_github_calls_total", &[r#"outcome="paced""#]),
+        sum(&s, "lever_github_rate_limit_waits_total", &[])
+    );
+    // Each postponed job says until when its call was held: the waits counted are those.
+    let now = t.app.now();
+    let told: Vec<f64> = reports
+        .iter()
+        .filter(|r| r.result == "postponed")
+        .map(|r| {
+            let error = r.error.as_deref().unwrap();
+            let until = error.rsplit_once(" until ").expect(error).1;
+            let until = chrono::DateTime::parse_from_rfc3339(until.trim()).expect(error);
+            (until.with_timezone(&chrono::Utc) - now).as_seconds_f64()
+        })
+        .collect();
+    assert_eq!(told.len() as f64, waits, "{reports:#?}");
+    let seconds = value(
+        &s,
+        r#"lever_github_rate_limit_wait_seconds_total{gate="content"}"#,
+    );
+    assert!(seconds > 0.0);
+    assert!(
+        (seconds - told.iter().sum::<f64>()).abs() < 1e-3,
+        "{seconds} s counted, {told:?} told"
+    );
+    assert!(
+        sum(&s, "lever_jobs_finished_total", &[r#"result="postponed""#]) >= 1.0,
+        "{s:#?}"
+    );
+}
