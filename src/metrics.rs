@@ -60,7 +60,12 @@ pub const GITHUB_OUTCOMES: &[&str] = &[
 /// GitHub's gates a call can wait at (`github::Gate`, kebab-case).
 pub const GITHUB_GATES: &[&str] = &["paused", "primary", "content"];
 /// Security Hub operations Lever calls.
-pub const SECURITYHUB_OPERATIONS: &[&str] = &["GetFindings", "BatchUpdateFindings"];
+pub const SECURITYHUB_OPERATIONS: &[&str] = &[
+    "GetFindings",
+    "BatchUpdateFindings",
+    "GetFindingsV2",
+    "BatchUpdateFindingsV2",
+];
 /// How a Security Hub attempt ended.
 pub const SECURITYHUB_OUTCOMES: &[&str] = &["ok", "retryable", "rejected"];
 /// The HTTP endpoints measured (`lever_http_requests_total{endpoint}`).

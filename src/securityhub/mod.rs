@@ -19,6 +19,7 @@ mod pace;
 mod query;
 mod read;
 pub mod tagging;
+mod v2;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -41,6 +42,9 @@ pub use pace::{
 pub use query::{FindingQuery, MAX_FILTER_VALUES, timestamp};
 pub use read::{PAGE_SIZE, Page, Pager, PagerPosition, RUNTIME_THREAD_STACK};
 pub use tagging::{Tagging, TaggingError};
+pub use v2::{
+    MAX_COMPOSITE_FILTERS, MAX_FILTERS_PER_TYPE, V2Ref, document_to_json, severity_id, status_id,
+};
 
 /// The per-call override that switches the SDK's own retries off: every attempt goes through
 /// Lever's pacers and retry policy, so no retry can bypass a pacer or multiply the attempts.
@@ -72,6 +76,14 @@ pub struct Unprocessed {
 pub struct BatchOutcome {
     pub processed: Vec<FindingRef>,
     pub unprocessed: Vec<Unprocessed>,
+}
+
+impl BatchOutcome {
+    /// Adds another call's outcome to this one.
+    pub fn extend(&mut self, other: BatchOutcome) {
+        self.processed.extend(other.processed);
+        self.unprocessed.extend(other.unprocessed);
+    }
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
