@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use strum::{Display, EnumString, IntoStaticStr};
+use strum::{Display, EnumIter, EnumString, IntoStaticStr};
 
 use crate::config::{AccountPolicy, Config, IgnoreTags, Mode, PolicySettings};
 use crate::domain::{
@@ -22,10 +22,11 @@ pub enum Decision {
     Skip,
 }
 
-/// Stable reason codes, printed by `lever plan` and recorded in the audit trail.
+/// Stable reason codes, printed by `lever plan` and recorded in the audit trail (and the
+/// `reason` label of `lever_findings_skipped_total`, every value listed up front).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-#[derive(IntoStaticStr, EnumString, Display)]
+#[derive(IntoStaticStr, EnumString, Display, EnumIter)]
 #[strum(serialize_all = "kebab-case")]
 pub enum Reason {
     Ticket,

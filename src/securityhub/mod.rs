@@ -167,6 +167,8 @@ pub struct SecurityHub {
     reads: Arc<Lane>,
     /// BatchUpdateFindings; shared by clones likewise.
     writes: Arc<Lane>,
+    /// Where every attempt is counted (`GET /metrics`), when set.
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// How one API is paced and retried.
@@ -186,7 +188,12 @@ impl Lane {
 
     /// Runs `attempt` until it succeeds, fails for good, or the policy's attempts are spent;
     /// every attempt waits for the pacer first, every backoff sleeps on the pacer's timer.
-    async fn call<T, E, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T, SecurityHubError>
+    async fn call<T, E, F, Fut>(
+        &self,
+        what: &'static str,
+        metrics: Option<&crate::metrics::Metrics>,
+        mut attempt: F,
+    ) -> Result<T, SecurityHubError>
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         F: FnMut() -> Fut,
@@ -195,7 +202,17 @@ impl Lane {
         let mut n = 1;
         loop {
             self.pacer.until_ready().await;
-            match attempt().await.map_err(SecurityHubError::from_sdk) {
+            let result = attempt().await.map_err(SecurityHubError::from_sdk);
+            // The one place Security Hub calls are counted: every attempt, by outcome.
+            if let Some(m) = metrics {
+                let outcome = match &result {
+                    Ok(_) => "ok",
+                    Err(e) if e.is_retryable() => "retryable",
+                    Err(_) => "rejected",
+                };
+                m.securityhub_call(what, outcome);
+            }
+            match result {
                 Ok(v) => return Ok(v),
                 Err(e) if e.is_retryable() && n < self.retry.max_attempts => {
                     let wait = self.retry.backoff(n, rand::random::<f64>());
@@ -227,6 +244,15 @@ impl SecurityHub {
             client,
             reads: Lane::per_second(DEFAULT_GET_FINDINGS_PER_SECOND, RetryPolicy::default()),
             writes: Lane::per_second(DEFAULT_BATCH_UPDATES_PER_SECOND, RetryPolicy::none()),
+            metrics: None,
+        }
+    }
+
+    /// Counts every attempt (`lever_securityhub_calls_total`) in `metrics`.
+    pub fn with_metrics(self, metrics: Arc<crate::metrics::Metrics>) -> SecurityHub {
+        SecurityHub {
+            metrics: Some(metrics),
+            ..self
         }
     }
 
@@ -281,7 +307,7 @@ impl SecurityHub {
                 .collect();
             let out = self
                 .writes
-                .call("BatchUpdateFindings", || {
+                .call("BatchUpdateFindings", self.metrics.as_deref(), || {
                     self.client
                         .batch_update_findings()
                         .set_finding_identifiers(Some(ids.clone()))

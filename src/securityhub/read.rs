@@ -56,7 +56,7 @@ impl SecurityHub {
     ) -> Result<Page, SecurityHubError> {
         let out = self
             .reads
-            .call("GetFindings", || {
+            .call("GetFindings", self.metrics.as_deref(), || {
                 self.client
                     .get_findings()
                     .filters(filters.clone())

@@ -228,7 +228,7 @@ impl SecurityHub {
     ) -> Result<Page, SecurityHubError> {
         let out = self
             .reads
-            .call("GetFindingsV2", || {
+            .call("GetFindingsV2", self.metrics.as_deref(), || {
                 self.client
                     .get_findings_v2()
                     .filters(filters.clone())
@@ -281,7 +281,7 @@ impl SecurityHub {
                 .collect();
             let out = self
                 .writes
-                .call("BatchUpdateFindingsV2", || {
+                .call("BatchUpdateFindingsV2", self.metrics.as_deref(), || {
                     self.client
                         .batch_update_findings_v2()
                         .set_finding_identifiers(Some(ids.clone()))

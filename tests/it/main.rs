@@ -15,6 +15,7 @@ mod inert;
 mod intake;
 mod jobs;
 mod lifecycle;
+mod metrics;
 mod noise;
 mod ocsf_conformance;
 mod ocsf_intake;
