@@ -78,7 +78,7 @@ pub fn text(p: &Projection) -> String {
     ));
     for i in &p.issues {
         out.push_str(&format!(
-            "  {:<13} {:<9} {} (in {}{})\n",
+            "  {:<8}  {:<8}  {} (in {}{})\n",
             i.severity.as_str(),
             control(i),
             i.title.replace(['\r', '\n'], " "),
@@ -91,12 +91,12 @@ pub fn text(p: &Projection) -> String {
         ));
         for r in resources(i) {
             out.push_str(&format!(
-                "                          {}\n",
+                "                      {}\n",
                 r.replace(['\r', '\n'], " ")
             ));
         }
         if let Some(link) = &i.link {
-            out.push_str(&format!("                          {link}\n"));
+            out.push_str(&format!("                      {link}\n"));
         }
     }
     out.push_str(&format!(
