@@ -66,7 +66,8 @@ struct Claims {
 #[derive(Debug, Default)]
 struct Cache {
     keys: Option<(JwkSet, Instant)>,
-    last_fetch: Option<Instant>,
+    /// When an unknown `kid` last caused a fetch.
+    last_refetch: Option<Instant>,
 }
 
 /// Verifies tokens; one per process (the key cache is shared).
@@ -139,13 +140,17 @@ impl Verifier {
         let jwk = match fresh.as_ref().and_then(find) {
             Some(j) => j,
             None => {
-                let recently = cache
-                    .last_fetch
-                    .is_some_and(|at| at.elapsed() < REFETCH_AT_MOST_EVERY);
-                if recently && fresh.is_some() {
-                    return Err(OidcError::UnknownKey(kid.to_string()));
+                // Fresh keys without this kid: fetch again (the issuer may have rotated), but
+                // at most once a minute for unknown kids.
+                if fresh.is_some() {
+                    if cache
+                        .last_refetch
+                        .is_some_and(|at| at.elapsed() < REFETCH_AT_MOST_EVERY)
+                    {
+                        return Err(OidcError::UnknownKey(kid.to_string()));
+                    }
+                    cache.last_refetch = Some(Instant::now());
                 }
-                cache.last_fetch = Some(Instant::now());
                 let set = self.fetch().await?;
                 let found = find(&set);
                 cache.keys = Some((set, Instant::now()));
