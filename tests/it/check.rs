@@ -807,3 +807,70 @@ async fn the_action_script_under_a_simulated_actions_environment() {
         "{out}"
     );
 }
+
+/// An exception approved on production's IAM.6 issue in acme/payments covers staging's IAM.6
+/// in the answer; EC2.19 (no exception) still counts.
+#[tokio::test]
+async fn an_exception_approved_in_production_covers_the_same_control() {
+    let s = setup().await;
+    s.app.settle().await;
+    let staging =
+        std::fs::read_to_string(root().join("examples/demo/findings/06-payments-staging.json"))
+            .unwrap();
+    let all: Value =
+        serde_json::from_str(&staging.replace("222222222222", "111111111111")).unwrap();
+    let iam6: Vec<Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["Compliance"]["SecurityControlId"] == "IAM.6")
+        .cloned()
+        .collect();
+    assert_eq!(iam6.len(), 1);
+    let doc = Value::Array(iam6);
+    s.app.sh.seed(doc.clone());
+    let (status, body) = s.app.post_event(&doc).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    s.app.settle().await;
+    let issue = s
+        .app
+        .gh
+        .issues("acme/payments")
+        .into_iter()
+        .find(|i| {
+            i["title"].as_str().unwrap_or_default().contains("IAM.6")
+                && i["body"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("111111111111")
+        })
+        .expect("production's IAM.6 issue");
+    let n = issue["number"].as_u64().unwrap();
+    let token = s.token("acme/payments");
+
+    // Before the approval: both staging problems count.
+    let (_, body) = s.get("?target_env=production", Some(&token)).await;
+    assert_eq!(controls(&body), ["IAM.6", "EC2.19"], "{body}");
+
+    s.app
+        .deliver(vec![s.app.gh.human_add_label(
+            "acme/payments",
+            n,
+            "cto-approved",
+            "cto-user",
+        )])
+        .await;
+    s.app
+        .deliver(vec![s.app.gh.human_close(
+            "acme/payments",
+            n,
+            "not_planned",
+            "bob",
+        )])
+        .await;
+    s.app.settle().await;
+    let (status, body) = s.get("?target_env=production", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(controls(&body), ["EC2.19"], "{body}");
+    assert_eq!(body["covered"], 1, "{body}");
+}
