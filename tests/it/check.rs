@@ -874,3 +874,57 @@ async fn an_exception_approved_in_production_covers_the_same_control() {
     assert_eq!(controls(&body), ["EC2.19"], "{body}");
     assert_eq!(body["covered"], 1, "{body}");
 }
+
+/// `--source securityhub`: GetFindings against the fake Security Hub (seeded with the demo
+/// findings), with the AWS credentials of the environment; unreachable is exit 3.
+#[tokio::test]
+async fn cli_against_security_hub() {
+    let sh = crate::fakes::securityhub::FakeSecurityHub::start().await;
+    let mut files: Vec<_> = std::fs::read_dir(root().join("examples/demo/findings"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in files {
+        sh.seed(serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap());
+    }
+    let aws = |endpoint: String| {
+        vec![
+            ("AWS_ENDPOINT_URL_SECURITYHUB", endpoint),
+            ("AWS_REGION", "us-east-1".to_string()),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE".to_string()),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_string(),
+            ),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+        ]
+    };
+    let args = [
+        "--source",
+        "securityhub",
+        "--repo",
+        "acme/payments",
+        "--target-env",
+        "production",
+        "--config",
+        "examples/demo",
+        "--format",
+        "json",
+        "--mode",
+        "block",
+        "--now",
+        "2026-11-23T12:00:00Z",
+    ];
+    let env = aws(sh.url());
+    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (code, out, err) = lever_check(&args, &refs).await;
+    assert_eq!(code, 1, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(controls(&v), ["IAM.6", "EC2.19"]);
+
+    let env = aws("http://127.0.0.1:9".into());
+    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (code, out, err) = lever_check(&args, &refs).await;
+    assert_eq!(code, 3, "{out}{err}");
+}
