@@ -54,7 +54,8 @@ pub enum Source {
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// The repository, owner/name (default: $GITHUB_REPOSITORY). With --source api, Lever
-    /// answers about the repository the OIDC token names; a different --repo is an error.
+    /// answers about the repository the OIDC token's id names (a different name, e.g. after a
+    /// rename, is only noted).
     #[arg(long, value_name = "OWNER/NAME", env = "GITHUB_REPOSITORY")]
     pub repo: Option<String>,
     /// The environment whose policy applies, e.g. production.
