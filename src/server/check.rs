@@ -198,3 +198,46 @@ fn unauthorized(e: OidcError) -> Response {
     );
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_table() {
+        for (value, want) in [
+            (Some("Bearer abc.def.ghi"), Some("abc.def.ghi")),
+            (Some("bearer  abc "), Some("abc")),
+            (Some("Basic abc"), None),
+            (Some("Bearer "), None),
+            (Some("abc"), None),
+            (None, None),
+        ] {
+            let mut h = HeaderMap::new();
+            if let Some(v) = value {
+                h.insert(header::AUTHORIZATION, v.parse().unwrap());
+            }
+            assert_eq!(bearer(&h), want, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn known_repos_are_the_owners_repositories_and_the_fallback_once_each() {
+        let config = Config::from_texts(
+            std::path::Path::new("."),
+            Some((
+                "lever.toml".into(),
+                "[github]\nfallback_repo = \"acme/security\"\n".into(),
+            )),
+            Some((
+                "OWNERS".into(),
+                "* acme/security @sam\naccount:111111111111 acme/payments @a\naccount:222222222222 ACME/Payments @b\n"
+                    .into(),
+            )),
+            vec![],
+        )
+        .unwrap();
+        let repos: Vec<String> = known_repos(&config).iter().map(|r| r.to_string()).collect();
+        assert_eq!(repos, ["acme/payments", "acme/security"]);
+    }
+}
