@@ -141,6 +141,9 @@ pub const MEMBERSHIP_TTL: std::time::Duration = std::time::Duration::from_secs(3
 /// In-memory caches shared by a process's handlers and workers.
 #[derive(Debug, Default)]
 pub struct Caches {
+    /// The OIDC verifier of `GET /api/v1/check` and its key cache, built for the `[check]`
+    /// settings in force (a configuration change builds a new one).
+    pub oidc: std::sync::Mutex<Option<Arc<crate::check::oidc::Verifier>>>,
     /// `org/team/login` (lower case) → (active member, when asked).
     pub memberships:
         tokio::sync::Mutex<std::collections::HashMap<String, (bool, std::time::Instant)>>,

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod asff;
+pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;

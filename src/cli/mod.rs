@@ -3,10 +3,12 @@
 //!
 //! Every command returns `Result<(), Failure>`; [`run`] prints the failure and turns it into
 //! the exit code, for all commands in one place: 0 success, 1 the command ran and failed (or
-//! found problems in its input), 2 usage, configuration or start-up errors.
+//! found problems in its input), 2 usage, configuration or start-up errors, 3 (`lever check`)
+//! the check could not be made (Lever or Security Hub unreachable, no token).
 
 pub mod app_manifest;
 mod audit;
+mod check;
 mod explain;
 mod healthcheck;
 mod jobs;
@@ -29,6 +31,9 @@ use crate::config::{Config, ProcessSettings};
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code for usage, configuration and start-up errors.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code when a check could not be made: what it needs (Lever, Security Hub, a token) is
+/// unreachable or refused it.
+pub const EXIT_UNAVAILABLE: u8 = 3;
 
 /// Which kind of failure, and so which exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +43,8 @@ pub enum Exit {
     Failed,
     /// [`EXIT_USAGE`]: bad arguments, configuration or settings; nothing was done.
     Usage,
+    /// [`EXIT_UNAVAILABLE`]: the command could not get what it needs to answer (`lever check`).
+    Unavailable,
 }
 
 impl Exit {
@@ -45,6 +52,7 @@ impl Exit {
         match self {
             Exit::Failed => EXIT_FAILED,
             Exit::Usage => EXIT_USAGE,
+            Exit::Unavailable => EXIT_UNAVAILABLE,
         }
     }
 }
@@ -67,6 +75,12 @@ impl Failure {
     pub fn failed(message: impl std::fmt::Display) -> Failure {
         Failure {
             exit: Exit::Failed,
+            message: Some(message.to_string()),
+        }
+    }
+    pub fn unavailable(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            exit: Exit::Unavailable,
             message: Some(message.to_string()),
         }
     }
@@ -217,6 +231,11 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<JobsCommand>,
     },
+    /// The shift-left release gate: which open findings of a repository's resources in other
+    /// environments would become issues under the target environment's policy. Exit 0 none
+    /// would, 1 some would (--mode block), 2 usage or configuration error, 3 the check could
+    /// not be made.
+    Check(check::CheckArgs),
     /// The ignore tags on AWS resources (Resource Groups Tagging API).
     Tags {
         #[command(subcommand)]
@@ -446,6 +465,7 @@ impl Command {
                 command: AppCommand::Manifest { .. },
             } => "app manifest",
             Command::Setup { .. } => "setup",
+            Command::Check(_) => "check",
         }
     }
 }
@@ -496,6 +516,7 @@ fn execute(cli: Cli) -> Result<(), Failure> {
         Command::Tags {
             command: TagsCommand::Audit { config, format },
         } => tags::audit(settings, &config, format),
+        Command::Check(args) => check::run(args),
         Command::Config {
             command: ConfigCommand::Check { config },
         } => match crate::config::source::read_bootstrap(&config) {

@@ -24,7 +24,7 @@ enum Row {
     },
 }
 
-fn files(path: &Path) -> Result<Vec<PathBuf>, String> {
+pub(super) fn files(path: &Path) -> Result<Vec<PathBuf>, String> {
     if path.is_dir() {
         let mut out = Vec::new();
         let entries = std::fs::read_dir(path)

@@ -5,6 +5,7 @@
 //!
 //! The process's own settings (environment variables) are [`process::ProcessSettings`].
 
+pub mod check;
 mod duration;
 pub mod edge;
 mod escalation;

@@ -215,6 +215,8 @@ pub struct Settings {
     pub settle: super::settle::SettleSettings,
     /// The tag audit and tag reads (`[tags]`).
     pub tags: super::tags::TagSettings,
+    /// How `GET /api/v1/check` verifies Actions OIDC tokens (`[check]`).
+    pub check: super::check::CheckSettings,
 }
 
 pub(crate) fn is_login(s: &str) -> bool {
@@ -508,6 +510,7 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
     let exclusions = super::exclusions::parse(&mut d, &mut root);
     let settle = super::settle::parse(&mut d, &mut root);
     let tags = super::tags::parse(&mut d, &mut root);
+    let check = super::check::parse(&mut d, &mut root);
 
     // [templates]
     let mut templates_dir = None;
@@ -589,6 +592,7 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
         exclusions,
         settle,
         tags,
+        check,
     })
 }
 

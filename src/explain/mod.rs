@@ -226,10 +226,7 @@ impl Renderer {
     ) -> Context {
         let control = lead.control_id().and_then(|id| self.catalog.get(id));
         let mut ctx = Context::new();
-        let title = control
-            .map(|c| c.title.clone())
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| lead.title.clone());
+        let title = explanation_title(lead, self.catalog);
         ctx.insert("title", &title);
         ctx.insert("control_id", &lead.control_id().unwrap_or(""));
         // Lever's own, checked text (see `curated`): the template writes it with `| safe`.
@@ -297,11 +294,7 @@ impl Renderer {
         // any other URL a finding carries is untrusted and shown as text (a code span). URLs
         // are validated here and inserted as safe strings: a link destination must stay as is.
         let own_remediation = lead.remediation_url.as_deref().map(str::trim);
-        let remediation_url = own_remediation.and_then(inert::aws_link).or_else(|| {
-            control
-                .and_then(|c| c.remediation_url.as_deref())
-                .and_then(inert::aws_link)
-        });
+        let remediation_url = remediation_link(lead, self.catalog);
         ctx.insert_value(
             "remediation_url",
             tera::Value::safe_string(remediation_url.as_deref().unwrap_or_default()),
@@ -470,8 +463,33 @@ fn read_overrides(dir: &Path) -> Result<Vec<OverrideFile>, TemplateError> {
     Ok(out)
 }
 
+/// The explanation's title for a group led by `lead`: the control's title from the catalog,
+/// else the finding's own (untrusted) title.
+pub fn explanation_title(lead: &Finding, catalog: &Catalog) -> String {
+    lead.control_id()
+        .and_then(|id| catalog.get(id))
+        .map(|c| c.title.clone())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| lead.title.clone())
+}
+
+/// The remediation link of a group led by `lead`, only ever to AWS: the finding's own guidance
+/// when it is on AWS, else the catalog's.
+pub fn remediation_link(lead: &Finding, catalog: &Catalog) -> Option<String> {
+    let control = lead.control_id().and_then(|id| catalog.get(id));
+    lead.remediation_url
+        .as_deref()
+        .map(str::trim)
+        .and_then(inert::aws_link)
+        .or_else(|| {
+            control
+                .and_then(|c| c.remediation_url.as_deref())
+                .and_then(inert::aws_link)
+        })
+}
+
 /// The most severe finding (first on ties) speaks for the group.
-fn lead_finding(findings: &[Finding]) -> &Finding {
+pub fn lead_finding(findings: &[Finding]) -> &Finding {
     let mut lead = &findings[0];
     for f in findings {
         if f.severity > lead.severity {

@@ -74,6 +74,8 @@ pub struct EventsPage {
 /// What Lever needs to know about a repository before it opens an issue there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RepoInfo {
+    /// The repository's id: it stays when the repository is renamed or transferred.
+    pub id: u64,
     pub public: bool,
     /// Archived repositories are read-only: every write answers 403.
     pub archived: bool,
@@ -315,6 +317,7 @@ impl GitHub {
             )
             .await?;
         let info = RepoInfo {
+            id: found.id,
             public: !found.private && found.visibility.as_deref().unwrap_or("public") == "public",
             archived: found.archived,
         };

@@ -94,6 +94,9 @@ pub(super) struct App {
 
 #[derive(Debug, Clone, Deserialize)]
 pub(super) struct Repository {
+    /// 0 when GitHub leaves it out (it never does).
+    #[serde(default)]
+    pub id: u64,
     #[serde(default)]
     pub private: bool,
     #[serde(default)]

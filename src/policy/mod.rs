@@ -271,11 +271,13 @@ pub fn decide(f: &Finding, account: &AccountPolicy, policy: &PolicySettings) -> 
 /// for any reason but the account's mode `off`, is `excluded` or `control-tower` when an
 /// exclusion matches. Pure.
 pub fn decide_at(f: &Finding, config: &Config, now: chrono::DateTime<chrono::Utc>) -> Verdict {
-    let verdict = decide(
-        f,
-        &config.account_at(&f.account_id, now),
-        &config.settings.policy,
-    );
+    decide_under(f, &config.account_at(&f.account_id, now), config)
+}
+
+/// [`decide`] under `account`'s policy (not necessarily the finding's own account: `lever
+/// check` asks what another environment would do), then the exclusions, as [`decide_at`]. Pure.
+pub fn decide_under(f: &Finding, account: &AccountPolicy, config: &Config) -> Verdict {
+    let verdict = decide(f, account, &config.settings.policy);
     if verdict.reason == Reason::AccountOff {
         return verdict;
     }

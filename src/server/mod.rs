@@ -1,4 +1,4 @@
-//! HTTP: EventBridge ingest, GitHub webhooks, health. Handlers only verify, parse and record;
+//! HTTP: EventBridge ingest, GitHub webhooks, health, the shift-left check (`/api/v1/check`). Handlers only verify, parse and record;
 //! side effects happen later in the workers, from durable state. Records are written in
 //! batches ([`batch`], [`intake`]): many requests, one transaction, and every answer only
 //! after its batch committed.
@@ -17,6 +17,7 @@ use crate::app::App;
 use crate::config::EdgeSettings;
 
 pub mod batch;
+mod check;
 pub mod edge;
 mod ingest;
 pub mod intake;
@@ -54,6 +55,7 @@ pub fn router(app: App) -> Router {
             "/webhooks/github",
             post(webhook::receive).layer(measured("webhook")),
         )
+        .route("/api/v1/check", get(check::check))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::protected))

@@ -491,6 +491,11 @@ impl FakeGitHub {
 
     /// Make `login` a collaborator of `repo` with a role (`admin`, `maintain`, `write`,
     /// `triage`, `read`). Collaborators are assignable; other users are not.
+    /// The id of a repository added with [`FakeGitHub::add_repo`].
+    pub fn repo_id(&self, full_name: &str) -> Option<u64> {
+        self.st().repo(full_name).map(|r| r.id)
+    }
+
     pub fn add_collaborator(&self, repo: &str, login: &str, role: &str) {
         let mut st = self.st();
         st.ensure_account(login, AccountKind::User);
