@@ -15,6 +15,7 @@ pub mod github;
 pub mod ocsf;
 pub mod pipeline;
 pub mod policy;
+pub mod report;
 pub mod routing;
 pub mod securityhub;
 pub mod server;

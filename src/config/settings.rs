@@ -159,6 +159,10 @@ pub struct Settings {
     pub settle: super::settle::SettleSettings,
     /// The tag audit and tag reads (`[tags]`).
     pub tags: super::tags::TagSettings,
+    /// `lever report`, the digest and the dashboard (`[report]`).
+    pub report: super::report::ReportSettings,
+    /// Who may see the dashboard (`[dashboard]`).
+    pub dashboard: super::report::DashboardSettings,
 }
 
 pub(crate) fn is_login(s: &str) -> bool {
@@ -439,6 +443,7 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
     let exclusions = super::exclusions::parse(&mut d, &mut root);
     let settle = super::settle::parse(&mut d, &mut root);
     let tags = super::tags::parse(&mut d, &mut root);
+    let (report, dashboard) = super::report::parse(&mut d, &mut root);
 
     // [templates]
     let mut templates_dir = None;
@@ -520,6 +525,8 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
         exclusions,
         settle,
         tags,
+        report,
+        dashboard,
     })
 }
 

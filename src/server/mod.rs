@@ -1,4 +1,4 @@
-//! HTTP: EventBridge ingest, GitHub webhooks, health. Handlers only verify, parse and record;
+//! HTTP: EventBridge ingest, GitHub webhooks, health, the dashboard ([`dashboard`]). Handlers only verify, parse and record;
 //! side effects happen later in the workers, from durable state. Records are written in
 //! batches ([`batch`], [`intake`]): many requests, one transaction, and every answer only
 //! after its batch committed.
@@ -17,6 +17,7 @@ use crate::app::App;
 use crate::config::EdgeSettings;
 
 pub mod batch;
+pub mod dashboard;
 pub mod edge;
 mod ingest;
 pub mod intake;
@@ -33,6 +34,13 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/events/securityhub", post(ingest::receive))
         .route("/webhooks/github", post(webhook::receive))
+        .route("/", get(dashboard::page))
+        .route("/auth/github/login", get(dashboard::login))
+        .route("/auth/github/callback", get(dashboard::callback))
+        .route(
+            "/auth/logout",
+            get(dashboard::logout).post(dashboard::logout),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(app)
