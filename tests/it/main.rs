@@ -5,6 +5,7 @@ mod asff_conformance;
 mod cli;
 mod config_source;
 mod crash;
+mod dashboard;
 mod deploy;
 mod edge;
 mod escalation;

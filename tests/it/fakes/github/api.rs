@@ -300,6 +300,9 @@ pub(crate) fn route(ctx: &mut Ctx) -> Reply {
             )),
         },
         ("GET", ["orgs", org, "members", user]) => org_membership(ctx, org, user),
+        // Where GitHub sends a non-member asking about membership: the fake treats every
+        // membership as private, so nobody is a public member.
+        ("GET", ["orgs", _org, "public_members", _user]) => Err(Reply::not_found()),
         ("GET", ["orgs", org, "teams", team, "memberships", user]) => {
             team_membership(ctx, org, team, user)
         }
