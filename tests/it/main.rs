@@ -23,6 +23,7 @@ mod oncall;
 mod pacing;
 mod rampup;
 mod reconcile;
+mod report;
 mod reroute;
 mod serve;
 mod setup;
