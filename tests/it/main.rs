@@ -6,6 +6,7 @@ mod cli;
 mod config_source;
 mod crash;
 mod dashboard;
+mod dashboard_browser;
 mod deploy;
 mod edge;
 mod escalation;
