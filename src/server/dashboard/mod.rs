@@ -155,37 +155,51 @@ fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .find_map(|h| session::cookie(h, name))
 }
 
-/// Who the request is from, or the answer when nobody is let in.
-fn viewer(app: &App, headers: &HeaderMap) -> Result<(String, bool), Response> {
-    match &app.config.settings.dashboard.access {
-        DashboardAccess::Off => Err(text(StatusCode::NOT_FOUND, "dashboard is off\n")),
-        DashboardAccess::ProxyHeader { header } => {
-            let who = headers
-                .get(header.as_str())
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-                .filter(|v| !v.is_empty() && v.len() <= 256);
-            match who {
-                Some(w) => Ok((w.to_string(), false)),
-                None => Err(text(
-                    StatusCode::UNAUTHORIZED,
-                    "not signed in: the reverse proxy did not name you\n",
-                )),
-            }
+/// Why a request is not let in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Denied {
+    Off,
+    NoProxyUser,
+    SignIn,
+}
+
+impl Denied {
+    fn answer(self) -> Response {
+        match self {
+            Denied::Off => text(StatusCode::NOT_FOUND, "dashboard is off\n"),
+            Denied::NoProxyUser => text(
+                StatusCode::UNAUTHORIZED,
+                "not signed in: the reverse proxy did not name you\n",
+            ),
+            Denied::SignIn => redirect("/auth/github/login", &[]),
         }
-        DashboardAccess::GitHub { .. } => {
-            let who = app.dashboard.key.as_ref().and_then(|k| {
+    }
+}
+
+/// Who the request is from (and whether they signed in here, so may sign out), or why not.
+fn viewer(app: &App, headers: &HeaderMap) -> Result<(String, bool), Denied> {
+    match &app.config.settings.dashboard.access {
+        DashboardAccess::Off => Err(Denied::Off),
+        DashboardAccess::ProxyHeader { header } => headers
+            .get(header.as_str())
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty() && v.len() <= 256)
+            .map(|w| (w.to_string(), false))
+            .ok_or(Denied::NoProxyUser),
+        DashboardAccess::GitHub { .. } => app
+            .dashboard
+            .key
+            .as_ref()
+            .and_then(|k| {
                 k.verify(
                     Purpose::Session,
                     cookie_value(headers, SESSION_COOKIE)?,
                     app.now(),
                 )
-            });
-            match who {
-                Some(w) => Ok((w, true)),
-                None => Err(redirect("/auth/github/login", &[])),
-            }
-        }
+            })
+            .map(|w| (w, true))
+            .ok_or(Denied::SignIn),
     }
 }
 
@@ -203,7 +217,7 @@ pub async fn page(
     let app = app.refreshed();
     let (who, signed_in_here) = match viewer(&app, &headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(denied) => return denied.answer(),
     };
     let period = match q.since.as_deref().map(parse_duration) {
         None => DEFAULT_PERIOD,

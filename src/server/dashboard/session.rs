@@ -130,8 +130,16 @@ mod tests {
         let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"v":"mallory","e":9999999999}"#);
         let mut flipped = tag.to_string();
         flipped.replace_range(0..1, if tag.starts_with('0') { "1" } else { "0" });
+        type Row<'a> = (
+            &'a str,
+            String,
+            Purpose,
+            DateTime<Utc>,
+            &'a SessionKey,
+            Option<&'a str>,
+        );
         #[rustfmt::skip]
-        let rows: Vec<(&str, String, Purpose, DateTime<Utc>, &SessionKey, Option<&str>)> = vec![
+        let rows: Vec<Row> = vec![
             ("valid", good.clone(), Purpose::Session, now, &key, Some("alice")),
             ("just before expiry", good.clone(), Purpose::Session, now + SESSION_TTL - Duration::seconds(1), &key, Some("alice")),
             ("expired", good.clone(), Purpose::Session, now + SESSION_TTL, &key, None),
