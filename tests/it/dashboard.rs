@@ -134,6 +134,14 @@ async fn behind_a_proxy_the_header_names_the_viewer() {
     let html = r.text().await.unwrap();
     assert!(html.contains("signed in as <strong>&lt;b&gt;carol&lt;/b&gt;</strong>"));
     assert!(!html.contains("<script"));
+    let r = client()
+        .get(format!("{}/?since=forever", app.url))
+        .header("x-forwarded-user", "carol")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "a bad period is named");
+    assert!(r.text().await.unwrap().contains("since"));
     // GitHub sign-in is not a second way in.
     let r = get(&app, "/auth/github/login", None).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);

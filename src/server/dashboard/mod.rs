@@ -384,3 +384,55 @@ pub async fn logout() -> Response {
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn github() -> DashboardAccess {
+        DashboardAccess::GitHub {
+            org: "acme".into(),
+            team: None,
+        }
+    }
+
+    #[test]
+    fn keys_say_what_github_sign_in_is_missing() {
+        let base = ProcessSettings {
+            github_webhook_secrets: vec![SecretString::from("hook")],
+            ..ProcessSettings::default()
+        };
+        let err = |s: &ProcessSettings, a: &DashboardAccess| {
+            DashboardKeys::from_settings(s, a)
+                .map(|_| ())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(&base, &github()).contains("GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET"));
+        let with_client = ProcessSettings {
+            github_client_id: Some("Iv1.abc".into()),
+            github_client_secret: Some(SecretString::from("s")),
+            ..base.clone()
+        };
+        let keys = DashboardKeys::from_settings(&with_client, &github()).unwrap();
+        assert!(
+            keys.oauth.is_some() && keys.key.is_some(),
+            "key derived from the webhook secret"
+        );
+        let no_secret = ProcessSettings {
+            github_webhook_secrets: vec![],
+            ..with_client.clone()
+        };
+        assert!(err(&no_secret, &github()).contains("LEVER_SESSION_KEY"));
+        let short = ProcessSettings {
+            session_key: Some(SecretString::from("too-short")),
+            ..with_client.clone()
+        };
+        assert!(err(&short, &github()).contains("at least 32 characters"));
+        // Without GitHub sign-in configured nothing is required.
+        assert!(
+            DashboardKeys::from_settings(&ProcessSettings::default(), &DashboardAccess::Off)
+                .is_ok()
+        );
+    }
+}
