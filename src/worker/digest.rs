@@ -232,3 +232,77 @@ mod parked_tests {
         assert!(text.contains("lever jobs --failed"), "{text}");
     }
 }
+
+#[cfg(test)]
+mod render_tests {
+    use super::*;
+    use crate::report::{BySeverity, Inputs, TeamRow, compute};
+
+    #[test]
+    fn the_digest_shows_the_reports_numbers() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-23T09:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let mut r = compute(
+            Inputs {
+                history: &[],
+                groups: &[],
+                ignore_tags: &[],
+                accounts: &[],
+            },
+            Period {
+                since: now - Duration::days(7),
+                now,
+                expiring: Duration::days(21),
+            },
+        );
+        let empty = render(&r);
+        assert!(
+            empty.contains("**0** open issue(s): 0 acknowledged, 0 overdue."),
+            "{empty}"
+        );
+        assert!(
+            empty.contains("| (none) | 0 | 0 | 0 | 0 | 0 | 0 | 0 |"),
+            "{empty}"
+        );
+        assert!(
+            empty.contains("### Exceptions expiring in the next 21 days"),
+            "{empty}"
+        );
+        r.totals.open_now = BySeverity {
+            critical: 2,
+            high: 1,
+            ..BySeverity::default()
+        };
+        r.totals.opened = 4;
+        r.totals.closed = 5;
+        r.teams = vec![
+            TeamRow {
+                team: "acme/web".into(),
+                open_now: r.totals.open_now,
+                overdue: 1,
+                not_acknowledged: 2,
+                ..TeamRow::default()
+            },
+            TeamRow {
+                team: "acme/quiet".into(),
+                closed: 5,
+                ..TeamRow::default()
+            },
+        ];
+        let text = render(&r);
+        assert!(text.contains("**3** open issue(s)"), "{text}");
+        assert!(
+            text.contains("Since 2026-11-16: 4 opened, 5 closed"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| acme/web | 2 | 1 | 0 | 0 | 0 | 1 | 2 |"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("acme/quiet"),
+            "a team with nothing open is left out: {text}"
+        );
+    }
+}

@@ -282,6 +282,24 @@ async fn the_page_in_chromium_shows_the_reports_numbers() {
         .unwrap();
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
     std::fs::write(root().join("docs/dashboard.png"), &png).expect("docs/dashboard.png");
+    // Readable on a phone: at a phone's width nothing makes the page scroll sideways (wide
+    // tables scroll in their own box).
+    session
+        .call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": 412, "height": 915})),
+        )
+        .await;
+    let widths = session
+        .script("return [document.documentElement.scrollWidth, window.innerWidth]")
+        .await;
+    let (page, viewport) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
+    assert!(viewport <= 500, "the window is phone-sized: {widths}");
+    assert!(
+        page <= viewport,
+        "no sideways scrolling on a phone: {widths}"
+    );
     session.call(reqwest::Method::DELETE, "", None).await;
     app.gh.assert_conformant();
 }
