@@ -14,6 +14,7 @@ use crate::config::{Config, ProcessSettings};
 use crate::controls::Catalog;
 use crate::explain::Renderer;
 use crate::github::{ContentBudget, GitHub, GitHubConfig, Pacer};
+use crate::metrics::Metrics;
 use crate::securityhub::{SecurityHub, Tagging};
 use crate::server::intake::Intake;
 use crate::store::{OpenOptions, Store};
@@ -26,6 +27,9 @@ pub struct Secrets {
     /// `LEVER_INGEST_TOKEN`, split on commas: the bearer tokens EventBridge may send
     /// (several during a rotation).
     pub ingest_tokens: Vec<SecretString>,
+    /// `LEVER_METRICS_TOKEN`, split on commas: the bearer tokens `GET /metrics` accepts on the
+    /// main listener (none: `/metrics` is not served there).
+    pub metrics_tokens: Vec<SecretString>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -39,6 +43,10 @@ impl std::fmt::Debug for Secrets {
                 "ingest_tokens",
                 &format!("{} configured", self.ingest_tokens.len()),
             )
+            .field(
+                "metrics_tokens",
+                &format!("{} configured", self.metrics_tokens.len()),
+            )
             .finish()
     }
 }
@@ -49,6 +57,7 @@ impl Secrets {
         Secrets {
             webhook_secrets: settings.webhook_secrets().cloned().collect(),
             ingest_tokens: settings.ingest_tokens().cloned().collect(),
+            metrics_tokens: settings.metrics_tokens().cloned().collect(),
         }
     }
 
@@ -123,6 +132,9 @@ pub struct App {
     pub intake: Arc<Intake>,
     /// GitHub sign-in to the dashboard and the key of its cookies.
     pub dashboard: Arc<crate::server::dashboard::DashboardKeys>,
+    /// This App's counters and histograms (`GET /metrics`); its own registry, shared by every
+    /// clone, the GitHub client, the Security Hub adapter and the intake.
+    pub metrics: Arc<Metrics>,
 }
 
 /// How long a team-membership answer is trusted.
@@ -237,7 +249,8 @@ impl Application {
         // Replicas on one PostgreSQL database share GitHub's pause and content budget through
         // it. SQLite is one process (never two writers), whose own pacer is exact and keeps the
         // virtual queue's priority order without a round trip per call.
-        let mut pacer = Pacer::new(budget, clock.clone());
+        let metrics = Arc::new(Metrics::new());
+        let mut pacer = Pacer::new(budget, clock.clone()).with_metrics(metrics.clone());
         if store.backend() == "postgres" {
             pacer = pacer.with_shared(Arc::new(StorePacing(store.clone())));
         }
@@ -255,7 +268,8 @@ impl Application {
         let securityhub = match deps.securityhub {
             Some(client) => SecurityHub::from_client(client),
             None => SecurityHub::from_sdk_defaults().await,
-        };
+        }
+        .with_metrics(metrics.clone());
         let tagging = deps.tagging.unwrap_or_else(|| {
             Tagging::from_sdk_defaults(config.settings.tags.requests_per_second)
         });
@@ -265,7 +279,12 @@ impl Application {
         )?;
         let config = Arc::new(config);
         let live_config = LiveConfig::new(config.clone());
-        let intake = Intake::start(store.clone(), live_config.clone(), clock.clone());
+        let intake = Intake::start(
+            store.clone(),
+            live_config.clone(),
+            clock.clone(),
+            metrics.clone(),
+        );
         Ok(App {
             store,
             config,
@@ -282,6 +301,7 @@ impl Application {
             caches: Arc::default(),
             intake: Arc::new(intake),
             dashboard: Arc::new(dashboard),
+            metrics,
         })
     }
 }

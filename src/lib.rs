@@ -12,6 +12,7 @@ pub mod controls;
 pub mod domain;
 pub mod explain;
 pub mod github;
+pub mod metrics;
 pub mod ocsf;
 pub mod pipeline;
 pub mod policy;

@@ -123,7 +123,7 @@ fn intake(
 
 /// One finding in whichever format it is: OCSF when it has `class_uid` and `metadata`, else
 /// ASFF.
-fn parse_any(
+pub(crate) fn parse_any(
     v: &Value,
     index: usize,
     catalog: &Catalog,

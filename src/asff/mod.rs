@@ -113,6 +113,17 @@ pub fn parse_value(value: &serde_json::Value, catalog: &Catalog) -> Result<Intak
     document::parse_value(value, catalog)
 }
 
+/// One finding object in whichever format it is: OCSF (Security Hub v2, an object with
+/// `class_uid` and `metadata`, see [`crate::ocsf`]) or ASFF, as documents are read. GetFindings
+/// and GetFindingsV2 pages go through this, like pushed events.
+pub fn parse_any_finding(
+    value: &serde_json::Value,
+    index: usize,
+    catalog: &Catalog,
+) -> Result<Finding, FindingError> {
+    document::parse_any(value, index, catalog)
+}
+
 /// Parses one ASFF finding object; `index` is its position, used in errors.
 ///
 /// Rejected only when Lever cannot work with it: `Id`, `ProductArn`, `AwsAccountId` or `Title`

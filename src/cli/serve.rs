@@ -115,6 +115,26 @@ async fn serve(
             Worker::new(app.clone(), id).run(stop_rx.clone()),
         ));
     }
+    let metrics_server = match settings.metrics_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                Failure::usage(format!("cannot listen on LEVER_METRICS_ADDR {addr}: {e}"))
+            })?;
+            tracing::info!(%addr, "serving GET /metrics (no token) on LEVER_METRICS_ADDR");
+            let mut stopped = stop_rx.clone();
+            let (app, edge) = (app.clone(), settings.edge.clone());
+            Some(tokio::spawn(async move {
+                let stop = async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                crate::server::metrics::serve(listener, app, &edge, stop).await
+            }))
+        }
+        None => None,
+    };
+    if !app.secrets.metrics_tokens.is_empty() {
+        tracing::info!("serving GET /metrics to the bearer of LEVER_METRICS_TOKEN");
+    }
     let served =
         crate::server::edge::serve(listener, app.clone(), &settings.edge, shutdown_signal()).await;
     // Every request has been answered; commit whatever is still waiting in a batch.
@@ -122,6 +142,11 @@ async fn serve(
     let _ = stop_tx.send(true);
     for h in handles {
         let _ = h.await;
+    }
+    if let Some(h) = metrics_server
+        && let Ok(Err(e)) = h.await
+    {
+        tracing::warn!(error = %e, "the metrics listener failed");
     }
     served.map_err(|e| Failure::failed(format!("HTTP server: {e}")))?;
     tracing::info!("stopped");

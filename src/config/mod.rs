@@ -42,7 +42,7 @@ pub use owners::{Assignee, Matcher, OwnerRule, Owners};
 pub use process::ProcessSettings;
 pub use settings::{
     AccountPolicy, Approver, DEFAULT_CONTENT_PER_HOUR, DEFAULT_CONTENT_PER_MINUTE, GitHubSettings,
-    IgnoreTags, Mode, PolicySettings, PublicRepos, SecurityHubSettings, Settings,
+    IgnoreTags, Mode, PolicySettings, PublicRepos, SecurityHubApi, SecurityHubSettings, Settings,
 };
 pub(crate) use settings::{is_login, unknown_rotation};
 pub use tags::TagSettings;

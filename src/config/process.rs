@@ -158,6 +158,29 @@ pub struct ProcessSettings {
         value_parser = secret
     )]
     pub session_key: Option<SecretString>,
+    /// The bearer token `GET /metrics` requires on the main listener; several, comma-separated,
+    /// while rotating it. Without it (and without `LEVER_METRICS_ADDR`) `/metrics` is off (404).
+    #[arg(
+        long = "metrics-token",
+        env = "LEVER_METRICS_TOKEN",
+        global = true,
+        hide_env_values = true,
+        value_name = "TOKEN[,TOKEN]",
+        value_delimiter = ',',
+        value_parser = secret
+    )]
+    pub metrics_tokens: Vec<SecretString>,
+
+    /// A second address (`lever serve`) that serves only `GET /metrics`, without a token: keep
+    /// it private (loopback, or an address only the Prometheus server can reach).
+    #[arg(
+        long = "metrics-addr",
+        env = "LEVER_METRICS_ADDR",
+        global = true,
+        value_name = "HOST:PORT",
+        value_parser = metrics_addr
+    )]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 
     /// The database: `sqlite://FILE`, or `postgres://...` for several replicas.
     #[arg(
@@ -248,6 +271,8 @@ impl Default for ProcessSettings {
             github_client_id: None,
             github_client_secret: None,
             session_key: None,
+            metrics_tokens: Vec::new(),
+            metrics_addr: None,
             database_url: DatabaseUrl(DEFAULT_DATABASE_URL.to_string()),
             sqlite_synchronous: SqliteSynchronous::Full,
             workers: DEFAULT_WORKERS,
@@ -278,6 +303,11 @@ impl fmt::Debug for ProcessSettings {
             .field("github_client_id", &self.github_client_id)
             .field("github_client_secret", &self.github_client_secret)
             .field("session_key", &self.session_key)
+            .field(
+                "metrics_tokens",
+                &format_args!("{} configured", self.metrics_tokens().count()),
+            )
+            .field("metrics_addr", &self.metrics_addr)
             .field("database_url", &self.database_url)
             .field("sqlite_synchronous", &self.sqlite_synchronous)
             .field("workers", &self.workers)
@@ -300,6 +330,13 @@ impl ProcessSettings {
     /// The ingest tokens that are set (blanks between commas are ignored).
     pub fn ingest_tokens(&self) -> impl Iterator<Item = &SecretString> {
         self.ingest_tokens
+            .iter()
+            .filter(|t| !t.expose_secret().is_empty())
+    }
+
+    /// The `/metrics` tokens that are set (blanks between commas are ignored).
+    pub fn metrics_tokens(&self) -> impl Iterator<Item = &SecretString> {
+        self.metrics_tokens
             .iter()
             .filter(|t| !t.expose_secret().is_empty())
     }
@@ -409,6 +446,16 @@ fn secret(s: &str) -> Result<SecretString, String> {
     Ok(SecretString::from(s.trim()))
 }
 
+fn metrics_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    let s = s.trim();
+    s.parse().map_err(|_| {
+        format!(
+            "LEVER_METRICS_ADDR={s:?} is not an IP address and port such as 127.0.0.1:9090 \
+             (the address that serves only /metrics)"
+        )
+    })
+}
+
 fn path(s: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(s.trim()))
 }
@@ -496,6 +543,27 @@ mod tests {
     }
 
     #[test]
+    fn metrics_settings_parse_and_a_bad_address_names_the_variable() {
+        let s = parse(&[
+            "--metrics-token",
+            " a, ,b ",
+            "--metrics-addr",
+            " 127.0.0.1:9090 ",
+        ])
+        .unwrap();
+        let tokens: Vec<&str> = s.metrics_tokens().map(|t| t.expose_secret()).collect();
+        assert_eq!(tokens, ["a", "b"]);
+        assert_eq!(s.metrics_addr, Some("127.0.0.1:9090".parse().unwrap()));
+        let e = parse(&["--metrics-addr", "localhost"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("LEVER_METRICS_ADDR=\"localhost\""), "{e}");
+        assert!(e.contains("127.0.0.1:9090"), "{e}");
+        let s = parse(&[]).unwrap();
+        assert_eq!((s.metrics_tokens().count(), s.metrics_addr), (0, None));
+    }
+
+    #[test]
     fn debug_never_prints_a_secret() {
         let s = parse(&[
             "--github-private-key",
@@ -504,6 +572,8 @@ mod tests {
             "hook-secret-1,hook-secret-2",
             "--ingest-token",
             "ingest-token-value",
+            "--metrics-token",
+            "metrics-token-value",
             "--database-url",
             "postgres://lever:db-password@db:5432/lever",
         ])
@@ -513,6 +583,7 @@ mod tests {
             "PRIVATE-KEY-TEXT",
             "hook-secret",
             "ingest-token-value",
+            "metrics-token-value",
             "db-password",
         ] {
             assert!(!shown.contains(secret), "{secret} in {shown}");

@@ -125,6 +125,62 @@ pub struct SecurityHubSettings {
     /// keeps being retried with backoff before its job is parked (`retry_writes_for`).
     #[serde(skip)]
     pub retry_writes_for: chrono::Duration,
+    /// Which Security Hub API Lever reads and writes (`api`): CSPM (ASFF, GetFindings and
+    /// BatchUpdateFindings), v2 (OCSF, GetFindingsV2 and BatchUpdateFindingsV2) or both.
+    pub api: SecurityHubApi,
+}
+
+/// `[securityhub] api`: which Security Hub Lever reads (`lever sync`, the fix check) and writes
+/// statuses back to. Intake accepts both formats whatever this says; a finding's status goes
+/// back only through the API of the format it came in, and only when that API is enabled here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecurityHubApi {
+    /// Security Hub CSPM (ASFF): GetFindings, BatchUpdateFindings. The default.
+    #[default]
+    Cspm,
+    /// Security Hub (OCSF): GetFindingsV2, BatchUpdateFindingsV2.
+    V2,
+    /// Both: each finding keeps the identifiers of the format it came in.
+    Both,
+}
+
+impl SecurityHubApi {
+    pub fn parse(s: &str) -> Option<SecurityHubApi> {
+        match s {
+            "cspm" => Some(SecurityHubApi::Cspm),
+            "v2" => Some(SecurityHubApi::V2),
+            "both" => Some(SecurityHubApi::Both),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurityHubApi::Cspm => "cspm",
+            SecurityHubApi::V2 => "v2",
+            SecurityHubApi::Both => "both",
+        }
+    }
+
+    /// Whether the CSPM (ASFF) API is read and written.
+    pub fn cspm(self) -> bool {
+        matches!(self, SecurityHubApi::Cspm | SecurityHubApi::Both)
+    }
+
+    /// Whether the v2 (OCSF) API is read and written.
+    pub fn v2(self) -> bool {
+        matches!(self, SecurityHubApi::V2 | SecurityHubApi::Both)
+    }
+
+    /// Whether the API that knows a finding of this product ARN is enabled.
+    pub fn knows(self, product_arn: &str) -> bool {
+        if crate::domain::is_v2_product_arn(product_arn) {
+            self.v2()
+        } else {
+            self.cspm()
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -333,6 +389,7 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
         updated_by: "lever".into(),
         writeback: true,
         retry_writes_for: chrono::Duration::days(7),
+        api: SecurityHubApi::default(),
     };
     if let Some(mut t) = root.table(&mut d, "securityhub") {
         if let Some(s) = t.string(&mut d, "updated_by") {
@@ -347,6 +404,18 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
         }
         if let Some(b) = t.boolean(&mut d, "writeback") {
             securityhub.writeback = b.into_inner();
+        }
+        if let Some(s) = t.string(&mut d, "api") {
+            match SecurityHubApi::parse(s.get_ref()) {
+                Some(api) => securityhub.api = api,
+                None => d.error(
+                    s.span(),
+                    format!(
+                        "securityhub.api must be \"cspm\", \"v2\" or \"both\", not {:?}",
+                        s.get_ref()
+                    ),
+                ),
+            }
         }
         if let Some(s) = t.string(&mut d, "retry_writes_for") {
             match super::parse_duration(s.get_ref()) {

@@ -828,3 +828,28 @@ fn report_and_dashboard_settings_default_read_and_locate_errors() {
         assert!(text.contains(&located), "missing {located:?} in:\n{text}");
     }
 }
+
+#[test]
+#[rustfmt::skip]
+fn securityhub_api_defaults_to_cspm_reads_each_value_and_names_a_wrong_one() {
+    let dir = write_dir(MINIMAL, "* acme/security @sam\n");
+    assert_eq!(Config::load(dir.path()).unwrap().settings.securityhub.api, SecurityHubApi::Cspm);
+    let cases = [
+        ("cspm", SecurityHubApi::Cspm, (true, false)),
+        ("v2", SecurityHubApi::V2, (false, true)),
+        ("both", SecurityHubApi::Both, (true, true)),
+    ];
+    for (value, want, (cspm, v2)) in cases {
+        let toml = format!("{MINIMAL}[securityhub]\napi = \"{value}\"\n");
+        let dir = write_dir(&toml, "* acme/security @sam\n");
+        let api = Config::load(dir.path()).unwrap().settings.securityhub.api;
+        assert_eq!((api, api.cspm(), api.v2(), api.as_str()), (want, cspm, v2, value));
+        assert_eq!(api.knows("arn:aws:securityhub:us-east-1::product/aws/securityhub"), cspm);
+        assert_eq!(api.knows("arn:aws:securityhub:us-east-1::productv2/aws/securityhub"), v2);
+    }
+    let toml = format!("{MINIMAL}[securityhub]\napi = \"V2\"\n");
+    let dir = write_dir(&toml, "* acme/security @sam\n");
+    let text = ConfigErrors(Config::load(dir.path()).unwrap_err().0).to_string();
+    let needle = "lever.toml:4: securityhub.api must be \"cspm\", \"v2\" or \"both\", not \"V2\"";
+    assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+}

@@ -267,8 +267,9 @@ pub struct VulnerablePackage {
 
 /// Whether a product ARN is Security Hub v2's (`…::productv2/aws/guardduty`): the finding came
 /// as OCSF ([`crate::ocsf`]), and only the V2 API (`BatchUpdateFindingsV2`, `GetFindingsV2`)
-/// knows it. Lever does not call that API yet, so such findings are neither written back nor
-/// looked up through the ASFF API (which would not find them and so take them for gone).
+/// knows it. Such findings are never written back nor looked up through the ASFF API (which
+/// would not find them and so take them for gone); `[securityhub] api = "v2"` or `"both"`
+/// sends them through the V2 API (`crate::securityhub::v2`).
 pub fn is_v2_product_arn(product_arn: &str) -> bool {
     product_arn.contains(":productv2/")
 }

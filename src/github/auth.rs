@@ -134,6 +134,24 @@ impl GitHub {
         F: FnOnce(Octocrab) -> Fut,
         Fut: Future<Output = octocrab::Result<Headed<T>>>,
     {
+        let result = self.as_installation_uncounted(repo, call, what, f).await;
+        // The one place GitHub calls are counted: the call made (or not) and how it ended. A
+        // rate-limit answer comes back as the pause it caused (`paced`), its wait counted.
+        self.pacer.count(call, result.as_ref().map(|_| ()));
+        result
+    }
+
+    async fn as_installation_uncounted<T, F, Fut>(
+        &self,
+        repo: &str,
+        call: Call,
+        what: &str,
+        f: F,
+    ) -> Result<T>
+    where
+        F: FnOnce(Octocrab) -> Fut,
+        Fut: Future<Output = octocrab::Result<Headed<T>>>,
+    {
         let (owner, _) = split(repo);
         if let Some(paced) = self.pacer.blocked(owner) {
             return Err(GitHubError::Paced(paced));

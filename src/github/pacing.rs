@@ -286,6 +286,8 @@ pub struct Pacer {
     installations: Mutex<HashMap<u64, Installation>>,
     /// Account login (lower case) → its installation.
     owners: Mutex<HashMap<String, u64>>,
+    /// Where the calls and waits are counted (`GET /metrics`), when set.
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl fmt::Debug for Pacer {
@@ -304,6 +306,45 @@ impl Pacer {
             shared: None,
             installations: Mutex::default(),
             owners: Mutex::default(),
+            metrics: None,
+        }
+    }
+
+    /// Counts the calls paced here, and their waits, in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Pacer {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Counts one call as an installation that ended with `outcome` (a call GitHub answered,
+    /// or [`GitHubError::Paced`](super::GitHubError::Paced) for one Lever did not make, whose
+    /// wait is counted too).
+    pub(super) fn count(&self, call: Call, outcome: Result<(), &super::GitHubError>) {
+        use super::GitHubError as E;
+        let Some(m) = &self.metrics else {
+            return;
+        };
+        let label = match outcome {
+            Ok(()) => "ok",
+            Err(E::NotFound(_)) => "not-found",
+            Err(E::Validation { .. }) => "validation",
+            Err(E::Unauthorized(_)) => "unauthorized",
+            Err(E::Forbidden(_)) => "forbidden",
+            Err(E::RateLimited { .. }) => "rate-limited",
+            Err(E::Paced(_)) => "paced",
+            Err(E::Server { .. }) => "server-error",
+            Err(E::Transport(_)) => "transport",
+            Err(E::Other { .. }) => "other",
+        };
+        m.github_call(call == Call::Write, label);
+        if let Err(E::Paced(p)) = outcome {
+            let gate = match p.gate {
+                Gate::Paused => "paused",
+                Gate::Primary => "primary",
+                Gate::Content => "content",
+            };
+            let wait = (p.until - self.now()).to_std().unwrap_or_default();
+            m.github_wait(gate, wait);
         }
     }
 

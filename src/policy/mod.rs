@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use strum::{Display, EnumString, IntoStaticStr};
+use strum::{Display, EnumIter, EnumString, IntoStaticStr};
 
 use crate::config::{AccountPolicy, Config, IgnoreTags, Mode, PolicySettings};
 use crate::domain::{
@@ -22,10 +22,11 @@ pub enum Decision {
     Skip,
 }
 
-/// Stable reason codes, printed by `lever plan` and recorded in the audit trail.
+/// Stable reason codes, printed by `lever plan` and recorded in the audit trail (and the
+/// `reason` label of `lever_findings_skipped_total`, every value listed up front).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-#[derive(IntoStaticStr, EnumString, Display)]
+#[derive(IntoStaticStr, EnumString, Display, EnumIter)]
 #[strum(serialize_all = "kebab-case")]
 pub enum Reason {
     Ticket,
@@ -381,8 +382,10 @@ pub fn classify(prev: Option<Previous<'_>>, f: &Finding, updated_by: &str) -> Ch
     if workflow_or_note_changed {
         match &f.note {
             // Lever's own BatchUpdateFindings coming back: what it wrote, as it recorded it.
+            // Security Hub v2 keeps no `UpdatedBy`: an OCSF finding is Lever's echo by the
+            // status and comment Lever wrote and recorded alone.
             Some(n)
-                if n.updated_by == updated_by
+                if (n.updated_by == updated_by || f.is_ocsf())
                     && prev
                         .lever_writes
                         .iter()
@@ -393,10 +396,10 @@ pub fn classify(prev: Option<Previous<'_>>, f: &Finding, updated_by: &str) -> Ch
             // Someone else changed the workflow or the note (console, another tool), whatever
             // `UpdatedBy` they wrote.
             Some(_) => return Change::Changed,
-            // Security Hub v2 (OCSF): Lever writes nothing back there yet, so a status changed
-            // without a comment is someone else's change, not a replay of Lever's write. V2
-            // status updates keep `modified_time`, so it cannot be told from an older event by
-            // time either.
+            // Security Hub v2 (OCSF): Lever always writes a comment with its status, so a
+            // status changed without a comment is someone else's change, not a replay of
+            // Lever's write. V2 status updates keep `modified_time`, so it cannot be told from
+            // an older event by time either.
             None if f.is_ocsf() => return Change::Changed,
             // No note at all: an event older than the note Lever wrote (EventBridge redelivers
             // and reorders events). What matters is unchanged; judge by `UpdatedAt` alone.

@@ -429,6 +429,32 @@ fn classify_table() {
             f.workflow = WorkflowStatus::Suppressed;
         }, Change::Changed),
         ("OCSF: nothing changed", |r| r.finding.product_arn = V2.into(), |f| f.product_arn = V2.into(), Change::Repeat),
+        // V2 keeps no UpdatedBy: Lever's echo is its recorded status and comment.
+        ("OCSF: lever's echo (In Progress with lever's comment, no UpdatedBy)", |r| {
+            r.finding.product_arn = V2.into();
+            r.writes.push(write(WorkflowStatus::Notified, TRACKED));
+        }, |f| {
+            f.product_arn = V2.into();
+            f.workflow = WorkflowStatus::Notified;
+            f.note = note(TRACKED, "");
+        }, Change::OwnEcho),
+        ("OCSF: lever's comment with a status lever did not write", |r| {
+            r.finding.product_arn = V2.into();
+            r.writes.push(write(WorkflowStatus::Notified, TRACKED));
+        }, |f| {
+            f.product_arn = V2.into();
+            f.workflow = WorkflowStatus::Suppressed;
+            f.note = note(TRACKED, "");
+        }, Change::Changed),
+        ("OCSF: lever's comment, but lever wrote nothing", |r| r.finding.product_arn = V2.into(), |f| {
+            f.product_arn = V2.into();
+            f.workflow = WorkflowStatus::Notified;
+            f.note = note(TRACKED, "");
+        }, Change::Changed),
+        ("ASFF: lever's status and text without UpdatedBy is not lever's", |r| r.writes.push(write(WorkflowStatus::Notified, TRACKED)), |f| {
+            f.workflow = WorkflowStatus::Notified;
+            f.note = note(TRACKED, "");
+        }, Change::Changed),
         ("stale replay with a newer UpdatedAt", fresh, |f| { f.workflow = WorkflowStatus::Notified; f.updated_at = Some("2026-11-21T00:00:00Z".into()); }, Change::Refreshed),
         // Order: an update older than the recorded one never changes state.
         ("FAILED older than a recorded PASSED", |r| {

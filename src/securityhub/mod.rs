@@ -19,6 +19,7 @@ mod pace;
 mod query;
 mod read;
 pub mod tagging;
+mod v2;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -41,6 +42,9 @@ pub use pace::{
 pub use query::{FindingQuery, MAX_FILTER_VALUES, timestamp};
 pub use read::{PAGE_SIZE, Page, Pager, PagerPosition, RUNTIME_THREAD_STACK};
 pub use tagging::{Tagging, TaggingError};
+pub use v2::{
+    MAX_COMPOSITE_FILTERS, MAX_FILTERS_PER_TYPE, V2Ref, document_to_json, severity_id, status_id,
+};
 
 /// The per-call override that switches the SDK's own retries off: every attempt goes through
 /// Lever's pacers and retry policy, so no retry can bypass a pacer or multiply the attempts.
@@ -72,6 +76,14 @@ pub struct Unprocessed {
 pub struct BatchOutcome {
     pub processed: Vec<FindingRef>,
     pub unprocessed: Vec<Unprocessed>,
+}
+
+impl BatchOutcome {
+    /// Adds another call's outcome to this one.
+    pub fn extend(&mut self, other: BatchOutcome) {
+        self.processed.extend(other.processed);
+        self.unprocessed.extend(other.unprocessed);
+    }
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -155,6 +167,8 @@ pub struct SecurityHub {
     reads: Arc<Lane>,
     /// BatchUpdateFindings; shared by clones likewise.
     writes: Arc<Lane>,
+    /// Where every attempt is counted (`GET /metrics`), when set.
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// How one API is paced and retried.
@@ -174,7 +188,12 @@ impl Lane {
 
     /// Runs `attempt` until it succeeds, fails for good, or the policy's attempts are spent;
     /// every attempt waits for the pacer first, every backoff sleeps on the pacer's timer.
-    async fn call<T, E, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T, SecurityHubError>
+    async fn call<T, E, F, Fut>(
+        &self,
+        what: &'static str,
+        metrics: Option<&crate::metrics::Metrics>,
+        mut attempt: F,
+    ) -> Result<T, SecurityHubError>
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         F: FnMut() -> Fut,
@@ -183,7 +202,17 @@ impl Lane {
         let mut n = 1;
         loop {
             self.pacer.until_ready().await;
-            match attempt().await.map_err(SecurityHubError::from_sdk) {
+            let result = attempt().await.map_err(SecurityHubError::from_sdk);
+            // The one place Security Hub calls are counted: every attempt, by outcome.
+            if let Some(m) = metrics {
+                let outcome = match &result {
+                    Ok(_) => "ok",
+                    Err(e) if e.is_retryable() => "retryable",
+                    Err(_) => "rejected",
+                };
+                m.securityhub_call(what, outcome);
+            }
+            match result {
                 Ok(v) => return Ok(v),
                 Err(e) if e.is_retryable() && n < self.retry.max_attempts => {
                     let wait = self.retry.backoff(n, rand::random::<f64>());
@@ -215,6 +244,15 @@ impl SecurityHub {
             client,
             reads: Lane::per_second(DEFAULT_GET_FINDINGS_PER_SECOND, RetryPolicy::default()),
             writes: Lane::per_second(DEFAULT_BATCH_UPDATES_PER_SECOND, RetryPolicy::none()),
+            metrics: None,
+        }
+    }
+
+    /// Counts every attempt (`lever_securityhub_calls_total`) in `metrics`.
+    pub fn with_metrics(self, metrics: Arc<crate::metrics::Metrics>) -> SecurityHub {
+        SecurityHub {
+            metrics: Some(metrics),
+            ..self
         }
     }
 
@@ -269,7 +307,7 @@ impl SecurityHub {
                 .collect();
             let out = self
                 .writes
-                .call("BatchUpdateFindings", || {
+                .call("BatchUpdateFindings", self.metrics.as_deref(), || {
                     self.client
                         .batch_update_findings()
                         .set_finding_identifiers(Some(ids.clone()))

@@ -98,6 +98,31 @@ impl FindingQuery {
         self
     }
 
+    /// The query's conditions, for [`FindingQuery::filters_v2`] (record states, workflow
+    /// statuses, severities least severe first, updated since, until, accounts, finding ids).
+    #[allow(clippy::type_complexity)]
+    pub(super) fn parts(
+        &self,
+    ) -> (
+        &[RecordState],
+        &[WorkflowStatus],
+        Vec<Severity>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+        &[String],
+        &[String],
+    ) {
+        (
+            &self.record_states,
+            &self.workflow_statuses,
+            self.severities(),
+            self.updated_since,
+            self.updated_until,
+            &self.account_ids,
+            &self.finding_ids,
+        )
+    }
+
     /// The severity labels asked for, least severe first (empty: no severity filter).
     pub fn severities(&self) -> Vec<Severity> {
         match self.min_severity {

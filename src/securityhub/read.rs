@@ -19,12 +19,13 @@
 //! the time the run *started* (with some overlap), not from the newest `UpdatedAt` it saw;
 //! repeats cost nothing downstream (an unchanged finding changes nothing).
 
-use aws_sdk_securityhub::types::AwsSecurityFindingFilters;
+use aws_sdk_securityhub::types::{AwsSecurityFindingFilters, OcsfFindingFilters};
 use serde_json::Value;
 
 use super::asff_json::finding_to_asff;
 use super::query::FindingQuery;
 use super::{SecurityHub, SecurityHubError};
+use crate::config::SecurityHubApi;
 
 /// GetFindings `MaxResults`: the model's maximum.
 pub const PAGE_SIZE: i32 = 100;
@@ -55,7 +56,7 @@ impl SecurityHub {
     ) -> Result<Page, SecurityHubError> {
         let out = self
             .reads
-            .call("GetFindings", || {
+            .call("GetFindings", self.metrics.as_deref(), || {
                 self.client
                     .get_findings()
                     .filters(filters.clone())
@@ -72,17 +73,42 @@ impl SecurityHub {
         })
     }
 
-    /// Every page of `query`, in order, one request at a time.
+    /// Every GetFindings (CSPM) page of `query`, in order, one request at a time.
     pub fn pages(&self, query: &FindingQuery) -> Pager<'_> {
         self.pages_from(query, PagerPosition::default())
     }
 
-    /// The pages of `query` from a position an earlier pager reached (a sync that reads one
-    /// page per job run resumes here).
+    /// The GetFindings (CSPM) pages of `query` from a position an earlier pager reached (a
+    /// sync that reads one page per job run resumes here).
     pub fn pages_from(&self, query: &FindingQuery, at: PagerPosition) -> Pager<'_> {
+        self.pages_in(query, SecurityHubApi::Cspm, at)
+    }
+
+    /// The pages of `query` through the APIs `api` enables: GetFindings (ASFF) first, then
+    /// GetFindingsV2 (OCSF) with `api = "both"`, from position `at`. The findings of a page are
+    /// in the format of the API that returned them; [`crate::asff::parse_any_finding`] reads
+    /// both.
+    pub fn pages_in(
+        &self,
+        query: &FindingQuery,
+        api: SecurityHubApi,
+        at: PagerPosition,
+    ) -> Pager<'_> {
+        let mut requests = Vec::new();
+        if api.cspm() {
+            requests.extend(
+                query
+                    .filters()
+                    .into_iter()
+                    .map(|f| Request::Cspm(Box::new(f))),
+            );
+        }
+        if api.v2() {
+            requests.extend(query.filters_v2().into_iter().map(Request::V2));
+        }
         Pager {
             hub: self,
-            filters: query.filters(),
+            filters: requests,
             current: at.filter,
             next_token: at.next_token,
             requests: 0,
@@ -90,12 +116,21 @@ impl SecurityHub {
     }
 }
 
-/// Pages through a [`FindingQuery`] (one filter set after another when the query was split).
+/// One paged request of a [`Pager`]: its API and filters.
+#[derive(Debug, Clone)]
+enum Request {
+    /// Boxed: the CSPM filters are large (clippy `large_enum_variant`).
+    Cspm(Box<AwsSecurityFindingFilters>),
+    V2(OcsfFindingFilters),
+}
+
+/// Pages through a [`FindingQuery`] (one filter set after another when the query was split,
+/// the CSPM ones before the v2 ones).
 /// Ends after the page without a `NextToken` of the last filter set.
 #[derive(Debug)]
 pub struct Pager<'a> {
     hub: &'a SecurityHub,
-    filters: Vec<AwsSecurityFindingFilters>,
+    filters: Vec<Request>,
     current: usize,
     next_token: Option<String>,
     requests: usize,
@@ -128,10 +163,18 @@ impl Pager<'_> {
         let Some(filters) = self.filters.get(self.current) else {
             return Ok(None);
         };
-        let page = self
-            .hub
-            .get_findings_page(filters, self.next_token.clone())
-            .await?;
+        let page = match filters {
+            Request::Cspm(f) => {
+                self.hub
+                    .get_findings_page(f, self.next_token.clone())
+                    .await?
+            }
+            Request::V2(f) => {
+                self.hub
+                    .get_findings_v2_page(f, self.next_token.clone())
+                    .await?
+            }
+        };
         self.requests += 1;
         self.next_token = page.next_token.clone();
         if self.next_token.is_none() {

@@ -42,7 +42,13 @@ pub struct LargeBodies(pub Arc<Semaphore>);
 
 /// The router with the edge's layers: the large-body slots and the request deadline.
 pub fn router(app: App, edge: &EdgeSettings) -> Router {
-    super::router(app)
+    layers(super::router(app), edge)
+}
+
+/// `router` behind the edge's layers: the large-body slots and the request deadline (the main
+/// listener's and the metrics address's alike).
+pub fn layers(router: Router, edge: &EdgeSettings) -> Router {
+    router
         .layer(axum::Extension(LargeBodies(Arc::new(Semaphore::new(
             edge.max_large_bodies as usize,
         )))))
@@ -60,7 +66,18 @@ pub async fn serve(
     edge: &EdgeSettings,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let service = TowerToHyperService::new(router(app, edge));
+    serve_router(listener, router(app, edge), edge, shutdown).await
+}
+
+/// The connection loop of [`serve`] around any `router` (already behind [`layers`]): the
+/// connection limit, the header deadline and the graceful shutdown.
+pub async fn serve_router(
+    listener: TcpListener,
+    router: Router,
+    edge: &EdgeSettings,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let service = TowerToHyperService::new(router);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(edge.header_timeout())

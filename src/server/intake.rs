@@ -10,7 +10,8 @@ use super::batch::{Commit, GroupCommit};
 use crate::app::LiveConfig;
 use crate::clock::Clock;
 use crate::domain::Finding;
-use crate::pipeline::{self, Arrival, FindingOutcome};
+use crate::metrics::Metrics;
+use crate::pipeline::{self, Arrival, Disposition, FindingOutcome};
 use crate::store::{DeliveryOutcome, IssueRef, NewDelivery, Store, StoreError};
 
 /// Most deliveries committed in one transaction.
@@ -28,7 +29,12 @@ pub struct Intake {
 
 impl Intake {
     /// Starts both writers on the current tokio runtime.
-    pub fn start(store: Arc<dyn Store>, config: LiveConfig, clock: Arc<dyn Clock>) -> Intake {
+    pub fn start(
+        store: Arc<dyn Store>,
+        config: LiveConfig,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+    ) -> Intake {
         Intake {
             webhooks: GroupCommit::start(
                 Deliveries {
@@ -41,6 +47,7 @@ impl Intake {
                     store,
                     config,
                     clock,
+                    metrics,
                 },
                 MAX_ARRIVALS_PER_BATCH,
             ),
@@ -115,6 +122,8 @@ pub struct Findings {
     /// The configuration in force when a batch is planned.
     config: LiveConfig,
     clock: Arc<dyn Clock>,
+    /// Counts the committed findings (`lever_findings_received_total`, `_skipped_total`).
+    metrics: Arc<Metrics>,
 }
 
 impl Commit for Findings {
@@ -135,6 +144,15 @@ impl Commit for Findings {
             pipeline::prepare_many(store, &self.config.current(), &arrivals, now).await?;
         if !changes.is_empty() {
             store.apply(changes, now).await?;
+        }
+        for o in outcomes.iter().flatten() {
+            let (disposition, skipped) = match o.action {
+                Disposition::OpenIssue => ("open-issue", None),
+                Disposition::Tracked => ("tracked", None),
+                Disposition::Skipped => ("skipped", Some(o.verdict.reason)),
+                Disposition::Repeat => ("repeat", None),
+            };
+            self.metrics.finding_received(disposition, skipped);
         }
         Ok(outcomes)
     }

@@ -21,6 +21,7 @@ pub mod dashboard;
 pub mod edge;
 mod ingest;
 pub mod intake;
+pub mod metrics;
 mod webhook;
 pub use webhook::{VerifiedWebhook, signature_ok};
 
@@ -31,9 +32,29 @@ pub const MAX_INGEST_BYTES: usize = 6 * 1024 * 1024;
 pub const MAX_WEBHOOK_BYTES: usize = 25 * 1024 * 1024;
 
 pub fn router(app: App) -> Router {
+    let measured = |endpoint: &'static str| {
+        axum::middleware::from_fn_with_state(
+            (app.clone(), endpoint),
+            |State((app, endpoint)): State<(App, &'static str)>,
+             req: axum::extract::Request,
+             next: axum::middleware::Next| async move {
+                let started = std::time::Instant::now();
+                let response = next.run(req).await;
+                app.metrics
+                    .http_request(endpoint, response.status().as_u16(), started.elapsed());
+                response
+            },
+        )
+    };
     Router::new()
-        .route("/events/securityhub", post(ingest::receive))
-        .route("/webhooks/github", post(webhook::receive))
+        .route(
+            "/events/securityhub",
+            post(ingest::receive).layer(measured("intake")),
+        )
+        .route(
+            "/webhooks/github",
+            post(webhook::receive).layer(measured("webhook")),
+        )
         .route("/", get(dashboard::page))
         .route("/auth/github/login", get(dashboard::login))
         .route("/auth/github/callback", get(dashboard::callback))
@@ -43,6 +64,7 @@ pub fn router(app: App) -> Router {
         )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::protected))
         .with_state(app)
 }
 

@@ -229,6 +229,16 @@ pub(super) const SELECT_GROUP_BY_ISSUE: &str = concat!(
       ORDER BY group_key LIMIT 1"
 );
 
+/// The queue per kind at `$1` (now): pending, due and parked counts, the earliest due
+/// `run_at` (see [`QueueStats`]).
+pub(super) const QUEUE_STATS: &str = "SELECT kind,
+        SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END) AS pending,
+        SUM(CASE WHEN state = 'pending' AND run_at <= $1 THEN 1 ELSE 0 END) AS due,
+        SUM(CASE WHEN state = 'dead' THEN 1 ELSE 0 END) AS parked,
+        MIN(CASE WHEN state = 'pending' AND run_at <= $1 THEN run_at END) AS oldest_due
+     FROM jobs WHERE state IN ('pending', 'dead')
+     GROUP BY kind ORDER BY kind";
+
 /// The earliest moment a pending job can be leased: its `run_at`, or the end of its lease
 /// while a lease is held (so a worker never spins on a job another worker is running).
 pub(super) fn next_job_at_sql() -> String {
@@ -450,6 +460,22 @@ pub(super) fn job_from_row(row: &impl RowExt) -> Result<JobRecord> {
         last_error: row.opt_text(&at, "last_error")?,
         created_at: row.ts(&at, "created_at")?,
         updated_at: row.ts(&at, "updated_at")?,
+    })
+}
+
+pub(super) fn queue_stats_from_row(row: &impl RowExt) -> Result<QueueStats> {
+    let kind = row.text(&At::unknown("jobs"), "kind")?;
+    let at = At::new("jobs", format!("kind={kind:?} (queue stats)"));
+    let count = |col: &'static str| -> Result<u64> {
+        let n = row.int(&at, col)?;
+        u64::try_from(n).map_err(|_| at.corrupt(col, format!("negative count {n}")))
+    };
+    Ok(QueueStats {
+        pending: count("pending")?,
+        due: count("due")?,
+        parked: count("parked")?,
+        oldest_due: row.opt_ts(&at, "oldest_due")?,
+        kind,
     })
 }
 

@@ -452,6 +452,21 @@ impl ChangeSet {
     }
 }
 
+/// The job queue of one kind, as [`Store::queue_stats`] counts it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueStats {
+    /// The job kind as stored (possibly one this version does not know).
+    pub kind: String,
+    /// Pending jobs (due or not, leased or not).
+    pub pending: u64,
+    /// Pending jobs whose `run_at` has come (`run_at <= now`), leased or not.
+    pub due: u64,
+    /// Parked jobs (state `dead`).
+    pub parked: u64,
+    /// The earliest `run_at` of a due job.
+    pub oldest_due: Option<DateTime<Utc>>,
+}
+
 /// What [`Store::prune`] deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Pruned {
@@ -572,6 +587,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// job under a live lease this is the lease's end when that is later (the job cannot be
     /// leased before), so an idle worker does not spin on a job another worker is running.
     async fn next_job_at(&self) -> Result<Option<DateTime<Utc>>>;
+
+    /// The queue per job kind at `now` (kinds with neither a pending nor a parked job are left
+    /// out), ordered by kind: what `/metrics` shows as the queue's depth and age. One read.
+    async fn queue_stats(&self, now: DateTime<Utc>) -> Result<Vec<QueueStats>>;
 
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
 

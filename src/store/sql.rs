@@ -558,6 +558,13 @@ impl<D: Dialect> Store for SqlStore<D> {
         Ok(row.map(|r| r.opt_ts(&at, "next_at")).transpose()?.flatten())
     }
 
+    async fn queue_stats(&self, now: DateTime<Utc>) -> Result<Vec<QueueStats>> {
+        let rows = self
+            .fetch_all(sqlx::query(common::QUEUE_STATS).ts(now))
+            .await?;
+        common::decode_all(&rows, common::queue_stats_from_row)
+    }
+
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         let rows = self.fetch_all(audit_query::<D>(filter)).await?;
         common::decode_all(&rows, common::audit_from_row)

@@ -20,7 +20,7 @@ use crate::domain::lifecycle::{Action, CloseReason, Event, is_failing};
 use crate::domain::{GroupKey, LeverWrite, Note, WorkflowStatus};
 use crate::explain;
 use crate::github::{GitHubError, IssueUpdate};
-use crate::securityhub::{FindingRef, note_text};
+use crate::securityhub::{BatchOutcome, FindingRef, V2Ref, note_text};
 use crate::store::{
     AuditEntry, ChangeSet, Effect, FindingRecord, GroupRecord, GroupWrite, Job, OutboxWrite,
 };
@@ -201,10 +201,13 @@ async fn perform(
     Ok(Performed::Done(changes))
 }
 
-/// BatchUpdateFindings for the group's findings that still report the problem and are not
-/// already in `workflow` (or suppressed with another note); with `resources`, only those whose
-/// every resource is in it (an exception suppresses what it covers, never a resource that
-/// joined the group later). The store records what Security Hub now holds.
+/// Writes `workflow` and the note back for the group's findings that still report the problem
+/// and are not already in `workflow` (or suppressed with another note); with `resources`, only
+/// those whose every resource is in it (an exception suppresses what it covers, never a
+/// resource that joined the group later). Each finding goes back through the API of the format
+/// it came in, when `[securityhub] api` enables it: BatchUpdateFindings (ASFF: workflow, note,
+/// `UpdatedBy`) or BatchUpdateFindingsV2 (OCSF: `StatusId`, `Comment`). The store records what
+/// Security Hub now holds, and what Lever wrote, by which its echo is recognised.
 pub(super) async fn update_findings(
     app: &App,
     key: &GroupKey,
@@ -213,6 +216,7 @@ pub(super) async fn update_findings(
     resources: Option<&BTreeSet<String>>,
 ) -> Result<ChangeSet, JobError> {
     let updated_by = app.config.settings.securityhub.updated_by.clone();
+    let api = app.config.settings.securityhub.api;
     let text = note_text(note);
     let targets: Vec<FindingRecord> = app
         .store
@@ -225,9 +229,7 @@ pub(super) async fn update_findings(
         .filter(|r| {
             let note_differs =
                 r.finding.note.as_ref().map(|n| n.text.as_str()) != Some(text.as_str());
-            // OCSF findings (Security Hub v2) go back only through BatchUpdateFindingsV2,
-            // which Lever does not call yet: BatchUpdateFindings would not find them.
-            !crate::ocsf::is_v2_product(&r.product_arn)
+            api.knows(&r.product_arn)
                 && is_failing(&r.finding)
                 && (r.workflow != workflow
                     || (workflow == WorkflowStatus::Suppressed && note_differs))
@@ -240,28 +242,63 @@ pub(super) async fn update_findings(
     if targets.is_empty() {
         return Ok(changes);
     }
-    let refs: Vec<FindingRef> = targets
+    let (v2, cspm): (Vec<&FindingRecord>, Vec<&FindingRecord>) = targets
         .iter()
-        .map(|r| FindingRef {
-            id: r.finding_id.clone(),
-            product_arn: r.product_arn.clone(),
-        })
-        .collect();
-    let outcome = app
-        .securityhub
-        .update_workflow(&refs, workflow, &text, &updated_by)
-        .await?;
+        .partition(|r| crate::ocsf::is_v2_product(&r.product_arn));
+    let mut outcome = BatchOutcome::default();
+    let mut failed: Option<JobError> = None;
+    if !cspm.is_empty() {
+        let refs: Vec<FindingRef> = cspm
+            .iter()
+            .map(|r| FindingRef {
+                id: r.finding_id.clone(),
+                product_arn: r.product_arn.clone(),
+            })
+            .collect();
+        match app
+            .securityhub
+            .update_workflow(&refs, workflow, &text, &updated_by)
+            .await
+        {
+            Ok(o) => outcome.extend(o),
+            Err(e) => failed = Some(e.into()),
+        }
+    }
+    if failed.is_none() && !v2.is_empty() {
+        let refs: Vec<V2Ref> = v2
+            .iter()
+            .map(|r| V2Ref {
+                account: r.finding.account_id.clone(),
+                uid: r.finding_id.clone(),
+                product: r.product_arn.clone(),
+            })
+            .collect();
+        match app
+            .securityhub
+            .update_status_v2(&refs, workflow, &text)
+            .await
+        {
+            Ok(o) => outcome.extend(o),
+            Err(e) => failed = Some(e.into()),
+        }
+    }
     for mut r in targets {
         if outcome
             .processed
             .iter()
             .any(|p| p.id == r.finding_id && p.product_arn == r.product_arn)
         {
+            let ocsf = crate::ocsf::is_v2_product(&r.product_arn);
             r.workflow = workflow;
             r.finding.workflow = workflow;
             r.finding.note = Some(Note {
                 text: text.clone(),
-                updated_by: updated_by.clone(),
+                // V2 has no `UpdatedBy`: the comment is all Security Hub keeps.
+                updated_by: if ocsf {
+                    String::new()
+                } else {
+                    updated_by.clone()
+                },
                 updated_at: None,
             });
             // What Lever wrote, recorded as it writes: its echo is recognised by this.
@@ -275,6 +312,11 @@ pub(super) async fn update_findings(
             );
             changes.findings.push(r);
         }
+    }
+    if let Some(mut e) = failed {
+        // What one API processed before the other failed is recorded with the retry.
+        e.partial = Some(Box::new(changes));
+        return Err(e);
     }
     if let Some(first) = outcome.unprocessed.first() {
         // Record the progress, then fail so the job retries the rest with backoff.

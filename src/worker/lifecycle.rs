@@ -417,20 +417,20 @@ pub(super) async fn verify_timer(
         .iter()
         .map(|r| (r.product_arn.clone(), r.finding_id.clone()))
         .collect();
-    // OCSF findings (Security Hub v2) cannot be looked up through GetFindings, and GetFindingsV2
-    // is not built yet: they are judged on the state their last event recorded, and their
-    // absence from GetFindings never means they are gone.
-    let (asff_refs, v2_refs): (Vec<_>, Vec<_>) = refs
-        .into_iter()
-        .partition(|(arn, _)| !crate::ocsf::is_v2_product(arn));
-    let fresh = if asff_refs.is_empty() {
+    // Each finding is looked up through the API of the format it came in (GetFindings for
+    // ASFF, GetFindingsV2 for OCSF) when `[securityhub] api` enables it; a finding whose API is
+    // not enabled is judged on the state its last event recorded, and its absence never means
+    // it is gone.
+    let api = app.config.settings.securityhub.api;
+    let (known, unknown): (Vec<_>, Vec<_>) = refs.into_iter().partition(|(arn, _)| api.knows(arn));
+    let fresh = if known.is_empty() {
         Vec::new()
     } else {
-        super::sync::fetch_by_id(app, &asff_refs).await?
+        super::sync::fetch_by_id(app, &known).await?
     };
     let now = app.now();
     let source = run.source();
-    if fresh.is_empty() && v2_refs.is_empty() {
+    if fresh.is_empty() && unknown.is_empty() {
         return Ok(JobOutput::done(step(
             &app.config,
             &group,

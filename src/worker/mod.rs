@@ -409,6 +409,7 @@ impl Worker {
 
     /// Runs a leased job and commits its change set with its outcome.
     async fn finish(&self, job: JobRecord) -> Result<Option<JobReport>, StoreError> {
+        let started = std::time::Instant::now();
         let result = self.execute_leased(&job).await;
         let now = self.app.now();
         let owner = self.id.clone();
@@ -540,8 +541,14 @@ impl Worker {
                 }
             }
         };
+        // What the metrics count once the outcome is committed (nothing when it is not).
+        let audit = changes.audit.clone();
+        let metrics = &self.app.metrics;
         match self.app.store.apply(changes, now).await {
-            Ok(()) => {}
+            Ok(()) => {
+                metrics.committed(&audit);
+                metrics.job_finished(job.job.kind(), report.result, started.elapsed());
+            }
             Err(StoreError::Conflict(what)) => {
                 // Someone changed the group meanwhile (or the lease was lost): nothing was
                 // committed. Run again soon, from the state as it is now.
@@ -559,6 +566,7 @@ impl Worker {
                     Ok(()) | Err(StoreError::Conflict(_)) => {}
                     Err(e) => return Err(e),
                 }
+                metrics.job_finished(job.job.kind(), "retry", started.elapsed());
                 return Ok(Some(JobReport {
                     result: "retry",
                     error: Some(format!("conflict on {what}")),

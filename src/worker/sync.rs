@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{JobError, JobOutput};
 use crate::app::App;
 use crate::asff;
-use crate::config::Mode;
+use crate::config::{Mode, SecurityHubApi};
 use crate::domain::{Finding, Severity};
 use crate::pipeline::{self, Disposition};
 use crate::securityhub::{FindingQuery, PagerPosition};
@@ -29,12 +29,13 @@ pub struct SyncReport {
     pub cursor: Option<DateTime<Utc>>,
 }
 
-/// Parses GetFindings results; findings Lever cannot use are counted, not fatal.
+/// Parses GetFindings (ASFF) and GetFindingsV2 (OCSF) results; findings Lever cannot use are
+/// counted, not fatal.
 fn parse(values: &[serde_json::Value], app: &App) -> (Vec<Finding>, usize) {
     let mut out = Vec::with_capacity(values.len());
     let mut rejected = 0;
     for (i, v) in values.iter().enumerate() {
-        match asff::parse_finding(v, i, app.catalog) {
+        match asff::parse_any_finding(v, i, app.catalog) {
             Ok(f) => out.push(f),
             Err(e) => {
                 rejected += 1;
@@ -45,10 +46,25 @@ fn parse(values: &[serde_json::Value], app: &App) -> (Vec<Finding>, usize) {
     (out, rejected)
 }
 
-/// The current findings for these (`ProductArn`, `Id`) pairs, as Security Hub returns them.
+/// The current findings for these (`ProductArn`, `Id`) pairs, as Security Hub returns them:
+/// ASFF ones through GetFindings, OCSF ones (a `productv2` ARN) through GetFindingsV2 by
+/// `finding_info.uid`. The caller asks only for findings whose API `[securityhub] api`
+/// enables.
 pub async fn fetch_by_id(app: &App, refs: &[(String, String)]) -> Result<Vec<Finding>, JobError> {
-    let query = FindingQuery::everything().finding_ids(refs.iter().map(|(_, id)| id.clone()));
-    let values = app.securityhub.pages(&query).collect_all().await?;
+    let (v2, cspm): (Vec<_>, Vec<_>) = refs
+        .iter()
+        .partition(|(arn, _)| crate::ocsf::is_v2_product(arn));
+    let mut values = Vec::new();
+    for (api, refs) in [(SecurityHubApi::Cspm, cspm), (SecurityHubApi::V2, v2)] {
+        if refs.is_empty() {
+            continue;
+        }
+        let query = FindingQuery::everything().finding_ids(refs.iter().map(|(_, id)| id.clone()));
+        let pager = app
+            .securityhub
+            .pages_in(&query, api, PagerPosition::default());
+        values.extend(pager.collect_all().await?);
+    }
     let (findings, _) = parse(&values, app);
     Ok(findings
         .into_iter()
@@ -87,6 +103,10 @@ struct Progress {
     /// The backfill's lowest severity, fixed when it started.
     min_severity: Severity,
     at: PagerPosition,
+    /// The APIs read (`[securityhub] api` when the sync started; older progress records
+    /// predate v2 and read CSPM).
+    #[serde(default)]
+    api: SecurityHubApi,
     report: SyncReport,
 }
 
@@ -127,6 +147,7 @@ async fn load(app: &App, now: DateTime<Utc>) -> Result<Progress, JobError> {
         since,
         min_severity: lowest_minimum(app),
         at: PagerPosition::default(),
+        api: app.config.settings.securityhub.api,
         report: SyncReport {
             query: match since {
                 None => "backfill".to_string(),
@@ -144,7 +165,9 @@ async fn page(app: &App) -> Result<(ChangeSet, SyncReport, bool), JobError> {
     let now = app.now();
     let mut progress = load(app, now).await?;
     let query = progress.query();
-    let mut pager = app.securityhub.pages_from(&query, progress.at.clone());
+    let mut pager = app
+        .securityhub
+        .pages_in(&query, progress.api, progress.at.clone());
     let mut changes = ChangeSet::default();
     if let Some(page) = pager.next_page().await? {
         let report = &mut progress.report;

@@ -503,6 +503,7 @@ fn serve_help_lists_the_documented_environment_without_secret_values() {
             ("GITHUB_PRIVATE_KEY", "private-key-secret-value"),
             ("GITHUB_WEBHOOK_SECRET", "webhook-secret-value,other"),
             ("LEVER_INGEST_TOKEN", "ingest-secret-value"),
+            ("LEVER_METRICS_TOKEN", "metrics-secret-value"),
             ("DATABASE_URL", "postgres://lever:db-secret-value@db/lever"),
         ],
     );

@@ -744,57 +744,164 @@ fn the_rule_drops_an_active_failed_new_finding_below_the_minimum_and_nothing_els
     assert!(!matches(&rule, &other));
 }
 
+fn v2_event(finding: &Value) -> Value {
+    json!({
+        "version": "0", "id": "0", "detail-type": "Findings Imported V2",
+        "source": "aws.securityhub", "account": "123456789012",
+        "time": "2026-11-23T12:00:00Z", "region": "us-east-1", "resources": [],
+        "detail": {"findings": [finding]}
+    })
+}
+
+/// The updates Security Hub v2 may send later about an OCSF finding: each status, and for a
+/// control the pass (at Informational, as Security Hub lowers it) and the failure again.
+fn v2_variants(finding: &Value) -> Vec<Value> {
+    let mut out = vec![];
+    for (id, word) in [
+        (1, "New"),
+        (2, "In Progress"),
+        (3, "Suppressed"),
+        (4, "Resolved"),
+        (5, "Archived"),
+    ] {
+        let mut f = finding.clone();
+        f["status_id"] = json!(id);
+        f["status"] = json!(word);
+        out.push(f);
+    }
+    if finding["compliance"].is_object() {
+        let mut passed = finding.clone();
+        passed["compliance"]["status_id"] = json!(1);
+        passed["compliance"]["status"] = json!("Pass");
+        passed["severity_id"] = json!(1);
+        passed["severity"] = json!("Informational");
+        out.push(passed);
+        let mut failing = finding.clone();
+        failing["compliance"]["status_id"] = json!(3);
+        failing["compliance"]["status"] = json!("Fail");
+        failing["status_id"] = json!(1);
+        failing["status"] = json!("New");
+        out.push(failing);
+    }
+    out
+}
+
+/// Every `Findings Imported V2` event the tests know: the conformance samples (when present)
+/// and the OCSF demo, each finding also with its later updates.
+fn v2_events() -> Vec<(String, Value)> {
+    let mut docs: Vec<(String, Value)> = vec![];
+    let mut dirs = vec![root().join("examples/demo/findings-ocsf")];
+    dirs.extend(conformance("ocsf"));
+    for dir in dirs {
+        for file in json_files(&dir) {
+            docs.push((file.display().to_string(), read_json(&file)));
+        }
+    }
+    let mut out = vec![];
+    for (name, doc) in docs {
+        let findings: Vec<Value> = match &doc {
+            Value::Array(a) => a.clone(),
+            Value::Object(m) if m.contains_key("detail-type") => {
+                out.push((name.clone(), doc.clone()));
+                doc["detail"]["findings"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            }
+            Value::Object(m) if m.contains_key("Findings") => {
+                doc["Findings"].as_array().cloned().unwrap_or_default()
+            }
+            _ => vec![doc.clone()],
+        };
+        for (i, f) in findings.iter().enumerate() {
+            out.push((format!("{name}[{i}]"), v2_event(f)));
+            for (j, v) in v2_variants(f).iter().enumerate() {
+                out.push((format!("{name}[{i}] variant {j}"), v2_event(v)));
+            }
+        }
+    }
+    out
+}
+
 #[test]
-fn findings_v2_go_only_to_their_own_rule_which_is_off_by_default_and_lever_reads_them() {
-    // Lever reads OCSF (issue 14): every `Findings Imported V2` event of the samples is
-    // accepted. The main rule never forwards them; the V2 rule (parameter ForwardFindingsV2,
-    // default false) forwards all of them, unfiltered. The rule stays off by default while the
-    // V2 write-back (BatchUpdateFindingsV2) and `[securityhub] api` are not built; filtering V2
-    // events by severity like ASFF ones is left for then.
+fn findings_v2_go_only_to_their_own_rule_which_forwards_every_event_lever_acts_on() {
+    // The V2 rule (parameter ForwardFindingsV2, off by default: turn it on with Security Hub
+    // v2) filters like the main rule, on the OCSF fields: it forwards every V2 event Lever
+    // acts on at every MinimumSeverity and drops only active failed New findings below it.
+    // The main rule forwards no V2 event.
     let t = template();
     assert_eq!(t["Parameters"]["ForwardFindingsV2"]["Default"], "false");
     assert_eq!(t["Resources"]["FindingsV2Rule"]["Condition"], "ForwardV2");
-    let Some(dir) = conformance("ocsf") else {
-        return;
-    };
-    let files = json_files(&dir);
-    assert_eq!(
-        files.len(),
-        15,
-        "the OCSF samples of ../shared/conformance/ocsf"
-    );
+    let events = v2_events();
+    assert!(events.len() >= 50, "only {} V2 events", events.len());
+    let mut report = vec![];
+    let mut dropped = 0;
     for minimum in Severity::ALL {
         let main = pattern(&t, "FindingsRule", minimum);
         let v2 = pattern(&t, "FindingsV2Rule", minimum);
-        for file in &files {
-            let doc = read_json(file);
-            let event = if doc.get("detail-type").is_some() {
-                doc
-            } else {
-                json!({
-                    "version": "0", "id": "0", "detail-type": "Findings Imported V2",
-                    "source": "aws.securityhub", "account": "123456789012",
-                    "time": "2026-11-23T12:00:00Z", "region": "us-east-1", "resources": [],
-                    "detail": {"findings": [doc]}
-                })
-            };
-            let name = file.display();
+        let config = config_at(minimum);
+        let mut needed_count = 0;
+        for (name, event) in &events {
             assert!(
-                matches(&v2, &event),
-                "{name}: the V2 rule forwards every V2 event"
-            );
-            assert!(
-                !matches(&main, &event),
+                !matches(&main, event),
                 "{name}: the main rule forwards no V2 event"
             );
-            let intake = lever::asff::parse_value(&event, Catalog::embedded())
+            let intake = lever::asff::parse_value(event, Catalog::embedded())
                 .unwrap_or_else(|e| panic!("{name}: Lever reads V2 events: {e}"));
-            assert_eq!(
-                intake.rejections().count(),
-                0,
-                "{name}: every sample finding is accepted"
-            );
+            assert_eq!(intake.rejections().count(), 0, "{name}: accepted");
+            let why = needed(event, &config, minimum);
+            needed_count += usize::from(why.is_some());
+            let forwarded = matches(&v2, event);
+            dropped += usize::from(!forwarded);
+            if let (Some(why), false) = (&why, forwarded) {
+                report.push(format!(
+                    "MinimumSeverity={minimum}: {name} dropped, but Lever acts on it: {why}"
+                ));
+            }
         }
+        assert!(
+            needed_count > 0,
+            "MinimumSeverity={minimum}: Lever acts on nothing?"
+        );
+    }
+    assert!(report.is_empty(), "{}", report.join("\n"));
+    assert!(dropped > 0, "the V2 rule drops nothing at any minimum");
+
+    // One control finding varied one field at a time, at MinimumSeverity HIGH.
+    let v2 = pattern(&t, "FindingsV2Rule", Severity::High);
+    let base = read_json(&root().join("tests/fixtures/ocsf/rds-2-ledger-twin.json"));
+    let with = |path: &[&str], v: Value| {
+        let mut f = base.clone();
+        f["severity_id"] = json!(2);
+        f["severity"] = json!("Low");
+        let mut at = &mut f;
+        for k in &path[..path.len() - 1] {
+            at = &mut at[*k];
+        }
+        at[path[path.len() - 1]] = v;
+        v2_event(&f)
+    };
+    let cases = [
+        (
+            "active Fail New Low",
+            with(&["status"], json!("New")),
+            false,
+        ),
+        ("High", with(&["severity_id"], json!(4)), true),
+        ("Fatal", with(&["severity_id"], json!(6)), true),
+        (
+            "Unknown severity id",
+            with(&["severity_id"], json!(0)),
+            true,
+        ),
+        ("Pass", with(&["compliance", "status_id"], json!(1)), true),
+        ("In Progress", with(&["status_id"], json!(2)), true),
+        ("Suppressed", with(&["status_id"], json!(3)), true),
+        ("Resolved", with(&["status_id"], json!(4)), true),
+        ("Archived", with(&["status_id"], json!(5)), true),
+    ];
+    for (what, event, forwarded) in cases {
+        assert_eq!(matches(&v2, &event), forwarded, "{what}");
     }
 }
 

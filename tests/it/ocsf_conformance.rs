@@ -181,7 +181,7 @@ const EXPECTED: &[(&str, Outcome)] = &[
     ),
 ];
 
-fn ocsf_dir() -> Option<PathBuf> {
+pub(crate) fn ocsf_dir() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/ocsf/findings");
     if dir.is_dir() {
         return Some(dir);

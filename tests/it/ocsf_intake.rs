@@ -78,9 +78,9 @@ async fn an_ocsf_finding_opens_the_issue_and_its_asff_twin_does_not_open_another
         "{body}"
     );
 
-    // Lever does not write the OCSF finding back through the ASFF API (BatchUpdateFindings does
-    // not know a `productv2` finding; BatchUpdateFindingsV2 is not built yet). The ASFF twin
-    // is written back as before.
+    // With the default `[securityhub] api = "cspm"` Lever does not write the OCSF finding back
+    // (BatchUpdateFindings does not know a `productv2` finding; the V2 API is used only with
+    // api = "v2" or "both", see ocsf_v2.rs). The ASFF twin is written back as before.
     assert!(t.sh.count("BatchUpdateFindings") >= 1);
     for r in t.sh.requests() {
         if r.operation.as_deref() == Some("BatchUpdateFindings") {
@@ -163,8 +163,9 @@ fn lever_plan_reads_ocsf_files_and_keys_the_twins_alike() {
 }
 
 /// Closing an issue Lever opened for an OCSF finding starts the fix verification as for ASFF.
-/// GetFindings cannot see OCSF findings (and GetFindingsV2 is not built), so Lever judges the
-/// finding on the state its last event recorded: still failing, never "gone"; the next V2 event
+/// GetFindings cannot see OCSF findings and the default `api = "cspm"` does not call
+/// GetFindingsV2 (ocsf_v2.rs tests it with api = "v2"), so Lever judges the finding on the
+/// state its last event recorded: still failing, never "gone"; the next V2 event
 /// saying the control passes confirms the fix.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ocsf_issue_closed_by_hand_is_verified_on_its_recorded_state_not_taken_for_gone() {

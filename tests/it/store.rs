@@ -23,8 +23,8 @@ use lever::domain::{
 use lever::store::{
     AuditEntry, AuditFilter, ChangeSet, Delivery, DeliveryId, DeliveryOutcome, Effect,
     FindingRecord, GroupData, GroupRecord, GroupStatus, GroupWrite, IssueRef, Job, JobOutcome,
-    JobRecord, JobState, NewDelivery, NewJob, OutboxWrite, PostgresStore, SqliteStore, Store,
-    StoreError,
+    JobRecord, JobState, NewDelivery, NewJob, OutboxWrite, PostgresStore, QueueStats, SqliteStore,
+    Store, StoreError,
 };
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
@@ -223,6 +223,7 @@ suite!(
     postponing_gives_back_the_attempt,
     outcome_without_the_lease_conflicts,
     next_job_at_tracks_when_work_is_leasable,
+    queue_stats_count_pending_due_and_parked_jobs_by_kind,
     concurrent_leasing_leases_each_job_exactly_once,
     record_deliveries_dedupes_and_keeps_bodies_only_when_tracked,
     a_group_another_replica_committed_makes_a_delivery_tracked,
@@ -1700,6 +1701,70 @@ async fn next_job_at_tracks_when_work_is_leasable(db: Arc<Db>) {
     .await
     .unwrap();
     assert_eq!(store.next_job_at().await.unwrap(), None);
+}
+
+async fn queue_stats_count_pending_due_and_parked_jobs_by_kind(db: Arc<Db>) {
+    let store = db.store().await;
+    assert_eq!(
+        store.queue_stats(t(0)).await.unwrap(),
+        vec![],
+        "empty queue"
+    );
+    enqueue(
+        store.as_ref(),
+        vec![
+            new_job("open-issue", "d", t(1)),
+            new_job("open-issue", "e", t(2)),
+            new_job("sync-group", "a", t(10)),
+            new_job("sync-group", "b", t(20)),
+            new_job("sync-group", "c", t(500)),
+        ],
+        t(0),
+    )
+    .await;
+    // Leased in run_at order: "d" finishes (no longer counted), "e" is parked, "a" stays
+    // leased (still pending, and due).
+    let d = lease(store.as_ref(), "w", t(50)).await.unwrap();
+    let e = lease(store.as_ref(), "w", t(50)).await.unwrap();
+    let a = lease(store.as_ref(), "w", t(50)).await.unwrap();
+    assert_eq!(
+        [d.job.subject(), e.job.subject(), a.job.subject()],
+        ["d", "e", "a"]
+    );
+    let done = JobOutcome::Done {
+        id: d.id,
+        lease_owner: "w".into(),
+    };
+    outcome(store.as_ref(), done, t(51)).await.unwrap();
+    let dead = JobOutcome::Dead {
+        id: e.id,
+        lease_owner: "w".into(),
+        error: "x".into(),
+    };
+    outcome(store.as_ref(), dead, t(51)).await.unwrap();
+    let stats = store.queue_stats(t(100)).await.unwrap();
+    assert_eq!(
+        stats,
+        vec![
+            QueueStats {
+                kind: "open-issue".into(),
+                pending: 0,
+                due: 0,
+                parked: 1,
+                oldest_due: None,
+            },
+            QueueStats {
+                kind: "sync-group".into(),
+                pending: 3,
+                due: 2,
+                parked: 0,
+                oldest_due: Some(t(10)),
+            },
+        ]
+    );
+    // Later, "c" is due too; the oldest due is still "a"'s run time.
+    let later = store.queue_stats(t(600)).await.unwrap();
+    assert_eq!((later[1].due, later[1].oldest_due), (3, Some(t(10))));
 }
 
 async fn concurrent_leasing_leases_each_job_exactly_once(db: Arc<Db>) {

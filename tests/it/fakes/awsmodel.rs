@@ -44,6 +44,18 @@ pub const DOCUMENTED_LIMITS: &[(&str, &str, &str, &str)] = &[
         "GetFindingsRequest.Filters doc: \"up to 10 finding attributes ... up to 20 filter values\"",
     ),
     (
+        "BatchUpdateFindingsV2",
+        "Comment",
+        "at most 512 characters",
+        "BatchUpdateFindingsV2Request.Comment doc: \"Minimum character length 1. Maximum character length 512.\"",
+    ),
+    (
+        "GetFindingsV2",
+        "Filters.CompositeFilters",
+        "at most 10 composite filters, at most 20 filters of each type in each",
+        "OcsfFindingFilters doc (SHAPES-V2.md): up to 10 composite filters, up to 20 filters per type in each",
+    ),
+    (
         "BatchImportFindings",
         "Findings[].Resources",
         "1..32 items",
@@ -162,6 +174,8 @@ impl AwsModel {
         let min = shape.get("min").and_then(Value::as_f64);
         let max = shape.get("max").and_then(Value::as_f64);
         match shape["type"].as_str().unwrap_or("") {
+            // A document shape (`OcsfFinding`): free-form JSON, nothing in the model types it.
+            "structure" if shape["document"].as_bool() == Some(true) => {}
             "structure" => {
                 let Some(obj) = v.as_object() else {
                     out.push(format!("{at} should be object"));
@@ -360,6 +374,34 @@ pub fn check_documented_limits(operation: &str, body: &Value) -> Vec<String> {
                         out.push(format!(
                             "data.Filters.{k} should NOT have more than 20 items (documented limit, not in the model: {})",
                             src("Filters")
+                        ));
+                    }
+                }
+            }
+        }
+        "BatchUpdateFindingsV2" if chars(&body["Comment"]) > 512 => {
+            out.push(format!(
+                "data.Comment should NOT be longer than 512 characters (documented limit, not in the model: {})",
+                src("Comment")
+            ));
+        }
+        "GetFindingsV2" => {
+            let composites = body["Filters"]["CompositeFilters"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if composites.len() > 10 {
+                out.push(format!(
+                    "data.Filters.CompositeFilters should NOT have more than 10 items (documented limit, not in the model: {})",
+                    src("Filters.CompositeFilters")
+                ));
+            }
+            for (i, c) in composites.iter().enumerate() {
+                for (k, v) in c.as_object().into_iter().flatten() {
+                    if v.as_array().is_some_and(|a| a.len() > 20) {
+                        out.push(format!(
+                            "data.Filters.CompositeFilters[{i}].{k} should NOT have more than 20 items (documented limit, not in the model: {})",
+                            src("Filters.CompositeFilters")
                         ));
                     }
                 }

@@ -1,9 +1,12 @@
-//! A stateful fake of AWS Security Hub (ASFF API, rest-json), served by axum on 127.0.0.1:0.
+//! A stateful fake of AWS Security Hub (rest-json), served by axum on 127.0.0.1:0.
 //! Operations: GetFindings (`POST /findings`), BatchUpdateFindings
-//! (`PATCH /findings/batchupdate`), BatchImportFindings (`POST /findings/import`).
+//! (`PATCH /findings/batchupdate`), BatchImportFindings (`POST /findings/import`) on ASFF
+//! findings, and GetFindingsV2 (`POST /findingsv2`), BatchUpdateFindingsV2
+//! (`PATCH /findingsv2/batchupdatev2`) on OCSF findings (Security Hub v2, see `v2.rs`).
 
 mod filters;
 mod ops;
+mod v2;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -66,6 +69,9 @@ struct State {
     clock_offset: TimeDelta,
     /// (ProductArn, Id) -> finding, plus insertion order for ties.
     findings: BTreeMap<(String, String), (u64, Value)>,
+    /// Security Hub v2: (cloud.account.uid, finding_info.uid, metadata.product.uid) -> OCSF
+    /// finding, with the same insertion order counter.
+    v2: BTreeMap<v2::V2Key, (u64, Value)>,
     next_seq: u64,
     faults: Vec<ShFault>,
     /// Finding Id -> (ErrorCode, remaining times) forced into UnprocessedFindings.
@@ -115,6 +121,12 @@ pub(crate) const CHAOS_UNPROCESSED: &[&str] = &["ConcurrentUpdateError", "Intern
 impl State {
     fn now(&self) -> DateTime<Utc> {
         Utc::now() + self.clock_offset
+    }
+
+    fn note_unsupported(&mut self, what: &str) {
+        if !self.unsupported.iter().any(|u| u == what) {
+            self.unsupported.push(what.to_string());
+        }
     }
 }
 
@@ -195,6 +207,8 @@ impl FakeSecurityHub {
     /// Store findings as BatchImportFindings would, without validation (real ASFF often breaks
     /// the model). Accepts single findings, arrays, EventBridge envelopes (`detail.findings`)
     /// and GetFindings responses (`Findings`). Emits Imported events (drain them if unwanted).
+    /// OCSF findings (`class_uid` and `metadata`) go to the Security Hub v2 store, served by
+    /// GetFindingsV2, and emit `Findings Imported V2` events.
     /// Returns how many. A seeded finding that breaks the model is still served by GetFindings
     /// but shows up in `response_violations()` (AWS would never return it): seed model-valid
     /// findings for anything read back through the SDK.
@@ -203,9 +217,30 @@ impl FakeSecurityHub {
         let n = findings.len();
         let mut st = self.st();
         for f in findings {
-            upsert(&mut st, f);
+            if v2::is_ocsf(&f) {
+                v2::upsert(&mut st, f);
+            } else {
+                upsert(&mut st, f);
+            }
         }
         n
+    }
+
+    /// The stored Security Hub v2 finding with this `finding_info.uid`.
+    pub fn finding_v2(&self, uid: &str) -> Option<Value> {
+        self.st()
+            .v2
+            .values()
+            .find(|(_, f)| f["finding_info"]["uid"].as_str() == Some(uid))
+            .map(|(_, f)| f.clone())
+    }
+
+    /// All stored Security Hub v2 findings, in import order.
+    pub fn findings_v2(&self) -> Vec<Value> {
+        let st = self.st();
+        let mut v: Vec<&(u64, Value)> = st.v2.values().collect();
+        v.sort_by_key(|(s, _)| *s);
+        v.into_iter().map(|(_, f)| f.clone()).collect()
     }
 
     /// Seed from a JSON file (see [`FakeSecurityHub::seed`]).
@@ -530,6 +565,8 @@ async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Response
             ("POST", "/findings") => Some("GetFindings".to_string()),
             ("PATCH", "/findings/batchupdate") => Some("BatchUpdateFindings".to_string()),
             ("POST", "/findings/import") => Some("BatchImportFindings".to_string()),
+            ("POST", "/findingsv2") => Some("GetFindingsV2".to_string()),
+            ("PATCH", "/findingsv2/batchupdatev2") => Some("BatchUpdateFindingsV2".to_string()),
             _ => None,
         },
     };
@@ -597,9 +634,15 @@ async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Response
                 .strip_prefix("data.")
                 .and_then(|s| s.split([' ', '[']).next())
                 .unwrap_or("request");
+            // The V2 operations declare ValidationException, the ASFF ones InvalidInputException.
+            let error_type = if op.ends_with("V2") {
+                "ValidationException"
+            } else {
+                "InvalidInputException"
+            };
             break 'answer error(
                 400,
-                "InvalidInputException",
+                error_type,
                 &format!("Invalid parameter '{param}'. {first}"),
             );
         }
@@ -607,6 +650,8 @@ async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Response
             "GetFindings" => ops::get_findings(&mut st, &body),
             "BatchUpdateFindings" => ops::batch_update(&mut st, &body),
             "BatchImportFindings" => ops::batch_import(&mut st, &body),
+            "GetFindingsV2" => v2::get_findings(&mut st, &body),
+            "BatchUpdateFindingsV2" => v2::batch_update(&mut st, &body),
             other => error(
                 400,
                 "InvalidInputException",

@@ -72,8 +72,12 @@ pub struct TestApp {
     pub database_url: String,
     /// The [`Spy`] in front of the store, when the builder asked for one.
     pub probe: Option<Arc<Probe>>,
+    /// `http://127.0.0.1:PORT` of the metrics address (`LEVER_METRICS_ADDR`), when the
+    /// builder asked for one ([`Builder::metrics_listener`]).
+    pub metrics_url: Option<String>,
     _db: Db,
     server: tokio::task::JoinHandle<()>,
+    metrics_server: Option<tokio::task::JoinHandle<()>>,
 }
 
 pub struct Builder {
@@ -91,9 +95,24 @@ pub struct Builder {
     github_timeout: Option<std::time::Duration>,
     /// The Tagging API client (moto's server, see `support::moto`).
     tagging: Option<lever::securityhub::Tagging>,
+    /// `LEVER_METRICS_TOKEN`.
+    metrics_token: Option<String>,
+    /// Serve `/metrics` on a second listener too, as `LEVER_METRICS_ADDR` does.
+    metrics_listener: bool,
 }
 
 impl Builder {
+    /// `LEVER_METRICS_TOKEN=token`: `/metrics` on the main listener to its bearer.
+    pub fn metrics_token(mut self, token: &str) -> Self {
+        self.metrics_token = Some(token.to_string());
+        self
+    }
+    /// A second listener on 127.0.0.1:0 serving only `/metrics`, without a token, through
+    /// `lever::server::metrics::serve` as `lever serve` does for `LEVER_METRICS_ADDR`.
+    pub fn metrics_listener(mut self) -> Self {
+        self.metrics_listener = true;
+        self
+    }
     /// Read tags through `tagging` (e.g. pointed at moto's server).
     pub fn tagging(mut self, tagging: lever::securityhub::Tagging) -> Self {
         self.tagging = Some(tagging);
@@ -147,6 +166,9 @@ impl Builder {
         demo_github(&gh);
         let sh = FakeSecurityHub::start().await;
         let mut settings = settings_for(&gh, &self.private_key);
+        if let Some(token) = &self.metrics_token {
+            settings.metrics_tokens = vec![SecretString::from(token.as_str())];
+        }
         let clock = Arc::new(ManualClock::new(self.now));
         let mut deps = Deps::default()
             .clock(clock.clone())
@@ -233,6 +255,24 @@ impl Builder {
                 .await
                 .unwrap();
         });
+        let (metrics_url, metrics_server) = if self.metrics_listener {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            let served = app.clone();
+            let handle = tokio::spawn(async move {
+                lever::server::metrics::serve(
+                    listener,
+                    served,
+                    &lever::config::EdgeSettings::default(),
+                    std::future::pending(),
+                )
+                .await
+                .unwrap();
+            });
+            (Some(url), Some(handle))
+        } else {
+            (None, None)
+        };
         let worker = Worker::new(app.clone(), "test-worker-1");
         TestApp {
             url,
@@ -244,8 +284,10 @@ impl Builder {
             worker,
             database_url,
             probe,
+            metrics_url,
             _db: db,
             server,
+            metrics_server,
         }
     }
 }
@@ -338,6 +380,8 @@ impl TestApp {
             config_repo: None,
             github_timeout: None,
             tagging: None,
+            metrics_token: None,
+            metrics_listener: false,
         }
     }
 
@@ -440,6 +484,9 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
+        if let Some(m) = &self.metrics_server {
+            m.abort();
+        }
     }
 }
 

@@ -185,6 +185,10 @@ impl Store for Spy {
     async fn next_job_at(&self) -> Result<Option<DateTime<Utc>>> {
         self.inner.next_job_at().await
     }
+
+    async fn queue_stats(&self, now: DateTime<Utc>) -> Result<Vec<lever::store::QueueStats>> {
+        self.inner.queue_stats(now).await
+    }
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         self.inner.audit(filter).await
     }
