@@ -130,6 +130,8 @@ pub struct App {
     pub caches: Arc<Caches>,
     /// The batching writers the HTTP handlers record through (group commit).
     pub intake: Arc<Intake>,
+    /// GitHub sign-in to the dashboard and the key of its cookies.
+    pub dashboard: Arc<crate::server::dashboard::DashboardKeys>,
     /// This App's counters and histograms (`GET /metrics`); its own registry, shared by every
     /// clone, the GitHub client, the Security Hub adapter and the intake.
     pub metrics: Arc<Metrics>,
@@ -274,6 +276,10 @@ impl Application {
         let tagging = deps.tagging.unwrap_or_else(|| {
             Tagging::from_sdk_defaults(config.settings.tags.requests_per_second)
         });
+        let dashboard = crate::server::dashboard::DashboardKeys::from_settings(
+            settings,
+            &config.settings.dashboard.access,
+        )?;
         let config = Arc::new(config);
         let live_config = LiveConfig::new(config.clone());
         let intake = Intake::start(
@@ -297,6 +303,7 @@ impl Application {
             jobs_ready: Arc::new(Notify::new()),
             caches: Arc::default(),
             intake: Arc::new(intake),
+            dashboard: Arc::new(dashboard),
             metrics,
         })
     }

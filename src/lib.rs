@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod ocsf;
 pub mod pipeline;
 pub mod policy;
+pub mod report;
 pub mod routing;
 pub mod securityhub;
 pub mod server;

@@ -128,6 +128,8 @@ pub fn manifest(o: &ManifestOptions) -> Value {
         "url": o.homepage.as_deref().unwrap_or(&o.url),
         "description": "Turns AWS Security Hub findings into GitHub issues owned by the engineer on call.",
         "hook_attributes": { "url": format!("{}{WEBHOOK_PATH}", o.url), "active": true },
+        // GitHub sign-in to the dashboard (`[dashboard] github_org`) comes back here.
+        "callback_urls": [format!("{}/auth/github/callback", o.url)],
         "public": false,
         "default_permissions": permissions(o.config_source),
         "default_events": events(o.config_source),

@@ -1,5 +1,5 @@
 //! Command line: `lever serve | healthcheck | plan | sync | audit | jobs | explain | oncall |
-//! tags audit | config check | app manifest | setup`.
+//! tags audit | report | config check | app manifest | setup`.
 //!
 //! Every command returns `Result<(), Failure>`; [`run`] prints the failure and turns it into
 //! the exit code, for all commands in one place: 0 success, 1 the command ran and failed (or
@@ -14,6 +14,7 @@ mod healthcheck;
 mod jobs;
 mod oncall;
 mod plan;
+mod report;
 mod serve;
 pub mod setup;
 mod sync;
@@ -220,6 +221,21 @@ pub enum Command {
         limit: Option<u32>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+    },
+    /// Where the posture stands and how it moved (from DATABASE_URL): open issues by team and
+    /// severity now and at the start of the period, opened and closed, times to acknowledge and
+    /// to fix, overdue issues, expiring exceptions, ramp-up, ignore tags, the burn-down.
+    Report {
+        #[arg(long, value_name = "DIR")]
+        config: PathBuf,
+        /// The period's start: a duration before --now (30d, 12h) or an RFC 3339 instant.
+        #[arg(long, default_value = "30d", value_name = "DURATION|RFC3339", value_parser = report::parse_since)]
+        since: report::Since,
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: report::ReportFormat,
+        /// The period's end (RFC 3339, or a date for 00:00 UTC); default: now.
+        #[arg(long, value_name = "RFC3339|DATE", value_parser = parse_instant)]
+        now: Option<DateTime<Utc>>,
     },
     /// The work queue (from DATABASE_URL): pending jobs in the order they run, or parked ones.
     Jobs {
@@ -446,6 +462,7 @@ impl Command {
             Command::Oncall { .. } => "oncall",
             Command::Sync { .. } => "sync",
             Command::Audit { .. } => "audit",
+            Command::Report { .. } => "report",
             Command::Jobs { command: None, .. } => "jobs",
             Command::Jobs {
                 command: Some(JobsCommand::Retry { .. }),
@@ -563,6 +580,12 @@ fn execute(cli: Cli) -> Result<(), Failure> {
             limit,
             format,
         } => audit::run(settings, issue, since, limit, format),
+        Command::Report {
+            config,
+            since,
+            format,
+            now,
+        } => report::run(settings, &config, since, format, now),
         Command::Jobs {
             failed,
             format,

@@ -18,6 +18,7 @@ pub mod process;
 #[cfg(test)]
 mod proptests;
 pub mod rampup;
+pub mod report;
 mod settings;
 pub mod settle;
 pub mod source;

@@ -131,6 +131,33 @@ pub struct ProcessSettings {
     )]
     pub ingest_tokens: Vec<SecretString>,
 
+    /// The App's OAuth client id, for GitHub sign-in to the dashboard (`[dashboard]
+    /// github_org`).
+    #[arg(long, env = "GITHUB_CLIENT_ID", global = true, value_name = "ID", value_parser = trimmed)]
+    pub github_client_id: Option<String>,
+
+    /// The App's OAuth client secret, for GitHub sign-in to the dashboard.
+    #[arg(
+        long,
+        env = "GITHUB_CLIENT_SECRET",
+        global = true,
+        hide_env_values = true,
+        value_name = "SECRET",
+        value_parser = secret
+    )]
+    pub github_client_secret: Option<SecretString>,
+
+    /// The key that signs dashboard session cookies (at least 32 characters). Unset: derived
+    /// from the first webhook secret (rotating that secret signs everyone out).
+    #[arg(
+        long,
+        env = "LEVER_SESSION_KEY",
+        global = true,
+        hide_env_values = true,
+        value_name = "KEY",
+        value_parser = secret
+    )]
+    pub session_key: Option<SecretString>,
     /// The bearer token `GET /metrics` requires on the main listener; several, comma-separated,
     /// while rotating it. Without it (and without `LEVER_METRICS_ADDR`) `/metrics` is off (404).
     #[arg(
@@ -241,6 +268,9 @@ impl Default for ProcessSettings {
             github_web_url: DEFAULT_GITHUB_WEB_URL.to_string(),
             github_webhook_secrets: Vec::new(),
             ingest_tokens: Vec::new(),
+            github_client_id: None,
+            github_client_secret: None,
+            session_key: None,
             metrics_tokens: Vec::new(),
             metrics_addr: None,
             database_url: DatabaseUrl(DEFAULT_DATABASE_URL.to_string()),
@@ -270,6 +300,9 @@ impl fmt::Debug for ProcessSettings {
                 "ingest_tokens",
                 &format_args!("{} configured", self.ingest_tokens().count()),
             )
+            .field("github_client_id", &self.github_client_id)
+            .field("github_client_secret", &self.github_client_secret)
+            .field("session_key", &self.session_key)
             .field(
                 "metrics_tokens",
                 &format_args!("{} configured", self.metrics_tokens().count()),

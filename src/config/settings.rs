@@ -217,6 +217,10 @@ pub struct Settings {
     pub tags: super::tags::TagSettings,
     /// How `GET /api/v1/check` verifies Actions OIDC tokens (`[check]`).
     pub check: super::check::CheckSettings,
+    /// `lever report`, the digest and the dashboard (`[report]`).
+    pub report: super::report::ReportSettings,
+    /// Who may see the dashboard (`[dashboard]`).
+    pub dashboard: super::report::DashboardSettings,
 }
 
 pub(crate) fn is_login(s: &str) -> bool {
@@ -511,6 +515,7 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
     let settle = super::settle::parse(&mut d, &mut root);
     let tags = super::tags::parse(&mut d, &mut root);
     let check = super::check::parse(&mut d, &mut root);
+    let (report, dashboard) = super::report::parse(&mut d, &mut root);
 
     // [templates]
     let mut templates_dir = None;
@@ -593,6 +598,8 @@ pub(super) fn parse(file: &str, src: &str, dir: &Path) -> Result<Settings, Vec<C
         settle,
         tags,
         check,
+        report,
+        dashboard,
     })
 }
 

@@ -783,6 +783,53 @@ fn exclusions_and_settle_errors_table() {
 }
 
 #[test]
+fn report_and_dashboard_settings_default_read_and_locate_errors() {
+    use super::report::{DEFAULT_EXPIRING, DashboardAccess};
+    let cfg = |extra: &str| {
+        let dir = write_dir(&format!("{MINIMAL}\n{extra}"), "* acme/security @sam\n");
+        Config::load(dir.path())
+    };
+    let default = cfg("").unwrap().settings;
+    assert_eq!(default.report.expiring, DEFAULT_EXPIRING);
+    assert_eq!(default.dashboard.access, DashboardAccess::Off);
+    let set = cfg("[report]\nexpiring = \"30d\"\n[dashboard]\ngithub_org = \"acme\"\ngithub_team = \"security\"\n")
+        .unwrap()
+        .settings;
+    assert_eq!(set.report.expiring, chrono::Duration::days(30));
+    assert_eq!(
+        set.dashboard.access,
+        DashboardAccess::GitHub {
+            org: "acme".into(),
+            team: Some("security".into())
+        }
+    );
+    let proxy = cfg("[dashboard]\nproxy_header = \"X-Forwarded-User\"\n").unwrap();
+    assert_eq!(
+        proxy.settings.dashboard.access,
+        DashboardAccess::ProxyHeader {
+            header: "X-Forwarded-User".into()
+        }
+    );
+    let errors = |extra: &str| ConfigErrors(cfg(extra).unwrap_err().0).to_string();
+    let base = MINIMAL.lines().count() + 1;
+    #[rustfmt::skip]
+    let rows: &[(&str, usize, &str)] = &[
+        ("[report]\nexpiring = \"soon\"\n", 2, "report.expiring:"),
+        ("[report]\nexpiring = \"14d\"\nwindow = 3\n", 3, "unknown key \"window\" in [report]"),
+        ("[dashboard]\nproxy_header = \"X Forwarded\"\n", 2, "dashboard.proxy_header: \"X Forwarded\" is not an HTTP header name"),
+        ("[dashboard]\ngithub_org = \"-acme\"\n", 2, "dashboard.github_org: \"-acme\" is not a GitHub organisation name"),
+        ("[dashboard]\ngithub_team = \"security\"\n", 2, "dashboard.github_team needs github_org"),
+        ("[dashboard]\nproxy_header = \"X-User\"\ngithub_org = \"acme\"\n", 2, "dashboard: set proxy_header or github_org, not both"),
+        ("[dashboard]\n", 1, "[dashboard] needs proxy_header"),
+    ];
+    for (extra, line, want) in rows {
+        let text = errors(extra);
+        let located = format!(":{}: {want}", base + line);
+        assert!(text.contains(&located), "missing {located:?} in:\n{text}");
+    }
+}
+
+#[test]
 #[rustfmt::skip]
 fn securityhub_api_defaults_to_cspm_reads_each_value_and_names_a_wrong_one() {
     let dir = write_dir(MINIMAL, "* acme/security @sam\n");

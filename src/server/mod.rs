@@ -1,4 +1,4 @@
-//! HTTP: EventBridge ingest, GitHub webhooks, health, the shift-left check (`/api/v1/check`). Handlers only verify, parse and record;
+//! HTTP: EventBridge ingest, GitHub webhooks, health, the shift-left check (`/api/v1/check`), the dashboard ([`dashboard`]). Handlers only verify, parse and record;
 //! side effects happen later in the workers, from durable state. Records are written in
 //! batches ([`batch`], [`intake`]): many requests, one transaction, and every answer only
 //! after its batch committed.
@@ -18,6 +18,7 @@ use crate::config::EdgeSettings;
 
 pub mod batch;
 mod check;
+pub mod dashboard;
 pub mod edge;
 mod ingest;
 pub mod intake;
@@ -56,6 +57,13 @@ pub fn router(app: App) -> Router {
             post(webhook::receive).layer(measured("webhook")),
         )
         .route("/api/v1/check", get(check::check))
+        .route("/", get(dashboard::page))
+        .route("/auth/github/login", get(dashboard::login))
+        .route("/auth/github/callback", get(dashboard::callback))
+        .route(
+            "/auth/logout",
+            get(dashboard::logout).post(dashboard::logout),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::protected))

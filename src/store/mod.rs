@@ -14,6 +14,7 @@
 
 mod common;
 mod dialect;
+mod history;
 mod job;
 mod noise;
 mod postgres;
@@ -36,6 +37,7 @@ use crate::domain::{
 };
 use crate::routing::Route;
 
+pub use history::{HistoryRow, HistoryState};
 pub use job::{DeliveryId, Job, KNOWN_KINDS};
 pub use postgres::PostgresStore;
 pub use sql::SqlStore;
@@ -639,6 +641,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The tag audit's snapshot as the last [`Store::record_ignore_tags`] left it (ordered by
     /// ARN), and when that audit ran (`None`: no audit yet).
     async fn ignore_tags(&self) -> Result<(Vec<IgnoredResource>, Option<DateTime<Utc>>)>;
+
+    /// The group history a period starting at `since` needs (see `store::history`): every row
+    /// of every group that has a row at or after `since` or is not closed now, ordered by
+    /// group key then `seq` (the order the changes committed). A group absent from the answer
+    /// was closed (or suppressed) for the whole period.
+    async fn group_history(&self, since: DateTime<Utc>) -> Result<Vec<HistoryRow>>;
 
     /// Replaces the tag audit's snapshot with `resources` and records `now` as when the audit
     /// ran, in one transaction (a failed write leaves the previous snapshot whole).

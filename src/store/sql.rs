@@ -136,7 +136,9 @@ async fn apply_in<D: Dialect>(
                     .ts(r.created_at)
                     .ts(r.updated_at)
                     .arg(r.version);
-                D::execute(conn, q).await?;
+                if execute_one::<D>(conn, q).await? {
+                    super::history::record_in::<D>(conn, r, now).await?;
+                }
             }
             GroupWrite::Update {
                 record: r,
@@ -148,6 +150,7 @@ async fn apply_in<D: Dialect>(
                 if !execute_one::<D>(conn, q).await? {
                     return Err(StoreError::Conflict(r.group_key.0.clone()));
                 }
+                super::history::record_in::<D>(conn, r, now).await?;
             }
         }
     }
@@ -614,6 +617,13 @@ impl<D: Dialect> Store for SqlStore<D> {
             None => None,
         };
         Ok((resources, at))
+    }
+
+    async fn group_history(&self, since: DateTime<Utc>) -> Result<Vec<HistoryRow>> {
+        let rows = self
+            .fetch_all(super::history::since_query::<D>(since))
+            .await?;
+        common::decode_all(&rows, super::history::from_row::<D>)
     }
 
     async fn record_ignore_tags(

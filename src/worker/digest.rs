@@ -1,28 +1,16 @@
 //! `digest`: the periodic summary in the security repository: open issues by team (repository)
 //! and severity, overdue and unacknowledged ones, exceptions expiring soon.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 
 use super::{JobError, JobOutput};
 use crate::app::App;
 use crate::domain::Severity;
-use crate::store::{ChangeSet, GroupRecord, GroupStatus, Job, JobRecord, JobState, NewJob};
+use crate::report::{IssueLine, Period, Report};
+use crate::store::{ChangeSet, Job, JobRecord, JobState, NewJob};
 
 /// Where the digest issue is (`owner/repo#N`), once created.
 pub const ISSUE_KEY: &str = "digest.issue";
-/// Exceptions expiring within this are listed.
-pub const EXPIRING_WITHIN: Duration = Duration::days(14);
-
-fn severity(g: &GroupRecord) -> Severity {
-    g.data.severity
-}
-
-fn link(g: &GroupRecord) -> String {
-    match g.issue_number {
-        Some(n) => format!("{}#{n}", g.repo),
-        None => g.repo.clone(),
-    }
-}
 
 fn who(login: Option<&str>) -> String {
     login
@@ -30,110 +18,99 @@ fn who(login: Option<&str>) -> String {
         .unwrap_or_else(|| "nobody".to_string())
 }
 
-/// The digest's Markdown, from the groups as they are at `now`. Pure.
-pub fn render(groups: &[GroupRecord], now: DateTime<Utc>) -> String {
-    let open: Vec<&GroupRecord> = groups
-        .iter()
-        .filter(|g| g.status == GroupStatus::Open && g.issue_number.is_some())
-        .collect();
-    let mut repos: Vec<&str> = open.iter().map(|g| g.repo.as_str()).collect();
-    repos.sort();
-    repos.dedup();
-    let states: Vec<_> = open.iter().map(|g| (*g, g.state())).collect();
-    let acknowledged = states
-        .iter()
-        .filter(|(_, s)| s.acknowledged.is_some())
-        .count();
-    let overdue: Vec<_> = states
-        .iter()
-        .filter(|(_, s)| s.overdue || s.due.is_some_and(|d| d <= now))
-        .collect();
+fn line(i: &IssueLine) -> &str {
+    &i.issue
+}
+
+/// The digest's Markdown from the report (`crate::report::compute`, the numbers `lever report`
+/// and the dashboard show). Pure.
+pub fn render(r: &Report) -> String {
+    let now = r.now;
     let mut out = format!(
         "## Lever digest, {}\n\n**{}** open issue(s): {} acknowledged, {} overdue.\n\n",
         now.format("%Y-%m-%d"),
-        open.len(),
-        acknowledged,
-        overdue.len()
+        r.totals.open_now.total(),
+        r.totals.acknowledged_now,
+        r.totals.overdue
     );
+    out.push_str(&format!(
+        "Since {}: {} opened, {} closed; time to acknowledge {}, to fix {} (mean).\n\n",
+        r.since.format("%Y-%m-%d"),
+        r.totals.opened,
+        r.totals.closed,
+        mean(r.totals.time_to_acknowledge.mean_hours),
+        mean(r.totals.time_to_fix.mean_hours),
+    ));
     out.push_str("| team (repository) | critical | high | medium | low | informational | overdue | not acknowledged |\n|---|---|---|---|---|---|---|---|\n");
-    for repo in &repos {
-        let mine: Vec<_> = states.iter().filter(|(g, _)| g.repo == *repo).collect();
-        let count = |sev: Severity| mine.iter().filter(|(g, _)| severity(g) == sev).count();
+    let teams: Vec<_> = r
+        .teams
+        .iter()
+        .filter(|t| t.open_now.total() > 0 || t.overdue > 0 || t.not_acknowledged > 0)
+        .collect();
+    for t in &teams {
         out.push_str(&format!(
-            "| {repo} | {} | {} | {} | {} | {} | {} | {} |\n",
-            count(Severity::Critical),
-            count(Severity::High),
-            count(Severity::Medium),
-            count(Severity::Low),
-            count(Severity::Informational),
-            mine.iter()
-                .filter(|(_, s)| s.overdue || s.due.is_some_and(|d| d <= now))
-                .count(),
-            mine.iter()
-                .filter(|(_, s)| s.acknowledged.is_none())
-                .count(),
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            t.team,
+            t.open_now.get(Severity::Critical),
+            t.open_now.get(Severity::High),
+            t.open_now.get(Severity::Medium),
+            t.open_now.get(Severity::Low),
+            t.open_now.get(Severity::Informational),
+            t.overdue,
+            t.not_acknowledged,
         ));
     }
-    if repos.is_empty() {
+    if teams.is_empty() {
         out.push_str("| (none) | 0 | 0 | 0 | 0 | 0 | 0 | 0 |\n");
     }
     out.push_str("\n### Overdue\n");
-    if overdue.is_empty() {
+    if r.overdue.is_empty() {
         out.push_str("None.\n");
     }
-    for (g, s) in &overdue {
+    for i in &r.overdue {
         out.push_str(&format!(
             "- {} ({}, due {}, owner {})\n",
-            link(g),
-            severity(g),
-            s.due
+            line(i),
+            i.severity,
+            i.due
                 .map(|d| d.format("%Y-%m-%d").to_string())
                 .unwrap_or_default(),
-            who(s.assignee.as_deref())
+            who(i.owner.as_deref())
         ));
     }
     out.push_str("\n### Not acknowledged\n");
-    let unack: Vec<_> = states
-        .iter()
-        .filter(|(_, s)| s.acknowledged.is_none())
-        .collect();
-    if unack.is_empty() {
+    if r.not_acknowledged.is_empty() {
         out.push_str("None.\n");
     }
-    for (g, s) in unack {
+    for i in &r.not_acknowledged {
         out.push_str(&format!(
             "- {} ({}, owner {}, escalation level {})\n",
-            link(g),
-            severity(g),
-            who(s.assignee.as_deref()),
-            s.level
+            line(i),
+            i.severity,
+            who(i.owner.as_deref()),
+            i.level
         ));
     }
     out.push_str(&format!(
         "\n### Exceptions expiring in the next {} days\n",
-        EXPIRING_WITHIN.num_days()
+        r.expiring_days
     ));
-    let mut expiring: Vec<(&GroupRecord, DateTime<Utc>, String)> = groups
-        .iter()
-        .filter_map(|g| {
-            let s = g.state();
-            let ex = s.exception?;
-            (ex.expires_at <= now + EXPIRING_WITHIN).then_some((g, ex.expires_at, ex.approver))
-        })
-        .collect();
-    expiring.sort_by_key(|(_, at, _)| *at);
-    if expiring.is_empty() {
+    if r.expiring.is_empty() {
         out.push_str("None.\n");
     }
-    for (g, at, approver) in expiring {
+    for e in &r.expiring {
         out.push_str(&format!(
             "- {} (approved by {}, expires {})\n",
-            link(g),
-            who(Some(&approver)),
-            at.format("%Y-%m-%d")
+            e.issue,
+            who(Some(&e.approver)),
+            e.expires_at.format("%Y-%m-%d")
         ));
     }
     out
+}
+
+fn mean(h: Option<f64>) -> String {
+    h.map(|h| format!("{h:.1} h")).unwrap_or_else(|| "–".into())
 }
 
 /// Work that failed for good and waits for an operator, so it is never forgotten. Pure.
@@ -164,9 +141,24 @@ pub(super) async fn run(app: &App) -> Result<JobOutput, JobError> {
         .as_ref()
         .unwrap_or(&settings.github.fallback_repo)
         .to_string();
-    let groups = app.store.list_groups(None).await?;
+    let since = now
+        - settings
+            .escalation
+            .digest
+            .every
+            .unwrap_or(Duration::days(7));
+    let report = crate::report::load(
+        app.store.as_ref(),
+        &app.config,
+        Period {
+            since,
+            now,
+            expiring: settings.report.expiring,
+        },
+    )
+    .await?;
     let parked = app.store.jobs(Some(JobState::Dead)).await?;
-    let mut body = render(&groups, now);
+    let mut body = render(&report);
     body.push_str(&parked_section(&parked));
     let mut changes = ChangeSet::default();
     let existing = app.store.kv_get(ISSUE_KEY).await?.and_then(|v| {
@@ -238,5 +230,79 @@ mod parked_tests {
             "{text}"
         );
         assert!(text.contains("lever jobs --failed"), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod render_tests {
+    use super::*;
+    use crate::report::{BySeverity, Inputs, TeamRow, compute};
+
+    #[test]
+    fn the_digest_shows_the_reports_numbers() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-23T09:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let mut r = compute(
+            Inputs {
+                history: &[],
+                groups: &[],
+                ignore_tags: &[],
+                accounts: &[],
+            },
+            Period {
+                since: now - Duration::days(7),
+                now,
+                expiring: Duration::days(21),
+            },
+        );
+        let empty = render(&r);
+        assert!(
+            empty.contains("**0** open issue(s): 0 acknowledged, 0 overdue."),
+            "{empty}"
+        );
+        assert!(
+            empty.contains("| (none) | 0 | 0 | 0 | 0 | 0 | 0 | 0 |"),
+            "{empty}"
+        );
+        assert!(
+            empty.contains("### Exceptions expiring in the next 21 days"),
+            "{empty}"
+        );
+        r.totals.open_now = BySeverity {
+            critical: 2,
+            high: 1,
+            ..BySeverity::default()
+        };
+        r.totals.opened = 4;
+        r.totals.closed = 5;
+        r.teams = vec![
+            TeamRow {
+                team: "acme/web".into(),
+                open_now: r.totals.open_now,
+                overdue: 1,
+                not_acknowledged: 2,
+                ..TeamRow::default()
+            },
+            TeamRow {
+                team: "acme/quiet".into(),
+                closed: 5,
+                ..TeamRow::default()
+            },
+        ];
+        let text = render(&r);
+        assert!(text.contains("**3** open issue(s)"), "{text}");
+        assert!(
+            text.contains("Since 2026-11-16: 4 opened, 5 closed"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| acme/web | 2 | 1 | 0 | 0 | 0 | 1 | 2 |"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("acme/quiet"),
+            "a team with nothing open is left out: {text}"
+        );
     }
 }

@@ -239,6 +239,7 @@ suite!(
     noise_cap_slots_hold_across_replicas,
     ungrouped_findings_are_those_of_the_account_without_a_group,
     ignore_tag_snapshot_is_replaced_whole,
+    group_history_follows_every_group_write,
 );
 
 // =============================================================================================
@@ -2264,6 +2265,139 @@ async fn ignore_tag_snapshot_is_replaced_whole(db: Arc<Db>) {
     // An empty audit empties it and still records when it ran.
     store.record_ignore_tags(&[], t(40)).await.unwrap();
     assert_eq!(store.ignore_tags().await.unwrap(), (vec![], Some(t(40))));
+}
+
+/// The group history (migration 0013): a row whenever a committed group write changes the
+/// group's state, severity or repository, at the change set's instant, in the same transaction
+/// (a conflict writes none); `group_history(since)` answers every row of the groups that
+/// matter to a period starting then.
+async fn group_history_follows_every_group_write(db: Arc<Db>) {
+    use lever::domain::lifecycle::{Ack, Closure, Exception, State};
+    use lever::store::HistoryState;
+    let store = db.store().await;
+    let write = |w: GroupWrite, at: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .apply(
+                    ChangeSet {
+                        groups: vec![w],
+                        ..Default::default()
+                    },
+                    t(at),
+                )
+                .await
+        }
+    };
+    let update = |r: &GroupRecord, v: i64| GroupWrite::Update {
+        record: r.clone(),
+        expected_version: v,
+    };
+    // A: pending, then open, an unrelated change, acknowledged, severity raised, suppressed.
+    let mut a = group("A", "acme/web", None, GroupStatus::Pending);
+    write(GroupWrite::InsertIfAbsent(a.clone()), 0)
+        .await
+        .unwrap();
+    a.status = GroupStatus::Open;
+    a.issue_number = Some(1);
+    a.data.lifecycle = Some(State {
+        open: true,
+        ..State::default()
+    });
+    write(update(&a, 1), 10).await.unwrap();
+    a.assignee = Some("someone-else".into());
+    write(update(&a, 2), 20).await.unwrap();
+    // Inserting it again changes nothing, and writes no history.
+    write(GroupWrite::InsertIfAbsent(a.clone()), 25)
+        .await
+        .unwrap();
+    let mut acked = a.clone();
+    acked.data.lifecycle.as_mut().unwrap().acknowledged = Some(Ack {
+        by: "octocat".into(),
+        at: t(30),
+    });
+    write(update(&acked, 3), 30).await.unwrap();
+    // A stale write conflicts: no group change, no history row.
+    let mut stale = acked.clone();
+    stale.status = GroupStatus::Closed;
+    assert_conflict(write(update(&stale, 3), 35).await, "A");
+    acked.data.severity = Severity::Critical;
+    write(update(&acked, 4), 40).await.unwrap();
+    let mut suppressed = acked.clone();
+    suppressed.status = GroupStatus::Closed;
+    let l = suppressed.data.lifecycle.as_mut().unwrap();
+    l.open = false;
+    l.closure = Some(Closure::Exception);
+    l.exception = Some(Exception {
+        approver: "cto".into(),
+        approved_at: t(50),
+        expires_at: t(5000),
+        covers: None,
+    });
+    write(update(&suppressed, 5), 50).await.unwrap();
+    // B: open and fixed long before; C: open all along.
+    let mut b = group("B", "acme/api", Some(2), GroupStatus::Open);
+    write(GroupWrite::InsertIfAbsent(b.clone()), 1)
+        .await
+        .unwrap();
+    b.status = GroupStatus::Closed;
+    b.data.lifecycle = Some(State {
+        closure: Some(Closure::Fixed),
+        ..State::default()
+    });
+    write(update(&b, 1), 2).await.unwrap();
+    let c = group("C", "acme/api", Some(3), GroupStatus::Open);
+    write(GroupWrite::InsertIfAbsent(c.clone()), 3)
+        .await
+        .unwrap();
+
+    let rows = store.group_history(t(0)).await.unwrap();
+    let seen: Vec<(&str, HistoryState, Severity, DateTime<Utc>)> = rows
+        .iter()
+        .map(|r| (r.group_key.as_str(), r.state, r.severity, r.at))
+        .collect();
+    use HistoryState::*;
+    assert_eq!(
+        seen,
+        vec![
+            ("A", Pending, Severity::High, t(0)),
+            ("A", Open, Severity::High, t(10)),
+            ("A", Acknowledged, Severity::High, t(30)),
+            ("A", Acknowledged, Severity::Critical, t(40)),
+            ("A", Suppressed, Severity::Critical, t(50)),
+            ("B", Open, Severity::High, t(1)),
+            ("B", Closed, Severity::High, t(2)),
+            ("C", Open, Severity::High, t(3)),
+        ]
+    );
+    let r = &rows[0];
+    assert_eq!(
+        (
+            r.repo.as_str(),
+            r.account_id.as_str(),
+            r.environment.as_str()
+        ),
+        ("acme/web", "111122223333", "prod")
+    );
+    assert!(
+        rows.windows(2)
+            .all(|w| w[0].group_key != w[1].group_key || w[0].seq < w[1].seq)
+    );
+    // A period starting at t(10): B (closed before, nothing since) is left out; A (rows since)
+    // and C (open now) come whole.
+    let keys: BTreeSet<String> = store
+        .group_history(t(10))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.group_key.0)
+        .collect();
+    assert_eq!(keys, BTreeSet::from(["A".to_string(), "C".to_string()]));
+    assert_eq!(
+        store.group_history(t(10)).await.unwrap().len(),
+        6,
+        "every row of A and C"
+    );
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -100,6 +100,28 @@ async fn upgrade(db: Fresh, from: From) {
         );
     }
 
+    // Migration 0013 backfilled the history: every group's latest row is where it stands.
+    let history = store
+        .group_history(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH)
+        .await
+        .unwrap();
+    for g in store.list_groups(None).await.unwrap() {
+        let last = history
+            .iter()
+            .rfind(|r| r.group_key == g.group_key)
+            .unwrap_or_else(|| panic!("{}: no history", g.group_key.0));
+        assert_eq!(
+            (last.state, last.severity, last.repo.as_str()),
+            (
+                lever::store::HistoryState::of(&g),
+                g.data.severity,
+                g.repo.as_str()
+            ),
+            "{}: backfilled history",
+            g.group_key.0
+        );
+    }
+
     // Every group decodes into `GroupData`: nothing lost, nothing invented.
     assert_eq!(
         store.list_groups(None).await.unwrap().len(),

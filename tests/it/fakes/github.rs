@@ -7,6 +7,7 @@ mod contents;
 mod issues;
 mod manifests;
 pub mod markdown;
+mod oauth;
 mod ops;
 mod search;
 mod server;
@@ -53,6 +54,8 @@ pub enum TokenKind {
     BadJwt,
     /// A known installation token (valid or not at the time of the request).
     Installation { installation_id: u64 },
+    /// A user access token from GitHub sign-in (the OAuth web flow).
+    User { login: String },
     /// A token the fake never issued.
     Unknown,
 }
@@ -529,6 +532,43 @@ impl FakeGitHub {
                     state: state.into(),
                 },
             );
+    }
+
+    /// GitHub sign-in through the App: the App's OAuth client secret and callback URL.
+    pub fn set_oauth(&self, client_secret: &str, callback: &str) {
+        let mut st = self.st();
+        st.oauth.client_secret = client_secret.to_string();
+        st.oauth.callback = Some(callback.to_string());
+    }
+
+    /// The App's OAuth client id (`GITHUB_CLIENT_ID`).
+    pub fn client_id(&self) -> String {
+        self.st()
+            .app
+            .as_ref()
+            .map(|a| a.client_id.clone())
+            .expect("no App")
+    }
+
+    /// `login` is signed in to the website: the authorize page redirects back at once.
+    pub fn sign_in_as(&self, login: &str) {
+        let mut st = self.st();
+        st.ensure_account(login, AccountKind::User);
+        st.oauth.signed_in = Some(login.to_string());
+    }
+
+    /// Make `login` a member of organization `org`.
+    pub fn add_org_member(&self, org: &str, login: &str) {
+        let mut st = self.st();
+        st.ensure_account(login, AccountKind::User);
+        if st.account(org).is_none() {
+            st.ensure_account(org, AccountKind::Organization);
+        }
+        st.oauth
+            .org_members
+            .entry(org.to_ascii_lowercase())
+            .or_default()
+            .insert(login.to_ascii_lowercase());
     }
 
     /// Create an empty team (so that non-members get 404 while the team exists).

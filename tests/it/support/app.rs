@@ -248,6 +248,7 @@ impl Builder {
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        gh.set_oauth(OAUTH_CLIENT_SECRET, &format!("{url}/auth/github/callback"));
         let served = app.clone();
         let server = tokio::spawn(async move {
             lever::server::serve(listener, served, std::future::pending())
@@ -302,12 +303,18 @@ pub fn with_budget(mut config: Config, (per_minute, per_hour): (u32, u32)) -> Co
     config
 }
 
+/// The App's OAuth client secret in tests (GitHub sign-in to the dashboard).
+pub const OAUTH_CLIENT_SECRET: &str = "oauth-client-secret-for-tests";
+
 /// The process settings `lever serve` would read from an environment pointing at the fakes.
 pub fn settings_for(gh: &FakeGitHub, private_key: &str) -> ProcessSettings {
     ProcessSettings {
         github_app_id: Some(TEST_APP_ID),
         github_private_key: Some(SecretString::from(private_key)),
         github_api_url: gh.url(),
+        github_web_url: gh.url(),
+        github_client_id: Some(gh.client_id()),
+        github_client_secret: Some(SecretString::from(OAUTH_CLIENT_SECRET)),
         github_webhook_secrets: vec![SecretString::from(WEBHOOK_SECRET)],
         ingest_tokens: vec![SecretString::from(INGEST_TOKEN)],
         ..ProcessSettings::default()

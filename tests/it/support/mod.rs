@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod bin;
+pub mod history;
 pub mod moto;
 pub mod pg;
 pub mod spy;

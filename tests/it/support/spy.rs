@@ -229,6 +229,9 @@ impl Store for Spy {
     ) -> Result<()> {
         self.inner.record_ignore_tags(resources, now).await
     }
+    async fn group_history(&self, since: DateTime<Utc>) -> Result<Vec<lever::store::HistoryRow>> {
+        self.inner.group_history(since).await
+    }
     async fn kv_get(&self, key: &str) -> Result<Option<String>> {
         self.inner.kv_get(key).await
     }

@@ -81,6 +81,12 @@ impl Ctx<'_> {
         let found = self.st.repos.get(&key);
         match self.auth {
             Auth::Unknown => Err(Reply::error(401, "Bad credentials", DOC)),
+            // Lever only signs people in with user tokens; it never reads repositories with them.
+            Auth::User { .. } => Err(Reply::error(
+                403,
+                "Resource not accessible by user-to-server token",
+                DOC,
+            )),
             Auth::Installation { usable: false, .. } => {
                 Err(Reply::error(401, "Bad credentials", DOC))
             }
@@ -284,6 +290,19 @@ pub(crate) fn route(ctx: &mut Ctx) -> Reply {
             super::manifests::convert(ctx, &code)
         }
         ("GET", ["search", "issues"]) => search_issues(ctx),
+        ("GET", ["user"]) => match ctx.auth {
+            Auth::User { login } => Ok(super::oauth::user(ctx.st, ctx.b, login)),
+            Auth::None => Err(Reply::error(401, "Requires authentication", DOC)),
+            _ => Err(Reply::error(
+                403,
+                "Resource not accessible by integration",
+                DOC,
+            )),
+        },
+        ("GET", ["orgs", org, "members", user]) => org_membership(ctx, org, user),
+        // Where GitHub sends a non-member asking about membership: the fake treats every
+        // membership as private, so nobody is a public member.
+        ("GET", ["orgs", _org, "public_members", _user]) => Err(Reply::not_found()),
         ("GET", ["orgs", org, "teams", team, "memberships", user]) => {
             team_membership(ctx, org, team, user)
         }
@@ -391,8 +410,35 @@ fn create_token(ctx: &mut Ctx, id: &str) -> Result<Reply, Reply> {
     Ok(Reply::json(201, body))
 }
 
+/// `GET /orgs/{org}/members/{username}`: with a member's user token, 204 or 404; with a
+/// non-member's, GitHub's 302 to the public membership (which the fake does not serve).
+fn org_membership(ctx: &Ctx, org: &str, user: &str) -> Result<Reply, Reply> {
+    match ctx.auth {
+        Auth::User { login } if super::oauth::is_member(ctx.st, org, login) => {
+            if super::oauth::is_member(ctx.st, org, user) {
+                Ok(Reply::empty(204))
+            } else {
+                Err(Reply::empty(404))
+            }
+        }
+        Auth::User { .. } => Ok(Reply::empty(302).header(
+            "location",
+            format!("{}/orgs/{org}/public_members/{user}", ctx.b.api),
+        )),
+        Auth::None | Auth::Unknown => Err(Reply::error(401, "Requires authentication", DOC)),
+        _ => Err(Reply::error(
+            403,
+            "Resource not accessible by integration",
+            DOC,
+        )),
+    }
+}
+
 fn team_membership(ctx: &Ctx, org: &str, team: &str, user: &str) -> Result<Reply, Reply> {
     match ctx.auth {
+        // A user token sees the teams of the organizations it is a member of.
+        Auth::User { login } if super::oauth::is_member(ctx.st, org, login) => {}
+        Auth::User { .. } => return Err(Reply::not_found()),
         Auth::Installation {
             usable: true,
             installation,

@@ -26,6 +26,10 @@ pub(crate) enum Auth {
         usable: bool,
         repositories: Option<Vec<String>>,
     },
+    /// A user access token from GitHub sign-in.
+    User {
+        login: String,
+    },
     Unknown,
 }
 
@@ -37,6 +41,9 @@ impl Auth {
             Auth::Jwt { .. } => TokenKind::BadJwt,
             Auth::Installation { installation, .. } => TokenKind::Installation {
                 installation_id: *installation,
+            },
+            Auth::User { login } => TokenKind::User {
+                login: login.clone(),
             },
             Auth::Unknown => TokenKind::Unknown,
         }
@@ -52,6 +59,11 @@ pub(crate) fn authenticate(st: &State, header: Option<&str>) -> Auth {
     }
     if cred.split('.').count() == 3 && cred.starts_with("ey") {
         return check_jwt(st, cred);
+    }
+    if let Some(login) = st.oauth.tokens.get(cred) {
+        return Auth::User {
+            login: login.clone(),
+        };
     }
     match st.tokens.get(cred) {
         Some(t) => Auth::Installation {

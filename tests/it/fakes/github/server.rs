@@ -130,6 +130,22 @@ pub(super) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) 
         return respond(seq, reply);
     }
 
+    // GitHub's website: sign-in through the App (the dashboard).
+    if let Some(reply) = super::oauth::web(&mut st, &method, &path, &query, &body) {
+        st.log.push(RecordedRequest {
+            seq,
+            method,
+            path,
+            query,
+            body: None,
+            token: super::TokenKind::None,
+            status: reply.status,
+            operation_id: None,
+        });
+        drop(st);
+        return respond(seq, reply);
+    }
+
     // GitHub still accepts POST on its PATCH endpoints (a legacy alias from API v3); the
     // description documents only PATCH, so such a request is served as PATCH but recorded.
     let method = if method == "POST" && api::is_patch_endpoint(&canonical_path) {

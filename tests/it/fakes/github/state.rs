@@ -225,6 +225,8 @@ pub(crate) struct State {
     pub check_runs: Vec<(String, Value)>,
     /// when set, random faults on a share of the requests
     pub chaos: Option<super::Chaos>,
+    /// GitHub sign-in through the App (the dashboard)
+    pub oauth: super::oauth::OAuth,
 }
 
 impl State {
