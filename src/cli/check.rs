@@ -10,7 +10,7 @@
 //!   Lever answers about the repository the token names, with the exceptions it knows.
 //! - `securityhub`: GetFindings (paced, as `lever sync`) with the AWS credentials of the
 //!   environment, and `--config`; no exceptions are known there (they live in Lever's store).
-//! - `file`: ASFF findings files (`--findings`, as `lever plan`) and `--config`; no exceptions.
+//! - `file`: ASFF or OCSF findings files (`--findings`, as `lever plan`) and `--config`; no exceptions.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -169,7 +169,7 @@ fn from_findings(args: &CheckArgs) -> Result<Projection, Failure> {
                 .ok_or_else(|| Failure::usage("--findings PATH is required with --source file"))?;
             read_files(path, catalog)?
         }
-        _ => read_securityhub(catalog)?,
+        _ => read_securityhub(catalog, config.settings.securityhub.api)?,
     };
     let now = args.now.unwrap_or_else(Utc::now);
     check::project(&config, &findings, &[], &repo, &args.target_env, now).map_err(Failure::usage)
@@ -215,15 +215,21 @@ fn read_files(path: &Path, catalog: &Catalog) -> Result<Vec<Finding>, Failure> {
     }
 }
 
-/// The open findings (ACTIVE, NEW or NOTIFIED) from Security Hub, through the paced reader.
-fn read_securityhub(catalog: &'static Catalog) -> Result<Vec<Finding>, Failure> {
+/// The open findings (ACTIVE, NEW or NOTIFIED) from Security Hub, through the paced reader, from
+/// the API(s) `[securityhub] api` names (GetFindings, GetFindingsV2 or both).
+fn read_securityhub(
+    catalog: &'static Catalog,
+    api: crate::config::SecurityHubApi,
+) -> Result<Vec<Finding>, Failure> {
     super::runtime()?.block_on(async move {
         tokio::spawn(async move {
             let hub = crate::securityhub::SecurityHub::from_sdk_defaults().await;
             let query = crate::securityhub::FindingQuery::sync();
-            let values = hub.pages(&query).collect_all().await.map_err(|e| {
-                Failure::unavailable(format!("Security Hub GetFindings failed: {e}"))
-            })?;
+            let values = hub
+                .pages_in(&query, api, crate::securityhub::PagerPosition::default())
+                .collect_all()
+                .await
+                .map_err(|e| Failure::unavailable(format!("Security Hub read failed: {e}")))?;
             let mut out = Vec::new();
             for v in &values {
                 if let Ok(intake) = asff::parse_value(v, catalog) {

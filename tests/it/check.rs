@@ -928,3 +928,60 @@ async fn cli_against_security_hub() {
     let (code, out, err) = lever_check(&args, &refs).await;
     assert_eq!(code, 3, "{out}{err}");
 }
+
+/// `--source securityhub` with `[securityhub] api = "v2"`: the same answer from the OCSF demo
+/// through GetFindingsV2 (issue 14).
+#[tokio::test]
+async fn cli_against_security_hub_v2() {
+    let sh = crate::fakes::securityhub::FakeSecurityHub::start().await;
+    let mut files: Vec<_> = std::fs::read_dir(root().join("examples/demo/findings-ocsf"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in files {
+        sh.seed(serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap());
+    }
+    let dir = crate::support::app::demo_config_with("");
+    let path = dir.path().join("lever.toml");
+    let toml = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        toml.replacen("[securityhub]\n", "[securityhub]\napi = \"v2\"\n", 1),
+    )
+    .unwrap();
+    let url = sh.url();
+    let env = [
+        ("AWS_ENDPOINT_URL_SECURITYHUB", url.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        ),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let args = [
+        "--source",
+        "securityhub",
+        "--repo",
+        "acme/payments",
+        "--target-env",
+        "production",
+        "--config",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "json",
+        "--mode",
+        "block",
+        "--now",
+        "2026-11-23T12:00:00Z",
+    ];
+    let (code, out, err) = lever_check(&args, &env).await;
+    assert_eq!(code, 1, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(controls(&v), ["IAM.6", "EC2.19"]);
+    assert_eq!(sh.count("GetFindings"), 0);
+    assert!(sh.count("GetFindingsV2") >= 1);
+    sh.assert_conformant();
+}
