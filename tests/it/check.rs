@@ -985,3 +985,124 @@ async fn cli_against_security_hub_v2() {
     assert!(sh.count("GetFindingsV2") >= 1);
     sh.assert_conformant();
 }
+
+/// The action's download path: with a release tag, `action/check.sh` fetches
+/// `lever-TAG-ARCH-unknown-linux-musl.tar.gz` and its `.sha256` from
+/// `GITHUB_SERVER_URL/REPO/releases/download/TAG/` (the names `release.yml` publishes), checks
+/// the digest and runs the `lever` inside; a digest that does not match is refused (exit 3).
+/// The served "binary" is a stand-in script that records its arguments.
+#[tokio::test]
+async fn the_action_downloads_the_release_it_names_and_checks_its_digest() {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "x86_64",
+        "aarch64" => "aarch64",
+        other => {
+            let _ = std::io::Write::write_fmt(
+                &mut std::io::stderr(),
+                format_args!("SKIPPED: no release is built for {other}\n"),
+            );
+            return;
+        }
+    };
+    let tag = "v9.9.9";
+    let name = format!("lever-{tag}-{arch}-unknown-linux-musl");
+    let work = tempfile::tempdir().unwrap();
+    let args_file = work.path().join("args.txt");
+    std::fs::create_dir(work.path().join(&name)).unwrap();
+    let script = work.path().join(&name).join("lever");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\necho '::notice::downloaded lever ran'\n",
+            args_file.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tar = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(format!("{name}.tar.gz"))
+        .arg(&name)
+        .current_dir(work.path())
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let sum = std::process::Command::new("sha256sum")
+        .arg(format!("{name}.tar.gz"))
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    assert!(sum.status.success());
+    let good_sum = sum.stdout.clone();
+    let tarball = std::fs::read(work.path().join(format!("{name}.tar.gz"))).unwrap();
+
+    // A release server: GET /acme/lever/releases/download/TAG/FILE.
+    let digest = std::sync::Arc::new(std::sync::Mutex::new(good_sum.clone()));
+    let (tb, dg, prefix) = (
+        tarball.clone(),
+        digest.clone(),
+        format!("/acme/lever/releases/download/{tag}/{name}"),
+    );
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let (tb, dg, prefix) = (tb.clone(), dg.clone(), prefix.clone());
+        async move {
+            use axum::response::IntoResponse;
+            let path = uri.path().to_string();
+            if path == format!("{prefix}.tar.gz") {
+                tb.into_response()
+            } else if path == format!("{prefix}.tar.gz.sha256") {
+                dg.lock().unwrap().clone().into_response()
+            } else {
+                (axum::http::StatusCode::NOT_FOUND, "not found").into_response()
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let runner_temp = tempfile::tempdir().unwrap();
+    let runner_temp_s = runner_temp.path().display().to_string();
+    let env = [
+        ("LEVER_URL", "https://lever.example.com"),
+        ("TARGET_ENV", "production"),
+        ("MODE", "block"),
+        ("ON_ERROR", "fail"),
+        ("LEVER_OIDC_TOKEN", "a-token"),
+        ("LEVER_VERSION", tag),
+        ("LEVER_RELEASES", "acme/lever"),
+        ("GITHUB_SERVER_URL", server.as_str()),
+        ("RUNNER_TEMP", runner_temp_s.as_str()),
+    ];
+    let (code, out, err) = action(&env).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("::notice::downloaded lever ran"), "{out}{err}");
+    let args = std::fs::read_to_string(&args_file).unwrap();
+    let args: Vec<&str> = args.lines().collect();
+    assert_eq!(
+        &args[..7],
+        [
+            "check",
+            "--source",
+            "api",
+            "--lever-url",
+            "https://lever.example.com",
+            "--target-env",
+            "production"
+        ],
+        "{args:?}"
+    );
+
+    // A tampered tarball (the digest no longer matches): refused, not run.
+    std::fs::remove_file(&args_file).unwrap();
+    std::fs::remove_dir_all(runner_temp.path().join("lever-action")).ok();
+    *digest.lock().unwrap() = format!("{}  {name}.tar.gz\n", "0".repeat(64)).into_bytes();
+    let (code, out, err) = action(&env).await;
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(
+        out.contains("::error title=Lever check::cannot find or download lever"),
+        "{out}"
+    );
+    assert!(!args_file.exists(), "the tampered binary did not run");
+}
