@@ -664,36 +664,20 @@ async fn lever_sync_backfills_then_changes_nothing() {
         crate::support::app::GENEROUS_BUDGET,
     ));
     let run = move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_lever"))
-            .args([
+        crate::support::bin::lever_against_fakes(
+            &[
                 "sync",
                 "--config",
                 config.path().to_str().unwrap(),
                 "--format",
                 "json",
-            ])
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", &db)
-            .env(
-                "GITHUB_APP_ID",
-                crate::fakes::github::TEST_APP_ID.to_string(),
-            )
-            .env(
-                "GITHUB_PRIVATE_KEY",
-                crate::fakes::github::TEST_APP_PRIVATE_KEY_PEM,
-            )
-            .env("GITHUB_API_URL", &gh_url)
-            .env("AWS_ENDPOINT_URL_SECURITYHUB", &sh_url)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-            .env(
-                "AWS_SECRET_ACCESS_KEY",
-                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-            )
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .output()
-            .unwrap()
+            ],
+            &db,
+            &gh_url,
+            &sh_url,
+        )
+        .output()
+        .unwrap()
     };
     let out = tokio::task::spawn_blocking(run.clone()).await.unwrap();
     assert!(

@@ -340,36 +340,20 @@ async fn the_verify_timer_asks_get_findings_v2() {
 
 /// `lever sync` run as the binary, configured from its environment, against the fakes.
 fn sync(t: &TestApp, config: &Path) -> Value {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lever"))
-        .args([
+    let out = crate::support::bin::lever_against_fakes(
+        &[
             "sync",
             "--config",
             config.to_str().unwrap(),
             "--format",
             "json",
-        ])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &t.database_url)
-        .env(
-            "GITHUB_APP_ID",
-            crate::fakes::github::TEST_APP_ID.to_string(),
-        )
-        .env(
-            "GITHUB_PRIVATE_KEY",
-            crate::fakes::github::TEST_APP_PRIVATE_KEY_PEM,
-        )
-        .env("GITHUB_API_URL", t.gh.url())
-        .env("AWS_ENDPOINT_URL_SECURITYHUB", t.sh.url())
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-        .env(
-            "AWS_SECRET_ACCESS_KEY",
-            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-        )
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap();
+        ],
+        &t.database_url,
+        &t.gh.url(),
+        &t.sh.url(),
+    )
+    .output()
+    .unwrap();
     assert!(
         out.status.success(),
         "{}",

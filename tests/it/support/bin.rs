@@ -166,3 +166,37 @@ impl Served {
             .unwrap()
     }
 }
+
+/// `lever ARGS…` with only the environment it needs to reach the fakes (`PATH`, `DATABASE_URL`,
+/// the test App's id and key, `GITHUB_API_URL`, the Security Hub endpoint and static AWS
+/// credentials, no instance metadata), as `lever sync` runs from cron. Not yet run.
+pub fn lever_against_fakes(
+    args: &[&str],
+    database_url: &str,
+    github_url: &str,
+    securityhub_url: &str,
+) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lever"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .env(
+            "GITHUB_APP_ID",
+            crate::fakes::github::TEST_APP_ID.to_string(),
+        )
+        .env(
+            "GITHUB_PRIVATE_KEY",
+            crate::fakes::github::TEST_APP_PRIVATE_KEY_PEM,
+        )
+        .env("GITHUB_API_URL", github_url)
+        .env("AWS_ENDPOINT_URL_SECURITYHUB", securityhub_url)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd
+}
