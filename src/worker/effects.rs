@@ -246,42 +246,42 @@ pub(super) async fn update_findings(
         .iter()
         .partition(|r| crate::ocsf::is_v2_product(&r.product_arn));
     let mut outcome = BatchOutcome::default();
-    let mut failed: Option<JobError> = None;
-    if !cspm.is_empty() {
-        let refs: Vec<FindingRef> = cspm
-            .iter()
-            .map(|r| FindingRef {
-                id: r.finding_id.clone(),
-                product_arn: r.product_arn.clone(),
-            })
-            .collect();
-        match app
-            .securityhub
-            .update_workflow(&refs, workflow, &text, &updated_by)
-            .await
-        {
-            Ok(o) => outcome.extend(o),
-            Err(e) => failed = Some(e.into()),
+    // The CSPM findings first, then the V2 ones; what the first API processed is kept when the
+    // second fails.
+    let written: Result<(), crate::securityhub::SecurityHubError> = async {
+        if !cspm.is_empty() {
+            let refs: Vec<FindingRef> = cspm
+                .iter()
+                .map(|r| FindingRef {
+                    id: r.finding_id.clone(),
+                    product_arn: r.product_arn.clone(),
+                })
+                .collect();
+            outcome.extend(
+                app.securityhub
+                    .update_workflow(&refs, workflow, &text, &updated_by)
+                    .await?,
+            );
         }
-    }
-    if failed.is_none() && !v2.is_empty() {
-        let refs: Vec<V2Ref> = v2
-            .iter()
-            .map(|r| V2Ref {
-                account: r.finding.account_id.clone(),
-                uid: r.finding_id.clone(),
-                product: r.product_arn.clone(),
-            })
-            .collect();
-        match app
-            .securityhub
-            .update_status_v2(&refs, workflow, &text)
-            .await
-        {
-            Ok(o) => outcome.extend(o),
-            Err(e) => failed = Some(e.into()),
+        if !v2.is_empty() {
+            let refs: Vec<V2Ref> = v2
+                .iter()
+                .map(|r| V2Ref {
+                    account: r.finding.account_id.clone(),
+                    uid: r.finding_id.clone(),
+                    product: r.product_arn.clone(),
+                })
+                .collect();
+            outcome.extend(
+                app.securityhub
+                    .update_status_v2(&refs, workflow, &text)
+                    .await?,
+            );
         }
+        Ok(())
     }
+    .await;
+    let failed: Option<JobError> = written.err().map(JobError::from);
     for mut r in targets {
         if outcome
             .processed
