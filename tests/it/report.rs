@@ -47,11 +47,33 @@ pub fn report_json(database_url: &str, config: &Path) -> Value {
     serde_json::from_slice(&out.stdout).expect("JSON")
 }
 
-fn total(by_severity: &Value) -> u64 {
+/// The open issues of a by-severity object of the report, summed.
+pub fn total(by_severity: &Value) -> u64 {
     ["critical", "high", "medium", "low", "informational"]
         .iter()
         .map(|s| by_severity[s].as_u64().unwrap())
         .sum()
+}
+
+/// The summary cards the page shows (`data-metric` name), with the number `lever report
+/// --format json` gives for each.
+pub fn expected_cards(report: &Value) -> [(&'static str, u64); 7] {
+    let totals = &report["totals"];
+    [
+        ("open-now", total(&totals["open_now"])),
+        (
+            "critical-now",
+            totals["open_now"]["critical"].as_u64().unwrap(),
+        ),
+        ("open-at-start", total(&totals["open_at_start"])),
+        ("opened", totals["opened"].as_u64().unwrap()),
+        ("closed", totals["closed"].as_u64().unwrap()),
+        ("overdue", totals["overdue"].as_u64().unwrap()),
+        (
+            "not-acknowledged",
+            totals["not_acknowledged"].as_u64().unwrap(),
+        ),
+    ]
 }
 
 #[tokio::test]
@@ -186,22 +208,7 @@ async fn the_page_and_the_report_agree() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let html = r.text().await.unwrap();
-    let totals = &json["totals"];
-    for (name, want) in [
-        ("open-now", total(&totals["open_now"])),
-        (
-            "critical-now",
-            totals["open_now"]["critical"].as_u64().unwrap(),
-        ),
-        ("open-at-start", total(&totals["open_at_start"])),
-        ("opened", totals["opened"].as_u64().unwrap()),
-        ("closed", totals["closed"].as_u64().unwrap()),
-        ("overdue", totals["overdue"].as_u64().unwrap()),
-        (
-            "not-acknowledged",
-            totals["not_acknowledged"].as_u64().unwrap(),
-        ),
-    ] {
+    for (name, want) in expected_cards(&json) {
         assert_eq!(metric(&html, name), want.to_string(), "{name}");
     }
     for team in json["teams"].as_array().unwrap() {
