@@ -399,18 +399,13 @@ async fn api_is_unavailable_when_the_key_set_is() {
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 
-/// `lever check ARGS` as a child process with `env` (the Actions variables cleared first).
-async fn lever_check(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_lever"));
-    cmd.arg("check").args(args).current_dir(root());
-    for v in [
-        "LEVER_OIDC_TOKEN",
-        "ACTIONS_ID_TOKEN_REQUEST_URL",
-        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
-        "GITHUB_STEP_SUMMARY",
-        "GITHUB_REPOSITORY",
-        "LEVER_URL",
-    ] {
+/// Runs `cmd` with the variables `clear` removed, then `env` set; its exit code and output.
+async fn run_with(
+    mut cmd: tokio::process::Command,
+    clear: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, String, String) {
+    for v in clear {
         cmd.env_remove(v);
     }
     for (k, v) in env {
@@ -422,6 +417,21 @@ async fn lever_check(args: &[&str], env: &[(&str, &str)]) -> (i32, String, Strin
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `lever check ARGS` as a child process with `env` (the Actions variables cleared first).
+async fn lever_check(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_lever"));
+    cmd.arg("check").args(args).current_dir(root());
+    let clear = [
+        "LEVER_OIDC_TOKEN",
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        "GITHUB_STEP_SUMMARY",
+        "GITHUB_REPOSITORY",
+        "LEVER_URL",
+    ];
+    run_with(cmd, &clear, env).await
 }
 
 #[tokio::test]
@@ -688,7 +698,7 @@ async fn action(env: &[(&str, &str)]) -> (i32, String, String) {
     );
     let mut cmd = tokio::process::Command::new("bash");
     cmd.arg(root().join("action/check.sh")).env("PATH", path);
-    for v in [
+    let clear = [
         "LEVER_OIDC_TOKEN",
         "ACTIONS_ID_TOKEN_REQUEST_URL",
         "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
@@ -698,18 +708,8 @@ async fn action(env: &[(&str, &str)]) -> (i32, String, String) {
         "LEVER_URL",
         "MODE",
         "ON_ERROR",
-    ] {
-        cmd.env_remove(v);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().await.unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    ];
+    run_with(cmd, &clear, env).await
 }
 
 #[tokio::test]
