@@ -158,6 +158,7 @@ pub struct ProcessSettings {
         value_parser = secret
     )]
     pub session_key: Option<SecretString>,
+
     /// The bearer token `GET /metrics` requires on the main listener; several, comma-separated,
     /// while rotating it. Without it (and without `LEVER_METRICS_ADDR`) `/metrics` is off (404).
     #[arg(
