@@ -184,11 +184,19 @@ fn main() {
             for r in runs {
                 r.expect("store reachable");
             }
+            if rounds.is_multiple_of(500) {
+                eprintln!(
+                    "burst: round {rounds}, clock +{}m, {:.1?} wall, {} content writes accepted",
+                    (t.clock.now() - start_at).num_minutes(),
+                    wall.elapsed(),
+                    t.gh.content_requests(INSTALLATION).len()
+                );
+            }
             if Instant::now() > deadline {
                 println!("burst: STOPPED at the 20-minute wall-time bound");
                 break;
             }
-            match t.app.store.next_job_at().await.unwrap() {
+            match t.worker.next_due().await.unwrap() {
                 Some(next) if next <= until => {
                     if next > t.clock.now() {
                         t.clock.set(next);
@@ -283,6 +291,17 @@ fn main() {
             } else {
                 accepted.len() as f64 * 100.0 / allowed(last + TimeDelta::seconds(1)) as f64
             }
+        );
+        // The same drain against the binding limit as a rate (500 an hour): what the content
+        // budget can use over hours, whatever the windows allow at the start of each.
+        let hours = last.num_milliseconds() as f64 / 3_600_000.0;
+        println!(
+            "burst: sustained: {} writes in {}h{:02}m = {:.0} an hour = {:.1} % of the {PER_HOUR}/h limit",
+            accepted.len(),
+            last.num_hours(),
+            last.num_minutes() % 60,
+            accepted.len() as f64 / hours,
+            accepted.len() as f64 * 100.0 / hours / PER_HOUR as f64
         );
         println!(
             "burst: order: {}; opened before a more urgent waiting one: {out_of_order}",

@@ -17,14 +17,18 @@
 //!    sliding hour ever holds more than the budget, while the long-run rate stays within 2 % of
 //!    the binding limit.
 //!
-//! A refused call never reaches GitHub: it returns [`Paced`] (which gate, until when). The
-//! worker then postpones its job to a [`Pacer::slot`] (without counting an attempt), so nothing
-//! sleeps and the job queue stays the one place where waiting work is visible. Slots form a
-//! virtual queue per installation: a job waits behind the jobs already waiting with the same or
-//! a higher [`Priority`] only, one content period each, and jobs due at the same permit leave in
-//! priority order (a slot is offset by `100 - priority` microseconds). So when the budget is
-//! scarce a new CRITICAL issue in production goes before queued checklist refreshes, while a
-//! backlog of thousands of jobs is leased about once per job instead of once per permit.
+//! A refused call never reaches GitHub: it returns [`Paced`] (which gate, until when), and the
+//! worker postpones its job without counting an attempt, so nothing sleeps and the job queue
+//! stays the one place where waiting work is visible. A job refused by the content gate joins
+//! the installation's **queue** ([`Pacer::postpone`]): the most urgent first ([`Priority`]), then
+//! in the order they were refused, a job refused again keeping its place. While jobs wait, the
+//! content gate admits only the writes of the job woken for the next permit ([`Pacer::wake`],
+//! which the worker turns into a due job); any other job's write (a new one, even a CRITICAL
+//! one) joins the queue at its rank. So every permit goes to the most urgent waiting job, a
+//! job that writes nothing leaves its permit to the next one, one that writes several times
+//! keeps its turn, and a backlog of thousands of jobs is leased about once per write instead of
+//! once per permit. The queue lives in the process; each queued job also gets a fallback time
+//! in the store, so a restart loses no job, only the order until it is rebuilt.
 //!
 //! Replicas share the pause and the content budget through [`SharedPacing`] (the store, in
 //! `lever serve`: one GCRA per installation in the database, taken atomically): with it, the
@@ -34,7 +38,8 @@
 //! alone. The primary budget needs no sharing: GitHub reports what remains for the whole
 //! installation in every answer, to every replica. See `docs/DESIGN.md`, "Pacing".
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -249,9 +254,61 @@ struct Installation {
     content: Limiter,
     paused_until: Option<DateTime<Utc>>,
     primary: Option<(u64, DateTime<Utc>)>,
-    /// The virtual queue: (priority, slot) of jobs postponed for the content budget.
-    waiting: Vec<(Priority, DateTime<Utc>)>,
+    /// Jobs refused by the content gate, in the order they get its permits: the most urgent
+    /// first, then the one refused first. Its key is kept while the job waits, so a job that
+    /// is refused again (it writes several times, or a permit went elsewhere) keeps its place.
+    queue: BTreeMap<(Reverse<Priority>, u64), i64>,
+    /// Job id → its key in `queue`.
+    queued: HashMap<i64, (Reverse<Priority>, u64)>,
+    /// The next key's sequence number.
+    seq: u64,
+    /// When the content gate has its next permit, as its last refusal said.
+    next_permit: DateTime<Utc>,
+    /// The queued job woken for the next permit (and when): the only job whose writes the
+    /// content gate admits while others wait.
+    woken: Option<(i64, DateTime<Utc>)>,
 }
+
+impl Installation {
+    fn dequeue(&mut self, job: i64) {
+        if let Some(key) = self.queued.remove(&job) {
+            self.queue.remove(&key);
+        }
+        if self.woken.is_some_and(|(id, _)| id == job) {
+            self.woken = None;
+        }
+    }
+
+    /// The queue's turn: with jobs waiting, only the woken one's writes reach the content
+    /// budget; anyone else's (a new job, or a queued one whose fallback time came first)
+    /// waits its turn in the queue. Writes outside a job (no [`CURRENT_JOB`]) are not queued.
+    fn turn(&self, installation: u64, job: Option<i64>, now: DateTime<Utc>) -> Result<(), Paced> {
+        match job {
+            Some(job) if !self.queue.is_empty() && self.woken.is_none_or(|(id, _)| id != job) => {
+                Err(Paced {
+                    installation,
+                    until: self.next_permit.max(now),
+                    gate: Gate::Content,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+tokio::task_local! {
+    /// The job whose work is running (set by the worker around each job), so that the content
+    /// gate can keep the queue's order.
+    pub static CURRENT_JOB: i64;
+}
+
+fn current_job() -> Option<i64> {
+    CURRENT_JOB.try_with(|id| *id).ok()
+}
+
+/// How long a woken job may take to come and write before the next one is woken instead (it
+/// may have been leased elsewhere, or finished without telling).
+pub const WAKE_STALE: chrono::Duration = chrono::Duration::minutes(2);
 
 /// Where every replica's pacing meets: the content budget's permits and the pause after a
 /// rate-limit answer, shared by the processes on one database (implemented over the store by
@@ -375,7 +432,11 @@ impl Pacer {
             ),
             paused_until: None,
             primary: None,
-            waiting: Vec::new(),
+            queue: BTreeMap::new(),
+            queued: HashMap::new(),
+            seq: 0,
+            next_permit: DateTime::<Utc>::MIN_UTC,
+            woken: None,
         });
         f(st)
     }
@@ -444,6 +505,10 @@ impl Pacer {
         };
         self.admit_local(installation, call, false)?;
         let now = self.now();
+        if call == Call::Write {
+            let job = current_job();
+            self.with(installation, |st| st.turn(installation, job, now))?;
+        }
         let refused = |until, gate| Paced {
             installation,
             until,
@@ -464,7 +529,10 @@ impl Pacer {
                         self.pause_local(installation, until);
                         Err(refused(until, Gate::Paused))
                     }
-                    Ok(Some((until, false))) => Err(refused(until, Gate::Content)),
+                    Ok(Some((until, false))) => {
+                        self.with(installation, |st| st.next_permit = until);
+                        Err(refused(until, Gate::Content))
+                    }
                     Err(e) => Err(unavailable(e)),
                 }
             }
@@ -481,17 +549,20 @@ impl Pacer {
 
     fn admit_local(&self, installation: u64, call: Call, content: bool) -> Result<(), Paced> {
         let now = self.now();
+        let job = current_job();
         self.with(installation, |st| {
             Pacer::open(st, installation, now)?;
-            if content
-                && call == Call::Write
-                && let Err(not_until) = st.content.check()
-            {
-                return Err(Paced {
-                    installation,
-                    until: at(not_until.earliest_possible()),
-                    gate: Gate::Content,
-                });
+            if content && call == Call::Write {
+                st.turn(installation, job, now)?;
+                if let Err(not_until) = st.content.check() {
+                    let until = at(not_until.earliest_possible());
+                    st.next_permit = until;
+                    return Err(Paced {
+                        installation,
+                        until,
+                        gate: Gate::Content,
+                    });
+                }
             }
             if let Some((remaining, _)) = &mut st.primary {
                 *remaining = remaining.saturating_sub(1);
@@ -537,33 +608,113 @@ impl Pacer {
         })
     }
 
-    /// When a job refused by `paced` should run again. For the content budget: after the
-    /// jobs already waiting with the same or a higher priority, one period each, from the
-    /// first permit; for a pause or the primary budget: when it ends. Either way offset by the
-    /// priority, so jobs due together leave in priority order.
-    pub fn slot(&self, paced: &Paced, priority: Priority) -> DateTime<Utc> {
+    /// When a job refused by `paced` should run again (`job`: its id, when it is a queued job).
+    ///
+    /// For a pause or the primary budget: when it ends, offset by the priority so jobs due
+    /// together leave in priority order. For the content budget, `job` joins the
+    /// installation's queue (or keeps its place there) and is woken by [`Pacer::wake`] when a
+    /// permit is its turn; the time returned is only a fallback, should this process stop
+    /// before then: after those ahead of it, two periods each (late rather than early: a job
+    /// due before its turn is refused again, which costs a lease).
+    pub fn postpone(&self, paced: &Paced, job: Option<i64>, priority: Priority) -> DateTime<Utc> {
         let now = self.now();
         let base = paced.until.max(now);
-        if paced.gate != Gate::Content {
+        let Some(job) = job.filter(|_| paced.gate == Gate::Content) else {
+            if let Some(job) = job {
+                // Refused by a pause: it keeps its place in the queue, but the turn passes on
+                // once the pause ends.
+                self.with(paced.installation, |st| {
+                    if st.woken.is_some_and(|(id, _)| id == job) {
+                        st.woken = None;
+                    }
+                });
+            }
             return base + priority.offset();
-        }
+        };
         let period =
             chrono::Duration::from_std(self.budget.period()).unwrap_or(chrono::Duration::MAX);
         self.with(paced.installation, |st| {
-            st.waiting.retain(|(_, slot)| *slot > now);
-            let ahead = st.waiting.iter().filter(|(p, _)| *p >= priority).count();
-            let slot = base + period * i32::try_from(ahead).unwrap_or(i32::MAX) + priority.offset();
-            st.waiting.push((priority, slot));
-            slot
+            let key = match st.queued.get(&job) {
+                // Refused again: it keeps its place, unless it became more urgent.
+                Some(key) if key.0.0 >= priority => *key,
+                _ => {
+                    st.dequeue(job);
+                    st.seq += 1;
+                    (Reverse(priority), st.seq)
+                }
+            };
+            st.queue.insert(key, job);
+            st.queued.insert(job, key);
+            if st.woken.is_some_and(|(id, _)| id == job) {
+                st.woken = None;
+            }
+            st.next_permit = st.next_permit.max(paced.until);
+            let ahead = st.queue.range(..key).count();
+            let ahead = i32::try_from(ahead + 1).unwrap_or(i32::MAX / 2);
+            base.checked_add_signed(period * ahead.saturating_mul(2))
+                .unwrap_or(base)
+                + priority.offset()
         })
     }
 
-    /// Jobs waiting in `installation`'s virtual queue (slots still ahead).
-    pub fn waiting(&self, installation: u64) -> usize {
+    /// The queued job whose turn it is now, if any: the head of the queue of an installation
+    /// whose content gate has a permit (it is open, nobody else was woken for it, its next
+    /// permit has come). The worker leases it at once
+    /// ([`Store::lease_job_id`](crate::store::Store::lease_job_id)); a job it cannot lease
+    /// (gone, or running) leaves the queue with [`Pacer::finished`].
+    pub fn wake(&self) -> Option<i64> {
         let now = self.now();
-        self.with(installation, |st| {
-            st.waiting.iter().filter(|(_, slot)| *slot > now).count()
-        })
+        let mut all = self.lock();
+        for (id, st) in all.iter_mut() {
+            if st.woken.is_some_and(|(_, at)| now - at >= WAKE_STALE) {
+                st.woken = None;
+            }
+            if st.woken.is_some() || st.next_permit > now || Pacer::open(st, *id, now).is_err() {
+                continue;
+            }
+            if let Some((_, job)) = st.queue.first_key_value() {
+                st.woken = Some((*job, now));
+                return Some(*job);
+            }
+        }
+        None
+    }
+
+    /// When [`Pacer::wake`] has a job to wake next, if any job waits for a permit.
+    pub fn next_wake(&self) -> Option<DateTime<Utc>> {
+        let all = self.lock();
+        all.values()
+            .filter(|st| !st.queue.is_empty())
+            .map(|st| match st.woken {
+                Some((_, at)) => at + WAKE_STALE,
+                None => {
+                    let mut at = st.next_permit;
+                    if let Some(p) = st.paused_until {
+                        at = at.max(p);
+                    }
+                    if let Some((remaining, reset)) = st.primary
+                        && remaining <= PRIMARY_RESERVE
+                    {
+                        at = at.max(reset);
+                    }
+                    at
+                }
+            })
+            .min()
+    }
+
+    /// `job` ran without being refused by the content gate (done, failed or postponed for
+    /// another reason): it leaves the queue, and if it was woken, the next job's turn comes.
+    pub fn finished(&self, job: i64) {
+        let mut all = self.lock();
+        for st in all.values_mut() {
+            st.dequeue(job);
+        }
+    }
+
+    /// Jobs waiting in `installation`'s queue for the content budget.
+    pub fn waiting(&self, installation: u64) -> usize {
+        self.with(installation, |st| st.queue.len())
     }
 }
 
@@ -752,35 +903,83 @@ mod tests {
         );
     }
 
+    /// Runs `f` as job `id` (what the worker does around each job).
+    fn as_job<T>(id: i64, f: impl FnOnce() -> T) -> T {
+        CURRENT_JOB.sync_scope(id, f)
+    }
+
     #[test]
-    fn slots_queue_by_priority_and_leave_in_priority_order() {
+    fn refused_jobs_queue_by_priority_and_each_permit_goes_to_the_woken_one() {
         let (pacer, clock) = pacer(1, 60); // burst 1, one write a minute (61 s with the margin)
-        let period = chrono::Duration::from_std(pacer.budget().period()).unwrap();
-        assert_eq!(pacer.admit(7, Call::Write), Ok(()));
         let low = Priority::new(10);
         let high = Priority::new(85);
-        let refused = pacer.admit(7, Call::Write).unwrap_err();
-        let first = refused.until;
-        let lows: Vec<_> = (0..3).map(|_| pacer.slot(&refused, low)).collect();
-        assert_eq!(
-            lows,
-            (0..3)
-                .map(|i| first + period * i + chrono::Duration::microseconds(90))
-                .collect::<Vec<_>>(),
-            "equal priorities queue one period apart"
+        assert_eq!(as_job(1, || pacer.admit(7, Call::Write)), Ok(()));
+        // Three low jobs are refused and queue, in the order refused.
+        let mut fallback = Vec::new();
+        for id in [2, 3, 4] {
+            let refused = as_job(id, || pacer.admit(7, Call::Write)).unwrap_err();
+            assert_eq!(refused.gate, Gate::Content);
+            fallback.push(pacer.postpone(&refused, Some(id), low));
+        }
+        assert!(fallback.windows(2).all(|w| w[0] < w[1]), "{fallback:?}");
+        let first = as_job(5, || pacer.admit(7, Call::Write)).unwrap_err();
+        assert!(
+            fallback[0] > first.until,
+            "the fallback comes after the turn"
         );
-        // A later, more urgent job waits only for the first permit, and sorts before the low
-        // job due at the same permit.
-        let urgent = pacer.slot(&refused, high);
-        assert_eq!(urgent, first + chrono::Duration::microseconds(15));
-        assert!(urgent < lows[0]);
+        // A later, more urgent job goes before them.
+        assert!(pacer.postpone(&first, Some(5), high) < fallback[0]);
         assert_eq!(pacer.waiting(7), 4);
-        // Slots that came due leave the queue.
-        clock.set(lows[0]);
-        assert_eq!(pacer.waiting(7), 2);
+        assert_eq!(pacer.wake(), None, "no permit yet");
+        assert_eq!(pacer.next_wake(), Some(first.until));
+        clock.set(first.until);
+        // While jobs wait, a newcomer's write joins the queue even with a permit free.
+        let newcomer = as_job(6, || pacer.admit(7, Call::Write)).unwrap_err();
+        assert_eq!(
+            (newcomer.gate, newcomer.until),
+            (Gate::Content, first.until)
+        );
+        // The permit is the urgent job's; nobody else is woken until it has written.
+        assert_eq!(pacer.wake(), Some(5));
+        assert_eq!(pacer.wake(), None);
+        assert!(
+            as_job(2, || pacer.admit(7, Call::Write)).is_err(),
+            "not its turn"
+        );
+        assert_eq!(as_job(5, || pacer.admit(7, Call::Write)), Ok(()));
+        // It writes again: refused by the budget, it keeps its place at the head.
+        let again = as_job(5, || pacer.admit(7, Call::Write)).unwrap_err();
+        pacer.postpone(&again, Some(5), high);
+        clock.set(again.until);
+        assert_eq!(pacer.wake(), Some(5));
+        assert_eq!(as_job(5, || pacer.admit(7, Call::Write)), Ok(()));
+        pacer.finished(5);
+        // A job that writes nothing gives its permit to the next one.
+        let next = clock.now() + chrono::Duration::seconds(61);
+        clock.set(next);
+        assert_eq!(pacer.wake(), Some(2));
+        pacer.finished(2);
+        assert_eq!(pacer.wake(), Some(3));
+        assert_eq!(as_job(3, || pacer.admit(7, Call::Write)), Ok(()));
+        pacer.finished(3);
+        assert_eq!(pacer.waiting(7), 1);
+        // A woken job that never comes is passed over after a while.
+        let refused = as_job(4, || pacer.admit(7, Call::Write)).unwrap_err();
+        pacer.postpone(&refused, Some(4), low);
+        clock.set(refused.until);
+        assert_eq!(pacer.wake(), Some(4));
+        clock.advance(WAKE_STALE);
+        assert_eq!(pacer.wake(), Some(4), "woken again");
+        // Writes outside a job are not queued, and reads never are.
+        assert_eq!(pacer.admit(7, Call::Read), Ok(()));
         // A pause is not queued: everyone comes back when it ends, in priority order.
         let pause = pacer.pause(7, clock.now() + chrono::Duration::seconds(30));
-        assert!(pacer.slot(&pause, high) < pacer.slot(&pause, low));
-        assert_eq!(pacer.slot(&pause, Priority::MAX), pause.until);
+        assert!(pacer.postpone(&pause, Some(9), high) < pacer.postpone(&pause, Some(8), low));
+        assert_eq!(pacer.postpone(&pause, None, Priority::MAX), pause.until);
+        assert_eq!(
+            pacer.waiting(7),
+            1,
+            "paused jobs do not join the content queue"
+        );
     }
 }

@@ -272,6 +272,21 @@ pub(super) fn lease_job_sql(lock: &str) -> String {
     )
 }
 
+/// [`lease_job_sql`] for one job, `$4` its id, whether due or not (see `Store::lease_job_id`).
+pub(super) fn lease_job_id_sql() -> String {
+    format!(
+        concat!(
+            "UPDATE jobs SET lease_owner = $1, lease_expires = $2, attempts = attempts + 1,
+                 updated_at = $3
+             WHERE id = $4 AND state = 'pending' AND kind IN ({kinds})
+               AND (lease_expires IS NULL OR lease_expires <= $3)
+             RETURNING ",
+            job_cols!()
+        ),
+        kinds = known_kinds_sql(),
+    )
+}
+
 pub(super) const INSERT_EFFECT: &str = "INSERT INTO outbox
         (effect_id, group_key, action, source, created_at)
      VALUES ($1, $2, $3, $4, $5)
@@ -550,6 +565,19 @@ pub(super) fn issue_number_param(n: Option<u64>) -> Result<Option<i64>> {
 }
 
 /// When a lease taken at `now` for `lease_for` ends (saturating far in the future).
+/// `t` rounded up to the store's precision (the microsecond), for the times a job must not
+/// run before (`run_at`, retries, postponements): truncating them made a timer due a fraction
+/// of a microsecond before its deadline, so it fired "early", scheduled itself again at the
+/// same stored instant and, with a clock standing at that instant, ran again and again.
+pub(super) fn not_before(t: DateTime<Utc>) -> DateTime<Utc> {
+    match t.timestamp_subsec_nanos() % 1_000 {
+        0 => t,
+        ns => t
+            .checked_add_signed(Duration::nanoseconds(i64::from(1_000 - ns)))
+            .unwrap_or(t),
+    }
+}
+
 pub(super) fn lease_end(now: DateTime<Utc>, lease_for: Duration) -> DateTime<Utc> {
     now.checked_add_signed(lease_for)
         .unwrap_or(DateTime::<Utc>::MAX_UTC)

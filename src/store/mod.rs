@@ -561,6 +561,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         lease_for: Duration,
     ) -> Result<Option<JobRecord>>;
 
+    /// [`Store::lease_job`] for job `id`, due or not: `None` when it is not pending, or under a
+    /// live lease. For GitHub's content queue (`github::pacing`): the job whose turn came is
+    /// leased by the process that woke it, rather than at its fallback time.
+    async fn lease_job_id(
+        &self,
+        id: i64,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+    ) -> Result<Option<JobRecord>>;
+
     /// Extends the lease of a running job to `until` while `owner` still holds it; `false`
     /// when another worker took it over (or it finished).
     async fn renew_lease(

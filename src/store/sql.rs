@@ -88,7 +88,7 @@ async fn enqueue<D: Dialect>(
     let q = sqlx::query(sql)
         .arg(job.job.kind())
         .arg(job.job.subject())
-        .ts(job.run_at)
+        .ts(common::not_before(job.run_at))
         .ts(now);
     D::execute(conn, q).await?;
     Ok(())
@@ -175,7 +175,7 @@ async fn apply_in<D: Dialect>(
                 sqlx::query(common::JOB_RETRY)
                     .arg(*id)
                     .arg(lease_owner.as_str())
-                    .ts(*retry_at)
+                    .ts(common::not_before(*retry_at))
                     .arg(error.as_str())
                     .ts(now),
             ),
@@ -189,7 +189,7 @@ async fn apply_in<D: Dialect>(
                 sqlx::query(common::JOB_POSTPONE)
                     .arg(*id)
                     .arg(lease_owner.as_str())
-                    .ts(*run_at)
+                    .ts(common::not_before(*run_at))
                     .arg(reason.as_str())
                     .ts(now),
             ),
@@ -500,6 +500,22 @@ impl<D: Dialect> Store for SqlStore<D> {
             .arg(owner)
             .ts(common::lease_end(now, lease_for))
             .ts(now);
+        D::lease(&self.pool, &self.gate, q).await
+    }
+
+    async fn lease_job_id(
+        &self,
+        id: i64,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+    ) -> Result<Option<JobRecord>> {
+        static SQL: LazyLock<String> = LazyLock::new(common::lease_job_id_sql);
+        let q = sqlx::query(SQL.as_str())
+            .arg(owner)
+            .ts(common::lease_end(now, lease_for))
+            .ts(now)
+            .arg(id);
         D::lease(&self.pool, &self.gate, q).await
     }
 

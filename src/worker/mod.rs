@@ -75,8 +75,8 @@ pub struct JobError {
     pub retry_in: Option<Duration>,
     /// Progress made before the failure, committed with the retry.
     pub partial: Option<Box<ChangeSet>>,
-    /// GitHub was not called (or answered with a rate limit): the job is postponed to its
-    /// slot in the installation's queue, without counting the attempt.
+    /// GitHub was not called (or answered with a rate limit): the job is postponed, without
+    /// counting the attempt, and waits in the installation's content queue (`Pacer::postpone`).
     pub paced: Option<Paced>,
 }
 
@@ -347,8 +347,10 @@ impl Worker {
                 }
             }
         };
+        // The job's id goes with its GitHub calls, for the content queue's turn.
+        let run = crate::github::pacing::CURRENT_JOB.scope(rec.id, self.execute(rec));
         tokio::select! {
-            result = self.execute(rec) => result,
+            result = run => result,
             never = heartbeat => never,
         }
     }
@@ -400,11 +402,37 @@ impl Worker {
     /// Leases and runs one due job. `Ok(None)` when no job is due.
     pub async fn run_once(&self) -> Result<Option<JobReport>, StoreError> {
         let now = self.app.now();
-        let Some(job) = self.app.store.lease_job(&self.id, now, LEASE).await? else {
-            return Ok(None);
+        let job = match self.lease_woken(now).await? {
+            Some(job) => job,
+            None => match self.app.store.lease_job(&self.id, now, LEASE).await? {
+                Some(job) => job,
+                None => return Ok(None),
+            },
         };
         let span = tracing::info_span!("job", id = job.id, kind = %job.job.kind(), subject = %job.job.subject(), attempt = job.attempts);
         self.finish(job).instrument(span).await
+    }
+
+    /// Leases the job whose turn it is in GitHub's content queue (`Pacer::wake`), if any;
+    /// one the store cannot lease (gone, or running elsewhere) leaves the queue, and the next
+    /// one is woken instead.
+    async fn lease_woken(&self, now: DateTime<Utc>) -> Result<Option<JobRecord>, StoreError> {
+        let pacer = self.app.github.pacer();
+        for _ in 0..8 {
+            let Some(id) = pacer.wake() else {
+                return Ok(None);
+            };
+            if let Some(job) = self
+                .app
+                .store
+                .lease_job_id(id, &self.id, now, LEASE)
+                .await?
+            {
+                return Ok(Some(job));
+            }
+            pacer.finished(id);
+        }
+        Ok(None)
     }
 
     /// Runs a leased job and commits its change set with its outcome.
@@ -425,6 +453,11 @@ impl Worker {
                 None,
             ),
         };
+        if failure.as_ref().is_none_or(|e| e.paced.is_none()) {
+            // It ran without waiting for GitHub: its place in the content queue, if it had
+            // one, is given up (and its turn passes to the next job).
+            self.app.github.pacer().finished(job.id);
+        }
         let report = match failure {
             None if postponed.is_some() => {
                 let Postponed { run_at, reason } = postponed.expect("checked");
@@ -459,7 +492,11 @@ impl Worker {
             Some(e) if e.paced.is_some() => {
                 let paced = e.paced.expect("checked");
                 let priority = pacing::priority(&self.app, &job.job).await;
-                let run_at = self.app.github.pacer().slot(&paced, priority);
+                let run_at = self
+                    .app
+                    .github
+                    .pacer()
+                    .postpone(&paced, Some(job.id), priority);
                 tracing::info!(%paced, priority = priority.get(), %run_at, "GitHub call postponed");
                 changes.job_outcomes.push(JobOutcome::Postpone {
                     id: job.id,
@@ -587,6 +624,16 @@ impl Worker {
         Ok(reports)
     }
 
+    /// When there is work next: the next due job, or the next GitHub permit a job waits for
+    /// (it is leased then, see `lease_woken`).
+    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let at = self.app.store.next_job_at().await?;
+        Ok(match (at, self.app.github.pacer().next_wake()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+
     /// Runs until `shutdown` becomes true: drains due jobs, then sleeps until the next job is
     /// due, new work is recorded, or a second passes.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
@@ -611,7 +658,7 @@ impl Worker {
                     }
                 }
             }
-            let sleep = match self.app.store.next_job_at().await {
+            let sleep = match self.next_due().await {
                 Ok(Some(at)) => (at - self.app.now())
                     .to_std()
                     .unwrap_or(StdDuration::ZERO)

@@ -101,7 +101,8 @@ pub struct WaitingIssue {
     pub severity: Severity,
     pub environment: String,
     pub priority: u8,
-    /// When its job is due (its slot, once postponed).
+    /// When its job is due (once it waits for the content budget: its fallback time; the queue
+    /// in the process wakes it at its turn, usually earlier).
     pub due: DateTime<Utc>,
     /// When it should open at the earliest, given the budget and the writes before it.
     pub opens_at: DateTime<Utc>,

@@ -223,6 +223,8 @@ suite!(
     postponing_gives_back_the_attempt,
     outcome_without_the_lease_conflicts,
     next_job_at_tracks_when_work_is_leasable,
+    a_job_is_leased_by_id_due_or_not_but_never_twice,
+    a_job_is_never_due_before_its_time_at_microsecond_precision,
     queue_stats_count_pending_due_and_parked_jobs_by_kind,
     concurrent_leasing_leases_each_job_exactly_once,
     record_deliveries_dedupes_and_keeps_bodies_only_when_tracked,
@@ -1108,11 +1110,15 @@ async fn timestamps_round_trip_at_microsecond_precision(db: Arc<Db>) {
     let stored = store.group(&key("G")).await.unwrap().unwrap();
     assert_eq!(stored.created_at, truncated);
     assert_eq!(stored.updated_at, g.updated_at);
+    // A job's run_at is a time it must not run before: rounded up, not truncated (see
+    // `a_job_is_never_due_before_its_time_at_microsecond_precision`).
+    let rounded_up = truncated + Duration::microseconds(1);
     let job = &store.jobs(None).await.unwrap()[0];
-    assert_eq!((job.run_at, job.created_at), (truncated, truncated));
-    assert_eq!(store.next_job_at().await.unwrap(), Some(truncated));
-    // Comparisons happen at the same precision: due exactly at its (truncated) run_at.
-    assert!(lease(store.as_ref(), "w", truncated).await.is_some());
+    assert_eq!((job.run_at, job.created_at), (rounded_up, truncated));
+    assert_eq!(store.next_job_at().await.unwrap(), Some(rounded_up));
+    // Comparisons happen at the same precision: due exactly at its stored run_at.
+    assert!(lease(store.as_ref(), "w", truncated).await.is_none());
+    assert!(lease(store.as_ref(), "w", rounded_up).await.is_some());
 }
 
 async fn enqueue_duplicate_pending_job_is_merged(db: Arc<Db>) {
@@ -1655,6 +1661,99 @@ async fn outcome_without_the_lease_conflicts(db: Arc<Db>) {
             "{name}: no job changed"
         );
     }
+}
+
+/// Times are stored to the microsecond; a job's `run_at` (enqueued, retried or postponed) is
+/// rounded up, never down: a timer due at 10.0000005 s is not leased at 10.000000 s (it then
+/// fired "early", rescheduled itself at the same stored instant and ran again and again).
+async fn a_job_is_never_due_before_its_time_at_microsecond_precision(db: Arc<Db>) {
+    let store = db.store().await;
+    let at = t(10) + Duration::nanoseconds(500);
+    enqueue(store.as_ref(), vec![new_job("sync-group", "a", at)], t(0)).await;
+    assert_eq!(lease(store.as_ref(), "w", t(10)).await, None, "not yet due");
+    let job = lease(store.as_ref(), "w", t(10) + Duration::microseconds(1))
+        .await
+        .expect("due at the next microsecond");
+    assert!(job.run_at >= at);
+    let later = t(20) + Duration::nanoseconds(1);
+    outcome(
+        store.as_ref(),
+        JobOutcome::Postpone {
+            id: job.id,
+            lease_owner: "w".into(),
+            run_at: later,
+            reason: "paced".into(),
+        },
+        t(11),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        lease(store.as_ref(), "w", t(20)).await,
+        None,
+        "postponed to after t(20)"
+    );
+    assert!(
+        lease(store.as_ref(), "w", t(20) + Duration::microseconds(1))
+            .await
+            .is_some()
+    );
+}
+
+/// GitHub's content queue leases the job whose turn came by id, before its `run_at`; never one
+/// under a live lease, nor a finished one.
+async fn a_job_is_leased_by_id_due_or_not_but_never_twice(db: Arc<Db>) {
+    let store = db.store().await;
+    enqueue(
+        store.as_ref(),
+        vec![new_job("sync-group", "a", t(100))],
+        t(0),
+    )
+    .await;
+    let id = store.jobs(None).await.unwrap()[0].id;
+    let leased = store
+        .lease_job_id(id, "w", t(10), Duration::seconds(60))
+        .await
+        .unwrap()
+        .expect("pending, due later: leased now");
+    assert_eq!(
+        (leased.id, leased.lease_expires, leased.attempts),
+        (id, Some(t(70)), 1)
+    );
+    assert_eq!(
+        store
+            .lease_job_id(id, "other", t(20), Duration::seconds(60))
+            .await
+            .unwrap(),
+        None,
+        "under a live lease"
+    );
+    assert!(
+        store
+            .lease_job_id(id + 1000, "w", t(20), Duration::seconds(60))
+            .await
+            .unwrap()
+            .is_none(),
+        "no such job"
+    );
+    outcome(
+        store.as_ref(),
+        JobOutcome::Done {
+            id,
+            lease_owner: "w".into(),
+        },
+        t(21),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        store
+            .lease_job_id(id, "w", t(80), Duration::seconds(60))
+            .await
+            .unwrap(),
+        None,
+        "finished"
+    );
 }
 
 async fn next_job_at_tracks_when_work_is_leasable(db: Arc<Db>) {

@@ -125,6 +125,16 @@ impl Store for Spy {
             .push(deliveries.len());
         self.inner.record_deliveries(deliveries).await
     }
+    async fn lease_job_id(
+        &self,
+        id: i64,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+    ) -> Result<Option<JobRecord>> {
+        self.probe.write().await?;
+        self.inner.lease_job_id(id, owner, now, lease_for).await
+    }
     async fn delivery(&self, id: &str) -> Result<Option<Delivery>> {
         self.inner.delivery(id).await
     }
