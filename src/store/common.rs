@@ -184,11 +184,6 @@ pub(super) const UPSERT_KV: &str = "INSERT INTO kv (key, value, updated_at) VALU
      ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
 
 /// `body` is NULL for an untracked delivery.
-pub(super) const INSERT_DELIVERY: &str = "INSERT INTO deliveries
-        (id, event, body_sha256, body, received_at)
-     VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT DO NOTHING";
-
 pub(super) const SELECT_DELIVERY: &str =
     "SELECT id, event, body_sha256, body, received_at FROM deliveries WHERE id = $1";
 

@@ -5,6 +5,7 @@
 //! together run in one write transaction ([`Dialect::begin_write`]), reads on a pooled
 //! connection.
 
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Duration, Utc};
@@ -261,18 +262,48 @@ async fn record_deliveries_in<D: Dialect>(
     deliveries: &[NewDelivery<'_>],
 ) -> Result<Vec<DeliveryOutcome>> {
     let tracked = tracked_issues::<D>(conn, deliveries).await?;
+    // A delivery repeated within the batch (its id, or its body under another id) is a
+    // duplicate of its first occurrence, which alone is offered to the table.
+    let mut ids = HashSet::with_capacity(deliveries.len());
+    let mut bodies = HashSet::with_capacity(deliveries.len());
+    let firsts: Vec<usize> = (0..deliveries.len())
+        .filter(|&i| {
+            let d = &deliveries[i];
+            ids.insert(d.id) & bodies.insert(d.body_sha256)
+        })
+        .collect();
+    // The rows, a few statements for the whole batch (one per chunk size, so the statement
+    // cache holds them all); the ids returned are the deliveries not seen before.
+    let mut inserted: HashSet<String> = HashSet::with_capacity(firsts.len());
+    let at = At::new("deliveries", "(recorded ids)");
+    let mut rest = &firsts[..];
+    while !rest.is_empty() {
+        let n = DELIVERY_CHUNKS
+            .iter()
+            .copied()
+            .find(|n| *n <= rest.len())
+            .unwrap_or(1);
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        let mut q = sqlx::query(insert_deliveries_sql(n));
+        for &i in chunk {
+            let d = &deliveries[i];
+            q = q
+                .arg(d.id)
+                .arg(d.event)
+                .arg(&d.body_sha256[..])
+                .arg(tracked[i].then_some(d.body))
+                .ts(d.received_at);
+        }
+        for row in D::fetch_all(conn, q).await? {
+            inserted.insert(row.text(&at, "id")?);
+        }
+    }
     let mut outcomes = Vec::with_capacity(deliveries.len());
-    for (d, tracked) in deliveries.iter().zip(tracked) {
-        let q = sqlx::query(common::INSERT_DELIVERY)
-            .arg(d.id)
-            .arg(d.event)
-            .arg(&d.body_sha256[..])
-            .arg(tracked.then_some(d.body))
-            .ts(d.received_at);
-        let inserted = D::execute(conn, q).await?;
-        if D::rows_affected(&inserted) == 0 {
+    for (i, d) in deliveries.iter().enumerate() {
+        if firsts.binary_search(&i).is_err() || !inserted.remove(d.id) {
             outcomes.push(DeliveryOutcome::Duplicate);
-        } else if tracked {
+        } else if tracked[i] {
             let job = Job::GithubEvent(DeliveryId(d.id.to_string()));
             enqueue::<D>(conn, &NewJob::new(job, d.received_at), d.received_at).await?;
             outcomes.push(DeliveryOutcome::Tracked);
@@ -281,6 +312,46 @@ async fn record_deliveries_in<D: Dialect>(
         }
     }
     Ok(outcomes)
+}
+
+/// Rows per `INSERT` of deliveries, largest first: a batch is written in chunks of these.
+const DELIVERY_CHUNKS: [usize; 4] = [64, 16, 4, 1];
+
+/// `INSERT INTO deliveries ... VALUES (...), ... ON CONFLICT DO NOTHING RETURNING id` for `n`
+/// rows (one of [`DELIVERY_CHUNKS`]).
+fn insert_deliveries_sql(n: usize) -> &'static str {
+    static SQL: LazyLock<Vec<(usize, String)>> = LazyLock::new(|| {
+        DELIVERY_CHUNKS
+            .iter()
+            .map(|&n| {
+                let rows: Vec<String> = (0..n)
+                    .map(|r| {
+                        let p = 5 * r;
+                        format!(
+                            "(${}, ${}, ${}, ${}, ${})",
+                            p + 1,
+                            p + 2,
+                            p + 3,
+                            p + 4,
+                            p + 5
+                        )
+                    })
+                    .collect();
+                (
+                    n,
+                    format!(
+                        "INSERT INTO deliveries (id, event, body_sha256, body, received_at) \
+                         VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+                        rows.join(", ")
+                    ),
+                )
+            })
+            .collect()
+    });
+    SQL.iter()
+        .find(|(k, _)| *k == n)
+        .map(|(_, sql)| sql.as_str())
+        .expect("a chunk size of DELIVERY_CHUNKS")
 }
 
 /// Which of `deliveries` concern an issue a group owns, with one query for all of them.

@@ -232,6 +232,7 @@ suite!(
     record_deliveries_is_all_or_nothing,
     untracked_deliveries_store_at_most_1_kb,
     a_body_recorded_under_another_id_is_a_duplicate,
+    a_large_batch_records_each_delivery_once,
     concurrent_record_deliveries_same_id_exactly_one_wins,
     audit_filters,
     kv_roundtrip,
@@ -2127,6 +2128,88 @@ async fn a_body_recorded_under_another_id_is_a_duplicate(db: Arc<Db>) {
     );
     assert!(store.delivery("github:b").await.unwrap().is_none());
     assert!(store.delivery("github:d").await.unwrap().is_some());
+}
+
+/// A batch larger than one `INSERT` (150 deliveries: chunks of 64, 64, 16, 4 and 1 rows, and
+/// fewer after the in-batch duplicates) records each delivery once: repeats of an id or of a
+/// body within the batch, and one recorded by an earlier batch, are duplicates wherever they
+/// fall; tracked ones keep their body and get their job, in order.
+async fn a_large_batch_records_each_delivery_once(db: Arc<Db>) {
+    use DeliveryOutcome::{Duplicate, Tracked, Untracked};
+    let store = db.store().await;
+    let changes = ChangeSet {
+        groups: vec![GroupWrite::InsertIfAbsent(group(
+            "G1",
+            "acme/web",
+            Some(1),
+            GroupStatus::Open,
+        ))],
+        ..Default::default()
+    };
+    store.apply(changes, t(0)).await.unwrap();
+    let earlier = Incoming::new("github:earlier", None, t(1));
+    assert_eq!(
+        record(store.as_ref(), &[&earlier]).await.unwrap(),
+        [Untracked]
+    );
+
+    let mut batch: Vec<Incoming> = (0..144)
+        .map(|i| {
+            let issue = (i % 50 == 0).then_some(("acme/web", 1));
+            Incoming::new(&format!("github:d-{i}"), issue, t(10 + i))
+        })
+        .collect();
+    let mut expected: Vec<DeliveryOutcome> = (0..144)
+        .map(|i| if i % 50 == 0 { Tracked } else { Untracked })
+        .collect();
+    // The same id with another body, a body under another id, the earlier batch's delivery,
+    // and the same id twice at the end.
+    batch.push(Incoming::with_body(
+        "github:d-3",
+        None,
+        t(200),
+        b"{}".to_vec(),
+    ));
+    batch.push(Incoming::with_body(
+        "github:replay-5",
+        None,
+        t(201),
+        batch[5].body.clone(),
+    ));
+    batch.push(Incoming::new("github:earlier", None, t(202)));
+    batch.push(Incoming::new("github:late", None, t(203)));
+    batch.push(Incoming::new("github:late", None, t(204)));
+    batch.push(Incoming::new("github:d-149", Some(("acme/web", 1)), t(205)));
+    expected.extend([
+        Duplicate, Duplicate, Duplicate, Untracked, Duplicate, Tracked,
+    ]);
+    let refs: Vec<&Incoming> = batch.iter().collect();
+    assert_eq!(record(store.as_ref(), &refs).await.unwrap(), expected);
+
+    let rows = db.count("SELECT COUNT(*) FROM deliveries").await;
+    assert_eq!(rows, 1 + 144 + 2, "earlier, d-0..d-143, late, d-149");
+    assert_eq!(store.delivery("github:replay-5").await.unwrap(), None);
+    assert_eq!(
+        store.delivery("github:d-3").await.unwrap(),
+        Some(batch[3].stored(false)),
+        "the first of an id wins"
+    );
+    assert_eq!(
+        store.delivery("github:d-100").await.unwrap(),
+        Some(batch[100].stored(true))
+    );
+    let jobs: Vec<Job> = store
+        .jobs(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.job)
+        .collect();
+    let event = |id: &str| Job::GithubEvent(DeliveryId(id.to_string()));
+    assert_eq!(
+        jobs,
+        ["github:d-0", "github:d-50", "github:d-100", "github:d-149"].map(event)
+    );
 }
 
 async fn concurrent_record_deliveries_same_id_exactly_one_wins(db: Arc<Db>) {
