@@ -270,13 +270,18 @@ struct Installation {
 }
 
 impl Installation {
+    /// `job` is no longer the woken one (if it was): the turn passes to the next.
+    fn unwake(&mut self, job: i64) {
+        if self.woken.is_some_and(|(id, _)| id == job) {
+            self.woken = None;
+        }
+    }
+
     fn dequeue(&mut self, job: i64) {
         if let Some(key) = self.queued.remove(&job) {
             self.queue.remove(&key);
         }
-        if self.woken.is_some_and(|(id, _)| id == job) {
-            self.woken = None;
-        }
+        self.unwake(job);
     }
 
     /// The queue's turn: with jobs waiting, only the woken one's writes reach the content
@@ -505,10 +510,6 @@ impl Pacer {
         };
         self.admit_local(installation, call, false)?;
         let now = self.now();
-        if call == Call::Write {
-            let job = current_job();
-            self.with(installation, |st| st.turn(installation, job, now))?;
-        }
         let refused = |until, gate| Paced {
             installation,
             until,
@@ -552,9 +553,10 @@ impl Pacer {
         let job = current_job();
         self.with(installation, |st| {
             Pacer::open(st, installation, now)?;
-            if content && call == Call::Write {
+            if call == Call::Write {
                 st.turn(installation, job, now)?;
-                if let Err(not_until) = st.content.check() {
+                // `content`: the process's own limiter is the content budget (no replicas).
+                if content && let Err(not_until) = st.content.check() {
                     let until = at(not_until.earliest_possible());
                     st.next_permit = until;
                     return Err(Paced {
@@ -623,11 +625,7 @@ impl Pacer {
             if let Some(job) = job {
                 // Refused by a pause: it keeps its place in the queue, but the turn passes on
                 // once the pause ends.
-                self.with(paced.installation, |st| {
-                    if st.woken.is_some_and(|(id, _)| id == job) {
-                        st.woken = None;
-                    }
-                });
+                self.with(paced.installation, |st| st.unwake(job));
             }
             return base + priority.offset();
         };
@@ -645,9 +643,7 @@ impl Pacer {
             };
             st.queue.insert(key, job);
             st.queued.insert(job, key);
-            if st.woken.is_some_and(|(id, _)| id == job) {
-                st.woken = None;
-            }
+            st.unwake(job);
             st.next_permit = st.next_permit.max(paced.until);
             let ahead = st.queue.range(..key).count();
             let ahead = i32::try_from(ahead + 1).unwrap_or(i32::MAX / 2);

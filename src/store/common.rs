@@ -183,7 +183,6 @@ pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit
 pub(super) const UPSERT_KV: &str = "INSERT INTO kv (key, value, updated_at) VALUES ($1, $2, $3)
      ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
 
-/// `body` is NULL for an untracked delivery.
 pub(super) const SELECT_DELIVERY: &str =
     "SELECT id, event, body_sha256, body, received_at FROM deliveries WHERE id = $1";
 
@@ -246,40 +245,43 @@ pub(super) fn next_job_at_sql() -> String {
     )
 }
 
-/// The lease statement: leases the next due job of a kind this version knows (see
-/// [`KNOWN_KINDS`]); `$1` owner, `$2` lease end, `$3` now; returns the job's row. `lock` is
-/// what the dialect adds to the inner `SELECT` to skip rows other leasers hold.
-pub(super) fn lease_job_sql(lock: &str) -> String {
+/// A job that can be leased: pending, of a kind this version knows (see [`KNOWN_KINDS`]), not
+/// under a live lease at `$3`.
+fn leasable() -> String {
+    format!(
+        "state = 'pending' AND kind IN ({}) AND (lease_expires IS NULL OR lease_expires <= $3)",
+        known_kinds_sql()
+    )
+}
+
+/// Leases the job(s) `which` selects: `$1` owner, `$2` lease end, `$3` now; returns the row.
+fn lease_sql(which: &str) -> String {
     format!(
         concat!(
             "UPDATE jobs SET lease_owner = $1, lease_expires = $2, attempts = attempts + 1,
                  updated_at = $3
-             WHERE id = (
-                 SELECT id FROM jobs
-                 WHERE state = 'pending' AND run_at <= $3 AND kind IN ({kinds})
-                   AND (lease_expires IS NULL OR lease_expires <= $3)
-                 ORDER BY run_at, id LIMIT 1{lock})
+             WHERE {which}
              RETURNING ",
             job_cols!()
         ),
-        kinds = known_kinds_sql(),
-        lock = lock,
+        which = which,
     )
+}
+
+/// The lease statement: leases the next due job (see [`leasable`]); `$1` owner, `$2` lease
+/// end, `$3` now; returns the job's row. `lock` is what the dialect adds to the inner `SELECT`
+/// to skip rows other leasers hold.
+pub(super) fn lease_job_sql(lock: &str) -> String {
+    lease_sql(&format!(
+        "id = (SELECT id FROM jobs WHERE {leasable} AND run_at <= $3
+               ORDER BY run_at, id LIMIT 1{lock})",
+        leasable = leasable(),
+    ))
 }
 
 /// [`lease_job_sql`] for one job, `$4` its id, whether due or not (see `Store::lease_job_id`).
 pub(super) fn lease_job_id_sql() -> String {
-    format!(
-        concat!(
-            "UPDATE jobs SET lease_owner = $1, lease_expires = $2, attempts = attempts + 1,
-                 updated_at = $3
-             WHERE id = $4 AND state = 'pending' AND kind IN ({kinds})
-               AND (lease_expires IS NULL OR lease_expires <= $3)
-             RETURNING ",
-            job_cols!()
-        ),
-        kinds = known_kinds_sql(),
-    )
+    lease_sql(&format!("id = $4 AND {}", leasable()))
 }
 
 pub(super) const INSERT_EFFECT: &str = "INSERT INTO outbox
@@ -559,7 +561,6 @@ pub(super) fn issue_number_param(n: Option<u64>) -> Result<Option<i64>> {
     .transpose()
 }
 
-/// When a lease taken at `now` for `lease_for` ends (saturating far in the future).
 /// `t` rounded up to the store's precision (the microsecond), for the times a job must not
 /// run before (`run_at`, retries, postponements): truncating them made a timer due a fraction
 /// of a microsecond before its deadline, so it fired "early", scheduled itself again at the
@@ -573,6 +574,7 @@ pub(super) fn not_before(t: DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
+/// When a lease taken at `now` for `lease_for` ends (saturating far in the future).
 pub(super) fn lease_end(now: DateTime<Utc>, lease_for: Duration) -> DateTime<Utc> {
     now.checked_add_signed(lease_for)
         .unwrap_or(DateTime::<Utc>::MAX_UTC)

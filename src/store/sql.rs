@@ -318,7 +318,7 @@ async fn record_deliveries_in<D: Dialect>(
 const DELIVERY_CHUNKS: [usize; 4] = [64, 16, 4, 1];
 
 /// `INSERT INTO deliveries ... VALUES (...), ... ON CONFLICT DO NOTHING RETURNING id` for `n`
-/// rows (one of [`DELIVERY_CHUNKS`]).
+/// rows (one of [`DELIVERY_CHUNKS`]); `body` is NULL for an untracked delivery.
 fn insert_deliveries_sql(n: usize) -> &'static str {
     static SQL: LazyLock<Vec<(usize, String)>> = LazyLock::new(|| {
         DELIVERY_CHUNKS

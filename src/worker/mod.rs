@@ -628,10 +628,10 @@ impl Worker {
     /// (it is leased then, see `lease_woken`).
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let at = self.app.store.next_job_at().await?;
-        Ok(match (at, self.app.github.pacer().next_wake()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        })
+        Ok(at
+            .into_iter()
+            .chain(self.app.github.pacer().next_wake())
+            .min())
     }
 
     /// Runs until `shutdown` becomes true: drains due jobs, then sleeps until the next job is

@@ -136,10 +136,7 @@ async fn run_until(t: &TestApp, workers: &[Worker], until: DateTime<Utc>) -> Vec
         // The next due job, or the next permit a replica's queued job waits for.
         let mut next = None;
         for w in workers {
-            next = match (next, w.next_due().await.unwrap()) {
-                (Some(a), Some(b)) => Some(std::cmp::min(a, b)),
-                (a, b) => a.or(b),
-            };
+            next = next.into_iter().chain(w.next_due().await.unwrap()).min();
         }
         match next {
             Some(next) if next <= until => {
