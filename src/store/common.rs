@@ -269,11 +269,11 @@ fn lease_sql(which: &str) -> String {
 }
 
 /// The lease statement: leases the next due job (see [`leasable`]); `$1` owner, `$2` lease
-/// end, `$3` now; returns the job's row. `lock` is what the dialect adds to the inner `SELECT`
-/// to skip rows other leasers hold.
-pub(super) fn lease_job_sql(lock: &str) -> String {
+/// end, `$3` now; returns the job's row. `from` is the inner `SELECT`'s source (`jobs`, with the
+/// dialect's index hint), `lock` what the dialect adds to it to skip rows other leasers hold.
+pub(super) fn lease_job_sql(from: &str, lock: &str) -> String {
     lease_sql(&format!(
-        "id = (SELECT id FROM jobs WHERE {leasable} AND run_at <= $3
+        "id = (SELECT id FROM {from} WHERE {leasable} AND run_at <= $3
                ORDER BY run_at, id LIMIT 1{lock})",
         leasable = leasable(),
     ))

@@ -108,7 +108,7 @@ impl Dialect for Postgres {
     /// the lease.
     fn lease_job_sql() -> &'static str {
         static SQL: LazyLock<String> =
-            LazyLock::new(|| common::lease_job_sql(" FOR UPDATE SKIP LOCKED"));
+            LazyLock::new(|| common::lease_job_sql("jobs", " FOR UPDATE SKIP LOCKED"));
         &SQL
     }
 

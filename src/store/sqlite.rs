@@ -121,8 +121,11 @@ impl Dialect for Sqlite {
     /// Nothing: every write transaction holds SQLite's write lock (`BEGIN IMMEDIATE`).
     const LOCK_NOISE_PRODUCT: Option<&'static str> = None;
 
+    /// Walks `jobs_pending_due` in `(run_at, id)` order: without statistics (no `ANALYZE`)
+    /// SQLite's planner would take `jobs_state` and sort every pending job to lease one.
     fn lease_job_sql() -> &'static str {
-        static SQL: LazyLock<String> = LazyLock::new(|| common::lease_job_sql(""));
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| common::lease_job_sql("jobs INDEXED BY jobs_pending_due", ""));
         &SQL
     }
 
@@ -188,5 +191,41 @@ impl Dialect for Sqlite {
 
     fn rows_affected(result: &SqliteQueryResult) -> u64 {
         result.rows_affected()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    /// The lines of `EXPLAIN QUERY PLAN sql` on a migrated, empty database.
+    async fn plan(sql: &str) -> Vec<String> {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        // A statement of this crate, not input.
+        sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>("detail"))
+            .collect()
+    }
+
+    /// SQLite keeps no statistics unless `ANALYZE` runs, and without them its planner took
+    /// `jobs_state` (`state = ?` looks selective) and sorted every pending job to lease one:
+    /// 2.4 ms a lease with 4,700 jobs pending during an intake flood (measured with sqlx's
+    /// statement log), which held the write lock and starved intake. The lease walks
+    /// `jobs_pending_due` in `(run_at, id)` order and stops at the first leasable row.
+    #[tokio::test]
+    async fn the_lease_walks_the_due_index_and_sorts_nothing() {
+        let plan = plan(Sqlite::lease_job_sql()).await;
+        assert!(
+            plan.iter()
+                .any(|l| l.contains("USING INDEX jobs_pending_due")),
+            "{plan:#?}"
+        );
+        assert!(!plan.iter().any(|l| l.contains("TEMP B-TREE")), "{plan:#?}");
     }
 }
