@@ -11,8 +11,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use strum::{Display, EnumString, IntoStaticStr};
 
+use std::sync::LazyLock;
+
 use super::common::{At, RowExt};
-use super::dialect::{Args, Dialect};
+use super::dialect::{Args, Dialect, Query};
+use super::rows::{self, Rows};
 use super::*;
 use crate::domain::lifecycle::Closure;
 
@@ -101,6 +104,35 @@ const SELECT_SINCE: &str =
         OR group_key IN (SELECT group_key FROM groups WHERE status <> 'closed')
      ORDER BY group_key, seq";
 
+/// Records the first row of each of `groups`, just created, at `now` inside [`Store::apply`]'s
+/// transaction (a few multi-row statements).
+pub(super) async fn record_new_in<D: Dialect>(
+    conn: &mut D::Connection,
+    groups: &[&GroupRecord],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    static INSERT_ROWS: LazyLock<Rows> = LazyLock::new(|| Rows::of(INSERT));
+    let rows: Vec<HistoryRow> = groups.iter().map(|g| HistoryRow::of(g, now)).collect();
+    for range in rows::chunks(0..rows.len()) {
+        let mut q = sqlx::query(INSERT_ROWS.sql(range.len()));
+        for row in &rows[range] {
+            q = bind_row(q, row);
+        }
+        D::execute(conn, q).await?;
+    }
+    Ok(())
+}
+
+fn bind_row<'q, D: Dialect>(q: Query<'q, D>, row: &'q HistoryRow) -> Query<'q, D> {
+    q.arg(row.group_key.as_str())
+        .arg(row.repo.as_str())
+        .arg(row.account_id.as_str())
+        .arg(row.environment.as_str())
+        .arg(row.severity.as_str())
+        .arg(row.state.as_str())
+        .ts(row.at)
+}
+
 /// Records `g`'s row at `now` inside [`Store::apply`]'s transaction when its state, severity or
 /// repository differs from its latest row (or it has none).
 pub(super) async fn record_in<D: Dialect>(
@@ -119,15 +151,7 @@ pub(super) async fn record_in<D: Dialect>(
             return Ok(());
         }
     }
-    let q = sqlx::query(INSERT)
-        .arg(row.group_key.as_str())
-        .arg(row.repo.as_str())
-        .arg(row.account_id.as_str())
-        .arg(row.environment.as_str())
-        .arg(row.severity.as_str())
-        .arg(row.state.as_str())
-        .ts(row.at);
-    D::execute(conn, q).await?;
+    D::execute(conn, bind_row(sqlx::query(INSERT), &row)).await?;
     Ok(())
 }
 

@@ -18,6 +18,7 @@ mod history;
 mod job;
 mod noise;
 mod postgres;
+mod rows;
 mod sql;
 mod sqlite;
 mod tags;

@@ -13,6 +13,7 @@ use sqlx::{AssertSqlSafe, Pool, Transaction};
 
 use super::common::{self, At, RowExt, audit_cols};
 use super::dialect::{Args, Dialect, Query};
+use super::rows::{self, Rows};
 use super::*;
 
 /// The store on database `D`: [`SqliteStore`] or [`PostgresStore`].
@@ -76,23 +77,103 @@ fn bind_group<'q, D: Dialect>(q: Query<'q, D>, r: &GroupRecord) -> Result<Query<
         .json(&r.data))
 }
 
-async fn enqueue<D: Dialect>(
+/// Enqueues `jobs` in order: a run of the same kind of enqueue (plain or if-absent) is
+/// written together.
+async fn enqueue_all<D: Dialect>(
     conn: &mut D::Connection,
-    job: &NewJob,
+    jobs: &[NewJob],
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let sql = if job.if_absent {
-        common::ENQUEUE_JOB_IF_ABSENT
-    } else {
-        common::ENQUEUE_JOB
-    };
-    let q = sqlx::query(sql)
-        .arg(job.job.kind())
-        .arg(job.job.subject())
-        .ts(common::not_before(job.run_at))
-        .ts(now);
-    D::execute(conn, q).await?;
+    static ENQUEUE: LazyLock<Rows> = LazyLock::new(|| Rows::of(common::ENQUEUE_JOB));
+    static ENQUEUE_IF_ABSENT: LazyLock<Rows> =
+        LazyLock::new(|| Rows::of(common::ENQUEUE_JOB_IF_ABSENT));
+    let mut rest = jobs;
+    while let Some(first) = rest.first() {
+        let n = rest
+            .iter()
+            .take_while(|j| j.if_absent == first.if_absent)
+            .count();
+        let (run, tail) = rest.split_at(n);
+        rest = tail;
+        let rows = if first.if_absent {
+            &ENQUEUE_IF_ABSENT
+        } else {
+            &ENQUEUE
+        };
+        write_rows::<D, _, _>(
+            conn,
+            rows,
+            run,
+            |j| (j.job.kind(), j.job.subject()),
+            |q, j| {
+                Ok(q.arg(j.job.kind())
+                    .arg(j.job.subject())
+                    .ts(common::not_before(j.run_at))
+                    .ts(now))
+            },
+        )
+        .await?;
+    }
     Ok(())
+}
+
+/// Inserts the groups not stored yet; each one inserted gets its first history row (a group
+/// is never deleted, so a new group has no history to compare with).
+async fn insert_groups<D: Dialect>(
+    conn: &mut D::Connection,
+    groups: &[&GroupRecord],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    static INSERT_GROUPS: LazyLock<Rows> = LazyLock::new(|| {
+        Rows::of(&format!(
+            "{} RETURNING group_key",
+            common::INSERT_GROUP_IF_ABSENT
+        ))
+    });
+    let returned = write_rows::<D, _, _>(
+        conn,
+        &INSERT_GROUPS,
+        groups,
+        |g| &g.group_key,
+        |q, g| {
+            Ok(bind_group(q, g)?
+                .ts(g.created_at)
+                .ts(g.updated_at)
+                .arg(g.version))
+        },
+    )
+    .await?;
+    let at = At::new("groups", "(inserted keys)");
+    let inserted: HashSet<String> = returned
+        .iter()
+        .map(|row| row.text(&at, "group_key"))
+        .collect::<Result<_>>()?;
+    let created: Vec<&GroupRecord> = groups
+        .iter()
+        .copied()
+        .filter(|g| inserted.contains(g.group_key.as_str()))
+        .collect();
+    super::history::record_new_in::<D>(conn, &created, now).await
+}
+
+/// Writes `items` with the multi-row statement `rows`, in the runs [`rows::chunks`] cuts by
+/// `key`, `bind` binding one item's parameters; returns the rows the statements return.
+async fn write_rows<'q, D: Dialect, T, K: Eq + std::hash::Hash>(
+    conn: &mut D::Connection,
+    rows: &'static Rows,
+    items: &'q [T],
+    key: impl Fn(&'q T) -> K,
+    bind: impl Fn(Query<'q, D>, &'q T) -> Result<Query<'q, D>>,
+) -> Result<Vec<D::Row>> {
+    let mut out = Vec::new();
+    for range in rows::chunks(items.iter().map(key)) {
+        let mut q = sqlx::query(rows.sql(range.len()));
+        for item in &items[range] {
+            q = bind(q, item)?;
+        }
+        out.extend(D::fetch_all(conn, q).await?);
+    }
+    Ok(out)
 }
 
 /// How many times a change set is applied when PostgreSQL picks it as a deadlock victim.
@@ -109,42 +190,59 @@ async fn apply_in<D: Dialect>(
     now: DateTime<Utc>,
 ) -> Result<()> {
     common::sorted_for_locking(changes);
-    for f in &changes.findings {
-        let q = sqlx::query(common::UPSERT_FINDING)
-            .arg(f.product_arn.as_str())
-            .arg(f.finding_id.as_str())
-            .arg(f.stable_key.0.as_str())
-            .arg(f.group_key.as_str())
-            .arg(f.account_id.as_str())
-            .arg(f.severity.as_str())
-            .arg(f.compliance.map(|c| c.as_str()))
-            .arg(f.record_state.as_str())
-            .arg(f.workflow.as_str())
-            .arg(f.updated_at.as_deref())
-            .arg(f.fingerprint.as_str())
-            .json(&FindingData {
-                finding: &f.finding,
-                lever_writes: f.lever_writes.clone(),
-            })
-            .ts(f.first_seen)
-            .ts(f.last_seen);
-        D::execute(conn, q).await?;
-    }
-    for g in &changes.groups {
-        match g {
-            GroupWrite::InsertIfAbsent(r) => {
-                let q = bind_group(sqlx::query(common::INSERT_GROUP_IF_ABSENT), r)?
-                    .ts(r.created_at)
-                    .ts(r.updated_at)
-                    .arg(r.version);
-                if execute_one::<D>(conn, q).await? {
-                    super::history::record_in::<D>(conn, r, now).await?;
-                }
+    static UPSERT_FINDINGS: LazyLock<Rows> = LazyLock::new(|| Rows::of(common::UPSERT_FINDING));
+    write_rows::<D, _, _>(
+        conn,
+        &UPSERT_FINDINGS,
+        &changes.findings,
+        |f| (&f.product_arn, &f.finding_id),
+        |q, f| {
+            Ok(q.arg(f.product_arn.as_str())
+                .arg(f.finding_id.as_str())
+                .arg(f.stable_key.0.as_str())
+                .arg(f.group_key.as_str())
+                .arg(f.account_id.as_str())
+                .arg(f.severity.as_str())
+                .arg(f.compliance.map(|c| c.as_str()))
+                .arg(f.record_state.as_str())
+                .arg(f.workflow.as_str())
+                .arg(f.updated_at.as_deref())
+                .arg(f.fingerprint.as_str())
+                .json(&FindingData {
+                    finding: &f.finding,
+                    lever_writes: f.lever_writes.clone(),
+                })
+                .ts(f.first_seen)
+                .ts(f.last_seen))
+        },
+    )
+    .await?;
+    // Groups in order (an insert before an update of the same group); a run of inserts is
+    // written together, and the groups it created get their first history row.
+    let mut rest = &changes.groups[..];
+    while let Some(first) = rest.first() {
+        match first {
+            GroupWrite::InsertIfAbsent(_) => {
+                let n = rest
+                    .iter()
+                    .take_while(|g| matches!(g, GroupWrite::InsertIfAbsent(_)))
+                    .count();
+                let (run, tail) = rest.split_at(n);
+                rest = tail;
+                let records: Vec<&GroupRecord> = run
+                    .iter()
+                    .filter_map(|g| match g {
+                        GroupWrite::InsertIfAbsent(r) => Some(r),
+                        GroupWrite::Update { .. } => None,
+                    })
+                    .collect();
+                insert_groups::<D>(conn, &records, now).await?;
             }
             GroupWrite::Update {
                 record: r,
                 expected_version,
             } => {
+                rest = &rest[1..];
                 let q = bind_group(sqlx::query(common::UPDATE_GROUP), r)?
                     .ts(r.updated_at)
                     .arg(*expected_version);
@@ -214,9 +312,7 @@ async fn apply_in<D: Dialect>(
             return Err(common::lease_lost(id));
         }
     }
-    for job in &changes.jobs {
-        enqueue::<D>(conn, job, now).await?;
-    }
+    enqueue_all::<D>(conn, &changes.jobs, now).await?;
     for w in &changes.outbox {
         let q = match w {
             OutboxWrite::Add(e) => sqlx::query(common::INSERT_EFFECT)
@@ -234,17 +330,24 @@ async fn apply_in<D: Dialect>(
         };
         D::execute(conn, q).await?;
     }
-    for a in &changes.audit {
-        let q = sqlx::query(common::INSERT_AUDIT)
-            .ts(a.at)
-            .arg(a.actor.as_str())
-            .arg(a.action.as_str())
-            .arg(a.group_key.as_ref().map(GroupKey::as_str))
-            .arg(a.issue.as_deref())
-            .arg(a.source.as_deref())
-            .json(&a.detail);
-        D::execute(conn, q).await?;
-    }
+    static INSERT_AUDIT: LazyLock<Rows> = LazyLock::new(|| Rows::of(common::INSERT_AUDIT));
+    write_rows::<D, _, _>(
+        conn,
+        &INSERT_AUDIT,
+        &changes.audit,
+        // Rows of their own: no key repeats.
+        std::ptr::from_ref,
+        |q, a| {
+            Ok(q.ts(a.at)
+                .arg(a.actor.as_str())
+                .arg(a.action.as_str())
+                .arg(a.group_key.as_ref().map(GroupKey::as_str))
+                .arg(a.issue.as_deref())
+                .arg(a.source.as_deref())
+                .json(&a.detail))
+        },
+    )
+    .await?;
     for (key, value) in &changes.kv {
         let q = sqlx::query(common::UPSERT_KV)
             .arg(key.as_str())
@@ -272,86 +375,51 @@ async fn record_deliveries_in<D: Dialect>(
             ids.insert(d.id) & bodies.insert(d.body_sha256)
         })
         .collect();
-    // The rows, a few statements for the whole batch (one per chunk size, so the statement
-    // cache holds them all); the ids returned are the deliveries not seen before.
-    let mut inserted: HashSet<String> = HashSet::with_capacity(firsts.len());
+    // The rows, a few statements for the whole batch; the ids returned are the deliveries not
+    // seen before.
+    static INSERT_DELIVERIES: LazyLock<Rows> = LazyLock::new(|| {
+        Rows::of(
+            "INSERT INTO deliveries (id, event, body_sha256, body, received_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id",
+        )
+    });
     let at = At::new("deliveries", "(recorded ids)");
-    let mut rest = &firsts[..];
-    while !rest.is_empty() {
-        let n = DELIVERY_CHUNKS
-            .iter()
-            .copied()
-            .find(|n| *n <= rest.len())
-            .unwrap_or(1);
-        let (chunk, tail) = rest.split_at(n);
-        rest = tail;
-        let mut q = sqlx::query(insert_deliveries_sql(n));
-        for &i in chunk {
+    let mut inserted: HashSet<String> = write_rows::<D, _, _>(
+        conn,
+        &INSERT_DELIVERIES,
+        &firsts,
+        |&i| deliveries[i].id,
+        |q, &i| {
             let d = &deliveries[i];
-            q = q
-                .arg(d.id)
+            Ok(q.arg(d.id)
                 .arg(d.event)
                 .arg(&d.body_sha256[..])
                 .arg(tracked[i].then_some(d.body))
-                .ts(d.received_at);
-        }
-        for row in D::fetch_all(conn, q).await? {
-            inserted.insert(row.text(&at, "id")?);
-        }
-    }
+                .ts(d.received_at))
+        },
+    )
+    .await?
+    .iter()
+    .map(|row| row.text(&at, "id"))
+    .collect::<Result<_>>()?;
     let mut outcomes = Vec::with_capacity(deliveries.len());
+    let mut jobs = Vec::new();
     for (i, d) in deliveries.iter().enumerate() {
         if firsts.binary_search(&i).is_err() || !inserted.remove(d.id) {
             outcomes.push(DeliveryOutcome::Duplicate);
         } else if tracked[i] {
             let job = Job::GithubEvent(DeliveryId(d.id.to_string()));
-            enqueue::<D>(conn, &NewJob::new(job, d.received_at), d.received_at).await?;
+            jobs.push(NewJob::new(job, d.received_at));
             outcomes.push(DeliveryOutcome::Tracked);
         } else {
             outcomes.push(DeliveryOutcome::Untracked);
         }
     }
+    // Each job at its delivery's time (the batch's deliveries arrived at about the same).
+    for job in &jobs {
+        enqueue_all::<D>(conn, std::slice::from_ref(job), job.run_at).await?;
+    }
     Ok(outcomes)
-}
-
-/// Rows per `INSERT` of deliveries, largest first: a batch is written in chunks of these.
-const DELIVERY_CHUNKS: [usize; 4] = [64, 16, 4, 1];
-
-/// `INSERT INTO deliveries ... VALUES (...), ... ON CONFLICT DO NOTHING RETURNING id` for `n`
-/// rows (one of [`DELIVERY_CHUNKS`]); `body` is NULL for an untracked delivery.
-fn insert_deliveries_sql(n: usize) -> &'static str {
-    static SQL: LazyLock<Vec<(usize, String)>> = LazyLock::new(|| {
-        DELIVERY_CHUNKS
-            .iter()
-            .map(|&n| {
-                let rows: Vec<String> = (0..n)
-                    .map(|r| {
-                        let p = 5 * r;
-                        format!(
-                            "(${}, ${}, ${}, ${}, ${})",
-                            p + 1,
-                            p + 2,
-                            p + 3,
-                            p + 4,
-                            p + 5
-                        )
-                    })
-                    .collect();
-                (
-                    n,
-                    format!(
-                        "INSERT INTO deliveries (id, event, body_sha256, body, received_at) \
-                         VALUES {} ON CONFLICT DO NOTHING RETURNING id",
-                        rows.join(", ")
-                    ),
-                )
-            })
-            .collect()
-    });
-    SQL.iter()
-        .find(|(k, _)| *k == n)
-        .map(|(_, sql)| sql.as_str())
-        .expect("a chunk size of DELIVERY_CHUNKS")
 }
 
 /// Which of `deliveries` concern an issue a group owns, with one query for all of them.

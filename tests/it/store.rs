@@ -243,6 +243,7 @@ suite!(
     ungrouped_findings_are_those_of_the_account_without_a_group,
     ignore_tag_snapshot_is_replaced_whole,
     group_history_follows_every_group_write,
+    a_large_change_set_writes_what_its_parts_would_in_order,
 );
 
 // =============================================================================================
@@ -3070,4 +3071,160 @@ async fn noise_cap_slots_hold_across_replicas(db: Arc<Db>) {
     assert_eq!(ledger.opened.len(), 1);
     assert_eq!(ledger.held.len(), 14);
     assert!(!ledger.held.iter().any(|e| e.group_key == key(held)));
+}
+
+/// A change set larger than one statement holds (multi-row statements of 64, 16, 4 and 1 rows)
+/// writes exactly what its parts would, one by one and in order: a finding written twice keeps
+/// its last write, a group inserted and then updated in the same change set ends updated, a
+/// group already stored is left alone and gets no history row, a job enqueued twice is one job
+/// at the earlier time (an if-absent enqueue leaves it as it is), every audit entry is kept in
+/// order. PostgreSQL refuses an upsert that touches one row twice: the run must be cut there.
+async fn a_large_change_set_writes_what_its_parts_would_in_order(db: Arc<Db>) {
+    let store = db.store().await;
+    let mut existing = group("G007", "acme/old", None, GroupStatus::Pending);
+    existing.created_at = t(-10);
+    store
+        .apply(
+            ChangeSet {
+                groups: vec![GroupWrite::InsertIfAbsent(existing.clone())],
+                ..Default::default()
+            },
+            t(-10),
+        )
+        .await
+        .unwrap();
+
+    let arn = "arn:aws:securityhub:eu-west-1::product/aws/securityhub";
+    let mut findings: Vec<FindingRecord> = (0..150)
+        .map(|i| {
+            finding(
+                arn,
+                &format!("f{i:03}"),
+                &format!("G{:03}", i % 100),
+                Severity::High,
+            )
+        })
+        .collect();
+    // f010 again, later in the set, now CRITICAL: the last write wins.
+    let mut again = finding(arn, "f010", "G010", Severity::Critical);
+    again.fingerprint = "second".into();
+    findings.insert(120, again);
+    let mut groups: Vec<GroupWrite> = (0..100)
+        .map(|i| {
+            GroupWrite::InsertIfAbsent(group(
+                &format!("G{i:03}"),
+                "acme/web",
+                None,
+                GroupStatus::Pending,
+            ))
+        })
+        .collect();
+    // G042 is inserted and updated (opened) in the same change set.
+    let mut opened = group("G042", "acme/web", Some(42), GroupStatus::Open);
+    opened.updated_at = t(5);
+    groups.push(GroupWrite::Update {
+        record: opened.clone(),
+        expected_version: 1,
+    });
+    let mut jobs: Vec<NewJob> = (0..90)
+        .map(|i| new_job("sync-group", &format!("G{:03}", i % 80), t(100 + i)))
+        .collect();
+    // sync-group G003 again, earlier: one job at t(50). open-issue G001 if absent, twice:
+    // the first one stands.
+    jobs.push(new_job("sync-group", "G003", t(50)));
+    jobs.push(NewJob::if_absent(
+        Job::from_parts("open-issue", "G001"),
+        t(60),
+    ));
+    jobs.push(NewJob::if_absent(
+        Job::from_parts("open-issue", "G001"),
+        t(70),
+    ));
+    let audit: Vec<AuditEntry> = (0..70)
+        .map(|i| audit_entry(t(i), &format!("action-{i}"), "G000", None))
+        .collect();
+    store
+        .apply(
+            ChangeSet {
+                findings,
+                groups,
+                jobs,
+                audit,
+                ..Default::default()
+            },
+            t(1),
+        )
+        .await
+        .unwrap();
+
+    let ids: Vec<(String, String)> = (0..150)
+        .map(|i| (arn.to_string(), format!("f{i:03}")))
+        .collect();
+    let stored = store.findings(&ids).await.unwrap();
+    assert_eq!(stored.len(), 150);
+    let f010 = stored.iter().find(|f| f.finding_id == "f010").unwrap();
+    assert_eq!(
+        (f010.severity, f010.fingerprint.as_str()),
+        (Severity::Critical, "second")
+    );
+    assert!(
+        stored
+            .iter()
+            .filter(|f| f.finding_id != "f010")
+            .all(|f| f.severity == Severity::High)
+    );
+
+    let keys: Vec<GroupKey> = (0..100).map(|i| key(&format!("G{i:03}"))).collect();
+    let stored = store.groups(&keys).await.unwrap();
+    assert_eq!(stored.len(), 100);
+    for g in &stored {
+        match g.group_key.as_str() {
+            "G007" => assert_eq!(g, &existing, "a stored group is left alone"),
+            "G042" => assert_eq!(
+                (g.status, g.issue_number, g.version),
+                (GroupStatus::Open, Some(42), 2)
+            ),
+            _ => assert_eq!(
+                (g.status, g.repo.as_str(), g.version),
+                (GroupStatus::Pending, "acme/web", 1)
+            ),
+        }
+    }
+    let history = store.group_history(t(-100)).await.unwrap();
+    let rows_of = |k: &str| history.iter().filter(|h| h.group_key.as_str() == k).count();
+    assert_eq!(
+        history.len(),
+        1 + 99 + 1,
+        "G007 once (before), each new group once, G042 opened"
+    );
+    assert_eq!(
+        (rows_of("G007"), rows_of("G042"), rows_of("G099")),
+        (1, 2, 1)
+    );
+
+    let stored = store.jobs(None).await.unwrap();
+    assert_eq!(
+        stored.len(),
+        80 + 1,
+        "80 sync-group subjects and one open-issue"
+    );
+    let run_at = |kind: &str, subject: &str| {
+        stored
+            .iter()
+            .find(|j| j.job.kind() == kind && j.job.subject() == subject)
+            .map(|j| j.run_at)
+            .unwrap()
+    };
+    assert_eq!(run_at("sync-group", "G003"), t(50));
+    assert_eq!(
+        run_at("sync-group", "G005"),
+        t(105),
+        "G005 at 105 and at 185: the earlier"
+    );
+    assert_eq!(run_at("open-issue", "G001"), t(60));
+
+    let entries = store.audit(&AuditFilter::default()).await.unwrap();
+    let actions: Vec<String> = entries.iter().map(|e| e.action.clone()).collect();
+    let want: Vec<String> = (0..70).map(|i| format!("action-{i}")).collect();
+    assert_eq!(actions, want);
 }

@@ -1,0 +1,196 @@
+//! Multi-row statements: a batch writes its rows with a few statements instead of one each.
+//!
+//! On SQLite every statement is a round trip to sqlx's worker thread (two thread hand-offs),
+//! on PostgreSQL a round trip to the server; an intake batch of 32 new findings used to run
+//! about 200 statements. [`Rows`] turns a one-row `INSERT … VALUES (…) …` of `common.rs` into
+//! the same statement for 64, 16, 4 or 1 rows ([`CHUNKS`], so the statement cache holds four
+//! texts per statement), and [`chunks`] cuts a batch into such runs without ever putting one
+//! key twice in a statement: PostgreSQL refuses an upsert that touches a row twice, and the
+//! order of the two writes would be lost. Rows keep their order, so a batch locks rows in the
+//! order [`sorted_for_locking`](super::common::sorted_for_locking) gave them.
+
+use std::collections::HashSet;
+use std::hash::Hash;
+use std::ops::Range;
+
+/// Rows per statement, largest first.
+pub(super) const CHUNKS: [usize; 4] = [64, 16, 4, 1];
+
+/// One `INSERT` for each size of [`CHUNKS`].
+#[derive(Debug)]
+pub(super) struct Rows {
+    by_size: Vec<(usize, String)>,
+}
+
+impl Rows {
+    /// From a one-row statement: its first `VALUES (…)` is the row, repeated with its `$N`
+    /// renumbered (`$1` of the third row is `$(2·width + 1)`, `width` the row's highest `$N`).
+    ///
+    /// Panics when `one_row` has no `VALUES (…)`: the statements are this crate's constants.
+    pub(super) fn of(one_row: &str) -> Rows {
+        let start = one_row.find("VALUES (").expect("an INSERT … VALUES (…)") + "VALUES ".len();
+        let mut depth = 0;
+        let end = start
+            + one_row[start..]
+                .char_indices()
+                .find(|&(_, c)| {
+                    depth += match c {
+                        '(' => 1,
+                        ')' => -1,
+                        _ => 0,
+                    };
+                    depth == 0
+                })
+                .expect("balanced parentheses")
+                .0
+            + 1;
+        let (head, row, tail) = (&one_row[..start], &one_row[start..end], &one_row[end..]);
+        let width = placeholders(row).map(|(_, n)| n).max().unwrap_or(0);
+        let by_size = CHUNKS
+            .iter()
+            .map(|&size| {
+                let rows: Vec<String> = (0..size).map(|r| renumber(row, r * width)).collect();
+                (size, format!("{head}{}{tail}", rows.join(", ")))
+            })
+            .collect();
+        Rows { by_size }
+    }
+
+    /// The statement for `n` rows, `n` one of [`CHUNKS`].
+    pub(super) fn sql(&self, n: usize) -> &str {
+        self.by_size
+            .iter()
+            .find(|(size, _)| *size == n)
+            .map(|(_, sql)| sql.as_str())
+            .expect("a size of CHUNKS")
+    }
+}
+
+/// Each `$N` of `sql`: the byte range of its digits and `N`.
+fn placeholders(sql: &str) -> impl Iterator<Item = (Range<usize>, usize)> + '_ {
+    let bytes = sql.as_bytes();
+    (0..bytes.len()).filter_map(move |i| {
+        if bytes[i] != b'$' {
+            return None;
+        }
+        let digits = bytes[i + 1..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let range = i + 1..i + 1 + digits;
+        sql[range.clone()].parse().ok().map(|n| (range, n))
+    })
+}
+
+/// `row` with every `$N` shifted to `$(N + by)`.
+fn renumber(row: &str, by: usize) -> String {
+    let mut out = String::with_capacity(row.len() + 8);
+    let mut last = 0;
+    for (range, n) in placeholders(row) {
+        out.push_str(&row[last..range.start]);
+        out.push_str(&(n + by).to_string());
+        last = range.end;
+    }
+    out.push_str(&row[last..]);
+    out
+}
+
+/// Cuts items with these keys (in order) into consecutive ranges, each of a size in
+/// [`CHUNKS`] and none holding a key twice: a repeated key starts a new run.
+pub(super) fn chunks<K: Eq + Hash>(keys: impl IntoIterator<Item = K>) -> Vec<Range<usize>> {
+    let mut runs = Vec::new();
+    let mut seen = HashSet::new();
+    let mut start = 0;
+    let mut len = 0;
+    for (i, key) in keys.into_iter().enumerate() {
+        if seen.contains(&key) {
+            runs.push(start..i);
+            seen.clear();
+            start = i;
+        }
+        seen.insert(key);
+        len = i + 1;
+    }
+    if len > start {
+        runs.push(start..len);
+    }
+    let mut out = Vec::new();
+    for run in runs {
+        let mut at = run.start;
+        while at < run.end {
+            let size = CHUNKS
+                .iter()
+                .copied()
+                .find(|&s| s <= run.end - at)
+                .unwrap_or(1);
+            out.push(at..at + size);
+            at += size;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_one_row_statement_becomes_one_for_each_chunk_size() {
+        let rows = Rows::of(
+            "INSERT INTO jobs (kind, subject, state, run_at) VALUES ($1, $2, 'pending', $3, $3)
+             ON CONFLICT (kind, subject) WHERE state = 'pending' DO NOTHING",
+        );
+        assert_eq!(
+            rows.sql(1),
+            "INSERT INTO jobs (kind, subject, state, run_at) VALUES ($1, $2, 'pending', $3, $3)
+             ON CONFLICT (kind, subject) WHERE state = 'pending' DO NOTHING"
+        );
+        assert_eq!(
+            rows.sql(4),
+            "INSERT INTO jobs (kind, subject, state, run_at) VALUES ($1, $2, 'pending', $3, $3), \
+             ($4, $5, 'pending', $6, $6), ($7, $8, 'pending', $9, $9), \
+             ($10, $11, 'pending', $12, $12)
+             ON CONFLICT (kind, subject) WHERE state = 'pending' DO NOTHING"
+        );
+        assert!(
+            rows.sql(64)
+                .contains("($190, $191, 'pending', $192, $192)\n")
+        );
+    }
+
+    #[test]
+    #[allow(clippy::single_range_in_vec_init)] // a table of expected runs, some of one run
+    fn chunks_keep_the_order_take_the_largest_sizes_and_never_repeat_a_key() {
+        let table: &[(&[u32], &[Range<usize>])] = &[
+            (&[], &[]),
+            (&[7], &[0..1]),
+            (&[1, 2, 3], &[0..1, 1..2, 2..3]),
+            (&[1, 2, 3, 4, 5], &[0..4, 4..5]),
+            (&[1, 1], &[0..1, 1..2]),
+            (&[1, 2, 3, 4, 1, 2, 3, 4], &[0..4, 4..8]),
+            (&[1, 2, 3, 4, 5, 1], &[0..4, 4..5, 5..6]),
+            (&[1, 2, 1, 2, 1], &[0..1, 1..2, 2..3, 3..4, 4..5]),
+        ];
+        for (keys, want) in table {
+            assert_eq!(chunks(keys.iter()), *want, "{keys:?}");
+        }
+        let many: Vec<Range<usize>> = chunks(0..150);
+        assert_eq!(
+            many,
+            vec![0..64, 64..128, 128..144, 144..148, 148..149, 149..150]
+        );
+        // Every run: consecutive, within bounds, no key twice, sizes from CHUNKS.
+        let keys: Vec<u32> = (0..500).map(|i| (i * 7919) % 97).collect();
+        let runs = chunks(keys.iter());
+        assert_eq!(runs.first().map(|r| r.start), Some(0));
+        assert_eq!(runs.last().map(|r| r.end), Some(500));
+        for w in runs.windows(2) {
+            assert_eq!(w[0].end, w[1].start);
+        }
+        for r in &runs {
+            assert!(CHUNKS.contains(&r.len()), "{r:?}");
+            let distinct: HashSet<_> = keys[r.clone()].iter().collect();
+            assert_eq!(distinct.len(), r.len(), "{r:?}");
+        }
+    }
+}
