@@ -183,6 +183,7 @@ pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit
 pub(super) const UPSERT_KV: &str = "INSERT INTO kv (key, value, updated_at) VALUES ($1, $2, $3)
      ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
 
+/// `body` is NULL for an untracked delivery.
 pub(super) const SELECT_DELIVERY: &str =
     "SELECT id, event, body_sha256, body, received_at FROM deliveries WHERE id = $1";
 

@@ -113,13 +113,11 @@ pub(super) async fn record_new_in<D: Dialect>(
 ) -> Result<()> {
     static INSERT_ROWS: LazyLock<Rows> = LazyLock::new(|| Rows::of(INSERT));
     let rows: Vec<HistoryRow> = groups.iter().map(|g| HistoryRow::of(g, now)).collect();
-    for range in rows::chunks(0..rows.len()) {
-        let mut q = sqlx::query(INSERT_ROWS.sql(range.len()));
-        for row in &rows[range] {
-            q = bind_row(q, row);
-        }
-        D::execute(conn, q).await?;
-    }
+    // Rows of their own: no key repeats.
+    rows::write::<D, _, _>(conn, &INSERT_ROWS, &rows, std::ptr::from_ref, |q, row| {
+        Ok(bind_row(q, row))
+    })
+    .await?;
     Ok(())
 }
 

@@ -13,6 +13,9 @@ use std::collections::HashSet;
 use std::hash::Hash;
 use std::ops::Range;
 
+use super::Result;
+use super::dialect::{Dialect, Query};
+
 /// Rows per statement, largest first.
 pub(super) const CHUNKS: [usize; 4] = [64, 16, 4, 1];
 
@@ -128,6 +131,26 @@ pub(super) fn chunks<K: Eq + Hash>(keys: impl IntoIterator<Item = K>) -> Vec<Ran
         }
     }
     out
+}
+
+/// Writes `items` with the multi-row statement `rows`, in the runs [`chunks`] cuts by
+/// `key`, `bind` binding one item's parameters; returns the rows the statements return.
+pub(super) async fn write<'q, D: Dialect, T, K: Eq + Hash>(
+    conn: &mut D::Connection,
+    rows: &'static Rows,
+    items: &'q [T],
+    key: impl Fn(&'q T) -> K,
+    bind: impl Fn(Query<'q, D>, &'q T) -> Result<Query<'q, D>>,
+) -> Result<Vec<D::Row>> {
+    let mut out = Vec::new();
+    for range in chunks(items.iter().map(key)) {
+        let mut q = sqlx::query(rows.sql(range.len()));
+        for item in &items[range] {
+            q = bind(q, item)?;
+        }
+        out.extend(D::fetch_all(conn, q).await?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -95,14 +95,14 @@ async fn enqueue_all<D: Dialect>(
             .count();
         let (run, tail) = rest.split_at(n);
         rest = tail;
-        let rows = if first.if_absent {
+        let statement = if first.if_absent {
             &ENQUEUE_IF_ABSENT
         } else {
             &ENQUEUE
         };
-        write_rows::<D, _, _>(
+        rows::write::<D, _, _>(
             conn,
-            rows,
+            statement,
             run,
             |j| (j.job.kind(), j.job.subject()),
             |q, j| {
@@ -130,7 +130,7 @@ async fn insert_groups<D: Dialect>(
             common::INSERT_GROUP_IF_ABSENT
         ))
     });
-    let returned = write_rows::<D, _, _>(
+    let returned = rows::write::<D, _, _>(
         conn,
         &INSERT_GROUPS,
         groups,
@@ -156,26 +156,6 @@ async fn insert_groups<D: Dialect>(
     super::history::record_new_in::<D>(conn, &created, now).await
 }
 
-/// Writes `items` with the multi-row statement `rows`, in the runs [`rows::chunks`] cuts by
-/// `key`, `bind` binding one item's parameters; returns the rows the statements return.
-async fn write_rows<'q, D: Dialect, T, K: Eq + std::hash::Hash>(
-    conn: &mut D::Connection,
-    rows: &'static Rows,
-    items: &'q [T],
-    key: impl Fn(&'q T) -> K,
-    bind: impl Fn(Query<'q, D>, &'q T) -> Result<Query<'q, D>>,
-) -> Result<Vec<D::Row>> {
-    let mut out = Vec::new();
-    for range in rows::chunks(items.iter().map(key)) {
-        let mut q = sqlx::query(rows.sql(range.len()));
-        for item in &items[range] {
-            q = bind(q, item)?;
-        }
-        out.extend(D::fetch_all(conn, q).await?);
-    }
-    Ok(out)
-}
-
 /// How many times a change set is applied when PostgreSQL picks it as a deadlock victim.
 const DEADLOCK_ATTEMPTS: u32 = 5;
 
@@ -191,7 +171,7 @@ async fn apply_in<D: Dialect>(
 ) -> Result<()> {
     common::sorted_for_locking(changes);
     static UPSERT_FINDINGS: LazyLock<Rows> = LazyLock::new(|| Rows::of(common::UPSERT_FINDING));
-    write_rows::<D, _, _>(
+    rows::write::<D, _, _>(
         conn,
         &UPSERT_FINDINGS,
         &changes.findings,
@@ -223,19 +203,14 @@ async fn apply_in<D: Dialect>(
     while let Some(first) = rest.first() {
         match first {
             GroupWrite::InsertIfAbsent(_) => {
-                let n = rest
+                let records: Vec<&GroupRecord> = rest
                     .iter()
-                    .take_while(|g| matches!(g, GroupWrite::InsertIfAbsent(_)))
-                    .count();
-                let (run, tail) = rest.split_at(n);
-                rest = tail;
-                let records: Vec<&GroupRecord> = run
-                    .iter()
-                    .filter_map(|g| match g {
+                    .map_while(|g| match g {
                         GroupWrite::InsertIfAbsent(r) => Some(r),
                         GroupWrite::Update { .. } => None,
                     })
                     .collect();
+                rest = &rest[records.len()..];
                 insert_groups::<D>(conn, &records, now).await?;
             }
             GroupWrite::Update {
@@ -331,7 +306,7 @@ async fn apply_in<D: Dialect>(
         D::execute(conn, q).await?;
     }
     static INSERT_AUDIT: LazyLock<Rows> = LazyLock::new(|| Rows::of(common::INSERT_AUDIT));
-    write_rows::<D, _, _>(
+    rows::write::<D, _, _>(
         conn,
         &INSERT_AUDIT,
         &changes.audit,
@@ -384,7 +359,7 @@ async fn record_deliveries_in<D: Dialect>(
         )
     });
     let at = At::new("deliveries", "(recorded ids)");
-    let mut inserted: HashSet<String> = write_rows::<D, _, _>(
+    let mut inserted: HashSet<String> = rows::write::<D, _, _>(
         conn,
         &INSERT_DELIVERIES,
         &firsts,
@@ -403,21 +378,17 @@ async fn record_deliveries_in<D: Dialect>(
     .map(|row| row.text(&at, "id"))
     .collect::<Result<_>>()?;
     let mut outcomes = Vec::with_capacity(deliveries.len());
-    let mut jobs = Vec::new();
     for (i, d) in deliveries.iter().enumerate() {
         if firsts.binary_search(&i).is_err() || !inserted.remove(d.id) {
             outcomes.push(DeliveryOutcome::Duplicate);
         } else if tracked[i] {
             let job = Job::GithubEvent(DeliveryId(d.id.to_string()));
-            jobs.push(NewJob::new(job, d.received_at));
+            let job = NewJob::new(job, d.received_at);
+            enqueue_all::<D>(conn, std::slice::from_ref(&job), d.received_at).await?;
             outcomes.push(DeliveryOutcome::Tracked);
         } else {
             outcomes.push(DeliveryOutcome::Untracked);
         }
-    }
-    // Each job at its delivery's time (the batch's deliveries arrived at about the same).
-    for job in &jobs {
-        enqueue_all::<D>(conn, std::slice::from_ref(job), job.run_at).await?;
     }
     Ok(outcomes)
 }
