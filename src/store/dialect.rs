@@ -12,6 +12,7 @@
 
 use std::fmt::Debug;
 use std::future::Future;
+use std::ops::DerefMut;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -69,14 +70,14 @@ pub trait Dialect:
     /// The store's own state for serializing writes (shared by clones of the store).
     type Gate: Debug + Default + Clone + Send + Sync;
 
-    /// Held for as long as a write transaction runs.
-    type Guard<'a>: Send;
+    /// A write transaction in progress: its statements run on the connection it derefs to.
+    type Write<'a>: WriteTx<Self> + 'a;
 
     /// Starts a transaction for writing.
     fn begin_write<'a>(
         pool: &'a Pool<Self>,
         gate: &'a Self::Gate,
-    ) -> impl Future<Output = Result<(Self::Guard<'a>, Transaction<'static, Self>)>> + Send;
+    ) -> impl Future<Output = Result<Self::Write<'a>>> + Send;
 
     /// Applies the pending migrations, safely against other processes doing the same.
     fn migrate(pool: &Pool<Self>, gate: &Self::Gate) -> impl Future<Output = Result<()>> + Send;
@@ -100,6 +101,27 @@ pub trait Dialect:
     fn get_json<T: DeserializeOwned>(row: &Self::Row, at: &At, col: &'static str) -> Result<T>;
 
     fn rows_affected(result: &Self::QueryResult) -> u64;
+}
+
+/// A write transaction of database `D` ([`Dialect::begin_write`]).
+pub trait WriteTx<D: Database>: DerefMut<Target = D::Connection> + Send {
+    /// Commits on success, rolls back on error; returns `result`, or the error that kept it
+    /// from being committed.
+    fn finish<T: Send>(self, result: Result<T>) -> impl Future<Output = Result<T>> + Send;
+}
+
+/// A transaction of its own.
+impl<D: Database> WriteTx<D> for Transaction<'static, D> {
+    async fn finish<T: Send>(self, result: Result<T>) -> Result<T> {
+        super::common::finish(self, result).await
+    }
+}
+
+/// A turn in a shared transaction (`store::combine`).
+impl<D: Dialect> WriteTx<D> for super::combine::Turn<'_, D> {
+    async fn finish<T: Send>(self, result: Result<T>) -> Result<T> {
+        super::combine::Turn::finish(self, result).await
+    }
 }
 
 /// `T` binds as a parameter of this database (`'a`: how long `T` borrows).

@@ -12,6 +12,7 @@
 //! Times are stored with microsecond precision on both backends (finer parts are truncated):
 //! TIMESTAMPTZ on PostgreSQL, INTEGER microseconds since the Unix epoch on SQLite.
 
+mod combine;
 mod common;
 mod dialect;
 mod history;
@@ -57,6 +58,10 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// The write transaction this write shared with others (`store::combine`) did not commit;
+    /// nothing of the write was kept. Holds why.
+    #[error("the shared write transaction did not commit: {0}")]
+    SharedCommit(String),
     #[error("invalid database URL {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
 }

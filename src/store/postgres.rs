@@ -114,13 +114,13 @@ impl Dialect for Postgres {
 
     /// Nothing: PostgreSQL's row locks and the version checks serialize writers.
     type Gate = ();
-    type Guard<'a> = ();
+    type Write<'a> = Transaction<'static, Postgres>;
 
     async fn begin_write<'a>(
         pool: &'a PgPool,
         _gate: &'a (),
-    ) -> Result<((), Transaction<'static, Postgres>)> {
-        Ok(((), pool.begin().await?))
+    ) -> Result<Transaction<'static, Postgres>> {
+        Ok(pool.begin().await?)
     }
 
     /// sqlx's migrator holds a session-level advisory lock (`pg_advisory_lock`, keyed by the

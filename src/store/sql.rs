@@ -9,10 +9,10 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Duration, Utc};
-use sqlx::{AssertSqlSafe, Pool, Transaction};
+use sqlx::{AssertSqlSafe, Pool};
 
 use super::common::{self, At, RowExt, audit_cols};
-use super::dialect::{Args, Dialect, Query};
+use super::dialect::{Args, Dialect, Query, WriteTx};
 use super::rows::{self, Rows};
 use super::*;
 
@@ -45,7 +45,7 @@ impl<D: Dialect> SqlStore<D> {
         &self.pool
     }
 
-    async fn write_tx(&self) -> Result<(D::Guard<'_>, Transaction<'static, D>)> {
+    async fn write_tx(&self) -> Result<D::Write<'_>> {
         D::begin_write(&self.pool, &self.gate).await
     }
 
@@ -483,9 +483,9 @@ impl<D: Dialect> Store for SqlStore<D> {
         let mut changes = changes;
         let mut attempt = 1;
         loop {
-            let (_guard, mut tx) = self.write_tx().await?;
+            let mut tx = self.write_tx().await?;
             let result = apply_in::<D>(&mut *tx, &mut changes, now).await;
-            match common::finish(tx, result).await {
+            match tx.finish(result).await {
                 // PostgreSQL chose this transaction as a deadlock victim: another process's
                 // change set (another replica's intake batch) enqueued some of the same jobs in
                 // another order. Nothing was written; the change set is applied again. (Jobs
@@ -512,9 +512,9 @@ impl<D: Dialect> Store for SqlStore<D> {
         if deliveries.is_empty() {
             return Ok(Vec::new());
         }
-        let (_guard, mut tx) = self.write_tx().await?;
+        let mut tx = self.write_tx().await?;
         let result = record_deliveries_in::<D>(&mut *tx, deliveries).await;
-        common::finish(tx, result).await
+        tx.finish(result).await
     }
 
     async fn delivery(&self, id: &str) -> Result<Option<Delivery>> {
@@ -636,14 +636,14 @@ impl<D: Dialect> Store for SqlStore<D> {
         until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let (_guard, mut tx) = self.write_tx().await?;
+        let mut tx = self.write_tx().await?;
         let q = sqlx::query(common::RENEW_LEASE)
             .arg(id)
             .arg(owner)
             .ts(until)
             .ts(now);
         let result = execute_one::<D>(&mut *tx, q).await;
-        common::finish(tx, result).await
+        tx.finish(result).await
     }
 
     async fn prune(
@@ -651,7 +651,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         jobs_before: DateTime<Utc>,
         deliveries_before: DateTime<Utc>,
     ) -> Result<Pruned> {
-        let (_guard, mut tx) = self.write_tx().await?;
+        let mut tx = self.write_tx().await?;
         let result = async {
             let jobs =
                 D::execute(&mut *tx, sqlx::query(common::PRUNE_JOBS).ts(jobs_before)).await?;
@@ -666,7 +666,7 @@ impl<D: Dialect> Store for SqlStore<D> {
             })
         }
         .await;
-        common::finish(tx, result).await
+        tx.finish(result).await
     }
 
     async fn jobs(&self, state: Option<JobState>) -> Result<Vec<JobRecord>> {
@@ -704,10 +704,10 @@ impl<D: Dialect> Store for SqlStore<D> {
         window: Duration,
         now: DateTime<Utc>,
     ) -> Result<IssueSlot> {
-        let (_guard, mut tx) = self.write_tx().await?;
+        let mut tx = self.write_tx().await?;
         let result =
             super::noise::take_slot_in::<D>(&mut *tx, product, group, limit, window, now).await;
-        common::finish(tx, result).await
+        tx.finish(result).await
     }
 
     async fn noise_ledger(&self, product: &str, since: DateTime<Utc>) -> Result<NoiseLedger> {
@@ -757,9 +757,9 @@ impl<D: Dialect> Store for SqlStore<D> {
         resources: &[IgnoredResource],
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let (_guard, mut tx) = self.write_tx().await?;
+        let mut tx = self.write_tx().await?;
         let result = super::tags::record_in::<D>(&mut *tx, resources, now).await;
-        common::finish(tx, result).await
+        tx.finish(result).await
     }
 
     async fn kv_get(&self, key: &str) -> Result<Option<String>> {
@@ -783,7 +783,7 @@ impl<D: Dialect> Store for SqlStore<D> {
             .unwrap_or(i64::MAX / 4)
             .max(1);
         let tolerance_us = period_us.saturating_mul(i64::from(burst.max(1)));
-        let (_guard, mut tx) = self.write_tx().await?;
+        let mut tx = self.write_tx().await?;
         let result = async {
             D::execute(&mut *tx, sqlx::query(common::PACING_ROW).arg(id)).await?;
             let q = sqlx::query(common::PACING_TAKE)
@@ -817,12 +817,12 @@ impl<D: Dialect> Store for SqlStore<D> {
             }))
         }
         .await;
-        common::finish(tx, result).await
+        tx.finish(result).await
     }
 
     async fn pause_github(&self, installation: u64, until: DateTime<Utc>) -> Result<()> {
         let id = i64::try_from(installation).unwrap_or(i64::MAX);
-        let (_guard, mut tx) = self.write_tx().await?;
+        let mut tx = self.write_tx().await?;
         let q = sqlx::query(common::PACING_PAUSE)
             .arg(id)
             .arg(common::micros(until));
@@ -830,7 +830,7 @@ impl<D: Dialect> Store for SqlStore<D> {
             .await
             .map(|_| ())
             .map_err(Into::into);
-        common::finish(tx, result).await
+        tx.finish(result).await
     }
 
     async fn github_paused_until(&self, installation: u64) -> Result<Option<DateTime<Utc>>> {

@@ -24,9 +24,9 @@ use sqlx::sqlite::{
     SqliteRow,
 };
 use sqlx::types::Json;
-use sqlx::{Row, Sqlite, Transaction};
-use tokio::sync::{Mutex, MutexGuard};
+use sqlx::{Row, Sqlite};
 
+use super::combine::{Combiner, Turn};
 use super::common::{
     self, At, micros, select_findings_by_id_sql, select_groups_by_key_sql, tracked_issue_sql,
 };
@@ -129,26 +129,24 @@ impl Dialect for Sqlite {
         &SQL
     }
 
-    /// Serializes this process's write transactions.
-    type Gate = Arc<Mutex<()>>;
-    type Guard<'a> = MutexGuard<'a, ()>;
+    /// This process's writers, in arrival order, sharing commits (`store::combine`).
+    type Gate = Arc<Combiner<Sqlite>>;
+    type Write<'a> = Turn<'a, Sqlite>;
 
-    /// A transaction holding SQLite's write lock (and this process's write mutex, released
-    /// with the returned guard).
+    /// A turn in a transaction holding SQLite's write lock (`BEGIN IMMEDIATE`), shared with
+    /// the writers queued before and after this one.
     async fn begin_write<'a>(
         pool: &'a SqlitePool,
         gate: &'a Self::Gate,
-    ) -> Result<(MutexGuard<'a, ()>, Transaction<'static, Sqlite>)> {
-        let guard = gate.lock().await;
-        let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok((guard, tx))
+    ) -> Result<Turn<'a, Sqlite>> {
+        gate.turn(pool, "BEGIN IMMEDIATE").await
     }
 
-    /// Runs the migrations inside one `BEGIN IMMEDIATE` transaction: sqlx's migrator takes no
-    /// lock on SQLite, so the write lock is what keeps two processes starting at once from
-    /// applying the same migration twice (the second waits, then finds it applied).
+    /// Runs the migrations inside one `BEGIN IMMEDIATE` transaction of their own: sqlx's
+    /// migrator takes no lock on SQLite, so the write lock is what keeps two processes starting
+    /// at once from applying the same migration twice (the second waits, then finds it applied).
     async fn migrate(pool: &SqlitePool, gate: &Self::Gate) -> Result<()> {
-        let (_guard, mut tx) = Self::begin_write(pool, gate).await?;
+        let (_alone, mut tx) = gate.alone(pool, "BEGIN IMMEDIATE").await?;
         let result = common::run_migrations(&MIGRATOR, &mut *tx)
             .await
             .map_err(StoreError::from);
@@ -162,13 +160,13 @@ impl Dialect for Sqlite {
         gate: &'a Self::Gate,
         lease: Query<'a, Sqlite>,
     ) -> Result<Option<JobRecord>> {
-        let (_guard, mut tx) = Self::begin_write(pool, gate).await?;
+        let mut tx = Self::begin_write(pool, gate).await?;
         let result = lease
             .fetch_optional(&mut *tx)
             .await
             .map_err(StoreError::from)
             .and_then(|row| row.as_ref().map(common::job_from_row).transpose());
-        common::finish(tx, result).await
+        tx.finish(result).await
     }
 
     fn bind_ts(q: Query<'_, Sqlite>, t: DateTime<Utc>) -> Query<'_, Sqlite> {

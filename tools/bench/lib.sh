@@ -63,12 +63,24 @@ webhook_body() {
     export BENCH_BODY=$SCRATCH/webhook.json BENCH_SIG=$SIG BENCH_VARY=999999999999
 }
 
+# BENCH_SLOW_FSYNC_US=N: Lever's fsyncs take N µs more (tools/bench/slowsync.c, LD_PRELOAD), to
+# see what slow storage does to a run.
+slow_fsync_shim() {
+    [ -n "${BENCH_SLOW_FSYNC_US:-}" ] || return 0
+    need cc "apt-get install gcc"
+    cc -O2 -shared -fPIC -o "$SCRATCH/slowsync.so" "$ROOT/tools/bench/slowsync.c" -ldl
+    echo "$SCRATCH/slowsync.so"
+}
+
 # start_lever DATABASE_URL: `lever serve` on LEVER_PORT; GitHub points at BENCH_GITHUB_URL (see
 # start_fake_github) or else, like Security Hub, at a closed loopback port (untracked deliveries
-# make no call). Sets LEVER_PID.
+# make no call). Sets LEVER_PID. Passed
+# through: LEVER_SQLITE_SYNCHRONOUS, LEVER_WORKERS, and LEVER_BENCH_LOG as Lever's RUST_LOG
+# (default warn).
 start_lever() {
-    local url=$1 cfg
+    local url=$1 cfg preload
     cfg=$(config_dir)
+    preload=$(slow_fsync_shim)
     (cd "$SCRATCH" && exec env -i PATH="$PATH" \
         GITHUB_APP_ID="${BENCH_GITHUB_APP_ID:-1}" \
         GITHUB_PRIVATE_KEY_PATH="$ROOT/tests/fixtures/github-app-test-key.TEST-ONLY.pem" \
@@ -76,7 +88,8 @@ start_lever() {
         GITHUB_WEBHOOK_SECRET=$SECRET LEVER_INGEST_TOKEN=$TOKEN \
         AWS_ENDPOINT_URL_SECURITYHUB=http://127.0.0.1:9 AWS_REGION=us-east-1 \
         AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=bench AWS_EC2_METADATA_DISABLED=true \
-        DATABASE_URL="$url" RUST_LOG=warn LEVER_SQLITE_SYNCHRONOUS="${LEVER_SQLITE_SYNCHRONOUS:-full}" \
+        DATABASE_URL="$url" RUST_LOG=${LEVER_BENCH_LOG:-warn} LEVER_SQLITE_SYNCHRONOUS="${LEVER_SQLITE_SYNCHRONOUS:-full}" \
+        LEVER_WORKERS="${LEVER_WORKERS:-}" LD_PRELOAD="$preload" SLOWSYNC_US="${BENCH_SLOW_FSYNC_US:-0}" \
         "$LEVER" serve --config "$cfg" --listen "127.0.0.1:$LEVER_PORT" >>"$SCRATCH/lever.log" 2>&1) &
     LEVER_PID=$!
     PIDS+=("$LEVER_PID")
