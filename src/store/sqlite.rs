@@ -8,8 +8,10 @@
 //!
 //! Every write runs in a `BEGIN IMMEDIATE` transaction, so it holds SQLite's write lock from
 //! its first statement (no lock upgrade that could fail half-way); writers of one process also
-//! queue on an in-process mutex so they wait in order instead of in SQLite's busy handler.
-//! Several processes on one file are serialized by the write lock and the busy timeout.
+//! queue in-process, so they wait in order instead of in SQLite's busy handler, and a writer
+//! with another queued behind it leaves the transaction open for that one: they share the
+//! commit and its fsync (`store::combine`). Several processes on one file are serialized by
+//! the write lock and the busy timeout.
 
 use std::str::FromStr;
 use std::sync::Arc;
