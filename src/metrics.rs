@@ -19,7 +19,8 @@
 //!   (`securityhub::Lane::call`): calls by outcome, rate-limit waits;
 //! - the HTTP edge (`server`): webhook and intake requests by status class and latency;
 //! - the store at scrape time ([`Store::queue_stats`](crate::store::Store::queue_stats)):
-//!   queue depth and the age of the oldest due job.
+//!   queue depth and the age of the oldest due job; and the SQLite store's writes and the
+//!   commits they shared ([`Store::shared_commits`](crate::store::Store::shared_commits)).
 
 use std::time::Duration;
 
@@ -31,7 +32,7 @@ use prometheus_client::registry::{Registry, Unit};
 use strum::IntoEnumIterator;
 
 use crate::policy::Reason;
-use crate::store::{AuditEntry, KNOWN_KINDS, QueueStats};
+use crate::store::{AuditEntry, CombineStats, KNOWN_KINDS, QueueStats};
 
 /// One label set: `(name, value)` pairs in a fixed order per family.
 type Labels = Vec<(&'static str, String)>;
@@ -95,6 +96,10 @@ pub struct Metrics {
     job_duration: Histograms,
     queue_jobs: Gauges,
     queue_oldest_due_age: FloatGauge,
+    store_writes: Counter,
+    store_commits: Counter,
+    /// Serializes [`Metrics::set_store_writes`] (two scrapes at once would add a delta twice).
+    store_totals: std::sync::Mutex<()>,
     github_calls: Counters,
     github_waits: Counters,
     github_wait_seconds: Family<Labels, Counter<f64, std::sync::atomic::AtomicU64>>,
@@ -166,6 +171,9 @@ impl Metrics {
             job_duration: Family::new_with_constructor(job_histogram),
             queue_jobs: Gauges::default(),
             queue_oldest_due_age: FloatGauge::default(),
+            store_writes: Counter::default(),
+            store_commits: Counter::default(),
+            store_totals: std::sync::Mutex::new(()),
             github_calls: Counters::default(),
             github_waits: Counters::default(),
             github_wait_seconds: Family::default(),
@@ -245,6 +253,16 @@ impl Metrics {
             "How long the oldest due job has waited past its run time (0 when none is due)",
             Unit::Seconds,
             m.queue_oldest_due_age.clone(),
+        );
+        registry.register(
+            "store_writes",
+            "Writes committed by the SQLite store (0 on PostgreSQL)",
+            m.store_writes.clone(),
+        );
+        registry.register(
+            "store_commits",
+            "Commits (fsyncs) the SQLite store's writes shared (0 on PostgreSQL)",
+            m.store_commits.clone(),
         );
         registry.register(
             "github_calls",
@@ -455,6 +473,22 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
+    /// Brings the store's write counters up to the totals the store keeps (`None`: PostgreSQL,
+    /// which does not count them).
+    pub fn set_store_writes(&self, stats: Option<CombineStats>) {
+        let Some(stats) = stats else { return };
+        let _one_at_a_time = self.store_totals.lock().unwrap_or_else(|e| e.into_inner());
+        for (counter, total) in [
+            (&self.store_writes, stats.parts),
+            (&self.store_commits, stats.commits),
+        ] {
+            let seen = counter.get();
+            if total > seen {
+                counter.inc_by(total - seen);
+            }
+        }
+    }
+
     /// Sets the queue gauges from what the store counted (kinds absent from `stats` at zero).
     pub fn set_queue(&self, stats: &[QueueStats], now: chrono::DateTime<chrono::Utc>) {
         for kind in KNOWN_KINDS.iter().copied().chain(["unknown"]) {
@@ -652,6 +686,31 @@ mod tests {
     fn metrics_status_classes() {
         for (code, class) in [(200, "2xx"), (202, "2xx"), (401, "4xx"), (503, "5xx")] {
             assert_eq!(status_class(code), class, "{code}");
+        }
+    }
+
+    /// The store keeps running totals; the counters follow them, never go back, and stay put
+    /// on PostgreSQL (`None`).
+    #[test]
+    fn the_store_counters_follow_the_store_totals() {
+        let m = Metrics::new();
+        let read = |m: &Metrics| {
+            let text = m.encode();
+            (
+                sample(&text, "lever_store_writes_total"),
+                sample(&text, "lever_store_commits_total"),
+            )
+        };
+        assert_eq!(read(&m), (0.0, 0.0));
+        for (stats, want) in [
+            (Some((3, 2)), (3.0, 2.0)),
+            (Some((3, 2)), (3.0, 2.0)),
+            (Some((10, 4)), (10.0, 4.0)),
+            (None, (10.0, 4.0)),
+            (Some((7, 1)), (10.0, 4.0)),
+        ] {
+            m.set_store_writes(stats.map(|(parts, commits)| CombineStats { parts, commits }));
+            assert_eq!(read(&m), want, "{stats:?}");
         }
     }
 }

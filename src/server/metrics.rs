@@ -51,7 +51,10 @@ async fn open(State(app): State<App>) -> Response {
 async fn scrape(app: &App) -> Response {
     let now = app.now();
     match app.store.queue_stats(now).await {
-        Ok(stats) => app.metrics.set_queue(&stats, now),
+        Ok(stats) => {
+            app.metrics.set_queue(&stats, now);
+            app.metrics.set_store_writes(app.store.shared_commits());
+        }
         Err(e) => {
             tracing::warn!(error = %e, database = app.store.backend(), "metrics: reading the queue failed");
             return error(

@@ -70,6 +70,10 @@ pub trait Dialect:
     /// The store's own state for serializing writes (shared by clones of the store).
     type Gate: Debug + Default + Clone + Send + Sync;
 
+    /// How this process's writes shared commits (`store::combine`); `None` where every write
+    /// is a transaction of its own.
+    fn shared_commits(gate: &Self::Gate) -> Option<super::combine::CombineStats>;
+
     /// A write transaction in progress: its statements run on the connection it derefs to.
     type Write<'a>: WriteTx<Self> + 'a;
 

@@ -13,6 +13,7 @@
 //! TIMESTAMPTZ on PostgreSQL, INTEGER microseconds since the Unix epoch on SQLite.
 
 mod combine;
+pub use combine::CombineStats;
 mod common;
 mod dialect;
 mod history;
@@ -502,6 +503,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Cheap round trip to the database.
     async fn ping(&self) -> Result<()>;
+
+    /// How this process's writes shared commits on SQLite (`store::combine`), for
+    /// `/metrics`; `None` where every write commits on its own (PostgreSQL).
+    fn shared_commits(&self) -> Option<CombineStats> {
+        None
+    }
 
     /// Commits everything in `changes` atomically (see [`GroupWrite`] and [`JobOutcome`] for
     /// the conflict rules). Order within the transaction: findings (upserted), groups, job

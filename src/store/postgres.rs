@@ -22,6 +22,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult, PgR
 use sqlx::types::Json;
 use sqlx::{Postgres, Row, Transaction};
 
+use super::combine::CombineStats;
 use super::common::{
     self, At, select_findings_by_id_sql, select_groups_by_key_sql, tracked_issue_sql,
 };
@@ -115,6 +116,11 @@ impl Dialect for Postgres {
     /// Nothing: PostgreSQL's row locks and the version checks serialize writers.
     type Gate = ();
     type Write<'a> = Transaction<'static, Postgres>;
+
+    /// Every write is a transaction of its own (PostgreSQL batches WAL flushes itself).
+    fn shared_commits(_gate: &()) -> Option<CombineStats> {
+        None
+    }
 
     async fn begin_write<'a>(
         pool: &'a PgPool,

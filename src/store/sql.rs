@@ -476,6 +476,10 @@ impl<D: Dialect> Store for SqlStore<D> {
         Ok(())
     }
 
+    fn shared_commits(&self) -> Option<CombineStats> {
+        D::shared_commits(&self.gate)
+    }
+
     async fn apply(&self, changes: ChangeSet, now: DateTime<Utc>) -> Result<()> {
         if changes.is_empty() {
             return Ok(());

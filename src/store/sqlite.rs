@@ -28,7 +28,7 @@ use sqlx::sqlite::{
 use sqlx::types::Json;
 use sqlx::{Row, Sqlite};
 
-use super::combine::{Combiner, Turn};
+use super::combine::{CombineStats, Combiner, Turn};
 use super::common::{
     self, At, micros, select_findings_by_id_sql, select_groups_by_key_sql, tracked_issue_sql,
 };
@@ -134,6 +134,10 @@ impl Dialect for Sqlite {
     /// This process's writers, in arrival order, sharing commits (`store::combine`).
     type Gate = Arc<Combiner<Sqlite>>;
     type Write<'a> = Turn<'a, Sqlite>;
+
+    fn shared_commits(gate: &Self::Gate) -> Option<CombineStats> {
+        Some(gate.stats())
+    }
 
     /// A turn in a transaction holding SQLite's write lock (`BEGIN IMMEDIATE`), shared with
     /// the writers queued before and after this one.

@@ -159,6 +159,17 @@ async fn metrics_move_with_a_story() {
     let (status, _) = t.post_event(&finding).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let (_, s) = scrape(&t).await;
+    // The SQLite store counts its writes and the commits they shared (each write commits once
+    // at most; a lone write commits its own).
+    let (writes, commits) = (
+        value(&s, "lever_store_writes_total"),
+        value(&s, "lever_store_commits_total"),
+    );
+    assert!(
+        writes >= value(&before, "lever_store_writes_total") + 1.0,
+        "{writes}"
+    );
+    assert!((1.0..=writes).contains(&commits), "{commits} of {writes}");
     assert_eq!(
         value(
             &s,

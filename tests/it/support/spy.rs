@@ -107,6 +107,9 @@ impl Store for Spy {
         }
         self.inner.ping().await
     }
+    fn shared_commits(&self) -> Option<lever::store::CombineStats> {
+        self.inner.shared_commits()
+    }
     async fn apply(&self, changes: ChangeSet, now: DateTime<Utc>) -> Result<()> {
         let findings = changes.findings.len();
         self.probe.write().await?;
