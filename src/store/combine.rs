@@ -172,8 +172,8 @@ impl<D: Dialect> Combiner<D> {
             armed: true,
         };
         let mut guard = self.slot.clone().lock_owned().await;
-        waiting.armed = false;
-        drop(waiting);
+        // `waiting` stays armed until the turn is made: a writer cancelled while it takes its
+        // savepoint or begins must still leave the open transaction to a committer.
         let savepoint = match guard.as_mut() {
             Some(open) => {
                 if let Err(e) = D::execute(&mut open.tx, sqlx::query(SAVEPOINT)).await {
@@ -193,6 +193,8 @@ impl<D: Dialect> Combiner<D> {
                 false
             }
         };
+        waiting.armed = false;
+        drop(waiting);
         Ok(Turn {
             guard: Some(guard),
             combiner: self,
@@ -521,6 +523,37 @@ mod tests {
         drop(b);
         a.await.unwrap();
         assert_eq!(rows(&pool, "t").await, [1]);
+    }
+
+    /// B's turn came after A left the transaction open for it, and B's task went away while
+    /// B was taking its savepoint: A's part is still committed. Whether B's `SAVEPOINT` is
+    /// still on the connection's thread when B is dropped depends on that thread, so the
+    /// scenario runs until it was (and A must commit every time, whichever way it went).
+    #[tokio::test]
+    async fn a_writer_gone_while_joining_leaves_nobody_waiting() {
+        let (_dir, pool, combiner) = db().await;
+        let mut hit = 0;
+        for v in 0..200 {
+            let mut a = combiner.turn(&pool, BEGIN).await.unwrap();
+            insert(&mut a, INSERT_T, v).await.unwrap();
+            let mut b = Box::pin(combiner.turn(&pool, BEGIN));
+            assert!(poll!(&mut b).is_pending());
+            let mut a = pin!(a.finish(Ok(())));
+            assert!(poll!(&mut a).is_pending());
+            // B gets the turn and sends its SAVEPOINT to the connection's thread.
+            if poll!(&mut b).is_pending() {
+                hit += 1;
+            }
+            drop(b);
+            let a = tokio::time::timeout(std::time::Duration::from_secs(10), a).await;
+            assert!(matches!(a, Ok(Ok(()))), "{a:?}");
+            if hit == 3 {
+                break;
+            }
+        }
+        assert!(hit > 0, "B was never dropped mid-SAVEPOINT");
+        let rows = rows(&pool, "t").await;
+        assert_eq!(rows, (0..rows.len() as i64).collect::<Vec<_>>());
     }
 
     /// B took its turn after A and stopped in the middle of its part (its task cancelled, or
