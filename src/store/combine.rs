@@ -19,8 +19,9 @@
 //! `COMMIT` fails every writer that shared it, and each returns an error, as a failed
 //! transaction of its own would have. A writer whose future is dropped mid-part (a cancelled
 //! task, a panic) has its part rolled back (to its savepoint, by a task that holds the turn
-//! until then) and the others commit; one dropped while it waits for its turn hands the open
-//! transaction to a task that commits it, so no writer waits for a commit nobody will make.
+//! until then) and the others commit; one dropped while it waits for its turn (or while it
+//! joins) hands the open transaction to a task that commits it, so no writer waits for a
+//! commit nobody will make.
 //!
 //! The parts run one after the other, as they did with one transaction each: a part sees the
 //! parts before it as if they had committed (the same connection, the same transaction), and
