@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use sqlx::{Database, Pool, Transaction};
 use tokio::sync::{Mutex, MutexGuard, OwnedMutexGuard, watch};
 
-use super::dialect::Dialect;
+use super::dialect::{Dialect, WriteTx};
 use super::{Result, StoreError};
 
 /// At most this many writers share one commit (a bound on how long the first of them waits).
@@ -219,22 +219,15 @@ impl<D: Dialect> Combiner<D> {
     }
 }
 
-impl<D: Dialect> Turn<'_, D> {
-    fn open(&mut self) -> &mut Open<D> {
-        self.guard
-            .as_mut()
-            .and_then(|g| g.as_mut())
-            .expect("a turn holds the open transaction until it finishes")
-    }
-
+impl<D: Dialect> WriteTx<D> for Turn<'_, D> {
     /// Ends this writer's part: on error its part is rolled back (and only its part); on
     /// success it commits, or leaves the commit to the writer waiting behind it. Returns once
     /// the part is committed, with `result`, or with the error that kept it from committing.
-    pub async fn finish<T: Send>(mut self, result: Result<T>) -> Result<T> {
+    async fn finish<T: Send>(mut self, result: Result<T>) -> Result<T> {
         let mut guard = self.guard.take().expect("finished once");
         let combiner = self.combiner;
         let savepoint = self.savepoint;
-        let open = guard.as_mut().expect("a turn holds the open transaction");
+        let open = guard.as_mut().expect(HOLDS_OPEN);
         match result {
             Err(e) if !savepoint => {
                 // The first part: nobody else's work is in the transaction.
@@ -267,6 +260,11 @@ impl<D: Dialect> Turn<'_, D> {
                         .map(|()| value)
                         .map_err(|why| StoreError::SharedCommit(why.to_string()));
                 }
+                if open.parts == 1 {
+                    // Nobody else's part: a cancelled commit concerns this writer alone.
+                    let open = guard.take().expect("checked");
+                    return open.commit(combiner).await.map(|()| value);
+                }
                 // In a task of its own, holding the turn: a writer cancelled while it commits
                 // must not leave the writers that share the commit without its outcome.
                 let combiner = combiner.clone();
@@ -291,7 +289,7 @@ async fn undo_part<D: Dialect>(
     combiner: &Combiner<D>,
     why: &str,
 ) {
-    let open = guard.as_mut().expect("a turn holds the open transaction");
+    let open = guard.as_mut().expect(HOLDS_OPEN);
     if D::execute(&mut open.tx, sqlx::query(ROLLBACK_TO))
         .await
         .is_err()
@@ -340,20 +338,20 @@ impl<D: Dialect> Drop for Turn<'_, D> {
 impl<D: Dialect> Deref for Turn<'_, D> {
     type Target = D::Connection;
     fn deref(&self) -> &D::Connection {
-        &self
-            .guard
-            .as_ref()
-            .and_then(|g| g.as_ref())
-            .expect("a turn holds the open transaction until it finishes")
-            .tx
+        let open = self.guard.as_ref().and_then(|g| g.as_ref());
+        &open.expect(HOLDS_OPEN).tx
     }
 }
 
 impl<D: Dialect> DerefMut for Turn<'_, D> {
     fn deref_mut(&mut self) -> &mut D::Connection {
-        &mut self.open().tx
+        let open = self.guard.as_mut().and_then(|g| g.as_mut());
+        &mut open.expect(HOLDS_OPEN).tx
     }
 }
+
+/// What a [`Turn`] holds from its start until it finishes.
+const HOLDS_OPEN: &str = "a turn holds the open transaction until it finishes";
 
 #[cfg(test)]
 mod tests {
@@ -364,7 +362,6 @@ mod tests {
     use sqlx::{Sqlite, SqlitePool};
 
     use super::*;
-    use crate::store::dialect::WriteTx;
 
     const BEGIN: &str = "BEGIN IMMEDIATE";
 

@@ -114,17 +114,10 @@ pub trait WriteTx<D: Database>: DerefMut<Target = D::Connection> + Send {
     fn finish<T: Send>(self, result: Result<T>) -> impl Future<Output = Result<T>> + Send;
 }
 
-/// A transaction of its own.
+/// A transaction of its own (a turn in a shared one: `store::combine::Turn`).
 impl<D: Database> WriteTx<D> for Transaction<'static, D> {
     async fn finish<T: Send>(self, result: Result<T>) -> Result<T> {
         super::common::finish(self, result).await
-    }
-}
-
-/// A turn in a shared transaction (`store::combine`).
-impl<D: Dialect> WriteTx<D> for super::combine::Turn<'_, D> {
-    async fn finish<T: Send>(self, result: Result<T>) -> Result<T> {
-        super::combine::Turn::finish(self, result).await
     }
 }
 

@@ -32,7 +32,7 @@ use super::combine::{CombineStats, Combiner, Turn};
 use super::common::{
     self, At, micros, select_findings_by_id_sql, select_groups_by_key_sql, tracked_issue_sql,
 };
-use super::dialect::{Dialect, Query};
+use super::dialect::{Dialect, Query, WriteTx};
 use super::sql::SqlStore;
 use super::{JobRecord, Result, StoreError};
 
