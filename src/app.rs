@@ -123,7 +123,7 @@ pub struct App {
     /// The Resource Groups Tagging API (the tag audit, tags a finding does not carry).
     pub tagging: Tagging,
     pub clock: Arc<dyn Clock>,
-    pub secrets: Secrets,
+    pub secrets: Arc<Secrets>,
     /// Wakes the workers when new jobs are recorded.
     pub jobs_ready: Arc<Notify>,
     /// Short-lived answers from GitHub (team memberships of approvers).
@@ -299,7 +299,7 @@ impl Application {
             securityhub,
             tagging,
             clock,
-            secrets: Secrets::from_settings(settings),
+            secrets: Arc::new(Secrets::from_settings(settings)),
             jobs_ready: Arc::new(Notify::new()),
             caches: Arc::default(),
             intake: Arc::new(intake),

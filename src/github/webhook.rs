@@ -17,7 +17,7 @@
 //! before parsing); the fields are still untrusted text (a label name, a comment body).
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 
 use super::Label;
 
@@ -289,27 +289,70 @@ impl CommentAction {
     }
 }
 
-/// The members of an `issues` delivery, as serde reads them.
+/// The top-level members of an `issues` or `issue_comment` delivery Lever reads, each kept as
+/// its raw JSON text (borrowed, not copied) until the action says what it must hold: the body
+/// is read once, and nothing Lever does not read is built (no `Value`, no buffered map). A
+/// member sent as `null` is kept as the text `null`.
 #[derive(Deserialize)]
-struct IssuesPayload {
-    #[serde(flatten)]
-    action: IssuesAction,
-    issue: WebhookIssue,
-    repository: WebhookRepository,
-    sender: WebhookUser,
+struct Members<'a> {
+    #[serde(default, borrow, deserialize_with = "raw")]
+    action: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw")]
+    issue: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw")]
+    comment: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw")]
+    repository: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw")]
+    sender: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw")]
+    label: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw")]
+    assignee: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw")]
+    changes: Option<&'a RawValue>,
 }
 
-/// The members of an `issue_comment` delivery, as serde reads them.
-#[derive(Deserialize)]
-struct CommentPayload {
-    action: CommentAction,
-    issue: WebhookIssue,
-    comment: WebhookComment,
-    repository: WebhookRepository,
-    sender: WebhookUser,
+/// A present member, `null` included, as its raw text.
+fn raw<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
 }
 
-/// The members that tell the events Lever reacts to apart.
+impl<'a> Members<'a> {
+    /// Whether the body is an `issue_comment` payload (it has `issue` and `comment`, not
+    /// `null`; as [`Shape`] reads it).
+    fn is_comment_payload(&self) -> bool {
+        let present = |m: Option<&RawValue>| m.is_some_and(|m| m.get() != "null");
+        present(self.issue) && present(self.comment)
+    }
+
+    /// The required member `name` of `event`, read as `T`.
+    fn required<T: Deserialize<'a>>(
+        event: &str,
+        name: &str,
+        member: Option<&'a RawValue>,
+    ) -> Result<T, WebhookError> {
+        let Some(member) = member else {
+            return Err(WebhookError::Payload {
+                event: event.to_string(),
+                path: ".".to_string(),
+                message: format!("missing field `{name}`"),
+            });
+        };
+        read_member(event, name, member)
+    }
+
+    /// The member `name` of `event` where GitHub may leave it out or send `null`.
+    fn optional<T: Deserialize<'a>>(
+        event: &str,
+        name: &str,
+        member: Option<&'a RawValue>,
+    ) -> Result<Option<T>, WebhookError> {
+        member.map_or(Ok(None), |m| read_member(event, name, m))
+    }
+}
+
+/// The members that tell an `issue_comment` payload sent under another event's name.
 #[derive(Deserialize)]
 struct Shape {
     #[serde(default)]
@@ -343,39 +386,14 @@ impl WebhookEvent {
     /// an `issue_comment` payload (it has `issue` and `comment`) is refused under any other
     /// name, so a captured `issue_comment.deleted` body cannot be replayed as `issues.deleted`.
     pub fn parse(event: &str, body: &[u8]) -> Result<WebhookEvent, WebhookError> {
+        if let "issues" | "issue_comment" = event {
+            return Self::parse_issue_event(event, body);
+        }
         let shape: Shape = read(event, body)?;
-        if event != "issue_comment" && shape.issue.is_some() && shape.comment.is_some() {
-            return Err(WebhookError::Mismatch {
-                event: event.to_string(),
-                found: "an issue_comment payload (it has `issue` and `comment`)",
-            });
+        if shape.issue.is_some() && shape.comment.is_some() {
+            return Err(mismatch(event));
         }
         match event {
-            "issues" => {
-                let p: IssuesPayload = read(event, body)?;
-                if p.action == IssuesAction::Other {
-                    return other(event, body);
-                }
-                Ok(WebhookEvent::Issues {
-                    action: p.action,
-                    issue: p.issue,
-                    repository: p.repository,
-                    sender: p.sender,
-                })
-            }
-            "issue_comment" => {
-                let p: CommentPayload = read(event, body)?;
-                if p.action == CommentAction::Other {
-                    return other(event, body);
-                }
-                Ok(WebhookEvent::IssueComment {
-                    action: p.action,
-                    issue: p.issue,
-                    comment: p.comment,
-                    repository: p.repository,
-                    sender: p.sender,
-                })
-            }
             "installation" | "installation_repositories" => {
                 let ActionOnly { action } = read(event, body)?;
                 let Some((action, change)) =
@@ -401,6 +419,68 @@ impl WebhookEvent {
             "push" => Ok(WebhookEvent::Push(read(event, body)?)),
             _ => other(event, body),
         }
+    }
+
+    /// An `issues` or `issue_comment` delivery, from one pass over the body ([`Members`]):
+    /// the payload's shape first (an `issue_comment` payload under `issues` is refused), then
+    /// the members the action needs.
+    fn parse_issue_event(event: &str, body: &[u8]) -> Result<WebhookEvent, WebhookError> {
+        let m: Members<'_> = read(event, body)?;
+        if event == "issues" && m.is_comment_payload() {
+            return Err(mismatch(event));
+        }
+        let issue: WebhookIssue = Members::required(event, "issue", m.issue)?;
+        let repository: WebhookRepository = Members::required(event, "repository", m.repository)?;
+        let sender: WebhookUser = Members::required(event, "sender", m.sender)?;
+        if event == "issue_comment" {
+            let action: CommentAction = Members::required(event, "action", m.action)?;
+            let comment: WebhookComment = Members::required(event, "comment", m.comment)?;
+            if action == CommentAction::Other {
+                return other(event, body);
+            }
+            return Ok(WebhookEvent::IssueComment {
+                action,
+                issue,
+                comment,
+                repository,
+                sender,
+            });
+        }
+        let name: String = Members::required(event, "action", m.action)?;
+        let action = match name.as_str() {
+            "opened" => IssuesAction::Opened,
+            "edited" => IssuesAction::Edited,
+            "labeled" => IssuesAction::Labeled {
+                label: Members::required(event, "label", m.label)?,
+            },
+            "unlabeled" => IssuesAction::Unlabeled {
+                label: Members::required(event, "label", m.label)?,
+            },
+            "closed" => IssuesAction::Closed,
+            "reopened" => IssuesAction::Reopened,
+            "assigned" => IssuesAction::Assigned {
+                assignee: Members::optional(event, "assignee", m.assignee)?,
+            },
+            "unassigned" => IssuesAction::Unassigned {
+                assignee: Members::optional(event, "assignee", m.assignee)?,
+            },
+            "deleted" => IssuesAction::Deleted,
+            "transferred" => IssuesAction::Transferred {
+                changes: Members::required(event, "changes", m.changes)?,
+            },
+            _ => {
+                return Ok(WebhookEvent::Other {
+                    event: event.to_string(),
+                    action: Some(name),
+                });
+            }
+        };
+        Ok(WebhookEvent::Issues {
+            action,
+            issue,
+            repository,
+            sender,
+        })
     }
 
     /// Parses a recorded delivery: `name` as [`WebhookEvent::name`] gave it (`issues.labeled`),
@@ -514,8 +594,12 @@ fn other(event: &str, body: &[u8]) -> Result<WebhookEvent, WebhookError> {
 }
 
 /// Deserializes `body` as `T`, which must come from a JSON object.
-fn read<T: DeserializeOwned>(event: &str, body: &[u8]) -> Result<T, WebhookError> {
+fn read<'a, T: Deserialize<'a>>(event: &str, body: &'a [u8]) -> Result<T, WebhookError> {
     let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    // The common case, without tracking the path; a body that fails is read again to say where.
+    if is_object && let Ok(v) = serde_json::from_slice(body) {
+        return Ok(v);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let parsed = match serde_path_to_error::deserialize::<_, T>(&mut de) {
         // Trailing characters after the value make the body not JSON.
@@ -541,6 +625,45 @@ fn read<T: DeserializeOwned>(event: &str, body: &[u8]) -> Result<T, WebhookError
         },
         _ => WebhookError::NotJson { event, source },
     })
+}
+
+/// Deserializes the member `name` of a payload (its raw text) as `T`; an error's path starts
+/// at the member (`issue.number`).
+fn read_member<'a, T: Deserialize<'a>>(
+    event: &str,
+    name: &str,
+    member: &'a RawValue,
+) -> Result<T, WebhookError> {
+    let text = member.get();
+    if let Ok(v) = serde_json::from_str(text) {
+        return Ok(v);
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let (path, message) = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(v) => return Ok(v),
+        Err(e) => {
+            let path = e.path().to_string();
+            let path = if path == "." {
+                name.to_string()
+            } else {
+                format!("{name}.{path}")
+            };
+            (path, e.into_inner().to_string())
+        }
+    };
+    Err(WebhookError::Payload {
+        event: event.to_string(),
+        path,
+        message,
+    })
+}
+
+/// The error for a body of `issue_comment` sent under another event's name.
+fn mismatch(event: &str) -> WebhookError {
+    WebhookError::Mismatch {
+        event: event.to_string(),
+        found: "an issue_comment payload (it has `issue` and `comment`)",
+    }
 }
 
 /// `null` (which GitHub sends for some absent values) reads as the default.

@@ -401,7 +401,8 @@ async fn webhooks_are_verified_deduplicated_and_recorded() {
 #[tokio::test]
 async fn webhook_secrets_can_be_rotated() {
     let mut t = TestApp::start().await;
-    t.app.secrets.webhook_secrets = vec!["new-secret".into(), "old-secret".into()];
+    std::sync::Arc::make_mut(&mut t.app.secrets).webhook_secrets =
+        vec!["new-secret".into(), "old-secret".into()];
     // A server with the rotated secrets.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
