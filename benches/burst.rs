@@ -28,6 +28,7 @@ mod support;
 
 use fakes::github::{SecondaryLimits, TokenKind};
 use support::app::{INSTALLATION, TestApp, demo_config_with, root};
+use support::targets::{self, Goal};
 
 const GROUPS: usize = 2_000;
 const REPOS: usize = 50;
@@ -314,5 +315,8 @@ fn main() {
         for b in breaches.iter().take(5) {
             println!("burst: BREACH {b:?}");
         }
+        let sustained = accepted.len() as f64 * 100.0 / hours / PER_HOUR as f64;
+        targets::report("burst drain: share of the 500/h secondary limit used (sustained)", (sustained * 10.0).round() / 10.0, Goal::AtLeast(95.0), " %");
+        targets::report("burst drain: secondary-limit breaches", breaches.len() as f64, Goal::AtMost(0.0), "");
     });
 }

@@ -23,6 +23,7 @@ mod fakes;
 mod support;
 
 use support::app::root;
+use support::targets::{self, Goal};
 
 fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -151,6 +152,19 @@ fn startup(sh_url: &str) {
         idle,
         *idle.iter().max().unwrap() as f64 / 1024.0
     );
+    targets::report(
+        "ready: start-up to the first 200 on /readyz (median of 5)",
+        sorted[2].as_secs_f64() * 1000.0,
+        Goal::Below(200.0),
+        " ms",
+    );
+    let idle_mb = *idle.iter().max().unwrap() as f64 * 1024.0 / 1e6;
+    targets::report(
+        "memory: resident set idle (max of 5)",
+        (idle_mb * 10.0).round() / 10.0,
+        Goal::Below(30.0),
+        " MB",
+    );
 }
 
 fn sync(sh: &fakes::securityhub::FakeSecurityHub, sh_url: &str) {
@@ -243,6 +257,13 @@ fn sync(sh: &fakes::securityhub::FakeSecurityHub, sh_url: &str) {
         at(0.1),
         at(0.5),
         at(0.9)
+    );
+    let peak_mb = max.max(peak_hwm) as f64 * 1024.0 / 1e6;
+    targets::report(
+        &format!("memory: resident set during the sync of {findings} findings (peak)"),
+        (peak_mb * 10.0).round() / 10.0,
+        Goal::Below(150.0),
+        " MB",
     );
 }
 

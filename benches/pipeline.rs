@@ -19,6 +19,7 @@ use lever::controls::Catalog;
 use lever::domain::GroupKey;
 use lever::explain::{IssueInput, Renderer};
 use lever::{policy, routing};
+use support::targets::{self, Goal};
 
 #[path = "../tests/it/fakes/mod.rs"]
 #[allow(unused_imports)]
@@ -116,6 +117,19 @@ fn throughput(c: &mut Criterion) {
         b.iter(|| count(&docs))
     });
     g.finish();
+    // The target, from a timed run of its own (criterion's estimate is printed above).
+    let runs = 20;
+    let t0 = std::time::Instant::now();
+    for _ in 0..runs {
+        std::hint::black_box(pipeline(&docs, &config, &renderer));
+    }
+    let rate = (findings * runs) as f64 / t0.elapsed().as_secs_f64();
+    targets::report(
+        "pipeline: findings/s through parse → policy → route → render on one core",
+        rate.round(),
+        Goal::AtLeast(20_000.0),
+        "/s",
+    );
 }
 
 /// GitHub requests Lever makes for new groups and for repeats, through the real server.

@@ -41,7 +41,9 @@ measure() {
     ROWS+=("$(awk -v n="$name" -v r="$requests" -v d="$duration_us" -v cpu=$((t1 - t0)) -v hz="$CLK_TCK" \
         -v p50="$p50_us" -v p99="$p99_us" -v bad="$non2xx" -v se="$socket_errors" 'BEGIN {
         printf "| %s | %.0f | %.0f | %.2f | %.2f | %d / %d |", n, (r - bad) / (d / 1e6), cpu / hz * 1e6 / r, p50 / 1000, p99 / 1000, bad, se }')")
+    VERDICTS+=("$(target_verdict "intake, $name: single-finding events/s accepted durably" "$(awk -v r="$requests" -v bad="$non2xx" -v d="$duration_us" 'BEGIN { printf "%.0f", (r - bad) / (d / 1e6) }')" ">=" 10000 "/s")")
 }
+VERDICTS=()
 
 DB=$SCRATCH/intake.db
 rm -f "$DB" "$DB-wal" "$DB-shm"
@@ -62,3 +64,6 @@ echo
 echo "| store | events/s accepted (202) | Lever CPU µs/event | p50 ms | p99 ms | non-2xx / socket errors |"
 echo "|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
+
+echo
+printf '%s\n' "${VERDICTS[@]}"

@@ -36,11 +36,15 @@ line = [l for l in open(path) if l.startswith("openloop: ")][-1]
 r = json.loads(line[len("openloop: "):])
 # Server CPU over warm-up and measurement, per request sent in both.
 sent = r["requests"] + r["rate"] * 2
+with open(path + ".p99", "w") as f:
+    f.write(f"{r['p99_ms']:.2f}")
 print(f"| {name} | {r['achieved']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['p999_ms']:.2f} | {r['max_ms']:.2f} | {ticks / hz * 1e6 / max(sent, 1):.0f} | {json.dumps(r['statuses'])} |")
 PY
 )")
     echo "-- $name: ${ROWS[-1]}"
+    case $name in Lever*) VERDICTS+=("$(target_verdict "latency, $name: p99 at $RATE requests/s" "$(cat "$SCRATCH/openloop.out.p99")" "<" 2 " ms")") ;; esac
 }
+VERDICTS=()
 
 start_probot
 measure "Probot $PROBOT_VERSION" "$PROBOT_PID" "$PROBOT_PORT" /api/github/webhooks
@@ -63,3 +67,6 @@ echo
 echo "| server | achieved requests/s | p50 ms | p99 ms | p99.9 ms | max ms | server CPU µs/request | status codes |"
 echo "|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
+
+echo
+printf '%s\n' "${VERDICTS[@]}"

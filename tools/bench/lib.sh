@@ -187,3 +187,22 @@ start_fake_github() {
     BENCH_GITHUB_APP_ID=$(sed -n 's/^fake-github-app-id: //p' "$SCRATCH/fakes.out")
     export BENCH_GITHUB_URL BENCH_GITHUB_APP_ID
 }
+
+# target_verdict WHAT MEASURED OP GOAL UNIT (OP one of >=, <, <=): one `target:` line, met or
+# MISSED and by how much (the same words as tests/it/support/targets.rs, which checks this).
+target_verdict() {
+    python3 - "$@" <<'PY'
+import sys
+what, measured, op, goal, unit = sys.argv[1], float(sys.argv[2]), sys.argv[3], float(sys.argv[4]), sys.argv[5]
+def number(x):
+    return f"{x:.0f}" if x == int(x) or abs(x) >= 100 else f"{x:.1f}"
+sign, met = {">=": ("≥", measured >= goal), "<": ("<", measured < goal), "<=": ("≤", measured <= goal)}[op]
+head = f"target: {what} {sign} {number(goal)}{unit}: measured {number(measured)}{unit}"
+if met:
+    print(f"{head}, met")
+elif op == ">=":
+    print(f"{head}, MISSED by {goal / measured:.2f}× short" if measured > 0 else f"{head}, MISSED by all of it")
+else:
+    print(f"{head}, MISSED by {measured / goal:.2f}× over" if goal > 0 else f"{head}, MISSED by {number(measured - goal)} over")
+PY
+}

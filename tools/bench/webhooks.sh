@@ -25,6 +25,7 @@ pg_used() { psql "$PG_URL" -Atc "SELECT coalesce(sum(pg_total_relation_size(c.oi
 pg_ticks() { local t=0 p; for p in $(pgrep -x postgres); do t=$((t + $(ticks "$p" 2>/dev/null || echo 0))); done; echo "$t"; }
 
 ROWS=()
+rm -f "$SCRATCH/webhooks.vals"
 # generate URL FIRST SECONDS: the closed-loop generator, unique signed bodies from number FIRST.
 generate() {
     OPENLOOP_MODE=closed OPENLOOP_URL="$1" OPENLOOP_BODY="$BENCH_BODY" \
@@ -51,6 +52,8 @@ ok = sum(v for k, v in r["statuses"].items() if k.startswith("2"))
 accepted = r["statuses"].get("202", 0)
 stored = "n/a (keeps nothing)" if s0 == "-" else f"{(int(s1) - int(s0)) / max(accepted, 1):.0f}"
 pgcpu = f" (+ {pg / hz * 1e6 / n:.0f} µs in PostgreSQL)" if "PostgreSQL" in name else ""
+with open("$SCRATCH/webhooks.vals", "a") as vals:
+    print(name, r["achieved"], cpu / hz * 1e6 / n, stored if s0 != "-" else "-", sep="|", file=vals)
 print(f"| {name} | {r['achieved']:.0f} | {cpu / hz * 1e6 / n:.0f}{pgcpu} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {stored} | {n - ok} | {json.dumps(r['statuses'])} |")
 PY
 )")
@@ -81,3 +84,12 @@ echo
 echo "| server | requests/s | server CPU µs/request | p50 ms | p99 ms | bytes stored per accepted delivery | non-2xx | status codes |"
 echo "|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
+
+# The targets, per Lever row against Probot's row of the same run.
+echo
+IFS='|' read -r _ PROBOT_RPS PROBOT_CPU _ < <(head -1 "$SCRATCH/webhooks.vals")
+tail -n +2 "$SCRATCH/webhooks.vals" | while IFS='|' read -r name rps cpu stored; do
+    target_verdict "webhooks, $name: requests/s as a multiple of Probot's" "$(python3 -c "print(round($rps / $PROBOT_RPS, 2))")" ">=" 3 "×"
+    target_verdict "webhooks, $name: Probot's CPU per request ÷ Lever's" "$(python3 -c "print(round($PROBOT_CPU / $cpu, 2))")" ">=" 6 "×"
+    target_verdict "webhooks, $name: bytes stored per untracked delivery" "$stored" "<=" 1024 " B"
+done

@@ -7,3 +7,4 @@ pub mod history;
 pub mod moto;
 pub mod pg;
 pub mod spy;
+pub mod targets;
