@@ -195,7 +195,8 @@ target_verdict() {
 import sys
 what, measured, op, goal, unit = sys.argv[1], float(sys.argv[2]), sys.argv[3], float(sys.argv[4]), sys.argv[5]
 def number(x):
-    return f"{x:.0f}" if x == int(x) or abs(x) >= 100 else f"{x:.1f}"
+    s = f"{x:.{0 if abs(x) >= 100 else 1 if abs(x) >= 10 else 2}f}"
+    return s.rstrip("0").rstrip(".") if "." in s else s
 sign, met = {">=": ("≥", measured >= goal), "<": ("<", measured < goal), "<=": ("≤", measured <= goal)}[op]
 head = f"target: {what} {sign} {number(goal)}{unit}: measured {number(measured)}{unit}"
 if met:

@@ -46,12 +46,21 @@ pub fn report(what: &str, measured: f64, goal: Goal, unit: &str) {
     println!("{}", verdict(what, measured, goal, unit));
 }
 
-/// A measurement as people read it: no trailing `.0`, at most one decimal under 100.
+/// A measurement as people read it: whole from 100 up, else at most two decimals (one from
+/// 10 up), trailing zeros dropped.
 fn number(x: f64) -> String {
-    if x.fract() == 0.0 || x.abs() >= 100.0 {
-        format!("{x:.0}")
+    let decimals = if x.abs() >= 100.0 {
+        0
+    } else if x.abs() >= 10.0 {
+        1
     } else {
-        format!("{x:.1}")
+        2
+    };
+    let s = format!("{x:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
     }
 }
 
@@ -66,6 +75,8 @@ mod tests {
             ("rate", 27_800.0, Goal::AtLeast(20_000.0), "/s", "target: rate ≥ 20000/s: measured 27800/s, met"),
             ("rate", 4_000.0, Goal::AtLeast(10_000.0), "/s", "target: rate ≥ 10000/s: measured 4000/s, MISSED by 2.50× short"),
             ("rate", 0.0, Goal::AtLeast(10.0), "/s", "target: rate ≥ 10/s: measured 0/s, MISSED by all of it"),
+            ("ratio", 0.95, Goal::AtLeast(3.0), "×", "target: ratio ≥ 3×: measured 0.95×, MISSED by 3.16× short"),
+            ("size", 46.34, Goal::Below(150.0), " MB", "target: size < 150 MB: measured 46.3 MB, met"),
             ("p99", 6.9, Goal::Below(2.0), " ms", "target: p99 < 2 ms: measured 6.9 ms, MISSED by 3.45× over"),
             ("p99", 2.0, Goal::Below(2.0), " ms", "target: p99 < 2 ms: measured 2 ms, MISSED by 1.00× over"),
             ("breaches", 0.0, Goal::AtMost(0.0), "", "target: breaches ≤ 0: measured 0, met"),
