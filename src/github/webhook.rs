@@ -436,7 +436,10 @@ impl WebhookEvent {
             let action: CommentAction = Members::required(event, "action", m.action)?;
             let comment: WebhookComment = Members::required(event, "comment", m.comment)?;
             if action == CommentAction::Other {
-                return other(event, body);
+                return Ok(WebhookEvent::Other {
+                    event: event.to_string(),
+                    action: Some(Members::required(event, "action", m.action)?),
+                });
             }
             return Ok(WebhookEvent::IssueComment {
                 action,
