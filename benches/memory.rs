@@ -161,7 +161,7 @@ fn startup(sh_url: &str) {
     let idle_mb = *idle.iter().max().unwrap() as f64 * 1024.0 / 1e6;
     targets::report(
         "memory: resident set idle (max of 5)",
-        (idle_mb * 10.0).round() / 10.0,
+        idle_mb,
         Goal::Below(30.0),
         " MB",
     );
@@ -261,7 +261,7 @@ fn sync(sh: &fakes::securityhub::FakeSecurityHub, sh_url: &str) {
     let peak_mb = max.max(peak_hwm) as f64 * 1024.0 / 1e6;
     targets::report(
         &format!("memory: resident set during the sync of {findings} findings (peak)"),
-        (peak_mb * 10.0).round() / 10.0,
+        peak_mb,
         Goal::Below(150.0),
         " MB",
     );

@@ -89,7 +89,7 @@ printf '%s\n' "${ROWS[@]}"
 echo
 IFS='|' read -r _ PROBOT_RPS PROBOT_CPU _ < <(head -1 "$SCRATCH/webhooks.vals")
 tail -n +2 "$SCRATCH/webhooks.vals" | while IFS='|' read -r name rps cpu stored; do
-    target_verdict "webhooks, $name: requests/s as a multiple of Probot's" "$(python3 -c "print(round($rps / $PROBOT_RPS, 2))")" ">=" 3 "×"
-    target_verdict "webhooks, $name: Probot's CPU per request ÷ Lever's" "$(python3 -c "print(round($PROBOT_CPU / $cpu, 2))")" ">=" 6 "×"
+    target_verdict "webhooks, $name: requests/s as a multiple of Probot's" "$(python3 -c "print($rps / $PROBOT_RPS)")" ">=" 3 "×"
+    target_verdict "webhooks, $name: Probot's CPU per request ÷ Lever's" "$(python3 -c "print($PROBOT_CPU / $cpu)")" ">=" 6 "×"
     target_verdict "webhooks, $name: bytes stored per untracked delivery" "$stored" "<=" 1024 " B"
 done
