@@ -3228,3 +3228,77 @@ async fn a_large_change_set_writes_what_its_parts_would_in_order(db: Arc<Db>) {
     let want: Vec<String> = (0..70).map(|i| format!("action-{i}")).collect();
     assert_eq!(actions, want);
 }
+
+// =============================================================================================
+// The connection itself
+
+/// Every connection Lever opens to PostgreSQL over TCP sends a message as soon as it is written
+/// (`TCP_NODELAY`). With Nagle's algorithm on, the tail of a statement larger than one segment
+/// (an intake batch of 16 findings is about 70 KB) waited for the server's delayed ACK: 40 ms a
+/// statement, which held PostgreSQL intake at ~400 events/s (sqlx 0.9.0 stopped setting the
+/// option; 0.9.1 sets it again). The sockets are this test process's own, found in
+/// `/proc/self/fd` by their peer, PostgreSQL's address.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_send_without_delay() {
+    use std::os::fd::BorrowedFd;
+
+    let Some(url) = pg::or_skip("store::postgres_connections_send_without_delay").await else {
+        return;
+    };
+    let server: Vec<std::net::SocketAddr> = {
+        let u = url::Url::parse(&url).expect("the PostgreSQL URL");
+        let host = u.host_str().expect("a host").to_string();
+        let port = u.port().unwrap_or(5432);
+        tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .expect("resolve the PostgreSQL host")
+            .collect()
+    };
+    let schema = pg::Schema::create(&url).await;
+    let store = lever::store::open(&schema.database_url())
+        .await
+        .expect("Lever's PostgreSQL store");
+    // A statement larger than a loopback segment (64 KB), through the store's own pool.
+    let big = "x".repeat(100_000);
+    let changes = ChangeSet {
+        kv: vec![("nagle-probe".to_string(), big.clone())],
+        ..ChangeSet::default()
+    };
+    store.apply(changes, t(0)).await.expect("a large write");
+    assert_eq!(store.kv_get("nagle-probe").await.expect("read back"), Some(big));
+
+    let mut checked = 0;
+    for entry in std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd") {
+        let Ok(entry) = entry else { continue };
+        let is_socket = std::fs::read_link(entry.path())
+            .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"));
+        let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if !is_socket {
+            continue;
+        }
+        // SAFETY: the descriptor is only borrowed for two getsockopt-style calls; should another
+        // thread close it meanwhile, the calls fail (or see another socket, whose peer is not
+        // PostgreSQL's) and it is skipped.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let sock = socket2::SockRef::from(&fd);
+        let Some(peer) = sock.peer_addr().ok().and_then(|a| a.as_socket()) else {
+            continue;
+        };
+        if !server.contains(&peer) {
+            continue;
+        }
+        let nodelay = sock.tcp_nodelay().expect("TCP_NODELAY of a TCP socket");
+        assert!(
+            nodelay,
+            "the connection to PostgreSQL on fd {fd:?} (peer {peer}) leaves Nagle's algorithm on"
+        );
+        checked += 1;
+    }
+    assert!(
+        checked > 0,
+        "no TCP connection to PostgreSQL at {server:?} found in /proc/self/fd"
+    );
+}
