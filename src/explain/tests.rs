@@ -571,3 +571,67 @@ fn mentions_and_references(text: &str) -> Vec<String> {
 
 #[path = "quality_tests.rs"]
 mod quality;
+
+/// A renderer builds a control's curated view once per (control, account, region) and reuses
+/// it: whatever was rendered before, in whatever order, an issue shows its own account's and
+/// region's commands, exactly as a fresh renderer would render it.
+#[test]
+fn curated_views_are_reused_only_for_their_own_account_and_region() {
+    let shared = Renderer::new(None).expect("built-in templates compile");
+    let key = GroupKey("control|CloudWatch.15|x".into());
+    let places = [
+        ("111111111111", "us-east-1"),
+        ("222222222222", "us-east-1"),
+        ("111111111111", "eu-west-1"),
+        ("333333333333", "ap-southeast-2"),
+    ];
+    let render = |r: &Renderer, (account_id, region): (&str, &str)| {
+        let mut f = control_finding(
+            "CloudWatch.15",
+            "CloudWatch alarms should have specified actions configured",
+            Severity::High,
+        );
+        f.account_id = account_id.into();
+        f.region = region.into();
+        let mut policy = account(Mode::Enforce);
+        policy.id = Some(account_id.into());
+        r.render(&IssueInput {
+            group_key: &key,
+            findings: &[f],
+            account: &policy,
+            owner: None,
+            approvers: &[],
+            ignore_tag: "lever:ignore",
+            notes: &[],
+            due: None,
+        })
+        .unwrap()
+    };
+    for round in 0..3 {
+        // Forwards, then backwards, then forwards again: every view is asked for after others.
+        let order: Vec<_> = if round == 1 {
+            places.iter().rev().copied().collect()
+        } else {
+            places.to_vec()
+        };
+        for place in order {
+            let issue = render(&shared, place);
+            let fresh = render(&Renderer::new(None).unwrap(), place);
+            assert_eq!(issue, fresh, "{place:?}, round {round}");
+            let (account_id, region) = place;
+            assert!(
+                issue.body.contains(&format!("arn:aws:sns:{region}:{account_id}:")),
+                "{place:?}: {}",
+                issue.body
+            );
+            for other in places.iter().filter(|p| **p != place) {
+                let (a, r) = other;
+                assert!(
+                    !issue.body.contains(&format!("arn:aws:sns:{r}:{a}:")),
+                    "{place:?} shows the commands of {other:?}: {}",
+                    issue.body
+                );
+            }
+        }
+    }
+}
