@@ -23,41 +23,34 @@ pub const MAX_TEXT: usize = 4000;
 /// patterns without changing what a reader sees.
 pub const ZWSP: char = '\u{200B}';
 
-fn clip(s: &str, max: usize) -> (String, bool) {
-    let mut out = String::new();
-    for (count, c) in s.chars().enumerate() {
-        if count == max {
-            return (out, true);
-        }
-        out.push(c);
+/// The first `max` characters of `s`, and whether anything was cut.
+fn clip(s: &str, max: usize) -> (&str, bool) {
+    match s.char_indices().nth(max) {
+        Some((end, _)) => (&s[..end], true),
+        None => (s, false),
     }
-    (out, false)
 }
 
-/// Where a URL GitHub would autolink starts (`https://`, `http://`, `ftp://`, `www.`, any
-/// case).
-fn url_start(chars: &[char], i: usize) -> bool {
+/// Whether `rest` starts with a URL GitHub would autolink (`https://`, `http://`, `ftp://`,
+/// `www.`, any case) followed by at least one more character.
+fn url_start(rest: &str) -> bool {
     ["https://", "http://", "ftp://", "www."].iter().any(|p| {
-        p.len() < chars.len() - i
-            && chars[i..i + p.len()]
-                .iter()
-                .zip(p.chars())
-                .all(|(a, b)| a.to_ascii_lowercase() == b)
+        rest.len() > p.len() && rest.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
     })
 }
 
 /// An untrusted URL as a code span: readable and copyable, never a link. Backticks become `'`,
 /// `|` is percent-encoded (it would end a table cell even inside code).
-fn url_code(url: &str) -> String {
-    let inner: String = url
-        .chars()
-        .map(|c| match c {
-            '`' => "'".to_string(),
-            '|' => "%7C".to_string(),
-            c => c.to_string(),
-        })
-        .collect();
-    format!("`{inner}`")
+fn url_code(url: &str, out: &mut String) {
+    out.push('`');
+    for c in url.chars() {
+        match c {
+            '`' => out.push('\''),
+            '|' => out.push_str("%7C"),
+            c => out.push(c),
+        }
+    }
+    out.push('`');
 }
 
 /// Whether `out` ends with `GH` (any case) after a non-word character: the `GH-N` reference.
@@ -93,20 +86,25 @@ pub fn prose(s: &str) -> String {
         if !out.is_empty() {
             out.push('\n');
         }
-        let chars: Vec<char> = line.chars().filter(|c| !c.is_control()).collect();
+        let kept: std::borrow::Cow<'_, str> = if line.chars().any(char::is_control) {
+            line.chars()
+                .filter(|c| !c.is_control())
+                .collect::<String>()
+                .into()
+        } else {
+            line.into()
+        };
+        let line = &*kept;
         let mut i = 0;
-        while i < chars.len() {
-            if url_start(&chars, i) {
-                let end = chars[i..]
-                    .iter()
-                    .position(|c| c.is_whitespace())
-                    .map_or(chars.len(), |n| i + n);
-                let url: String = chars[i..end].iter().collect();
-                out.push_str(&url_code(&url));
-                i = end;
+        while let Some(c) = line[i..].chars().next() {
+            let rest = &line[i..];
+            // Only these letters start a URL (`url_start`).
+            if matches!(c, 'h' | 'H' | 'f' | 'F' | 'w' | 'W') && url_start(rest) {
+                let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+                url_code(&rest[..end], &mut out);
+                i += end;
                 continue;
             }
-            let c = chars[i];
             match c {
                 '&' => out.push_str("&amp;"),
                 '<' => out.push_str("&lt;"),
@@ -131,7 +129,7 @@ pub fn prose(s: &str) -> String {
                 }
                 c => out.push(c),
             }
-            i += 1;
+            i += c.len_utf8();
         }
     }
     if clipped {
@@ -215,6 +213,9 @@ pub fn aws_link(s: &str) -> Option<String> {
         && (host == "aws.amazon.com" || host.ends_with(".aws.amazon.com"));
     aws.then_some(url)
 }
+
+#[cfg(test)]
+mod proptests;
 
 #[cfg(test)]
 mod tests {

@@ -85,8 +85,9 @@ pub struct Renderer {
     tera: Tera,
     catalog: &'static Catalog,
     curated: CuratedSet,
-    /// Shared by the clones of this renderer.
-    views: Arc<ViewCache>,
+    /// Shared by the clones of this renderer; `None` while `new` renders its samples (they
+    /// would fill it with views no issue uses, resident from start-up on).
+    views: Option<Arc<ViewCache>>,
 }
 
 /// The curated views built so far, as tera values, by (control, account, region).
@@ -108,7 +109,11 @@ impl ViewCache {
         account_id: &str,
         region: &str,
     ) -> tera::Value {
-        let key = (curated.id.clone(), account_id.to_string(), region.to_string());
+        let key = (
+            curated.id.clone(),
+            account_id.to_string(),
+            region.to_string(),
+        );
         // A poisoned lock only means another render panicked while holding it: the map is
         // still a valid cache.
         let mut views = self.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -168,7 +173,7 @@ impl Renderer {
             tera,
             catalog,
             curated,
-            views: Arc::default(),
+            views: None,
         };
         // Fail at start-up, not on the first finding: render a sample through every template.
         let sample =
@@ -207,7 +212,10 @@ impl Renderer {
                 due: None,
             })?;
         }
-        Ok(r)
+        Ok(Renderer {
+            views: Some(Arc::default()),
+            ..r
+        })
     }
 
     /// The curated explanations in use (built in, with the override directory's).
@@ -272,7 +280,10 @@ impl Renderer {
         let curated = lead
             .control_id()
             .and_then(|id| self.curated.get(id))
-            .map(|c| self.views.get_or_build(c, &lead.account_id, &lead.region))
+            .map(|c| match &self.views {
+                Some(views) => views.get_or_build(c, &lead.account_id, &lead.region),
+                None => tera::Value::from_serializable(&c.view(&lead.account_id, &lead.region)),
+            })
             .unwrap_or_else(tera::Value::none);
         ctx.insert_value("curated", curated);
         // Lever's own text for the GuardDuty finding type's family (see `guardduty`).

@@ -620,7 +620,9 @@ fn curated_views_are_reused_only_for_their_own_account_and_region() {
             assert_eq!(issue, fresh, "{place:?}, round {round}");
             let (account_id, region) = place;
             assert!(
-                issue.body.contains(&format!("arn:aws:sns:{region}:{account_id}:")),
+                issue
+                    .body
+                    .contains(&format!("arn:aws:sns:{region}:{account_id}:")),
                 "{place:?}: {}",
                 issue.body
             );
