@@ -3266,7 +3266,10 @@ async fn postgres_connections_send_without_delay() {
         ..ChangeSet::default()
     };
     store.apply(changes, t(0)).await.expect("a large write");
-    assert_eq!(store.kv_get("nagle-probe").await.expect("read back"), Some(big));
+    assert_eq!(
+        store.kv_get("nagle-probe").await.expect("read back"),
+        Some(big)
+    );
 
     let mut checked = 0;
     for entry in std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd") {
