@@ -5,9 +5,8 @@ pub mod curated;
 pub mod guardduty;
 pub mod inert;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use tera::{Context, Tera};
@@ -85,48 +84,6 @@ pub struct Renderer {
     tera: Tera,
     catalog: &'static Catalog,
     curated: CuratedSet,
-    /// Shared by the clones of this renderer; `None` while `new` renders its samples (they
-    /// would fill it with views no issue uses, resident from start-up on).
-    views: Option<Arc<ViewCache>>,
-}
-
-/// The curated views built so far, as tera values, by (control, account, region).
-///
-/// A view is the same for every issue of a control in one account and region, and building it
-/// (the `<account-id>`/`<region>` substitution, then tera's copy of every string) was about a
-/// tenth of a render; a tera map is reference-counted, so a cached view costs a pointer copy.
-/// Bounded: when full it is emptied and fills again with the places still rendered.
-#[derive(Debug, Default)]
-struct ViewCache(Mutex<HashMap<(String, String, String), tera::Value>>);
-
-/// Views kept at most (a view is a few KB: a few MB at most).
-const MAX_CACHED_VIEWS: usize = 1024;
-
-impl ViewCache {
-    fn get_or_build(
-        &self,
-        curated: &curated::Curated,
-        account_id: &str,
-        region: &str,
-    ) -> tera::Value {
-        let key = (
-            curated.id.clone(),
-            account_id.to_string(),
-            region.to_string(),
-        );
-        // A poisoned lock only means another render panicked while holding it: the map is
-        // still a valid cache.
-        let mut views = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(v) = views.get(&key) {
-            return v.clone();
-        }
-        let value = tera::Value::from_serializable(&curated.view(account_id, region));
-        if views.len() >= MAX_CACHED_VIEWS {
-            views.clear();
-        }
-        views.insert(key, value.clone());
-        value
-    }
 }
 
 impl Renderer {
@@ -173,7 +130,6 @@ impl Renderer {
             tera,
             catalog,
             curated,
-            views: None,
         };
         // Fail at start-up, not on the first finding: render a sample through every template.
         let sample =
@@ -212,10 +168,7 @@ impl Renderer {
                 due: None,
             })?;
         }
-        Ok(Renderer {
-            views: Some(Arc::default()),
-            ..r
-        })
+        Ok(r)
     }
 
     /// The curated explanations in use (built in, with the override directory's).
@@ -280,12 +233,8 @@ impl Renderer {
         let curated = lead
             .control_id()
             .and_then(|id| self.curated.get(id))
-            .map(|c| match &self.views {
-                Some(views) => views.get_or_build(c, &lead.account_id, &lead.region),
-                None => tera::Value::from_serializable(&c.view(&lead.account_id, &lead.region)),
-            })
-            .unwrap_or_else(tera::Value::none);
-        ctx.insert_value("curated", curated);
+            .map(|c| c.view(&lead.account_id, &lead.region));
+        ctx.insert("curated", &curated);
         // Lever's own text for the GuardDuty finding type's family (see `guardduty`).
         let family = match &lead.source {
             Source::GuardDuty { finding_type } => guardduty::family(finding_type),

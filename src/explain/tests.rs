@@ -572,9 +572,9 @@ fn mentions_and_references(text: &str) -> Vec<String> {
 #[path = "quality_tests.rs"]
 mod quality;
 
-/// A renderer builds a control's curated view once per (control, account, region) and reuses
-/// it: whatever was rendered before, in whatever order, an issue shows its own account's and
-/// region's commands, exactly as a fresh renderer would render it.
+/// One renderer serves every account and region: whatever it rendered before, in whatever
+/// order, an issue shows its own account's and region's commands, exactly as a fresh renderer
+/// would render it (nothing of one issue's curated view leaks into the next).
 #[test]
 fn curated_views_are_reused_only_for_their_own_account_and_region() {
     let shared = Renderer::new(None).expect("built-in templates compile");
