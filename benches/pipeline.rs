@@ -126,7 +126,7 @@ fn throughput(c: &mut Criterion) {
     let rate = (findings * runs) as f64 / t0.elapsed().as_secs_f64();
     targets::report(
         "pipeline: findings/s through parse → policy → route → render on one core",
-        rate.round(),
+        rate,
         Goal::AtLeast(20_000.0),
         "/s",
     );
