@@ -286,6 +286,7 @@ impl Application {
             store.clone(),
             live_config.clone(),
             clock.clone(),
+            github.clone(),
             metrics.clone(),
         );
         Ok(App {

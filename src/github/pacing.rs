@@ -260,6 +260,9 @@ struct Installation {
     queue: BTreeMap<(Reverse<Priority>, u64), i64>,
     /// Job id → its key in `queue`.
     queued: HashMap<i64, (Reverse<Priority>, u64)>,
+    /// How many queued jobs have each priority: where a new job's place is without walking
+    /// the queue (thousands wait during a flood, and each new job asks).
+    by_priority: [usize; Priority::MAX.0 as usize + 1],
     /// The next key's sequence number.
     seq: u64,
     /// When the content gate has its next permit, as its last refusal said.
@@ -277,9 +280,15 @@ impl Installation {
         }
     }
 
+    /// How many queued jobs are at least as urgent as `priority`.
+    fn at_least(&self, priority: Priority) -> usize {
+        self.by_priority[usize::from(priority.0)..].iter().sum()
+    }
+
     fn dequeue(&mut self, job: i64) {
         if let Some(key) = self.queued.remove(&job) {
             self.queue.remove(&key);
+            self.by_priority[usize::from(key.0.0.0)] -= 1;
         }
         self.unwake(job);
     }
@@ -438,6 +447,7 @@ impl Pacer {
             paused_until: None,
             primary: None,
             queue: BTreeMap::new(),
+            by_priority: [0; Priority::MAX.0 as usize + 1],
             queued: HashMap::new(),
             seq: 0,
             next_permit: DateTime::<Utc>::MIN_UTC,
@@ -629,28 +639,83 @@ impl Pacer {
             }
             return base + priority.offset();
         };
-        let period =
-            chrono::Duration::from_std(self.budget.period()).unwrap_or(chrono::Duration::MAX);
         self.with(paced.installation, |st| {
-            let key = match st.queued.get(&job) {
+            let ahead = match st.queued.get(&job) {
                 // Refused again: it keeps its place, unless it became more urgent.
-                Some(key) if key.0.0 >= priority => *key,
+                Some(key) if key.0.0 >= priority => st.queue.range(..*key).count(),
                 _ => {
                     st.dequeue(job);
                     st.seq += 1;
-                    (Reverse(priority), st.seq)
+                    let key = (Reverse(priority), st.seq);
+                    st.queue.insert(key, job);
+                    st.queued.insert(job, key);
+                    st.by_priority[usize::from(priority.0)] += 1;
+                    // Last of its priority: behind every job at least as urgent.
+                    st.at_least(priority) - 1
                 }
             };
-            st.queue.insert(key, job);
-            st.queued.insert(job, key);
             st.unwake(job);
             st.next_permit = st.next_permit.max(paced.until);
-            let ahead = st.queue.range(..key).count();
-            let ahead = i32::try_from(ahead + 1).unwrap_or(i32::MAX / 2);
-            base.checked_add_signed(period * ahead.saturating_mul(2))
-                .unwrap_or(base)
-                + priority.offset()
+            self.fallback_after(ahead, base, priority)
         })
+    }
+
+    /// The fallback time of a job with `ahead` jobs before it in the queue, its turn not
+    /// before `base`: two periods per job up to and including it (see [`Pacer::postpone`]).
+    fn fallback_after(
+        &self,
+        ahead: usize,
+        base: DateTime<Utc>,
+        priority: Priority,
+    ) -> DateTime<Utc> {
+        let period =
+            chrono::Duration::from_std(self.budget.period()).unwrap_or(chrono::Duration::MAX);
+        let ahead = i32::try_from(ahead + 1).unwrap_or(i32::MAX / 2);
+        base.checked_add_signed(period * ahead.saturating_mul(2))
+            .unwrap_or(base)
+            + priority.offset()
+    }
+
+    /// The installation of `owner`'s repositories when its content queue already holds jobs,
+    /// as far as this process knows: a new job that writes there would only be leased,
+    /// refused by the queue's turn and postponed into it, so it can join the queue when it is
+    /// enqueued instead ([`Pacer::queue_place`], then [`Pacer::enqueue`] once it has an id).
+    pub fn queue_of(&self, owner: &str) -> Option<u64> {
+        let id = *self
+            .owners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&owner.to_ascii_lowercase())?;
+        self.with(id, |st| !st.queue.is_empty()).then_some(id)
+    }
+
+    /// The fallback time a new job of `priority` would get were it queued in `installation`'s
+    /// content queue now (what [`Pacer::postpone`] would answer): the `run_at` to store it
+    /// with, so that the store's lease leaves it to the queue.
+    pub fn queue_place(&self, installation: u64, priority: Priority) -> DateTime<Utc> {
+        let now = self.now();
+        self.with(installation, |st| {
+            let base = st.next_permit.max(now);
+            // Behind every queued job at least as urgent (those refused before it).
+            self.fallback_after(st.at_least(priority), base, priority)
+        })
+    }
+
+    /// Queues `job`, not yet leased, in `installation`'s content queue at `priority`, as if it
+    /// had been refused by the content gate now: it is woken at its turn ([`Pacer::wake`]).
+    /// Returns its fallback time. See [`Pacer::queue_of`].
+    pub fn enqueue(&self, installation: u64, job: i64, priority: Priority) -> DateTime<Utc> {
+        let now = self.now();
+        let until = self.with(installation, |st| st.next_permit.max(now));
+        self.postpone(
+            &Paced {
+                installation,
+                until,
+                gate: Gate::Content,
+            },
+            Some(job),
+            priority,
+        )
     }
 
     /// The queued job whose turn it is now, if any: the head of the queue of an installation
@@ -902,6 +967,82 @@ mod tests {
     /// Runs `f` as job `id` (what the worker does around each job).
     fn as_job<T>(id: i64, f: impl FnOnce() -> T) -> T {
         CURRENT_JOB.sync_scope(id, f)
+    }
+
+    /// The count of queued jobs per priority, which places a new job without walking the
+    /// queue, always agrees with the queue itself, whatever joins, rejoins or leaves it.
+    #[test]
+    fn the_priority_counts_agree_with_the_queue() {
+        let (pacer, _clock) = pacer(1, 60);
+        let refused = as_job(0, || {
+            pacer.admit(7, Call::Write).unwrap();
+            pacer.admit(7, Call::Write).unwrap_err()
+        });
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for step in 0..3000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let job = i64::try_from(x % 200).unwrap();
+            let priority = Priority::new(u8::try_from(x / 200 % 101).unwrap());
+            match x / 20_200 % 3 {
+                0 | 1 => _ = pacer.postpone(&refused, Some(job), priority),
+                _ => pacer.finished(job),
+            }
+            pacer.with(7, |st| {
+                for p in (0..=100).map(Priority::new) {
+                    assert_eq!(
+                        st.at_least(p),
+                        st.queue.range(..(Reverse(p), u64::MAX)).count(),
+                        "step {step}, priority {p:?}"
+                    );
+                }
+                assert_eq!(st.queue.len(), st.queued.len());
+            });
+        }
+    }
+
+    /// A job that would only be refused joins the queue when enqueued: not before the owner's
+    /// installation is known and its queue holds a job; at the place, and with the fallback
+    /// time, that `postpone` would give it; woken at its turn like a refused one.
+    #[test]
+    fn a_new_job_joins_a_waiting_queue_at_the_place_a_refusal_would_give_it() {
+        let (pacer, clock) = pacer(1, 60);
+        let (low, high) = (Priority::new(10), Priority::new(85));
+        assert_eq!(pacer.queue_of("Acme"), None, "installation unknown");
+        pacer.learn_owner("acme", 7);
+        assert_eq!(pacer.queue_of("Acme"), None, "nothing waits");
+        assert_eq!(as_job(1, || pacer.admit(7, Call::Write)), Ok(()));
+        let refused = as_job(2, || pacer.admit(7, Call::Write)).unwrap_err();
+        pacer.postpone(&refused, Some(2), low);
+        assert_eq!(pacer.queue_of("ACME"), Some(7));
+        assert_eq!(pacer.queue_of("other"), None);
+        // The place a new job gets, before it exists, is where postponing it would put it.
+        for (id, priority) in [(3, low), (4, high), (5, low)] {
+            let planned = pacer.queue_place(7, priority);
+            assert_eq!(pacer.enqueue(7, id, priority), planned, "job {id}");
+        }
+        assert!(pacer.queue_place(7, high) < pacer.queue_place(7, low));
+        assert_eq!(pacer.waiting(7), 4);
+        // The most urgent first, then in the order they joined.
+        let mut woken = Vec::new();
+        for _ in 0..20 {
+            if pacer.waiting(7) == 0 {
+                break;
+            }
+            clock.set(pacer.next_wake().expect("jobs wait").max(clock.now()));
+            let Some(id) = pacer.wake() else { continue };
+            match as_job(id, || pacer.admit(7, Call::Write)) {
+                Ok(()) => {
+                    pacer.finished(id);
+                    woken.push(id);
+                }
+                // Woken before the limiter's permit: it keeps its place.
+                Err(refused) => _ = pacer.postpone(&refused, Some(id), Priority::new(0)),
+            }
+        }
+        assert_eq!(woken, [4, 2, 3, 5]);
+        assert_eq!(pacer.queue_of("acme"), None, "drained");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::intake::FindingsItem;
+use super::intake::{FindingsItem, Recorded};
 use super::{MAX_INGEST_BYTES, bearer_ok, error, read_body};
 use crate::app::App;
 use crate::asff;
@@ -72,15 +72,12 @@ pub(super) async fn receive(State(app): State<App>, req: Request) -> Response {
         source: source.clone(),
     };
     match app.intake.findings.submit(item).await {
-        Ok(outcomes) => {
+        Ok(Recorded { outcomes, work_due }) => {
             let count = |pred: fn(&Disposition) -> bool| {
                 outcomes.iter().filter(|o| pred(&o.action)).count()
             };
             let opened = count(|a| matches!(a, Disposition::OpenIssue));
-            if outcomes
-                .iter()
-                .any(|o| !matches!(o.action, Disposition::Repeat))
-            {
+            if work_due {
                 app.jobs_ready.notify_waiters();
             }
             tracing::info!(accepted, opened, rejected = rejected.len(), %source, "findings recorded");

@@ -10,9 +10,11 @@ use super::batch::{Commit, GroupCommit};
 use crate::app::LiveConfig;
 use crate::clock::Clock;
 use crate::domain::Finding;
+use crate::github::GitHub;
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Arrival, Disposition, FindingOutcome};
 use crate::store::{DeliveryOutcome, IssueRef, NewDelivery, Store, StoreError};
+use crate::worker::pacing;
 
 /// Most deliveries committed in one transaction.
 pub const MAX_DELIVERIES_PER_BATCH: usize = 256;
@@ -33,6 +35,7 @@ impl Intake {
         store: Arc<dyn Store>,
         config: LiveConfig,
         clock: Arc<dyn Clock>,
+        github: Arc<GitHub>,
         metrics: Arc<Metrics>,
     ) -> Intake {
         Intake {
@@ -47,6 +50,7 @@ impl Intake {
                     store,
                     config,
                     clock,
+                    github,
                     metrics,
                 },
                 MAX_ARRIVALS_PER_BATCH,
@@ -113,6 +117,17 @@ pub struct FindingsItem {
     pub source: String,
 }
 
+/// What one EventBridge request's findings came to, once committed.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// One per finding, in order.
+    pub outcomes: Vec<FindingOutcome>,
+    /// The batch queued a job due now: the workers are woken. Not when its only jobs are due
+    /// later (settling, or new issues waiting in GitHub's content queue, which wakes them at
+    /// their turn).
+    pub work_due: bool,
+}
+
 /// Plans and records findings: the requests of a batch are planned in arrival order, as if
 /// each had been committed before the next (see [`pipeline::prepare_many`]), and committed in
 /// one transaction.
@@ -122,15 +137,17 @@ pub struct Findings {
     /// The configuration in force when a batch is planned.
     config: LiveConfig,
     clock: Arc<dyn Clock>,
+    /// Whose pacer holds GitHub's content queue (`worker::pacing::queue_openings`).
+    github: Arc<GitHub>,
     /// Counts the committed findings (`lever_findings_received_total`, `_skipped_total`).
     metrics: Arc<Metrics>,
 }
 
 impl Commit for Findings {
     type Item = FindingsItem;
-    type Output = Vec<FindingOutcome>;
+    type Output = Recorded;
 
-    async fn commit(&self, items: &[FindingsItem]) -> Result<Vec<Vec<FindingOutcome>>, StoreError> {
+    async fn commit(&self, items: &[FindingsItem]) -> Result<Vec<Recorded>, StoreError> {
         let now = self.clock.now();
         let arrivals: Vec<Arrival<'_>> = items
             .iter()
@@ -140,11 +157,15 @@ impl Commit for Findings {
             })
             .collect();
         let store = self.store.as_ref();
-        let (changes, outcomes) =
+        let (mut changes, outcomes) =
             pipeline::prepare_many(store, &self.config.current(), &arrivals, now).await?;
+        // During a flood, new issues join GitHub's content queue directly.
+        let queued = pacing::queue_openings(self.github.pacer(), &mut changes);
+        let work_due = changes.jobs.iter().any(|j| j.run_at <= now);
         if !changes.is_empty() {
             store.apply(changes, now).await?;
         }
+        pacing::enqueue_openings(store, self.github.pacer(), &queued).await;
         for o in outcomes.iter().flatten() {
             let (disposition, skipped) = match o.action {
                 Disposition::OpenIssue => ("open-issue", None),
@@ -154,6 +175,9 @@ impl Commit for Findings {
             };
             self.metrics.finding_received(disposition, skipped);
         }
-        Ok(outcomes)
+        Ok(outcomes
+            .into_iter()
+            .map(|outcomes| Recorded { outcomes, work_due })
+            .collect())
     }
 }

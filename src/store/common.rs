@@ -236,13 +236,26 @@ pub(super) const QUEUE_STATS: &str = "SELECT kind,
 
 /// The earliest moment a pending job can be leased: its `run_at`, or the end of its lease
 /// while a lease is held (so a worker never spins on a job another worker is running).
-pub(super) fn next_job_at_sql() -> String {
+///
+/// Without walking every pending job (thousands wait during a flood, and every idle worker
+/// asks this after each wake-up): the first job in `(run_at, id)` order whose lease does not
+/// outlast its `run_at` is leasable at its `run_at`; only the jobs before it in that order
+/// can be leasable earlier, and each of those is under a lease (few: the running ones), so
+/// the `MIN` reads only them. `from` names `jobs`, with the index that serves `(run_at, id)`
+/// order where the planner needs telling.
+pub(super) fn next_job_at_sql(from: &str) -> String {
+    // With no such first job, every pending job is under a lease: all of them count.
     format!(
         "SELECT MIN(CASE
             WHEN lease_expires IS NOT NULL AND lease_expires > run_at THEN lease_expires
             ELSE run_at END) AS next_at
-     FROM jobs WHERE state = 'pending' AND kind IN ({})",
-        known_kinds_sql()
+     FROM {from} WHERE state = 'pending' AND kind IN ({kinds})
+       AND run_at <= COALESCE(
+            (SELECT run_at FROM {from} WHERE state = 'pending' AND kind IN ({kinds})
+               AND (lease_expires IS NULL OR lease_expires <= run_at)
+             ORDER BY run_at, id LIMIT 1),
+            (SELECT MAX(run_at) FROM {from} WHERE state = 'pending'))",
+        kinds = known_kinds_sql()
     )
 }
 

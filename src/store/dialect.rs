@@ -60,9 +60,16 @@ pub trait Dialect:
     /// ascending order.
     const SELECT_TRACKED_ISSUES: &'static str;
 
+    /// For each pair of `$1`, a JSON array of `[kind, subject]` pairs, the pending job of that
+    /// kind and subject, if any: the pair's index in the array as column `k`, the job's `id`.
+    const SELECT_PENDING_JOB_IDS: &'static str;
+
     /// Serializes the noise cap's slot decisions for one product (`$1`) until the transaction
     /// ends, across processes; `None` when write transactions are serialized already.
     const LOCK_NOISE_PRODUCT: Option<&'static str>;
+
+    /// When the next pending job can be leased (`common::next_job_at_sql`), as column `next_at`.
+    fn next_job_at_sql() -> &'static str;
 
     /// The lease statement (`common::lease_job_sql` with this dialect's row lock).
     fn lease_job_sql() -> &'static str;

@@ -554,6 +554,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn groups(&self, keys: &[GroupKey]) -> Result<Vec<GroupRecord>>;
 
+    /// The id of each job's pending row (at most one per kind and subject), in the order of
+    /// `jobs`; `None` where none is pending.
+    async fn pending_job_ids(&self, jobs: &[Job]) -> Result<Vec<Option<i64>>>;
+
     /// The group that owns issue `number` in `repo` (`owner/repo`, compared case-insensitively).
     async fn group_by_issue(&self, repo: &str, number: u64) -> Result<Option<GroupRecord>>;
 

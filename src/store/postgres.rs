@@ -91,6 +91,10 @@ impl Dialect for Postgres {
     const SELECT_GROUPS_BY_KEY: &'static str =
         select_groups_by_key_sql!("SELECT jsonb_array_elements_text($1)");
 
+    const SELECT_PENDING_JOB_IDS: &'static str = "SELECT p.ord - 1 AS k, j.id AS id
+         FROM jsonb_array_elements($1) WITH ORDINALITY AS p(v, ord) JOIN jobs AS j
+           ON j.state = 'pending' AND j.kind = p.v->>0 AND j.subject = p.v->>1";
+
     const SELECT_TRACKED_ISSUES: &'static str = concat!(
         "SELECT p.ord - 1 AS k FROM jsonb_array_elements($1) WITH ORDINALITY AS p(v, ord)
          WHERE EXISTS (",
@@ -107,6 +111,11 @@ impl Dialect for Postgres {
     /// The inner `SELECT ... FOR UPDATE SKIP LOCKED` locks the chosen row (rows other leasers
     /// hold are skipped, rows they just leased fail the recheck), the outer `UPDATE` writes
     /// the lease.
+    fn next_job_at_sql() -> &'static str {
+        static SQL: LazyLock<String> = LazyLock::new(|| common::next_job_at_sql("jobs"));
+        &SQL
+    }
+
     fn lease_job_sql() -> &'static str {
         static SQL: LazyLock<String> =
             LazyLock::new(|| common::lease_job_sql("jobs", " FOR UPDATE SKIP LOCKED"));

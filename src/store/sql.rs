@@ -587,6 +587,27 @@ impl<D: Dialect> Store for SqlStore<D> {
         common::decode_all(&rows, common::group_from_row)
     }
 
+    async fn pending_job_ids(&self, jobs: &[Job]) -> Result<Vec<Option<i64>>> {
+        let mut ids = vec![None; jobs.len()];
+        if jobs.is_empty() {
+            return Ok(ids);
+        }
+        let pairs: Vec<(&str, &str)> = jobs.iter().map(|j| (j.kind(), j.subject())).collect();
+        let rows = self
+            .fetch_all(sqlx::query(D::SELECT_PENDING_JOB_IDS).json(&pairs))
+            .await?;
+        let at = At::new("jobs", "(pending ids)");
+        for row in &rows {
+            let k = row.int(&at, "k")?;
+            let slot = usize::try_from(k)
+                .ok()
+                .and_then(|k| ids.get_mut(k))
+                .ok_or_else(|| at.corrupt("k", format!("index {k} out of range")))?;
+            *slot = Some(row.int(&at, "id")?);
+        }
+        Ok(ids)
+    }
+
     async fn group_by_issue(&self, repo: &str, number: u64) -> Result<Option<GroupRecord>> {
         let Ok(number) = i64::try_from(number) else {
             return Ok(None);
@@ -680,9 +701,8 @@ impl<D: Dialect> Store for SqlStore<D> {
     }
 
     async fn next_job_at(&self) -> Result<Option<DateTime<Utc>>> {
-        static NEXT_JOB_AT: LazyLock<String> = LazyLock::new(common::next_job_at_sql);
         let row = self
-            .fetch_optional(sqlx::query(NEXT_JOB_AT.as_str()))
+            .fetch_optional(sqlx::query(D::next_job_at_sql()))
             .await?;
         let at = At::new("jobs", "(next run)");
         Ok(row.map(|r| r.opt_ts(&at, "next_at")).transpose()?.flatten())

@@ -120,8 +120,23 @@ impl Dialect for Sqlite {
         ") ORDER BY k"
     );
 
+    /// The pairs drive (`CROSS JOIN` keeps them the outer loop) and each is one lookup in
+    /// `jobs_pending_kind_subject`: left to itself, SQLite's planner walked every pending job
+    /// (`jobs_state`) for each pair, 2.7 ms of CPU per event during an intake flood.
+    const SELECT_PENDING_JOB_IDS: &'static str = "SELECT CAST(p.key AS INTEGER) AS k, j.id AS id
+         FROM json_each($1) AS p CROSS JOIN jobs AS j INDEXED BY jobs_pending_kind_subject
+         WHERE j.state = 'pending' AND j.kind = json_extract(p.value, '$[0]')
+           AND j.subject = json_extract(p.value, '$[1]')";
+
     /// Nothing: every write transaction holds SQLite's write lock (`BEGIN IMMEDIATE`).
     const LOCK_NOISE_PRODUCT: Option<&'static str> = None;
+
+    /// Walks `jobs_pending_due` in `(run_at, id)` order, as the lease does.
+    fn next_job_at_sql() -> &'static str {
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| common::next_job_at_sql("jobs INDEXED BY jobs_pending_due"));
+        &SQL
+    }
 
     /// Walks `jobs_pending_due` in `(run_at, id)` order: without statistics (no `ANALYZE`)
     /// SQLite's planner would take `jobs_state` and sort every pending job to lease one.
@@ -231,5 +246,41 @@ mod tests {
             "{plan:#?}"
         );
         assert!(!plan.iter().any(|l| l.contains("TEMP B-TREE")), "{plan:#?}");
+    }
+
+    /// The next job's time reads the due index in order and stops, whatever the number of
+    /// pending jobs: never a walk over all of them (every idle worker asks it after each
+    /// wake-up, and during a flood thousands of jobs wait for GitHub's content budget).
+    #[tokio::test]
+    async fn the_next_job_time_reads_the_due_index_in_order() {
+        let plan = plan(Sqlite::next_job_at_sql()).await;
+        assert!(
+            plan.iter()
+                .any(|l| l == "SEARCH jobs USING INDEX jobs_pending_due (run_at<?)"),
+            "{plan:#?}"
+        );
+        assert!(
+            !plan
+                .iter()
+                .any(|l| l.contains("jobs_state") || l.contains("TEMP B-TREE")),
+            "{plan:#?}"
+        );
+    }
+
+    /// Each asked pair is one lookup in the pending jobs' (kind, subject) index, never a walk
+    /// over every pending job (the planner's own choice, measured at 2.7 ms of CPU per event
+    /// during an intake flood with 5,900 jobs pending).
+    #[tokio::test]
+    async fn pending_job_ids_look_each_pair_up_in_the_index() {
+        let plan = plan(Sqlite::SELECT_PENDING_JOB_IDS).await;
+        assert!(
+            plan.iter().any(|l| l.starts_with("SCAN p")),
+            "the pairs drive: {plan:#?}"
+        );
+        assert!(
+            plan.iter().any(|l| l.starts_with("SEARCH j")
+                && l.contains("INDEX jobs_pending_kind_subject (kind=? AND subject=?)")),
+            "{plan:#?}"
+        );
     }
 }

@@ -10,7 +10,9 @@ use crate::app::App;
 use crate::domain::lifecycle::Action;
 use crate::domain::{GroupKey, Severity};
 use crate::github::{ContentBudget, Gate, Paced, Priority};
-use crate::store::{Effect, GroupData, GroupRecord, Job, JobState, Store, StoreError};
+use crate::store::{
+    ChangeSet, Effect, GroupData, GroupRecord, GroupWrite, Job, JobState, Store, StoreError,
+};
 
 /// A backlog of at least this many issues is logged (at most every [`BACKLOG_LOG_EVERY`]).
 pub const BACKLOG_LOG_AT: usize = 50;
@@ -284,6 +286,89 @@ pub async fn report_backlog(app: &App, paced: &Paced) {
         }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "cannot read the GitHub backlog"),
+    }
+}
+
+/// An issue's opening queued in the content queue as it was planned (see [`queue_openings`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedOpening {
+    pub job: Job,
+    pub installation: u64,
+    pub priority: Priority,
+}
+
+/// Plans the new groups' `open-issue` jobs of `changes` into the content queue when their
+/// installation's queue already holds jobs (during a flood of new groups): each is stored due
+/// at its fallback time ([`Pacer::queue_place`](crate::github::Pacer::queue_place)), so the
+/// store's lease leaves it alone, and once committed it joins the queue ([`enqueue_openings`])
+/// to be woken at its turn, as if it had been leased, refused by the content gate and
+/// postponed, without those two write transactions and the reads around them. Only what this
+/// process's pacer knows counts: an owner whose installation it has not met yet, or an empty
+/// queue, leaves the job due now. Returns the jobs so planned.
+pub fn queue_openings(pacer: &crate::github::Pacer, changes: &mut ChangeSet) -> Vec<QueuedOpening> {
+    let ChangeSet { jobs, groups, .. } = changes;
+    let mut queued = Vec::new();
+    let mut new_groups: Option<HashMap<&GroupKey, &GroupRecord>> = None;
+    for job in jobs.iter_mut() {
+        // A re-queued opening (`if_absent`) of a group still waiting keeps its own schedule.
+        let Job::OpenIssue(key) = &job.job else {
+            continue;
+        };
+        if job.if_absent {
+            continue;
+        }
+        let new_groups = new_groups.get_or_insert_with(|| {
+            groups
+                .iter()
+                .filter_map(|g| match g {
+                    GroupWrite::InsertIfAbsent(r) => Some((&r.group_key, r)),
+                    GroupWrite::Update { .. } => None,
+                })
+                .collect()
+        });
+        let Some(group) = new_groups.get(key) else {
+            continue;
+        };
+        let owner = group.repo.split('/').next().unwrap_or_default();
+        let Some(installation) = pacer.queue_of(owner) else {
+            continue;
+        };
+        let priority = priority_of(&job.job, Some(&group.data), &[]);
+        job.run_at = job.run_at.max(pacer.queue_place(installation, priority));
+        queued.push(QueuedOpening {
+            job: job.job.clone(),
+            installation,
+            priority,
+        });
+    }
+    queued
+}
+
+/// Puts the committed jobs [`queue_openings`] planned into their installation's content queue.
+/// A job the store cannot find (another writer finished it meanwhile) is skipped; should the
+/// store be unreadable, the jobs run at their fallback time instead (later, never lost).
+pub async fn enqueue_openings(
+    store: &dyn Store,
+    pacer: &crate::github::Pacer,
+    queued: &[QueuedOpening],
+) {
+    if queued.is_empty() {
+        return;
+    }
+    let jobs: Vec<Job> = queued.iter().map(|q| q.job.clone()).collect();
+    match store.pending_job_ids(&jobs).await {
+        Ok(ids) => {
+            for (q, id) in queued.iter().zip(ids) {
+                if let Some(id) = id {
+                    pacer.enqueue(q.installation, id, q.priority);
+                }
+            }
+        }
+        Err(e) => tracing::warn!(
+            error = %e,
+            jobs = queued.len(),
+            "could not queue the new issues for GitHub's content budget; they run at their fallback time"
+        ),
     }
 }
 

@@ -743,6 +743,96 @@ async fn a_critical_production_issue_goes_first_when_the_budget_is_scarce() {
     t.gh.assert_conformant();
 }
 
+/// During a backlog a new group's issue joins the content queue when its finding is recorded:
+/// its job is stored due at its fallback time, so no worker leases it only to be refused and
+/// postpone it (two write transactions per new group during a flood), and the queue wakes it
+/// at its turn, before the less urgent jobs that waited longer.
+#[tokio::test]
+async fn a_new_issue_during_a_backlog_joins_the_queue_without_being_leased() {
+    let dir = config();
+    // One write a minute (burst 1).
+    let t = start(&dir, 1, 60).await;
+    enforce(&t, 1, 60);
+    labels_exist(&t).await;
+    // Whether recording findings woke the workers.
+    let wakes = async |findings: Vec<Value>| {
+        let woken = t.app.jobs_ready.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        post(&t, findings).await;
+        futures::poll!(woken).is_ready()
+    };
+    assert!(
+        wakes(vec![
+            finding("111111111111", "i-first", "HIGH", None, false),
+            finding("111111111111", "i-waiting", "HIGH", None, false),
+        ])
+        .await,
+        "issues to open now"
+    );
+    let reports = t.drain().await;
+    let results: Vec<&str> = reports.iter().map(|r| r.result).collect();
+    assert_eq!(results, ["done", "postponed"], "{reports:#?}");
+    assert_eq!(t.gh.issues("acme/payments").len(), 1);
+
+    t.clock.advance(TimeDelta::seconds(1));
+    assert!(
+        !wakes(vec![finding(
+            "111111111111",
+            "i-urgent",
+            "CRITICAL",
+            None,
+            false
+        )])
+        .await,
+        "nothing is due: the queue wakes the job at its turn"
+    );
+    let now = t.clock.now();
+    let pending = t.app.store.jobs(Some(JobState::Pending)).await.unwrap();
+    let urgent = pending
+        .iter()
+        .find(|j| j.job.kind() == "open-issue" && j.job.subject().contains("i-urgent"))
+        .expect("its opening is queued");
+    assert!(
+        urgent.run_at > now,
+        "stored due at its fallback: {urgent:#?}"
+    );
+    let waiting = pending
+        .iter()
+        .find(|j| j.job.subject().contains("i-waiting"))
+        .unwrap();
+    assert!(
+        urgent.run_at < waiting.run_at,
+        "ahead of the less urgent one"
+    );
+    assert_eq!(t.app.github.pacer().waiting(INSTALLATION), 2);
+    assert_eq!(t.drain().await.len(), 0, "nothing leased before its turn");
+
+    run_until(
+        &t,
+        std::slice::from_ref(&t.worker),
+        t.clock.now() + TimeDelta::minutes(5),
+    )
+    .await;
+    let opened: Vec<&str> = writes(&t.gh.requests())
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/issues"))
+        .filter_map(|r| {
+            let body = r.body.as_ref()?["body"].as_str()?;
+            ["i-first", "i-urgent", "i-waiting"]
+                .into_iter()
+                .find(|i| body.contains(i))
+        })
+        .collect();
+    assert_eq!(
+        opened,
+        ["i-first", "i-urgent", "i-waiting"],
+        "each once, by urgency"
+    );
+    assert_eq!(t.gh.breaches(), vec![]);
+    t.gh.assert_conformant();
+}
+
 /// Several updates to one issue while its job waits become one write: the checklist
 /// refreshes coalesce.
 #[tokio::test]

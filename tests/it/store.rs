@@ -216,6 +216,7 @@ suite!(
     conflict_rolls_back_the_whole_change_set,
     timestamps_round_trip_at_microsecond_precision,
     enqueue_duplicate_pending_job_is_merged,
+    pending_job_ids_name_each_pending_row,
     finishing_and_reenqueueing_in_one_change_set_makes_a_new_job,
     lease_order_and_due_time,
     lease_expiry_lets_another_runner_take_over,
@@ -1123,6 +1124,63 @@ async fn timestamps_round_trip_at_microsecond_precision(db: Arc<Db>) {
     assert!(lease(store.as_ref(), "w", rounded_up).await.is_some());
 }
 
+/// The id of each job's pending row, in the order asked; `None` for a job never enqueued or
+/// no longer pending (done), and for the same subject of another kind.
+async fn pending_job_ids_name_each_pending_row(db: Arc<Db>) {
+    let store = db.store().await;
+    assert_eq!(store.pending_job_ids(&[]).await.unwrap(), vec![]);
+    enqueue(
+        store.as_ref(),
+        vec![
+            new_job("open-issue", "A", t(5)),
+            new_job("open-issue", "B", t(1)),
+            new_job("apply-effects", "A", t(1)),
+        ],
+        t(0),
+    )
+    .await;
+    let done = lease(store.as_ref(), "w", t(2)).await.expect("B is due");
+    assert_eq!(done.job.subject(), "B");
+    outcome(
+        store.as_ref(),
+        JobOutcome::Done {
+            id: done.id,
+            lease_owner: "w".into(),
+        },
+        t(2),
+    )
+    .await
+    .unwrap();
+    let pending = store.jobs(Some(JobState::Pending)).await.unwrap();
+    let id_of = |kind: &str, subject: &str| {
+        pending
+            .iter()
+            .find(|j| j.job.kind() == kind && j.job.subject() == subject)
+            .map(|j| j.id)
+    };
+    let asked = [
+        ("apply-effects", "A"),
+        ("open-issue", "B"),
+        ("open-issue", "C"),
+        ("open-issue", "A"),
+        ("apply-effects", "A"),
+        ("noise-summary", "A"),
+    ];
+    let jobs: Vec<Job> = asked.iter().map(|(k, s)| Job::from_parts(k, s)).collect();
+    let ids = store.pending_job_ids(&jobs).await.unwrap();
+    let expected = vec![
+        id_of("apply-effects", "A"),
+        None,
+        None,
+        id_of("open-issue", "A"),
+        id_of("apply-effects", "A"),
+        None,
+    ];
+    assert!(expected[0].is_some() && expected[3].is_some());
+    assert_ne!(expected[0], expected[3]);
+    assert_eq!(ids, expected);
+}
+
 async fn enqueue_duplicate_pending_job_is_merged(db: Arc<Db>) {
     // (first run_at, duplicate run_at, stored run_at afterwards)
     let cases = [
@@ -1775,6 +1833,15 @@ async fn next_job_at_tracks_when_work_is_leasable(db: Arc<Db>) {
     // "a" is leased until t(70): nothing can be leased before then.
     let a = lease(store.as_ref(), "w", t(10)).await.unwrap();
     assert_eq!(a.lease_expires, Some(t(70)));
+    assert_eq!(store.next_job_at().await.unwrap(), Some(t(70)));
+    // Every pending job under a lease ("b" leased by id before it is due, until t(70), so
+    // leasable again at its run_at): the earliest of them still counts.
+    let early = store
+        .lease_job_id(a.id + 1, "w2", t(10), Duration::seconds(60))
+        .await
+        .unwrap()
+        .expect("b, by id");
+    assert_eq!(early.job.subject(), "b");
     assert_eq!(store.next_job_at().await.unwrap(), Some(t(70)));
 
     // Finished jobs do not count.

@@ -4,7 +4,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-LEVER=$TARGET/release/lever
+# LEVER_BENCH_BIN: another build of Lever to measure (an A/B of two commits); not rebuilt.
+LEVER=${LEVER_BENCH_BIN:-$TARGET/release/lever}
 SCRATCH=${LEVER_BENCH_DIR:-/tmp/lever-bench}
 PROBOT_DIR=${PROBOT_BENCH_DIR:-/tmp/probot-bench}
 PG_URL=${LEVER_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
@@ -40,6 +41,7 @@ machine() {
 }
 
 build_lever() {
+    [ -n "${LEVER_BENCH_BIN:-}" ] && return 0
     (cd "$ROOT" && cargo build --release --bin lever --quiet)
 }
 

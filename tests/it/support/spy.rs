@@ -159,6 +159,9 @@ impl Store for Spy {
     async fn groups(&self, keys: &[GroupKey]) -> Result<Vec<GroupRecord>> {
         self.inner.groups(keys).await
     }
+    async fn pending_job_ids(&self, jobs: &[lever::store::Job]) -> Result<Vec<Option<i64>>> {
+        self.inner.pending_job_ids(jobs).await
+    }
     async fn group_by_issue(&self, repo: &str, number: u64) -> Result<Option<GroupRecord>> {
         self.inner.group_by_issue(repo, number).await
     }
