@@ -492,14 +492,19 @@ impl Pacer {
             .insert(owner.to_ascii_lowercase(), installation);
     }
 
+    /// `owner`'s installation, if [`Pacer::learn_owner`] told it.
+    fn installation_of(&self, owner: &str) -> Option<u64> {
+        self.owners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&owner.to_ascii_lowercase())
+            .copied()
+    }
+
     /// Whether calls for `owner`'s repositories are paused (or out of primary budget) now, as
     /// far as this process knows: then not even the App's lookup of the installation is made.
     pub fn blocked(&self, owner: &str) -> Option<Paced> {
-        let id = *self
-            .owners
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&owner.to_ascii_lowercase())?;
+        let id = self.installation_of(owner)?;
         let now = self.now();
         self.with(id, |st| Pacer::open(st, id, now)).err()
     }
@@ -681,11 +686,7 @@ impl Pacer {
     /// refused by the queue's turn and postponed into it, so it can join the queue when it is
     /// enqueued instead ([`Pacer::queue_place`], then [`Pacer::enqueue`] once it has an id).
     pub fn queue_of(&self, owner: &str) -> Option<u64> {
-        let id = *self
-            .owners
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&owner.to_ascii_lowercase())?;
+        let id = self.installation_of(owner)?;
         self.with(id, |st| !st.queue.is_empty()).then_some(id)
     }
 

@@ -108,14 +108,14 @@ impl Dialect for Postgres {
     const LOCK_NOISE_PRODUCT: Option<&'static str> =
         Some("SELECT pg_advisory_xact_lock(1852795251, hashtext($1))");
 
-    /// The inner `SELECT ... FOR UPDATE SKIP LOCKED` locks the chosen row (rows other leasers
-    /// hold are skipped, rows they just leased fail the recheck), the outer `UPDATE` writes
-    /// the lease.
     fn next_job_at_sql() -> &'static str {
         static SQL: LazyLock<String> = LazyLock::new(|| common::next_job_at_sql("jobs"));
         &SQL
     }
 
+    /// The inner `SELECT ... FOR UPDATE SKIP LOCKED` locks the chosen row (rows other leasers
+    /// hold are skipped, rows they just leased fail the recheck), the outer `UPDATE` writes
+    /// the lease.
     fn lease_job_sql() -> &'static str {
         static SQL: LazyLock<String> =
             LazyLock::new(|| common::lease_job_sql("jobs", " FOR UPDATE SKIP LOCKED"));
