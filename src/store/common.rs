@@ -411,6 +411,16 @@ pub(super) trait RowExt {
     fn opt_bytes(&self, at: &At, col: &'static str) -> Result<Option<Vec<u8>>>;
 }
 
+/// The `k` column of a row answering a lookup by JSON array (`json_each` / `jsonb_array_elements
+/// WITH ORDINALITY`): the index, below `len`, of the asked entry the row answers.
+pub(super) fn asked_index(row: &impl RowExt, at: &At, len: usize) -> Result<usize> {
+    let k = row.int(at, "k")?;
+    usize::try_from(k)
+        .ok()
+        .filter(|&k| k < len)
+        .ok_or_else(|| at.corrupt("k", format!("index {k} out of range")))
+}
+
 pub(super) fn finding_from_row(row: &impl RowExt) -> Result<FindingRecord> {
     let unknown = At::unknown("findings");
     let product_arn = row.text(&unknown, "product_arn")?;

@@ -413,13 +413,7 @@ async fn tracked_issues<D: Dialect>(
     let rows = D::fetch_all(conn, sqlx::query(D::SELECT_TRACKED_ISSUES).json(&pairs)).await?;
     let at = At::new("groups", "(tracked issues)");
     for row in &rows {
-        let k = row.int(&at, "k")?;
-        let i = usize::try_from(k)
-            .ok()
-            .and_then(|k| asked.get(k))
-            .ok_or_else(|| at.corrupt("k", format!("index {k} out of range")))?
-            .0;
-        tracked[i] = true;
+        tracked[asked[common::asked_index(row, &at, asked.len())?].0] = true;
     }
     Ok(tracked)
 }
@@ -598,12 +592,7 @@ impl<D: Dialect> Store for SqlStore<D> {
             .await?;
         let at = At::new("jobs", "(pending ids)");
         for row in &rows {
-            let k = row.int(&at, "k")?;
-            let slot = usize::try_from(k)
-                .ok()
-                .and_then(|k| ids.get_mut(k))
-                .ok_or_else(|| at.corrupt("k", format!("index {k} out of range")))?;
-            *slot = Some(row.int(&at, "id")?);
+            ids[common::asked_index(row, &at, jobs.len())?] = Some(row.int(&at, "id")?);
         }
         Ok(ids)
     }

@@ -581,8 +581,13 @@ impl Worker {
         // What the metrics count once the outcome is committed (nothing when it is not).
         let audit = changes.audit.clone();
         let metrics = &self.app.metrics;
+        // During a flood, the new issues a job planned (a sync page's) join GitHub's content
+        // queue directly, as the intake's do.
+        let pacer = self.app.github.pacer();
+        let queued = pacing::queue_openings(pacer, &mut changes);
         match self.app.store.apply(changes, now).await {
             Ok(()) => {
+                pacing::enqueue_openings(self.app.store.as_ref(), pacer, &queued).await;
                 metrics.committed(&audit);
                 metrics.job_finished(job.job.kind(), report.result, started.elapsed());
             }

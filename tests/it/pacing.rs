@@ -833,6 +833,93 @@ async fn a_new_issue_during_a_backlog_joins_the_queue_without_being_leased() {
     t.gh.assert_conformant();
 }
 
+/// The same when the finding arrives through a sync page (the `sync` job of `lever serve`):
+/// the page's new issues join the waiting content queue as the page is committed, instead of
+/// being leased, refused and postponed one by one.
+#[tokio::test]
+async fn a_new_issue_read_by_a_sync_during_a_backlog_joins_the_queue_without_being_leased() {
+    let dir = config();
+    // One write a minute (burst 1).
+    let t = start(&dir, 1, 60).await;
+    enforce(&t, 1, 60);
+    labels_exist(&t).await;
+    post(
+        &t,
+        vec![
+            finding("111111111111", "i-first", "HIGH", None, false),
+            finding("111111111111", "i-waiting", "HIGH", None, false),
+        ],
+    )
+    .await;
+    let results: Vec<&str> = t.drain().await.iter().map(|r| r.result).collect();
+    assert_eq!(results, ["done", "postponed"]);
+
+    t.clock.advance(TimeDelta::seconds(1));
+    t.sh.seed(json!([finding(
+        "111111111111",
+        "i-urgent",
+        "CRITICAL",
+        None,
+        false
+    )]));
+    let now = t.clock.now();
+    t.app
+        .store
+        .apply(
+            ChangeSet {
+                jobs: vec![lever::store::NewJob::new(lever::store::Job::Sync, now)],
+                ..ChangeSet::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let reports = t.drain().await;
+    let ran: Vec<(&str, &str)> = reports
+        .iter()
+        .map(|r| (r.kind.as_str(), r.result))
+        .collect();
+    assert_eq!(
+        ran,
+        [("sync", "done")],
+        "the sync's new issue is not leased before its turn: {reports:#?}"
+    );
+    let pending = t.app.store.jobs(Some(JobState::Pending)).await.unwrap();
+    let urgent = pending
+        .iter()
+        .find(|j| j.job.kind() == "open-issue" && j.job.subject().contains("i-urgent"))
+        .expect("its opening is queued");
+    assert!(
+        urgent.run_at > now,
+        "stored due at its fallback: {urgent:#?}"
+    );
+    assert_eq!(t.app.github.pacer().waiting(INSTALLATION), 2);
+
+    run_until(
+        &t,
+        std::slice::from_ref(&t.worker),
+        t.clock.now() + TimeDelta::minutes(5),
+    )
+    .await;
+    let opened: Vec<&str> = writes(&t.gh.requests())
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/issues"))
+        .filter_map(|r| {
+            let body = r.body.as_ref()?["body"].as_str()?;
+            ["i-first", "i-urgent", "i-waiting"]
+                .into_iter()
+                .find(|i| body.contains(i))
+        })
+        .collect();
+    assert_eq!(
+        opened,
+        ["i-first", "i-urgent", "i-waiting"],
+        "each once, by urgency"
+    );
+    assert_eq!(t.gh.breaches(), vec![]);
+    t.gh.assert_conformant();
+}
+
 /// Several updates to one issue while its job waits become one write: the checklist
 /// refreshes coalesce.
 #[tokio::test]
