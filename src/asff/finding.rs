@@ -186,6 +186,7 @@ fn severity(f: &Obj, index: usize) -> Result<Severity, FindingError> {
     ) {
         return Ok(s);
     }
+    // (In `lean::PRODUCT_FIELDS_READ`, as every `ProductFields` entry read.)
     let pf = obj(f, "ProductFields").and_then(|p| p.get("aws/securityhub/SeverityLabel"));
     if let Some(s) = label(
         pf,

@@ -20,6 +20,7 @@ use crate::domain::Finding;
 
 mod document;
 pub(crate) mod finding;
+mod lean;
 pub(crate) mod source;
 pub(crate) mod value;
 

@@ -44,6 +44,15 @@ const KEYS: &[&str] = &[
     "Url",
     "Text",
     "Note",
+    "ControlId",
+    "RuleId",
+    "StandardsArn",
+    "StandardsControlArn",
+    "RecommendationUrl",
+    "aws/securityhub/SeverityLabel",
+    "aws/securityhub/ProductName",
+    "class_uid",
+    "metadata",
 ];
 
 fn check(bytes: &[u8]) {
@@ -57,6 +66,14 @@ fn check(bytes: &[u8]) {
     }
 }
 
+/// The lean read of the bytes (`super::lean`) parses to what the whole JSON value parses to.
+fn alike(doc: &serde_json::Value) {
+    let bytes = serde_json::to_vec(doc).unwrap();
+    let lean = super::parse_document(&bytes, Catalog::embedded());
+    let whole = super::parse_value(doc, Catalog::embedded());
+    assert_eq!(format!("{lean:?}"), format!("{whole:?}"), "{doc}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -68,6 +85,7 @@ proptest! {
     #[test]
     fn arbitrary_json(doc in json(KEYS)) {
         check(&serde_json::to_vec(&doc).unwrap());
+        alike(&doc);
     }
 
     #[test]
@@ -84,6 +102,7 @@ proptest! {
         ];
         for doc in envelopes {
             check(&serde_json::to_vec(&doc).unwrap());
+            alike(&doc);
         }
     }
 }

@@ -57,8 +57,13 @@ pub(crate) fn opt_string(o: &Obj, key: &str) -> Option<String> {
     opt_str(o, key).map(str::to_string)
 }
 
-/// `ProductFields[key]` as a non-blank string.
+/// `ProductFields[key]` as a non-blank string. `key` must be one of
+/// [`super::lean::PRODUCT_FIELDS_READ`]: documents are read without the others.
 pub(crate) fn product_field<'a>(finding: &'a Obj, key: &str) -> Option<&'a str> {
+    debug_assert!(
+        super::lean::PRODUCT_FIELDS_READ.contains(&key),
+        "ProductFields[{key:?}] is read but not in lean::PRODUCT_FIELDS_READ"
+    );
     obj(finding, "ProductFields").and_then(|pf| opt_str(pf, key))
 }
 

@@ -253,3 +253,110 @@ fn a_bad_file_is_refused_by_the_set_with_every_problem() {
         Some(good().why.as_str())
     );
 }
+
+/// The view as it was first written (plainly: a `Vec` per joined line, every placeholder
+/// replaced whether present or not), the oracle of the faster [`Curated::view`].
+fn plain_view(c: &Curated, account_id: &str, region: &str) -> CuratedView {
+    let account = crate::explain::inert::shell_word(account_id);
+    let region = crate::explain::inert::shell_word(region);
+    let snippet = |s: &str| {
+        let mut s = s.trim_matches('\n').trim_end().to_string();
+        if !account.is_empty() {
+            s = s.replace("<account-id>", &account);
+        }
+        if !region.is_empty() {
+            s = s.replace("<region>", &region);
+        }
+        s
+    };
+    let opt = |s: &Option<String>| s.as_deref().map(snippet).unwrap_or_default();
+    let cfn = |s: &Option<String>| {
+        s.as_deref()
+            .map(|y| {
+                let body = snippet(y)
+                    .lines()
+                    .map(|l| {
+                        if l.trim().is_empty() {
+                            String::new()
+                        } else {
+                            format!("  {l}")
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                format!("Resources:\n{body}")
+            })
+            .unwrap_or_default()
+    };
+    let line = |s: &String| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    CuratedView {
+        why: c.why.trim().to_string(),
+        matters_less: c.matters_less.trim().to_string(),
+        summary: c.fix.summary.trim().to_string(),
+        terraform: opt(&c.fix.terraform),
+        terraform_broken: opt(&c.fix.terraform_broken),
+        cloudformation: cfn(&c.fix.cloudformation),
+        cloudformation_broken: cfn(&c.fix.cloudformation_broken),
+        cdk: opt(&c.fix.cdk),
+        cli: snippet(&c.fix.cli),
+        side_effects: c.fix.side_effects.trim().to_string(),
+        no_iac: c
+            .fix
+            .no_iac
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string(),
+        how: c.verify.how.trim().to_string(),
+        command: snippet(&c.verify.command),
+        reasons: c.exception.reasons.iter().map(line).collect(),
+        evidence: c.exception.evidence.iter().map(line).collect(),
+        links: c
+            .links
+            .iter()
+            .map(|u| LinkView {
+                text: u
+                    .trim_start_matches("https://")
+                    .trim_end_matches('/')
+                    .to_string(),
+                url: u.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Every built-in explanation, and odd ones (blank lines with spaces, CRLF, tabs, placeholders
+/// back to back, an empty snippet), for accounts and regions real and hostile: the view is the
+/// plain implementation's, field for field.
+#[test]
+fn the_view_is_what_the_plain_implementation_makes() {
+    let set = CuratedSet::builtin(Catalog::embedded()).unwrap();
+    let mut all: Vec<Curated> = set.all().cloned().collect();
+    assert!(all.len() > 50, "{} built-in explanations", all.len());
+    let mut odd = good();
+    odd.fix.cloudformation = Some(
+        "\n\nBucket:\r\n  Type: AWS::S3::Bucket\n   \n\t\n  Properties:\n    Arn: arn:aws:s3:<region>:<account-id><region>\n\n\n"
+            .into(),
+    );
+    odd.fix.cloudformation_broken = Some(String::new());
+    odd.fix.cdk = Some("<account-id><account-id>\n<region>".into());
+    odd.exception.reasons = vec!["  a \t b\n\n c  ".into(), String::new(), " \n ".into()];
+    odd.verify.command = "\n\n  <region>  \n".into();
+    all.push(odd);
+    let places = [
+        ("111111111111", "us-east-1"),
+        ("", ""),
+        ("222233334444\n```\n@eve", "eu-west-1\"; rm -rf / `x`"),
+        ("<region>", "<account-id>"),
+    ];
+    for c in &all {
+        for (account, region) in places {
+            assert_eq!(
+                c.view(account, region),
+                plain_view(c, account, region),
+                "{} in {account:?} / {region:?}",
+                c.id
+            );
+        }
+    }
+}

@@ -182,10 +182,12 @@ pub fn code(s: &str) -> String {
 /// Text for a shell command inside a code block: only characters that cannot end a quoted
 /// string or the block (`[A-Za-z0-9:/._-]`) are kept.
 pub fn shell_word(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.' | '_' | '-'))
-        .take(512)
-        .collect()
+    let kept = |c: char| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.' | '_' | '-');
+    // Account ids, regions and finding ids are kept whole: one copy, no filtering.
+    if s.len() <= 512 && s.bytes().all(|b| kept(char::from(b))) {
+        return s.to_string();
+    }
+    s.chars().filter(|&c| kept(c)).take(512).collect()
 }
 
 /// A URL safe to link to: `https://`, no whitespace, quotes, angle brackets or parentheses.

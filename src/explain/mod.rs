@@ -639,43 +639,58 @@ fn vulnerabilities_section(vulnerabilities: &[crate::domain::Vulnerability]) -> 
 
 /// The bot-owned checklist of resources, between hidden markers.
 fn resources_section(resources: &[ResourceLine], listed: usize) -> String {
-    let mut s = String::from(RESOURCES_START);
+    use std::fmt::Write as _;
+    // Written into one string (this runs for every issue rendered); `write!` to a `String`
+    // cannot fail.
+    let mut s = String::with_capacity(RESOURCES_START.len() + RESOURCES_END.len() + 128 * listed);
+    s.push_str(RESOURCES_START);
     s.push('\n');
     for r in resources.iter().take(listed) {
-        let mut extra = Vec::new();
-        if let Some(k) = &r.kind {
-            extra.push(inert::prose(k));
+        let checked = if r.fixed { "x" } else { " " };
+        let ignored = r.ignored.as_ref().filter(|_| !r.fixed);
+        s.push_str(match ignored {
+            Some(_) => "- [x] ~~",
+            None => "- [",
+        });
+        if ignored.is_none() {
+            s.push_str(checked);
+            s.push_str("] ");
         }
-        if let Some(reg) = &r.region {
-            extra.push(inert::prose(reg));
+        match &r.vulnerability {
+            Some((id, packages)) => {
+                let _ = write!(
+                    s,
+                    "`{}` in `{}` on `{}`",
+                    inert::code(id),
+                    inert::code(&packages.join(", ")),
+                    inert::code(&r.id)
+                );
+            }
+            None => {
+                let _ = write!(s, "`{}`", inert::code(&r.id));
+            }
         }
-        let extra = if extra.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", extra.join(", "))
-        };
-        let what = match &r.vulnerability {
-            Some((id, packages)) => format!(
-                "`{}` in `{}` on `{}`",
-                inert::code(id),
-                inert::code(&packages.join(", ")),
-                inert::code(&r.id)
-            ),
-            None => format!("`{}`", inert::code(&r.id)),
-        };
-        match &r.ignored {
-            Some(tag) if !r.fixed => s.push_str(&format!(
-                "- [x] ~~{what}~~{extra}: ignored, tagged `{}`\n",
-                inert::code(tag)
-            )),
-            _ => s.push_str(&format!(
-                "- [{}] {what}{extra}\n",
-                if r.fixed { "x" } else { " " },
-            )),
+        if ignored.is_some() {
+            s.push_str("~~");
+        }
+        match (&r.kind, &r.region) {
+            (Some(k), Some(reg)) => {
+                let _ = write!(s, " ({}, {})", inert::prose(k), inert::prose(reg));
+            }
+            (Some(one), None) | (None, Some(one)) => {
+                let _ = write!(s, " ({})", inert::prose(one));
+            }
+            (None, None) => {}
+        }
+        match ignored {
+            Some(tag) => {
+                let _ = writeln!(s, ": ignored, tagged `{}`", inert::code(tag));
+            }
+            None => s.push('\n'),
         }
     }
     if resources.len() > listed {
-        s.push_str(&format!("- and {} more\n", resources.len() - listed));
+        let _ = writeln!(s, "- and {} more", resources.len() - listed);
     }
     s.push_str(RESOURCES_END);
     s

@@ -637,3 +637,87 @@ fn curated_views_are_reused_only_for_their_own_account_and_region() {
         }
     }
 }
+
+/// The checklist as it was first written (a `format!` per part), the oracle of the one-string
+/// [`resources_section`].
+fn plain_resources_section(resources: &[ResourceLine], listed: usize) -> String {
+    let mut s = String::from(RESOURCES_START);
+    s.push('\n');
+    for r in resources.iter().take(listed) {
+        let mut extra = Vec::new();
+        if let Some(k) = &r.kind {
+            extra.push(inert::prose(k));
+        }
+        if let Some(reg) = &r.region {
+            extra.push(inert::prose(reg));
+        }
+        let extra = if extra.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", extra.join(", "))
+        };
+        let what = match &r.vulnerability {
+            Some((id, packages)) => format!(
+                "`{}` in `{}` on `{}`",
+                inert::code(id),
+                inert::code(&packages.join(", ")),
+                inert::code(&r.id)
+            ),
+            None => format!("`{}`", inert::code(&r.id)),
+        };
+        match &r.ignored {
+            Some(tag) if !r.fixed => s.push_str(&format!(
+                "- [x] ~~{what}~~{extra}: ignored, tagged `{}`\n",
+                inert::code(tag)
+            )),
+            _ => s.push_str(&format!(
+                "- [{}] {what}{extra}\n",
+                if r.fixed { "x" } else { " " },
+            )),
+        }
+    }
+    if resources.len() > listed {
+        s.push_str(&format!("- and {} more\n", resources.len() - listed));
+    }
+    s.push_str(RESOURCES_END);
+    s
+}
+
+/// Every combination of kind, region, fixed, vulnerability and ignore tag (hostile text
+/// included), every cut: the checklist is the plain implementation's.
+#[test]
+fn the_checklist_is_what_the_plain_implementation_writes() {
+    let texts = [None, Some("AwsEc2Instance"), Some("@eve <b>`x`</b>\n# h")];
+    let mut lines = Vec::new();
+    for kind in texts {
+        for region in [None, Some("us-east-1"), Some("eu-west-1`")] {
+            for fixed in [false, true] {
+                for vulnerability in [
+                    None,
+                    Some((
+                        "CVE-2024-1".to_string(),
+                        vec!["a 1.0".to_string(), "b`".into()],
+                    )),
+                ] {
+                    for ignored in [None, Some("lever:ignore=legacy `box`")] {
+                        lines.push(ResourceLine {
+                            id: format!("arn:aws:ec2:::instance/i-{}", lines.len()),
+                            kind: kind.map(str::to_string),
+                            region: region.map(str::to_string),
+                            fixed,
+                            vulnerability: vulnerability.clone(),
+                            ignored: ignored.map(str::to_string),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    for listed in [0, 1, 7, lines.len()] {
+        assert_eq!(
+            resources_section(&lines, listed),
+            plain_resources_section(&lines, listed),
+            "listed {listed}"
+        );
+    }
+}

@@ -949,3 +949,44 @@ fn conformance_status_reasons_and_their_verdicts() {
         "{seen:#?}"
     );
 }
+
+/// `parse_document` reads bytes without the parts of a finding no parser reads (most of
+/// `ProductFields`, `Resources[].Details`); every real document, ASFF and OCSF, and every demo
+/// file must parse to exactly what the whole JSON document parses to.
+#[test]
+fn lean_and_whole_documents_parse_alike() {
+    let base = crate::fakes::openapi::conformance_dir();
+    let dirs = [
+        base.join("asff/findings"),
+        base.join("ocsf/findings"),
+        crate::support::app::root().join("examples/demo/findings"),
+    ];
+    let mut compared = 0;
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            let _ = writeln!(std::io::stderr(), "SKIPPED: {} not present", dir.display());
+            continue;
+        };
+        for p in entries.map(|e| e.unwrap().path()) {
+            if p.extension().is_none_or(|x| x != "json") {
+                continue;
+            }
+            let bytes = std::fs::read(&p).unwrap();
+            let Ok(whole) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+                continue;
+            };
+            let lean = asff::parse_document(&bytes, catalog());
+            let full = asff::parse_value(&whole, catalog());
+            assert_eq!(
+                format!("{lean:?}"),
+                format!("{full:?}"),
+                "{} parses differently without the unread parts",
+                p.display()
+            );
+            compared += 1;
+        }
+    }
+    if conformance_dir().is_some() {
+        assert!(compared > 150, "only {compared} documents compared");
+    }
+}

@@ -1,6 +1,7 @@
 //! The property test of [`prose`](super::prose): the byte-slicing implementation renders
 //! exactly what the `Vec<char>` one it replaced did (kept here as the reference), on arbitrary
-//! text and on text built from what `prose` treats specially.
+//! text and on text built from what `prose` treats specially; and `shell_word` against the
+//! filter it was.
 
 use proptest::prelude::*;
 
@@ -138,6 +139,24 @@ proptest! {
     #[test]
     fn prose_renders_arbitrary_text_as_the_reference_does(s in any::<String>()) {
         prop_assert_eq!(super::prose(&s), reference::prose(&s));
+    }
+
+    /// `shell_word` keeps plain words whole without filtering them; the same result as the
+    /// filter it had (kept here inline), long and short, plain and not.
+    #[test]
+    fn shell_word_is_the_filter_it_was(
+        s in prop_oneof![
+            "[a-zA-Z0-9:/._-]{0,600}",
+            "[a-zA-Z0-9:/._ \"é;-]{0,600}",
+            any::<String>(),
+        ]
+    ) {
+        let filtered: String = s
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.' | '_' | '-'))
+            .take(512)
+            .collect();
+        prop_assert_eq!(super::shell_word(&s), filtered);
     }
 }
 
