@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use lever::clock::Clock;
 use lever::domain::WorkflowStatus;
 use lever::securityhub::{FindingRef, ManualTimer, Pacer, RetryPolicy, SecurityHub, Sleeper};
-use lever::store::{ChangeSet, JobState};
+use lever::store::{ChangeSet, JobRecord, JobState};
 use lever::worker::{JobReport, Worker};
 
 use reqwest::StatusCode;
@@ -743,6 +743,43 @@ async fn a_critical_production_issue_goes_first_when_the_budget_is_scarce() {
     t.gh.assert_conformant();
 }
 
+/// The pending `open-issue` job of the group of `instance`.
+fn opening_of<'a>(pending: &'a [JobRecord], instance: &str) -> &'a JobRecord {
+    pending
+        .iter()
+        .find(|j| j.job.kind() == "open-issue" && j.job.subject().contains(instance))
+        .unwrap_or_else(|| panic!("the opening of {instance} is queued"))
+}
+
+/// Runs the worker for five minutes of the test's time: the issues of `i-first` (opened
+/// before the backlog), `i-urgent` (CRITICAL, queued later) and `i-waiting` (HIGH) open each
+/// once, in that order, without a breach of GitHub's limits.
+async fn opens_by_urgency(t: &TestApp) {
+    run_until(
+        t,
+        std::slice::from_ref(&t.worker),
+        t.clock.now() + TimeDelta::minutes(5),
+    )
+    .await;
+    let opened: Vec<&str> = writes(&t.gh.requests())
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/issues"))
+        .filter_map(|r| {
+            let body = r.body.as_ref()?["body"].as_str()?;
+            ["i-first", "i-urgent", "i-waiting"]
+                .into_iter()
+                .find(|i| body.contains(i))
+        })
+        .collect();
+    assert_eq!(
+        opened,
+        ["i-first", "i-urgent", "i-waiting"],
+        "each once, by urgency"
+    );
+    assert_eq!(t.gh.breaches(), vec![]);
+    t.gh.assert_conformant();
+}
+
 /// During a backlog a new group's issue joins the content queue when its finding is recorded:
 /// its job is stored due at its fallback time, so no worker leases it only to be refused and
 /// postpone it (two write transactions per new group during a flood), and the queue wakes it
@@ -789,10 +826,7 @@ async fn a_new_issue_during_a_backlog_joins_the_queue_without_being_leased() {
     );
     let now = t.clock.now();
     let pending = t.app.store.jobs(Some(JobState::Pending)).await.unwrap();
-    let urgent = pending
-        .iter()
-        .find(|j| j.job.kind() == "open-issue" && j.job.subject().contains("i-urgent"))
-        .expect("its opening is queued");
+    let urgent = opening_of(&pending, "i-urgent");
     assert!(
         urgent.run_at > now,
         "stored due at its fallback: {urgent:#?}"
@@ -808,29 +842,7 @@ async fn a_new_issue_during_a_backlog_joins_the_queue_without_being_leased() {
     assert_eq!(t.app.github.pacer().waiting(INSTALLATION), 2);
     assert_eq!(t.drain().await.len(), 0, "nothing leased before its turn");
 
-    run_until(
-        &t,
-        std::slice::from_ref(&t.worker),
-        t.clock.now() + TimeDelta::minutes(5),
-    )
-    .await;
-    let opened: Vec<&str> = writes(&t.gh.requests())
-        .iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with("/issues"))
-        .filter_map(|r| {
-            let body = r.body.as_ref()?["body"].as_str()?;
-            ["i-first", "i-urgent", "i-waiting"]
-                .into_iter()
-                .find(|i| body.contains(i))
-        })
-        .collect();
-    assert_eq!(
-        opened,
-        ["i-first", "i-urgent", "i-waiting"],
-        "each once, by urgency"
-    );
-    assert_eq!(t.gh.breaches(), vec![]);
-    t.gh.assert_conformant();
+    opens_by_urgency(&t).await;
 }
 
 /// The same when the finding arrives through a sync page (the `sync` job of `lever serve`):
@@ -885,39 +897,14 @@ async fn a_new_issue_read_by_a_sync_during_a_backlog_joins_the_queue_without_bei
         "the sync's new issue is not leased before its turn: {reports:#?}"
     );
     let pending = t.app.store.jobs(Some(JobState::Pending)).await.unwrap();
-    let urgent = pending
-        .iter()
-        .find(|j| j.job.kind() == "open-issue" && j.job.subject().contains("i-urgent"))
-        .expect("its opening is queued");
+    let urgent = opening_of(&pending, "i-urgent");
     assert!(
         urgent.run_at > now,
         "stored due at its fallback: {urgent:#?}"
     );
     assert_eq!(t.app.github.pacer().waiting(INSTALLATION), 2);
 
-    run_until(
-        &t,
-        std::slice::from_ref(&t.worker),
-        t.clock.now() + TimeDelta::minutes(5),
-    )
-    .await;
-    let opened: Vec<&str> = writes(&t.gh.requests())
-        .iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with("/issues"))
-        .filter_map(|r| {
-            let body = r.body.as_ref()?["body"].as_str()?;
-            ["i-first", "i-urgent", "i-waiting"]
-                .into_iter()
-                .find(|i| body.contains(i))
-        })
-        .collect();
-    assert_eq!(
-        opened,
-        ["i-first", "i-urgent", "i-waiting"],
-        "each once, by urgency"
-    );
-    assert_eq!(t.gh.breaches(), vec![]);
-    t.gh.assert_conformant();
+    opens_by_urgency(&t).await;
 }
 
 /// Several updates to one issue while its job waits become one write: the checklist
