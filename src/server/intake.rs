@@ -157,15 +157,11 @@ impl Commit for Findings {
             })
             .collect();
         let store = self.store.as_ref();
-        let (mut changes, outcomes) =
+        let (changes, outcomes) =
             pipeline::prepare_many(store, &self.config.current(), &arrivals, now).await?;
         // During a flood, new issues join GitHub's content queue directly.
-        let queued = pacing::queue_openings(self.github.pacer(), &mut changes);
-        let work_due = changes.jobs.iter().any(|j| j.run_at <= now);
-        if !changes.is_empty() {
-            store.apply(changes, now).await?;
-        }
-        pacing::enqueue_openings(store, self.github.pacer(), &queued).await;
+        let work_due =
+            pacing::apply_with_openings(store, self.github.pacer(), changes, now).await?;
         for o in outcomes.iter().flatten() {
             let (disposition, skipped) = match o.action {
                 Disposition::OpenIssue => ("open-issue", None),

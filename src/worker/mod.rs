@@ -584,10 +584,8 @@ impl Worker {
         // During a flood, the new issues a job planned (a sync page's) join GitHub's content
         // queue directly, as the intake's do.
         let pacer = self.app.github.pacer();
-        let queued = pacing::queue_openings(pacer, &mut changes);
-        match self.app.store.apply(changes, now).await {
-            Ok(()) => {
-                pacing::enqueue_openings(self.app.store.as_ref(), pacer, &queued).await;
+        match pacing::apply_with_openings(self.app.store.as_ref(), pacer, changes, now).await {
+            Ok(_) => {
                 metrics.committed(&audit);
                 metrics.job_finished(job.job.kind(), report.result, started.elapsed());
             }

@@ -344,6 +344,24 @@ pub fn queue_openings(pacer: &crate::github::Pacer, changes: &mut ChangeSet) -> 
     queued
 }
 
+/// Commits `changes` (when there are any) with the new issues they plan queued behind a
+/// waiting content queue ([`queue_openings`] before, [`enqueue_openings`] after); whether a
+/// job is due at `now`. The intake, every job's outcome and `lever sync` commit through it.
+pub async fn apply_with_openings(
+    store: &dyn Store,
+    pacer: &crate::github::Pacer,
+    mut changes: ChangeSet,
+    now: DateTime<Utc>,
+) -> Result<bool, crate::store::StoreError> {
+    let queued = queue_openings(pacer, &mut changes);
+    let work_due = changes.jobs.iter().any(|j| j.run_at <= now);
+    if !changes.is_empty() {
+        store.apply(changes, now).await?;
+    }
+    enqueue_openings(store, pacer, &queued).await;
+    Ok(work_due)
+}
+
 /// Puts the committed jobs [`queue_openings`] planned into their installation's content queue.
 /// A job the store cannot find (another writer finished it meanwhile) is skipped; should the
 /// store be unreadable, the jobs run at their fallback time instead (later, never lost).

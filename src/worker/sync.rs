@@ -208,11 +208,9 @@ async fn page(app: &App) -> Result<(ChangeSet, SyncReport, bool), JobError> {
 /// started, so findings updated while it ran are read again next time (repeats cost nothing).
 pub async fn run(app: &App) -> Result<SyncReport, JobError> {
     loop {
-        let (mut changes, report, more) = page(app).await?;
+        let (changes, report, more) = page(app).await?;
         let pacer = app.github.pacer();
-        let queued = super::pacing::queue_openings(pacer, &mut changes);
-        app.store.apply(changes, app.now()).await?;
-        super::pacing::enqueue_openings(app.store.as_ref(), pacer, &queued).await;
+        super::pacing::apply_with_openings(app.store.as_ref(), pacer, changes, app.now()).await?;
         if !more {
             app.jobs_ready.notify_waiters();
             return Ok(report);
