@@ -34,7 +34,12 @@ pub(super) fn get_findings(st: &mut State, body: &Value) -> Answer {
             st.unsupported.push(u);
         }
     }
-    let page: Vec<Value> = matched.iter().skip(offset).take(max).cloned().collect();
+    let page: Vec<Value> = matched
+        .iter()
+        .skip(offset)
+        .take(max)
+        .map(|f| (*f).clone())
+        .collect();
     let mut out = json!({"Findings": page});
     if offset + max < matched.len() {
         out["NextToken"] = json!(filters::make_token(offset + max, &query_key));
