@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
+    pack_relative_relocations();
     // A directory: cargo rescans it, so adding, removing or changing a file rebuilds.
     println!("cargo:rerun-if-changed=issue-templates/controls");
 
@@ -35,6 +36,45 @@ fn main() {
     let dest =
         PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets it")).join("curated.rs");
     std::fs::write(&dest, out).unwrap_or_else(|e| panic!("writing {}: {e}", dest.display()));
+}
+
+/// Lever's binaries are position-independent (the loader places them at a random address), so
+/// every pointer in their read-only data is relocated at start-up: about 92,000 relocations.
+/// Written the classic way (RELA, 24 bytes each) they are 2.2 MB the loader reads, and which
+/// stay resident; packed (RELR) they take 32 KB. Same addresses, same randomisation: only the
+/// encoding differs. Only where the loader understands it: a native Linux build against a glibc
+/// that declares `GLIBC_ABI_DT_RELR` (2.36 and later); elsewhere (older glibc, cross builds,
+/// the container image's static musl build) the classic encoding, with a warning.
+fn pack_relative_relocations() {
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
+    if os != "linux" || env != "gnu" {
+        return;
+    }
+    let native = std::env::var("HOST").ok() == std::env::var("TARGET").ok();
+    if native && glibc_loads_relr() {
+        println!("cargo:rustc-link-arg=-Wl,-z,pack-relative-relocs");
+    } else {
+        println!(
+            "cargo:warning=relative relocations not packed (needs a native build against glibc 2.36 or later): the binary's idle resident set is about 2 MB larger"
+        );
+    }
+}
+
+/// Whether the glibc this build script runs on (the target's, in a native build) has a loader
+/// that applies packed relative relocations. The same check as `tests/it/binary.rs`.
+fn glibc_loads_relr() -> bool {
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return false;
+    };
+    let Some(libc) = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.ends_with("/libc.so.6"))
+    else {
+        return false;
+    };
+    std::fs::read(libc).is_ok_and(|b| b.windows(17).any(|w| w == b"GLIBC_ABI_DT_RELR"))
 }
 
 fn file_name(p: &Path) -> String {

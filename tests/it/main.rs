@@ -2,6 +2,7 @@
 //! octocrab and AWS SDK clients against stateful fakes.
 
 mod asff_conformance;
+mod binary;
 mod check;
 mod cli;
 mod config_source;
