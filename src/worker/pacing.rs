@@ -157,6 +157,9 @@ impl Backlog {
     }
 }
 
+/// How many pending jobs' groups [`backlog`] reads at a time.
+const BACKLOG_CHUNK: usize = 500;
+
 fn writes_to_github(job: &Job) -> bool {
     matches!(
         job,
@@ -179,18 +182,23 @@ pub async fn backlog(
     budget: &ContentBudget,
     now: DateTime<Utc>,
 ) -> Result<Backlog, StoreError> {
-    let jobs: Vec<_> = store
+    /// What the ranking keeps of a pending job: the job, when it is due, and for an opening
+    /// the few fields of its group the backlog shows. Groups are read [`BACKLOG_CHUNK`] at a
+    /// time and dropped, so a backlog of 100,000 new groups (a first sync) does not hold their
+    /// whole records at once.
+    struct Ranked {
+        priority: Priority,
+        id: i64,
+        run_at: DateTime<Utc>,
+        job: Job,
+        opening: Option<(String, Severity, String)>,
+    }
+    let jobs: Vec<(i64, DateTime<Utc>, Job)> = store
         .jobs(Some(JobState::Pending))
         .await?
         .into_iter()
         .filter(|j| writes_to_github(&j.job))
-        .collect();
-    let keys: Vec<GroupKey> = jobs.iter().filter_map(|j| j.job.group().cloned()).collect();
-    let groups: HashMap<GroupKey, GroupRecord> = store
-        .groups(&keys)
-        .await?
-        .into_iter()
-        .map(|g| (g.group_key.clone(), g))
+        .map(|j| (j.id, j.run_at, j.job))
         .collect();
     let held: std::collections::HashSet<GroupKey> = store
         .noise_held()
@@ -199,19 +207,42 @@ pub async fn backlog(
         .map(|e| e.group_key)
         .collect();
     let mut ranked = Vec::with_capacity(jobs.len());
-    for j in jobs {
-        let group = j.job.group().and_then(|k| groups.get(k));
-        let outbox = match &j.job {
-            Job::ApplyEffects(key) => store.outbox(key).await?,
-            _ => Vec::new(),
-        };
-        let priority = priority_of(&j.job, group.map(|g| &g.data), &outbox);
-        ranked.push((priority, j, group));
+    for chunk in jobs.chunks(BACKLOG_CHUNK) {
+        let keys: Vec<GroupKey> = chunk.iter().filter_map(|j| j.2.group().cloned()).collect();
+        let groups: HashMap<GroupKey, GroupRecord> = store
+            .groups(&keys)
+            .await?
+            .into_iter()
+            .map(|g| (g.group_key.clone(), g))
+            .collect();
+        for (id, run_at, job) in chunk {
+            let group = job.group().and_then(|k| groups.get(k));
+            let outbox = match job {
+                Job::ApplyEffects(key) => store.outbox(key).await?,
+                _ => Vec::new(),
+            };
+            let priority = priority_of(job, group.map(|g| &g.data), &outbox);
+            let opening = match (job, group) {
+                (Job::OpenIssue(_), Some(g)) => {
+                    Some((g.repo.clone(), g.data.severity, g.data.environment.clone()))
+                }
+                _ => None,
+            };
+            ranked.push(Ranked {
+                priority,
+                id: *id,
+                run_at: *run_at,
+                job: job.clone(),
+                opening,
+            });
+        }
     }
+    drop(jobs);
     ranked.sort_by(|a, b| {
-        b.0.cmp(&a.0)
-            .then(a.1.run_at.cmp(&b.1.run_at))
-            .then(a.1.id.cmp(&b.1.id))
+        b.priority
+            .cmp(&a.priority)
+            .then(a.run_at.cmp(&b.run_at))
+            .then(a.id.cmp(&b.id))
     });
     // GCRA from a full bucket: the burst at once, then one write per period.
     let period = chrono::Duration::from_std(budget.period()).unwrap_or(chrono::Duration::MAX);
@@ -219,28 +250,30 @@ pub async fn backlog(
     let mut tat = now;
     let mut issues = Vec::new();
     let mut other_writes = 0;
-    for (priority, j, group) in ranked {
-        let noise_held = matches!(&j.job, Job::OpenIssue(key) if held.contains(key));
+    for r in ranked {
+        let noise_held = matches!(&r.job, Job::OpenIssue(key) if held.contains(key));
         // An issue the noise cap holds waits for its product's hour, not for the writes
         // before it: it does not push the others back.
         let at = if noise_held {
-            j.run_at.max(now)
+            r.run_at.max(now)
         } else {
-            let at = j.run_at.max(now).max(tat - tolerance);
+            let at = r.run_at.max(now).max(tat - tolerance);
             tat = tat.max(at) + period;
             at
         };
-        match (&j.job, group) {
-            (Job::OpenIssue(key), Some(g)) => issues.push(WaitingIssue {
-                group: key.clone(),
-                repo: g.repo.clone(),
-                severity: g.data.severity,
-                environment: g.data.environment.clone(),
-                priority: priority.get(),
-                due: j.run_at,
-                opens_at: at,
-                held_by_noise_cap: noise_held,
-            }),
+        match (r.job, r.opening) {
+            (Job::OpenIssue(key), Some((repo, severity, environment))) => {
+                issues.push(WaitingIssue {
+                    group: key,
+                    repo,
+                    severity,
+                    environment,
+                    priority: r.priority.get(),
+                    due: r.run_at,
+                    opens_at: at,
+                    held_by_noise_cap: noise_held,
+                })
+            }
             _ => other_writes += 1,
         }
     }

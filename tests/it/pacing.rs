@@ -743,6 +743,68 @@ async fn a_critical_production_issue_goes_first_when_the_budget_is_scarce() {
     t.gh.assert_conformant();
 }
 
+/// A backlog of more new groups than `pacing::backlog` reads at a time (it reads their groups
+/// in chunks, so a first sync's 100,000 do not sit in memory at once): every one is listed
+/// once, in one order across the chunks (priority, then due time), the most urgent first.
+#[tokio::test]
+async fn a_backlog_larger_than_one_read_is_whole_and_in_one_order() {
+    let dir = config();
+    let t = start(&dir, 1, 60).await;
+    // Staging counts CRITICAL only (the demo's minimums): three kinds of new groups.
+    let n = 1_200;
+    let findings: Vec<Value> = (0..n)
+        .map(|i| {
+            let (account, severity) = match i % 3 {
+                0 => ("222222222222", "CRITICAL"),
+                1 => ("111111111111", "HIGH"),
+                _ => ("111111111111", "CRITICAL"),
+            };
+            finding(account, &format!("i-bulk-{i:04}"), severity, None, false)
+        })
+        .collect();
+    for chunk in findings.chunks(100) {
+        post(&t, chunk.to_vec()).await;
+    }
+    let backlog = lever::worker::pacing::backlog(
+        t.app.store.as_ref(),
+        &t.app.github.pacer().budget(),
+        t.clock.now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(backlog.issues.len(), n, "{}", backlog.summary());
+    let groups: std::collections::HashSet<_> = backlog.issues.iter().map(|i| &i.group).collect();
+    assert_eq!(groups.len(), n, "each group once");
+    for w in backlog.issues.windows(2) {
+        assert!(
+            w[0].priority > w[1].priority
+                || (w[0].priority == w[1].priority && w[0].due <= w[1].due),
+            "out of order across a chunk: {w:#?}"
+        );
+    }
+    let first = &backlog.issues[0];
+    assert_eq!(
+        (first.severity.slug(), first.environment.as_str()),
+        ("critical", "production")
+    );
+    let kinds: Vec<(&str, &str)> = backlog
+        .issues
+        .iter()
+        .map(|i| (i.severity.slug(), i.environment.as_str()))
+        .collect();
+    let mut runs = kinds.clone();
+    runs.dedup();
+    assert_eq!(
+        runs,
+        [
+            ("critical", "production"),
+            ("critical", "staging"),
+            ("high", "production"),
+        ],
+        "one run of each kind, the most urgent first"
+    );
+}
+
 /// The pending `open-issue` job of the group of `instance`.
 fn opening_of<'a>(pending: &'a [JobRecord], instance: &str) -> &'a JobRecord {
     pending
