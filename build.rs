@@ -1,11 +1,15 @@
 //! Build script: rebuild when a migration is added or changed (`sqlx::migrate!` embeds them),
 //! and compile every curated control explanation (`issue-templates/controls/*.toml`) into the
 //! binary through a generated list in `OUT_DIR/curated.rs`.
+#[path = "build/glibc.rs"]
+mod glibc;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
+    println!("cargo:rerun-if-changed=build");
     pack_relative_relocations();
     // A directory: cargo rescans it, so adding, removing or changing a file rebuilds.
     println!("cargo:rerun-if-changed=issue-templates/controls");
@@ -52,29 +56,13 @@ fn pack_relative_relocations() {
         return;
     }
     let native = std::env::var("HOST").ok() == std::env::var("TARGET").ok();
-    if native && glibc_loads_relr() {
+    if native && glibc::glibc_loads_relr() {
         println!("cargo:rustc-link-arg=-Wl,-z,pack-relative-relocs");
     } else {
         println!(
             "cargo:warning=relative relocations not packed (needs a native build against glibc 2.36 or later): the binary's idle resident set is about 2 MB larger"
         );
     }
-}
-
-/// Whether the glibc this build script runs on (the target's, in a native build) has a loader
-/// that applies packed relative relocations. The same check as `tests/it/binary.rs`.
-fn glibc_loads_relr() -> bool {
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
-        return false;
-    };
-    let Some(libc) = maps
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(5))
-        .find(|p| p.ends_with("/libc.so.6"))
-    else {
-        return false;
-    };
-    std::fs::read(libc).is_ok_and(|b| b.windows(17).any(|w| w == b"GLIBC_ABI_DT_RELR"))
 }
 
 fn file_name(p: &Path) -> String {

@@ -19,19 +19,9 @@ fn elf_sections(elf: &[u8]) -> Vec<(u32, u64)> {
         .collect()
 }
 
-/// Whether this process's glibc has a loader that applies packed relative relocations (it
-/// declares `GLIBC_ABI_DT_RELR`, 2.36 and later). The same check as build.rs.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn glibc_loads_relr() -> bool {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-    let libc = maps
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(5))
-        .find(|p| p.ends_with("/libc.so.6"))
-        .expect("this test process maps a libc.so.6");
-    let bytes = std::fs::read(libc).unwrap();
-    bytes.windows(17).any(|w| w == b"GLIBC_ABI_DT_RELR")
-}
+#[path = "../../build/glibc.rs"]
+mod glibc;
 
 /// The loader relocates every pointer of a position-independent binary at start-up; packed
 /// (RELR, build.rs) the relative ones take a few kilobytes instead of 2.2 MB that the loader
@@ -46,7 +36,8 @@ fn the_binary_packs_its_relative_relocations_where_the_loader_applies_them() {
     let sections = elf_sections(&elf);
     let size_of = |kind: u32| -> u64 { sections.iter().filter(|s| s.0 == kind).map(|s| s.1).sum() };
     let (relr, rela) = (size_of(SHT_RELR), size_of(SHT_RELA));
-    if glibc_loads_relr() {
+    // The same check as build.rs: what this process's glibc loader applies.
+    if glibc::glibc_loads_relr() {
         assert!(
             relr > 0,
             "no packed relative relocations (SHT_RELR) in the binary"
