@@ -665,13 +665,7 @@ async fn a_critical_production_issue_goes_first_when_the_budget_is_scarce() {
         "nothing was written yet"
     );
     // The backlog says what waits, in the order it will go, and when the last should open.
-    let backlog = lever::worker::pacing::backlog(
-        t.app.store.as_ref(),
-        &t.app.github.pacer().budget(),
-        t.clock.now(),
-    )
-    .await
-    .unwrap();
+    let backlog = backlog_now(&t).await;
     let waiting: Vec<String> = backlog
         .issues
         .iter()
@@ -765,13 +759,7 @@ async fn a_backlog_larger_than_one_read_is_whole_and_in_one_order() {
     for chunk in findings.chunks(100) {
         post(&t, chunk.to_vec()).await;
     }
-    let backlog = lever::worker::pacing::backlog(
-        t.app.store.as_ref(),
-        &t.app.github.pacer().budget(),
-        t.clock.now(),
-    )
-    .await
-    .unwrap();
+    let backlog = backlog_now(&t).await;
     assert_eq!(backlog.issues.len(), n, "{}", backlog.summary());
     let groups: std::collections::HashSet<_> = backlog.issues.iter().map(|i| &i.group).collect();
     assert_eq!(groups.len(), n, "each group once");
@@ -803,6 +791,17 @@ async fn a_backlog_larger_than_one_read_is_whole_and_in_one_order() {
         ],
         "one run of each kind, the most urgent first"
     );
+}
+
+/// The backlog at the test's time, with the App's content budget.
+async fn backlog_now(t: &TestApp) -> lever::worker::pacing::Backlog {
+    lever::worker::pacing::backlog(
+        t.app.store.as_ref(),
+        &t.app.github.pacer().budget(),
+        t.clock.now(),
+    )
+    .await
+    .unwrap()
 }
 
 /// The pending `open-issue` job of the group of `instance`.
