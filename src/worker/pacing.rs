@@ -11,7 +11,8 @@ use crate::domain::lifecycle::Action;
 use crate::domain::{GroupKey, Severity};
 use crate::github::{ContentBudget, Gate, Paced, Priority};
 use crate::store::{
-    ChangeSet, Effect, GroupData, GroupRecord, GroupWrite, Job, JobState, Store, StoreError,
+    ChangeSet, Effect, GroupData, GroupRecord, GroupWrite, Job, JobRecord, JobState, Store,
+    StoreError,
 };
 
 /// A backlog of at least this many issues is logged (at most every [`BACKLOG_LOG_EVERY`]).
@@ -182,23 +183,20 @@ pub async fn backlog(
     budget: &ContentBudget,
     now: DateTime<Utc>,
 ) -> Result<Backlog, StoreError> {
-    /// What the ranking keeps of a pending job: the job, when it is due, and for an opening
-    /// the few fields of its group the backlog shows. Groups are read [`BACKLOG_CHUNK`] at a
-    /// time and dropped, so a backlog of 100,000 new groups (a first sync) does not hold their
-    /// whole records at once.
+    /// What the ranking keeps of a pending job besides the job itself (`jobs[index]`): for an
+    /// opening, the few fields of its group the backlog shows. Groups are read
+    /// [`BACKLOG_CHUNK`] at a time and dropped, so a backlog of 100,000 new groups (a first
+    /// sync) does not hold their whole records at once.
     struct Ranked {
         priority: Priority,
-        id: i64,
-        run_at: DateTime<Utc>,
-        job: Job,
+        index: usize,
         opening: Option<(String, Severity, String)>,
     }
-    let jobs: Vec<(i64, DateTime<Utc>, Job)> = store
+    let jobs: Vec<JobRecord> = store
         .jobs(Some(JobState::Pending))
         .await?
         .into_iter()
         .filter(|j| writes_to_github(&j.job))
-        .map(|j| (j.id, j.run_at, j.job))
         .collect();
     let held: std::collections::HashSet<GroupKey> = store
         .noise_held()
@@ -208,21 +206,24 @@ pub async fn backlog(
         .collect();
     let mut ranked = Vec::with_capacity(jobs.len());
     for chunk in jobs.chunks(BACKLOG_CHUNK) {
-        let keys: Vec<GroupKey> = chunk.iter().filter_map(|j| j.2.group().cloned()).collect();
+        let keys: Vec<GroupKey> = chunk
+            .iter()
+            .filter_map(|j| j.job.group().cloned())
+            .collect();
         let groups: HashMap<GroupKey, GroupRecord> = store
             .groups(&keys)
             .await?
             .into_iter()
             .map(|g| (g.group_key.clone(), g))
             .collect();
-        for (id, run_at, job) in chunk {
-            let group = job.group().and_then(|k| groups.get(k));
-            let outbox = match job {
+        for j in chunk {
+            let group = j.job.group().and_then(|k| groups.get(k));
+            let outbox = match &j.job {
                 Job::ApplyEffects(key) => store.outbox(key).await?,
                 _ => Vec::new(),
             };
-            let priority = priority_of(job, group.map(|g| &g.data), &outbox);
-            let opening = match (job, group) {
+            let priority = priority_of(&j.job, group.map(|g| &g.data), &outbox);
+            let opening = match (&j.job, group) {
                 (Job::OpenIssue(_), Some(g)) => {
                     Some((g.repo.clone(), g.data.severity, g.data.environment.clone()))
                 }
@@ -230,19 +231,18 @@ pub async fn backlog(
             };
             ranked.push(Ranked {
                 priority,
-                id: *id,
-                run_at: *run_at,
-                job: job.clone(),
+                // Pushed in the order of `jobs`.
+                index: ranked.len(),
                 opening,
             });
         }
     }
-    drop(jobs);
     ranked.sort_by(|a, b| {
+        let (ja, jb) = (&jobs[a.index], &jobs[b.index]);
         b.priority
             .cmp(&a.priority)
-            .then(a.run_at.cmp(&b.run_at))
-            .then(a.id.cmp(&b.id))
+            .then(ja.run_at.cmp(&jb.run_at))
+            .then(ja.id.cmp(&jb.id))
     });
     // GCRA from a full bucket: the burst at once, then one write per period.
     let period = chrono::Duration::from_std(budget.period()).unwrap_or(chrono::Duration::MAX);
@@ -251,25 +251,26 @@ pub async fn backlog(
     let mut issues = Vec::new();
     let mut other_writes = 0;
     for r in ranked {
-        let noise_held = matches!(&r.job, Job::OpenIssue(key) if held.contains(key));
+        let j = &jobs[r.index];
+        let noise_held = matches!(&j.job, Job::OpenIssue(key) if held.contains(key));
         // An issue the noise cap holds waits for its product's hour, not for the writes
         // before it: it does not push the others back.
         let at = if noise_held {
-            r.run_at.max(now)
+            j.run_at.max(now)
         } else {
-            let at = r.run_at.max(now).max(tat - tolerance);
+            let at = j.run_at.max(now).max(tat - tolerance);
             tat = tat.max(at) + period;
             at
         };
-        match (r.job, r.opening) {
+        match (&j.job, r.opening) {
             (Job::OpenIssue(key), Some((repo, severity, environment))) => {
                 issues.push(WaitingIssue {
-                    group: key,
+                    group: key.clone(),
                     repo,
                     severity,
                     environment,
                     priority: r.priority.get(),
-                    due: r.run_at,
+                    due: j.run_at,
                     opens_at: at,
                     held_by_noise_cap: noise_held,
                 })

@@ -34,14 +34,15 @@ pub(super) fn get_findings(st: &mut State, body: &Value) -> Answer {
             st.unsupported.push(u);
         }
     }
+    let total = matched.len();
     let page: Vec<Value> = matched
-        .iter()
+        .into_iter()
         .skip(offset)
         .take(max)
-        .map(|f| (*f).clone())
+        .cloned()
         .collect();
     let mut out = json!({"Findings": page});
-    if offset + max < matched.len() {
+    if offset + max < total {
         out["NextToken"] = json!(filters::make_token(offset + max, &query_key));
     }
     ok(out)

@@ -319,12 +319,11 @@ fn matches(
     now: DateTime<Utc>,
     unsupported: &mut Vec<String>,
 ) -> Result<bool, String> {
-    let composites = filters["CompositeFilters"]
+    let composites: &[Value] = filters["CompositeFilters"]
         .as_array()
-        .cloned()
-        .unwrap_or_default();
+        .map_or(&[], |c| c.as_slice());
     let mut results = vec![];
-    for c in &composites {
+    for c in composites {
         results.push(composite(f, c, now, unsupported)?);
     }
     Ok(match filters["CompositeOperator"].as_str() {
