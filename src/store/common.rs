@@ -84,6 +84,11 @@ pub(super) use {
     tracked_issue_sql,
 };
 
+/// Prepared statements each connection keeps (sqlx's default is 100): every statement of this
+/// file and the dialects', and each multi-row statement in its seven sizes (`rows.rs`), so a
+/// busy intake never evicts and prepares again.
+pub(super) const STATEMENT_CACHE: usize = 256;
+
 // ---------------------------------------------------------------------------------------------
 // Statements identical in both dialects.
 

@@ -69,7 +69,7 @@ impl SqlStore<Postgres> {
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
+            .connect_with(options.statement_cache_capacity(common::STATEMENT_CACHE))
             .await?;
         Ok(SqlStore::new(pool))
     }

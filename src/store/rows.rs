@@ -3,8 +3,9 @@
 //! On SQLite every statement is a round trip to sqlx's worker thread (two thread hand-offs),
 //! on PostgreSQL a round trip to the server; an intake batch of 32 new findings used to run
 //! about 200 statements. [`Rows`] turns a one-row `INSERT … VALUES (…) …` of `common.rs` into
-//! the same statement for 64, 16, 4 or 1 rows ([`CHUNKS`], so the statement cache holds four
-//! texts per statement), and [`chunks`] cuts a batch into such runs without ever putting one
+//! the same statement for 64, 32, 16, 8, 4, 2 or 1 rows ([`CHUNKS`]: the statement cache holds
+//! seven texts per statement, and a run of `n` rows takes one statement per bit set in `n`,
+//! at most six below 64), and [`chunks`] cuts a batch into such runs without ever putting one
 //! key twice in a statement: PostgreSQL refuses an upsert that touches a row twice, and the
 //! order of the two writes would be lost. Rows keep their order, so a batch locks rows in the
 //! order [`sorted_for_locking`](super::common::sorted_for_locking) gave them.
@@ -17,7 +18,7 @@ use super::Result;
 use super::dialect::{Dialect, Query};
 
 /// Rows per statement, largest first.
-pub(super) const CHUNKS: [usize; 4] = [64, 16, 4, 1];
+pub(super) const CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 
 /// One `INSERT` for each size of [`CHUNKS`].
 #[derive(Debug)]
@@ -187,21 +188,24 @@ mod tests {
         let table: &[(&[u32], &[Range<usize>])] = &[
             (&[], &[]),
             (&[7], &[0..1]),
-            (&[1, 2, 3], &[0..1, 1..2, 2..3]),
+            (&[1, 2, 3], &[0..2, 2..3]),
             (&[1, 2, 3, 4, 5], &[0..4, 4..5]),
+            (&[1, 2, 3, 4, 5, 6, 7], &[0..4, 4..6, 6..7]),
             (&[1, 1], &[0..1, 1..2]),
             (&[1, 2, 3, 4, 1, 2, 3, 4], &[0..4, 4..8]),
             (&[1, 2, 3, 4, 5, 1], &[0..4, 4..5, 5..6]),
-            (&[1, 2, 1, 2, 1], &[0..1, 1..2, 2..3, 3..4, 4..5]),
+            (&[1, 2, 1, 2, 1], &[0..2, 2..4, 4..5]),
+            (&[1, 1, 1], &[0..1, 1..2, 2..3]),
         ];
         for (keys, want) in table {
             assert_eq!(chunks(keys.iter()), *want, "{keys:?}");
         }
         let many: Vec<Range<usize>> = chunks(0..150);
-        assert_eq!(
-            many,
-            vec![0..64, 64..128, 128..144, 144..148, 148..149, 149..150]
-        );
+        assert_eq!(many, vec![0..64, 64..128, 128..144, 144..148, 148..150]);
+        // A run of n distinct keys below 64 takes one statement per bit set in n.
+        for n in 1..64usize {
+            assert_eq!(chunks(0..n).len(), n.count_ones() as usize, "{n} rows");
+        }
         // Every run: consecutive, within bounds, no key twice, sizes from CHUNKS.
         let keys: Vec<u32> = (0..500).map(|i| (i * 7919) % 97).collect();
         let runs = chunks(keys.iter());

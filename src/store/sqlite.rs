@@ -82,7 +82,8 @@ impl SqlStore<Sqlite> {
                 SqliteSynchronous::Full => sqlx::sqlite::SqliteSynchronous::Full,
             })
             .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .statement_cache_capacity(common::STATEMENT_CACHE);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let pool: SqlitePool = if in_memory {
             // Every connection to `:memory:` is its own database: keep exactly one, forever.
