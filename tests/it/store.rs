@@ -2198,7 +2198,7 @@ async fn a_body_recorded_under_another_id_is_a_duplicate(db: Arc<Db>) {
     assert!(store.delivery("github:d").await.unwrap().is_some());
 }
 
-/// A batch larger than one `INSERT` (150 deliveries: chunks of 64, 64, 16, 4 and 1 rows, and
+/// A batch larger than one `INSERT` (150 deliveries: chunks of 64, 64, 16, 4 and 2 rows, and
 /// fewer after the in-batch duplicates) records each delivery once: repeats of an id or of a
 /// body within the batch, and one recorded by an earlier batch, are duplicates wherever they
 /// fall; tracked ones keep their body and get their job, in order.
@@ -3140,7 +3140,7 @@ async fn noise_cap_slots_hold_across_replicas(db: Arc<Db>) {
     assert!(!ledger.held.iter().any(|e| e.group_key == key(held)));
 }
 
-/// A change set larger than one statement holds (multi-row statements of 64, 16, 4 and 1 rows)
+/// A change set larger than one statement holds (multi-row statements of 64 rows down to 1)
 /// writes exactly what its parts would, one by one and in order: a finding written twice keeps
 /// its last write, a group inserted and then updated in the same change set ends updated, a
 /// group already stored is left alone and gets no history row, a job enqueued twice is one job
