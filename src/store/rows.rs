@@ -24,6 +24,9 @@ pub(super) const CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 #[derive(Debug)]
 pub(super) struct Rows {
     by_size: Vec<(usize, String)>,
+    /// A row written twice changes nothing (`ON CONFLICT DO NOTHING`): [`write_padded`] may
+    /// repeat rows.
+    idempotent: bool,
 }
 
 impl Rows {
@@ -57,7 +60,27 @@ impl Rows {
                 (size, format!("{head}{}{tail}", rows.join(", ")))
             })
             .collect();
-        Rows { by_size }
+        Rows {
+            by_size,
+            idempotent: false,
+        }
+    }
+
+    /// [`Rows::of`] an `INSERT … ON CONFLICT DO NOTHING`, whose rows [`write_padded`] may
+    /// repeat: the second copy of a row conflicts with the first and is skipped (on SQLite and
+    /// on PostgreSQL alike; only `DO UPDATE` refuses to touch a row twice).
+    ///
+    /// Panics when `one_row` does not end its conflict clause with `DO NOTHING`.
+    pub(super) fn of_idempotent(one_row: &str) -> Rows {
+        let flat = one_row.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            flat.contains("ON CONFLICT DO NOTHING"),
+            "only an INSERT … ON CONFLICT DO NOTHING may repeat a row: {one_row}"
+        );
+        Rows {
+            idempotent: true,
+            ..Rows::of(one_row)
+        }
     }
 
     /// The statement for `n` rows, `n` one of [`CHUNKS`].
@@ -134,6 +157,56 @@ pub(super) fn chunks<K: Eq + Hash>(keys: impl IntoIterator<Item = K>) -> Vec<Ran
     out
 }
 
+/// The statements of [`write_padded`] for `n` rows: (the rows, the statement's size) in
+/// order; runs of 64, the last one as many rows as are left, in the smallest size of
+/// [`CHUNKS`] that holds them (`ceil(n / 64)` statements).
+pub(super) fn padded(n: usize) -> Vec<(Range<usize>, usize)> {
+    let largest = CHUNKS[0];
+    (0..n)
+        .step_by(largest)
+        .map(|at| {
+            let len = largest.min(n - at);
+            let size = CHUNKS
+                .iter()
+                .copied()
+                .filter(|&s| s >= len)
+                .min()
+                .unwrap_or(largest);
+            (at..at + len, size)
+        })
+        .collect()
+}
+
+/// Writes `items` with `rows` (made by [`Rows::of_idempotent`]) in the fewest statements:
+/// each statement's rows are padded with copies of its last item, which change nothing.
+/// A batch of up to 64 rows is one statement, where [`write`] takes one per bit set in its
+/// length (on SQLite each statement is a round trip to sqlx's worker thread, and under load a
+/// round trip costs far more than binding a few more rows: `docs/PERFORMANCE.md`).
+///
+/// Unlike [`write`], keys may repeat only as the statement tolerates: the caller passes items
+/// whose rows are distinct, or whose repeats are meant to be skipped.
+pub(super) async fn write_padded<'q, D: Dialect, T>(
+    conn: &mut D::Connection,
+    rows: &'static Rows,
+    items: &'q [T],
+    bind: impl Fn(Query<'q, D>, &'q T) -> Result<Query<'q, D>>,
+) -> Result<Vec<D::Row>> {
+    assert!(rows.idempotent, "write_padded needs Rows::of_idempotent");
+    let mut out = Vec::new();
+    for (range, size) in padded(items.len()) {
+        let mut q = sqlx::query(rows.sql(size));
+        let last = &items[range.end - 1];
+        for item in items[range.clone()]
+            .iter()
+            .chain(std::iter::repeat_n(last, size - range.len()))
+        {
+            q = bind(q, item)?;
+        }
+        out.extend(D::fetch_all(conn, q).await?);
+    }
+    Ok(out)
+}
+
 /// Writes `items` with the multi-row statement `rows`, in the runs [`chunks`] cuts by
 /// `key`, `bind` binding one item's parameters; returns the rows the statements return.
 pub(super) async fn write<'q, D: Dialect, T, K: Eq + Hash>(
@@ -179,6 +252,41 @@ mod tests {
         assert!(
             rows.sql(64)
                 .contains("($190, $191, 'pending', $192, $192)\n")
+        );
+    }
+
+    #[test]
+    fn padded_statements_are_one_per_64_rows_in_the_smallest_size_that_holds_them() {
+        let table: &[(usize, &[(Range<usize>, usize)])] = &[
+            (0, &[]),
+            (1, &[(0..1, 1)]),
+            (2, &[(0..2, 2)]),
+            (3, &[(0..3, 4)]),
+            (5, &[(0..5, 8)]),
+            (15, &[(0..15, 16)]),
+            (33, &[(0..33, 64)]),
+            (64, &[(0..64, 64)]),
+            (65, &[(0..64, 64), (64..65, 1)]),
+            (150, &[(0..64, 64), (64..128, 64), (128..150, 32)]),
+        ];
+        for (n, want) in table {
+            assert_eq!(padded(*n), *want, "{n} rows");
+        }
+        for n in 0..=300usize {
+            let runs = padded(n);
+            assert_eq!(runs.len(), n.div_ceil(64), "{n} rows");
+            assert_eq!(runs.iter().map(|(r, _)| r.len()).sum::<usize>(), n);
+            for (r, size) in &runs {
+                assert!(CHUNKS.contains(size) && *size >= r.len() && *size < 2 * r.len().max(1));
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "only an INSERT … ON CONFLICT DO NOTHING may repeat a row")]
+    fn only_a_do_nothing_insert_may_be_padded() {
+        Rows::of_idempotent(
+            "INSERT INTO t (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
         );
     }
 

@@ -350,33 +350,28 @@ async fn record_deliveries_in<D: Dialect>(
             ids.insert(d.id) & bodies.insert(d.body_sha256)
         })
         .collect();
-    // The rows, a few statements for the whole batch; the ids returned are the deliveries not
-    // seen before.
+    // The rows, one statement per 64 (padded, see `rows::write_padded`); the ids returned are
+    // the deliveries not seen before.
     static INSERT_DELIVERIES: LazyLock<Rows> = LazyLock::new(|| {
-        Rows::of(
+        Rows::of_idempotent(
             "INSERT INTO deliveries (id, event, body_sha256, body, received_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id",
         )
     });
     let at = At::new("deliveries", "(recorded ids)");
-    let mut inserted: HashSet<String> = rows::write::<D, _, _>(
-        conn,
-        &INSERT_DELIVERIES,
-        &firsts,
-        |&i| deliveries[i].id,
-        |q, &i| {
+    let mut inserted: HashSet<String> =
+        rows::write_padded::<D, _>(conn, &INSERT_DELIVERIES, &firsts, |q, &i| {
             let d = &deliveries[i];
             Ok(q.arg(d.id)
                 .arg(d.event)
                 .arg(&d.body_sha256[..])
                 .arg(tracked[i].then_some(d.body))
                 .ts(d.received_at))
-        },
-    )
-    .await?
-    .iter()
-    .map(|row| row.text(&at, "id"))
-    .collect::<Result<_>>()?;
+        })
+        .await?
+        .iter()
+        .map(|row| row.text(&at, "id"))
+        .collect::<Result<_>>()?;
     let mut outcomes = Vec::with_capacity(deliveries.len());
     for (i, d) in deliveries.iter().enumerate() {
         if firsts.binary_search(&i).is_err() || !inserted.remove(d.id) {

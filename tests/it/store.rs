@@ -234,6 +234,7 @@ suite!(
     untracked_deliveries_store_at_most_1_kb,
     a_body_recorded_under_another_id_is_a_duplicate,
     a_large_batch_records_each_delivery_once,
+    a_padded_insert_records_its_last_delivery_once,
     concurrent_record_deliveries_same_id_exactly_one_wins,
     audit_filters,
     kv_roundtrip,
@@ -2198,8 +2199,9 @@ async fn a_body_recorded_under_another_id_is_a_duplicate(db: Arc<Db>) {
     assert!(store.delivery("github:d").await.unwrap().is_some());
 }
 
-/// A batch larger than one `INSERT` (150 deliveries: chunks of 64, 64, 16, 4 and 2 rows, and
-/// fewer after the in-batch duplicates) records each delivery once: repeats of an id or of a
+/// A batch larger than one `INSERT` (150 deliveries, 147 after the in-batch duplicates: two
+/// statements of 64 rows and one of 32, its last 13 rows copies of the batch's last delivery)
+/// records each delivery once: repeats of an id or of a
 /// body within the batch, and one recorded by an earlier batch, are duplicates wherever they
 /// fall; tracked ones keep their body and get their job, in order.
 async fn a_large_batch_records_each_delivery_once(db: Arc<Db>) {
@@ -2278,6 +2280,58 @@ async fn a_large_batch_records_each_delivery_once(db: Arc<Db>) {
         jobs,
         ["github:d-0", "github:d-50", "github:d-100", "github:d-149"].map(event)
     );
+}
+
+/// A batch of three deliveries is one `INSERT` of four rows, the last delivery written twice:
+/// the copy changes nothing, on SQLite and on PostgreSQL alike. The last delivery is recorded
+/// once and, tracked, gets one job; when it was recorded before, it is a duplicate, copy
+/// included.
+async fn a_padded_insert_records_its_last_delivery_once(db: Arc<Db>) {
+    use DeliveryOutcome::{Duplicate, Tracked, Untracked};
+    let store = db.store().await;
+    let changes = ChangeSet {
+        groups: vec![GroupWrite::InsertIfAbsent(group(
+            "G",
+            "acme/web",
+            Some(1),
+            GroupStatus::Open,
+        ))],
+        ..Default::default()
+    };
+    store.apply(changes, t(0)).await.unwrap();
+    let a = Incoming::new("github:a", None, t(1));
+    let b = Incoming::new("github:b", None, t(2));
+    let c = Incoming::new("github:c", Some(("acme/web", 1)), t(3));
+    assert_eq!(
+        record(store.as_ref(), &[&a, &b, &c]).await.unwrap(),
+        [Untracked, Untracked, Tracked]
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM deliveries").await, 3);
+    assert_eq!(
+        store.delivery("github:c").await.unwrap(),
+        Some(c.stored(true))
+    );
+    let jobs: Vec<Job> = store
+        .jobs(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.job)
+        .collect();
+    assert_eq!(jobs, [Job::GithubEvent(DeliveryId("github:c".into()))]);
+
+    // Five rows, padded to eight with copies of `c`, recorded before.
+    let more: Vec<Incoming> = (0..4)
+        .map(|i| Incoming::new(&format!("github:m-{i}"), None, t(10 + i)))
+        .collect();
+    let mut refs: Vec<&Incoming> = more.iter().collect();
+    refs.push(&c);
+    assert_eq!(
+        record(store.as_ref(), &refs).await.unwrap(),
+        [Untracked, Untracked, Untracked, Untracked, Duplicate]
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM deliveries").await, 7);
+    assert_eq!(store.jobs(None).await.unwrap().len(), 1);
 }
 
 async fn concurrent_record_deliveries_same_id_exactly_one_wins(db: Arc<Db>) {
