@@ -257,7 +257,8 @@ mod tests {
 
     #[test]
     fn padded_statements_are_one_per_64_rows_in_the_smallest_size_that_holds_them() {
-        let table: &[(usize, &[(Range<usize>, usize)])] = &[
+        type Statements = &'static [(Range<usize>, usize)];
+        let table: &[(usize, Statements)] = &[
             (0, &[]),
             (1, &[(0..1, 1)]),
             (2, &[(0..2, 2)]),
