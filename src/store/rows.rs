@@ -9,6 +9,10 @@
 //! key twice in a statement: PostgreSQL refuses an upsert that touches a row twice, and the
 //! order of the two writes would be lost. Rows keep their order, so a batch locks rows in the
 //! order [`sorted_for_locking`](super::common::sorted_for_locking) gave them.
+//!
+//! An `INSERT … ON CONFLICT DO NOTHING` ([`Rows::of_idempotent`]) can do better:
+//! [`write_padded`] writes up to 64 rows in one statement whatever their number, padding with
+//! copies of the last row, which the conflict clause skips.
 
 use std::collections::HashSet;
 use std::hash::Hash;
