@@ -2099,11 +2099,17 @@ async fn a_group_another_replica_committed_makes_a_delivery_tracked(db: Arc<Db>)
     );
 }
 
-async fn record_deliveries_is_all_or_nothing(db: Arc<Db>) {
-    let store = db.store().await;
+/// Every job of the store, whatever its state, in the order `Store::jobs` gives.
+async fn all_jobs(store: &dyn Store) -> Vec<Job> {
+    let jobs = store.jobs(None).await.unwrap();
+    jobs.into_iter().map(|j| j.job).collect()
+}
+
+/// Stores an open group `key` that owns issue acme/web#1: a delivery about it is tracked.
+async fn track_acme_web_1(store: &dyn Store, key: &str) {
     let changes = ChangeSet {
         groups: vec![GroupWrite::InsertIfAbsent(group(
-            "G",
+            key,
             "acme/web",
             Some(1),
             GroupStatus::Open,
@@ -2111,6 +2117,11 @@ async fn record_deliveries_is_all_or_nothing(db: Arc<Db>) {
         ..Default::default()
     };
     store.apply(changes, t(0)).await.unwrap();
+}
+
+async fn record_deliveries_is_all_or_nothing(db: Arc<Db>) {
+    let store = db.store().await;
+    track_acme_web_1(store.as_ref(), "G").await;
     let untracked = Incoming::new("github:u", None, t(1));
     let tracked = Incoming::new("github:t", Some(("acme/web", 1)), t(1));
     // The job cannot be enqueued: the delivery recorded before it in the batch is rolled back.
@@ -2207,16 +2218,7 @@ async fn a_body_recorded_under_another_id_is_a_duplicate(db: Arc<Db>) {
 async fn a_large_batch_records_each_delivery_once(db: Arc<Db>) {
     use DeliveryOutcome::{Duplicate, Tracked, Untracked};
     let store = db.store().await;
-    let changes = ChangeSet {
-        groups: vec![GroupWrite::InsertIfAbsent(group(
-            "G1",
-            "acme/web",
-            Some(1),
-            GroupStatus::Open,
-        ))],
-        ..Default::default()
-    };
-    store.apply(changes, t(0)).await.unwrap();
+    track_acme_web_1(store.as_ref(), "G1").await;
     let earlier = Incoming::new("github:earlier", None, t(1));
     assert_eq!(
         record(store.as_ref(), &[&earlier]).await.unwrap(),
@@ -2268,13 +2270,7 @@ async fn a_large_batch_records_each_delivery_once(db: Arc<Db>) {
         store.delivery("github:d-100").await.unwrap(),
         Some(batch[100].stored(true))
     );
-    let jobs: Vec<Job> = store
-        .jobs(None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|j| j.job)
-        .collect();
+    let jobs = all_jobs(store.as_ref()).await;
     let event = |id: &str| Job::GithubEvent(DeliveryId(id.to_string()));
     assert_eq!(
         jobs,
@@ -2289,16 +2285,7 @@ async fn a_large_batch_records_each_delivery_once(db: Arc<Db>) {
 async fn a_padded_insert_records_its_last_delivery_once(db: Arc<Db>) {
     use DeliveryOutcome::{Duplicate, Tracked, Untracked};
     let store = db.store().await;
-    let changes = ChangeSet {
-        groups: vec![GroupWrite::InsertIfAbsent(group(
-            "G",
-            "acme/web",
-            Some(1),
-            GroupStatus::Open,
-        ))],
-        ..Default::default()
-    };
-    store.apply(changes, t(0)).await.unwrap();
+    track_acme_web_1(store.as_ref(), "G").await;
     let a = Incoming::new("github:a", None, t(1));
     let b = Incoming::new("github:b", None, t(2));
     let c = Incoming::new("github:c", Some(("acme/web", 1)), t(3));
@@ -2311,13 +2298,7 @@ async fn a_padded_insert_records_its_last_delivery_once(db: Arc<Db>) {
         store.delivery("github:c").await.unwrap(),
         Some(c.stored(true))
     );
-    let jobs: Vec<Job> = store
-        .jobs(None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|j| j.job)
-        .collect();
+    let jobs = all_jobs(store.as_ref()).await;
     assert_eq!(jobs, [Job::GithubEvent(DeliveryId("github:c".into()))]);
 
     // Five rows, padded to eight with copies of `c`, recorded before.
@@ -2336,16 +2317,7 @@ async fn a_padded_insert_records_its_last_delivery_once(db: Arc<Db>) {
 
 async fn concurrent_record_deliveries_same_id_exactly_one_wins(db: Arc<Db>) {
     let store = db.store().await;
-    let changes = ChangeSet {
-        groups: vec![GroupWrite::InsertIfAbsent(group(
-            "G",
-            "acme/web",
-            Some(1),
-            GroupStatus::Open,
-        ))],
-        ..Default::default()
-    };
-    store.apply(changes, t(0)).await.unwrap();
+    track_acme_web_1(store.as_ref(), "G").await;
     let replicas = [store.clone(), db.replica().await, db.replica().await];
     for round in 0..3 {
         let id = format!("github:race-{round}");
