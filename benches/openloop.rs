@@ -136,10 +136,25 @@ fn main() {
         let warm = (warmup * rate).round() as u64;
         let interval = Duration::from_secs_f64(1.0 / rate);
         let start = Instant::now() + Duration::from_millis(50);
+        // The schedule is kept by a thread of its own with the operating system's sleep (tens of
+        // microseconds late at most), not by tokio's timer, whose 1 ms ticks would send a
+        // request up to 1 ms after it was due: late time the latency counts (from `due`), which
+        // the server never caused.
+        let (due_tx, mut due_rx) = tokio::sync::mpsc::unbounded_channel();
+        let pacer = std::thread::spawn(move || {
+            for i in 0..total {
+                let due = start + interval.mul_f64(i as f64);
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+                if due_tx.send((i, due)).is_err() {
+                    return;
+                }
+            }
+        });
         let mut tasks = Vec::with_capacity(total as usize);
-        for i in 0..total {
-            let due = start + interval.mul_f64(i as f64);
-            tokio::time::sleep_until(due.into()).await;
+        while let Some((i, due)) = due_rx.recv().await {
             let client = client.clone();
             let slots = slots.clone();
             let tally = tally.clone();
@@ -156,6 +171,7 @@ fn main() {
                 }
             }));
         }
+        pacer.join().expect("the pacing thread");
         let sent_in = start.elapsed();
         for t in tasks {
             let _ = t.await;
