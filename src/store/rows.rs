@@ -74,7 +74,8 @@ impl Rows {
     /// repeat: the second copy of a row conflicts with the first and is skipped (on SQLite and
     /// on PostgreSQL alike; only `DO UPDATE` refuses to touch a row twice).
     ///
-    /// Panics when `one_row` does not end its conflict clause with `DO NOTHING`.
+    /// Panics when `one_row` has no `ON CONFLICT DO NOTHING` (one without a conflict target:
+    /// every unique constraint then skips the copy).
     pub(super) fn of_idempotent(one_row: &str) -> Rows {
         let flat = one_row.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(
