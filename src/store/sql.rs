@@ -334,7 +334,7 @@ async fn apply_in<D: Dialect>(
 }
 
 /// [`Store::record_deliveries`] inside its transaction: one query decides which deliveries are
-/// tracked, then one insert per delivery (and a job per tracked one).
+/// tracked, then one padded insert per 64 deliveries (and a job per tracked one).
 async fn record_deliveries_in<D: Dialect>(
     conn: &mut D::Connection,
     deliveries: &[NewDelivery<'_>],

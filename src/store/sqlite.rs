@@ -18,8 +18,10 @@
 //! commit wait for it. At SQLite's default of 1,000 pages that was a checkpoint about every 200
 //! webhook deliveries under load (each delivery dirties a few pages of two random-keyed
 //! indexes); at [`WAL_CHECKPOINT_PAGES`] the checkpoints are 16 times rarer and each copies a
-//! page written many times over once: +10–15 % webhook throughput and the p99 at 32
-//! connections from about 10 to about 6 ms (`docs/PERFORMANCE.md`). The WAL file grows to
+//! page written many times over once: +5 to +18 % webhook throughput, the p99 at 32
+//! connections from about 10.5 to about 7 ms and at a fixed 2,000 requests/s from about 4.2 to
+//! about 3 ms; the intake's p99 at saturation rose from 12 to 31 ms, each rarer checkpoint
+//! copying more (`docs/PERFORMANCE.md`). The WAL file grows to
 //! about that size (64 MiB) and is reused, never larger after a checkpoint
 //! (`journal_size_limit`). A checkpoint in a task of its own, off the commit path, was tried and
 //! dropped: under a steady stream of commits a `PASSIVE` checkpoint never catches up with the
@@ -56,6 +58,8 @@ const MAX_CONNECTIONS: u32 = 4;
 /// The WAL's length, in pages, that makes a commit checkpoint (see the module doc); 64 MiB at
 /// the default page size of 4 KiB.
 pub const WAL_CHECKPOINT_PAGES: u32 = 16 * 1024;
+/// The WAL file's size after a checkpoint at most (`journal_size_limit`): those pages, at 4 KiB.
+pub const WAL_SIZE_LIMIT_BYTES: u64 = WAL_CHECKPOINT_PAGES as u64 * 4096;
 
 /// The store on SQLite.
 pub type SqliteStore = SqlStore<Sqlite>;
@@ -100,10 +104,7 @@ impl SqlStore<Sqlite> {
             .foreign_keys(true)
             .statement_cache_capacity(common::STATEMENT_CACHE)
             .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES.to_string())
-            .pragma(
-                "journal_size_limit",
-                (u64::from(WAL_CHECKPOINT_PAGES) * 4096).to_string(),
-            );
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT_BYTES.to_string());
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let pool: SqlitePool = if in_memory {
             // Every connection to `:memory:` is its own database: keep exactly one, forever.
@@ -260,7 +261,7 @@ mod tests {
                 .fetch_one(&mut *conn)
                 .await
                 .unwrap();
-            assert_eq!(limit, i64::from(WAL_CHECKPOINT_PAGES) * 4096);
+            assert_eq!(limit, 64 * 1024 * 1024);
             let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
                 .fetch_one(&mut *conn)
                 .await
