@@ -78,6 +78,9 @@ impl<D: Database> Open<D> {
     }
 }
 
+/// The turn of a writer that writes alone ([`Combiner::exclusive`]).
+pub type Exclusive<D> = OwnedMutexGuard<Option<Open<D>>>;
+
 /// Queues one process's writers and lets them share commits (see the module doc).
 pub struct Combiner<D: Database> {
     slot: Arc<Mutex<Option<Open<D>>>>,
@@ -216,6 +219,25 @@ impl<D: Dialect> Combiner<D> {
         }
         let tx = pool.begin_with(begin).await?;
         Ok((guard, tx))
+    }
+
+    /// Waits for the turn and commits what is open (the writers waiting on it get the result):
+    /// while the guard lives, no writer of this combiner writes, so a writer on a connection
+    /// of its own (SQLite's delivery writer) holds the database's write lock alone. The
+    /// guard may be dropped on any thread; the writer's own transaction counts as one part
+    /// and one commit ([`Combiner::count_own_commit`]).
+    pub async fn exclusive(&self) -> Result<Exclusive<D>> {
+        let mut guard = self.slot.clone().lock_owned().await;
+        if let Some(open) = guard.take() {
+            open.commit(self).await?;
+        }
+        Ok(guard)
+    }
+
+    /// Counts a transaction committed under an [`exclusive`](Combiner::exclusive) turn.
+    pub fn count_own_commit(&self) {
+        self.parts.fetch_add(1, Ordering::Relaxed);
+        self.commits.fetch_add(1, Ordering::Relaxed);
     }
 }
 

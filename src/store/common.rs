@@ -419,7 +419,11 @@ pub(super) trait RowExt {
 /// The `k` column of a row answering a lookup by JSON array (`json_each` / `jsonb_array_elements
 /// WITH ORDINALITY`): the index, below `len`, of the asked entry the row answers.
 pub(super) fn asked_index(row: &impl RowExt, at: &At, len: usize) -> Result<usize> {
-    let k = row.int(at, "k")?;
+    index_asked(row.int(at, "k")?, at, len)
+}
+
+/// Column `k` of a row answering pairs asked as a JSON array of `len`: an index in it.
+pub(super) fn index_asked(k: i64, at: &At, len: usize) -> Result<usize> {
     usize::try_from(k)
         .ok()
         .filter(|&k| k < len)

@@ -23,7 +23,7 @@ use sqlx::{
 };
 
 use super::common::{At, RowExt};
-use super::{JobRecord, Result};
+use super::{DeliveryOutcome, JobRecord, NewDelivery, Result};
 
 /// A query of database `DB`, arguments included.
 pub type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments>;
@@ -92,6 +92,16 @@ pub trait Dialect:
 
     /// Applies the pending migrations, safely against other processes doing the same.
     fn migrate(pool: &Pool<Self>, gate: &Self::Gate) -> impl Future<Output = Result<()>> + Send;
+
+    /// [`Store::record_deliveries`](super::Store::record_deliveries) for a non-empty batch, in
+    /// one write transaction: [`record_deliveries_tx`](super::sql::record_deliveries_tx) (the
+    /// statements every dialect shares), unless the dialect has a faster way to run the same
+    /// statements (SQLite's delivery writer, `store::sqlite_writer`).
+    fn record_deliveries<'a>(
+        pool: &'a Pool<Self>,
+        gate: &'a Self::Gate,
+        deliveries: &'a [NewDelivery<'a>],
+    ) -> impl Future<Output = Result<Vec<DeliveryOutcome>>> + Send;
 
     /// Runs `lease` (a bound [`lease_job_sql`](Self::lease_job_sql)) so that two callers never lease
     /// the same job, and decodes the row.

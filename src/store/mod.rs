@@ -23,6 +23,7 @@ mod postgres;
 mod rows;
 mod sql;
 mod sqlite;
+mod sqlite_writer;
 mod tags;
 
 use std::sync::Arc;
@@ -63,6 +64,12 @@ pub enum StoreError {
     /// nothing of the write was kept. Holds why.
     #[error("the shared write transaction did not commit: {0}")]
     SharedCommit(String),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// SQLite's delivery writer (`store::sqlite_writer`) could not run a batch: nothing of it
+    /// was written. Holds why.
+    #[error("the SQLite delivery writer failed: {0}")]
+    DeliveryWriter(String),
     #[error("invalid database URL {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
 }

@@ -28,7 +28,7 @@ use super::common::{
 };
 use super::dialect::{Dialect, Query};
 use super::sql::SqlStore;
-use super::{JobRecord, Result, StoreError};
+use super::{DeliveryOutcome, JobRecord, NewDelivery, Result, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -136,6 +136,15 @@ impl Dialect for Postgres {
         _gate: &'a (),
     ) -> Result<Transaction<'static, Postgres>> {
         Ok(pool.begin().await?)
+    }
+
+    /// The statements every dialect shares: each is one round trip to the server.
+    async fn record_deliveries<'a>(
+        pool: &'a PgPool,
+        gate: &'a (),
+        deliveries: &'a [NewDelivery<'a>],
+    ) -> Result<Vec<DeliveryOutcome>> {
+        super::sql::record_deliveries_tx(pool, gate, deliveries).await
     }
 
     /// sqlx's migrator holds a session-level advisory lock (`pg_advisory_lock`, keyed by the

@@ -34,10 +34,11 @@ impl<D: Dialect> Clone for SqlStore<D> {
 
 impl<D: Dialect> SqlStore<D> {
     pub(super) fn new(pool: Pool<D>) -> Self {
-        SqlStore {
-            pool,
-            gate: D::Gate::default(),
-        }
+        Self::with_gate(pool, D::Gate::default())
+    }
+
+    pub(super) fn with_gate(pool: Pool<D>, gate: D::Gate) -> Self {
+        SqlStore { pool, gate }
     }
 
     /// The underlying pool, for operators' tools and tests (raw SQL).
@@ -333,6 +334,27 @@ async fn apply_in<D: Dialect>(
     Ok(())
 }
 
+/// The statement recording deliveries, padded ([`rows::write_padded`]); it returns the ids of
+/// the deliveries not seen before. SQLite's delivery writer binds the same text.
+pub(super) static INSERT_DELIVERIES: LazyLock<Rows> = LazyLock::new(|| {
+    Rows::of_idempotent(
+        "INSERT INTO deliveries (id, event, body_sha256, body, received_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id",
+    )
+});
+
+/// [`Store::record_deliveries`] in a write transaction of the store's own kind: the path of
+/// every dialect without a faster one ([`Dialect::record_deliveries`]).
+pub(super) async fn record_deliveries_tx<D: Dialect>(
+    pool: &Pool<D>,
+    gate: &D::Gate,
+    deliveries: &[NewDelivery<'_>],
+) -> Result<Vec<DeliveryOutcome>> {
+    let mut tx = D::begin_write(pool, gate).await?;
+    let result = record_deliveries_in::<D>(&mut *tx, deliveries).await;
+    tx.finish(result).await
+}
+
 /// [`Store::record_deliveries`] inside its transaction: one query decides which deliveries are
 /// tracked, then one padded insert per 64 deliveries (and a job per tracked one).
 async fn record_deliveries_in<D: Dialect>(
@@ -340,26 +362,9 @@ async fn record_deliveries_in<D: Dialect>(
     deliveries: &[NewDelivery<'_>],
 ) -> Result<Vec<DeliveryOutcome>> {
     let tracked = tracked_issues::<D>(conn, deliveries).await?;
-    // A delivery repeated within the batch (its id, or its body under another id) is a
-    // duplicate of its first occurrence, which alone is offered to the table.
-    let mut ids = HashSet::with_capacity(deliveries.len());
-    let mut bodies = HashSet::with_capacity(deliveries.len());
-    let firsts: Vec<usize> = (0..deliveries.len())
-        .filter(|&i| {
-            let d = &deliveries[i];
-            ids.insert(d.id) & bodies.insert(d.body_sha256)
-        })
-        .collect();
-    // The rows, one statement per 64 (padded, see `rows::write_padded`); the ids returned are
-    // the deliveries not seen before.
-    static INSERT_DELIVERIES: LazyLock<Rows> = LazyLock::new(|| {
-        Rows::of_idempotent(
-            "INSERT INTO deliveries (id, event, body_sha256, body, received_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id",
-        )
-    });
+    let firsts = first_occurrences(deliveries);
     let at = At::new("deliveries", "(recorded ids)");
-    let mut inserted: HashSet<String> =
+    let inserted: HashSet<String> =
         rows::write_padded::<D, _>(conn, &INSERT_DELIVERIES, &firsts, |q, &i| {
             let d = &deliveries[i];
             Ok(q.arg(d.id)
@@ -372,20 +377,62 @@ async fn record_deliveries_in<D: Dialect>(
         .iter()
         .map(|row| row.text(&at, "id"))
         .collect::<Result<_>>()?;
+    let (outcomes, jobs) = delivery_outcomes(deliveries, &firsts, &tracked, inserted);
+    for (job, now) in &jobs {
+        enqueue_all::<D>(conn, std::slice::from_ref(job), *now).await?;
+    }
+    Ok(outcomes)
+}
+
+/// The deliveries of a batch offered to the table, by index: a delivery repeated within the
+/// batch (its id, or its body under another id) is a duplicate of its first occurrence, which
+/// alone is offered.
+pub(super) fn first_occurrences(deliveries: &[NewDelivery<'_>]) -> Vec<usize> {
+    let mut ids = HashSet::with_capacity(deliveries.len());
+    let mut bodies = HashSet::with_capacity(deliveries.len());
+    (0..deliveries.len())
+        .filter(|&i| {
+            let d = &deliveries[i];
+            ids.insert(d.id) & bodies.insert(d.body_sha256)
+        })
+        .collect()
+}
+
+/// Each delivery's outcome, from the first occurrences offered, which deliveries are tracked
+/// and the ids the insert returned (the deliveries not seen before); and the `github-event`
+/// job of each new tracked delivery, with the time it is enqueued at (its receipt), in order.
+pub(super) fn delivery_outcomes(
+    deliveries: &[NewDelivery<'_>],
+    firsts: &[usize],
+    tracked: &[bool],
+    mut inserted: HashSet<String>,
+) -> (Vec<DeliveryOutcome>, Vec<(NewJob, DateTime<Utc>)>) {
     let mut outcomes = Vec::with_capacity(deliveries.len());
+    let mut jobs = Vec::new();
     for (i, d) in deliveries.iter().enumerate() {
         if firsts.binary_search(&i).is_err() || !inserted.remove(d.id) {
             outcomes.push(DeliveryOutcome::Duplicate);
         } else if tracked[i] {
             let job = Job::GithubEvent(DeliveryId(d.id.to_string()));
-            let job = NewJob::new(job, d.received_at);
-            enqueue_all::<D>(conn, std::slice::from_ref(&job), d.received_at).await?;
+            jobs.push((NewJob::new(job, d.received_at), d.received_at));
             outcomes.push(DeliveryOutcome::Tracked);
         } else {
             outcomes.push(DeliveryOutcome::Untracked);
         }
     }
-    Ok(outcomes)
+    (outcomes, jobs)
+}
+
+/// The lifecycle deliveries of a batch that name an issue, as (index in `deliveries`, (repo,
+/// number)): what [`Dialect::SELECT_TRACKED_ISSUES`] is asked about (a number beyond i64 is no
+/// issue Lever owns).
+pub(super) fn asked_issues<'a>(deliveries: &[NewDelivery<'a>]) -> Vec<(usize, (&'a str, i64))> {
+    (deliveries.iter().enumerate())
+        .filter_map(|(i, d)| {
+            let issue = d.issue?;
+            Some((i, (issue.repo, i64::try_from(issue.number).ok()?)))
+        })
+        .collect()
 }
 
 /// Which of `deliveries` concern an issue a group owns, with one query for all of them.
@@ -394,13 +441,7 @@ async fn tracked_issues<D: Dialect>(
     deliveries: &[NewDelivery<'_>],
 ) -> Result<Vec<bool>> {
     let mut tracked = vec![false; deliveries.len()];
-    // (index in `deliveries`, (repo, number)); a number beyond i64 is no issue Lever owns.
-    let asked: Vec<(usize, (&str, i64))> = (deliveries.iter().enumerate())
-        .filter_map(|(i, d)| {
-            let issue = d.issue?;
-            Some((i, (issue.repo, i64::try_from(issue.number).ok()?)))
-        })
-        .collect();
+    let asked = asked_issues(deliveries);
     if asked.is_empty() {
         return Ok(tracked);
     }
@@ -505,9 +546,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         if deliveries.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.write_tx().await?;
-        let result = record_deliveries_in::<D>(&mut *tx, deliveries).await;
-        tx.finish(result).await
+        D::record_deliveries(&self.pool, &self.gate, deliveries).await
     }
 
     async fn delivery(&self, id: &str) -> Result<Option<Delivery>> {

@@ -11,7 +11,9 @@
 //! queue in-process, so they wait in order instead of in SQLite's busy handler, and a writer
 //! with another queued behind it leaves the transaction open for that one: they share the
 //! commit and its fsync (`store::combine`). Several processes on one file are serialized by
-//! the write lock and the busy timeout.
+//! the write lock and the busy timeout. On a file, webhook deliveries are recorded by a thread
+//! of their own with a `rusqlite` connection, the whole transaction in one hand-off, while it
+//! holds the process's write turn alone (`store::sqlite_writer`).
 //!
 //! SQLite copies the WAL back into the database file (a checkpoint) inside the `COMMIT` that
 //! finds the WAL longer than `wal_autocheckpoint` pages, and the writers queued behind that
@@ -48,12 +50,13 @@ use super::common::{
 };
 use super::dialect::{Dialect, Query, WriteTx};
 use super::sql::SqlStore;
-use super::{JobRecord, Result, StoreError};
+use super::sqlite_writer::DeliveryWriter;
+use super::{DeliveryOutcome, JobRecord, NewDelivery, Result, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 /// How long a writer waits for another process's write lock before giving up.
-const BUSY_TIMEOUT: StdDuration = StdDuration::from_secs(30);
+pub(super) const BUSY_TIMEOUT: StdDuration = StdDuration::from_secs(30);
 const MAX_CONNECTIONS: u32 = 4;
 /// The WAL's length, in pages, that makes a commit checkpoint (see the module doc); 64 MiB at
 /// the default page size of 4 KiB.
@@ -63,6 +66,15 @@ pub const WAL_SIZE_LIMIT_BYTES: u64 = WAL_CHECKPOINT_PAGES as u64 * 4096;
 
 /// The store on SQLite.
 pub type SqliteStore = SqlStore<Sqlite>;
+
+/// How one process's writers of a SQLite store take turns (shared by the store's clones).
+#[derive(Debug, Clone, Default)]
+pub struct SqliteGate {
+    /// This process's writers, in arrival order, sharing commits (`store::combine`).
+    combiner: Arc<Combiner<Sqlite>>,
+    /// On a file, the thread that records webhook deliveries (`store::sqlite_writer`).
+    writer: Option<Arc<DeliveryWriter>>,
+}
 
 /// SQLite's `synchronous` setting, in WAL mode: what a commit promises once it returns.
 /// Either way a commit survives the process being killed (SIGKILL, a panic, an OOM kill): the
@@ -117,9 +129,17 @@ impl SqlStore<Sqlite> {
             SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
         }
         .acquire_timeout(BUSY_TIMEOUT)
-        .connect_with(options)
+        .connect_with(options.clone())
         .await?;
-        Ok(SqlStore::new(pool))
+        let writer = (!in_memory)
+            .then(|| Arc::new(DeliveryWriter::new(options.get_filename(), synchronous)));
+        Ok(SqlStore::with_gate(
+            pool,
+            SqliteGate {
+                combiner: Arc::default(),
+                writer,
+            },
+        ))
     }
 }
 
@@ -168,12 +188,24 @@ impl Dialect for Sqlite {
         &SQL
     }
 
-    /// This process's writers, in arrival order, sharing commits (`store::combine`).
-    type Gate = Arc<Combiner<Sqlite>>;
+    type Gate = SqliteGate;
     type Write<'a> = Turn<'a, Sqlite>;
 
     fn shared_commits(gate: &Self::Gate) -> Option<CombineStats> {
-        Some(gate.stats())
+        Some(gate.combiner.stats())
+    }
+
+    /// On a file, the delivery writer's thread runs the batch's whole transaction in one
+    /// hand-off (`store::sqlite_writer`); in memory, the shared statements through sqlx.
+    async fn record_deliveries<'a>(
+        pool: &'a SqlitePool,
+        gate: &'a SqliteGate,
+        deliveries: &'a [NewDelivery<'a>],
+    ) -> Result<Vec<DeliveryOutcome>> {
+        match &gate.writer {
+            Some(writer) => writer.record(&gate.combiner, deliveries).await,
+            None => super::sql::record_deliveries_tx(pool, gate, deliveries).await,
+        }
     }
 
     /// A turn in a transaction holding SQLite's write lock (`BEGIN IMMEDIATE`), shared with
@@ -182,14 +214,14 @@ impl Dialect for Sqlite {
         pool: &'a SqlitePool,
         gate: &'a Self::Gate,
     ) -> Result<Turn<'a, Sqlite>> {
-        gate.turn(pool, "BEGIN IMMEDIATE").await
+        gate.combiner.turn(pool, "BEGIN IMMEDIATE").await
     }
 
     /// Runs the migrations inside one `BEGIN IMMEDIATE` transaction of their own: sqlx's
     /// migrator takes no lock on SQLite, so the write lock is what keeps two processes starting
     /// at once from applying the same migration twice (the second waits, then finds it applied).
     async fn migrate(pool: &SqlitePool, gate: &Self::Gate) -> Result<()> {
-        let (_alone, mut tx) = gate.alone(pool, "BEGIN IMMEDIATE").await?;
+        let (_alone, mut tx) = gate.combiner.alone(pool, "BEGIN IMMEDIATE").await?;
         let result = common::run_migrations(&MIGRATOR, &mut *tx)
             .await
             .map_err(StoreError::from);
