@@ -41,6 +41,12 @@ impl<D: Dialect> SqlStore<D> {
         SqlStore { pool, gate }
     }
 
+    /// How this store's writers take turns (the store's own tests).
+    #[cfg(test)]
+    pub(super) fn gate(&self) -> &D::Gate {
+        &self.gate
+    }
+
     /// The underlying pool, for operators' tools and tests (raw SQL).
     pub fn pool(&self) -> &Pool<D> {
         &self.pool

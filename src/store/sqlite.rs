@@ -71,9 +71,9 @@ pub type SqliteStore = SqlStore<Sqlite>;
 #[derive(Debug, Clone, Default)]
 pub struct SqliteGate {
     /// This process's writers, in arrival order, sharing commits (`store::combine`).
-    combiner: Arc<Combiner<Sqlite>>,
+    pub(super) combiner: Arc<Combiner<Sqlite>>,
     /// On a file, the thread that records webhook deliveries (`store::sqlite_writer`).
-    writer: Option<Arc<DeliveryWriter>>,
+    pub(super) writer: Option<Arc<DeliveryWriter>>,
 }
 
 /// SQLite's `synchronous` setting, in WAL mode: what a commit promises once it returns.

@@ -404,6 +404,40 @@ mod tests {
         assert_eq!((stats.parts, stats.commits), (2, 2), "{stats:?}");
     }
 
+    /// The write turn comes back only once the writer's transaction has ended: whoever takes
+    /// it next (here the test, at once) finds the whole batch committed, read from another
+    /// connection, though the batch's caller stopped waiting. (Released when the batch was
+    /// handed over, the turn would let the next writer begin while the thread still writes.)
+    #[tokio::test]
+    async fn the_turn_comes_back_only_after_the_commit() {
+        use super::super::Store;
+        use futures::FutureExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = file_store(&dir).await;
+        let ids: Vec<String> = (0..64).map(|i| format!("github:{i}")).collect();
+        let digests: Vec<[u8; 32]> = (0..64u8).map(|i| [i; 32]).collect();
+        for round in 0..5 {
+            let batch: Vec<NewDelivery<'_>> = (ids.iter().zip(&digests))
+                .map(|(id, digest)| NewDelivery {
+                    id: &id[..],
+                    body_sha256: digest,
+                    ..delivery("", b"{}", digest)
+                })
+                .collect();
+            sqlx::raw_sql("DELETE FROM deliveries")
+                .execute(store.pool())
+                .await
+                .unwrap();
+            assert!(store.record_deliveries(&batch).now_or_never().is_none());
+            let _turn = store.gate().combiner.exclusive().await.unwrap();
+            let recorded: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            assert_eq!(recorded, 64, "round {round}");
+        }
+    }
+
     /// A batch that fails writes nothing and answers the error; the thread opens its
     /// connection again and the next batch is recorded.
     #[tokio::test]
