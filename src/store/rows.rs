@@ -198,18 +198,29 @@ pub(super) async fn write_padded<'q, D: Dialect, T>(
 ) -> Result<Vec<D::Row>> {
     assert!(rows.idempotent, "write_padded needs Rows::of_idempotent");
     let mut out = Vec::new();
-    for (range, size) in padded(items.len()) {
+    for (size, statement_items) in padded_items(items) {
         let mut q = sqlx::query(rows.sql(size));
-        let last = &items[range.end - 1];
-        for item in items[range.clone()]
-            .iter()
-            .chain(std::iter::repeat_n(last, size - range.len()))
-        {
+        for item in statement_items {
             q = bind(q, item)?;
         }
         out.extend(D::fetch_all(conn, q).await?);
     }
     Ok(out)
+}
+
+/// [`padded`] applied to `items`: for each statement, its size and the items it binds, in
+/// order, the last one repeated to fill it (SQLite's delivery writer binds the same rows).
+pub(super) fn padded_items<T>(
+    items: &[T],
+) -> impl Iterator<Item = (usize, impl Iterator<Item = &T>)> {
+    padded(items.len()).into_iter().map(move |(range, size)| {
+        let last = &items[range.end - 1];
+        let fill = size - range.len();
+        (
+            size,
+            items[range].iter().chain(std::iter::repeat_n(last, fill)),
+        )
+    })
 }
 
 /// Writes `items` with the multi-row statement `rows`, in the runs [`chunks`] cuts by
@@ -284,6 +295,29 @@ mod tests {
             assert_eq!(runs.iter().map(|(r, _)| r.len()).sum::<usize>(), n);
             for (r, size) in &runs {
                 assert!(CHUNKS.contains(size) && *size >= r.len() && *size < 2 * r.len().max(1));
+            }
+        }
+    }
+
+    /// Each statement binds its items in order, then its last item again until it is full.
+    #[test]
+    fn padded_items_repeat_each_statements_last_item() {
+        let bound = |n: usize| -> Vec<(usize, Vec<usize>)> {
+            let items: Vec<usize> = (0..n).collect();
+            padded_items(&items)
+                .map(|(size, rows)| (size, rows.copied().collect()))
+                .collect()
+        };
+        assert_eq!(bound(0), []);
+        assert_eq!(bound(1), [(1, vec![0])]);
+        assert_eq!(bound(3), [(4, vec![0, 1, 2, 2])]);
+        let last = bound(65);
+        assert_eq!(last.len(), 2);
+        assert_eq!(last[0], (64, (0..64).collect()));
+        assert_eq!(last[1], (1, vec![64]));
+        for n in 0..=150 {
+            for (size, rows) in bound(n) {
+                assert_eq!(rows.len(), size, "{n} items");
             }
         }
     }

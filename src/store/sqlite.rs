@@ -72,7 +72,8 @@ pub type SqliteStore = SqlStore<Sqlite>;
 pub struct SqliteGate {
     /// This process's writers, in arrival order, sharing commits (`store::combine`).
     pub(super) combiner: Arc<Combiner<Sqlite>>,
-    /// On a file, the thread that records webhook deliveries (`store::sqlite_writer`).
+    /// On a file, the thread that records webhook deliveries (`store::sqlite_writer`), taking
+    /// its turns from `combiner`.
     pub(super) writer: Option<Arc<DeliveryWriter>>,
 }
 
@@ -131,15 +132,12 @@ impl SqlStore<Sqlite> {
         .acquire_timeout(BUSY_TIMEOUT)
         .connect_with(options.clone())
         .await?;
-        let writer = (!in_memory)
-            .then(|| Arc::new(DeliveryWriter::new(options.get_filename(), synchronous)));
-        Ok(SqlStore::with_gate(
-            pool,
-            SqliteGate {
-                combiner: Arc::default(),
-                writer,
-            },
-        ))
+        let combiner = Arc::<Combiner<Sqlite>>::default();
+        let writer = (!in_memory).then(|| {
+            let file = options.get_filename();
+            Arc::new(DeliveryWriter::new(file, synchronous, combiner.clone()))
+        });
+        Ok(SqlStore::with_gate(pool, SqliteGate { combiner, writer }))
     }
 }
 
@@ -203,7 +201,7 @@ impl Dialect for Sqlite {
         deliveries: &'a [NewDelivery<'a>],
     ) -> Result<Vec<DeliveryOutcome>> {
         match &gate.writer {
-            Some(writer) => writer.record(&gate.combiner, deliveries).await,
+            Some(writer) => writer.record(deliveries).await,
             None => super::sql::record_deliveries_tx(pool, gate, deliveries).await,
         }
     }

@@ -51,6 +51,9 @@ const DELIVERY_PARAMS: usize = 5;
 pub(super) struct DeliveryWriter {
     path: PathBuf,
     synchronous: SqliteSynchronous,
+    /// The store's writers: the turn is taken from it, and the writer's commits counted in it
+    /// (`lever_store_commits_total`), waited for or not.
+    combiner: Arc<Combiner<Sqlite>>,
     /// The thread's queue; `None` until the first batch, or after the thread stopped.
     queue: Mutex<Option<mpsc::Sender<Batch>>>,
 }
@@ -68,12 +71,11 @@ impl std::fmt::Debug for DeliveryWriter {
 struct Batch {
     deliveries: Vec<Owned>,
     turn: Exclusive<Sqlite>,
-    /// Counts the commit (`lever_store_commits_total`), made or not waited for.
-    combiner: Arc<Combiner<Sqlite>>,
     answer: oneshot::Sender<Result<Vec<DeliveryOutcome>>>,
 }
 
-/// A [`NewDelivery`] the thread owns.
+/// A [`NewDelivery`] the thread owns: the request that borrowed it may be cancelled while the
+/// thread still writes it.
 struct Owned {
     id: String,
     event: String,
@@ -111,11 +113,17 @@ impl Owned {
 }
 
 impl DeliveryWriter {
-    /// The writer of the database file at `path` (no thread yet).
-    pub(super) fn new(path: &Path, synchronous: SqliteSynchronous) -> DeliveryWriter {
+    /// The writer of the database file at `path`, taking turns with the other writers of
+    /// `combiner` (no thread yet).
+    pub(super) fn new(
+        path: &Path,
+        synchronous: SqliteSynchronous,
+        combiner: Arc<Combiner<Sqlite>>,
+    ) -> DeliveryWriter {
         DeliveryWriter {
             path: path.to_path_buf(),
             synchronous,
+            combiner,
             queue: Mutex::new(None),
         }
     }
@@ -124,16 +132,14 @@ impl DeliveryWriter {
     /// copies it, takes the write turn, and waits for the thread's answer.
     pub(super) async fn record(
         &self,
-        combiner: &Arc<Combiner<Sqlite>>,
         deliveries: &[NewDelivery<'_>],
     ) -> Result<Vec<DeliveryOutcome>> {
         let deliveries = deliveries.iter().map(Owned::of).collect();
-        let turn = combiner.exclusive().await?;
+        let turn = self.combiner.exclusive().await?;
         let (answer, answered) = oneshot::channel();
         self.send(Batch {
             deliveries,
             turn,
-            combiner: combiner.clone(),
             answer,
         })?;
         answered
@@ -159,21 +165,26 @@ impl DeliveryWriter {
     fn start(&self) -> Result<mpsc::Sender<Batch>> {
         let (sender, batches) = mpsc::channel();
         let (path, synchronous) = (self.path.clone(), self.synchronous);
+        let combiner = self.combiner.clone();
         std::thread::Builder::new()
             .name("lever-sqlite-writer".into())
-            .spawn(move || run(&path, synchronous, &batches))
+            .spawn(move || run(&path, synchronous, &combiner, &batches))
             .map_err(|e| StoreError::DeliveryWriter(format!("could not start its thread: {e}")))?;
         Ok(sender)
     }
 }
 
 /// The thread: one batch at a time, each in a transaction of its own, until the store is gone.
-fn run(path: &Path, synchronous: SqliteSynchronous, batches: &mpsc::Receiver<Batch>) {
+fn run(
+    path: &Path,
+    synchronous: SqliteSynchronous,
+    combiner: &Combiner<Sqlite>,
+    batches: &mpsc::Receiver<Batch>,
+) {
     let mut conn: Option<Connection> = None;
     while let Ok(Batch {
         deliveries,
         turn,
-        combiner,
         answer,
     }) = batches.recv()
     {
@@ -233,14 +244,9 @@ fn record(conn: &mut Connection, deliveries: &[Owned]) -> Result<Vec<DeliveryOut
     let tracked = tracked_issues(&tx, &deliveries)?;
     let firsts = sql::first_occurrences(&deliveries);
     let mut inserted = HashSet::with_capacity(firsts.len());
-    for (range, size) in rows::padded(firsts.len()) {
+    for (size, statement_rows) in rows::padded_items(&firsts) {
         let mut insert = tx.prepare_cached(INSERT_DELIVERIES.sql(size))?;
-        let last = firsts[range.end - 1];
-        let rows = firsts[range.clone()]
-            .iter()
-            .copied()
-            .chain(std::iter::repeat_n(last, size - range.len()));
-        for (row, i) in rows.enumerate() {
+        for (row, &i) in statement_rows.enumerate() {
             let d = &deliveries[i];
             let at = row * DELIVERY_PARAMS;
             insert.raw_bind_parameter(at + 1, d.id)?;
