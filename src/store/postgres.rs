@@ -30,6 +30,10 @@ use super::dialect::{Dialect, Query};
 use super::sql::SqlStore;
 use super::{DeliveryOutcome, JobRecord, NewDelivery, Result, StoreError};
 
+/// A pooled connection idle this long is pinged before it is used again (one round trip);
+/// one in use more often than that is not: under load every transaction would pay for it.
+const IDLE_PING: std::time::Duration = std::time::Duration::from_secs(10);
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 const MAX_CONNECTIONS: u32 = 10;
@@ -68,6 +72,15 @@ impl SqlStore<Postgres> {
     async fn connect_with(options: PgConnectOptions) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_PING {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options.statement_cache_capacity(common::STATEMENT_CACHE))
             .await?;
