@@ -30,8 +30,14 @@ use super::dialect::{Dialect, Query};
 use super::sql::SqlStore;
 use super::{DeliveryOutcome, JobRecord, NewDelivery, Result, StoreError};
 
-/// A pooled connection idle this long is pinged before it is used again (one round trip);
-/// one in use more often than that is not: under load every transaction would pay for it.
+/// A pooled connection idle this long is pinged before it is used again (one round trip), and
+/// replaced if it does not answer; one in use more often than that is not pinged: under load
+/// every transaction paid that round trip (about 7 % of PostgreSQL's webhook throughput,
+/// `docs/PERFORMANCE.md`). The price: a connection the server dropped within the last ten
+/// seconds of use (a restart, a failover) fails its next statement instead, once; sqlx then
+/// closes it. That write is not acknowledged: a webhook or an EventBridge event is answered
+/// 503 (EventBridge retries; Lever's `[sync] webhooks` asks GitHub to redeliver), a job is
+/// retried.
 const IDLE_PING: std::time::Duration = std::time::Duration::from_secs(10);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
