@@ -27,7 +27,10 @@
 //! about that size (64 MiB) and is reused, never larger after a checkpoint
 //! (`journal_size_limit`). A checkpoint in a task of its own, off the commit path, was tried and
 //! dropped: under a steady stream of commits a `PASSIVE` checkpoint never catches up with the
-//! last frame, so the WAL never restarts and grows to the limit anyway.
+//! last frame, so the WAL never restarts and grows to the limit anyway. A second try that
+//! finished the copy under the process's write turn (so the WAL did start again) kept the WAL
+//! at 12–40 MB, but did not move the p99 at 2,000 requests/s beyond the noise and added stalls
+//! of 0.3–0.4 s (`docs/PERFORMANCE.md`, "SQLite checkpoints off the commit path…"): not kept.
 
 use std::str::FromStr;
 use std::sync::Arc;
