@@ -653,7 +653,7 @@ pub(super) async fn run_migrations<C: sqlx::migrate::Migrate>(
 /// Commits on success, rolls back on error. The original error matters more than a failed
 /// rollback (the pool then discards the connection).
 pub(super) async fn finish<DB: sqlx::Database, T>(
-    tx: sqlx::Transaction<'static, DB>,
+    tx: sqlx::Transaction<'_, DB>,
     result: Result<T>,
 ) -> Result<T> {
     match result {

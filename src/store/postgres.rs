@@ -157,13 +157,14 @@ impl Dialect for Postgres {
         Ok(pool.begin().await?)
     }
 
-    /// The statements every dialect shares: each is one round trip to the server.
+    /// The statements every dialect shares, each one round trip to the server; a batch that
+    /// writes one statement without a transaction around it (`sql::record_deliveries_lean`).
     async fn record_deliveries<'a>(
         pool: &'a PgPool,
-        gate: &'a (),
+        _gate: &'a (),
         deliveries: &'a [NewDelivery<'a>],
     ) -> Result<Vec<DeliveryOutcome>> {
-        super::sql::record_deliveries_tx(pool, gate, deliveries).await
+        super::sql::record_deliveries_lean(pool, deliveries).await
     }
 
     /// sqlx's migrator holds a session-level advisory lock (`pg_advisory_lock`, keyed by the

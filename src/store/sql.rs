@@ -368,6 +368,16 @@ async fn record_deliveries_in<D: Dialect>(
     deliveries: &[NewDelivery<'_>],
 ) -> Result<Vec<DeliveryOutcome>> {
     let tracked = tracked_issues::<D>(conn, deliveries).await?;
+    write_deliveries::<D>(conn, deliveries, &tracked).await
+}
+
+/// The deliveries' padded inserts and the jobs of the new tracked ones, given which are
+/// tracked.
+async fn write_deliveries<D: Dialect>(
+    conn: &mut D::Connection,
+    deliveries: &[NewDelivery<'_>],
+    tracked: &[bool],
+) -> Result<Vec<DeliveryOutcome>> {
     let firsts = first_occurrences(deliveries);
     let at = At::new("deliveries", "(recorded ids)");
     let inserted: HashSet<String> =
@@ -383,11 +393,33 @@ async fn record_deliveries_in<D: Dialect>(
         .iter()
         .map(|row| row.text(&at, "id"))
         .collect::<Result<_>>()?;
-    let (outcomes, jobs) = delivery_outcomes(deliveries, &firsts, &tracked, inserted);
+    let (outcomes, jobs) = delivery_outcomes(deliveries, &firsts, tracked, inserted);
     for (job, now) in &jobs {
         enqueue_all::<D>(conn, std::slice::from_ref(job), *now).await?;
     }
     Ok(outcomes)
+}
+
+/// [`Store::record_deliveries`] for PostgreSQL: a batch that writes one statement (no delivery
+/// tracked, so no job, and at most 64 new ones: one padded insert) needs no transaction around
+/// it, the statement is atomic by itself; the tracked-issue query runs first, on the same
+/// connection, as it would inside the transaction (each statement of a `READ COMMITTED`
+/// transaction sees what was committed when it began, as a statement of its own does). Two
+/// round trips instead of four (`BEGIN` and `COMMIT`). Any other batch: the same statements in
+/// a transaction on that connection.
+pub(super) async fn record_deliveries_lean<D: Dialect>(
+    pool: &Pool<D>,
+    deliveries: &[NewDelivery<'_>],
+) -> Result<Vec<DeliveryOutcome>> {
+    let mut conn = pool.acquire().await?;
+    let tracked = tracked_issues::<D>(&mut conn, deliveries).await?;
+    let one_statement = rows::padded_items(&first_occurrences(deliveries)).count() <= 1;
+    if one_statement && !tracked.contains(&true) {
+        return write_deliveries::<D>(&mut conn, deliveries, &tracked).await;
+    }
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let result = write_deliveries::<D>(&mut tx, deliveries, &tracked).await;
+    common::finish(tx, result).await
 }
 
 /// The deliveries of a batch offered to the table, by index: a delivery repeated within the

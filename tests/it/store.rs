@@ -3403,6 +3403,19 @@ async fn postgres_connections_send_without_delay() {
     );
 }
 
+/// A migrated PostgreSQL store in a fresh schema, talking to the server through a
+/// [`pg::Relay`]; `None` (the loud skip) without PostgreSQL.
+async fn relayed_store(test: &str) -> Option<(pg::Schema, pg::Relay, Arc<dyn Store>)> {
+    let url = pg::or_skip(test).await?;
+    let schema = pg::Schema::create(&url).await;
+    let relay = pg::Relay::start(&schema.database_url()).await;
+    let store = lever::store::open(&relay.url)
+        .await
+        .expect("Lever's PostgreSQL store, through the relay");
+    store.migrate().await.expect("migrated");
+    Some((schema, relay, store))
+}
+
 /// A pooled PostgreSQL connection in steady use goes straight to its statement: no ping (an
 /// empty `Sync` and its answer, one more round trip) before each transaction, which sqlx does by
 /// default and which cost PostgreSQL webhooks about 7 % of their throughput. Connections idle
@@ -3412,65 +3425,14 @@ async fn postgres_connections_send_without_delay() {
 /// 80 over the 40 transactions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_connections_in_use_are_not_pinged_before_each_transaction() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    let Some(url) = pg::or_skip("store::postgres_connections_in_use_are_not_pinged").await else {
+    let Some((_schema, relay, store)) =
+        relayed_store("store::postgres_connections_in_use_are_not_pinged").await
+    else {
         return;
     };
-    let schema = pg::Schema::create(&url).await;
-    let direct = url::Url::parse(&schema.database_url()).expect("the schema's URL");
-    let server = (
-        direct.host_str().expect("a host").to_string(),
-        direct.port().unwrap_or(5432),
-    );
-    let relay = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a loopback port");
-    let mut relayed = direct.clone();
-    relayed.set_host(Some("127.0.0.1")).expect("a host");
-    relayed
-        .set_port(Some(relay.local_addr().expect("its address").port()))
-        .expect("a port");
-    // In the clear, so that the relay can see the messages.
-    relayed.query_pairs_mut().append_pair("sslmode", "disable");
-    let pings = Arc::new(AtomicUsize::new(0));
-    let counted = pings.clone();
-    tokio::spawn(async move {
-        while let Ok((client, _)) = relay.accept().await {
-            let upstream = tokio::net::TcpStream::connect((server.0.as_str(), server.1))
-                .await
-                .expect("PostgreSQL");
-            let (mut from_client, mut to_client) = client.into_split();
-            let (mut from_server, mut to_server) = upstream.into_split();
-            let counted = counted.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                while let Ok(n) = from_client.read(&mut buf).await {
-                    if n == 0 {
-                        break;
-                    }
-                    if buf[..n] == *b"S\0\0\0\x04" {
-                        counted.fetch_add(1, Ordering::SeqCst);
-                    }
-                    if to_server.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-            });
-            tokio::spawn(async move {
-                let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
-            });
-        }
-    });
-
-    let store = lever::store::open(relayed.as_str())
-        .await
-        .expect("Lever's PostgreSQL store, through the relay");
-    store.migrate().await.expect("migrated");
     // The ping that hands the migration's connection back to the pool, in before counting.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let before = pings.load(Ordering::SeqCst);
+    relay.clear();
     for i in 0..20 {
         let changes = ChangeSet {
             kv: vec![(format!("ping-probe-{i}"), "x".to_string())],
@@ -3488,10 +3450,83 @@ async fn postgres_connections_in_use_are_not_pinged_before_each_transaction() {
     // sqlx also pings every connection it takes back into the pool (unconditionally, in a task
     // of its own once the caller has its answer): one a transaction is that ping alone.
     let transactions = 40;
-    let counted = pings.load(Ordering::SeqCst) - before;
+    let counted = relay.pings();
     assert!(
         counted <= transactions,
         "{counted} pings over {transactions} transactions on connections in steady use: \
          each was pinged before it was used too"
+    );
+}
+
+/// On PostgreSQL a batch of untracked deliveries (most of what a GitHub App receives) is one
+/// statement with no transaction around it: the tracked-issue query, then the padded insert,
+/// each atomic by itself (two round trips; `BEGIN` and `COMMIT` made four). A batch with a
+/// tracked delivery still writes its insert and its job in one transaction. Seen on the wire,
+/// through a relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_untracked_deliveries_are_one_statement_without_a_transaction() {
+    use DeliveryOutcome::{Tracked, Untracked};
+    let Some((_schema, relay, store)) =
+        relayed_store("store::postgres_untracked_deliveries_are_one_statement").await
+    else {
+        return;
+    };
+    let changes = ChangeSet {
+        groups: vec![GroupWrite::InsertIfAbsent(group(
+            "G1",
+            "acme/web",
+            Some(1),
+            GroupStatus::Open,
+        ))],
+        ..Default::default()
+    };
+    store.apply(changes, t(0)).await.expect("a tracked issue");
+    let transactions =
+        |relay: &pg::Relay| (relay.containing(b"BEGIN"), relay.containing(b"COMMIT"));
+
+    relay.clear();
+    let untracked = [
+        Incoming::new("github:u-1", Some(("acme/web", 2)), t(5)),
+        Incoming::new("github:u-2", None, t(6)),
+    ];
+    assert_eq!(
+        record(store.as_ref(), &untracked.iter().collect::<Vec<_>>())
+            .await
+            .expect("recorded"),
+        [Untracked, Untracked]
+    );
+    assert_eq!(
+        transactions(&relay),
+        (0, 0),
+        "no transaction for one statement"
+    );
+    for d in &untracked {
+        assert_eq!(store.delivery(&d.id).await.unwrap(), Some(d.stored(false)));
+    }
+
+    relay.clear();
+    let mixed = [
+        Incoming::new("github:m-1", Some(("acme/web", 1)), t(7)),
+        Incoming::new("github:m-2", Some(("acme/web", 3)), t(8)),
+    ];
+    assert_eq!(
+        record(store.as_ref(), &mixed.iter().collect::<Vec<_>>())
+            .await
+            .expect("recorded"),
+        [Tracked, Untracked]
+    );
+    assert_eq!(
+        transactions(&relay),
+        (1, 1),
+        "the insert and the job together"
+    );
+    assert_eq!(
+        store.delivery(&mixed[0].id).await.unwrap(),
+        Some(mixed[0].stored(true))
+    );
+    let jobs = store.jobs(None).await.unwrap();
+    assert_eq!(
+        jobs.iter().map(|j| j.job.clone()).collect::<Vec<_>>(),
+        [Job::GithubEvent(DeliveryId(mixed[0].id.clone()))]
     );
 }

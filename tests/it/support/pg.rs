@@ -112,3 +112,89 @@ impl Drop for Schema {
         .join();
     }
 }
+
+/// A loopback relay between a store and PostgreSQL that keeps what the client sent, message
+/// writes as they came (in the clear: its URL asks for no TLS). A ping, an empty `Sync`, is a
+/// write of its own, exactly `S` and the length 4; a simple query such as `BEGIN` shows its text.
+pub struct Relay {
+    /// The database URL through the relay.
+    pub url: String,
+    sent: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+impl Relay {
+    /// Relays to the server of `direct` (a database URL), for as long as the test runs.
+    pub async fn start(direct: &str) -> Relay {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let direct = url::Url::parse(direct).expect("a database URL");
+        let server = (
+            direct.host_str().expect("a host").to_string(),
+            direct.port().unwrap_or(5432),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let mut relayed = direct.clone();
+        relayed.set_host(Some("127.0.0.1")).expect("a host");
+        relayed
+            .set_port(Some(listener.local_addr().expect("its address").port()))
+            .expect("a port");
+        relayed.query_pairs_mut().append_pair("sslmode", "disable");
+        let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = sent.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let upstream = tokio::net::TcpStream::connect((server.0.as_str(), server.1))
+                    .await
+                    .expect("PostgreSQL");
+                // As the store's own connections do (and `store::postgres_connections_send_
+                // without_delay`, in the same process, checks every socket to the server).
+                upstream.set_nodelay(true).expect("TCP_NODELAY");
+                client.set_nodelay(true).expect("TCP_NODELAY");
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_server, mut to_server) = upstream.into_split();
+                let kept = kept.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n) = from_client.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        kept.lock()
+                            .expect("the relay's log")
+                            .push(buf[..n].to_vec());
+                        if to_server.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+                });
+            }
+        });
+        Relay {
+            url: relayed.to_string(),
+            sent,
+        }
+    }
+
+    /// Forgets what was sent so far.
+    pub fn clear(&self) {
+        self.sent.lock().expect("the relay's log").clear();
+    }
+
+    /// Pings sent since the last [`clear`](Self::clear).
+    pub fn pings(&self) -> usize {
+        let sent = self.sent.lock().expect("the relay's log");
+        sent.iter().filter(|w| w[..] == *b"S\0\0\0\x04").count()
+    }
+
+    /// Writes since the last [`clear`](Self::clear) that contain `needle`.
+    pub fn containing(&self, needle: &[u8]) -> usize {
+        let sent = self.sent.lock().expect("the relay's log");
+        sent.iter()
+            .filter(|w| w.windows(needle.len()).any(|x| x == needle))
+            .count()
+    }
+}
