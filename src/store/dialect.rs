@@ -93,10 +93,12 @@ pub trait Dialect:
     /// Applies the pending migrations, safely against other processes doing the same.
     fn migrate(pool: &Pool<Self>, gate: &Self::Gate) -> impl Future<Output = Result<()>> + Send;
 
-    /// [`Store::record_deliveries`](super::Store::record_deliveries) for a non-empty batch, in
-    /// one write transaction: [`record_deliveries_tx`](super::sql::record_deliveries_tx) (the
-    /// statements every dialect shares), unless the dialect has a faster way to run the same
-    /// statements (SQLite's delivery writer, `store::sqlite_writer`).
+    /// [`Store::record_deliveries`](super::Store::record_deliveries) for a non-empty batch, all
+    /// or nothing: [`record_deliveries_tx`](super::sql::record_deliveries_tx) (the statements
+    /// every dialect shares, in one write transaction), unless the dialect has a faster way to
+    /// run the same statements (SQLite's delivery writer, `store::sqlite_writer`; on
+    /// PostgreSQL, no transaction around a batch that is one statement,
+    /// [`record_deliveries_lean`](super::sql::record_deliveries_lean)).
     fn record_deliveries<'a>(
         pool: &'a Pool<Self>,
         gate: &'a Self::Gate,
