@@ -368,20 +368,21 @@ async fn record_deliveries_in<D: Dialect>(
     deliveries: &[NewDelivery<'_>],
 ) -> Result<Vec<DeliveryOutcome>> {
     let tracked = tracked_issues::<D>(conn, deliveries).await?;
-    write_deliveries::<D>(conn, deliveries, &tracked).await
+    let firsts = first_occurrences(deliveries);
+    write_deliveries::<D>(conn, deliveries, &firsts, &tracked).await
 }
 
-/// The deliveries' padded inserts and the jobs of the new tracked ones, given which are
-/// tracked.
+/// The deliveries' padded inserts and the jobs of the new tracked ones, given the first
+/// occurrences ([`first_occurrences`]) and which are tracked.
 async fn write_deliveries<D: Dialect>(
     conn: &mut D::Connection,
     deliveries: &[NewDelivery<'_>],
+    firsts: &[usize],
     tracked: &[bool],
 ) -> Result<Vec<DeliveryOutcome>> {
-    let firsts = first_occurrences(deliveries);
     let at = At::new("deliveries", "(recorded ids)");
     let inserted: HashSet<String> =
-        rows::write_padded::<D, _>(conn, &INSERT_DELIVERIES, &firsts, |q, &i| {
+        rows::write_padded::<D, _>(conn, &INSERT_DELIVERIES, firsts, |q, &i| {
             let d = &deliveries[i];
             Ok(q.arg(d.id)
                 .arg(d.event)
@@ -393,7 +394,7 @@ async fn write_deliveries<D: Dialect>(
         .iter()
         .map(|row| row.text(&at, "id"))
         .collect::<Result<_>>()?;
-    let (outcomes, jobs) = delivery_outcomes(deliveries, &firsts, tracked, inserted);
+    let (outcomes, jobs) = delivery_outcomes(deliveries, firsts, tracked, inserted);
     for (job, now) in &jobs {
         enqueue_all::<D>(conn, std::slice::from_ref(job), *now).await?;
     }
@@ -413,12 +414,12 @@ pub(super) async fn record_deliveries_lean<D: Dialect>(
 ) -> Result<Vec<DeliveryOutcome>> {
     let mut conn = pool.acquire().await?;
     let tracked = tracked_issues::<D>(&mut conn, deliveries).await?;
-    let one_statement = rows::padded_items(&first_occurrences(deliveries)).count() <= 1;
-    if one_statement && !tracked.contains(&true) {
-        return write_deliveries::<D>(&mut conn, deliveries, &tracked).await;
+    let firsts = first_occurrences(deliveries);
+    if rows::padded(firsts.len()).len() <= 1 && !tracked.contains(&true) {
+        return write_deliveries::<D>(&mut conn, deliveries, &firsts, &tracked).await;
     }
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    let result = write_deliveries::<D>(&mut tx, deliveries, &tracked).await;
+    let result = write_deliveries::<D>(&mut tx, deliveries, &firsts, &tracked).await;
     common::finish(tx, result).await
 }
 
