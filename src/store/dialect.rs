@@ -38,6 +38,8 @@ pub trait Dialect:
     + for<'a> Bind<'a, Option<&'a [u8]>>
     + Bind<'static, i64>
     + Bind<'static, Option<i64>>
+    + Bind<'static, Option<String>>
+    + Bind<'static, Option<Vec<u8>>>
     + Get<String>
     + Get<Option<String>>
     + Get<i64>
@@ -104,6 +106,17 @@ pub trait Dialect:
         gate: &'a Self::Gate,
         deliveries: &'a [NewDelivery<'a>],
     ) -> impl Future<Output = Result<Vec<DeliveryOutcome>>> + Send;
+
+    /// [`Store::apply`](super::Store::apply) for a non-empty change set, all or nothing:
+    /// [`apply_tx`](super::sql::apply_tx) (`sql::apply_in`'s statements in one write
+    /// transaction through sqlx), unless the dialect runs the same statements a faster way
+    /// (SQLite's writer thread, `store::sqlite_writer`).
+    fn apply<'a>(
+        pool: &'a Pool<Self>,
+        gate: &'a Self::Gate,
+        changes: super::ChangeSet,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// Runs `lease` (a bound [`lease_job_sql`](Self::lease_job_sql)) so that two callers never lease
     /// the same job, and decodes the row.

@@ -14,8 +14,9 @@ use strum::{Display, EnumString, IntoStaticStr};
 use std::sync::LazyLock;
 
 use super::common::{At, RowExt};
-use super::dialect::{Args, Dialect, Query};
+use super::dialect::{Args, Dialect};
 use super::rows::{self, Rows};
+use super::write::{Binder, WriteConn};
 use super::*;
 use crate::domain::lifecycle::Closure;
 
@@ -106,22 +107,27 @@ const SELECT_SINCE: &str =
 
 /// Records the first row of each of `groups`, just created, at `now` inside [`Store::apply`]'s
 /// transaction (a few multi-row statements).
-pub(super) async fn record_new_in<D: Dialect>(
-    conn: &mut D::Connection,
+pub(super) async fn record_new_in<W: WriteConn>(
+    conn: &mut W,
     groups: &[&GroupRecord],
     now: DateTime<Utc>,
 ) -> Result<()> {
     static INSERT_ROWS: LazyLock<Rows> = LazyLock::new(|| Rows::of(INSERT));
     let rows: Vec<HistoryRow> = groups.iter().map(|g| HistoryRow::of(g, now)).collect();
     // Rows of their own: no key repeats.
-    rows::write::<D, _, _>(conn, &INSERT_ROWS, &rows, std::ptr::from_ref, |q, row| {
-        Ok(bind_row(q, row))
-    })
+    rows::write(
+        conn,
+        &INSERT_ROWS,
+        &rows,
+        std::ptr::from_ref,
+        |q, row| Ok(bind_row(q, row)),
+        None,
+    )
     .await?;
     Ok(())
 }
 
-fn bind_row<'q, D: Dialect>(q: Query<'q, D>, row: &'q HistoryRow) -> Query<'q, D> {
+fn bind_row<B: Binder>(q: B, row: &HistoryRow) -> B {
     q.arg(row.group_key.as_str())
         .arg(row.repo.as_str())
         .arg(row.account_id.as_str())
@@ -133,23 +139,35 @@ fn bind_row<'q, D: Dialect>(q: Query<'q, D>, row: &'q HistoryRow) -> Query<'q, D
 
 /// Records `g`'s row at `now` inside [`Store::apply`]'s transaction when its state, severity or
 /// repository differs from its latest row (or it has none).
-pub(super) async fn record_in<D: Dialect>(
-    conn: &mut D::Connection,
+pub(super) async fn record_in<W: WriteConn>(
+    conn: &mut W,
     g: &GroupRecord,
     now: DateTime<Utc>,
 ) -> Result<()> {
     let row = HistoryRow::of(g, now);
-    let last = D::fetch_optional(conn, sqlx::query(LAST).arg(g.group_key.as_str())).await?;
-    if let Some(last) = last {
-        let at = At::new("group_history", format!("{:?}", g.group_key.as_str()));
-        let same = last.text(&at, "state")? == row.state.as_str()
-            && last.text(&at, "severity")? == row.severity.as_str()
-            && last.text(&at, "repo")? == row.repo;
+    let at = At::new("group_history", format!("{:?}", g.group_key.as_str()));
+    let last = conn
+        .fetch_texts(
+            conn.stmt(LAST).arg(g.group_key.as_str()),
+            &["state", "severity", "repo"],
+            &at,
+        )
+        .await?;
+    if let Some(last) = last.first() {
+        let text = |i: usize, col: &str| {
+            last[i]
+                .as_deref()
+                .ok_or_else(|| at.corrupt(col, "unexpected NULL"))
+        };
+        let same = text(0, "state")? == row.state.as_str()
+            && text(1, "severity")? == row.severity.as_str()
+            && text(2, "repo")? == row.repo;
         if same {
             return Ok(());
         }
     }
-    D::execute(conn, bind_row(sqlx::query(INSERT), &row)).await?;
+    let insert = bind_row(conn.stmt(INSERT), &row);
+    conn.execute(insert).await?;
     Ok(())
 }
 

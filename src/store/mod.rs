@@ -25,6 +25,7 @@ mod sql;
 mod sqlite;
 mod sqlite_writer;
 mod tags;
+mod write;
 
 use std::sync::Arc;
 
@@ -68,8 +69,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     /// SQLite's delivery writer (`store::sqlite_writer`) could not run a batch: nothing of it
     /// was written. Holds why.
-    #[error("the SQLite delivery writer failed: {0}")]
-    DeliveryWriter(String),
+    #[error("the SQLite writer failed: {0}")]
+    SqliteWriter(String),
     #[error("invalid database URL {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
 }

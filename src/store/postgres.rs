@@ -167,6 +167,16 @@ impl Dialect for Postgres {
         super::sql::record_deliveries_lean(pool, deliveries).await
     }
 
+    /// One transaction through the pool, applied again when chosen as a deadlock victim.
+    async fn apply<'a>(
+        pool: &'a PgPool,
+        gate: &'a (),
+        changes: super::ChangeSet,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        super::sql::apply_tx(pool, gate, changes, now).await
+    }
+
     /// sqlx's migrator holds a session-level advisory lock (`pg_advisory_lock`, keyed by the
     /// database name) while it checks and applies migrations, so replicas starting at once
     /// apply each migration exactly once: the others wait, then find it applied. If a

@@ -19,7 +19,9 @@ use std::hash::Hash;
 use std::ops::Range;
 
 use super::Result;
+use super::common::At;
 use super::dialect::{Dialect, Query};
+use super::write::WriteConn;
 
 /// Rows per statement, largest first.
 pub(super) const CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
@@ -224,21 +226,28 @@ pub(super) fn padded_items<T>(
 }
 
 /// Writes `items` with the multi-row statement `rows`, in the runs [`chunks`] cuts by
-/// `key`, `bind` binding one item's parameters; returns the rows the statements return.
-pub(super) async fn write<'q, D: Dialect, T, K: Eq + Hash>(
-    conn: &mut D::Connection,
+/// `key`, `bind` binding one item's parameters; returns the columns `returning` names of the
+/// rows the statements return (as [`WriteConn::fetch_texts`]), nothing without `returning`.
+pub(super) async fn write<'q, W: WriteConn, T, K: Eq + Hash>(
+    conn: &mut W,
     rows: &'static Rows,
     items: &'q [T],
     key: impl Fn(&'q T) -> K,
-    bind: impl Fn(Query<'q, D>, &'q T) -> Result<Query<'q, D>>,
-) -> Result<Vec<D::Row>> {
+    bind: impl Fn(W::Stmt, &'q T) -> Result<W::Stmt>,
+    returning: Option<(&'static [&'static str], &At)>,
+) -> Result<Vec<Vec<Option<String>>>> {
     let mut out = Vec::new();
     for range in chunks(items.iter().map(key)) {
-        let mut q = sqlx::query(rows.sql(range.len()));
+        let mut q = conn.stmt(rows.sql(range.len()));
         for item in &items[range] {
             q = bind(q, item)?;
         }
-        out.extend(D::fetch_all(conn, q).await?);
+        match returning {
+            None => {
+                conn.execute(q).await?;
+            }
+            Some((cols, at)) => out.extend(conn.fetch_texts(q, cols, at).await?),
+        }
     }
     Ok(out)
 }

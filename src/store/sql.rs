@@ -14,7 +14,11 @@ use sqlx::{AssertSqlSafe, Pool};
 use super::common::{self, At, RowExt, audit_cols};
 use super::dialect::{Args, Dialect, Query, WriteTx};
 use super::rows::{self, Rows};
+use super::write::{self, Binder, SqlxConn, WriteConn};
 use super::*;
+
+/// A write statement none of whose rows is wanted ([`rows::write`]).
+const NOTHING_RETURNED: Option<(&[&str], &At)> = None;
 
 /// The store on database `D`: [`SqliteStore`] or [`PostgresStore`].
 #[derive(Debug)]
@@ -74,7 +78,7 @@ async fn execute_one<D: Dialect>(conn: &mut D::Connection, q: Query<'_, D>) -> R
 }
 
 /// The columns an insert and an update of a group share, `$1` to `$7`.
-fn bind_group<'q, D: Dialect>(q: Query<'q, D>, r: &GroupRecord) -> Result<Query<'q, D>> {
+fn bind_group<B: Binder>(q: B, r: &GroupRecord) -> Result<B> {
     Ok(q.arg(r.group_key.as_str())
         .arg(r.repo.as_str())
         .arg(common::issue_number_param(r.issue_number)?)
@@ -86,8 +90,8 @@ fn bind_group<'q, D: Dialect>(q: Query<'q, D>, r: &GroupRecord) -> Result<Query<
 
 /// Enqueues `jobs` in order: a run of the same kind of enqueue (plain or if-absent) is
 /// written together.
-async fn enqueue_all<D: Dialect>(
-    conn: &mut D::Connection,
+async fn enqueue_all<W: WriteConn>(
+    conn: &mut W,
     jobs: &[NewJob],
     now: DateTime<Utc>,
 ) -> Result<()> {
@@ -107,7 +111,7 @@ async fn enqueue_all<D: Dialect>(
         } else {
             &ENQUEUE
         };
-        rows::write::<D, _, _>(
+        rows::write(
             conn,
             statement,
             run,
@@ -118,6 +122,7 @@ async fn enqueue_all<D: Dialect>(
                     .ts(common::not_before(j.run_at))
                     .ts(now))
             },
+            NOTHING_RETURNED,
         )
         .await?;
     }
@@ -126,8 +131,8 @@ async fn enqueue_all<D: Dialect>(
 
 /// Inserts the groups not stored yet; each one inserted gets its first history row (a group
 /// is never deleted, so a new group has no history to compare with).
-async fn insert_groups<D: Dialect>(
-    conn: &mut D::Connection,
+async fn insert_groups<W: WriteConn>(
+    conn: &mut W,
     groups: &[&GroupRecord],
     now: DateTime<Utc>,
 ) -> Result<()> {
@@ -137,7 +142,8 @@ async fn insert_groups<D: Dialect>(
             common::INSERT_GROUP_IF_ABSENT
         ))
     });
-    let returned = rows::write::<D, _, _>(
+    let at = At::new("groups", "(inserted keys)");
+    let returned = rows::write(
         conn,
         &INSERT_GROUPS,
         groups,
@@ -148,19 +154,23 @@ async fn insert_groups<D: Dialect>(
                 .ts(g.updated_at)
                 .arg(g.version))
         },
+        Some((&["group_key"], &at)),
     )
     .await?;
-    let at = At::new("groups", "(inserted keys)");
     let inserted: HashSet<String> = returned
-        .iter()
-        .map(|row| row.text(&at, "group_key"))
+        .into_iter()
+        .map(|mut row| {
+            row.pop()
+                .flatten()
+                .ok_or_else(|| at.corrupt("group_key", "unexpected NULL"))
+        })
         .collect::<Result<_>>()?;
     let created: Vec<&GroupRecord> = groups
         .iter()
         .copied()
         .filter(|g| inserted.contains(g.group_key.as_str()))
         .collect();
-    super::history::record_new_in::<D>(conn, &created, now).await
+    super::history::record_new_in(conn, &created, now).await
 }
 
 /// How many times a change set is applied when PostgreSQL picks it as a deadlock victim.
@@ -171,14 +181,16 @@ fn is_deadlock(e: &StoreError) -> bool {
     matches!(e, StoreError::Database(sqlx::Error::Database(d)) if d.code().as_deref() == Some("40P01"))
 }
 
-async fn apply_in<D: Dialect>(
-    conn: &mut D::Connection,
+/// Writes `changes` inside the caller's write transaction (the same statements through sqlx
+/// or on SQLite's writer thread, `store::write`).
+pub(super) async fn apply_in<W: WriteConn>(
+    conn: &mut W,
     changes: &mut ChangeSet,
     now: DateTime<Utc>,
 ) -> Result<()> {
     common::sorted_for_locking(changes);
     static UPSERT_FINDINGS: LazyLock<Rows> = LazyLock::new(|| Rows::of(common::UPSERT_FINDING));
-    rows::write::<D, _, _>(
+    rows::write(
         conn,
         &UPSERT_FINDINGS,
         &changes.findings,
@@ -202,6 +214,7 @@ async fn apply_in<D: Dialect>(
                 .ts(f.first_seen)
                 .ts(f.last_seen))
         },
+        NOTHING_RETURNED,
     )
     .await?;
     // Groups in order (an insert before an update of the same group); a run of inserts is
@@ -218,20 +231,20 @@ async fn apply_in<D: Dialect>(
                     })
                     .collect();
                 rest = &rest[records.len()..];
-                insert_groups::<D>(conn, &records, now).await?;
+                insert_groups(conn, &records, now).await?;
             }
             GroupWrite::Update {
                 record: r,
                 expected_version,
             } => {
                 rest = &rest[1..];
-                let q = bind_group(sqlx::query(common::UPDATE_GROUP), r)?
+                let q = bind_group(conn.stmt(common::UPDATE_GROUP), r)?
                     .ts(r.updated_at)
                     .arg(*expected_version);
-                if !execute_one::<D>(conn, q).await? {
+                if !write::execute_one(conn, q).await? {
                     return Err(StoreError::Conflict(r.group_key.0.clone()));
                 }
-                super::history::record_in::<D>(conn, r, now).await?;
+                super::history::record_in(conn, r, now).await?;
             }
         }
     }
@@ -241,7 +254,7 @@ async fn apply_in<D: Dialect>(
         let (id, q) = match o {
             JobOutcome::Done { id, lease_owner } => (
                 *id,
-                sqlx::query(common::JOB_DONE)
+                conn.stmt(common::JOB_DONE)
                     .arg(*id)
                     .arg(lease_owner.as_str())
                     .ts(now),
@@ -253,7 +266,7 @@ async fn apply_in<D: Dialect>(
                 error,
             } => (
                 *id,
-                sqlx::query(common::JOB_RETRY)
+                conn.stmt(common::JOB_RETRY)
                     .arg(*id)
                     .arg(lease_owner.as_str())
                     .ts(common::not_before(*retry_at))
@@ -267,7 +280,7 @@ async fn apply_in<D: Dialect>(
                 reason,
             } => (
                 *id,
-                sqlx::query(common::JOB_POSTPONE)
+                conn.stmt(common::JOB_POSTPONE)
                     .arg(*id)
                     .arg(lease_owner.as_str())
                     .ts(common::not_before(*run_at))
@@ -280,40 +293,40 @@ async fn apply_in<D: Dialect>(
                 error,
             } => (
                 *id,
-                sqlx::query(common::JOB_DEAD)
+                conn.stmt(common::JOB_DEAD)
                     .arg(*id)
                     .arg(lease_owner.as_str())
                     .arg(error.as_str())
                     .ts(now),
             ),
-            JobOutcome::Requeued { id } => {
-                (*id, sqlx::query(common::JOB_REQUEUED).arg(*id).ts(now))
-            }
+            JobOutcome::Requeued { id } => (*id, conn.stmt(common::JOB_REQUEUED).arg(*id).ts(now)),
         };
-        if !execute_one::<D>(conn, q).await? {
+        if !write::execute_one(conn, q).await? {
             return Err(common::lease_lost(id));
         }
     }
-    enqueue_all::<D>(conn, &changes.jobs, now).await?;
+    enqueue_all(conn, &changes.jobs, now).await?;
     for w in &changes.outbox {
         let q = match w {
-            OutboxWrite::Add(e) => sqlx::query(common::INSERT_EFFECT)
+            OutboxWrite::Add(e) => conn
+                .stmt(common::INSERT_EFFECT)
                 .arg(e.id.as_str())
                 .arg(e.group_key.as_str())
                 .json(&e.action)
                 .arg(e.source.as_str())
                 .ts(now),
-            OutboxWrite::Remove(id) => sqlx::query(common::DELETE_EFFECT).arg(id.as_str()),
-            OutboxWrite::Clear(key) => sqlx::query(common::CLEAR_OUTBOX).arg(key.as_str()),
-            OutboxWrite::Park { id, error } => sqlx::query(common::PARK_EFFECT)
+            OutboxWrite::Remove(id) => conn.stmt(common::DELETE_EFFECT).arg(id.as_str()),
+            OutboxWrite::Clear(key) => conn.stmt(common::CLEAR_OUTBOX).arg(key.as_str()),
+            OutboxWrite::Park { id, error } => conn
+                .stmt(common::PARK_EFFECT)
                 .arg(id.as_str())
                 .arg(error.as_str()),
-            OutboxWrite::Unpark(id) => sqlx::query(common::UNPARK_EFFECT).arg(id.as_str()),
+            OutboxWrite::Unpark(id) => conn.stmt(common::UNPARK_EFFECT).arg(id.as_str()),
         };
-        D::execute(conn, q).await?;
+        conn.execute(q).await?;
     }
     static INSERT_AUDIT: LazyLock<Rows> = LazyLock::new(|| Rows::of(common::INSERT_AUDIT));
-    rows::write::<D, _, _>(
+    rows::write(
         conn,
         &INSERT_AUDIT,
         &changes.audit,
@@ -328,16 +341,51 @@ async fn apply_in<D: Dialect>(
                 .arg(a.source.as_deref())
                 .json(&a.detail))
         },
+        NOTHING_RETURNED,
     )
     .await?;
     for (key, value) in &changes.kv {
-        let q = sqlx::query(common::UPSERT_KV)
+        let q = conn
+            .stmt(common::UPSERT_KV)
             .arg(key.as_str())
             .arg(value.as_str())
             .ts(now);
-        D::execute(conn, q).await?;
+        conn.execute(q).await?;
     }
     Ok(())
+}
+
+/// [`Store::apply`] for a non-empty change set in a write transaction of the store's own kind
+/// ([`Dialect::begin_write`]): the path of every dialect without a faster one
+/// ([`Dialect::apply`]).
+pub(super) async fn apply_tx<D: Dialect>(
+    pool: &Pool<D>,
+    gate: &D::Gate,
+    mut changes: ChangeSet,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let mut attempt = 1;
+    loop {
+        let mut tx = D::begin_write(pool, gate).await?;
+        let result = apply_in(&mut SqlxConn::<D>(&mut *tx), &mut changes, now).await;
+        match tx.finish(result).await {
+            // PostgreSQL chose this transaction as a deadlock victim: another process's
+            // change set (another replica's intake batch) enqueued some of the same jobs in
+            // another order. Nothing was written; the change set is applied again. (Jobs
+            // are enqueued in the order given: ties among due jobs run in that order.)
+            Err(e) if attempt < DEADLOCK_ATTEMPTS && is_deadlock(&e) => {
+                tracing::info!(
+                    attempt,
+                    "store: deadlock victim; applying the change set again"
+                );
+                // After a random pause, so that the two do not meet again.
+                let pause = rand::random_range(10..=50 * u64::from(attempt));
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
 }
 
 /// The statement recording deliveries, padded ([`rows::write_padded`]); it returns the ids of
@@ -396,7 +444,7 @@ async fn write_deliveries<D: Dialect>(
         .collect::<Result<_>>()?;
     let (outcomes, jobs) = delivery_outcomes(deliveries, firsts, tracked, inserted);
     for (job, now) in &jobs {
-        enqueue_all::<D>(conn, std::slice::from_ref(job), *now).await?;
+        enqueue_all(&mut SqlxConn::<D>(conn), std::slice::from_ref(job), *now).await?;
     }
     Ok(outcomes)
 }
@@ -553,29 +601,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         if changes.is_empty() {
             return Ok(());
         }
-        let mut changes = changes;
-        let mut attempt = 1;
-        loop {
-            let mut tx = self.write_tx().await?;
-            let result = apply_in::<D>(&mut *tx, &mut changes, now).await;
-            match tx.finish(result).await {
-                // PostgreSQL chose this transaction as a deadlock victim: another process's
-                // change set (another replica's intake batch) enqueued some of the same jobs in
-                // another order. Nothing was written; the change set is applied again. (Jobs
-                // are enqueued in the order given: ties among due jobs run in that order.)
-                Err(e) if attempt < DEADLOCK_ATTEMPTS && is_deadlock(&e) => {
-                    tracing::info!(
-                        attempt,
-                        "store: deadlock victim; applying the change set again"
-                    );
-                    // After a random pause, so that the two do not meet again.
-                    let pause = rand::random_range(10..=50 * u64::from(attempt));
-                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
-                    attempt += 1;
-                }
-                result => return result,
-            }
-        }
+        D::apply(&self.pool, &self.gate, changes, now).await
     }
 
     async fn record_deliveries(

@@ -53,7 +53,7 @@ use super::common::{
 };
 use super::dialect::{Dialect, Query, WriteTx};
 use super::sql::SqlStore;
-use super::sqlite_writer::DeliveryWriter;
+use super::sqlite_writer::Writer;
 use super::{DeliveryOutcome, JobRecord, NewDelivery, Result, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -75,9 +75,9 @@ pub type SqliteStore = SqlStore<Sqlite>;
 pub struct SqliteGate {
     /// This process's writers, in arrival order, sharing commits (`store::combine`).
     pub(super) combiner: Arc<Combiner<Sqlite>>,
-    /// On a file, the thread that records webhook deliveries (`store::sqlite_writer`), taking
-    /// its turns from `combiner`.
-    pub(super) writer: Option<Arc<DeliveryWriter>>,
+    /// On a file, the thread that records webhook deliveries and writes the change sets that
+    /// finish no job (`store::sqlite_writer`), taking its turns from `combiner`.
+    pub(super) writer: Option<Arc<Writer>>,
 }
 
 /// SQLite's `synchronous` setting, in WAL mode: what a commit promises once it returns.
@@ -138,7 +138,7 @@ impl SqlStore<Sqlite> {
         let combiner = Arc::<Combiner<Sqlite>>::default();
         let writer = (!in_memory).then(|| {
             let file = options.get_filename();
-            Arc::new(DeliveryWriter::new(file, synchronous, combiner.clone()))
+            Arc::new(Writer::new(file, synchronous, combiner.clone()))
         });
         Ok(SqlStore::with_gate(pool, SqliteGate { combiner, writer }))
     }
@@ -206,6 +206,23 @@ impl Dialect for Sqlite {
         match &gate.writer {
             Some(writer) => writer.record(deliveries).await,
             None => super::sql::record_deliveries_tx(pool, gate, deliveries).await,
+        }
+    }
+
+    /// On a file, a change set that finishes no job (an intake batch, a page of `lever sync`,
+    /// an operator's command) is written by the writer's thread in one hand-off
+    /// (`store::sqlite_writer`); a job's outcome, of which several workers often have one at
+    /// once, shares a commit with the other writers queued (`store::combine`: one fsync for
+    /// all of them). In memory, every change set takes the shared path.
+    async fn apply<'a>(
+        pool: &'a SqlitePool,
+        gate: &'a SqliteGate,
+        changes: super::ChangeSet,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        match &gate.writer {
+            Some(writer) if changes.job_outcomes.is_empty() => writer.apply(changes, now).await,
+            _ => super::sql::apply_tx(pool, gate, changes, now).await,
         }
     }
 

@@ -1,17 +1,28 @@
-//! SQLite's delivery writer: a batch of webhook deliveries recorded in one thread hand-off.
+//! SQLite's writer: a batch of webhook deliveries, or a change set, written in one thread
+//! hand-off.
 //!
 //! Through sqlx, every SQLite statement runs on the connection's worker thread: it is sent
 //! there and its result, row by row, sent back. Recording a batch of deliveries took six such
 //! round trips or more (the pool's ping, `BEGIN IMMEDIATE`, the tracked-issue query, the
-//! insert and the rows it returns, `COMMIT`), and under load on two cores most of a batch's
-//! time was threads waiting to be scheduled, not SQLite working (`docs/PERFORMANCE.md`).
+//! insert and the rows it returns, `COMMIT`), an intake batch's change set fifteen or more (its
+//! findings, groups, history rows, jobs and audit rows, a few statements each), and under load
+//! on two cores most of a batch's time was threads waiting to be scheduled, not SQLite working
+//! (`docs/PERFORMANCE.md`).
 //!
 //! The writer is a thread of its own with a [`rusqlite`] connection to the same file. The whole
-//! transaction runs there at once (`BEGIN IMMEDIATE`, the statements the shared path binds:
-//! [`Dialect::SELECT_TRACKED_ISSUES`], [`INSERT_DELIVERIES`], [`common::ENQUEUE_JOB`];
-//! `COMMIT`), and the batch's task waits for its one answer. What is decided from their rows
-//! (duplicates within the batch and before it, which deliveries are tracked, their jobs) is the
-//! shared path's own code ([`sql::first_occurrences`], [`sql::delivery_outcomes`]).
+//! transaction runs there at once, and the batch's task waits for its one answer:
+//!
+//! * **deliveries**: `BEGIN IMMEDIATE`, the statements the shared path binds
+//!   ([`Dialect::SELECT_TRACKED_ISSUES`], [`INSERT_DELIVERIES`], [`common::ENQUEUE_JOB`]),
+//!   `COMMIT`; what is decided from their rows (duplicates within the batch and before it,
+//!   which deliveries are tracked, their jobs) is the shared path's own code
+//!   ([`sql::first_occurrences`], [`sql::delivery_outcomes`]);
+//! * **a change set** ([`Store::apply`](super::Store::apply) of one that finishes no job, see
+//!   the SQLite dialect's `apply`): `sql::apply_in` itself, the code every store writes a
+//!   change set with, run on this connection through `store::write`'s two traits; each
+//!   statement is a call that returns at once, so the function's future is ready when polled
+//!   (`futures::executor::block_on`). Parameters are bound by their `$N` name, as sqlx binds
+//!   them ([`ParamOrder`]).
 //!
 //! **It writes alone.** Before its transaction begins, the batch takes the process's write turn
 //! ([`Combiner::exclusive`], which commits what the other writers left open), and the writer's
@@ -19,20 +30,23 @@
 //! answer any more: no other writer of the process begins meanwhile. Other processes on the
 //! file are kept out by SQLite's write lock and the busy timeout, as for every writer. The
 //! connection has the store's settings (WAL, the same `synchronous`, the busy timeout, foreign
-//! keys, the checkpoint threshold and the WAL size limit): a delivery it acknowledges is as
-//! durable as one committed through sqlx (`docs/DESIGN.md`, "Durability").
+//! keys, the checkpoint threshold and the WAL size limit): what it acknowledges is as durable
+//! as what is committed through sqlx (`docs/DESIGN.md`, "Durability").
 //!
 //! The thread starts with the first batch (an idle store starts none) and ends when the store's
 //! last clone is dropped. A database kept in memory has no file a second connection could
 //! open: it keeps the shared path.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use serde::Serialize;
 use sqlx::Sqlite;
 use tokio::sync::oneshot;
 
@@ -42,13 +56,14 @@ use super::dialect::Dialect;
 use super::rows;
 use super::sql::{self, INSERT_DELIVERIES};
 use super::sqlite::{BUSY_TIMEOUT, SqliteSynchronous, WAL_CHECKPOINT_PAGES, WAL_SIZE_LIMIT_BYTES};
-use super::{DeliveryOutcome, IssueRef, NewDelivery, Result, StoreError};
+use super::write::{Binder, Param, WriteConn};
+use super::{ChangeSet, DeliveryOutcome, IssueRef, NewDelivery, Result, StoreError};
 
 /// Parameters of one row of [`INSERT_DELIVERIES`].
 const DELIVERY_PARAMS: usize = 5;
 
 /// The writer of one file store (shared by the store's clones).
-pub(super) struct DeliveryWriter {
+pub(super) struct Writer {
     path: PathBuf,
     synchronous: SqliteSynchronous,
     /// The store's writers: the turn is taken from it, and the writer's commits counted in it
@@ -58,9 +73,9 @@ pub(super) struct DeliveryWriter {
     queue: Mutex<Option<mpsc::Sender<Batch>>>,
 }
 
-impl std::fmt::Debug for DeliveryWriter {
+impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeliveryWriter")
+        f.debug_struct("Writer")
             .field("path", &self.path)
             .field("synchronous", &self.synchronous)
             .finish_non_exhaustive()
@@ -69,9 +84,21 @@ impl std::fmt::Debug for DeliveryWriter {
 
 /// One batch, handed to the thread with the write turn it holds.
 struct Batch {
-    deliveries: Vec<Owned>,
+    work: Work,
     turn: Exclusive<Sqlite>,
-    answer: oneshot::Sender<Result<Vec<DeliveryOutcome>>>,
+}
+
+/// What a batch writes, and where its answer goes.
+enum Work {
+    Deliveries {
+        deliveries: Vec<Owned>,
+        answer: oneshot::Sender<Result<Vec<DeliveryOutcome>>>,
+    },
+    Apply {
+        changes: ChangeSet,
+        now: DateTime<Utc>,
+        answer: oneshot::Sender<Result<()>>,
+    },
 }
 
 /// A [`NewDelivery`] the thread owns: the request that borrowed it may be cancelled while the
@@ -112,15 +139,15 @@ impl Owned {
     }
 }
 
-impl DeliveryWriter {
+impl Writer {
     /// The writer of the database file at `path`, taking turns with the other writers of
     /// `combiner` (no thread yet).
     pub(super) fn new(
         path: &Path,
         synchronous: SqliteSynchronous,
         combiner: Arc<Combiner<Sqlite>>,
-    ) -> DeliveryWriter {
-        DeliveryWriter {
+    ) -> Writer {
+        Writer {
             path: path.to_path_buf(),
             synchronous,
             combiner,
@@ -135,16 +162,34 @@ impl DeliveryWriter {
         deliveries: &[NewDelivery<'_>],
     ) -> Result<Vec<DeliveryOutcome>> {
         let deliveries = deliveries.iter().map(Owned::of).collect();
-        let turn = self.combiner.exclusive().await?;
         let (answer, answered) = oneshot::channel();
-        self.send(Batch {
-            deliveries,
-            turn,
-            answer,
-        })?;
+        self.hand_over(Work::Deliveries { deliveries, answer })
+            .await?;
         answered
             .await
-            .map_err(|_| StoreError::DeliveryWriter("its thread stopped before answering".into()))?
+            .map_err(|_| StoreError::SqliteWriter("its thread stopped before answering".into()))?
+    }
+
+    /// [`Store::apply`](super::Store::apply) for a non-empty change set, in one hand-off: the
+    /// thread runs `sql::apply_in`, the statements every store writes a change set with, on
+    /// its own connection (`store::write`).
+    pub(super) async fn apply(&self, changes: ChangeSet, now: DateTime<Utc>) -> Result<()> {
+        let (answer, answered) = oneshot::channel();
+        self.hand_over(Work::Apply {
+            changes,
+            now,
+            answer,
+        })
+        .await?;
+        answered
+            .await
+            .map_err(|_| StoreError::SqliteWriter("its thread stopped before answering".into()))?
+    }
+
+    /// Takes the write turn and queues `work` with it for the thread.
+    async fn hand_over(&self, work: Work) -> Result<()> {
+        let turn = self.combiner.exclusive().await?;
+        self.send(Batch { work, turn })
     }
 
     /// Queues `batch` for the thread, starting it if it is not running.
@@ -158,7 +203,7 @@ impl DeliveryWriter {
             // The thread is gone (it cannot panic out of a batch, see `run`): the next batch
             // starts another.
             *queue = None;
-            StoreError::DeliveryWriter("its thread stopped".into())
+            StoreError::SqliteWriter("its thread stopped".into())
         })
     }
 
@@ -169,7 +214,7 @@ impl DeliveryWriter {
         std::thread::Builder::new()
             .name("lever-sqlite-writer".into())
             .spawn(move || run(&path, synchronous, &combiner, &batches))
-            .map_err(|e| StoreError::DeliveryWriter(format!("could not start its thread: {e}")))?;
+            .map_err(|e| StoreError::SqliteWriter(format!("could not start its thread: {e}")))?;
         Ok(sender)
     }
 }
@@ -182,31 +227,209 @@ fn run(
     batches: &mpsc::Receiver<Batch>,
 ) {
     let mut conn: Option<Connection> = None;
-    while let Ok(Batch {
-        deliveries,
-        turn,
-        answer,
-    }) = batches.recv()
-    {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let conn = match conn.as_mut() {
-                Some(conn) => conn,
-                None => conn.insert(open(path, synchronous)?),
+    let mut params = ParamOrder::default();
+    while let Ok(Batch { work, turn }) = batches.recv() {
+        let mut perform =
+            |write: &mut dyn FnMut(&mut Connection, &mut ParamOrder) -> Result<()>| {
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let conn = match conn.as_mut() {
+                        Some(conn) => conn,
+                        None => conn.insert(open(path, synchronous)?),
+                    };
+                    write(conn, &mut params)
+                }))
+                .unwrap_or_else(|_| {
+                    // The connection's transaction, if any, was rolled back as it unwound.
+                    Err(StoreError::SqliteWriter("a batch panicked".into()))
+                });
+                match &result {
+                    Ok(()) => combiner.count_own_commit(),
+                    // Opened again for the next batch: whatever went wrong stays with this one.
+                    Err(_) => conn = None,
+                }
+                result
             };
-            record(conn, &deliveries)
-        }))
-        .unwrap_or_else(|_| {
-            // The connection's transaction, if any, was rolled back as it unwound.
-            Err(StoreError::DeliveryWriter("a batch panicked".into()))
-        });
-        match &result {
-            Ok(_) => combiner.count_own_commit(),
-            // Opened again for the next batch: whatever went wrong stays with this one.
-            Err(_) => conn = None,
+        // The answer is sent once the transaction has ended (committed or rolled back) and
+        // the turn is given back: the other writers may go.
+        match work {
+            Work::Deliveries { deliveries, answer } => {
+                let mut outcomes = None;
+                let result = perform(&mut |conn, _| {
+                    outcomes = Some(record(conn, &deliveries)?);
+                    Ok(())
+                });
+                drop(turn);
+                let _ = answer.send(result.map(|()| outcomes.unwrap_or_default()));
+            }
+            Work::Apply {
+                mut changes,
+                now,
+                answer,
+            } => {
+                let result = perform(&mut |conn, params| apply(conn, params, &mut changes, now));
+                drop(turn);
+                let _ = answer.send(result);
+            }
         }
-        // The transaction has ended (committed or rolled back): the other writers may go.
-        drop(turn);
-        let _ = answer.send(result);
+    }
+}
+
+/// A change set in one `BEGIN IMMEDIATE` transaction: `sql::apply_in` on this connection,
+/// where every statement is a call that returns at once (so its future is ready when polled).
+fn apply(
+    conn: &mut Connection,
+    params: &mut ParamOrder,
+    changes: &mut ChangeSet,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    futures::executor::block_on(sql::apply_in(
+        &mut TxConn { conn: &tx, params },
+        changes,
+        now,
+    ))?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// For each statement text, the argument each of its parameters takes: SQLite numbers `$N`
+/// in order of first appearance, not by `N` (`UPDATE … $2 … WHERE group_key = $1` has `$2`
+/// first), so, as sqlx does, each parameter is bound by its name. Learnt once per text.
+#[derive(Default)]
+struct ParamOrder(HashMap<&'static str, Vec<usize>>);
+
+impl ParamOrder {
+    /// The arguments (0-based) of `statement`'s parameters 1, 2, …
+    fn of(&mut self, sql: &'static str, statement: &rusqlite::Statement<'_>) -> Result<&[usize]> {
+        if !self.0.contains_key(sql) {
+            let order = (1..=statement.parameter_count())
+                .map(|i| {
+                    statement
+                        .parameter_name(i)
+                        .and_then(|name| name.strip_prefix('$'))
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .filter(|&n| n >= 1)
+                        .map(|n| n - 1)
+                        .ok_or_else(|| {
+                            StoreError::SqliteWriter(format!(
+                                "parameter {i} of a statement is not $N: {sql}"
+                            ))
+                        })
+                })
+                .collect::<Result<Vec<usize>>>()?;
+            self.0.insert(sql, order);
+        }
+        Ok(&self.0[sql])
+    }
+}
+
+/// The writer's connection inside its transaction, as a [`WriteConn`].
+struct TxConn<'c> {
+    conn: &'c Connection,
+    params: &'c mut ParamOrder,
+}
+
+/// A statement the writer binds (owned values, as rusqlite binds them).
+struct Stmt {
+    sql: &'static str,
+    args: Vec<Value>,
+    /// A JSON value that could not be encoded: the statement fails with it.
+    error: Option<String>,
+}
+
+impl Binder for Stmt {
+    fn arg<'v>(mut self, value: impl Into<Param<'v>>) -> Self {
+        self.args.push(match value.into() {
+            Param::Text(v) => v.map_or(Value::Null, |v| Value::Text(v.to_owned())),
+            Param::Int(v) => v.map_or(Value::Null, Value::Integer),
+            Param::Bytes(v) => v.map_or(Value::Null, |v| Value::Blob(v.to_vec())),
+        });
+        self
+    }
+    /// As the SQLite dialect's `bind_ts`: microseconds since the epoch.
+    fn ts(mut self, t: DateTime<Utc>) -> Self {
+        self.args.push(Value::Integer(common::micros(t)));
+        self
+    }
+    /// As the SQLite dialect's `bind_json`: the JSON text.
+    fn json<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
+        match serde_json::to_string(value) {
+            Ok(text) => self.args.push(Value::Text(text)),
+            Err(e) => {
+                self.error.get_or_insert(format!("a JSON parameter: {e}"));
+                self.args.push(Value::Null);
+            }
+        }
+        self
+    }
+}
+
+impl<'c> TxConn<'c> {
+    /// `stmt` prepared (from the connection's cache) with its arguments bound.
+    fn bind(&mut self, stmt: &Stmt) -> Result<rusqlite::CachedStatement<'c>> {
+        if let Some(e) = &stmt.error {
+            return Err(StoreError::SqliteWriter(format!("{e}: {}", stmt.sql)));
+        }
+        let mut statement = self.conn.prepare_cached(stmt.sql)?;
+        let order = self.params.of(stmt.sql, &statement)?;
+        for (i, &arg) in order.iter().enumerate() {
+            let value = stmt.args.get(arg).ok_or_else(|| {
+                StoreError::SqliteWriter(format!(
+                    "{} arguments for ${} of: {}",
+                    stmt.args.len(),
+                    arg + 1,
+                    stmt.sql
+                ))
+            })?;
+            statement.raw_bind_parameter(i + 1, value)?;
+        }
+        Ok(statement)
+    }
+}
+
+impl WriteConn for TxConn<'_> {
+    type Stmt = Stmt;
+
+    fn stmt(&self, sql: &'static str) -> Stmt {
+        Stmt {
+            sql,
+            args: Vec::new(),
+            error: None,
+        }
+    }
+
+    fn execute(&mut self, stmt: Stmt) -> impl Future<Output = Result<u64>> + Send + '_ {
+        let result = self
+            .bind(&stmt)
+            .and_then(|mut statement| Ok(statement.raw_execute()? as u64));
+        std::future::ready(result)
+    }
+
+    fn fetch_texts<'a>(
+        &'a mut self,
+        stmt: Stmt,
+        cols: &'static [&'static str],
+        at: &'a At,
+    ) -> impl Future<Output = Result<Vec<Vec<Option<String>>>>> + Send + 'a {
+        let result = self.bind(&stmt).and_then(|mut statement| {
+            let mut out = Vec::new();
+            let mut rows = statement.raw_query();
+            while let Some(row) = rows.next()? {
+                let texts = cols
+                    .iter()
+                    .map(|&col| match row.get_ref(col)? {
+                        ValueRef::Null => Ok(None),
+                        ValueRef::Text(t) => String::from_utf8(t.to_vec())
+                            .map(Some)
+                            .map_err(|e| at.corrupt(col, e)),
+                        other => Err(at.corrupt(col, format!("{:?}, not text", other.data_type()))),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                out.push(texts);
+            }
+            Ok(out)
+        });
+        std::future::ready(result)
     }
 }
 
@@ -219,7 +442,7 @@ fn open(path: &Path, synchronous: SqliteSynchronous) -> Result<Connection> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::DeliveryWriter(format!(
+        return Err(StoreError::SqliteWriter(format!(
             "{} is in journal mode {mode}, not WAL",
             path.display()
         )));
@@ -232,8 +455,8 @@ fn open(path: &Path, synchronous: SqliteSynchronous) -> Result<Connection> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES.to_string())?;
-    // The tracked-issue query, seven sizes of insert, two enqueues.
-    conn.set_prepared_statement_cache_capacity(16);
+    // Every statement of a change set and of a delivery batch, in all their sizes.
+    conn.set_prepared_statement_cache_capacity(common::STATEMENT_CACHE);
     Ok(conn)
 }
 
@@ -287,7 +510,7 @@ fn tracked_issues(conn: &Connection, deliveries: &[NewDelivery<'_>]) -> Result<V
     }
     let pairs: Vec<(&str, i64)> = asked.iter().map(|(_, pair)| *pair).collect();
     let pairs = serde_json::to_string(&pairs)
-        .map_err(|e| StoreError::DeliveryWriter(format!("the asked issues: {e}")))?;
+        .map_err(|e| StoreError::SqliteWriter(format!("the asked issues: {e}")))?;
     let mut query = conn.prepare_cached(Sqlite::SELECT_TRACKED_ISSUES)?;
     let mut rows = query.query([pairs])?;
     let at = At::new("groups", "(tracked issues)");
@@ -442,6 +665,194 @@ mod tests {
                 .unwrap();
             assert_eq!(recorded, 64, "round {round}");
         }
+    }
+
+    /// Every row of Lever's tables in `file`, table by table, in insertion order (each value
+    /// as SQLite holds it).
+    fn dump(file: &Path) -> Vec<(&'static str, Vec<String>)> {
+        let conn = Connection::open(file).unwrap();
+        [
+            "findings",
+            "groups",
+            "group_history",
+            "jobs",
+            "audit",
+            "kv",
+            "outbox",
+        ]
+        .into_iter()
+        .map(|table| {
+            let mut statement = conn
+                .prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))
+                .unwrap();
+            let columns = statement.column_count();
+            let rows = statement
+                .query_map([], |row| {
+                    Ok((0..columns)
+                        .map(|i| format!("{:?}", row.get_ref(i).unwrap()))
+                        .collect::<Vec<_>>()
+                        .join(" | "))
+                })
+                .unwrap()
+                .collect::<rusqlite::Result<Vec<String>>>()
+                .unwrap();
+            (table, rows)
+        })
+        .collect()
+    }
+
+    /// The writer's thread writes a change set exactly as sqlx does: the demo's findings
+    /// planned three times (new, repeated, then changed: new groups, repeats, group updates
+    /// and their history), then an outbox, audit and key/value set, each applied to one file
+    /// through the writer and to another through sqlx (`sql::apply_tx`), leave the two files
+    /// equal row for row in every table; a conflicting group update fails on both and writes
+    /// nothing on either.
+    #[tokio::test]
+    async fn the_writer_applies_a_change_set_as_sqlx_does() {
+        use super::super::{AuditEntry, Effect, GroupWrite, OutboxWrite, Store};
+        use crate::config::Config;
+        let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (a, b) = (file_store(&dir_a).await, file_store(&dir_b).await);
+        let writer = a.gate().writer.clone().expect("a file store has a writer");
+        let config =
+            Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo")).unwrap();
+        let mut findings = Vec::new();
+        for entry in
+            std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo/findings"))
+                .unwrap()
+        {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            let intake =
+                crate::asff::parse_document(&bytes, crate::controls::Catalog::embedded()).unwrap();
+            findings.extend(intake.findings().cloned());
+        }
+        assert!(findings.len() >= 8, "{} demo findings", findings.len());
+        let t0 = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        for round in 0..3i64 {
+            let now = t0 + chrono::Duration::hours(round);
+            if round == 2 {
+                for f in &mut findings {
+                    f.severity = crate::domain::Severity::Critical;
+                    f.updated_at = Some("2030-01-01T00:00:00.000Z".into());
+                }
+            }
+            let (changes, _) = crate::pipeline::prepare(&a, &config, &findings, now, "test")
+                .await
+                .unwrap();
+            let (same, _) = crate::pipeline::prepare(&b, &config, &findings, now, "test")
+                .await
+                .unwrap();
+            assert_eq!(format!("{changes:?}"), format!("{same:?}"), "round {round}");
+            writer.apply(changes, now).await.unwrap();
+            super::super::sql::apply_tx(b.pool(), b.gate(), same, now)
+                .await
+                .unwrap();
+        }
+        let histories = dump(&dir_a.path().join("lever.db"))[2].1.len();
+        // A group's issue opened (a history row), then only its assignee changed (none).
+        let mut group = a.list_groups(None).await.unwrap()[0].clone();
+        let key = group.group_key.clone();
+        let version = group.version;
+        group.status = super::super::GroupStatus::Open;
+        group.issue_number = Some(7);
+        group.issue_url = Some("https://github.com/acme/web/issues/7".into());
+        group.updated_at = t0;
+        let opened = group.clone();
+        group.assignee = Some("octocat".into());
+        let moved = || ChangeSet {
+            groups: vec![
+                GroupWrite::Update {
+                    record: opened.clone(),
+                    expected_version: version,
+                },
+                GroupWrite::Update {
+                    record: group.clone(),
+                    expected_version: version + 1,
+                },
+            ],
+            ..ChangeSet::default()
+        };
+        writer.apply(moved(), t0).await.unwrap();
+        super::super::sql::apply_tx(b.pool(), b.gate(), moved(), t0)
+            .await
+            .unwrap();
+        let effect = |id: &str| Effect {
+            id: id.into(),
+            group_key: key.clone(),
+            action: crate::domain::lifecycle::Action::Comment {
+                body: format!("comment {id}"),
+            },
+            source: "test".into(),
+        };
+        let misc = || ChangeSet {
+            outbox: vec![
+                OutboxWrite::Add(effect("e1")),
+                OutboxWrite::Add(effect("e2")),
+                OutboxWrite::Park {
+                    id: "e1".into(),
+                    error: "gone".into(),
+                },
+                OutboxWrite::Unpark("e1".into()),
+                OutboxWrite::Remove("e2".into()),
+            ],
+            audit: vec![AuditEntry {
+                seq: 0,
+                at: t0,
+                actor: "octocat".into(),
+                action: "test".into(),
+                group_key: Some(key.clone()),
+                issue: None,
+                source: Some("test".into()),
+                detail: serde_json::json!({"a": [1, "b", null]}),
+            }],
+            kv: vec![
+                ("cursor".into(), "one".into()),
+                ("cursor".into(), "two".into()),
+            ],
+            ..ChangeSet::default()
+        };
+        writer.apply(misc(), t0).await.unwrap();
+        super::super::sql::apply_tx(b.pool(), b.gate(), misc(), t0)
+            .await
+            .unwrap();
+        let before = dump(&dir_a.path().join("lever.db"));
+        // A stale version: the update's compare-and-swap fails, after the findings were
+        // written in the same transaction; nothing of it stays.
+        let mut group = a.list_groups(None).await.unwrap()[0].clone();
+        group.assignee = Some("someone-else".into());
+        let stale = || ChangeSet {
+            findings: vec![],
+            groups: vec![GroupWrite::Update {
+                record: group.clone(),
+                expected_version: group.version - 1,
+            }],
+            kv: vec![("cursor".into(), "three".into())],
+            ..ChangeSet::default()
+        };
+        let (ea, eb) = (
+            writer.apply(stale(), t0).await.unwrap_err(),
+            super::super::sql::apply_tx(b.pool(), b.gate(), stale(), t0)
+                .await
+                .unwrap_err(),
+        );
+        assert!(matches!(ea, StoreError::Conflict(_)), "{ea}");
+        assert_eq!(ea.to_string(), eb.to_string());
+        let (after_a, after_b) = (
+            dump(&dir_a.path().join("lever.db")),
+            dump(&dir_b.path().join("lever.db")),
+        );
+        assert_eq!(after_a, before, "the failed change set wrote nothing");
+        for ((table, rows_a), (_, rows_b)) in after_a.iter().zip(&after_b) {
+            assert_eq!(rows_a, rows_b, "table {table}");
+        }
+        let rows = |table: &str| after_a.iter().find(|(t, _)| *t == table).unwrap().1.len();
+        assert!(rows("findings") >= 8 && rows("groups") >= 4, "{after_a:?}");
+        assert_eq!(
+            rows("group_history"),
+            histories + 1,
+            "the opened issue's history row"
+        );
+        assert!(rows("jobs") > 0 && rows("audit") > 0 && rows("kv") == 1 && rows("outbox") == 1);
     }
 
     /// A batch that fails writes nothing and answers the error; the thread opens its
