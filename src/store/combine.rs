@@ -223,7 +223,7 @@ impl<D: Dialect> Combiner<D> {
 
     /// Waits for the turn and commits what is open (the writers waiting on it get the result):
     /// while the guard lives, no writer of this combiner writes, so a writer on a connection
-    /// of its own (SQLite's delivery writer) holds the database's write lock alone. The
+    /// of its own (SQLite's writer) holds the database's write lock alone. The
     /// guard may be dropped on any thread; the writer's own transaction counts as one part
     /// and one commit ([`Combiner::count_own_commit`]).
     pub async fn exclusive(&self) -> Result<Exclusive<D>> {

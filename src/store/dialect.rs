@@ -98,7 +98,7 @@ pub trait Dialect:
     /// [`Store::record_deliveries`](super::Store::record_deliveries) for a non-empty batch, all
     /// or nothing: [`record_deliveries_tx`](super::sql::record_deliveries_tx) (the statements
     /// every dialect shares, in one write transaction), unless the dialect has a faster way to
-    /// run the same statements (SQLite's delivery writer, `store::sqlite_writer`; on
+    /// run the same statements (SQLite's writer, `store::sqlite_writer`; on
     /// PostgreSQL, no transaction around a batch that is one statement,
     /// [`record_deliveries_lean`](super::sql::record_deliveries_lean)).
     fn record_deliveries<'a>(

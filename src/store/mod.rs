@@ -67,7 +67,7 @@ pub enum StoreError {
     SharedCommit(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    /// SQLite's delivery writer (`store::sqlite_writer`) could not run a batch: nothing of it
+    /// SQLite's writer (`store::sqlite_writer`) could not run a batch: nothing of it
     /// was written. Holds why.
     #[error("the SQLite writer failed: {0}")]
     SqliteWriter(String),

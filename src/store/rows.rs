@@ -211,7 +211,7 @@ pub(super) async fn write_padded<'q, D: Dialect, T>(
 }
 
 /// [`padded`] applied to `items`: for each statement, its size and the items it binds, in
-/// order, the last one repeated to fill it (SQLite's delivery writer binds the same rows).
+/// order, the last one repeated to fill it (SQLite's writer binds the same rows).
 pub(super) fn padded_items<T>(
     items: &[T],
 ) -> impl Iterator<Item = (usize, impl Iterator<Item = &T>)> {

@@ -389,7 +389,7 @@ pub(super) async fn apply_tx<D: Dialect>(
 }
 
 /// The statement recording deliveries, padded ([`rows::write_padded`]); it returns the ids of
-/// the deliveries not seen before. SQLite's delivery writer binds the same text.
+/// the deliveries not seen before. SQLite's writer binds the same text.
 pub(super) static INSERT_DELIVERIES: LazyLock<Rows> = LazyLock::new(|| {
     Rows::of_idempotent(
         "INSERT INTO deliveries (id, event, body_sha256, body, received_at) \

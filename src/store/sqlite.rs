@@ -196,7 +196,7 @@ impl Dialect for Sqlite {
         Some(gate.combiner.stats())
     }
 
-    /// On a file, the delivery writer's thread runs the batch's whole transaction in one
+    /// On a file, SQLite's writer thread runs the batch's whole transaction in one
     /// hand-off (`store::sqlite_writer`); in memory, the shared statements through sqlx.
     async fn record_deliveries<'a>(
         pool: &'a SqlitePool,
