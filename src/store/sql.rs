@@ -90,7 +90,7 @@ fn bind_group<B: Binder>(q: B, r: &GroupRecord) -> Result<B> {
 
 /// Enqueues `jobs` in order: a run of the same kind of enqueue (plain or if-absent) is
 /// written together.
-async fn enqueue_all<W: WriteConn>(
+pub(super) async fn enqueue_all<W: WriteConn>(
     conn: &mut W,
     jobs: &[NewJob],
     now: DateTime<Utc>,

@@ -13,7 +13,8 @@
 //! transaction runs there at once, and the batch's task waits for its one answer:
 //!
 //! * **deliveries**: `BEGIN IMMEDIATE`, the statements the shared path binds
-//!   ([`Dialect::SELECT_TRACKED_ISSUES`], [`INSERT_DELIVERIES`], [`common::ENQUEUE_JOB`]),
+//!   ([`Dialect::SELECT_TRACKED_ISSUES`], [`INSERT_DELIVERIES`], the jobs through
+//!   `sql::enqueue_all`),
 //!   `COMMIT`; what is decided from their rows (duplicates within the batch and before it,
 //!   which deliveries are tracked, their jobs) is the shared path's own code
 //!   ([`sql::first_occurrences`], [`sql::delivery_outcomes`]);
@@ -244,6 +245,9 @@ fn run(
                 });
                 match &result {
                     Ok(()) => combiner.count_own_commit(),
+                    // A change set refused by its own checks (a stale group version) was
+                    // rolled back on a connection that is fine.
+                    Err(StoreError::Conflict(_)) => {}
                     // Opened again for the next batch: whatever went wrong stays with this one.
                     Err(_) => conn = None,
                 }
@@ -254,8 +258,8 @@ fn run(
         match work {
             Work::Deliveries { deliveries, answer } => {
                 let mut outcomes = None;
-                let result = perform(&mut |conn, _| {
-                    outcomes = Some(record(conn, &deliveries)?);
+                let result = perform(&mut |conn, params| {
+                    outcomes = Some(record(conn, params, &deliveries)?);
                     Ok(())
                 });
                 drop(turn);
@@ -461,7 +465,11 @@ fn open(path: &Path, synchronous: SqliteSynchronous) -> Result<Connection> {
 }
 
 /// One batch in one `BEGIN IMMEDIATE` transaction (see the module doc).
-fn record(conn: &mut Connection, deliveries: &[Owned]) -> Result<Vec<DeliveryOutcome>> {
+fn record(
+    conn: &mut Connection,
+    params: &mut ParamOrder,
+    deliveries: &[Owned],
+) -> Result<Vec<DeliveryOutcome>> {
     let deliveries: Vec<NewDelivery<'_>> = deliveries.iter().map(Owned::view).collect();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let tracked = tracked_issues(&tx, &deliveries)?;
@@ -484,18 +492,9 @@ fn record(conn: &mut Connection, deliveries: &[Owned]) -> Result<Vec<DeliveryOut
         }
     }
     let (outcomes, jobs) = sql::delivery_outcomes(&deliveries, &firsts, &tracked, inserted);
+    let mut conn = TxConn { conn: &tx, params };
     for (job, now) in &jobs {
-        let statement = if job.if_absent {
-            common::ENQUEUE_JOB_IF_ABSENT
-        } else {
-            common::ENQUEUE_JOB
-        };
-        tx.prepare_cached(statement)?.execute((
-            job.job.kind(),
-            job.job.subject(),
-            common::micros(common::not_before(job.run_at)),
-            common::micros(*now),
-        ))?;
+        futures::executor::block_on(sql::enqueue_all(&mut conn, std::slice::from_ref(job), *now))?;
     }
     tx.commit()?;
     Ok(outcomes)
