@@ -153,18 +153,12 @@ pub(super) async fn record_in<W: WriteConn>(
             &at,
         )
         .await?;
-    if let Some(last) = last.first() {
-        let text = |i: usize, col: &str| {
-            last[i]
-                .as_deref()
-                .ok_or_else(|| at.corrupt(col, "unexpected NULL"))
-        };
-        let same = text(0, "state")? == row.state.as_str()
-            && text(1, "severity")? == row.severity.as_str()
-            && text(2, "repo")? == row.repo;
-        if same {
-            return Ok(());
-        }
+    if let Some([state, severity, repo]) = last.first().map(Vec::as_slice)
+        && state == row.state.as_str()
+        && severity == row.severity.as_str()
+        && *repo == row.repo
+    {
+        return Ok(());
     }
     let insert = bind_row(conn.stmt(INSERT), &row);
     conn.execute(insert).await?;

@@ -235,7 +235,7 @@ pub(super) async fn write<'q, W: WriteConn, T, K: Eq + Hash>(
     key: impl Fn(&'q T) -> K,
     bind: impl Fn(W::Stmt, &'q T) -> Result<W::Stmt>,
     returning: Option<(&'static [&'static str], &At)>,
-) -> Result<Vec<Vec<Option<String>>>> {
+) -> Result<Vec<Vec<String>>> {
     let mut out = Vec::new();
     for range in chunks(items.iter().map(key)) {
         let mut q = conn.stmt(rows.sql(range.len()));

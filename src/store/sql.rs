@@ -157,14 +157,7 @@ async fn insert_groups<W: WriteConn>(
         Some((&["group_key"], &at)),
     )
     .await?;
-    let inserted: HashSet<String> = returned
-        .into_iter()
-        .map(|mut row| {
-            row.pop()
-                .flatten()
-                .ok_or_else(|| at.corrupt("group_key", "unexpected NULL"))
-        })
-        .collect::<Result<_>>()?;
+    let inserted: HashSet<String> = returned.into_iter().flatten().collect();
     let created: Vec<&GroupRecord> = groups
         .iter()
         .copied()

@@ -163,34 +163,37 @@ impl Writer {
         deliveries: &[NewDelivery<'_>],
     ) -> Result<Vec<DeliveryOutcome>> {
         let deliveries = deliveries.iter().map(Owned::of).collect();
-        let (answer, answered) = oneshot::channel();
-        self.hand_over(Work::Deliveries { deliveries, answer })
-            .await?;
-        answered
+        self.hand_over(|answer| Work::Deliveries { deliveries, answer })
             .await
-            .map_err(|_| StoreError::SqliteWriter("its thread stopped before answering".into()))?
     }
 
     /// [`Store::apply`](super::Store::apply) for a non-empty change set, in one hand-off: the
     /// thread runs `sql::apply_in`, the statements every store writes a change set with, on
     /// its own connection (`store::write`).
     pub(super) async fn apply(&self, changes: ChangeSet, now: DateTime<Utc>) -> Result<()> {
-        let (answer, answered) = oneshot::channel();
-        self.hand_over(Work::Apply {
+        self.hand_over(|answer| Work::Apply {
             changes,
             now,
             answer,
         })
-        .await?;
+        .await
+    }
+
+    /// Takes the write turn, queues the work `work` makes (given where its answer goes) with
+    /// it for the thread, and waits for the answer.
+    async fn hand_over<T>(
+        &self,
+        work: impl FnOnce(oneshot::Sender<Result<T>>) -> Work,
+    ) -> Result<T> {
+        let (answer, answered) = oneshot::channel();
+        let turn = self.combiner.exclusive().await?;
+        self.send(Batch {
+            work: work(answer),
+            turn,
+        })?;
         answered
             .await
             .map_err(|_| StoreError::SqliteWriter("its thread stopped before answering".into()))?
-    }
-
-    /// Takes the write turn and queues `work` with it for the thread.
-    async fn hand_over(&self, work: Work) -> Result<()> {
-        let turn = self.combiner.exclusive().await?;
-        self.send(Batch { work, turn })
     }
 
     /// Queues `batch` for the thread, starting it if it is not running.
@@ -227,54 +230,71 @@ fn run(
     combiner: &Combiner<Sqlite>,
     batches: &mpsc::Receiver<Batch>,
 ) {
-    let mut conn: Option<Connection> = None;
-    let mut params = ParamOrder::default();
+    let mut thread = Thread {
+        path,
+        synchronous,
+        combiner,
+        conn: None,
+        params: ParamOrder::default(),
+    };
     while let Ok(Batch { work, turn }) = batches.recv() {
-        let mut perform =
-            |write: &mut dyn FnMut(&mut Connection, &mut ParamOrder) -> Result<()>| {
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    let conn = match conn.as_mut() {
-                        Some(conn) => conn,
-                        None => conn.insert(open(path, synchronous)?),
-                    };
-                    write(conn, &mut params)
-                }))
-                .unwrap_or_else(|_| {
-                    // The connection's transaction, if any, was rolled back as it unwound.
-                    Err(StoreError::SqliteWriter("a batch panicked".into()))
-                });
-                match &result {
-                    Ok(()) => combiner.count_own_commit(),
-                    // A change set refused by its own checks (a stale group version) was
-                    // rolled back on a connection that is fine.
-                    Err(StoreError::Conflict(_)) => {}
-                    // Opened again for the next batch: whatever went wrong stays with this one.
-                    Err(_) => conn = None,
-                }
-                result
-            };
         // The answer is sent once the transaction has ended (committed or rolled back) and
         // the turn is given back: the other writers may go.
         match work {
             Work::Deliveries { deliveries, answer } => {
-                let mut outcomes = None;
-                let result = perform(&mut |conn, params| {
-                    outcomes = Some(record(conn, params, &deliveries)?);
-                    Ok(())
-                });
+                let result = thread.perform(|conn, params| record(conn, params, &deliveries));
                 drop(turn);
-                let _ = answer.send(result.map(|()| outcomes.unwrap_or_default()));
+                let _ = answer.send(result);
             }
             Work::Apply {
                 mut changes,
                 now,
                 answer,
             } => {
-                let result = perform(&mut |conn, params| apply(conn, params, &mut changes, now));
+                let result = thread.perform(|conn, params| apply(conn, params, &mut changes, now));
                 drop(turn);
                 let _ = answer.send(result);
             }
         }
+    }
+}
+
+/// What the thread keeps from one batch to the next.
+struct Thread<'a> {
+    path: &'a Path,
+    synchronous: SqliteSynchronous,
+    combiner: &'a Combiner<Sqlite>,
+    /// Opened at the first batch, and again after a batch that failed.
+    conn: Option<Connection>,
+    params: ParamOrder,
+}
+
+impl Thread<'_> {
+    /// Runs one batch's transaction (`write`) on the connection, a panic answered as an error.
+    fn perform<T>(
+        &mut self,
+        write: impl FnOnce(&mut Connection, &mut ParamOrder) -> Result<T>,
+    ) -> Result<T> {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let conn = match self.conn.as_mut() {
+                Some(conn) => conn,
+                None => self.conn.insert(open(self.path, self.synchronous)?),
+            };
+            write(conn, &mut self.params)
+        }))
+        .unwrap_or_else(|_| {
+            // The connection's transaction, if any, was rolled back as it unwound.
+            Err(StoreError::SqliteWriter("a batch panicked".into()))
+        });
+        match &result {
+            Ok(_) => self.combiner.count_own_commit(),
+            // A change set refused by its own checks (a stale group version) was rolled back
+            // on a connection that is fine.
+            Err(StoreError::Conflict(_)) => {}
+            // Opened again for the next batch: whatever went wrong stays with this one.
+            Err(_) => self.conn = None,
+        }
+        result
     }
 }
 
@@ -414,7 +434,7 @@ impl WriteConn for TxConn<'_> {
         stmt: Stmt,
         cols: &'static [&'static str],
         at: &'a At,
-    ) -> impl Future<Output = Result<Vec<Vec<Option<String>>>>> + Send + 'a {
+    ) -> impl Future<Output = Result<Vec<Vec<String>>>> + Send + 'a {
         let result = self.bind(&stmt).and_then(|mut statement| {
             let mut out = Vec::new();
             let mut rows = statement.raw_query();
@@ -422,10 +442,10 @@ impl WriteConn for TxConn<'_> {
                 let texts = cols
                     .iter()
                     .map(|&col| match row.get_ref(col)? {
-                        ValueRef::Null => Ok(None),
-                        ValueRef::Text(t) => String::from_utf8(t.to_vec())
-                            .map(Some)
-                            .map_err(|e| at.corrupt(col, e)),
+                        ValueRef::Null => Err(at.corrupt(col, "unexpected NULL")),
+                        ValueRef::Text(t) => {
+                            String::from_utf8(t.to_vec()).map_err(|e| at.corrupt(col, e))
+                        }
                         other => Err(at.corrupt(col, format!("{:?}, not text", other.data_type()))),
                     })
                     .collect::<Result<Vec<_>>>()?;

@@ -79,15 +79,15 @@ pub(super) trait WriteConn {
     /// Runs a statement that returns no rows; how many rows it changed.
     fn execute(&mut self, stmt: Self::Stmt) -> impl Future<Output = Result<u64>> + Send + '_;
 
-    /// Runs a statement and returns the columns `cols` of every row it returns, as text
-    /// (`None` for NULL); a column that is not text is [`StoreError::Corrupt`](super::StoreError::Corrupt)
+    /// Runs a statement and returns the columns `cols` of every row it returns, as text; a
+    /// column that is NULL or not text is [`StoreError::Corrupt`](super::StoreError::Corrupt)
     /// `at`.
     fn fetch_texts<'a>(
         &'a mut self,
         stmt: Self::Stmt,
         cols: &'static [&'static str],
         at: &'a At,
-    ) -> impl Future<Output = Result<Vec<Vec<Option<String>>>>> + Send + 'a;
+    ) -> impl Future<Output = Result<Vec<Vec<String>>>> + Send + 'a;
 }
 
 /// Runs `stmt` and reports whether it changed exactly one row.
@@ -134,13 +134,13 @@ impl<D: Dialect> WriteConn for SqlxConn<'_, D> {
         stmt: SqlxStmt<D>,
         cols: &'static [&'static str],
         at: &'a At,
-    ) -> impl Future<Output = Result<Vec<Vec<Option<String>>>>> + Send + 'a {
+    ) -> impl Future<Output = Result<Vec<Vec<String>>>> + Send + 'a {
         use super::common::RowExt;
         let run = D::fetch_all(&mut *self.0, stmt.0);
         async move {
             run.await?
                 .iter()
-                .map(|row| cols.iter().map(|col| row.opt_text(at, col)).collect())
+                .map(|row| cols.iter().map(|col| row.text(at, col)).collect())
                 .collect()
         }
     }
