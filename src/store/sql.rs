@@ -71,12 +71,6 @@ impl<D: Dialect> SqlStore<D> {
     }
 }
 
-/// Runs `q` and reports whether it changed exactly one row.
-async fn execute_one<D: Dialect>(conn: &mut D::Connection, q: Query<'_, D>) -> Result<bool> {
-    let result = D::execute(conn, q).await?;
-    Ok(D::rows_affected(&result) == 1)
-}
-
 /// The columns an insert and an update of a group share, `$1` to `$7`.
 fn bind_group<B: Binder>(q: B, r: &GroupRecord) -> Result<B> {
     Ok(q.arg(r.group_key.as_str())
@@ -743,12 +737,14 @@ impl<D: Dialect> Store for SqlStore<D> {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let mut tx = self.write_tx().await?;
-        let q = sqlx::query(common::RENEW_LEASE)
+        let mut conn = SqlxConn::<D>(&mut *tx);
+        let q = conn
+            .stmt(common::RENEW_LEASE)
             .arg(id)
             .arg(owner)
             .ts(until)
             .ts(now);
-        let result = execute_one::<D>(&mut *tx, q).await;
+        let result = write::execute_one(&mut conn, q).await;
         tx.finish(result).await
     }
 
@@ -891,12 +887,14 @@ impl<D: Dialect> Store for SqlStore<D> {
         let mut tx = self.write_tx().await?;
         let result = async {
             D::execute(&mut *tx, sqlx::query(common::PACING_ROW).arg(id)).await?;
-            let q = sqlx::query(common::PACING_TAKE)
+            let mut conn = SqlxConn::<D>(&mut *tx);
+            let q = conn
+                .stmt(common::PACING_TAKE)
                 .arg(id)
                 .arg(now_us)
                 .arg(period_us)
                 .arg(tolerance_us);
-            if execute_one::<D>(&mut *tx, q).await? {
+            if write::execute_one(&mut conn, q).await? {
                 return Ok(None);
             }
             let row = D::fetch_optional(&mut *tx, sqlx::query(common::PACING_SELECT).arg(id))
