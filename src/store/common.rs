@@ -65,8 +65,9 @@ macro_rules! select_groups_by_key_sql {
     };
 }
 /// A group owns the issue `$repo` (compared case-insensitively) number `$number`: the body of
-/// an `EXISTS` that each dialect's [`Dialect::SELECT_TRACKED_ISSUES`] applies to every pair it
-/// was given. `groups_issue` (`lower(repo), issue_number`) serves it.
+/// a subquery that each dialect's [`Dialect::SELECT_TRACKED_ISSUES`] applies to every pair it
+/// was given (an `EXISTS` on SQLite; a `LATERAL … LIMIT 1` on PostgreSQL, whose planner hashed
+/// an `EXISTS` against every group). `groups_issue` (`lower(repo), issue_number`) serves it.
 ///
 /// [`Dialect::SELECT_TRACKED_ISSUES`]: super::dialect::Dialect::SELECT_TRACKED_ISSUES
 macro_rules! tracked_issue_sql {
