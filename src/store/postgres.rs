@@ -310,6 +310,19 @@ mod tests {
             .unwrap();
     }
 
+    /// The plan of `sql` run with `$1` bound to `keys` as JSON: `EXPLAIN (ANALYZE, FORMAT JSON)`'s
+    /// top node.
+    async fn plan_of(store: &PostgresStore, sql: &str, keys: impl Serialize) -> serde_json::Value {
+        let explained: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN (ANALYZE, FORMAT JSON) {sql}"
+        )))
+        .bind(Json(keys))
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        explained[0]["Plan"].clone()
+    }
+
     /// Rows of `table` the plan of an `EXPLAIN (ANALYZE, FORMAT JSON)` read, over all its
     /// nodes and loops.
     fn rows_read(plan: &serde_json::Value, table: &str) -> f64 {
@@ -329,11 +342,6 @@ mod tests {
             .unwrap_or(0.0)
     }
 
-    /// Looking up the pending jobs of a batch's new issues (`Store::pending_job_ids`, after
-    /// every intake batch during a flood) reads one index entry per job asked, however many
-    /// jobs are pending: with 3,000 pending and the table analysed, PostgreSQL's planner
-    /// joined the asked pairs to every pending job (a sequential scan, 3.7 ms a lookup at
-    /// 15,000 pending, growing with the backlog the flood is making).
     /// The two reads that plan every intake batch, the findings by (`ProductArn`, `Id`) and
     /// the groups by key, read one index entry per row asked, however large the tables: with
     /// 3,000 of each, analysed, PostgreSQL's planner hashed the asked keys and scanned every
@@ -360,31 +368,20 @@ mod tests {
         .execute(store.pool())
         .await
         .unwrap();
-        let explain = |sql: &'static str, keys: serde_json::Value| {
-            let pool = store.pool().clone();
-            async move {
-                let explained: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(
-                    format!("EXPLAIN (ANALYZE, FORMAT JSON) {sql}"),
-                ))
-                .bind(Json(keys))
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-                explained[0]["Plan"].clone()
-            }
-        };
-        let groups = explain(
+        let groups = plan_of(
+            &store,
             Postgres::SELECT_GROUPS_BY_KEY,
-            serde_json::json!(["group-7", "group-404", "never-made", "group-2999"]),
+            ["group-7", "group-404", "never-made", "group-2999"],
         )
         .await;
-        let findings = explain(
+        let findings = plan_of(
+            &store,
             Postgres::SELECT_FINDINGS_BY_ID,
-            serde_json::json!([
+            [
                 ["arn:product", "finding-7"],
                 ["arn:product", "never-seen"],
-                ["arn:product", "finding-2999"]
-            ]),
+                ["arn:product", "finding-2999"],
+            ],
         )
         .await;
         drop_schema(&url, &name).await;
@@ -426,14 +423,7 @@ mod tests {
         .await
         .unwrap();
         let pairs = serde_json::json!([["Acme/Web", 5], ["acme/api", 7], ["acme/web", 2999]]);
-        let explained: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "EXPLAIN (ANALYZE, FORMAT JSON) {}",
-            Postgres::SELECT_TRACKED_ISSUES
-        )))
-        .bind(Json(&pairs))
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
+        let plan = plan_of(&store, Postgres::SELECT_TRACKED_ISSUES, &pairs).await;
         let tracked: Vec<i64> = sqlx::query_scalar(Postgres::SELECT_TRACKED_ISSUES)
             .bind(Json(&pairs))
             .fetch_all(store.pool())
@@ -441,14 +431,18 @@ mod tests {
             .unwrap();
         drop_schema(&url, &name).await;
         assert_eq!(tracked, [0, 2], "the pairs whose issue a group owns");
-        let plan = &explained[0]["Plan"];
-        let read = rows_read(plan, "groups");
+        let read = rows_read(&plan, "groups");
         assert!(
             read <= 3.0,
             "{read} rows of groups read to find 3 issues among 3,000: {plan:#}"
         );
     }
 
+    /// Looking up the pending jobs of a batch's new issues (`Store::pending_job_ids`, after
+    /// every intake batch during a flood) reads one index entry per job asked, however many
+    /// jobs are pending: with 3,000 pending and the table analysed, PostgreSQL's planner
+    /// joined the asked pairs to every pending job (a sequential scan, 3.7 ms a lookup at
+    /// 15,000 pending, growing with the backlog the flood is making).
     #[tokio::test]
     async fn the_pending_job_lookup_reads_only_the_jobs_asked_for() {
         let test = "store::postgres::tests::the_pending_job_lookup_reads_only_the_jobs_asked_for";
@@ -484,16 +478,8 @@ mod tests {
             "{ids:?}"
         );
         let pairs: Vec<(&str, &str)> = asked.iter().map(|j| (j.kind(), j.subject())).collect();
-        let explained: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "EXPLAIN (ANALYZE, FORMAT JSON) {}",
-            Postgres::SELECT_PENDING_JOB_IDS
-        )))
-        .bind(Json(&pairs))
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-        let plan = &explained[0]["Plan"];
-        let read = rows_read(plan, "jobs");
+        let plan = plan_of(&store, Postgres::SELECT_PENDING_JOB_IDS, &pairs).await;
+        let read = rows_read(&plan, "jobs");
         drop_schema(&url, &name).await;
         assert!(
             read <= pairs.len() as f64,
