@@ -37,33 +37,7 @@ macro_rules! audit_cols {
         "seq, at, actor, action, group_key, issue, source, detail"
     };
 }
-/// Findings whose (`product_arn`, `finding_id`) is in `$1`, a JSON array of pairs; `$pairs`
-/// is the dialect's subquery that expands it into rows of two columns.
-macro_rules! select_findings_by_id_sql {
-    ($pairs:literal) => {
-        concat!(
-            "SELECT ",
-            $crate::store::common::finding_cols!(),
-            " FROM findings WHERE (product_arn, finding_id) IN (",
-            $pairs,
-            ") ORDER BY product_arn, finding_id"
-        )
-    };
-}
 
-/// Groups whose key is in `$1`, a JSON array of strings; `$keys` is the dialect's subquery
-/// that expands it into rows of one column.
-macro_rules! select_groups_by_key_sql {
-    ($keys:literal) => {
-        concat!(
-            "SELECT ",
-            $crate::store::common::group_cols!(),
-            " FROM groups WHERE group_key IN (",
-            $keys,
-            ") ORDER BY group_key"
-        )
-    };
-}
 /// A group owns the issue `$repo` (compared case-insensitively) number `$number`: the body of
 /// a subquery that each dialect's [`Dialect::SELECT_TRACKED_ISSUES`] applies to every pair it
 /// was given (an `EXISTS` on SQLite; a `LATERAL … LIMIT 1` on PostgreSQL, whose planner hashed
@@ -80,10 +54,7 @@ macro_rules! tracked_issue_sql {
         )
     };
 }
-pub(super) use {
-    audit_cols, finding_cols, group_cols, select_findings_by_id_sql, select_groups_by_key_sql,
-    tracked_issue_sql,
-};
+pub(super) use {audit_cols, finding_cols, group_cols, tracked_issue_sql};
 
 /// Prepared statements each connection keeps (sqlx's default is 100): every statement of this
 /// file and the dialects', and each multi-row statement in its seven sizes (`rows.rs`), so a

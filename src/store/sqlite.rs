@@ -48,9 +48,7 @@ use sqlx::types::Json;
 use sqlx::{Row, Sqlite};
 
 use super::combine::{CombineStats, Combiner, Turn};
-use super::common::{
-    self, At, micros, select_findings_by_id_sql, select_groups_by_key_sql, tracked_issue_sql,
-};
+use super::common::{self, At, finding_cols, group_cols, micros, tracked_issue_sql};
 use super::dialect::{Dialect, Query, WriteTx};
 use super::sql::SqlStore;
 use super::sqlite_writer::Writer;
@@ -147,12 +145,21 @@ impl SqlStore<Sqlite> {
 impl Dialect for Sqlite {
     const BACKEND: &'static str = "sqlite";
 
-    const SELECT_FINDINGS_BY_ID: &'static str = select_findings_by_id_sql!(
-        "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1)"
+    /// SQLite's planner searches the primary key for each pair of the `IN` list whatever the
+    /// table's size (PostgreSQL's needs telling, see its dialect).
+    const SELECT_FINDINGS_BY_ID: &'static str = concat!(
+        "SELECT ",
+        finding_cols!(),
+        " FROM findings WHERE (product_arn, finding_id) IN (",
+        "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1)",
+        ") ORDER BY product_arn, finding_id"
     );
 
-    const SELECT_GROUPS_BY_KEY: &'static str =
-        select_groups_by_key_sql!("SELECT value FROM json_each($1)");
+    const SELECT_GROUPS_BY_KEY: &'static str = concat!(
+        "SELECT ",
+        group_cols!(),
+        " FROM groups WHERE group_key IN (SELECT value FROM json_each($1)) ORDER BY group_key"
+    );
 
     const SELECT_TRACKED_ISSUES: &'static str = concat!(
         "SELECT CAST(p.key AS INTEGER) AS k FROM json_each($1) AS p WHERE EXISTS (",

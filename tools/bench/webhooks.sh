@@ -74,7 +74,7 @@ echo "deliveries recorded: $(sqlite3 "$DB" 'SELECT count(*) FROM deliveries')"
 # The same requests signed with a wrong secret: Lever answers 401 after reading the body and
 # computing its HMAC, and writes nothing. What its HTTP edge alone costs a request, below which
 # no durable write path can go (the CPU target is measured against it, docs/PERFORMANCE.md).
-out=$(SIGN_SECRET=not-the-secret generate "http://127.0.0.1:$LEVER_PORT/webhooks/github" 0 2)
+SIGN_SECRET=not-the-secret generate "http://127.0.0.1:$LEVER_PORT/webhooks/github" 0 2 >/dev/null
 t0=$(ticks "$LEVER_PID")
 out=$(SIGN_SECRET=not-the-secret generate "http://127.0.0.1:$LEVER_PORT/webhooks/github" 0 "$SECONDS_MEASURED")
 t1=$(ticks "$LEVER_PID")
