@@ -375,7 +375,7 @@ impl At {
 }
 
 /// Typed access to a row of either backend; every failure names the table, key and column.
-pub(super) trait RowExt {
+pub trait RowExt {
     fn text(&self, at: &At, col: &'static str) -> Result<String>;
     fn opt_text(&self, at: &At, col: &'static str) -> Result<Option<String>>;
     fn int(&self, at: &At, col: &'static str) -> Result<i64>;

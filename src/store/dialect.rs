@@ -107,6 +107,15 @@ pub trait Dialect:
         deliveries: &'a [NewDelivery<'a>],
     ) -> impl Future<Output = Result<Vec<DeliveryOutcome>>> + Send;
 
+    /// A [`Lookup`] of a non-empty list of keys: through the pool
+    /// ([`lookup_pooled`](super::sql::lookup_pooled)), unless the dialect reads faster
+    /// (SQLite's reader on a file, `store::sqlite_reader`).
+    fn lookup<'a, L: Lookup, K: Serialize + Sync>(
+        pool: &'a Pool<Self>,
+        gate: &'a Self::Gate,
+        keys: &'a [K],
+    ) -> impl Future<Output = Result<Vec<L::Out>>> + Send;
+
     /// [`Store::apply`](super::Store::apply) for a non-empty change set, all or nothing:
     /// [`apply_tx`](super::sql::apply_tx) (`sql::apply_in`'s statements in one write
     /// transaction through sqlx), unless the dialect runs the same statements a faster way
@@ -144,6 +153,18 @@ pub trait WriteTx<D: Database>: DerefMut<Target = D::Connection> + Send {
     /// Commits on success, rolls back on error; returns `result`, or the error that kept it
     /// from being committed.
     fn finish<T: Send>(self, result: Result<T>) -> impl Future<Output = Result<T>> + Send;
+}
+
+/// A read by a list of keys, bound as one JSON array (`$1`): the statements that plan every
+/// intake batch ([`FindingsById`](super::sql::FindingsById),
+/// [`GroupsByKey`](super::sql::GroupsByKey), [`PendingJobIds`](super::sql::PendingJobIds)).
+/// Its rows decode the same from any connection ([`RowExt`]).
+pub trait Lookup {
+    type Out: Send;
+    /// The statement in dialect `D`.
+    fn sql<D: Dialect>() -> &'static str;
+    /// One row; `asked` is the number of keys asked.
+    fn decode(row: &impl RowExt, asked: usize) -> Result<Self::Out>;
 }
 
 /// A transaction of its own (a turn in a shared one: `store::combine::Turn`).

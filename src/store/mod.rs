@@ -23,6 +23,7 @@ mod postgres;
 mod rows;
 mod sql;
 mod sqlite;
+mod sqlite_reader;
 mod sqlite_writer;
 mod tags;
 mod write;

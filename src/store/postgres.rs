@@ -24,7 +24,7 @@ use sqlx::{Postgres, Row, Transaction};
 
 use super::combine::CombineStats;
 use super::common::{self, At, finding_cols, group_cols, tracked_issue_sql};
-use super::dialect::{Dialect, Query};
+use super::dialect::{Dialect, Lookup, Query};
 use super::sql::SqlStore;
 use super::{DeliveryOutcome, JobRecord, NewDelivery, Result, StoreError};
 
@@ -192,6 +192,14 @@ impl Dialect for Postgres {
         deliveries: &'a [NewDelivery<'a>],
     ) -> Result<Vec<DeliveryOutcome>> {
         super::sql::record_deliveries_lean(pool, deliveries).await
+    }
+
+    async fn lookup<'a, L: Lookup, K: Serialize + Sync>(
+        pool: &'a PgPool,
+        _gate: &'a (),
+        keys: &'a [K],
+    ) -> Result<Vec<L::Out>> {
+        super::sql::lookup_pooled::<Self, L, K>(pool, keys).await
     }
 
     /// One transaction through the pool, applied again when chosen as a deadlock victim.

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::{AssertSqlSafe, Pool};
 
 use super::common::{self, At, RowExt, audit_cols};
-use super::dialect::{Args, Dialect, Query, WriteTx};
+use super::dialect::{Args, Dialect, Lookup, Query, WriteTx};
 use super::rows::{self, Rows};
 use super::write::{self, Binder, SqlxConn, WriteConn};
 use super::*;
@@ -384,8 +384,57 @@ pub(super) static INSERT_DELIVERIES: LazyLock<Rows> = LazyLock::new(|| {
     )
 });
 
-/// [`Store::record_deliveries`] in a write transaction of the store's own kind: the path of
-/// every dialect without a faster one ([`Dialect::record_deliveries`]).
+/// A [`Lookup`] through the pool ([`Dialect::lookup`] of every dialect without a faster way).
+pub(super) async fn lookup_pooled<D: Dialect, L: Lookup, K: Serialize + Sync>(
+    pool: &Pool<D>,
+    keys: &[K],
+) -> Result<Vec<L::Out>> {
+    let mut conn = pool.acquire().await?;
+    let rows = D::fetch_all(&mut *conn, sqlx::query(L::sql::<D>()).json(keys)).await?;
+    rows.iter().map(|row| L::decode(row, keys.len())).collect()
+}
+
+/// The findings whose (`ProductArn`, `Id`) is asked, ordered by that pair.
+pub(super) struct FindingsById;
+
+impl Lookup for FindingsById {
+    type Out = FindingRecord;
+    fn sql<D: Dialect>() -> &'static str {
+        D::SELECT_FINDINGS_BY_ID
+    }
+    fn decode(row: &impl RowExt, _asked: usize) -> Result<FindingRecord> {
+        common::finding_from_row(row)
+    }
+}
+
+/// The groups whose key is asked, ordered by key.
+pub(super) struct GroupsByKey;
+
+impl Lookup for GroupsByKey {
+    type Out = GroupRecord;
+    fn sql<D: Dialect>() -> &'static str {
+        D::SELECT_GROUPS_BY_KEY
+    }
+    fn decode(row: &impl RowExt, _asked: usize) -> Result<GroupRecord> {
+        common::group_from_row(row)
+    }
+}
+
+/// For each (kind, subject) asked with a pending job, its index among those asked and the
+/// job's id.
+pub(super) struct PendingJobIds;
+
+impl Lookup for PendingJobIds {
+    type Out = (usize, i64);
+    fn sql<D: Dialect>() -> &'static str {
+        D::SELECT_PENDING_JOB_IDS
+    }
+    fn decode(row: &impl RowExt, asked: usize) -> Result<(usize, i64)> {
+        let at = At::new("jobs", "(pending ids)");
+        Ok((common::asked_index(row, &at, asked)?, row.int(&at, "id")?))
+    }
+}
+
 pub(super) async fn record_deliveries_tx<D: Dialect>(
     pool: &Pool<D>,
     gate: &D::Gate,
@@ -612,10 +661,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = self
-            .fetch_all(sqlx::query(D::SELECT_FINDINGS_BY_ID).json(ids))
-            .await?;
-        common::decode_all(&rows, common::finding_from_row)
+        D::lookup::<FindingsById, _>(&self.pool, &self.gate, ids).await
     }
 
     async fn findings_in_group(&self, group: &GroupKey) -> Result<Vec<FindingRecord>> {
@@ -661,10 +707,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = self
-            .fetch_all(sqlx::query(D::SELECT_GROUPS_BY_KEY).json(keys))
-            .await?;
-        common::decode_all(&rows, common::group_from_row)
+        D::lookup::<GroupsByKey, _>(&self.pool, &self.gate, keys).await
     }
 
     async fn pending_job_ids(&self, jobs: &[Job]) -> Result<Vec<Option<i64>>> {
@@ -673,12 +716,8 @@ impl<D: Dialect> Store for SqlStore<D> {
             return Ok(ids);
         }
         let pairs: Vec<(&str, &str)> = jobs.iter().map(|j| (j.kind(), j.subject())).collect();
-        let rows = self
-            .fetch_all(sqlx::query(D::SELECT_PENDING_JOB_IDS).json(&pairs))
-            .await?;
-        let at = At::new("jobs", "(pending ids)");
-        for row in &rows {
-            ids[common::asked_index(row, &at, jobs.len())?] = Some(row.int(&at, "id")?);
+        for (k, id) in D::lookup::<PendingJobIds, _>(&self.pool, &self.gate, &pairs).await? {
+            ids[k] = Some(id);
         }
         Ok(ids)
     }

@@ -49,8 +49,9 @@ use sqlx::{Row, Sqlite};
 
 use super::combine::{CombineStats, Combiner, Turn};
 use super::common::{self, At, finding_cols, group_cols, micros, tracked_issue_sql};
-use super::dialect::{Dialect, Query, WriteTx};
+use super::dialect::{Dialect, Lookup, Query, WriteTx};
 use super::sql::SqlStore;
+use super::sqlite_reader::Reader;
 use super::sqlite_writer::Writer;
 use super::{DeliveryOutcome, JobRecord, NewDelivery, Result, StoreError};
 
@@ -76,6 +77,9 @@ pub struct SqliteGate {
     /// On a file, the thread that records webhook deliveries and writes the change sets that
     /// finish no job (`store::sqlite_writer`), taking its turns from `combiner`.
     pub(super) writer: Option<Arc<Writer>>,
+    /// On a file, the connection that reads the keys planning a batch asks for
+    /// (`store::sqlite_reader`).
+    pub(super) reader: Option<Arc<Reader>>,
 }
 
 /// SQLite's `synchronous` setting, in WAL mode: what a commit promises once it returns.
@@ -134,11 +138,18 @@ impl SqlStore<Sqlite> {
         .connect_with(options.clone())
         .await?;
         let combiner = Arc::<Combiner<Sqlite>>::default();
-        let writer = (!in_memory).then(|| {
-            let file = options.get_filename();
-            Arc::new(Writer::new(file, synchronous, combiner.clone()))
-        });
-        Ok(SqlStore::with_gate(pool, SqliteGate { combiner, writer }))
+        let file = options.get_filename();
+        let writer =
+            (!in_memory).then(|| Arc::new(Writer::new(file, synchronous, combiner.clone())));
+        let reader = (!in_memory).then(|| Arc::new(Reader::new(file)));
+        Ok(SqlStore::with_gate(
+            pool,
+            SqliteGate {
+                combiner,
+                writer,
+                reader,
+            },
+        ))
     }
 }
 
@@ -213,6 +224,20 @@ impl Dialect for Sqlite {
         match &gate.writer {
             Some(writer) => writer.record(deliveries).await,
             None => super::sql::record_deliveries_tx(pool, gate, deliveries).await,
+        }
+    }
+
+    /// On a file, a lookup of at most a few batches' keys reads on the caller's thread
+    /// (`store::sqlite_reader`); a larger one, one while the reader is busy, and any in
+    /// memory, through the pool.
+    async fn lookup<'a, L: Lookup, K: Serialize + Sync>(
+        pool: &'a SqlitePool,
+        gate: &'a SqliteGate,
+        keys: &'a [K],
+    ) -> Result<Vec<L::Out>> {
+        match gate.reader.as_ref().and_then(|r| r.lookup::<L, K>(keys)) {
+            Some(found) => found,
+            None => super::sql::lookup_pooled::<Self, L, K>(pool, keys).await,
         }
     }
 

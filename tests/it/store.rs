@@ -2685,6 +2685,7 @@ enum Read {
     Findings,
     FindingsInGroup,
     Group,
+    Groups,
     ListGroups,
     Jobs,
     LeaseJob,
@@ -2699,6 +2700,7 @@ async fn read(store: &dyn Store, what: Read) -> Result<(), StoreError> {
         Read::Findings => store.findings(&[(arn, "f-1".into())]).await.map(drop),
         Read::FindingsInGroup => store.findings_in_group(&key("G")).await.map(drop),
         Read::Group => store.group(&key("G")).await.map(drop),
+        Read::Groups => store.groups(&[key("G")]).await.map(drop),
         Read::ListGroups => store.list_groups(None).await.map(drop),
         Read::Jobs => store.jobs(None).await.map(drop),
         Read::LeaseJob => store
@@ -2804,14 +2806,14 @@ async fn corrupt_rows_are_reported_not_panicked(db: Arc<Db>) {
             "group data not JSON",
             Some("UPDATE groups SET data = 'nope'"),
             None,
-            &[Read::Group, Read::ListGroups],
+            &[Read::Group, Read::Groups, Read::ListGroups],
             &["groups", "G", "data"],
         ),
         (
             "group data of the wrong shape (no route)",
             Some(r#"UPDATE groups SET data = '{"account_id": "1", "severity": "HIGH"}'"#),
             Some(r#"UPDATE groups SET data = '{"account_id": "1", "severity": "HIGH"}'"#),
-            &[Read::Group, Read::ListGroups],
+            &[Read::Group, Read::Groups, Read::ListGroups],
             &["groups", "G", "data", "route"],
         ),
         (
@@ -2936,6 +2938,88 @@ async fn sqlite_open_creates_the_file_with_wal_and_foreign_keys() {
     assert_eq!(journal.to_lowercase(), "wal");
     assert_eq!(fk, 1);
     assert!(busy >= 1000, "busy timeout set: {busy} ms");
+}
+
+/// The three lookups that plan every intake batch (findings by id, groups by key, pending job
+/// ids) read on the caller's thread, not through sqlx's pool, whose worker threads and
+/// hand-offs were a third of a batch's time under a flood: they answer while every pooled
+/// connection is held elsewhere (they waited for one before, here for the 30 s acquire
+/// timeout). A list longer than the reader takes goes through the pool, with the same answer.
+#[tokio::test]
+async fn sqlite_planning_lookups_answer_while_every_pooled_connection_is_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("lever.db").display());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let arn = "arn:aws:securityhub:eu-west-1::product/aws/securityhub";
+    let written = vec![
+        finding(arn, "f-1", "G", Severity::Critical),
+        finding(arn, "f-2", "G", Severity::High),
+    ];
+    store
+        .apply(
+            ChangeSet {
+                findings: written.clone(),
+                groups: vec![GroupWrite::InsertIfAbsent(group(
+                    "G",
+                    "acme/web",
+                    None,
+                    GroupStatus::Pending,
+                ))],
+                jobs: vec![new_job("open-issue", "G", t(0))],
+                ..ChangeSet::default()
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    let job_id = store.jobs(Some(JobState::Pending)).await.unwrap()[0].id;
+    let asked = vec![
+        pair(&written[1]),
+        (arn.to_string(), "missing".to_string()),
+        pair(&written[0]),
+    ];
+    // Every connection the pool will open, held: the next acquire would wait.
+    let mut held = Vec::new();
+    while let Ok(conn) = tokio::time::timeout(
+        std::time::Duration::from_millis(200),
+        store.pool().acquire(),
+    )
+    .await
+    {
+        held.push(conn.unwrap());
+    }
+    assert_eq!(
+        held.len() as u32,
+        store.pool().options().get_max_connections()
+    );
+    let lookups = async {
+        let found = store.findings(&asked).await.unwrap();
+        let groups = store.groups(&[key("missing"), key("G")]).await.unwrap();
+        let ids = store
+            .pending_job_ids(&[
+                Job::from_parts("sync-group", "G"),
+                Job::from_parts("open-issue", "G"),
+            ])
+            .await
+            .unwrap();
+        (found, groups, ids)
+    };
+    let (found, groups, ids) = tokio::time::timeout(std::time::Duration::from_secs(5), lookups)
+        .await
+        .expect("the lookups answered without a pooled connection");
+    assert_eq!(found, written, "ordered by (ProductArn, Id)");
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].group_key, key("G"));
+    assert_eq!(groups[0].repo, "acme/web");
+    assert_eq!(ids, vec![None, Some(job_id)]);
+    drop(held);
+    // More keys than the reader takes: the pool answers the same.
+    let mut many: Vec<(String, String)> = (0..300)
+        .map(|i| (arn.to_string(), format!("other-{i}")))
+        .collect();
+    many.extend(asked);
+    assert_eq!(store.findings(&many).await.unwrap(), written);
 }
 
 #[tokio::test]
