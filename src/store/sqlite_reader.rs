@@ -1,18 +1,21 @@
 //! SQLite's reader: the lookups that plan every intake batch, by key, on the calling thread.
 //!
 //! Through sqlx, a query runs on the connection's worker thread: it is sent there, and its rows
-//! are sent back. Under an intake flood on two cores, the two lookups that plan each batch
-//! (the findings by (`ProductArn`, `Id`), the groups by key; `pipeline::prepare_many`) took
-//! 0.5 and 0.2 ms a batch of 16 events, most of it waiting for those threads to be scheduled,
-//! while SQLite's own work is a few B-tree searches in pages the operating system holds: a
-//! third of each batch's time (`docs/PERFORMANCE.md`), spent before the writer may start.
+//! are sent back. Under an intake flood on two cores, the three lookups on each batch's serial
+//! path (the findings by (`ProductArn`, `Id`) and the groups by key that `pipeline::prepare_many`
+//! plans with, the pending job ids of the new issues after the commit) took 0.5, 0.2 and
+//! 0.15 ms a batch of 16 events, most of it waiting for those threads to be scheduled, while
+//! SQLite's own work is a few B-tree searches in pages the operating system holds
+//! (`docs/PERFORMANCE.md`).
 //!
-//! The reader is a [`rusqlite`] connection of its own to the same file (`query_only`, the
-//! store's busy timeout), used under a lock by whoever asks, on its own thread: each statement
-//! runs in autocommit, so it reads the last committed state, as a pooled connection would.
-//! Only lookups of at most [`MAX_KEYS`] keys come here, which bounds how long a caller's thread
-//! is held (a few microseconds a key); larger ones, and any lookup while the reader is busy
-//! with another, take the pool as before. Rows decode with the code every store decodes them
+//! The reader is a [`rusqlite`] connection of its own to the same file (`query_only`), taken
+//! with `try_lock` by whoever asks and used on the asker's thread: each statement runs in
+//! autocommit, so it reads the last committed state, as a pooled connection would. It never
+//! holds that thread long: only lookups of at most [`MAX_KEYS`] keys come here (a few
+//! microseconds a key), and it waits at most [`BUSY_WAIT`] for a lock (a reader of a WAL
+//! database rarely meets one: another connection recovering the WAL). A larger lookup, one
+//! while the reader is busy with another caller, and one that met a lock take the pool as
+//! before, whose worker threads may wait the store's whole busy timeout. Rows decode with the code every store decodes them
 //! with (`common::finding_from_row`, `group_from_row`, through [`RowExt`]).
 //!
 //! The connection opens with the first lookup and is reopened after an error. A database kept
@@ -28,11 +31,12 @@ use serde::de::DeserializeOwned;
 
 use super::common::{At, RowExt};
 use super::dialect::Lookup;
-use super::sqlite::BUSY_TIMEOUT;
 use super::{Result, StoreError};
 
 /// The most keys one lookup reads here; more go through the pool.
 pub(super) const MAX_KEYS: usize = 256;
+/// How long a lookup here waits for a lock before leaving the lookup to the pool.
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The reader of one file store (shared by the store's clones).
 pub(super) struct Reader {
@@ -91,10 +95,19 @@ impl Reader {
             }
             Ok(out)
         })();
-        if matches!(result, Err(StoreError::Sqlite(_))) {
-            *slot = None;
+        match result {
+            // Locked: the pool waits for it, on its own thread.
+            Err(StoreError::Sqlite(e))
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) =>
+            {
+                None
+            }
+            Err(StoreError::Sqlite(e)) => {
+                *slot = None;
+                Some(Err(StoreError::Sqlite(e)))
+            }
+            result => Some(result),
         }
-        Some(result)
     }
 }
 
@@ -104,7 +117,7 @@ fn open(path: &Path) -> Result<Connection> {
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.busy_timeout(BUSY_WAIT)?;
     conn.pragma_update(None, "query_only", "ON")?;
     Ok(conn)
 }
@@ -163,6 +176,7 @@ mod tests {
             .await
             .unwrap();
         store.migrate().await.unwrap();
+        store.pool().close().await;
         (dir, path)
     }
 
@@ -182,6 +196,24 @@ mod tests {
         let many: Vec<GroupKey> = (0..=MAX_KEYS).map(|i| GroupKey(format!("G{i}"))).collect();
         assert!(reader.lookup::<GroupsByKey, _>(&many).is_none());
         assert!(reader.lookup::<GroupsByKey, _>(&many[..MAX_KEYS]).is_some());
+    }
+
+    /// A lookup that meets a lock (another connection holding the file exclusively) waits at
+    /// most [`BUSY_WAIT`] on the caller's thread, then leaves the lookup to the pool, whose
+    /// threads may wait the store's whole busy timeout (30 s, which the reader held before).
+    #[tokio::test]
+    async fn a_locked_file_is_left_to_the_pool_after_a_short_wait() {
+        let (_dir, path) = migrated_file().await;
+        let holder = Connection::open(&path).unwrap();
+        holder
+            .execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;")
+            .unwrap();
+        let reader = Reader::new(&path);
+        let started = std::time::Instant::now();
+        let found = reader.lookup::<GroupsByKey, _>(&[GroupKey("G".into())]);
+        assert!(found.is_none(), "{found:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        holder.execute_batch("COMMIT").unwrap();
     }
 
     /// The reader's connection only reads.
