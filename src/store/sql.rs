@@ -435,6 +435,8 @@ impl Lookup for PendingJobIds {
     }
 }
 
+/// [`Store::record_deliveries`] in a write transaction of the store's own kind: the path of
+/// every dialect without a faster one ([`Dialect::record_deliveries`]).
 pub(super) async fn record_deliveries_tx<D: Dialect>(
     pool: &Pool<D>,
     gate: &D::Gate,

@@ -228,8 +228,8 @@ impl Dialect for Sqlite {
     }
 
     /// On a file, a lookup of at most a few batches' keys reads on the caller's thread
-    /// (`store::sqlite_reader`); a larger one, one while the reader is busy, and any in
-    /// memory, through the pool.
+    /// (`store::sqlite_reader`); a larger one, one while the reader is busy or the file
+    /// locked, and any in memory, through the pool.
     async fn lookup<'a, L: Lookup, K: Serialize + Sync>(
         pool: &'a SqlitePool,
         gate: &'a SqliteGate,

@@ -61,7 +61,8 @@ impl Reader {
     }
 
     /// `L` for `keys` on the reader's connection, or `None` when this lookup is not for the
-    /// reader (too many keys, or the reader busy): the caller takes the pool.
+    /// reader (too many keys, the reader busy with another caller, or the file locked): the
+    /// caller takes the pool.
     pub(super) fn lookup<L: Lookup, K: Serialize>(
         &self,
         keys: &[K],
