@@ -93,7 +93,7 @@ impl HistoryRow {
 
 const LAST: &str = "SELECT state, severity, repo FROM group_history
      WHERE group_key = $1 ORDER BY seq DESC LIMIT 1";
-const INSERT: &str = "INSERT INTO group_history
+pub(super) const INSERT: &str = "INSERT INTO group_history
      (group_key, repo, account_id, environment, severity, state, at)
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
 /// Every row of the groups that matter to a period starting at `$1`: those with a row at or
@@ -127,7 +127,7 @@ pub(super) async fn record_new_in<W: WriteConn>(
     Ok(())
 }
 
-fn bind_row<B: Binder>(q: B, row: &HistoryRow) -> B {
+pub(super) fn bind_row<B: Binder>(q: B, row: &HistoryRow) -> B {
     q.arg(row.group_key.as_str())
         .arg(row.repo.as_str())
         .arg(row.account_id.as_str())

@@ -20,6 +20,7 @@ mod history;
 mod job;
 mod noise;
 mod postgres;
+mod postgres_lean;
 mod rows;
 mod sql;
 mod sqlite;

@@ -202,14 +202,16 @@ impl Dialect for Postgres {
         super::sql::lookup_pooled::<Self, L, K>(pool, keys).await
     }
 
-    /// One transaction through the pool, applied again when chosen as a deadlock victim.
+    /// An intake batch's change set (findings, new groups, jobs enqueued, audit entries) as one
+    /// statement, which commits on its own (`store::postgres_lean`); any other, one transaction
+    /// through the pool. Either is applied again when chosen as a deadlock victim.
     async fn apply<'a>(
         pool: &'a PgPool,
         gate: &'a (),
         changes: super::ChangeSet,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        super::sql::apply_tx(pool, gate, changes, now).await
+        super::postgres_lean::apply(pool, gate, changes, now).await
     }
 
     /// sqlx's migrator holds a session-level advisory lock (`pg_advisory_lock`, keyed by the
@@ -247,17 +249,9 @@ impl Dialect for Postgres {
         value: &T,
     ) -> Query<'q, Postgres> {
         // Serialized once: the text is checked, then bound as it is.
-        let Ok(text) = serde_json::to_string(value) else {
-            return q.bind(Json(value)); // the encoder reports the error
-        };
-        if text.contains("\\u0000")
-            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
-        {
-            return q.bind(Json(crate::domain::nul::without_nul(&v)));
-        }
-        match serde_json::value::RawValue::from_string(text) {
+        match jsonb_text(value) {
             Ok(raw) => q.bind(Json(raw)),
-            Err(_) => q.bind(Json(value)),
+            Err(_) => q.bind(Json(value)), // the encoder reports the error
         }
     }
 
@@ -275,8 +269,22 @@ impl Dialect for Postgres {
     }
 }
 
+/// `value` as JSON text that JSONB accepts: a NUL character (`\u0000`), which JSONB refuses,
+/// becomes U+FFFD instead of failing the whole transaction (`Dialect::bind_json`, and the
+/// rows of `postgres_lean`).
+pub(super) fn jsonb_text<T: Serialize + ?Sized>(
+    value: &T,
+) -> serde_json::Result<Box<serde_json::value::RawValue>> {
+    let text = serde_json::to_string(value)?;
+    if text.contains("\\u0000") {
+        let v = serde_json::from_str::<serde_json::Value>(&text)?;
+        return serde_json::value::to_raw_value(&crate::domain::nul::without_nul(&v));
+    }
+    serde_json::value::RawValue::from_string(text)
+}
+
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::domain::GroupKey;
     use crate::store::{ChangeSet, Job, NewJob, Store};
@@ -285,7 +293,7 @@ mod tests {
     /// A fresh schema of the test database (`LEVER_TEST_POSTGRES_URL`, by default the local
     /// server's `test`) with Lever's tables, dropped afterwards; `None`, said loudly, when no
     /// server answers, unless `LEVER_REQUIRE_POSTGRES=1` (`.ci/run`), which fails instead.
-    async fn schema(test: &str) -> Option<(PostgresStore, String, String)> {
+    pub(in crate::store) async fn schema(test: &str) -> Option<(PostgresStore, String, String)> {
         let url = std::env::var("LEVER_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
         let mut admin = match sqlx::PgConnection::connect(&url).await {
@@ -310,7 +318,7 @@ mod tests {
         Some((store, url, name))
     }
 
-    async fn drop_schema(url: &str, name: &str) {
+    pub(in crate::store) async fn drop_schema(url: &str, name: &str) {
         let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {name} CASCADE")))
             .execute(&mut admin)

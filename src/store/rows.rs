@@ -41,29 +41,15 @@ impl Rows {
     ///
     /// Panics when `one_row` has no `VALUES (…)`: the statements are this crate's constants.
     pub(super) fn of(one_row: &str) -> Rows {
-        let start = one_row.find("VALUES (").expect("an INSERT … VALUES (…)") + "VALUES ".len();
-        let mut depth = 0;
-        let end = start
-            + one_row[start..]
-                .char_indices()
-                .find(|&(_, c)| {
-                    depth += match c {
-                        '(' => 1,
-                        ')' => -1,
-                        _ => 0,
-                    };
-                    depth == 0
-                })
-                .expect("balanced parentheses")
-                .0
-            + 1;
-        let (head, row, tail) = (&one_row[..start], &one_row[start..end], &one_row[end..]);
+        let (head, row, tail) = split_values(one_row);
         let width = placeholders(row).map(|(_, n)| n).max().unwrap_or(0);
         let by_size = CHUNKS
             .iter()
             .map(|&size| {
-                let rows: Vec<String> = (0..size).map(|r| renumber(row, r * width)).collect();
-                (size, format!("{head}{}{tail}", rows.join(", ")))
+                let rows: Vec<String> = (0..size)
+                    .map(|r| substitute(row, |n| format!("${}", n + r * width)))
+                    .collect();
+                (size, format!("{head}VALUES {}{tail}", rows.join(", ")))
             })
             .collect();
         Rows {
@@ -100,8 +86,33 @@ impl Rows {
     }
 }
 
+/// A one-row `INSERT … VALUES (…) …` cut in three: what comes before `VALUES`, the row with
+/// its parentheses, and what follows it (a conflict clause, `RETURNING`).
+///
+/// Panics when `one_row` has no `VALUES (…)`: the statements are this crate's constants.
+pub(super) fn split_values(one_row: &str) -> (&str, &str, &str) {
+    let values = one_row.find("VALUES (").expect("an INSERT … VALUES (…)");
+    let start = values + "VALUES ".len();
+    let mut depth = 0;
+    let end = start
+        + one_row[start..]
+            .char_indices()
+            .find(|&(_, c)| {
+                depth += match c {
+                    '(' => 1,
+                    ')' => -1,
+                    _ => 0,
+                };
+                depth == 0
+            })
+            .expect("balanced parentheses")
+            .0
+        + 1;
+    (&one_row[..values], &one_row[start..end], &one_row[end..])
+}
+
 /// Each `$N` of `sql`: the byte range of its digits and `N`.
-fn placeholders(sql: &str) -> impl Iterator<Item = (Range<usize>, usize)> + '_ {
+pub(super) fn placeholders(sql: &str) -> impl Iterator<Item = (Range<usize>, usize)> + '_ {
     let bytes = sql.as_bytes();
     (0..bytes.len()).filter_map(move |i| {
         if bytes[i] != b'$' {
@@ -116,16 +127,16 @@ fn placeholders(sql: &str) -> impl Iterator<Item = (Range<usize>, usize)> + '_ {
     })
 }
 
-/// `row` with every `$N` shifted to `$(N + by)`.
-fn renumber(row: &str, by: usize) -> String {
-    let mut out = String::with_capacity(row.len() + 8);
+/// `sql` with every `$N` replaced by `with(N)`.
+pub(super) fn substitute(sql: &str, with: impl Fn(usize) -> String) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
     let mut last = 0;
-    for (range, n) in placeholders(row) {
-        out.push_str(&row[last..range.start]);
-        out.push_str(&(n + by).to_string());
+    for (range, n) in placeholders(sql) {
+        out.push_str(&sql[last..range.start - 1]);
+        out.push_str(&with(n));
         last = range.end;
     }
-    out.push_str(&row[last..]);
+    out.push_str(&sql[last..]);
     out
 }
 

@@ -82,6 +82,55 @@ fn bind_group<B: Binder>(q: B, r: &GroupRecord) -> Result<B> {
         .json(&r.data))
 }
 
+/// The parameters of [`common::INSERT_GROUP_IF_ABSENT`] for `r`.
+pub(super) fn bind_new_group<B: Binder>(q: B, r: &GroupRecord) -> Result<B> {
+    Ok(bind_group(q, r)?
+        .ts(r.created_at)
+        .ts(r.updated_at)
+        .arg(r.version))
+}
+
+/// The parameters of [`common::UPSERT_FINDING`] for `f`.
+pub(super) fn bind_finding<B: Binder>(q: B, f: &FindingRecord) -> B {
+    q.arg(f.product_arn.as_str())
+        .arg(f.finding_id.as_str())
+        .arg(f.stable_key.0.as_str())
+        .arg(f.group_key.as_str())
+        .arg(f.account_id.as_str())
+        .arg(f.severity.as_str())
+        .arg(f.compliance.map(|c| c.as_str()))
+        .arg(f.record_state.as_str())
+        .arg(f.workflow.as_str())
+        .arg(f.updated_at.as_deref())
+        .arg(f.fingerprint.as_str())
+        .json(&FindingData {
+            finding: &f.finding,
+            lever_writes: f.lever_writes.clone(),
+        })
+        .ts(f.first_seen)
+        .ts(f.last_seen)
+}
+
+/// The parameters of [`common::ENQUEUE_JOB`] and [`common::ENQUEUE_JOB_IF_ABSENT`] for `j`,
+/// enqueued at `now`.
+pub(super) fn bind_job<B: Binder>(q: B, j: &NewJob, now: DateTime<Utc>) -> B {
+    q.arg(j.job.kind())
+        .arg(j.job.subject())
+        .ts(common::not_before(j.run_at))
+        .ts(now)
+}
+
+/// The parameters of [`common::INSERT_AUDIT`] for `a`.
+pub(super) fn bind_audit<B: Binder>(q: B, a: &AuditEntry) -> B {
+    q.ts(a.at)
+        .arg(a.actor.as_str())
+        .arg(a.action.as_str())
+        .arg(a.group_key.as_ref().map(GroupKey::as_str))
+        .arg(a.issue.as_deref())
+        .arg(a.source.as_deref())
+        .json(&a.detail)
+}
+
 /// Enqueues `jobs` in order: a run of the same kind of enqueue (plain or if-absent) is
 /// written together.
 pub(super) async fn enqueue_all<W: WriteConn>(
@@ -110,12 +159,7 @@ pub(super) async fn enqueue_all<W: WriteConn>(
             statement,
             run,
             |j| (j.job.kind(), j.job.subject()),
-            |q, j| {
-                Ok(q.arg(j.job.kind())
-                    .arg(j.job.subject())
-                    .ts(common::not_before(j.run_at))
-                    .ts(now))
-            },
+            |q, j| Ok(bind_job(q, j, now)),
             NOTHING_RETURNED,
         )
         .await?;
@@ -142,12 +186,7 @@ async fn insert_groups<W: WriteConn>(
         &INSERT_GROUPS,
         groups,
         |g| &g.group_key,
-        |q, g| {
-            Ok(bind_group(q, g)?
-                .ts(g.created_at)
-                .ts(g.updated_at)
-                .arg(g.version))
-        },
+        |q, g| bind_new_group(q, g),
         Some((&["group_key"], &at)),
     )
     .await?;
@@ -182,25 +221,7 @@ pub(super) async fn apply_in<W: WriteConn>(
         &UPSERT_FINDINGS,
         &changes.findings,
         |f| (&f.product_arn, &f.finding_id),
-        |q, f| {
-            Ok(q.arg(f.product_arn.as_str())
-                .arg(f.finding_id.as_str())
-                .arg(f.stable_key.0.as_str())
-                .arg(f.group_key.as_str())
-                .arg(f.account_id.as_str())
-                .arg(f.severity.as_str())
-                .arg(f.compliance.map(|c| c.as_str()))
-                .arg(f.record_state.as_str())
-                .arg(f.workflow.as_str())
-                .arg(f.updated_at.as_deref())
-                .arg(f.fingerprint.as_str())
-                .json(&FindingData {
-                    finding: &f.finding,
-                    lever_writes: f.lever_writes.clone(),
-                })
-                .ts(f.first_seen)
-                .ts(f.last_seen))
-        },
+        |q, f| Ok(bind_finding(q, f)),
         NOTHING_RETURNED,
     )
     .await?;
@@ -319,15 +340,7 @@ pub(super) async fn apply_in<W: WriteConn>(
         &changes.audit,
         // Rows of their own: no key repeats.
         std::ptr::from_ref,
-        |q, a| {
-            Ok(q.ts(a.at)
-                .arg(a.actor.as_str())
-                .arg(a.action.as_str())
-                .arg(a.group_key.as_ref().map(GroupKey::as_str))
-                .arg(a.issue.as_deref())
-                .arg(a.source.as_deref())
-                .json(&a.detail))
-        },
+        |q, a| Ok(bind_audit(q, a)),
         NOTHING_RETURNED,
     )
     .await?;
@@ -355,23 +368,31 @@ pub(super) async fn apply_tx<D: Dialect>(
     loop {
         let mut tx = D::begin_write(pool, gate).await?;
         let result = apply_in(&mut SqlxConn::<D>(&mut *tx), &mut changes, now).await;
-        match tx.finish(result).await {
-            // PostgreSQL chose this transaction as a deadlock victim: another process's
-            // change set (another replica's intake batch) enqueued some of the same jobs in
-            // another order. Nothing was written; the change set is applied again. (Jobs
-            // are enqueued in the order given: ties among due jobs run in that order.)
-            Err(e) if attempt < DEADLOCK_ATTEMPTS && is_deadlock(&e) => {
-                tracing::info!(
-                    attempt,
-                    "store: deadlock victim; applying the change set again"
-                );
-                // After a random pause, so that the two do not meet again.
-                let pause = rand::random_range(10..=50 * u64::from(attempt));
-                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
-                attempt += 1;
-            }
-            result => return result,
+        let result = tx.finish(result).await;
+        if !again_after_deadlock(&result, &mut attempt).await {
+            return result;
         }
+    }
+}
+
+/// Whether a change set's write that ended with `result` is applied again: when PostgreSQL
+/// chose it as a deadlock victim (another process's change set, another replica's intake
+/// batch, enqueued some of the same jobs in another order; nothing was written), at most
+/// [`DEADLOCK_ATTEMPTS`] times in all, each after a random pause so that the two do not meet
+/// again. (Jobs are enqueued in the order given: ties among due jobs run in that order.)
+pub(super) async fn again_after_deadlock(result: &Result<()>, attempt: &mut u32) -> bool {
+    match result {
+        Err(e) if *attempt < DEADLOCK_ATTEMPTS && is_deadlock(e) => {
+            tracing::info!(
+                attempt = *attempt,
+                "store: deadlock victim; applying the change set again"
+            );
+            let pause = rand::random_range(10..=50 * u64::from(*attempt));
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            *attempt += 1;
+            true
+        }
+        _ => false,
     }
 }
 
