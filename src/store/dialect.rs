@@ -127,6 +127,20 @@ pub trait Dialect:
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<()>> + Send;
 
+    /// [`apply`](Self::apply), and the ids of the pending jobs of `jobs` when the write itself
+    /// tells them (PostgreSQL's one statement, `store::postgres_lean`); `None` when it does
+    /// not (the caller then asks [`Store::pending_job_ids`](super::Store::pending_job_ids)).
+    fn apply_telling_ids<'a>(
+        pool: &'a Pool<Self>,
+        gate: &'a Self::Gate,
+        changes: super::ChangeSet,
+        now: DateTime<Utc>,
+        jobs: &'a [super::Job],
+    ) -> impl Future<Output = Result<Option<Vec<Option<i64>>>>> + Send {
+        let _ = jobs;
+        async move { Self::apply(pool, gate, changes, now).await.map(|()| None) }
+    }
+
     /// Runs `lease` (a bound [`lease_job_sql`](Self::lease_job_sql)) so that two callers never lease
     /// the same job, and decodes the row.
     fn lease<'a>(

@@ -527,6 +527,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// set leaves a new pending job. New jobs get `created_at = updated_at = now`.
     async fn apply(&self, changes: ChangeSet, now: DateTime<Utc>) -> Result<()>;
 
+    /// [`apply`](Store::apply), then the ids of the pending jobs of `jobs` as
+    /// [`pending_job_ids`](Store::pending_job_ids) answers right after the commit: the outer
+    /// result is the write's, the inner one the ids' (a write that committed is not undone by
+    /// a failed read). A store may answer from the write itself, saving the read (PostgreSQL's
+    /// one-statement intake: the ids its enqueues return).
+    async fn apply_then_pending_ids(
+        &self,
+        changes: ChangeSet,
+        now: DateTime<Utc>,
+        jobs: &[Job],
+    ) -> Result<Result<Vec<Option<i64>>>> {
+        self.apply(changes, now).await?;
+        Ok(self.pending_job_ids(jobs).await)
+    }
+
     /// Records a batch of verified deliveries in one transaction, in order, and says what
     /// became of each (one [`DeliveryOutcome`] per delivery, same order). Whether a delivery is
     /// tracked (a group owns its [`NewDelivery::issue`]) is decided inside that transaction,

@@ -211,7 +211,20 @@ impl Dialect for Postgres {
         changes: super::ChangeSet,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        super::postgres_lean::apply(pool, gate, changes, now).await
+        super::postgres_lean::apply(pool, gate, changes, now, &[])
+            .await
+            .map(|_| ())
+    }
+
+    /// Through [`apply`](Dialect::apply)'s path; one statement also tells the ids.
+    async fn apply_telling_ids<'a>(
+        pool: &'a PgPool,
+        gate: &'a (),
+        changes: super::ChangeSet,
+        now: DateTime<Utc>,
+        jobs: &'a [super::Job],
+    ) -> Result<Option<Vec<Option<i64>>>> {
+        super::postgres_lean::apply(pool, gate, changes, now, jobs).await
     }
 
     /// sqlx's migrator holds a session-level advisory lock (`pg_advisory_lock`, keyed by the

@@ -27,7 +27,7 @@
 //! enqueues first, then the if-absent ones (in the transaction, runs in their order): ids only
 //! break ties between jobs due at the same instant.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Datelike, Utc};
@@ -37,7 +37,7 @@ use sqlx::types::Json;
 
 use super::history::{self, HistoryRow};
 use super::write::{Binder, Param};
-use super::{ChangeSet, GroupWrite, Result, common, rows, sql};
+use super::{ChangeSet, GroupWrite, Job, Result, common, rows, sql};
 
 /// How a parameter of a one-row statement is read back from its JSON element.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,10 +95,13 @@ pub(super) fn from_json_rows(one_row: &str, param: usize, cols: &[Col], filter: 
 
 /// The statement: findings (`$1`), new groups (`$2`) and the first history row of those it
 /// inserted (`$3`), plain enqueues (`$4`), if-absent enqueues (`$5`), audit entries (`$6`).
+/// It returns the plain enqueues' pending jobs (`kind`, `subject`, `id`: the row inserted, or
+/// the pending one it updated).
 static STATEMENT: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "WITH f AS ({}), g AS ({} RETURNING group_key), h AS ({}), jp AS ({}), ja AS ({}), \
-         a AS ({}) SELECT 1",
+        "WITH f AS ({}), g AS ({} RETURNING group_key), h AS ({}), \
+         jp AS ({} RETURNING kind, subject, id), ja AS ({}), a AS ({}) \
+         SELECT kind, subject, id FROM jp",
         from_json_rows(common::UPSERT_FINDING, 1, FINDING, ""),
         from_json_rows(common::INSERT_GROUP_IF_ABSENT, 2, GROUP, ""),
         from_json_rows(
@@ -249,32 +252,46 @@ pub(super) fn lean(changes: &ChangeSet, now: DateTime<Utc>) -> Option<Lean> {
 }
 
 /// [`Store::apply`](super::Store::apply) on PostgreSQL: [`STATEMENT`] when [`lean`] says so,
-/// otherwise [`sql::apply_tx`]; applied again when chosen as a deadlock victim.
+/// otherwise [`sql::apply_tx`]; applied again when chosen as a deadlock victim. With the
+/// statement, the ids of the pending jobs of `jobs` when it returned every one of them (the
+/// plain enqueues); `None` otherwise.
 pub(super) async fn apply(
     pool: &PgPool,
     gate: &(),
     mut changes: ChangeSet,
     now: DateTime<Utc>,
-) -> Result<()> {
+    jobs: &[Job],
+) -> Result<Option<Vec<Option<i64>>>> {
     common::sorted_for_locking(&mut changes);
     let Some(rows) = lean(&changes, now) else {
-        return sql::apply_tx(pool, gate, changes, now).await;
+        return sql::apply_tx(pool, gate, changes, now).await.map(|()| None);
     };
     let mut attempt = 1;
     loop {
-        let result = sqlx::query(STATEMENT.as_str())
+        let result: Result<Vec<(String, String, i64)>> = sqlx::query_as(STATEMENT.as_str())
             .bind(Json(&rows.findings))
             .bind(Json(&rows.groups))
             .bind(Json(&rows.history))
             .bind(Json(&rows.enqueue))
             .bind(Json(&rows.enqueue_if_absent))
             .bind(Json(&rows.audit))
-            .execute(pool)
+            .fetch_all(pool)
             .await
-            .map(|_| ())
             .map_err(Into::into);
         if !sql::again_after_deadlock(&result, &mut attempt).await {
-            return result;
+            let enqueued: HashMap<(String, String), i64> = result?
+                .into_iter()
+                .map(|(kind, subject, id)| ((kind, subject), id))
+                .collect();
+            let ids: Option<Vec<Option<i64>>> = jobs
+                .iter()
+                .map(|j| {
+                    enqueued
+                        .get(&(j.kind().to_string(), j.subject().to_string()))
+                        .map(|id| Some(*id))
+                })
+                .collect();
+            return Ok(ids);
         }
     }
 }

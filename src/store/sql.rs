@@ -380,7 +380,7 @@ pub(super) async fn apply_tx<D: Dialect>(
 /// batch, enqueued some of the same jobs in another order; nothing was written), at most
 /// [`DEADLOCK_ATTEMPTS`] times in all, each after a random pause so that the two do not meet
 /// again. (Jobs are enqueued in the order given: ties among due jobs run in that order.)
-pub(super) async fn again_after_deadlock(result: &Result<()>, attempt: &mut u32) -> bool {
+pub(super) async fn again_after_deadlock<T>(result: &Result<T>, attempt: &mut u32) -> bool {
     match result {
         Err(e) if *attempt < DEADLOCK_ATTEMPTS && is_deadlock(e) => {
             tracing::info!(
@@ -661,6 +661,21 @@ impl<D: Dialect> Store for SqlStore<D> {
             return Ok(());
         }
         D::apply(&self.pool, &self.gate, changes, now).await
+    }
+
+    async fn apply_then_pending_ids(
+        &self,
+        changes: ChangeSet,
+        now: DateTime<Utc>,
+        jobs: &[Job],
+    ) -> Result<Result<Vec<Option<i64>>>> {
+        if !changes.is_empty()
+            && let Some(ids) =
+                D::apply_telling_ids(&self.pool, &self.gate, changes, now, jobs).await?
+        {
+            return Ok(Ok(ids));
+        }
+        Ok(self.pending_job_ids(jobs).await)
     }
 
     async fn record_deliveries(

@@ -389,26 +389,29 @@ pub async fn apply_with_openings(
 ) -> Result<bool, crate::store::StoreError> {
     let queued = queue_openings(pacer, &mut changes);
     let work_due = changes.jobs.iter().any(|j| j.run_at <= now);
-    if !changes.is_empty() {
-        store.apply(changes, now).await?;
+    if changes.is_empty() {
+        return Ok(work_due);
     }
-    enqueue_openings(store, pacer, &queued).await;
+    if queued.is_empty() {
+        store.apply(changes, now).await?;
+        return Ok(work_due);
+    }
+    let jobs: Vec<Job> = queued.iter().map(|q| q.job.clone()).collect();
+    let ids = store.apply_then_pending_ids(changes, now, &jobs).await?;
+    enqueue_openings(pacer, &queued, ids);
     Ok(work_due)
 }
 
-/// Puts the committed jobs [`queue_openings`] planned into their installation's content queue.
-/// A job the store cannot find (another writer finished it meanwhile) is skipped; should the
-/// store be unreadable, the jobs run at their fallback time instead (later, never lost).
-pub async fn enqueue_openings(
-    store: &dyn Store,
+/// Puts the committed jobs [`queue_openings`] planned into their installation's content queue,
+/// given their ids (`Store::apply_then_pending_ids`). A job the store did not find (another
+/// writer finished it meanwhile) is skipped; should the store have been unreadable, the jobs
+/// run at their fallback time instead (later, never lost).
+pub fn enqueue_openings(
     pacer: &crate::github::Pacer,
     queued: &[QueuedOpening],
+    ids: Result<Vec<Option<i64>>, crate::store::StoreError>,
 ) {
-    if queued.is_empty() {
-        return;
-    }
-    let jobs: Vec<Job> = queued.iter().map(|q| q.job.clone()).collect();
-    match store.pending_job_ids(&jobs).await {
+    match ids {
         Ok(ids) => {
             for (q, id) in queued.iter().zip(ids) {
                 if let Some(id) = id {

@@ -309,7 +309,7 @@ async fn one_statement_writes_what_the_transaction_writes() {
         lean(&changes, now()).is_some(),
         "the batch is one statement"
     );
-    apply(lean_store.pool(), &(), changes.clone(), now())
+    apply(lean_store.pool(), &(), changes.clone(), now(), &[])
         .await
         .unwrap();
     sql::apply_tx(tx_store.pool(), &(), changes, now())
@@ -372,7 +372,7 @@ async fn a_failing_write_keeps_nothing_of_the_statement() {
         .unwrap();
     let changes = flood(0..4, now());
     assert!(lean(&changes, now()).is_some());
-    let result = apply(store.pool(), &(), changes, now()).await;
+    let result = apply(store.pool(), &(), changes, now(), &[]).await;
     let written = dump(&store).await;
     drop_schema(&url, &name).await;
     assert!(result.is_err(), "{result:?}");
@@ -381,28 +381,55 @@ async fn a_failing_write_keeps_nothing_of_the_statement() {
     }
 }
 
-/// Through the store: an intake batch of new findings on PostgreSQL is stored whole.
+/// Through the store: an intake batch of new findings on PostgreSQL is stored whole, and the
+/// statement tells the ids of its new issues' jobs, the ids the store's read finds after it.
 #[tokio::test]
-async fn the_store_writes_an_intake_batch() {
-    let test = "store::postgres_lean::tests::the_store_writes_an_intake_batch";
+async fn the_store_writes_an_intake_batch_and_tells_its_job_ids() {
+    let test =
+        "store::postgres_lean::tests::the_store_writes_an_intake_batch_and_tells_its_job_ids";
     let Some((store, url, name)) = schema(test).await else {
         return;
     };
-    store.apply(flood(0..16, now()), now()).await.unwrap();
-    let written = dump(&store).await;
-    let pending = store
-        .pending_job_ids(
-            &flood(0..16, now())
-                .jobs
-                .iter()
-                .map(|j| j.job.clone())
-                .collect::<Vec<_>>(),
-        )
+    let jobs: Vec<Job> = flood(0..16, now())
+        .jobs
+        .iter()
+        .map(|j| j.job.clone())
+        .collect();
+    let told = store
+        .apply_then_pending_ids(flood(0..16, now()), now(), &jobs)
+        .await
+        .unwrap()
+        .unwrap();
+    let read = store.pending_job_ids(&jobs).await.unwrap();
+    // A job the batch does not enqueue: the statement cannot tell, the store reads.
+    let mut asked = jobs[..2].to_vec();
+    asked.push(Job::SyncGroup(GroupKey("never-enqueued".into())));
+    let direct = apply(store.pool(), &(), flood(16..18, now()), now(), &asked)
         .await
         .unwrap();
+    let through_store = store
+        .apply_then_pending_ids(flood(18..20, now()), now(), &asked)
+        .await
+        .unwrap()
+        .unwrap();
+    // The statement itself tells the ids of its own enqueues.
+    let own: Vec<Job> = flood(20..22, now())
+        .jobs
+        .iter()
+        .map(|j| j.job.clone())
+        .collect();
+    let own_told = apply(store.pool(), &(), flood(20..22, now()), now(), &own)
+        .await
+        .unwrap();
+    let own_read = store.pending_job_ids(&own).await.unwrap();
+    let written = dump(&store).await;
     drop_schema(&url, &name).await;
     for table in ["findings", "groups", "group_history", "jobs", "audit"] {
-        assert_eq!(written[table].as_array().unwrap().len(), 16, "{table}");
+        assert_eq!(written[table].as_array().unwrap().len(), 22, "{table}");
     }
-    assert!(pending.iter().all(Option::is_some), "{pending:?}");
+    assert_eq!(own_told, Some(own_read));
+    assert!(told.iter().all(Option::is_some), "{told:?}");
+    assert_eq!(told, read);
+    assert_eq!(direct, None);
+    assert_eq!(through_store, [read[0], read[1], None]);
 }
