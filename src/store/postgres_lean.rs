@@ -27,7 +27,7 @@
 //! enqueues first, then the if-absent ones (in the transaction, runs in their order): ids only
 //! break ties between jobs due at the same instant.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Datelike, Utc};
@@ -148,17 +148,17 @@ impl JsonRow {
 impl Binder for JsonRow {
     fn arg<'v>(self, value: impl Into<Param<'v>>) -> Self {
         match value.into() {
-            Param::Text(Some(t)) if t.contains('\0') => self.push(Text, Err(nul())),
+            Param::Text(Some(t)) if t.contains('\0') => self.push(Text, Err(not_carried())),
             Param::Text(t) => self.push(Text, serde_json::value::to_raw_value(&t)),
             Param::Int(i) => self.push(BigInt, serde_json::value::to_raw_value(&i)),
-            Param::Bytes(_) => self.push(Text, Err(nul())),
+            Param::Bytes(_) => self.push(Text, Err(not_carried())),
         }
     }
 
     /// sqlx binds an instant truncated to the microsecond; so is its text here.
     fn ts(self, t: DateTime<Utc>) -> Self {
         if !(1..=9999).contains(&t.year()) {
-            return self.push(Ts, Err(nul()));
+            return self.push(Ts, Err(not_carried()));
         }
         let text = t.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string();
         self.push(Ts, serde_json::value::to_raw_value(&text))
@@ -170,7 +170,7 @@ impl Binder for JsonRow {
 }
 
 /// The error standing for "not carried as JSON" (never shown: the row falls back).
-fn nul() -> serde_json::Error {
+fn not_carried() -> serde_json::Error {
     serde::de::Error::custom("not carried as JSON")
 }
 
@@ -191,18 +191,12 @@ pub(super) fn lean(changes: &ChangeSet, now: DateTime<Utc>) -> Option<Lean> {
     if !(changes.job_outcomes.is_empty() && changes.outbox.is_empty() && changes.kv.is_empty()) {
         return None;
     }
-    let all_distinct = |mut keys: Vec<(&str, &str)>| {
-        let n = keys.len();
-        keys.sort_unstable();
-        keys.dedup();
-        keys.len() == n
-    };
-    let findings = changes
+    let findings: Vec<(&str, &str)> = changes
         .findings
         .iter()
         .map(|f| (f.product_arn.as_str(), f.finding_id.as_str()))
         .collect();
-    let jobs = changes
+    let jobs: Vec<(&str, &str)> = changes
         .jobs
         .iter()
         .map(|j| (j.job.kind(), j.job.subject()))
@@ -214,8 +208,8 @@ pub(super) fn lean(changes: &ChangeSet, now: DateTime<Utc>) -> Option<Lean> {
             GroupWrite::Update { .. } => return None,
         }
     }
-    let keys: HashSet<&str> = groups.iter().map(|g| g.group_key.as_str()).collect();
-    if keys.len() != groups.len() || !all_distinct(findings) || !all_distinct(jobs) {
+    let keys: Vec<&str> = groups.iter().map(|g| g.group_key.as_str()).collect();
+    if !all_distinct(keys) || !all_distinct(findings) || !all_distinct(jobs) {
         return None;
     }
     let all = |rows: Vec<JsonRow>| rows.into_iter().map(JsonRow::done).collect::<Option<_>>();
@@ -249,6 +243,14 @@ pub(super) fn lean(changes: &ChangeSet, now: DateTime<Utc>) -> Option<Lean> {
             .map(|a| sql::bind_audit(JsonRow::default(), a))
             .collect())?,
     })
+}
+
+/// No key of `keys` appears twice.
+fn all_distinct<K: Ord>(mut keys: Vec<K>) -> bool {
+    let n = keys.len();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.len() == n
 }
 
 /// [`Store::apply`](super::Store::apply) on PostgreSQL: [`STATEMENT`] when [`lean`] says so,
