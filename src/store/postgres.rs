@@ -184,14 +184,14 @@ impl Dialect for Postgres {
         Ok(pool.begin().await?)
     }
 
-    /// The statements every dialect shares, each one round trip to the server; a batch that
-    /// writes one statement without a transaction around it (`sql::record_deliveries_lean`).
+    /// A batch of untracked deliveries in one statement, the question which are tracked
+    /// included; any other batch in a transaction (`postgres_lean::deliveries`).
     async fn record_deliveries<'a>(
         pool: &'a PgPool,
         _gate: &'a (),
         deliveries: &'a [NewDelivery<'a>],
     ) -> Result<Vec<DeliveryOutcome>> {
-        super::sql::record_deliveries_lean(pool, deliveries).await
+        super::postgres_lean::deliveries::record(pool, deliveries).await
     }
 
     async fn lookup<'a, L: Lookup, K: Serialize + Sync>(

@@ -1,4 +1,5 @@
-//! PostgreSQL: an intake batch's change set written by one statement.
+//! PostgreSQL: an intake batch's change set written by one statement (and, in [`deliveries`],
+//! a batch of untracked webhook deliveries).
 //!
 //! Through [`sql::apply_tx`] a change set is a transaction of many statements, each a round
 //! trip to the server: `BEGIN`, the findings, the groups, their history, the jobs, the audit
@@ -297,6 +298,8 @@ pub(super) async fn apply(
         }
     }
 }
+
+pub(super) mod deliveries;
 
 #[cfg(test)]
 mod tests;

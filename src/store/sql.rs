@@ -398,12 +398,25 @@ pub(super) async fn again_after_deadlock<T>(result: &Result<T>, attempt: &mut u3
 
 /// The statement recording deliveries, padded ([`rows::write_padded`]); it returns the ids of
 /// the deliveries not seen before. SQLite's writer binds the same text.
-pub(super) static INSERT_DELIVERIES: LazyLock<Rows> = LazyLock::new(|| {
-    Rows::of_idempotent(
-        "INSERT INTO deliveries (id, event, body_sha256, body, received_at) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id",
-    )
-});
+pub(super) static INSERT_DELIVERIES: LazyLock<Rows> =
+    LazyLock::new(|| Rows::of_idempotent(INSERT_DELIVERY));
+
+/// [`INSERT_DELIVERIES`] for one row (PostgreSQL's one-statement batch derives its own from it).
+pub(super) const INSERT_DELIVERY: &str = "INSERT INTO deliveries (id, event, body_sha256, body, received_at) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id";
+
+/// Binds one delivery's row of [`INSERT_DELIVERY`]: the body is kept only when `tracked`.
+pub(super) fn bind_delivery<'q, D: Dialect>(
+    q: Query<'q, D>,
+    d: NewDelivery<'q>,
+    tracked: bool,
+) -> Query<'q, D> {
+    q.arg(d.id)
+        .arg(d.event)
+        .arg(&d.body_sha256[..])
+        .arg(tracked.then_some(d.body))
+        .ts(d.received_at)
+}
 
 /// A [`Lookup`] through the pool ([`Dialect::lookup`] of every dialect without a faster way).
 pub(super) async fn lookup_pooled<D: Dialect, L: Lookup, K: Serialize + Sync>(
@@ -481,7 +494,7 @@ async fn record_deliveries_in<D: Dialect>(
 
 /// The deliveries' padded inserts and the jobs of the new tracked ones, given the first
 /// occurrences ([`first_occurrences`]) and which are tracked.
-async fn write_deliveries<D: Dialect>(
+pub(super) async fn write_deliveries<D: Dialect>(
     conn: &mut D::Connection,
     deliveries: &[NewDelivery<'_>],
     firsts: &[usize],
@@ -490,12 +503,7 @@ async fn write_deliveries<D: Dialect>(
     let at = At::new("deliveries", "(recorded ids)");
     let inserted: HashSet<String> =
         rows::write_padded::<D, _>(conn, &INSERT_DELIVERIES, firsts, |q, &i| {
-            let d = &deliveries[i];
-            Ok(q.arg(d.id)
-                .arg(d.event)
-                .arg(&d.body_sha256[..])
-                .arg(tracked[i].then_some(d.body))
-                .ts(d.received_at))
+            Ok(bind_delivery(q, deliveries[i], tracked[i]))
         })
         .await?
         .iter()
@@ -506,28 +514,6 @@ async fn write_deliveries<D: Dialect>(
         enqueue_all(&mut SqlxConn::<D>(conn), std::slice::from_ref(job), *now).await?;
     }
     Ok(outcomes)
-}
-
-/// [`Store::record_deliveries`] for PostgreSQL: a batch that writes one statement (no delivery
-/// tracked, so no job, and at most 64 new ones: one padded insert) needs no transaction around
-/// it, the statement is atomic by itself; the tracked-issue query runs first, on the same
-/// connection, as it would inside the transaction (each statement of a `READ COMMITTED`
-/// transaction sees what was committed when it began, as a statement of its own does). Two
-/// round trips instead of four (`BEGIN` and `COMMIT`). Any other batch: the same statements in
-/// a transaction on that connection.
-pub(super) async fn record_deliveries_lean<D: Dialect>(
-    pool: &Pool<D>,
-    deliveries: &[NewDelivery<'_>],
-) -> Result<Vec<DeliveryOutcome>> {
-    let mut conn = pool.acquire().await?;
-    let tracked = tracked_issues::<D>(&mut conn, deliveries).await?;
-    let firsts = first_occurrences(deliveries);
-    if rows::padded(firsts.len()).len() <= 1 && !tracked.contains(&true) {
-        return write_deliveries::<D>(&mut conn, deliveries, &firsts, &tracked).await;
-    }
-    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    let result = write_deliveries::<D>(&mut tx, deliveries, &firsts, &tracked).await;
-    common::finish(tx, result).await
 }
 
 /// The deliveries of a batch offered to the table, by index: a delivery repeated within the
@@ -582,7 +568,7 @@ pub(super) fn asked_issues<'a>(deliveries: &[NewDelivery<'a>]) -> Vec<(usize, (&
 }
 
 /// Which of `deliveries` concern an issue a group owns, with one query for all of them.
-async fn tracked_issues<D: Dialect>(
+pub(super) async fn tracked_issues<D: Dialect>(
     conn: &mut D::Connection,
     deliveries: &[NewDelivery<'_>],
 ) -> Result<Vec<bool>> {

@@ -433,3 +433,122 @@ async fn the_store_writes_an_intake_batch_and_tells_its_job_ids() {
     assert_eq!(direct, None);
     assert_eq!(through_store, [read[0], read[1], None]);
 }
+
+/// The one statement of an untracked delivery batch: the tracked-issue query on `$1`, then
+/// `INSERT_DELIVERY`'s row repeated from `$2`, its `VALUES` yielding nothing when a pair is
+/// tracked.
+#[test]
+fn the_delivery_statement_is_the_padded_insert_behind_the_tracked_question() {
+    use crate::store::dialect::Dialect;
+    let one = deliveries::derive_unless_tracked(1);
+    assert_eq!(
+        one,
+        format!(
+            "WITH tracked AS ({}), ins AS (INSERT INTO deliveries (id, event, body_sha256, body, \
+             received_at) SELECT * FROM (VALUES ($2, $3, $4, $5, $6)) AS v WHERE NOT EXISTS \
+             (SELECT 1 FROM tracked) ON CONFLICT DO NOTHING RETURNING id) SELECT k, NULL::text \
+             AS id FROM tracked UNION ALL SELECT NULL::bigint, id FROM ins",
+            sqlx::Postgres::SELECT_TRACKED_ISSUES
+        )
+    );
+    let many = deliveries::derive_unless_tracked(64);
+    let numbers: Vec<usize> = rows::placeholders(&many).map(|(_, n)| n).collect();
+    assert_eq!(numbers.len(), 1 + 64 * 5);
+    assert_eq!(numbers.iter().max(), Some(&(1 + 64 * 5)));
+    assert!(many.contains("($317, $318, $319, $320, $321))"), "{many}");
+}
+
+/// A delivery of the test batches: `issue` names acme/web#n.
+fn delivery<'a>(
+    id: &'a str,
+    sha: &'a [u8; 32],
+    issue: Option<u64>,
+) -> crate::store::NewDelivery<'a> {
+    crate::store::NewDelivery {
+        id,
+        event: "issues.labeled",
+        body: b"{\"action\":\"labeled\"}",
+        body_sha256: sha,
+        issue: issue.map(|number| crate::store::IssueRef {
+            repo: "ACME/web",
+            number,
+        }),
+        received_at: now(),
+    }
+}
+
+/// The statement writes a batch none of whose deliveries is tracked (duplicates within it and
+/// before it told apart, no body kept) and writes nothing of a batch with a tracked one, telling
+/// which; the store then records that batch in a transaction, the tracked body and job with it.
+#[tokio::test]
+async fn an_untracked_batch_is_one_statement_and_a_tracked_one_writes_nothing_there() {
+    use crate::store::DeliveryOutcome::{Duplicate, Tracked, Untracked};
+    use deliveries::Unless;
+    let test = "store::postgres_lean::tests::an_untracked_batch_is_one_statement_and_a_tracked_one_writes_nothing_there";
+    let Some((store, url, name)) = schema(test).await else {
+        return;
+    };
+    store.apply(flood(0..1, now()), now()).await.unwrap();
+    sqlx::query("UPDATE groups SET repo = 'acme/web', issue_number = 7")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let (a, b, c, d, t) = ([1; 32], [2; 32], [3; 32], [6; 32], [4; 32]);
+    let untracked = [
+        delivery("github:a", &a, Some(1)),
+        delivery("github:b", &b, None),
+        delivery("github:a", &c, Some(2)),
+        delivery("github:c", &b, Some(3)),
+        delivery("github:d", &d, Some(4)),
+    ];
+    let mut conn = store.pool().acquire().await.unwrap();
+    let firsts = sql::first_occurrences(&untracked);
+    let first = deliveries::insert_unless_tracked(&mut conn, &untracked, &firsts).await;
+    let again = deliveries::insert_unless_tracked(&mut conn, &untracked[..1], &[0]).await;
+    let with_tracked = [
+        delivery("github:e", &[5; 32], Some(1)),
+        delivery("github:f", &t, Some(7)),
+    ];
+    let refused = deliveries::insert_unless_tracked(&mut conn, &with_tracked, &[0, 1]).await;
+    let stored_before: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let recorded = store.record_deliveries(&with_tracked).await;
+    let bodies: Vec<(String, Option<Vec<u8>>)> =
+        sqlx::query_as("SELECT id, body FROM deliveries ORDER BY id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    let jobs = store.jobs(None).await.unwrap();
+    drop_schema(&url, &name).await;
+    assert_eq!(
+        first.unwrap(),
+        Unless::Written(vec![Untracked, Untracked, Duplicate, Duplicate, Untracked]),
+        "the first of an id or a body wins"
+    );
+    assert_eq!(again.unwrap(), Unless::Written(vec![Duplicate]));
+    assert_eq!(refused.unwrap(), Unless::Tracked(vec![false, true]));
+    assert_eq!(stored_before, 3, "nothing of the tracked batch was written");
+    assert_eq!(recorded.unwrap(), [Untracked, Tracked]);
+    let body = |id: &str| bodies.iter().find(|(i, _)| i == id).unwrap().1.clone();
+    assert_eq!(bodies.len(), 5);
+    assert_eq!(body("github:a"), None);
+    assert_eq!(body("github:e"), None);
+    assert_eq!(
+        body("github:f").as_deref(),
+        Some(&b"{\"action\":\"labeled\"}"[..])
+    );
+    let events: Vec<&Job> = jobs
+        .iter()
+        .map(|j| &j.job)
+        .filter(|j| matches!(j, Job::GithubEvent(_)))
+        .collect();
+    assert_eq!(
+        events,
+        [&Job::GithubEvent(crate::store::DeliveryId(
+            "github:f".into()
+        ))]
+    );
+}
