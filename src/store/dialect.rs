@@ -99,8 +99,8 @@ pub trait Dialect:
     /// or nothing: [`record_deliveries_tx`](super::sql::record_deliveries_tx) (the statements
     /// every dialect shares, in one write transaction), unless the dialect has a faster way to
     /// run the same statements (SQLite's writer, `store::sqlite_writer`; on
-    /// PostgreSQL, no transaction around a batch that is one statement,
-    /// [`record_deliveries_lean`](super::sql::record_deliveries_lean)).
+    /// PostgreSQL, an untracked batch in one statement, the tracked-issue query included,
+    /// [`postgres_lean::deliveries`](super::postgres_lean::deliveries)).
     fn record_deliveries<'a>(
         pool: &'a Pool<Self>,
         gate: &'a Self::Gate,
