@@ -41,21 +41,7 @@ impl Rows {
     ///
     /// Panics when `one_row` has no `VALUES (…)`: the statements are this crate's constants.
     pub(super) fn of(one_row: &str) -> Rows {
-        let (head, row, tail) = split_values(one_row);
-        let width = placeholders(row).map(|(_, n)| n).max().unwrap_or(0);
-        let by_size = CHUNKS
-            .iter()
-            .map(|&size| {
-                let rows: Vec<String> = (0..size)
-                    .map(|r| substitute(row, |n| format!("${}", n + r * width)))
-                    .collect();
-                (size, format!("{head}VALUES {}{tail}", rows.join(", ")))
-            })
-            .collect();
-        Rows {
-            by_size,
-            idempotent: false,
-        }
+        Rows::shaped(one_row, 0, in_values)
     }
 
     /// [`Rows::of`] an `INSERT … ON CONFLICT DO NOTHING`, whose rows [`write_padded`] may
@@ -65,6 +51,41 @@ impl Rows {
     /// Panics when `one_row` has no `ON CONFLICT DO NOTHING` (one without a conflict target:
     /// every unique constraint then skips the copy).
     pub(super) fn of_idempotent(one_row: &str) -> Rows {
+        Rows::idempotent(one_row, 0, in_values)
+    }
+
+    /// [`Rows::of`] with the statement around the rows written by `shape(head, rows, tail)`
+    /// (`head` what comes before `VALUES`, `rows` the rows joined, `tail` what follows them),
+    /// and the rows' parameters numbered after the statement's own first `before` (`$1` of the
+    /// first row is `$(before + 1)`).
+    pub(super) fn shaped(
+        one_row: &str,
+        before: usize,
+        shape: impl Fn(&str, &str, &str) -> String,
+    ) -> Rows {
+        let (head, row, tail) = split_values(one_row);
+        let width = placeholders(row).map(|(_, n)| n).max().unwrap_or(0);
+        let by_size = CHUNKS
+            .iter()
+            .map(|&size| {
+                let rows: Vec<String> = (0..size)
+                    .map(|r| substitute(row, |n| format!("${}", before + n + r * width)))
+                    .collect();
+                (size, shape(head, &rows.join(", "), tail))
+            })
+            .collect();
+        Rows {
+            by_size,
+            idempotent: false,
+        }
+    }
+
+    /// [`Rows::shaped`] of an `INSERT … ON CONFLICT DO NOTHING` (see [`Rows::of_idempotent`]).
+    pub(super) fn idempotent(
+        one_row: &str,
+        before: usize,
+        shape: impl Fn(&str, &str, &str) -> String,
+    ) -> Rows {
         let flat = one_row.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(
             flat.contains("ON CONFLICT DO NOTHING"),
@@ -72,7 +93,7 @@ impl Rows {
         );
         Rows {
             idempotent: true,
-            ..Rows::of(one_row)
+            ..Rows::shaped(one_row, before, shape)
         }
     }
 
@@ -84,6 +105,11 @@ impl Rows {
             .map(|(_, sql)| sql.as_str())
             .expect("a size of CHUNKS")
     }
+}
+
+/// The rows where the one-row statement had its row: `head VALUES rows tail`.
+fn in_values(head: &str, rows: &str, tail: &str) -> String {
+    format!("{head}VALUES {rows}{tail}")
 }
 
 /// A one-row `INSERT … VALUES (…) …` cut in three: what comes before `VALUES`, the row with

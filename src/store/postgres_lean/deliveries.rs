@@ -19,7 +19,7 @@ use sqlx::{PgConnection, Postgres};
 
 use crate::store::common::{self, At, RowExt};
 use crate::store::dialect::{Args, Dialect, Exec};
-use crate::store::rows::{self, CHUNKS};
+use crate::store::rows::{self, Rows};
 use crate::store::{DeliveryOutcome, NewDelivery, Result, sql};
 
 /// [`Store::record_deliveries`](crate::store::Store::record_deliveries) on PostgreSQL: a batch
@@ -68,7 +68,7 @@ pub(in crate::store) async fn insert_unless_tracked(
     let (size, items) = rows::padded_items(firsts)
         .next()
         .expect("a batch has a first delivery");
-    let mut q = sqlx::query(unless_tracked_sql(size)).json(&pairs);
+    let mut q = sqlx::query(INSERT_UNLESS_TRACKED.sql(size)).json(&pairs);
     for &i in items {
         q = sql::bind_delivery(q, deliveries[i], false);
     }
@@ -95,36 +95,18 @@ pub(in crate::store) async fn insert_unless_tracked(
     ))
 }
 
-/// The statement of [`insert_unless_tracked`] for `size` rows (a size of [`CHUNKS`]): `$1` the
-/// pairs asked, then each row's five parameters as [`sql::INSERT_DELIVERY`] binds them.
-fn unless_tracked_sql(size: usize) -> &'static str {
-    static SQL: LazyLock<Vec<(usize, String)>> = LazyLock::new(|| {
-        CHUNKS
-            .iter()
-            .map(|&size| (size, derive_unless_tracked(size)))
-            .collect()
-    });
-    SQL.iter()
-        .find(|(s, _)| *s == size)
-        .map(|(_, sql)| sql.as_str())
-        .expect("a size of CHUNKS")
-}
-
-/// [`sql::INSERT_DELIVERY`] for `size` rows, its `VALUES` a subquery that yields no row when
-/// the tracked-issue query (a `WITH` query on `$1`) finds one; the statement returns the
-/// tracked pairs' indexes (`k`, `id` null) and the ids inserted (`id`, `k` null).
-pub(in crate::store) fn derive_unless_tracked(size: usize) -> String {
-    let (head, row, tail) = rows::split_values(sql::INSERT_DELIVERY);
-    let width = rows::placeholders(row).map(|(_, n)| n).max().unwrap_or(0);
-    let values: Vec<String> = (0..size)
-        .map(|r| rows::substitute(row, |n| format!("${}", 1 + n + r * width)))
-        .collect();
-    format!(
-        "WITH tracked AS ({tracked}), \
-         ins AS ({head}SELECT * FROM (VALUES {values}) AS v \
-         WHERE NOT EXISTS (SELECT 1 FROM tracked){tail}) \
-         SELECT k, NULL::text AS id FROM tracked UNION ALL SELECT NULL::bigint, id FROM ins",
-        tracked = Postgres::SELECT_TRACKED_ISSUES,
-        values = values.join(", "),
-    )
-}
+/// The statement of [`insert_unless_tracked`] in each size of [`CHUNKS`](rows::CHUNKS):
+/// [`sql::INSERT_DELIVERY`]'s rows after `$1` (the pairs asked), its `VALUES` a subquery that
+/// yields no row when the tracked-issue query (a `WITH` query on `$1`) finds one; the statement
+/// returns the tracked pairs' indexes (`k`, `id` null) and the ids inserted (`id`, `k` null).
+pub(in crate::store) static INSERT_UNLESS_TRACKED: LazyLock<Rows> = LazyLock::new(|| {
+    Rows::idempotent(sql::INSERT_DELIVERY, 1, |head, rows, tail| {
+        format!(
+            "WITH tracked AS ({tracked}), \
+             ins AS ({head}SELECT * FROM (VALUES {rows}) AS v \
+             WHERE NOT EXISTS (SELECT 1 FROM tracked){tail}) \
+             SELECT k, NULL::text AS id FROM tracked UNION ALL SELECT NULL::bigint, id FROM ins",
+            tracked = Postgres::SELECT_TRACKED_ISSUES,
+        )
+    })
+});

@@ -440,7 +440,7 @@ async fn the_store_writes_an_intake_batch_and_tells_its_job_ids() {
 #[test]
 fn the_delivery_statement_is_the_padded_insert_behind_the_tracked_question() {
     use crate::store::dialect::Dialect;
-    let one = deliveries::derive_unless_tracked(1);
+    let one = deliveries::INSERT_UNLESS_TRACKED.sql(1);
     assert_eq!(
         one,
         format!(
@@ -451,8 +451,8 @@ fn the_delivery_statement_is_the_padded_insert_behind_the_tracked_question() {
             sqlx::Postgres::SELECT_TRACKED_ISSUES
         )
     );
-    let many = deliveries::derive_unless_tracked(64);
-    let numbers: Vec<usize> = rows::placeholders(&many).map(|(_, n)| n).collect();
+    let many = deliveries::INSERT_UNLESS_TRACKED.sql(64);
+    let numbers: Vec<usize> = rows::placeholders(many).map(|(_, n)| n).collect();
     assert_eq!(numbers.len(), 1 + 64 * 5);
     assert_eq!(numbers.iter().max(), Some(&(1 + 64 * 5)));
     assert!(many.contains("($317, $318, $319, $320, $321))"), "{many}");
